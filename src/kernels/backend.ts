@@ -1,0 +1,128 @@
+/**
+ * The compute backend interface: exactly the kernels that contrastive divergence and
+ * backpropagation need, in the ndarray-ops convention — the output comes first, nothing is
+ * allocated behind the caller's back, and elementwise kernels may write in place (`out` may be
+ * one of the inputs). Matrices are row-major float32 {@link Tensor}s owned by the backend that
+ * allocated them; a row vector (a bias) is a `1 × n` tensor.
+ *
+ * Implementations: `native/` (OpenBLAS sgemm + fused C++ loops), `js/` (portable TypeScript),
+ * `gpu/` (gpu.js). Models receive a backend by injection and import only this file.
+ *
+ * Asynchronous backends (a GPU) may queue kernels and run them later: the kernels return
+ * nothing, and the only points where results must be complete are {@link Backend.read} and the
+ * scalar reductions. {@link Backend.ready} resolves once a backend that starts asynchronously
+ * (e.g. a WebGPU adapter) can run kernels.
+ */
+
+/** A backend-owned row-major float32 matrix of shape `rows × cols`. Opaque beyond its shape. */
+export interface Tensor {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Options of {@link Backend.gemm}: `out = alpha · op(a) · op(b) + beta · out`. */
+export interface GemmOptions {
+  /** Use `aᵀ` instead of `a`. Default false. */
+  readonly transA?: boolean;
+  /** Use `bᵀ` instead of `b`. Default false. */
+  readonly transB?: boolean;
+  /** Default 1. */
+  readonly alpha?: number;
+  /** Default 0 (`out` is overwritten; its old contents are ignored, NaN included). */
+  readonly beta?: number;
+}
+
+/** Hyper-parameters of {@link Backend.momentumStep}. */
+export interface MomentumStepOptions {
+  /** Learning rate ε. */
+  readonly learningRate: number;
+  /** Momentum μ ∈ [0, 1). */
+  readonly momentum: number;
+  /** L2 weight-decay coefficient λ (0 for biases). */
+  readonly weightDecay: number;
+  /** Factor applied to `grad` first (typically `1 / batchSize`). */
+  readonly gradScale: number;
+}
+
+/** What a backend reports about itself. */
+export interface BackendInfo {
+  /** Registry name: `'native'`, `'js'`, `'gpu'`. */
+  readonly name: string;
+  /** Human description of what actually runs, e.g. `'native (OpenBLAS 0.3.21, 2 threads)'` or `'gpu (webasm)'`. */
+  readonly description: string;
+  /** For gpu.js backends: the mode that actually runs (never the one merely asked for). */
+  readonly mode?: string;
+}
+
+/** A compute backend. See the module comment for the conventions. */
+export interface Backend {
+  readonly info: BackendInfo;
+
+  /** Resolves when kernels can run. CPU backends resolve at once. */
+  ready(): Promise<void>;
+
+  /** A new zero-filled `rows × cols` tensor. */
+  alloc(rows: number, cols: number): Tensor;
+  /** Releases a tensor's memory; the tensor must not be used afterwards. */
+  free(t: Tensor): void;
+  /** Copies `src` (length `rows·cols`, row-major) into `dst`. */
+  write(dst: Tensor, src: Float32Array): void;
+  /** Copies `src` into `dst` (length `rows·cols`). Waits for queued kernels that write `src`. */
+  read(src: Tensor, dst: Float32Array): void;
+  /** `out = src` (same shape). */
+  copy(out: Tensor, src: Tensor): void;
+  /** `out[i] = value`. */
+  fill(out: Tensor, value: number): void;
+
+  /** `out = alpha · op(a) · op(b) + beta · out`. `out` must not alias `a` or `b`. */
+  gemm(out: Tensor, a: Tensor, b: Tensor, opts?: GemmOptions): void;
+
+  /** `out = σ(x + bias)`, `bias` a `1 × cols` row broadcast over rows; σ the logistic sigmoid. */
+  addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void;
+  /** `out = x + bias`, `bias` a `1 × cols` row broadcast over rows. */
+  addRow(out: Tensor, x: Tensor, bias: Tensor): void;
+  /** `out = u < p ? 1 : 0` elementwise (Bernoulli sample of probabilities `p` from uniforms `u` ∈ [0, 1)). */
+  bernoulli(out: Tensor, p: Tensor, u: Tensor): void;
+  /** `out = max(0, x)`. */
+  relu(out: Tensor, x: Tensor): void;
+  /** Noisy rectified unit (Nair & Hinton 2010): `out = max(0, x + sqrt(σ(x)) · noise)`, `noise` standard normal. */
+  noisyRelu(out: Tensor, x: Tensor, noise: Tensor): void;
+
+  /** `out = a + b`. */
+  add(out: Tensor, a: Tensor, b: Tensor): void;
+  /** `out = a − b`. */
+  sub(out: Tensor, a: Tensor, b: Tensor): void;
+  /** `out = a ⊙ b`. */
+  mul(out: Tensor, a: Tensor, b: Tensor): void;
+  /** `out = alpha · x`. */
+  scale(out: Tensor, x: Tensor, alpha: number): void;
+  /** `out += alpha · x`. */
+  axpy(out: Tensor, alpha: number, x: Tensor): void;
+
+  /** `out = alpha · Σ_rows x + beta · out`; `out` is `1 × x.cols` (bias gradients). */
+  colSum(out: Tensor, x: Tensor, alpha: number, beta: number): void;
+  /**
+   * One parameter update with momentum and L2 decay (Hinton 2010, "A practical guide"):
+   * `velocity = μ·velocity + ε·(gradScale·grad − λ·param)`, then `param += velocity`.
+   */
+  momentumStep(param: Tensor, velocity: Tensor, grad: Tensor, opts: MomentumStepOptions): void;
+
+  /** `out[i] = Σ_j softplus(x[i, j])` with `softplus(z) = log(1 + e^z)` computed stably; `out` is `rows × 1`. */
+  softplusRowSum(out: Tensor, x: Tensor): void;
+  /** `out[i] = Σ_j (x[i, j] − bias[j])²`; `out` is `rows × 1`, `bias` `1 × cols`. */
+  rowSquaredDistance(out: Tensor, x: Tensor, bias: Tensor): void;
+  /** Row-wise softmax, computed stably (max subtracted). */
+  softmaxRows(out: Tensor, x: Tensor): void;
+  /** Backprop through a sigmoid: `out = delta ⊙ act ⊙ (1 − act)`, `act` the sigmoid's output. */
+  sigmoidBackward(out: Tensor, delta: Tensor, act: Tensor): void;
+  /** Backprop through a ReLU: `out = act > 0 ? delta : 0`, `act` the ReLU's output. */
+  reluBackward(out: Tensor, delta: Tensor, act: Tensor): void;
+
+  /** `Σ (a − b)²` over all elements, as a float64 sum on the host. */
+  sumSquaredDiff(a: Tensor, b: Tensor): number;
+  /** `Σ x²` over all elements, as a float64 sum on the host. */
+  sumSquares(x: Tensor): number;
+
+  /** Releases everything the backend holds (GPU context, native buffers). Idempotent. */
+  dispose(): void;
+}

@@ -1,0 +1,112 @@
+/**
+ * A small seeded generator (xoshiro128**, seeded through splitmix32): one seed gives the same
+ * stream on every platform, so one generator drives every backend and runs are reproducible.
+ */
+
+/** A seeded pseudo-random generator. */
+export class Random {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  private spare = Number.NaN;
+
+  constructor(seed: number) {
+    let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
+    const next = (): number => {
+      x = (x + 0x9e3779b9) | 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** The next 32 random bits as an unsigned integer. */
+  nextUint32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
+    const t = this.s1 << 9;
+    this.s2 ^= this.s0;
+    this.s3 ^= this.s1;
+    this.s1 ^= this.s2;
+    this.s0 ^= this.s3;
+    this.s2 ^= t;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** A uniform float in [0, 1) with 24 random bits (exactly representable in float32). */
+  uniform(): number {
+    return (this.nextUint32() >>> 8) * 5.9604644775390625e-8;
+  }
+
+  /** Fills `out` with uniforms in [0, 1); returns `out`. */
+  fillUniform(out: Float32Array): Float32Array {
+    for (let i = 0; i < out.length; i++) out[i] = (this.nextUint32() >>> 8) * 5.9604644775390625e-8;
+    return out;
+  }
+
+  /** A standard normal deviate (Box–Muller, the second value is kept for the next call). */
+  normal(): number {
+    if (!Number.isNaN(this.spare)) {
+      const s = this.spare;
+      this.spare = Number.NaN;
+      return s;
+    }
+    let u = this.uniform();
+    while (u === 0) u = this.uniform();
+    const v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+
+  /** Fills `out` with standard normals; returns `out`. */
+  fillNormal(out: Float32Array, std = 1): Float32Array {
+    for (let i = 0; i < out.length; i++) out[i] = this.normal() * std;
+    return out;
+  }
+
+  /** A uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n) % n;
+  }
+
+  /** Shuffles `a` in place (Fisher–Yates); returns it. */
+  shuffle<T extends { length: number; [i: number]: unknown }>(a: T): T {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(((this.nextUint32() >>> 0) / 4294967296) * (i + 1));
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+    return a;
+  }
+
+  /** A permutation of 0..n-1. */
+  permutation(n: number): Uint32Array {
+    const p = new Uint32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    return this.shuffle(p);
+  }
+
+  /** The generator's state, to checkpoint and resume a stream exactly. */
+  getState(): [number, number, number, number] {
+    return [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0];
+  }
+
+  /** Restores a state from {@link getState}. */
+  setState(state: readonly [number, number, number, number]): void {
+    [this.s0, this.s1, this.s2, this.s3] = state.map((v) => v | 0) as [number, number, number, number];
+    this.spare = Number.NaN;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
+}

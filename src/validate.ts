@@ -1,0 +1,186 @@
+/**
+ * Option validation by table (one constraints object per class, one helper, one message shape)
+ * and data validation at the public boundary.
+ */
+import { InvalidDataError, InvalidOptionError, ShapeMismatchError } from './errors.js';
+
+/** One constraint on one option. */
+export type Constraint =
+  | { readonly kind: 'number'; readonly min?: number; readonly max?: number; readonly minOpen?: boolean; readonly maxOpen?: boolean }
+  | { readonly kind: 'integer'; readonly min?: number; readonly max?: number }
+  | { readonly kind: 'boolean' }
+  | { readonly kind: 'string' }
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  | { readonly kind: 'function' }
+  | { readonly kind: 'object' }
+  | { readonly kind: 'custom'; readonly expected: string; readonly check: (value: unknown) => boolean };
+
+/** A constraints table: option name → constraint. Options not in the table are rejected. */
+export type Constraints = Readonly<Record<string, Constraint>>;
+
+function describe(c: Constraint): string {
+  switch (c.kind) {
+    case 'number': {
+      const lo = c.min === undefined ? '(-inf' : `${c.minOpen ? '(' : '['}${c.min}`;
+      const hi = c.max === undefined ? 'inf)' : `${c.max}${c.maxOpen ? ')' : ']'}`;
+      return `a number in ${lo}, ${hi}`;
+    }
+    case 'integer': {
+      const lo = c.min === undefined ? '-inf' : String(c.min);
+      const hi = c.max === undefined ? 'inf' : String(c.max);
+      return `an integer in [${lo}, ${hi}]`;
+    }
+    case 'boolean':
+      return 'a boolean';
+    case 'string':
+      return 'a string';
+    case 'enum':
+      return `one of ${c.values.map((v) => `'${v}'`).join(', ')}`;
+    case 'function':
+      return 'a function';
+    case 'object':
+      return 'an object';
+    case 'custom':
+      return c.expected;
+  }
+}
+
+function satisfies(c: Constraint, v: unknown): boolean {
+  switch (c.kind) {
+    case 'number':
+      if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+      if (c.min !== undefined && (c.minOpen ? v <= c.min : v < c.min)) return false;
+      if (c.max !== undefined && (c.maxOpen ? v >= c.max : v > c.max)) return false;
+      return true;
+    case 'integer':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) return false;
+      if (c.min !== undefined && v < c.min) return false;
+      if (c.max !== undefined && v > c.max) return false;
+      return true;
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'string':
+      return typeof v === 'string';
+    case 'enum':
+      return typeof v === 'string' && c.values.includes(v);
+    case 'function':
+      return typeof v === 'function';
+    case 'object':
+      return typeof v === 'object' && v !== null;
+    case 'custom':
+      return c.check(v);
+  }
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (typeof v === 'function') return 'a function';
+  if (typeof v === 'object' && v !== null) return Array.isArray(v) ? 'an array' : 'an object';
+  return String(v);
+}
+
+/**
+ * Checks `options` against `constraints`; throws {@link InvalidOptionError} naming the first bad
+ * option, e.g. "The 'learningRate' option of Rbm must be a number in (0, inf). Got -1."
+ * Options whose value is `undefined` are skipped (defaults apply); unknown names are rejected.
+ */
+export function validateOptions(owner: string, constraints: Constraints, options: object): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError(`The options of ${owner} must be an object. Got ${show(options)}.`);
+  }
+  for (const [name, value] of Object.entries(options)) {
+    const c = constraints[name];
+    if (c === undefined) {
+      const known = Object.keys(constraints).sort().join(', ');
+      throw new InvalidOptionError(`${owner} has no option '${name}'. Known options: ${known}.`);
+    }
+    if (value === undefined) continue;
+    if (!satisfies(c, value)) {
+      throw new InvalidOptionError(`The '${name}' option of ${owner} must be ${describe(c)}. Got ${show(value)}.`);
+    }
+  }
+}
+
+/** A row-major float32 matrix on the host. */
+export interface HostMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  /** `rows * cols` values, row-major. */
+  readonly data: Float32Array;
+}
+
+/** What a method accepts as a data matrix: a {@link HostMatrix} or an array of equal-length rows. */
+export type MatrixInput = HostMatrix | ArrayLike<ArrayLike<number>>;
+
+/**
+ * Converts `input` to a {@link HostMatrix} with `cols` columns (if given), checking shape and that
+ * every value is finite (and in [0, 1] when `unitInterval`). Never mutates or aliases-then-mutates
+ * the input: a `HostMatrix` is returned as is (callers must not write to it).
+ */
+export function toHostMatrix(
+  input: MatrixInput,
+  where: string,
+  arg: string,
+  opts: { readonly cols?: number; readonly unitInterval?: boolean; readonly minRows?: number } = {},
+): HostMatrix {
+  let m: HostMatrix;
+  if (isHostMatrix(input)) {
+    if (!Number.isInteger(input.rows) || !Number.isInteger(input.cols) || input.rows < 0 || input.cols < 0) {
+      throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' has an invalid shape ${input.rows}x${input.cols}.`);
+    }
+    if (input.data.length !== input.rows * input.cols) {
+      throw new ShapeMismatchError(
+        `Argument '${arg}' passed to '${where}' claims shape ${input.rows}x${input.cols} but holds ${input.data.length} values.`,
+      );
+    }
+    m = input;
+  } else {
+    if (input === null || typeof input !== 'object' || typeof (input as ArrayLike<unknown>).length !== 'number') {
+      throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must be a matrix (rows of numbers or {rows, cols, data}).`);
+    }
+    const rows = input.length;
+    const first = rows > 0 ? input[0] : undefined;
+    const cols = first === undefined ? (opts.cols ?? 0) : first.length;
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < rows; i++) {
+      const row = input[i];
+      if (row === undefined || row === null || typeof row.length !== 'number') {
+        throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}': row ${i} is not an array.`);
+      }
+      if (row.length !== cols) {
+        throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}': row ${i} has ${row.length} columns, expected ${cols}.`);
+      }
+      for (let j = 0; j < cols; j++) data[i * cols + j] = row[j]!;
+    }
+    m = { rows, cols, data };
+  }
+  if (opts.cols !== undefined && m.cols !== opts.cols) {
+    throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must have ${opts.cols} columns, got ${m.cols}.`);
+  }
+  if (m.rows < (opts.minRows ?? 1)) {
+    throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must have at least ${opts.minRows ?? 1} row(s), got ${m.rows}.`);
+  }
+  const d = m.data;
+  const unit = opts.unitInterval === true;
+  for (let k = 0; k < d.length; k++) {
+    const v = d[k]!;
+    if (!Number.isFinite(v) || (unit && (v < 0 || v > 1))) {
+      const r = Math.floor(k / m.cols);
+      const c = k % m.cols;
+      const expected = unit ? 'a number in [0, 1] (Bernoulli visible units)' : 'a finite number';
+      throw new InvalidDataError(`Argument '${arg}' passed to '${where}' must hold ${expected}; row ${r}, column ${c} is ${v}.`);
+    }
+  }
+  return m;
+}
+
+/** True when `x` has the {@link HostMatrix} shape. */
+export function isHostMatrix(x: unknown): x is HostMatrix {
+  return typeof x === 'object' && x !== null && (x as { data?: unknown }).data instanceof Float32Array &&
+    typeof (x as { rows?: unknown }).rows === 'number' && typeof (x as { cols?: unknown }).cols === 'number';
+}
+
+/** Rows `[start, end)` of `m` as a view (no copy). */
+export function sliceRows(m: HostMatrix, start: number, end: number): HostMatrix {
+  return { rows: end - start, cols: m.cols, data: m.data.subarray(start * m.cols, end * m.cols) };
+}
