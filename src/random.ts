@@ -3,8 +3,18 @@
  * stream on every platform, so one generator drives every backend and runs are reproducible.
  */
 
+/** What models draw random numbers from: {@link Random}, or anything with the same methods. */
+export interface RandomSource {
+  fillUniform(out: Float32Array): Float32Array;
+  fillNormal(out: Float32Array, std?: number): Float32Array;
+  permutation(n: number): Uint32Array;
+  int(n: number): number;
+  getState(): [number, number, number, number];
+  setState(state: readonly [number, number, number, number]): void;
+}
+
 /** A seeded pseudo-random generator. */
-export class Random {
+export class Random implements RandomSource {
   private s0: number;
   private s1: number;
   private s2: number;

@@ -1,0 +1,177 @@
+/**
+ * Options of {@link Rbm}: the constraints table, the defaults, and the learning-rate and
+ * momentum schedules.
+ */
+import type { Backend } from '../kernels/backend.js';
+import type { RandomSource } from '../random.js';
+import type { Constraints } from '../validate.js';
+
+/** Kinds of visible units. `gaussian` assumes unit variance: standardize the data first. */
+export type VisibleUnits = 'bernoulli' | 'gaussian';
+/** Kinds of hidden units. `noisy-relu`: Nair & Hinton (2010) noisy rectified linear units. */
+export type HiddenUnits = 'bernoulli' | 'noisy-relu';
+/** Learning-rate schedule: `ε_e = ε·γ^e` (exponential), `ε/(1+γ·e)` (inverse), or a function of the epoch. */
+export type LearningRateSchedule = 'constant' | 'exponential' | 'inverse' | ((epoch: number, base: number) => number);
+
+/** Metrics reported after every epoch of {@link Rbm.fit}. */
+export interface EpochMetrics {
+  /** 0-based index of the epoch just finished (counting every epoch this model has trained). */
+  readonly epoch: number;
+  /** Mean squared error between minibatches and their one-step reconstructions, averaged over the epoch. */
+  readonly reconstructionError: number;
+  /** Mean pseudo-log-likelihood on up to `monitorSize` training rows (Bernoulli RBMs only). */
+  readonly pseudoLogLikelihood?: number;
+  /** Mean free energy of up to `monitorSize` validation rows minus that of as many training rows (needs `validation`). */
+  readonly freeEnergyGap?: number;
+  /** Mean hidden activation over the epoch (the sparsity estimate q). */
+  readonly meanHiddenActivation: number;
+  readonly learningRate: number;
+  readonly momentum: number;
+  /** Wall time of the epoch in milliseconds. */
+  readonly elapsedMs: number;
+  /** Rows seen in the epoch. */
+  readonly samples: number;
+}
+
+/** Options of {@link Rbm}. */
+export interface RbmOptions {
+  /** Number of visible units. Required. */
+  readonly nVisible: number;
+  /** Number of hidden units. Required. */
+  readonly nHidden: number;
+  /** Default `'bernoulli'`. */
+  readonly visible?: VisibleUnits;
+  /** Default `'bernoulli'`. */
+  readonly hidden?: HiddenUnits;
+  /** The compute backend (injected). Default: {@link defaultBackend} (native, else js). */
+  readonly backend?: Backend;
+  /** Base learning rate ε. Default 0.1 (0.01 for Gaussian visible units). */
+  readonly learningRate?: number;
+  /** Default `'constant'`. */
+  readonly learningRateSchedule?: LearningRateSchedule;
+  /** γ of the `exponential` (in (0, 1]) and `inverse` (≥ 0) schedules. Default 1 / 0. */
+  readonly learningRateDecay?: number;
+  /** Momentum for the first `momentumSwitchEpoch` epochs. Default 0.5. */
+  readonly initialMomentum?: number;
+  /** Momentum afterwards. Default 0.9. */
+  readonly finalMomentum?: number;
+  /** Epoch at which momentum switches. Default 5. */
+  readonly momentumSwitchEpoch?: number;
+  /** L2 weight-decay coefficient on the weights (not biases). Default 0.0002. */
+  readonly weightDecay?: number;
+  /** Target mean activation p of hidden units; enables the sparsity penalty when `sparsityCost > 0`. Default 0.1. */
+  readonly sparsityTarget?: number;
+  /** Weight of the sparsity penalty (Lee et al. 2008; Hinton 2010 §11). Default 0 (off). */
+  readonly sparsityCost?: number;
+  /** Decay of the running estimate q of hidden activations. Default 0.9. */
+  readonly sparsityDecay?: number;
+  /** Gibbs steps per update (CD-k). Default 1. */
+  readonly k?: number;
+  /** Persistent contrastive divergence (Tieleman 2008): keep the negative chains across updates. Default false. */
+  readonly persistent?: boolean;
+  /** Minibatch size. Default 100. */
+  readonly batchSize?: number;
+  /** Epochs of {@link Rbm.fit}. Default 10. */
+  readonly epochs?: number;
+  /** Shuffle rows every epoch. Default true. */
+  readonly shuffle?: boolean;
+  /** Seed of the generator that drives initialization, shuffling and sampling. Default: drawn at random (see `rbm.seed`). */
+  readonly seed?: number;
+  /**
+   * The generator of every random number the model draws (initial weights, shuffles, the uniforms
+   * and normals of sampling). Default: a {@link Random} seeded with `seed`. Inject one to drive
+   * several models or backends from one stream, or fixed values in tests.
+   */
+  readonly random?: RandomSource;
+  /** Standard deviation of the initial weights. Default 0.01. */
+  readonly initStd?: number;
+  /** Rows used for the per-epoch pseudo-likelihood and free-energy monitors. Default 1000; 0 turns them off. */
+  readonly monitorSize?: number;
+}
+
+/** The constraints table of {@link RbmOptions}. */
+export const rbmConstraints: Constraints = {
+  nVisible: { kind: 'integer', min: 1 },
+  nHidden: { kind: 'integer', min: 1 },
+  visible: { kind: 'enum', values: ['bernoulli', 'gaussian'] },
+  hidden: { kind: 'enum', values: ['bernoulli', 'noisy-relu'] },
+  backend: {
+    kind: 'custom',
+    expected: 'a Backend (from createBackend / defaultBackend)',
+    check: (v) => typeof v === 'object' && v !== null && typeof (v as { gemm?: unknown }).gemm === 'function' && typeof (v as { info?: unknown }).info === 'object',
+  },
+  learningRate: { kind: 'number', min: 0, minOpen: true },
+  learningRateSchedule: {
+    kind: 'custom',
+    expected: "'constant', 'exponential', 'inverse' or a function (epoch, base) => rate",
+    check: (v) => v === 'constant' || v === 'exponential' || v === 'inverse' || typeof v === 'function',
+  },
+  learningRateDecay: { kind: 'number', min: 0 },
+  initialMomentum: { kind: 'number', min: 0, max: 1, maxOpen: true },
+  finalMomentum: { kind: 'number', min: 0, max: 1, maxOpen: true },
+  momentumSwitchEpoch: { kind: 'integer', min: 0 },
+  weightDecay: { kind: 'number', min: 0 },
+  sparsityTarget: { kind: 'number', min: 0, max: 1, minOpen: true, maxOpen: true },
+  sparsityCost: { kind: 'number', min: 0 },
+  sparsityDecay: { kind: 'number', min: 0, max: 1, maxOpen: true },
+  k: { kind: 'integer', min: 1 },
+  persistent: { kind: 'boolean' },
+  batchSize: { kind: 'integer', min: 1 },
+  epochs: { kind: 'integer', min: 0 },
+  shuffle: { kind: 'boolean' },
+  seed: { kind: 'integer', min: 0, max: 2 ** 53 - 1 },
+  random: {
+    kind: 'custom',
+    expected: 'a RandomSource (fillUniform, fillNormal, permutation, int, getState, setState)',
+    check: (v) => typeof v === 'object' && v !== null && ['fillUniform', 'fillNormal', 'permutation', 'int', 'getState', 'setState'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+  },
+  initStd: { kind: 'number', min: 0, minOpen: true },
+  monitorSize: { kind: 'integer', min: 0 },
+};
+
+/** Resolved options: every default filled in (the backend is held apart). */
+export type ResolvedRbmOptions = Required<Omit<RbmOptions, 'backend' | 'seed' | 'random'>> & { readonly seed: number };
+
+/** Fills in the defaults of `o`. */
+export function resolveRbmOptions(o: RbmOptions, seed: number): ResolvedRbmOptions {
+  const visible = o.visible ?? 'bernoulli';
+  const schedule = o.learningRateSchedule ?? 'constant';
+  return {
+    nVisible: o.nVisible,
+    nHidden: o.nHidden,
+    visible,
+    hidden: o.hidden ?? 'bernoulli',
+    learningRate: o.learningRate ?? (visible === 'gaussian' ? 0.01 : 0.1),
+    learningRateSchedule: schedule,
+    learningRateDecay: o.learningRateDecay ?? (schedule === 'exponential' ? 1 : 0),
+    initialMomentum: o.initialMomentum ?? 0.5,
+    finalMomentum: o.finalMomentum ?? 0.9,
+    momentumSwitchEpoch: o.momentumSwitchEpoch ?? 5,
+    weightDecay: o.weightDecay ?? 0.0002,
+    sparsityTarget: o.sparsityTarget ?? 0.1,
+    sparsityCost: o.sparsityCost ?? 0,
+    sparsityDecay: o.sparsityDecay ?? 0.9,
+    k: o.k ?? 1,
+    persistent: o.persistent ?? false,
+    batchSize: o.batchSize ?? 100,
+    epochs: o.epochs ?? 10,
+    shuffle: o.shuffle ?? true,
+    seed,
+    initStd: o.initStd ?? 0.01,
+    monitorSize: o.monitorSize ?? 1000,
+  };
+}
+
+/** The learning rate of `epoch` under the schedule of `o`. */
+export function learningRateAt(o: ResolvedRbmOptions, epoch: number): number {
+  const s = o.learningRateSchedule;
+  if (typeof s === 'function') return s(epoch, o.learningRate);
+  if (s === 'exponential') return o.learningRate * o.learningRateDecay ** epoch;
+  if (s === 'inverse') return o.learningRate / (1 + o.learningRateDecay * epoch);
+  return o.learningRate;
+}
+
+/** The momentum of `epoch` (the usual 0.5 → 0.9 switch). */
+export function momentumAt(o: ResolvedRbmOptions, epoch: number): number {
+  return epoch < o.momentumSwitchEpoch ? o.initialMomentum : o.finalMomentum;
+}
