@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Builds the native backend's addon (src/kernels/native → build/Release/dbn_native.node) with
+// node-gyp, offline. This is the package's `install` script, so it never fails the install:
+// on any failure it prints one warning, records the reason in build/BUILD_FAILED.txt (the
+// native backend quotes it when it cannot load) and exits 0; dbn-node then runs on the `js` backend.
+//
+// Environment:
+//   DBN_NODE_SKIP_NATIVE=1     do not build; record "skipped" as the reason (forces the soft-failure path).
+//   DBN_NODE_BLAS_INCLUDE=dir  where cblas.h lives, when not in a standard include folder.
+//   npm_config_node_gyp        node-gyp to run (npm sets it during scripts); else node-gyp on PATH,
+//                              else the node-gyp bundled with npm.
+//   npm_config_nodedir         node headers; else the running node's prefix when it has include/node.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const addonDir = join(root, 'src', 'kernels', 'native');
+const buildDir = join(addonDir, 'build');
+const failureFile = join(buildDir, 'BUILD_FAILED.txt');
+
+function softFail(reason) {
+  try {
+    rmSync(buildDir, { recursive: true, force: true });
+    mkdirSync(buildDir, { recursive: true });
+    writeFileSync(failureFile, `${reason}\n`);
+  } catch {
+    // Nothing more to record; the warning below still says why.
+  }
+  console.warn(
+    `dbn-node: warning: the native backend was not built (${reason}). dbn-node will use the 'js' backend. ` +
+      'To build it, install libopenblas-dev and a C++ toolchain, then run `npm rebuild dbn-node`.',
+  );
+  process.exit(0);
+}
+
+function findCblasHeader() {
+  const dirs = [
+    process.env.DBN_NODE_BLAS_INCLUDE,
+    ...(process.env.CPATH ?? '').split(delimiter),
+    ...(process.env.CPLUS_INCLUDE_PATH ?? '').split(delimiter),
+    '/usr/include',
+    '/usr/include/x86_64-linux-gnu',
+    '/usr/include/aarch64-linux-gnu',
+    '/usr/include/openblas',
+    '/usr/local/include',
+    '/usr/local/include/openblas',
+    '/opt/homebrew/opt/openblas/include',
+    '/usr/local/opt/openblas/include',
+  ].filter((d) => d !== undefined && d !== '');
+  return dirs.find((d) => existsSync(join(d, 'cblas.h')));
+}
+
+function nodeGypCommand() {
+  const fromNpm = process.env.npm_config_node_gyp;
+  if (fromNpm && existsSync(fromNpm)) return [process.execPath, fromNpm];
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, 'node-gyp');
+    if (dir !== '' && existsSync(candidate)) return [candidate];
+  }
+  const bundled = [
+    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    join(dirname(process.execPath), 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ].find((p) => existsSync(p));
+  if (bundled) return [process.execPath, bundled];
+  return ['npm', 'exec', '--offline', '--no', '--', 'node-gyp'];
+}
+
+function nodeDir() {
+  if (process.env.npm_config_nodedir) return process.env.npm_config_nodedir;
+  const prefix = resolve(dirname(process.execPath), '..');
+  return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined;
+}
+
+function main() {
+  if (process.env.DBN_NODE_SKIP_NATIVE === '1') softFail('skipped because DBN_NODE_SKIP_NATIVE=1');
+
+  const include = findCblasHeader();
+  if (include === undefined) {
+    softFail('the OpenBLAS header cblas.h was not found (set DBN_NODE_BLAS_INCLUDE to its folder if it is installed elsewhere)');
+  }
+
+  const [cmd, ...pre] = nodeGypCommand();
+  const nodedir = nodeDir();
+  const args = [...pre, 'rebuild', '--directory', addonDir, ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+  const env = { ...process.env };
+  if (process.env.DBN_NODE_BLAS_INCLUDE) env.CXXFLAGS = `${env.CXXFLAGS ?? ''} -I${process.env.DBN_NODE_BLAS_INCLUDE}`;
+  console.log(`dbn-node: building the native backend (${[cmd, ...args].join(' ')})`);
+  const result = spawnSync(cmd, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+
+  if (result.error !== undefined || result.status !== 0 || !existsSync(join(buildDir, 'Release', 'dbn_native.node'))) {
+    const why = result.error !== undefined ? `${cmd} could not run: ${result.error.message}` : firstError(output);
+    softFail(`node-gyp failed: ${why}`);
+  }
+  rmSync(failureFile, { force: true });
+  console.log('dbn-node: native backend built (src/kernels/native/build/Release/dbn_native.node)');
+}
+
+try {
+  main();
+} catch (err) {
+  softFail(`the build script failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** The most telling line of a failed build: a compiler/linker error, else node-gyp's last error line. */
+function firstError(text) {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const found =
+    lines.find((l) => /fatal error|error:|cannot find -l|undefined reference/.test(l)) ??
+    lines.filter((l) => /^gyp ERR!/.test(l)).find((l) => !/(stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l)) ??
+    lines.at(-1);
+  return found === undefined ? 'no output' : found.replace(/\s+/g, ' ').slice(0, 400);
+}

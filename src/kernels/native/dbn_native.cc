@@ -1,0 +1,398 @@
+// dbn_native: the native backend's kernels. Matrix products go to CBLAS sgemm (OpenBLAS);
+// everything else is a fused loop over Float32Array memory, read and written in place.
+//
+// Every function takes Float32Arrays (zero-copy; N-API hands back data already offset by
+// byteOffset) and checks each array's length against the sizes it is told before touching
+// memory, so a wrong call from JavaScript raises a RangeError/TypeError instead of corrupting
+// the heap. Elementwise kernels may be called with `out` equal to an input.
+#include <napi.h>
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+extern "C" {
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+int openblas_get_num_threads(void);
+}
+
+namespace {
+
+struct F32 {
+  float* p;
+  size_t n;
+};
+
+// Reads argument `i` as a Float32Array; throws a TypeError and returns false otherwise.
+bool GetF32(const Napi::CallbackInfo& info, size_t i, F32& out) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset = 0;
+  if (i >= info.Length() ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
+      type != napi_float32_array) {
+    Napi::TypeError::New(info.Env(), "dbn_native: argument " + std::to_string(i) + " must be a Float32Array")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  out.p = static_cast<float*>(data);
+  out.n = length;
+  return true;
+}
+
+bool GetF32s(const Napi::CallbackInfo& info, std::initializer_list<F32*> arrays) {
+  size_t i = 0;
+  for (F32* a : arrays) {
+    if (!GetF32(info, i++, *a)) return false;
+  }
+  return true;
+}
+
+double GetNumber(const Napi::CallbackInfo& info, size_t i) {
+  double v = 0;
+  if (i < info.Length()) napi_get_value_double(info.Env(), info[i], &v);
+  return v;
+}
+
+bool GetBool(const Napi::CallbackInfo& info, size_t i) {
+  bool v = false;
+  if (i < info.Length()) napi_get_value_bool(info.Env(), info[i], &v);
+  return v;
+}
+
+// Throws a RangeError unless `a.n == expected`.
+bool ExpectLength(const Napi::CallbackInfo& info, const char* kernel, const char* name, const F32& a, size_t expected) {
+  if (a.n == expected) return true;
+  Napi::RangeError::New(info.Env(), std::string("dbn_native.") + kernel + ": '" + name + "' has " + std::to_string(a.n) +
+                                        " elements, expected " + std::to_string(expected))
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
+// Length of a row-broadcast operand: rows = total / cols, exact.
+bool RowsOf(const Napi::CallbackInfo& info, const char* kernel, size_t total, size_t cols, size_t& rows) {
+  if (cols == 0 ? total == 0 : total % cols == 0) {
+    rows = cols == 0 ? 0 : total / cols;
+    return true;
+  }
+  Napi::RangeError::New(info.Env(), std::string("dbn_native.") + kernel + ": " + std::to_string(total) +
+                                        " elements are not a whole number of rows of " + std::to_string(cols))
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
+inline float Sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+// max(0, v) returning +0 for ±0 and keeping NaN, like Math.max(0, v).
+inline float Relu(float v) { return v > 0.0f ? v : (v != v ? v : 0.0f); }
+
+inline double Softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
+
+// gemm(out, a, b, m, n, k, transA, transB, alpha, beta): out[m×n] = alpha·op(a)·op(b) + beta·out,
+// op(a) m×k, op(b) k×n, all row-major.
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  F32 c, a, b;
+  if (!GetF32s(info, {&c, &a, &b})) return info.Env().Undefined();
+  const double md = GetNumber(info, 3), nd = GetNumber(info, 4), kd = GetNumber(info, 5);
+  if (!(md >= 0 && nd >= 0 && kd >= 0 && md <= 2147483647.0 && nd <= 2147483647.0 && kd <= 2147483647.0)) {
+    Napi::RangeError::New(info.Env(), "dbn_native.gemm: sizes must be non-negative 32-bit integers")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const auto m = static_cast<size_t>(md), n = static_cast<size_t>(nd), k = static_cast<size_t>(kd);
+  const bool transA = GetBool(info, 6), transB = GetBool(info, 7);
+  const auto alpha = static_cast<float>(GetNumber(info, 8));
+  const auto beta = static_cast<float>(GetNumber(info, 9));
+  if (!ExpectLength(info, "gemm", "out", c, m * n) || !ExpectLength(info, "gemm", "a", a, m * k) ||
+      !ExpectLength(info, "gemm", "b", b, k * n)) {
+    return info.Env().Undefined();
+  }
+  if (m == 0 || n == 0) return info.Env().Undefined();
+  if (k == 0 || alpha == 0.0f) {
+    // BLAS would be asked for a degenerate product; the result is beta·out.
+    if (beta == 0.0f) {
+      std::fill(c.p, c.p + m * n, 0.0f);
+    } else if (beta != 1.0f) {
+      for (size_t i = 0; i < m * n; ++i) c.p[i] *= beta;
+    }
+    return info.Env().Undefined();
+  }
+  // With beta = 0 OpenBLAS overwrites C without reading it (NaN included); a test pins this down.
+  const auto lda = static_cast<blasint>(transA ? m : k);
+  const auto ldb = static_cast<blasint>(transB ? k : n);
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a.p, lda, b.p, ldb,
+              beta, c.p, static_cast<blasint>(n));
+  return info.Env().Undefined();
+}
+
+// addRowSigmoid(out, x, bias): out = σ(x + bias), bias broadcast over rows.
+Napi::Value AddRowSigmoid(const Napi::CallbackInfo& info) {
+  F32 out, x, bias;
+  size_t rows = 0;
+  if (!GetF32s(info, {&out, &x, &bias}) || !ExpectLength(info, "addRowSigmoid", "x", x, out.n) ||
+      !RowsOf(info, "addRowSigmoid", out.n, bias.n, rows)) {
+    return info.Env().Undefined();
+  }
+  const size_t cols = bias.n;
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x.p + i * cols;
+    float* oi = out.p + i * cols;
+    for (size_t j = 0; j < cols; ++j) oi[j] = Sigmoid(xi[j] + bias.p[j]);
+  }
+  return info.Env().Undefined();
+}
+
+// addRow(out, x, bias): out = x + bias, bias broadcast over rows.
+Napi::Value AddRow(const Napi::CallbackInfo& info) {
+  F32 out, x, bias;
+  size_t rows = 0;
+  if (!GetF32s(info, {&out, &x, &bias}) || !ExpectLength(info, "addRow", "x", x, out.n) ||
+      !RowsOf(info, "addRow", out.n, bias.n, rows)) {
+    return info.Env().Undefined();
+  }
+  const size_t cols = bias.n;
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x.p + i * cols;
+    float* oi = out.p + i * cols;
+    for (size_t j = 0; j < cols; ++j) oi[j] = xi[j] + bias.p[j];
+  }
+  return info.Env().Undefined();
+}
+
+// Binary elementwise kernels: f(out, a, b) with all three the same length.
+template <typename Op>
+Napi::Value Binary(const Napi::CallbackInfo& info, const char* kernel, Op op) {
+  F32 out, a, b;
+  if (!GetF32s(info, {&out, &a, &b}) || !ExpectLength(info, kernel, "a", a, out.n) ||
+      !ExpectLength(info, kernel, "b", b, out.n)) {
+    return info.Env().Undefined();
+  }
+  const size_t n = out.n;
+  for (size_t i = 0; i < n; ++i) out.p[i] = op(a.p[i], b.p[i]);
+  return info.Env().Undefined();
+}
+
+Napi::Value Bernoulli(const Napi::CallbackInfo& info) {
+  return Binary(info, "bernoulli", [](float p, float u) { return u < p ? 1.0f : 0.0f; });
+}
+Napi::Value NoisyRelu(const Napi::CallbackInfo& info) {
+  return Binary(info, "noisyRelu", [](float x, float noise) { return Relu(x + std::sqrt(Sigmoid(x)) * noise); });
+}
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  return Binary(info, "add", [](float a, float b) { return a + b; });
+}
+Napi::Value Sub(const Napi::CallbackInfo& info) {
+  return Binary(info, "sub", [](float a, float b) { return a - b; });
+}
+Napi::Value Mul(const Napi::CallbackInfo& info) {
+  return Binary(info, "mul", [](float a, float b) { return a * b; });
+}
+Napi::Value SigmoidBackward(const Napi::CallbackInfo& info) {
+  return Binary(info, "sigmoidBackward", [](float delta, float act) { return delta * act * (1.0f - act); });
+}
+Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
+  return Binary(info, "reluBackward", [](float delta, float act) { return act > 0.0f ? delta : 0.0f; });
+}
+
+// relu(out, x)
+Napi::Value ReluK(const Napi::CallbackInfo& info) {
+  F32 out, x;
+  if (!GetF32s(info, {&out, &x}) || !ExpectLength(info, "relu", "x", x, out.n)) return info.Env().Undefined();
+  for (size_t i = 0; i < out.n; ++i) out.p[i] = Relu(x.p[i]);
+  return info.Env().Undefined();
+}
+
+// scale(out, x, alpha): out = alpha·x
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  F32 out, x;
+  if (!GetF32s(info, {&out, &x}) || !ExpectLength(info, "scale", "x", x, out.n)) return info.Env().Undefined();
+  const auto alpha = static_cast<float>(GetNumber(info, 2));
+  for (size_t i = 0; i < out.n; ++i) out.p[i] = alpha * x.p[i];
+  return info.Env().Undefined();
+}
+
+// axpy(out, x, alpha): out += alpha·x
+Napi::Value Axpy(const Napi::CallbackInfo& info) {
+  F32 out, x;
+  if (!GetF32s(info, {&out, &x}) || !ExpectLength(info, "axpy", "x", x, out.n)) return info.Env().Undefined();
+  const auto alpha = static_cast<float>(GetNumber(info, 2));
+  for (size_t i = 0; i < out.n; ++i) out.p[i] += alpha * x.p[i];
+  return info.Env().Undefined();
+}
+
+// colSum(out, x, alpha, beta): out[j] = alpha·Σ_i x[i, j] + beta·out[j]; beta = 0 ignores out.
+Napi::Value ColSum(const Napi::CallbackInfo& info) {
+  F32 out, x;
+  size_t rows = 0;
+  if (!GetF32s(info, {&out, &x}) || !RowsOf(info, "colSum", x.n, out.n, rows)) return info.Env().Undefined();
+  const double alpha = GetNumber(info, 2), beta = GetNumber(info, 3);
+  const size_t cols = out.n;
+  constexpr size_t kBlock = 512;
+  double acc[kBlock];
+  for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
+    const size_t w = std::min(kBlock, cols - j0);
+    std::fill(acc, acc + w, 0.0);
+    for (size_t i = 0; i < rows; ++i) {
+      const float* xi = x.p + i * cols + j0;
+      for (size_t j = 0; j < w; ++j) acc[j] += xi[j];
+    }
+    float* o = out.p + j0;
+    if (beta == 0) {
+      for (size_t j = 0; j < w; ++j) o[j] = static_cast<float>(alpha * acc[j]);
+    } else {
+      for (size_t j = 0; j < w; ++j) o[j] = static_cast<float>(alpha * acc[j] + beta * o[j]);
+    }
+  }
+  return info.Env().Undefined();
+}
+
+// momentumStep(param, velocity, grad, learningRate, momentum, weightDecay, gradScale):
+// velocity = μ·velocity + ε·(gradScale·grad − λ·param); param += velocity.
+Napi::Value MomentumStep(const Napi::CallbackInfo& info) {
+  F32 param, vel, grad;
+  if (!GetF32s(info, {&param, &vel, &grad}) || !ExpectLength(info, "momentumStep", "velocity", vel, param.n) ||
+      !ExpectLength(info, "momentumStep", "grad", grad, param.n)) {
+    return info.Env().Undefined();
+  }
+  const auto lr = static_cast<float>(GetNumber(info, 3));
+  const auto mu = static_cast<float>(GetNumber(info, 4));
+  const auto wd = static_cast<float>(GetNumber(info, 5));
+  const auto gs = static_cast<float>(GetNumber(info, 6));
+  for (size_t i = 0; i < param.n; ++i) {
+    const float v = mu * vel.p[i] + lr * (gs * grad.p[i] - wd * param.p[i]);
+    vel.p[i] = v;
+    param.p[i] += v;
+  }
+  return info.Env().Undefined();
+}
+
+// softplusRowSum(out, x): out[i] = Σ_j softplus(x[i, j]); out has one element per row.
+Napi::Value SoftplusRowSum(const Napi::CallbackInfo& info) {
+  F32 out, x;
+  size_t cols = 0;
+  if (!GetF32s(info, {&out, &x}) || !RowsOf(info, "softplusRowSum", x.n, out.n, cols)) {
+    return info.Env().Undefined();
+  }
+  const size_t rows = out.n;
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x.p + i * cols;
+    double s = 0;
+    for (size_t j = 0; j < cols; ++j) s += Softplus(xi[j]);
+    out.p[i] = static_cast<float>(s);
+  }
+  return info.Env().Undefined();
+}
+
+// rowSquaredDistance(out, x, bias): out[i] = Σ_j (x[i, j] − bias[j])².
+Napi::Value RowSquaredDistance(const Napi::CallbackInfo& info) {
+  F32 out, x, bias;
+  if (!GetF32s(info, {&out, &x, &bias}) ||
+      !ExpectLength(info, "rowSquaredDistance", "x", x, out.n * bias.n)) {
+    return info.Env().Undefined();
+  }
+  const size_t rows = out.n, cols = bias.n;
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x.p + i * cols;
+    double s = 0;
+    for (size_t j = 0; j < cols; ++j) {
+      const double d = static_cast<double>(xi[j]) - bias.p[j];
+      s += d * d;
+    }
+    out.p[i] = static_cast<float>(s);
+  }
+  return info.Env().Undefined();
+}
+
+// softmaxRows(out, x, cols): each row of x mapped to exp(x − max) / Σ exp(x − max).
+Napi::Value SoftmaxRows(const Napi::CallbackInfo& info) {
+  F32 out, x;
+  size_t rows = 0;
+  if (!GetF32s(info, {&out, &x}) || !ExpectLength(info, "softmaxRows", "x", x, out.n)) return info.Env().Undefined();
+  const double colsd = GetNumber(info, 2);
+  const size_t cols = colsd > 0 ? static_cast<size_t>(colsd) : 0;
+  if (!RowsOf(info, "softmaxRows", out.n, cols, rows)) return info.Env().Undefined();
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x.p + i * cols;
+    float* oi = out.p + i * cols;
+    float mx = -INFINITY;
+    for (size_t j = 0; j < cols; ++j) mx = std::max(mx, xi[j]);
+    double s = 0;
+    for (size_t j = 0; j < cols; ++j) {
+      const float e = std::exp(xi[j] - mx);
+      oi[j] = e;
+      s += e;
+    }
+    const auto inv = static_cast<float>(1.0 / s);
+    for (size_t j = 0; j < cols; ++j) oi[j] *= inv;
+  }
+  return info.Env().Undefined();
+}
+
+// sumSquaredDiff(a, b): Σ (a − b)² in double.
+Napi::Value SumSquaredDiff(const Napi::CallbackInfo& info) {
+  F32 a, b;
+  if (!GetF32s(info, {&a, &b}) || !ExpectLength(info, "sumSquaredDiff", "b", b, a.n)) return info.Env().Undefined();
+  double s = 0;
+  for (size_t i = 0; i < a.n; ++i) {
+    const double d = static_cast<double>(a.p[i]) - b.p[i];
+    s += d * d;
+  }
+  return Napi::Number::New(info.Env(), s);
+}
+
+// sumSquares(x): Σ x² in double.
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  F32 x;
+  if (!GetF32(info, 0, x)) return info.Env().Undefined();
+  double s = 0;
+  for (size_t i = 0; i < x.n; ++i) s += static_cast<double>(x.p[i]) * x.p[i];
+  return Napi::Number::New(info.Env(), s);
+}
+
+// blasInfo(): { config, corename, threads } of the OpenBLAS this addon is linked to.
+Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  const char* config = openblas_get_config();
+  const char* core = openblas_get_corename();
+  o.Set("config", Napi::String::New(info.Env(), config != nullptr ? config : ""));
+  o.Set("corename", Napi::String::New(info.Env(), core != nullptr ? core : ""));
+  o.Set("threads", Napi::Number::New(info.Env(), openblas_get_num_threads()));
+  return o;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("addRowSigmoid", Napi::Function::New(env, AddRowSigmoid, "addRowSigmoid"));
+  exports.Set("addRow", Napi::Function::New(env, AddRow, "addRow"));
+  exports.Set("bernoulli", Napi::Function::New(env, Bernoulli, "bernoulli"));
+  exports.Set("relu", Napi::Function::New(env, ReluK, "relu"));
+  exports.Set("noisyRelu", Napi::Function::New(env, NoisyRelu, "noisyRelu"));
+  exports.Set("add", Napi::Function::New(env, Add, "add"));
+  exports.Set("sub", Napi::Function::New(env, Sub, "sub"));
+  exports.Set("mul", Napi::Function::New(env, Mul, "mul"));
+  exports.Set("scale", Napi::Function::New(env, Scale, "scale"));
+  exports.Set("axpy", Napi::Function::New(env, Axpy, "axpy"));
+  exports.Set("colSum", Napi::Function::New(env, ColSum, "colSum"));
+  exports.Set("momentumStep", Napi::Function::New(env, MomentumStep, "momentumStep"));
+  exports.Set("softplusRowSum", Napi::Function::New(env, SoftplusRowSum, "softplusRowSum"));
+  exports.Set("rowSquaredDistance", Napi::Function::New(env, RowSquaredDistance, "rowSquaredDistance"));
+  exports.Set("softmaxRows", Napi::Function::New(env, SoftmaxRows, "softmaxRows"));
+  exports.Set("sigmoidBackward", Napi::Function::New(env, SigmoidBackward, "sigmoidBackward"));
+  exports.Set("reluBackward", Napi::Function::New(env, ReluBackward, "reluBackward"));
+  exports.Set("sumSquaredDiff", Napi::Function::New(env, SumSquaredDiff, "sumSquaredDiff"));
+  exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
+  exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(dbn_native, Init)

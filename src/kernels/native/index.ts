@@ -1,0 +1,304 @@
+/**
+ * The native backend: an N-API addon (`dbn_native.cc`) that sends matrix products to OpenBLAS
+ * `cblas_sgemm` and runs every other kernel as a fused C++ loop over the tensors' memory.
+ *
+ * The addon is built by `scripts/build-native.mjs` (the package's `install` script) into
+ * `src/kernels/native/build/Release/dbn_native.node`, and loaded only when
+ * {@link createNativeBackend} is called: importing this module loads nothing.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
+import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
+
+/** The addon's functions. Each checks its arrays' lengths and throws rather than touch memory out of range. */
+interface NativeAddon {
+  gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  addRowSigmoid(out: Float32Array, x: Float32Array, bias: Float32Array): void;
+  addRow(out: Float32Array, x: Float32Array, bias: Float32Array): void;
+  bernoulli(out: Float32Array, p: Float32Array, u: Float32Array): void;
+  relu(out: Float32Array, x: Float32Array): void;
+  noisyRelu(out: Float32Array, x: Float32Array, noise: Float32Array): void;
+  add(out: Float32Array, a: Float32Array, b: Float32Array): void;
+  sub(out: Float32Array, a: Float32Array, b: Float32Array): void;
+  mul(out: Float32Array, a: Float32Array, b: Float32Array): void;
+  scale(out: Float32Array, x: Float32Array, alpha: number): void;
+  axpy(out: Float32Array, x: Float32Array, alpha: number): void;
+  colSum(out: Float32Array, x: Float32Array, alpha: number, beta: number): void;
+  momentumStep(param: Float32Array, velocity: Float32Array, grad: Float32Array, learningRate: number, momentum: number, weightDecay: number, gradScale: number): void;
+  softplusRowSum(out: Float32Array, x: Float32Array): void;
+  rowSquaredDistance(out: Float32Array, x: Float32Array, bias: Float32Array): void;
+  softmaxRows(out: Float32Array, x: Float32Array, cols: number): void;
+  sigmoidBackward(out: Float32Array, delta: Float32Array, act: Float32Array): void;
+  reluBackward(out: Float32Array, delta: Float32Array, act: Float32Array): void;
+  sumSquaredDiff(a: Float32Array, b: Float32Array): number;
+  sumSquares(x: Float32Array): number;
+  blasInfo(): { config: string; corename: string; threads: number };
+}
+
+const ADDON_FILE = join('Release', 'dbn_native.node');
+const FAILURE_FILE = 'BUILD_FAILED.txt';
+
+/** Build folders to look in: next to this file (sources run by tsx), or under `src/` when running from `dist/kernels/native/`. */
+function buildDirs(): string[] {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, 'build'), join(here, '..', '..', '..', 'src', 'kernels', 'native', 'build')];
+}
+
+let cachedAddon: NativeAddon | undefined;
+
+function loadAddon(): NativeAddon {
+  if (cachedAddon !== undefined) return cachedAddon;
+  const dirs = buildDirs();
+  const dir = dirs.find((d) => existsSync(join(d, ADDON_FILE)));
+  if (dir === undefined) {
+    const failed = dirs.map((d) => join(d, FAILURE_FILE)).find((f) => existsSync(f));
+    const recorded = failed === undefined ? 'no build output was found' : readFileSync(failed, 'utf8').trim();
+    throw new BackendUnavailableError(
+      'native',
+      `the addon was not built: ${recorded}. Install OpenBLAS headers (Debian/Ubuntu: libopenblas-dev) and a C++ toolchain, ` +
+        'then run `npm rebuild dbn-node` (in the repository: `npm run build:native`).',
+    );
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    cachedAddon = require(join(dir, ADDON_FILE)) as NativeAddon;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new BackendUnavailableError(
+      'native',
+      `the addon ${join(dir, ADDON_FILE)} did not load (${detail}). Check that the OpenBLAS runtime (libopenblas0) is installed, ` +
+        'then run `npm rebuild dbn-node` (in the repository: `npm run build:native`).',
+    );
+  }
+  return cachedAddon;
+}
+
+const EMPTY = new Float32Array(0);
+
+/** A row-major float32 matrix of shape `rows × cols` held in a `Float32Array` of length `rows·cols`. */
+export class NativeTensor implements Tensor {
+  readonly rows: number;
+  readonly cols: number;
+  /** The elements, row-major; replaced by an empty array when the tensor is freed. */
+  data: Float32Array;
+
+  constructor(rows: number, cols: number, data: Float32Array) {
+    this.rows = rows;
+    this.cols = cols;
+    this.data = data;
+  }
+}
+
+const d = (t: Tensor): Float32Array => (t as NativeTensor).data;
+
+function asNative(t: Tensor, op: string, arg: string): NativeTensor {
+  if (!(t instanceof NativeTensor)) {
+    throw new DbnError(`Argument '${arg}' passed to 'native.${op}' must be a tensor allocated by the native backend.`, 'EFOREIGNTENSOR');
+  }
+  return t;
+}
+
+function checkedLength(t: NativeTensor, op: string, arg: string): number {
+  const n = t.rows * t.cols;
+  if (t.data.length !== n) {
+    throw new DbnError(`Argument '${arg}' passed to 'native.${op}' was freed.`, 'EFREED');
+  }
+  return n;
+}
+
+function describe(addon: NativeAddon): string {
+  const { config, corename, threads } = addon.blasInfo();
+  const version = /OpenBLAS\s+\S+/.exec(config)?.[0] ?? (config || 'OpenBLAS');
+  const core = corename === '' ? '' : ` ${corename}`;
+  return `native (${version}${core}, ${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
+class NativeBackend implements Backend {
+  readonly info: BackendInfo;
+  readonly #addon: NativeAddon;
+  #disposed = false;
+
+  constructor(addon: NativeAddon) {
+    this.#addon = addon;
+    this.info = { name: 'native', description: describe(addon) };
+  }
+
+  #live(): NativeAddon {
+    if (this.#disposed) {
+      throw new DbnError('The native backend was disposed; create a new one with createNativeBackend().', 'EDISPOSED');
+    }
+    return this.#addon;
+  }
+
+  ready(): Promise<void> {
+    this.#live();
+    return Promise.resolve();
+  }
+
+  alloc(rows: number, cols: number): Tensor {
+    this.#live();
+    if (!Number.isSafeInteger(rows) || rows < 0 || !Number.isSafeInteger(cols) || cols < 0) {
+      throw new ShapeMismatchError(`Arguments 'rows' and 'cols' passed to 'native.alloc' must be non-negative integers, got ${rows} × ${cols}.`);
+    }
+    return new NativeTensor(rows, cols, new Float32Array(rows * cols));
+  }
+
+  free(t: Tensor): void {
+    this.#live();
+    asNative(t, 'free', 't').data = EMPTY;
+  }
+
+  write(dst: Tensor, src: Float32Array): void {
+    this.#live();
+    const t = asNative(dst, 'write', 'dst');
+    const n = checkedLength(t, 'write', 'dst');
+    if (!(src instanceof Float32Array) || src.length !== n) {
+      throw new ShapeMismatchError(
+        `Argument 'src' passed to 'native.write' must be a Float32Array of ${n} elements (${t.rows} × ${t.cols}), got ${describeArray(src)}.`,
+      );
+    }
+    t.data.set(src);
+  }
+
+  read(src: Tensor, dst: Float32Array): void {
+    this.#live();
+    const t = asNative(src, 'read', 'src');
+    const n = checkedLength(t, 'read', 'src');
+    if (!(dst instanceof Float32Array) || dst.length !== n) {
+      throw new ShapeMismatchError(
+        `Argument 'dst' passed to 'native.read' must be a Float32Array of ${n} elements (${t.rows} × ${t.cols}), got ${describeArray(dst)}.`,
+      );
+    }
+    dst.set(t.data);
+  }
+
+  copy(out: Tensor, src: Tensor): void {
+    this.#live();
+    const o = asNative(out, 'copy', 'out');
+    const s = asNative(src, 'copy', 'src');
+    const n = checkedLength(o, 'copy', 'out');
+    if (checkedLength(s, 'copy', 'src') !== n) {
+      throw new ShapeMismatchError(`Arguments of 'native.copy' must have the same size, got ${o.rows} × ${o.cols} and ${s.rows} × ${s.cols}.`);
+    }
+    o.data.set(s.data);
+  }
+
+  fill(out: Tensor, value: number): void {
+    this.#live();
+    d(out).fill(value);
+  }
+
+  gemm(out: Tensor, a: Tensor, b: Tensor, opts?: GemmOptions): void {
+    const addon = this.#live();
+    const transA = opts?.transA ?? false;
+    const transB = opts?.transB ?? false;
+    const m = transA ? a.cols : a.rows;
+    const k = transA ? a.rows : a.cols;
+    const kb = transB ? b.cols : b.rows;
+    const n = transB ? b.rows : b.cols;
+    if (k !== kb || out.rows !== m || out.cols !== n) {
+      throw new ShapeMismatchError(
+        `'native.gemm' cannot put op(a) ${m} × ${k} times op(b) ${kb} × ${n} into out ${out.rows} × ${out.cols}.`,
+      );
+    }
+    addon.gemm(d(out), d(a), d(b), m, n, k, transA, transB, opts?.alpha ?? 1, opts?.beta ?? 0);
+  }
+
+  addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {
+    this.#live().addRowSigmoid(d(out), d(x), d(bias));
+  }
+
+  addRow(out: Tensor, x: Tensor, bias: Tensor): void {
+    this.#live().addRow(d(out), d(x), d(bias));
+  }
+
+  bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
+    this.#live().bernoulli(d(out), d(p), d(u));
+  }
+
+  relu(out: Tensor, x: Tensor): void {
+    this.#live().relu(d(out), d(x));
+  }
+
+  noisyRelu(out: Tensor, x: Tensor, noise: Tensor): void {
+    this.#live().noisyRelu(d(out), d(x), d(noise));
+  }
+
+  add(out: Tensor, a: Tensor, b: Tensor): void {
+    this.#live().add(d(out), d(a), d(b));
+  }
+
+  sub(out: Tensor, a: Tensor, b: Tensor): void {
+    this.#live().sub(d(out), d(a), d(b));
+  }
+
+  mul(out: Tensor, a: Tensor, b: Tensor): void {
+    this.#live().mul(d(out), d(a), d(b));
+  }
+
+  scale(out: Tensor, x: Tensor, alpha: number): void {
+    this.#live().scale(d(out), d(x), alpha);
+  }
+
+  axpy(out: Tensor, alpha: number, x: Tensor): void {
+    this.#live().axpy(d(out), d(x), alpha);
+  }
+
+  colSum(out: Tensor, x: Tensor, alpha: number, beta: number): void {
+    this.#live().colSum(d(out), d(x), alpha, beta);
+  }
+
+  momentumStep(param: Tensor, velocity: Tensor, grad: Tensor, opts: MomentumStepOptions): void {
+    this.#live().momentumStep(d(param), d(velocity), d(grad), opts.learningRate, opts.momentum, opts.weightDecay, opts.gradScale);
+  }
+
+  softplusRowSum(out: Tensor, x: Tensor): void {
+    this.#live().softplusRowSum(d(out), d(x));
+  }
+
+  rowSquaredDistance(out: Tensor, x: Tensor, bias: Tensor): void {
+    this.#live().rowSquaredDistance(d(out), d(x), d(bias));
+  }
+
+  softmaxRows(out: Tensor, x: Tensor): void {
+    this.#live().softmaxRows(d(out), d(x), x.cols);
+  }
+
+  sigmoidBackward(out: Tensor, delta: Tensor, act: Tensor): void {
+    this.#live().sigmoidBackward(d(out), d(delta), d(act));
+  }
+
+  reluBackward(out: Tensor, delta: Tensor, act: Tensor): void {
+    this.#live().reluBackward(d(out), d(delta), d(act));
+  }
+
+  sumSquaredDiff(a: Tensor, b: Tensor): number {
+    return this.#live().sumSquaredDiff(d(a), d(b));
+  }
+
+  sumSquares(x: Tensor): number {
+    return this.#live().sumSquares(d(x));
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+  }
+}
+
+function describeArray(a: unknown): string {
+  if (a instanceof Float32Array) return `${a.length} elements`;
+  return a === null ? 'null' : typeof a === 'object' ? (a.constructor?.name ?? 'an object') : typeof a;
+}
+
+/**
+ * Creates the native backend (OpenBLAS sgemm + fused C++ loops), loading its addon on first use.
+ *
+ * @throws {@link BackendUnavailableError} when the addon was not built or does not load; the
+ *   reason says why (as recorded by the install script) and how to fix it.
+ */
+export function createNativeBackend(): Backend {
+  return new NativeBackend(loadAddon());
+}

@@ -1,0 +1,161 @@
+// Native-specific checks of the OpenBLAS addon; the shared kernel suite covers the math of every backend.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import test from 'ava';
+import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../src/errors.js';
+import type { Backend, GemmOptions, Tensor } from '../../src/kernels/backend.js';
+import { createNativeBackend, NativeTensor } from '../../src/kernels/native/index.js';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+// DBN_NODE_SKIP_NATIVE=1 (no OpenBLAS here) skips the tests that need the addon, visibly; otherwise it must load.
+const skipNative = process.env.DBN_NODE_SKIP_NATIVE === '1';
+const nativeTest = skipNative ? test.skip : test;
+
+function tensor(be: Backend, rows: number, cols: number, values: number[]): Tensor {
+  const t = be.alloc(rows, cols);
+  be.write(t, Float32Array.from(values));
+  return t;
+}
+
+function values(be: Backend, t: Tensor): number[] {
+  const out = new Float32Array(t.rows * t.cols);
+  be.read(t, out);
+  return [...out];
+}
+
+// A = [1 2 3; 4 5 6], B = [7 8; 9 10; 11 12]; A·B = [58 64; 139 154] by hand.
+const A = [1, 2, 3, 4, 5, 6];
+const At = [1, 4, 2, 5, 3, 6];
+const B = [7, 8, 9, 10, 11, 12];
+const Bt = [7, 9, 11, 8, 10, 12];
+const AB = [58, 64, 139, 154];
+
+nativeTest('the backend loads and reports the OpenBLAS it runs', (t) => {
+  const be = createNativeBackend();
+  t.is(be.info.name, 'native');
+  t.regex(be.info.description, /^native \(OpenBLAS \d+\.\d+\.\d+.*, \d+ threads?\)$/);
+  be.dispose();
+});
+
+for (const [transA, transB] of [
+  [false, false],
+  [true, false],
+  [false, true],
+  [true, true],
+] as const) {
+  nativeTest(`gemm transA=${transA} transB=${transB} gives the hand-computed 2×3·3×2 product`, (t) => {
+    const be = createNativeBackend();
+    const a = transA ? tensor(be, 3, 2, At) : tensor(be, 2, 3, A);
+    const b = transB ? tensor(be, 2, 3, Bt) : tensor(be, 3, 2, B);
+    const out = tensor(be, 2, 2, [Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
+    const opts: GemmOptions = { transA, transB };
+    be.gemm(out, a, b, opts);
+    t.deepEqual(values(be, out), AB, 'beta = 0 ignores the NaN already in out');
+    be.gemm(out, a, b, { ...opts, alpha: 2, beta: 0.5 });
+    t.deepEqual(values(be, out), [2 * 58 + 29, 2 * 64 + 32, 2 * 139 + 69.5, 2 * 154 + 77]);
+    be.gemm(out, a, b, { ...opts, alpha: -1, beta: 1 });
+    t.deepEqual(values(be, out), [145 - 58, 160 - 64, 347.5 - 139, 385 - 154]);
+    be.dispose();
+  });
+}
+
+nativeTest('gemm rejects operands whose shapes do not chain', (t) => {
+  const be = createNativeBackend();
+  const a = be.alloc(2, 3);
+  const out = be.alloc(2, 2);
+  t.throws(() => be.gemm(out, a, be.alloc(2, 2)), { instanceOf: ShapeMismatchError });
+  t.throws(() => be.gemm(out, a, be.alloc(3, 3)), { instanceOf: ShapeMismatchError });
+  be.dispose();
+});
+
+nativeTest('kernels honour the byteOffset of a tensor viewing part of a larger array', (t) => {
+  const be = createNativeBackend();
+  const backing = new Float32Array([-1, -1, ...A, -1]);
+  const a = new NativeTensor(2, 3, backing.subarray(2, 8));
+  const outBacking = new Float32Array([9, 0, 0, 0, 0, 9]);
+  const out = new NativeTensor(2, 2, outBacking.subarray(1, 5));
+  be.gemm(out, a, tensor(be, 3, 2, B));
+  t.deepEqual([...outBacking], [9, ...AB, 9]);
+  be.add(out, out, out);
+  t.deepEqual([...outBacking], [9, ...AB.map((v) => 2 * v), 9]);
+  t.is(be.sumSquares(a), 1 + 4 + 9 + 16 + 25 + 36);
+  be.dispose();
+});
+
+nativeTest('write and read reject arrays of the wrong length or type', (t) => {
+  const be = createNativeBackend();
+  const x = be.alloc(2, 3);
+  t.throws(() => be.write(x, new Float32Array(5)), { instanceOf: ShapeMismatchError, message: /6 elements \(2 × 3\), got 5/ });
+  t.throws(() => be.write(x, new Float32Array(7)), { instanceOf: ShapeMismatchError });
+  t.throws(() => be.read(x, new Float32Array(5)), { instanceOf: ShapeMismatchError });
+  t.throws(() => be.write(x, new Float64Array(6) as unknown as Float32Array), { instanceOf: ShapeMismatchError, message: /Float64Array/ });
+  t.deepEqual(values(be, x), [0, 0, 0, 0, 0, 0], 'a rejected write leaves the tensor untouched');
+  be.dispose();
+});
+
+nativeTest('the addon checks lengths itself instead of reading out of range', (t) => {
+  const be = createNativeBackend();
+  const small = be.alloc(1, 2);
+  const big = be.alloc(4, 4);
+  t.throws(() => be.add(big, big, small), { instanceOf: RangeError, message: /add: 'b' has 2 elements, expected 16/ });
+  t.throws(() => be.addRowSigmoid(big, big, be.alloc(1, 3)), { instanceOf: RangeError });
+  t.throws(() => be.sumSquaredDiff(big, small), { instanceOf: RangeError });
+  const freed = be.alloc(4, 4);
+  be.free(freed);
+  t.throws(() => be.mul(big, big, freed), { instanceOf: RangeError });
+  t.throws(() => be.read(freed, new Float32Array(16)), { instanceOf: DbnError, message: /was freed/ });
+  be.dispose();
+});
+
+nativeTest('every method throws after dispose, and dispose is idempotent', (t) => {
+  const be = createNativeBackend();
+  const x = be.alloc(1, 1);
+  be.dispose();
+  t.notThrows(() => be.dispose());
+  const disposed = { instanceOf: DbnError, message: /disposed/ };
+  t.throws(() => be.alloc(1, 1), disposed);
+  t.throws(() => be.write(x, new Float32Array(1)), disposed);
+  t.throws(() => be.read(x, new Float32Array(1)), disposed);
+  t.throws(() => be.gemm(x, x, x), disposed);
+  t.throws(() => be.addRowSigmoid(x, x, x), disposed);
+  t.throws(() => be.sumSquares(x), disposed);
+  t.is((t.throws(() => be.fill(x, 1)) as DbnError).code, 'EDISPOSED');
+});
+
+test('importing the module does not load the addon', (t) => {
+  t.plan(1);
+  if (process.platform !== 'linux') {
+    t.pass('needs /proc/self/maps');
+    return;
+  }
+  const script =
+    "await import('./src/kernels/native/index.ts');" +
+    "const fs = await import('node:fs');" +
+    "console.log(fs.readFileSync('/proc/self/maps', 'utf8').includes('dbn_native.node') ? 'loaded' : 'not loaded');";
+  const run = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8' });
+  t.is(run.stdout.trim(), 'not loaded', run.stderr);
+});
+
+test('without a built addon, createNativeBackend throws BackendUnavailableError quoting the install script', async (t) => {
+  // A copy of the backend module beside an empty build folder, as the install script leaves it after a failure.
+  const dir = mkdtempSync(join(tmpdir(), 'dbn-native-'));
+  try {
+    for (const f of ['src/errors.ts', 'src/kernels/backend.ts', 'src/kernels/native/index.ts']) {
+      mkdirSync(dirname(join(dir, f)), { recursive: true });
+      copyFileSync(join(repo, f), join(dir, f));
+    }
+    mkdirSync(join(dir, 'src/kernels/native/build'));
+    writeFileSync(join(dir, 'src/kernels/native/build/BUILD_FAILED.txt'), 'the OpenBLAS header cblas.h was not found\n');
+    const copy = (await import(pathToFileURL(join(dir, 'src/kernels/native/index.ts')).href)) as { createNativeBackend: () => Backend };
+    const err = t.throws(() => copy.createNativeBackend());
+    t.is(err?.name, BackendUnavailableError.name);
+    t.is((err as BackendUnavailableError).code, 'EBACKEND');
+    t.regex(err?.message ?? '', /the addon was not built: the OpenBLAS header cblas\.h was not found\. Install .*libopenblas-dev.*npm rebuild dbn-node/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
