@@ -78,12 +78,32 @@ export class ModelFileError extends DbnError {
   }
 }
 
+/** Codes of {@link DatasetError} raised by `src/data/` (other codes may be used elsewhere). */
+export type DatasetErrorCode =
+  | 'EDATASET'
+  | 'ENOENT'
+  | 'EIO'
+  | 'EEMPTY'
+  | 'EMAGIC'
+  | 'ETYPE'
+  | 'ETRUNCATED'
+  | 'ESIZE'
+  | 'EGZIP'
+  | 'ESHAPE'
+  | 'EHEADER'
+  | 'ECOLUMN'
+  | 'ERAGGED'
+  | 'EQUOTE'
+  | 'ENONNUMERIC'
+  | 'ENONFINITE'
+  | 'ELABEL';
+
 /** A dataset file or array is malformed; the message names the file, the place and what was expected. */
 export class DatasetError extends DbnError {
   readonly file: string | undefined;
 
-  constructor(message: string, code = 'EDATASET', file?: string) {
-    super(message, code);
+  constructor(message: string, code = 'EDATASET', file?: string, options?: { cause?: unknown }) {
+    super(message, code, options);
     this.file = file;
   }
 }
@@ -99,7 +119,8 @@ export type WireFormatErrorCode =
   | 'ESHAPE'
   | 'ELENGTH'
   | 'ENONFINITE'
-  | 'EFIELD';
+  | 'EFIELD'
+  | 'ECRC';
 
 /** A multipart message received from a peer is malformed. */
 export class WireFormatError extends DbnError {
