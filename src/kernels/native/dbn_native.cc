@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -88,7 +89,42 @@ bool RowsOf(const Napi::CallbackInfo& info, const char* kernel, size_t total, si
   return false;
 }
 
-inline float Sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+inline uint32_t BitsOf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+inline float FloatOf(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// exp(x) written so that the compiler vectorizes loops that call it (glibc's expf is scalar here):
+// x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by the Cephes expf polynomial (about 1 ulp), 2^n put
+// into the exponent bits. Overflow gives +inf, underflow below 2^-126 gives 0, NaN stays NaN.
+inline float Exp(float x) {
+  constexpr float kHi = 88.3762626647949f;   // log(FLT_MAX)
+  constexpr float kLo = -87.3365447505531f;  // log(FLT_MIN)
+  constexpr float kShift = 12582912.0f;      // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits
+  const float xc = x > kHi ? kHi : (x < kLo ? kLo : x);
+  const float t = xc * 1.44269504088896341f + kShift;
+  const float n = t - kShift;
+  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const float y = er * FloatOf((BitsOf(t) << 23) + 0x3f800000u);
+  return x > kHi ? INFINITY : (x < kLo ? 0.0f : y);
+}
+
+// 1 / (1 + e^-z): in [0, 1] for every z (e^-z ≥ 0), NaN for NaN.
+inline float Sigmoid(float z) { return 1.0f / (1.0f + Exp(-z)); }
 
 // max(0, v) returning +0 for ±0 and keeping NaN, like Math.max(0, v).
 inline float Relu(float v) { return v > 0.0f ? v : (v != v ? v : 0.0f); }
@@ -302,6 +338,7 @@ Napi::Value RowSquaredDistance(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < rows; ++i) {
     const float* xi = x.p + i * cols;
     double s = 0;
+#pragma omp simd reduction(+ : s)
     for (size_t j = 0; j < cols; ++j) {
       const double d = static_cast<double>(xi[j]) - bias.p[j];
       s += d * d;
@@ -341,6 +378,7 @@ Napi::Value SumSquaredDiff(const Napi::CallbackInfo& info) {
   F32 a, b;
   if (!GetF32s(info, {&a, &b}) || !ExpectLength(info, "sumSquaredDiff", "b", b, a.n)) return info.Env().Undefined();
   double s = 0;
+#pragma omp simd reduction(+ : s)
   for (size_t i = 0; i < a.n; ++i) {
     const double d = static_cast<double>(a.p[i]) - b.p[i];
     s += d * d;
@@ -353,6 +391,7 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   F32 x;
   if (!GetF32(info, 0, x)) return info.Env().Undefined();
   double s = 0;
+#pragma omp simd reduction(+ : s)
   for (size_t i = 0; i < x.n; ++i) s += static_cast<double>(x.p[i]) * x.p[i];
   return Napi::Number::New(info.Env(), s);
 }
