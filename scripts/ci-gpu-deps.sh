@@ -3,7 +3,9 @@
 #   headlessgl: a C++ toolchain, python3 and the X/GL headers to build the `gl` addon from source,
 #               plus Xvfb and Mesa llvmpipe (software OpenGL) to give it a display to run on;
 #   webgpu:     Mesa lavapipe (software Vulkan) for the `webgpu` package's Dawn.
-# Usage: scripts/ci-gpu-deps.sh            # then: npm install --include=optional ; xvfb-run -a npm test
+# Usage: scripts/ci-gpu-deps.sh            # installs what is missing; then `npm ci` builds `gl`
+#        scripts/ci-gpu-deps.sh --list     # prints the package names, one a line, and installs nothing
+# Run the tests under a virtual display so headlessgl can start: xvfb-run -a npm test
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,11 @@ packages=(
   xvfb xauth libgl1-mesa-dri
   mesa-vulkan-drivers libvulkan1
 )
+
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "${packages[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
