@@ -99,7 +99,7 @@ test('trailing bytes after the declared data: ESIZE', (t) => {
 test('gzip that fails to inflate: EGZIP', (t) => {
   const good = zlib.gzipSync(idxBytes('ubyte', [100], new Array(100).fill(7)));
   const corrupt = Buffer.from(good);
-  for (let i = 10; i < corrupt.length - 8; i++) corrupt[i] ^= 0x5a;
+  for (let i = 10; i < corrupt.length - 8; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
   const p = writeFile(dir, 'corrupt.idx.gz', corrupt);
   expectDatasetError(t, () => loadIdx(p), 'EGZIP', p, 'inflate');
   const cut = writeFile(dir, 'cut.idx.gz', good.subarray(0, good.length - 12));
