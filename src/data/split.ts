@@ -41,7 +41,8 @@ export function trainTestSplit(ds: Dataset, options: SplitOptions = {}): { train
     throw new InvalidOptionError(`trainTestSplit takes 'testFraction' or 'testSize', not both.`);
   }
   const n = ds.x.rows;
-  const nTest = options.testSize ?? Math.ceil((options.testFraction ?? 0.2) * n);
+  // The tolerance keeps e.g. 0.1 · 30 = 3.0000000000000004 at 3 test rows.
+  const nTest = options.testSize ?? Math.ceil((options.testFraction ?? 0.2) * n - 1e-9);
   if (nTest >= n || nTest < 1) {
     throw new InvalidOptionError(`trainTestSplit: a test set of ${nTest} row(s) from ${n} leaves no training or no test rows; expected 1 ≤ test rows < ${n}.`);
   }

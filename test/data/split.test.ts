@@ -49,6 +49,7 @@ test('trainTestSplit: sizes, an exact partition, reproducible per seed', (t) => 
   t.notDeepEqual(ids(t, other.train), trainIds);
   t.is(trainTestSplit(ds, { testSize: 4 }).test.x.rows, 4);
   t.is(trainTestSplit(ds).test.x.rows, 2);
+  t.is(trainTestSplit(rowsDataset(30), { testFraction: 0.1 }).test.x.rows, 3); // 0.1 · 30 is 3.0000000000000004 in floating point
 });
 
 test('trainTestSplit without shuffling keeps the order: the last rows are the test set', (t) => {
