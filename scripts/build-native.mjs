@@ -6,7 +6,8 @@
 //
 // Environment:
 //   DBN_NODE_SKIP_NATIVE=1     do not build; record "skipped" as the reason (forces the soft-failure path).
-//   DBN_NODE_BLAS_INCLUDE=dir  where cblas.h lives, when not in a standard include folder.
+//   DBN_NODE_BLAS_INCLUDE=dir  the folder of cblas.h, when not a standard include folder (only it is
+//                              searched, so pointing it at a missing folder simulates a machine without OpenBLAS).
 //   npm_config_node_gyp        node-gyp to run (npm sets it during scripts); else node-gyp on PATH,
 //                              else the node-gyp bundled with npm.
 //   npm_config_nodedir         node headers; else the running node's prefix when it has include/node.
@@ -19,37 +20,43 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const addonDir = join(root, 'src', 'kernels', 'native');
 const buildDir = join(addonDir, 'build');
 const failureFile = join(buildDir, 'BUILD_FAILED.txt');
+const logFile = join(buildDir, 'build.log');
 
-function softFail(reason) {
+function softFail(reason, log) {
   try {
     rmSync(buildDir, { recursive: true, force: true });
     mkdirSync(buildDir, { recursive: true });
     writeFileSync(failureFile, `${reason}\n`);
+    if (log) writeFileSync(logFile, log);
   } catch {
     // Nothing more to record; the warning below still says why.
   }
   console.warn(
     `dbn-node: warning: the native backend was not built (${reason}). dbn-node will use the 'js' backend. ` +
-      'To build it, install libopenblas-dev and a C++ toolchain, then run `npm rebuild dbn-node`.',
+      'To build it, install libopenblas-dev and a C++ toolchain, then run `npm rebuild dbn-node`' +
+      (log ? ` (full log: ${logFile}).` : '.'),
   );
   process.exit(0);
 }
 
 function findCblasHeader() {
-  const dirs = [
-    process.env.DBN_NODE_BLAS_INCLUDE,
-    ...(process.env.CPATH ?? '').split(delimiter),
-    ...(process.env.CPLUS_INCLUDE_PATH ?? '').split(delimiter),
-    '/usr/include',
-    '/usr/include/x86_64-linux-gnu',
-    '/usr/include/aarch64-linux-gnu',
-    '/usr/include/openblas',
-    '/usr/local/include',
-    '/usr/local/include/openblas',
-    '/opt/homebrew/opt/openblas/include',
-    '/usr/local/opt/openblas/include',
-  ].filter((d) => d !== undefined && d !== '');
-  return dirs.find((d) => existsSync(join(d, 'cblas.h')));
+  // An explicit DBN_NODE_BLAS_INCLUDE is the only place looked at (it also lets one simulate a missing header).
+  const dirs =
+    process.env.DBN_NODE_BLAS_INCLUDE !== undefined
+      ? [process.env.DBN_NODE_BLAS_INCLUDE]
+      : [
+          ...(process.env.CPATH ?? '').split(delimiter),
+          ...(process.env.CPLUS_INCLUDE_PATH ?? '').split(delimiter),
+          '/usr/include',
+          '/usr/include/x86_64-linux-gnu',
+          '/usr/include/aarch64-linux-gnu',
+          '/usr/include/openblas',
+          '/usr/local/include',
+          '/usr/local/include/openblas',
+          '/opt/homebrew/opt/openblas/include',
+          '/usr/local/opt/openblas/include',
+        ];
+  return dirs.filter((d) => d !== '').find((d) => existsSync(join(d, 'cblas.h')));
 }
 
 function nodeGypCommand() {
@@ -78,7 +85,8 @@ function main() {
 
   const include = findCblasHeader();
   if (include === undefined) {
-    softFail('the OpenBLAS header cblas.h was not found (set DBN_NODE_BLAS_INCLUDE to its folder if it is installed elsewhere)');
+    const where = process.env.DBN_NODE_BLAS_INCLUDE ?? 'the standard include folders';
+    softFail(`the OpenBLAS header cblas.h was not found in ${where} (set DBN_NODE_BLAS_INCLUDE to its folder if it is installed elsewhere)`);
   }
 
   const [cmd, ...pre] = nodeGypCommand();
@@ -92,7 +100,7 @@ function main() {
 
   if (result.error !== undefined || result.status !== 0 || !existsSync(join(buildDir, 'Release', 'dbn_native.node'))) {
     const why = result.error !== undefined ? `${cmd} could not run: ${result.error.message}` : firstError(output);
-    softFail(`node-gyp failed: ${why}`);
+    softFail(`node-gyp failed: ${why}`, output);
   }
   rmSync(failureFile, { force: true });
   console.log('dbn-node: native backend built (src/kernels/native/build/Release/dbn_native.node)');
@@ -104,12 +112,11 @@ try {
   softFail(`the build script failed: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-/** The most telling line of a failed build: a compiler/linker error, else node-gyp's last error line. */
+/** The most telling line of a failed build: a compiler/linker error, else node-gyp's own error. */
 function firstError(text) {
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const found =
-    lines.find((l) => /fatal error|error:|cannot find -l|undefined reference/.test(l)) ??
-    lines.filter((l) => /^gyp ERR!/.test(l)).find((l) => !/(stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l)) ??
-    lines.at(-1);
+  const compiler = lines.find((l) => /fatal error|error:|cannot find -l|undefined reference/.test(l));
+  const gyp = lines.find((l) => l.startsWith('gyp ERR! stack Error:'))?.slice('gyp ERR! stack Error:'.length).trim();
+  const found = compiler ?? gyp ?? lines.at(-1);
   return found === undefined ? 'no output' : found.replace(/\s+/g, ' ').slice(0, 400);
 }

@@ -63,12 +63,14 @@ for (const [transA, transB] of [
   });
 }
 
-nativeTest('gemm rejects operands whose shapes do not chain', (t) => {
+nativeTest('gemm rejects operands whose shapes do not chain, and out aliasing an input', (t) => {
   const be = createNativeBackend();
   const a = be.alloc(2, 3);
   const out = be.alloc(2, 2);
   t.throws(() => be.gemm(out, a, be.alloc(2, 2)), { instanceOf: ShapeMismatchError });
   t.throws(() => be.gemm(out, a, be.alloc(3, 3)), { instanceOf: ShapeMismatchError });
+  const sq = be.alloc(2, 2);
+  t.throws(() => be.gemm(sq, sq, be.alloc(2, 2)), { instanceOf: DbnError, message: /must not alias/ });
   be.dispose();
 });
 

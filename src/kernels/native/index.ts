@@ -204,7 +204,11 @@ class NativeBackend implements Backend {
         `'native.gemm' cannot put op(a) ${m} × ${k} times op(b) ${kb} × ${n} into out ${out.rows} × ${out.cols}.`,
       );
     }
-    addon.gemm(d(out), d(a), d(b), m, n, k, transA, transB, opts?.alpha ?? 1, opts?.beta ?? 0);
+    const o = d(out);
+    if (o === d(a) || o === d(b)) {
+      throw new DbnError("'native.gemm' cannot write into one of its inputs: 'out' must not alias 'a' or 'b'.", 'EALIAS');
+    }
+    addon.gemm(o, d(a), d(b), m, n, k, transA, transB, opts?.alpha ?? 1, opts?.beta ?? 0);
   }
 
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {
