@@ -53,6 +53,14 @@ export interface FitOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of the sampling methods ({@link Rbm.gibbs}, {@link Rbm.sampleHiddens}, {@link Rbm.sampleVisibles}). */
+export interface SampleOptions {
+  /** Draw from this generator instead of the model's own (whose stream training continues from). */
+  readonly random?: RandomSource;
+}
+
+const sampleConstraints = { random: rbmConstraints['random']! } as const;
+
 const fitConstraints = {
   epochs: { kind: 'integer', min: 0 },
   validation: { kind: 'object' },
@@ -291,9 +299,10 @@ export class Rbm {
     this.hiddenMeans(ws.h, ws.pre, ws.v0);
     this.sampleHiddenInto(ws.hs, ws.h, ws.pre, ws);
     // reconstruction error from one Gibbs step (before the update)
+    this.visibleMeans(ws.vn, ws.hs);
+    const err = b.sumSquaredDiff(ws.vn, ws.v0) / (n * o.nVisible);
+    // persistent chains keep `batchSize` rows, whatever the size of this (last) minibatch
     const neg = o.persistent ? this.workspace(o.batchSize) : ws;
-    this.visibleMeans(neg.vn, ws.hs);
-    const err = b.sumSquaredDiff(neg.vn, ws.v0) / (n * o.nVisible);
     // negative phase
     let m = n;
     let vNeg: Tensor;
@@ -388,14 +397,14 @@ export class Rbm {
   }
 
   /** A hidden sample given the means `h` and pre-activations `pre`. */
-  private sampleHiddenInto(out: Tensor, h: Tensor, pre: Tensor, ws: Workspace): void {
+  private sampleHiddenInto(out: Tensor, h: Tensor, pre: Tensor, ws: Workspace, rng: RandomSource = this.rng): void {
     const b = this.backend;
     const noise = ws.hostH.subarray(0, out.rows * out.cols);
     if (this.options.hidden === 'bernoulli') {
-      b.write(ws.noiseH, this.rng.fillUniform(noise));
+      b.write(ws.noiseH, rng.fillUniform(noise));
       b.bernoulli(out, h, ws.noiseH);
     } else {
-      b.write(ws.noiseH, this.rng.fillNormal(noise));
+      b.write(ws.noiseH, rng.fillNormal(noise));
       b.noisyRelu(out, pre, ws.noiseH);
     }
   }
@@ -409,14 +418,14 @@ export class Rbm {
   }
 
   /** A visible sample given the means `v`. */
-  private sampleVisibleInto(out: Tensor, v: Tensor, ws: Workspace): void {
+  private sampleVisibleInto(out: Tensor, v: Tensor, ws: Workspace, rng: RandomSource = this.rng): void {
     const b = this.backend;
     const noise = ws.hostV.subarray(0, out.rows * out.cols);
     if (this.options.visible === 'bernoulli') {
-      b.write(ws.noiseV, this.rng.fillUniform(noise));
+      b.write(ws.noiseV, rng.fillUniform(noise));
       b.bernoulli(out, v, ws.noiseV);
     } else {
-      b.write(ws.noiseV, this.rng.fillNormal(noise));
+      b.write(ws.noiseV, rng.fillNormal(noise));
       b.add(out, v, ws.noiseV);
     }
   }
@@ -441,12 +450,13 @@ export class Rbm {
     });
   }
 
-  /** A sample of `h ~ p(h | v)` for every row of `data` (`rows × nHidden`), from the model's generator. */
-  sampleHiddens(data: MatrixInput): HostMatrix {
+  /** A sample of `h ~ p(h | v)` for every row of `data` (`rows × nHidden`), from the model's generator or `opts.random`. */
+  sampleHiddens(data: MatrixInput, opts: SampleOptions = {}): HostMatrix {
     const x = this.checkData(data, 'Rbm.sampleHiddens');
+    const rng = this.samplingSource(opts, 'Rbm.sampleHiddens');
     return this.mapChunks(x, this.options.nHidden, (ws, out) => {
       this.hiddenMeans(ws.h, ws.pre, ws.v0);
-      this.sampleHiddenInto(ws.hs, ws.h, ws.pre, ws);
+      this.sampleHiddenInto(ws.hs, ws.h, ws.pre, ws, rng);
       this.backend.read(ws.hs, out);
     });
   }
@@ -460,27 +470,33 @@ export class Rbm {
     });
   }
 
-  /** A sample of `v ~ p(v | h)` for every row of `hidden` (`rows × nVisible`). */
-  sampleVisibles(hidden: MatrixInput): HostMatrix {
+  /** A sample of `v ~ p(v | h)` for every row of `hidden` (`rows × nVisible`), from the model's generator or `opts.random`. */
+  sampleVisibles(hidden: MatrixInput, opts: SampleOptions = {}): HostMatrix {
     const h = this.checkHidden(hidden, 'Rbm.sampleVisibles');
+    const rng = this.samplingSource(opts, 'Rbm.sampleVisibles');
     return this.mapHidden(h, (ws, out) => {
       this.visibleMeans(ws.vn, ws.hs);
-      this.sampleVisibleInto(ws.vs, ws.vn, ws);
+      this.sampleVisibleInto(ws.vs, ws.vn, ws, rng);
       this.backend.read(ws.vs, out);
     });
   }
 
-  /** One Gibbs step v → h → v from every row of `data`: returns the visible sample (`rows × nVisible`). */
-  gibbs(data: MatrixInput, steps = 1): HostMatrix {
+  /**
+   * `steps` Gibbs steps v → h → v from every row of `data`: returns the visible sample
+   * (`rows × nVisible`). Draws from the model's generator, or from `opts.random` (which leaves
+   * the training stream untouched).
+   */
+  gibbs(data: MatrixInput, steps = 1, opts: SampleOptions = {}): HostMatrix {
     const x = this.checkData(data, 'Rbm.gibbs');
     if (!Number.isSafeInteger(steps) || steps < 1) throw new InvalidOptionError(`Argument 'steps' passed to 'Rbm.gibbs' must be an integer >= 1. Got ${steps}.`);
+    const rng = this.samplingSource(opts, 'Rbm.gibbs');
     return this.mapChunks(x, this.options.nVisible, (ws, out) => {
       let v = ws.v0;
       for (let s = 0; s < steps; s++) {
         this.hiddenMeans(ws.h, ws.pre, v);
-        this.sampleHiddenInto(ws.hs, ws.h, ws.pre, ws);
+        this.sampleHiddenInto(ws.hs, ws.h, ws.pre, ws, rng);
         this.visibleMeans(ws.vn, ws.hs);
-        this.sampleVisibleInto(ws.vs, ws.vn, ws);
+        this.sampleVisibleInto(ws.vs, ws.vn, ws, rng);
         v = ws.vs;
       }
       this.backend.read(v, out);
@@ -785,6 +801,11 @@ export class Rbm {
 
   private checkHidden(data: MatrixInput, where: string): HostMatrix {
     return toHostMatrix(data, where, 'hidden', { cols: this.options.nHidden, unitInterval: this.options.hidden === 'bernoulli' });
+  }
+
+  private samplingSource(opts: SampleOptions, where: string): RandomSource {
+    validateOptions(where, sampleConstraints, opts);
+    return opts.random ?? this.rng;
   }
 
   private requireBernoulliHidden(where: string): void {

@@ -1,0 +1,19 @@
+export { Dbn } from './dbn.js';
+export type { ClassifierGradients, ClassifierParameters, PretrainHistory } from './dbn.js';
+export type {
+  CheckpointOptions,
+  DbnOptions,
+  Evaluation,
+  FineTuneBatchInfo,
+  FineTuneMetrics,
+  FineTuneOptions,
+  FineTuneResult,
+  GenerateOptions,
+  LabelledData,
+  LayerOptions,
+  PretrainOptions,
+  ResolvedDbnOptions,
+} from './options.js';
+export type { DenseParameters, HiddenActivation } from './network.js';
+export { averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './ais.js';
+export type { AisOptions, AisResult } from './ais.js';
