@@ -1,0 +1,277 @@
+/**
+ * The portable js backend: every kernel of {@link Backend} in plain TypeScript on
+ * `Float32Array`s, so it runs wherever Node runs. Matrix products use the packed, register-tiled
+ * {@link gemmImpl}; the other kernels are the loops in `elementwise.ts`.
+ *
+ * Shapes are checked on every call (a few comparisons) and a mismatch throws
+ * {@link ShapeMismatchError}, because a typed array silently ignores out-of-range writes.
+ */
+import ndarray from 'ndarray';
+import { DbnError, ShapeMismatchError } from '../../errors.js';
+import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
+import {
+  addImpl,
+  addRowImpl,
+  addRowSigmoidImpl,
+  axpyImpl,
+  bernoulliImpl,
+  colSumImpl,
+  momentumStepImpl,
+  mulImpl,
+  noisyReluImpl,
+  reluBackwardImpl,
+  reluImpl,
+  rowSquaredDistanceImpl,
+  scaleImpl,
+  sigmoidBackwardImpl,
+  softmaxRowsImpl,
+  softplusRowSumImpl,
+  subImpl,
+  sumSquaredDiffImpl,
+  sumSquaresImpl,
+} from './elementwise.js';
+import { GemmWorkspace, gemmImpl } from './gemm.js';
+
+/** A js-backend tensor: a `rows × cols` row-major `Float32Array` on the host. */
+export class JsTensor implements Tensor {
+  readonly rows: number;
+  readonly cols: number;
+  private values: Float32Array | undefined;
+
+  constructor(rows: number, cols: number) {
+    this.rows = rows;
+    this.cols = cols;
+    this.values = new Float32Array(rows * cols);
+  }
+
+  /** The `rows·cols` values, row-major (the tensor's own memory, not a copy). Throws once freed. */
+  get data(): Float32Array {
+    if (this.values === undefined) throw new DbnError(`A ${this.rows}x${this.cols} js tensor was used after free().`, 'EFREED');
+    return this.values;
+  }
+
+  /** A `[rows, cols]` ndarray view of {@link data} (no copy), for use with ndarray-based code. */
+  toNdarray(): ndarray.NdArray<Float32Array> {
+    return ndarray(this.data, [this.rows, this.cols]);
+  }
+
+  /** Drops the memory; see {@link Backend.free}. */
+  release(): void {
+    this.values = undefined;
+  }
+}
+
+/** Creates the portable TypeScript backend. It always starts. */
+export function createJsBackend(): Backend {
+  return new JsBackend();
+}
+
+class JsBackend implements Backend {
+  readonly info: BackendInfo = { name: 'js', description: 'js (portable TypeScript)' };
+  private readonly gemmWorkspace = new GemmWorkspace();
+  private colSumScratch = new Float64Array(0);
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  alloc(rows: number, cols: number): Tensor {
+    if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) {
+      throw new ShapeMismatchError(`js.alloc: rows and cols must be non-negative integers, got ${rows}x${cols}.`);
+    }
+    return new JsTensor(rows, cols);
+  }
+
+  free(t: Tensor): void {
+    own('free', 't', t).release();
+  }
+
+  write(dst: Tensor, src: Float32Array): void {
+    const d = own('write', 'dst', dst);
+    if (src.length !== d.rows * d.cols) {
+      throw new ShapeMismatchError(`js.write: 'src' holds ${src.length} values, expected ${d.rows * d.cols} for a ${d.rows}x${d.cols} tensor.`);
+    }
+    d.data.set(src);
+  }
+
+  read(src: Tensor, dst: Float32Array): void {
+    const s = own('read', 'src', src);
+    if (dst.length !== s.rows * s.cols) {
+      throw new ShapeMismatchError(`js.read: 'dst' holds ${dst.length} values, expected ${s.rows * s.cols} for a ${s.rows}x${s.cols} tensor.`);
+    }
+    dst.set(s.data);
+  }
+
+  copy(out: Tensor, src: Tensor): void {
+    const [o, s] = same('copy', out, ['src', src]);
+    o.set(s);
+  }
+
+  fill(out: Tensor, value: number): void {
+    own('fill', 'out', out).data.fill(value);
+  }
+
+  gemm(out: Tensor, a: Tensor, b: Tensor, opts: GemmOptions = {}): void {
+    const transA = opts.transA ?? false;
+    const transB = opts.transB ?? false;
+    const o = own('gemm', 'out', out);
+    const ta = own('gemm', 'a', a);
+    const tb = own('gemm', 'b', b);
+    const m = transA ? ta.cols : ta.rows;
+    const k = transA ? ta.rows : ta.cols;
+    const kb = transB ? tb.cols : tb.rows;
+    const n = transB ? tb.rows : tb.cols;
+    if (k !== kb || o.rows !== m || o.cols !== n) {
+      const opA = `${transA ? 'aᵀ' : 'a'} (${m}x${k})`;
+      const opB = `${transB ? 'bᵀ' : 'b'} (${kb}x${n})`;
+      throw new ShapeMismatchError(`js.gemm: cannot compute ${opA} · ${opB} into a ${o.rows}x${o.cols} 'out'.`);
+    }
+    if (o === ta || o === tb) throw new ShapeMismatchError(`js.gemm: 'out' must not be the same tensor as 'a' or 'b'.`);
+    gemmImpl(this.gemmWorkspace, m, n, k, opts.alpha ?? 1, ta.data, transA, tb.data, transB, opts.beta ?? 0, o.data);
+  }
+
+  addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {
+    const [o, xs] = same('addRowSigmoid', out, ['x', x]);
+    addRowSigmoidImpl(o, xs, row('addRowSigmoid', bias, out.cols), out.cols);
+  }
+
+  addRow(out: Tensor, x: Tensor, bias: Tensor): void {
+    const [o, xs] = same('addRow', out, ['x', x]);
+    addRowImpl(o, xs, row('addRow', bias, out.cols), out.cols);
+  }
+
+  bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
+    const [o, ps, us] = same('bernoulli', out, ['p', p], ['u', u]);
+    bernoulliImpl(o, ps, us);
+  }
+
+  relu(out: Tensor, x: Tensor): void {
+    const [o, xs] = same('relu', out, ['x', x]);
+    reluImpl(o, xs);
+  }
+
+  noisyRelu(out: Tensor, x: Tensor, noise: Tensor): void {
+    const [o, xs, ns] = same('noisyRelu', out, ['x', x], ['noise', noise]);
+    noisyReluImpl(o, xs, ns);
+  }
+
+  add(out: Tensor, a: Tensor, b: Tensor): void {
+    const [o, as, bs] = same('add', out, ['a', a], ['b', b]);
+    addImpl(o, as, bs);
+  }
+
+  sub(out: Tensor, a: Tensor, b: Tensor): void {
+    const [o, as, bs] = same('sub', out, ['a', a], ['b', b]);
+    subImpl(o, as, bs);
+  }
+
+  mul(out: Tensor, a: Tensor, b: Tensor): void {
+    const [o, as, bs] = same('mul', out, ['a', a], ['b', b]);
+    mulImpl(o, as, bs);
+  }
+
+  scale(out: Tensor, x: Tensor, alpha: number): void {
+    const [o, xs] = same('scale', out, ['x', x]);
+    scaleImpl(o, xs, alpha);
+  }
+
+  axpy(out: Tensor, alpha: number, x: Tensor): void {
+    const [o, xs] = same('axpy', out, ['x', x]);
+    axpyImpl(o, alpha, xs);
+  }
+
+  colSum(out: Tensor, x: Tensor, alpha: number, beta: number): void {
+    const xs = own('colSum', 'x', x);
+    const o = row('colSum', out, xs.cols, 'out');
+    if (this.colSumScratch.length < xs.cols) this.colSumScratch = new Float64Array(xs.cols);
+    colSumImpl(o, xs.data, xs.cols, alpha, beta, this.colSumScratch);
+  }
+
+  momentumStep(param: Tensor, velocity: Tensor, grad: Tensor, opts: MomentumStepOptions): void {
+    const [p, v, g] = same('momentumStep', param, ['velocity', velocity], ['grad', grad]);
+    momentumStepImpl(p, v, g, opts.learningRate, opts.momentum, opts.weightDecay, opts.gradScale);
+  }
+
+  softplusRowSum(out: Tensor, x: Tensor): void {
+    const xs = own('softplusRowSum', 'x', x);
+    softplusRowSumImpl(column('softplusRowSum', out, xs.rows), xs.data, xs.cols);
+  }
+
+  rowSquaredDistance(out: Tensor, x: Tensor, bias: Tensor): void {
+    const xs = own('rowSquaredDistance', 'x', x);
+    rowSquaredDistanceImpl(column('rowSquaredDistance', out, xs.rows), xs.data, row('rowSquaredDistance', bias, xs.cols), xs.cols);
+  }
+
+  softmaxRows(out: Tensor, x: Tensor): void {
+    const [o, xs] = same('softmaxRows', out, ['x', x]);
+    softmaxRowsImpl(o, xs, out.cols);
+  }
+
+  sigmoidBackward(out: Tensor, delta: Tensor, act: Tensor): void {
+    const [o, d, y] = same('sigmoidBackward', out, ['delta', delta], ['act', act]);
+    sigmoidBackwardImpl(o, d, y);
+  }
+
+  reluBackward(out: Tensor, delta: Tensor, act: Tensor): void {
+    const [o, d, y] = same('reluBackward', out, ['delta', delta], ['act', act]);
+    reluBackwardImpl(o, d, y);
+  }
+
+  sumSquaredDiff(a: Tensor, b: Tensor): number {
+    const [as, bs] = same('sumSquaredDiff', a, ['b', b], undefined, 'a');
+    return sumSquaredDiffImpl(as, bs);
+  }
+
+  sumSquares(x: Tensor): number {
+    return sumSquaresImpl(own('sumSquares', 'x', x).data);
+  }
+
+  dispose(): void {
+    this.gemmWorkspace.release();
+    this.colSumScratch = new Float64Array(0);
+  }
+}
+
+/** `t` as a {@link JsTensor}, or a typed error naming the operation and argument. */
+function own(op: string, arg: string, t: Tensor): JsTensor {
+  if (!(t instanceof JsTensor)) {
+    throw new DbnError(`js.${op}: tensor '${arg}' was not allocated by the js backend.`, 'ETENSOR');
+  }
+  return t;
+}
+
+/** The data of `first` and of each other tensor, checked to have the shape of `first`. */
+function same(
+  op: string,
+  first: Tensor,
+  second: readonly [string, Tensor],
+  third?: readonly [string, Tensor],
+  firstName = 'out',
+): [Float32Array, Float32Array, Float32Array] {
+  const f = own(op, firstName, first);
+  const s = sameShape(op, f, firstName, second);
+  const t = third === undefined ? s : sameShape(op, f, firstName, third);
+  return [f.data, s, t];
+}
+
+function sameShape(op: string, f: JsTensor, firstName: string, [name, t]: readonly [string, Tensor]): Float32Array {
+  const o = own(op, name, t);
+  if (o.rows !== f.rows || o.cols !== f.cols) {
+    throw new ShapeMismatchError(`js.${op}: '${name}' is ${o.rows}x${o.cols}, expected ${f.rows}x${f.cols} like '${firstName}'.`);
+  }
+  return o.data;
+}
+
+/** The data of a `1 × cols` row vector. */
+function row(op: string, t: Tensor, cols: number, name = 'bias'): Float32Array {
+  const r = own(op, name, t);
+  if (r.rows !== 1 || r.cols !== cols) throw new ShapeMismatchError(`js.${op}: '${name}' is ${r.rows}x${r.cols}, expected 1x${cols}.`);
+  return r.data;
+}
+
+/** The data of a `rows × 1` column vector named `out`. */
+function column(op: string, t: Tensor, rows: number): Float32Array {
+  const c = own(op, 'out', t);
+  if (c.rows !== rows || c.cols !== 1) throw new ShapeMismatchError(`js.${op}: 'out' is ${c.rows}x${c.cols}, expected ${rows}x1.`);
+  return c.data;
+}
