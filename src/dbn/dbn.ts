@@ -6,7 +6,7 @@
  */
 import type { Backend } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/index.js';
-import { InvalidDataError, InvalidOptionError, ModelFileError, NotFittedError, ShapeMismatchError } from '../errors.js';
+import { InvalidDataError, InvalidOptionError, ModelFileError, type ModelFileErrorCode, NotFittedError, ShapeMismatchError } from '../errors.js';
 import { Random } from '../random.js';
 import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type NamedTensor, type RbmOptions, type WriteOptions } from '../rbm/index.js';
 import { requireTensor } from '../rbm/model-file.js';
@@ -534,7 +534,7 @@ export class Dbn {
       let nv = options.nVisible;
       for (const [i, lh] of headers.entries()) {
         if (typeof lh !== 'object' || lh === null) throw new ModelFileError(file, 'EHEADER', `layer ${i}'s header is not an object.`);
-        const rbm = Rbm.fromTensors(lh as Record<string, unknown>, subTensors(mf.tensors, `layer${i}.`), file, backend);
+        const rbm = layerFromFile(lh as Record<string, unknown>, subTensors(mf.tensors, `layer${i}.`), file, backend, i);
         rbms.push(rbm);
         const spec = specs[i];
         const visible = i === 0 ? (spec?.visible ?? 'bernoulli') : impliedVisible(specs[i - 1]);
@@ -720,6 +720,17 @@ function serializableLayer(l: LayerOptions): Record<string, unknown> {
   const out: Record<string, unknown> = { ...l };
   if (typeof l.learningRateSchedule === 'function') out['learningRateSchedule'] = 'constant';
   return out;
+}
+
+/** `Rbm.fromTensors`, with its errors naming the layer. */
+function layerFromFile(header: Record<string, unknown>, tensors: ReadonlyMap<string, NamedTensor>, file: string, backend: Backend, i: number): Rbm {
+  try {
+    return Rbm.fromTensors(header, tensors, file, backend);
+  } catch (err) {
+    if (!(err instanceof ModelFileError)) throw err;
+    const detail = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
+    throw new ModelFileError(file, err.code as ModelFileErrorCode, `layer ${i}: ${detail}`, { cause: err });
+  }
 }
 
 /** The tensors whose names start with `prefix`, with the prefix removed. */
