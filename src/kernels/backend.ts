@@ -77,6 +77,21 @@ export interface Backend {
   /** `out = alpha · op(a) · op(b) + beta · out`. `out` must not alias `a` or `b`. */
   gemm(out: Tensor, a: Tensor, b: Tensor, opts?: GemmOptions): void;
 
+  /**
+   * OPTIONAL fused kernel, `out = σ(x · op(w) + bias)` with `op(w) = transW ? wᵀ : w`: `x` is
+   * `m × k`, `w` `k × n` (or `n × k` when `transW`), `bias` `1 × n`, `out` `m × n` and must not
+   * alias `x` or `w`. Means exactly `gemm(out, x, w, { transB: transW })` then
+   * `addRowSigmoid(out, out, bias)`; implemented where one pass saves a round trip through
+   * memory (the gpu backend). Callers use it when present and fall back to the two calls.
+   */
+  linearSigmoid?(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW?: boolean): void;
+  /**
+   * OPTIONAL fused kernel, `out = u < σ(x · op(w) + bias) ? 1 : 0`: {@link Backend.linearSigmoid}
+   * followed by {@link Backend.bernoulli} against the uniforms `u` (`m × n`), without keeping the
+   * probabilities. Same shapes and aliasing rule as `linearSigmoid`.
+   */
+  linearSigmoidBernoulli?(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, u: Tensor, transW?: boolean): void;
+
   /** `out = σ(x + bias)`, `bias` a `1 × cols` row broadcast over rows; σ the logistic sigmoid. */
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void;
   /** `out = x + bias`, `bias` a `1 × cols` row broadcast over rows. */
