@@ -1,0 +1,93 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+
+const bin = path.resolve('bin/dbn-node.js');
+
+function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DBN_NODE_DEV: '1' },
+    timeout: 120_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-cli-'));
+const run = path.join(dir, 'run');
+const model = path.join(run, 'model.dbn');
+
+test.serial('train on a slice of the bundled digits writes a model, metrics and pictures', (t) => {
+  const metrics = path.join(dir, 'm.jsonl');
+  const r = cli(['train', '--limit', '600', '--layers', '49,25', '--epochs', '2', '--finetune', '3', '--out', run, '--metrics', metrics, '--backend', 'js', '--seed', '3']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /backend: js/);
+  t.regex(r.stdout, /bundled MNIST digits \(480 train \/ 120 test, 784 features\)/);
+  t.regex(r.stdout, /test accuracy \d+\.\d\d%/);
+  t.true(fs.existsSync(model));
+  const lines = fs.readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const pre = lines.filter((l) => l['phase'] === 'pretrain');
+  t.deepEqual(pre.map((l) => [l['layer'], l['epoch']]), [[0, 0], [0, 1], [1, 0], [1, 1]]);
+  t.true(pre.every((l) => typeof l['reconstructionError'] === 'number'));
+  t.is(lines.filter((l) => l['phase'] === 'finetune').length, 3);
+  for (const f of ['filters.png', 'samples.png']) {
+    const png = PNG.sync.read(fs.readFileSync(path.join(run, f)));
+    t.true(png.width > 28 && png.height > 28, f);
+  }
+});
+
+test.serial('info, evaluate, sample and filters read the model', (t) => {
+  const info = cli(['info', '--model', model]);
+  t.is(info.code, 0, info.stderr);
+  t.regex(info.stdout, /layer 0: 784 bernoulli → 49 bernoulli, 2 epoch\(s\) trained/);
+  t.regex(info.stdout, /layer 1: 49 bernoulli → 25 bernoulli/);
+  t.regex(info.stdout, /classifier: softmax over 10 classes/);
+  const ev = cli(['evaluate', '--model', model, '--limit', '600', '--backend', 'js', '--seed', '3', '--json']);
+  t.is(ev.code, 0, ev.stderr);
+  const e = JSON.parse(ev.stdout) as { accuracy: number; rows: number; confusionMatrix: number[][] };
+  t.is(e.rows, 120);
+  t.is(e.confusionMatrix.flat().reduce((a, b) => a + b, 0), 120);
+  const out = path.join(dir, 's.png');
+  const s = cli(['sample', '--model', model, '--count', '16', '--steps', '50', '--out', out, '--backend', 'js']);
+  t.is(s.code, 0, s.stderr);
+  const png = PNG.sync.read(fs.readFileSync(out));
+  t.is(png.width, (4 * 29 + 1) * 2);
+  const f = cli(['filters', '--model', model, '--count', '9', '--out', path.join(dir, 'f.png'), '--backend', 'js']);
+  t.is(f.code, 0, f.stderr);
+});
+
+test.serial('bad flags and files: one line on stderr, non-zero exit, nothing overwritten', (t) => {
+  const before = fs.readFileSync(model);
+  const cases: [string[], RegExp][] = [
+    [['train', '--out', run, '--limit', '50'], /exists; pass --force/],
+    [['train', '--layers', '10,x', '--out', path.join(dir, 'x')], /--layers must be a comma-separated list of positive integers/],
+    [['train', '--backend', 'cuda', '--out', path.join(dir, 'y'), '--limit', '50'], /Unknown backend 'cuda'/],
+    [['train', '--data', path.join(dir, 'nope.csv'), '--out', path.join(dir, 'z')], /nope\.csv/],
+    [['train', '--epochz', '3'], /Unknown argument: epochz/],
+    [['evaluate', '--model', path.join(dir, 'missing.dbn')], /no such file/],
+    [['info', '--model', path.join(run, 'filters.png')], /not a dbn-node model file/],
+    [['sample', '--model', model, '--out', path.join(run, 'samples.png')], /exists; pass --force/],
+    [[], /Name a command/],
+  ];
+  for (const [args, re] of cases) {
+    const r = cli(args);
+    t.not(r.code, 0, args.join(' '));
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('npm warn'));
+    t.regex(r.stderr, re, args.join(' '));
+    t.is(lines.length, 1, `exactly one line: ${args.join(' ')}: ${r.stderr}`);
+    t.true(lines[0]!.startsWith('dbn-node: '), args.join(' '));
+    t.false(/^\s+at /m.test(r.stderr), `no stack trace without --debug: ${args.join(' ')}`);
+  }
+  t.deepEqual(fs.readFileSync(model), before);
+});
+
+test('--help lists every command with examples', (t) => {
+  const r = cli(['--help']);
+  t.is(r.code, 0);
+  for (const c of ['train', 'evaluate', 'sample', 'filters', 'info', 'keygen']) t.regex(r.stdout, new RegExp(`dbn-node ${c}`));
+  const tr = cli(['train', '--help']);
+  t.regex(tr.stdout, /Examples:/);
+});
