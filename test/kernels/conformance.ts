@@ -376,6 +376,20 @@ function registerSuite(label: string, backend: Backend): void {
     }
   }
 
+  // Optional fused kernels: tested where a backend has them, one visible skip each where it has not.
+  const linearShapes = [[1, 1, 1], [7, 13, 5], [100, 784, 500]] as const;
+  for (const [name, sample] of [['linearSigmoid', false], ['linearSigmoidBernoulli', true]] as const) {
+    if (backend[name] === undefined) {
+      test.skip(`${label}: ${name} (optional; not implemented)`, (t) => t.pass());
+      continue;
+    }
+    for (const [m, k, n] of linearShapes) {
+      for (const transW of [false, true]) {
+        kernelTest(`${name} ${m}x${k}·${transW ? `(${n}x${k})ᵀ` : `${k}x${n}`}`, (t, s, rng) => linearCase(t, s, rng, m, k, n, transW, sample));
+      }
+    }
+  }
+
   for (const spec of ELEMENTWISE) {
     for (const [r, c] of SHAPES) {
       kernelTest(`${spec.name} ${r}x${c} (and in place)`, (t, s, rng) => {
@@ -579,4 +593,36 @@ function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: numb
   }
   expectClose(t, 'a unchanged', s.read(at), a, exact);
   expectClose(t, 'b unchanged', s.read(bt), b, exact);
+}
+
+/**
+ * `linearSigmoid` (σ(x · op(w) + bias)) or `linearSigmoidBernoulli` (u < that). The gemm bound on z
+ * becomes σ(1 − σ)·|Δz| on σ; a Bernoulli sample must match wherever u is further than that
+ * tolerance from σ (it may go either way closer than that).
+ */
+function linearCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: number, n: number, transW: boolean, sample: boolean): void {
+  const wShape: [number, number] = transW ? [n, k] : [k, n];
+  const x = uniform(rng, m * k, -1, 1);
+  const w = uniform(rng, k * n, -0.3, 0.3);
+  const bias = uniform(rng, n, -2, 2);
+  const z = ref.gemmRef(mat(m, k, x), mat(...wShape, w), mat(m, n, broadcast(bias, m)), false, transW, 1, 1);
+  const p = z.value.map(ref.sigmoidRef);
+  const tol = (i: number): number => RTOL * p[i]! + p[i]! * (1 - p[i]!) * 2 * (k + 5) * U * z.magnitude[i]!;
+  const [xt, wt, bt] = [s.tensor(m, k, x), s.tensor(...wShape, w), s.tensor(1, n, bias)];
+  const out = s.tensor(m, n, new Float32Array(m * n).fill(Number.NaN));
+  if (!sample) {
+    if (transW) s.backend.linearSigmoid!(out, xt, wt, bt, true);
+    else s.backend.linearSigmoid!(out, xt, wt, bt);
+    expectClose(t, 'probabilities', s.read(out), p, tol);
+    return;
+  }
+  const u = uniform(rng, m * n, 0, 1);
+  const ut = s.tensor(m, n, u);
+  if (transW) s.backend.linearSigmoidBernoulli!(out, xt, wt, bt, ut, true);
+  else s.backend.linearSigmoidBernoulli!(out, xt, wt, bt, ut);
+  const got = s.read(out);
+  const want = ref.bernoulliRef(p, u);
+  expectClose(t, 'samples', got, want, (i) => (Math.abs(u[i]! - p[i]!) <= tol(i) ? 1 : 0));
+  t.true(got.every((v) => v === 0 || v === 1), 'samples are 0 or 1');
+  expectClose(t, 'u unchanged', s.read(ut), u, exact);
 }
