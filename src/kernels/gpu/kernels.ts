@@ -267,8 +267,9 @@ export function momentumVelocityKernel(
 }
 
 /**
- * `out[r][0] = Σ_c softplus(x[r][c])`, `softplus(z) = max(z, 0) + log(1 + e^{−|z|})`; the log
- * term uses `t − t²/2` for `t < 1e-4`, where `log(1 + t)` would round `1 + t`.
+ * `out[r][0] = Σ_c softplus(x[r][c])`, `softplus(z) = max(z, 0) + log1p(e^{−|z|})`. `log1p(t)`
+ * is its Taylor series to `t⁵` for `t < 0.05` (relative error < `t⁵/6`), where `log(1 + t)`
+ * would lose up to `2⁻²⁴/t` of it by rounding `1 + t`; `log(1 + t)` above.
  */
 export function softplusRowSumKernel(this: KernelThis<ColsConstants>, x: KernelMatrix): number {
   const r = this.thread.y;
@@ -276,7 +277,7 @@ export function softplusRowSumKernel(this: KernelThis<ColsConstants>, x: KernelM
   for (let c = 0; c < this.constants.cols; c++) {
     const z = x[r]![c]!;
     const t = Math.exp(-Math.abs(z));
-    const l = t < 0.0001 ? t * (1 - 0.5 * t) : Math.log(1 + t);
+    const l = t < 0.05 ? t * (1 - t * (0.5 - t * (1 / 3 - t * (0.25 - t * 0.2)))) : Math.log(1 + t);
     s += Math.max(z, 0) + l;
   }
   return s;
