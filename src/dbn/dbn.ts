@@ -86,6 +86,12 @@ export class Dbn {
   /** The RBMs, bottom first. Layer `i` has `nVisible` equal to layer `i−1`'s `nHidden`. */
   readonly layers: readonly Rbm[];
 
+  /**
+   * Free-form JSON-serializable facts stored with the model (e.g. the CLI keeps the data source
+   * and the fitted feature scaler here, so `evaluate` scales new rows the same way).
+   */
+  metadata: Record<string, unknown> = {};
+
   private classifier: Classifier | undefined;
   private readonly fineTuneSeed: number;
   private readonly splitSeed: number;
@@ -459,6 +465,7 @@ export class Dbn {
       options: { nVisible: this.nVisible, seed: this.seed, layers: this.options.layers.map(serializableLayer) },
       layers,
       trainingState: state,
+      metadata: this.metadata,
     };
     const c = this.classifier;
     if (c !== undefined) {
@@ -553,6 +560,11 @@ export class Dbn {
         Dbn.restoring = undefined;
       }
       if (h['classifier'] !== undefined) dbn.classifier = dbn.classifierFromFile(mf, file);
+      const meta = h['metadata'];
+      if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
+        throw new ModelFileError(file, 'EHEADER', '"metadata" must be a JSON object.');
+      }
+      dbn.metadata = (meta as Record<string, unknown> | undefined) ?? {};
       return dbn;
     } catch (err) {
       if (dbn !== undefined) dbn.dispose();

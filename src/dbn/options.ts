@@ -191,6 +191,7 @@ const checkpointConstraint = {
   },
 } as const;
 
+/** The constraints table of {@link PretrainOptions}. */
 export const pretrainConstraints: Constraints = {
   validation: { kind: 'object' },
   onEpoch: { kind: 'function' },
@@ -199,6 +200,7 @@ export const pretrainConstraints: Constraints = {
   checkpoint: checkpointConstraint,
 };
 
+/** The constraints table of {@link FineTuneOptions}. */
 export const fineTuneConstraints: Constraints = {
   classes: { kind: 'integer', min: 2 },
   epochs: { kind: 'integer', min: 0 },
@@ -224,6 +226,7 @@ export const fineTuneConstraints: Constraints = {
   checkpoint: checkpointConstraint,
 };
 
+/** The constraints table of {@link GenerateOptions}. */
 export const generateConstraints: Constraints = {
   gibbsSteps: { kind: 'integer', min: 1 },
   seed: rbmConstraints['seed']!,
@@ -245,6 +248,7 @@ export interface ResolvedFineTune {
   readonly init: 'auto' | 'random';
 }
 
+/** Fills in the defaults of {@link FineTuneOptions}. */
 export function resolveFineTune(o: FineTuneOptions): ResolvedFineTune {
   return {
     epochs: o.epochs ?? 50,

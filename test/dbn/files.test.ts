@@ -51,10 +51,12 @@ for (const { name, make } of cpuBackends) {
     const dbn = new Dbn(spec(backend));
     await dbn.pretrain(x);
     await dbn.fineTune(x, y, ftOptions);
+    dbn.metadata = { source: 'prototypes', scaler: { min: [0, 0.5] } };
     const file = tmpFile('model.dbn');
     dbn.save(file);
     t.throws(() => dbn.save(file), { instanceOf: ModelFileError, code: 'EEXIST' });
     const back = Dbn.load(file, { backend });
+    t.deepEqual(back.metadata, { source: 'prototypes', scaler: { min: [0, 0.5] } });
     t.deepEqual(back.options.layers.map((l) => l.nHidden), [9, 7]);
     t.is(back.seed, 21);
     t.is(back.classes, 3);
@@ -203,6 +205,7 @@ test('bad model files raise ModelFileError with the matching code', async (t) =>
   fails(tamper('head-shape', (_h, ts) => ts.set('head.bias', { name: 'head.bias', rows: 1, cols: 4, data: new Float32Array(4) })), 'ESIZE', /'head.bias' is 1x4, expected 1x3/);
   fails(tamper('no-layer-weights', (_h, ts) => ts.delete('layer0.weights')), 'EHEADER', /layer 0: missing tensor 'weights'/);
   fails(tamper('classes', (h) => ((h['classifier'] as { classes: number }).classes = 1)), 'EHEADER', /classifier: 'classes' must be an integer >= 2/);
+  fails(tamper('metadata', (h) => (h['metadata'] = [1, 2])), 'EHEADER', /"metadata" must be a JSON object/);
   fails(tamper('activations', (h) => ((h['classifier'] as { activations: string[] }).activations = ['relu', 'sigmoid'])), 'EHEADER', /'activations' must be/);
   const nan = tamper('nan', (_h, ts) => {
     const w = ts.get('net.layer1.weights')!;
