@@ -1,0 +1,55 @@
+/**
+ * The peer-to-peer sync layer: a pure wire format ({@link decode}, `encode*`) and a socket
+ * wrapper ({@link Peer}). Importing this module opens no socket.
+ */
+export { Peer, parseSeed } from './peer.js';
+export type {
+  PeerEvents,
+  PeerInfo,
+  PeerOptions,
+  PeerStats,
+  ReceivedSnapshot,
+  Rejection,
+  SenderStats,
+  Snapshot,
+  SnapshotProvider,
+} from './peer.js';
+export {
+  WIRE_VERSION,
+  Kind,
+  Flag,
+  checksum,
+  controlTopic,
+  decode,
+  deltaTopic,
+  encodeDelta,
+  encodeHeartbeat,
+  encodeSnapshotRequest,
+  encodeSnapshotResponse,
+  runPrefix,
+} from './wire.js';
+export type {
+  DeltaMessage,
+  Envelope,
+  HeartbeatMessage,
+  LayerTensors,
+  Message,
+  PeerAddress,
+  Progress,
+  Shape,
+  SnapshotRequestMessage,
+  SnapshotResponseMessage,
+} from './wire.js';
+export { fromFloat16Bits, toFloat16Bits, encodeFloat16, decodeFloat16 } from './float16.js';
+export { crc32 } from './crc32.js';
+export {
+  PUBLIC_KEY_FILE,
+  SECRET_KEY_FILE,
+  generateKeyPair,
+  publicKeyFromSecret,
+  readAllowlist,
+  readKeyPair,
+  writeKeyPair,
+} from './keys.js';
+export type { KeyPair } from './keys.js';
+export { modelFingerprint } from './fingerprint.js';
