@@ -48,5 +48,8 @@ export * from './dbn/index.js';
 // data
 export * from './data/index.js';
 
+// metrics
+export * from './metrics/index.js';
+
 // peer-to-peer sync
 export * from './sync/index.js';
