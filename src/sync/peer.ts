@@ -447,25 +447,17 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.curve !== null) {
       for (const key of this.curve.allowed) this.curve.allowedRaw.push(Buffer.from(rawKey(key)));
       this.zap = new zmq.Router({ context: ctx, linger: 0 });
-      await this.zap.bind('inproc://zeromq.zap.01');
+      await this.bindOrFail(this.zap, 'inproc://zeromq.zap.01', 'ZAP handler');
       void this.zapLoop(this.zap);
     }
 
     this.pub = new zmq.XPublisher({ context: ctx, sendHighWaterMark: o.sndHWM, linger: o.lingerMs, ...security(true) });
     this.pub.verbosity = 'allSubs';
-    try {
-      await this.pub.bind(o.bind);
-    } catch (err) {
-      throw new SyncError(`Cannot bind the PUB socket to ${o.bind}: ${(err as Error).message}`, 'EBIND', { cause: err });
-    }
+    await this.bindOrFail(this.pub, o.bind, 'PUB socket');
     const pubBound = this.pub.lastEndpoint ?? o.bind;
     const routerBind = this.routerBindOpt ?? defaultRouterBind(o.bind, pubBound);
     this.router = new zmq.Router({ context: ctx, linger: o.lingerMs, ...security(true) });
-    try {
-      await this.router.bind(routerBind);
-    } catch (err) {
-      throw new SyncError(`Cannot bind the ROUTER socket to ${routerBind}: ${(err as Error).message}`, 'EBIND', { cause: err });
-    }
+    await this.bindOrFail(this.router, routerBind, 'ROUTER socket');
     const routerBound = this.router.lastEndpoint ?? routerBind;
     const pubAddr = this.advertiseOpt ?? pubBound;
     const routerAddr = this.advertiseRouterOpt ?? (this.advertiseOpt === undefined ? routerBound : swapHost(routerBound, pubAddr));
@@ -709,6 +701,17 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /** Binds; throws SyncError `EBIND` on failure and `ECLOSED` when close() ran meanwhile. */
+  private async bindOrFail(socket: zmq.Socket, endpoint: string, what: string): Promise<void> {
+    try {
+      await socket.bind(endpoint);
+    } catch (err) {
+      if (this.closed) throw new SyncError('Peer closed during start().', 'ECLOSED', { cause: err });
+      throw new SyncError(`Cannot bind the ${what} to ${endpoint}: ${(err as Error).message}`, 'EBIND', { cause: err });
+    }
+    if (this.closed) throw new SyncError('Peer closed during start().', 'ECLOSED');
+  }
 
   private live(where: string): { env: Envelope; pubQueue: SendQueue } {
     if (this.closed) throw new SyncError(`Peer.${where}: the peer is closed.`, 'ECLOSED');

@@ -466,3 +466,14 @@ test('a wildcard bind needs an advertised address', async (t) => {
   t.is(q.address.pub, 'tcp://127.0.0.1:1234');
   t.regex(q.address.router, /^tcp:\/\/127\.0\.0\.1:\d+$/);
 });
+
+test('close() during start() ends cleanly', async (t) => {
+  const { keys, allow } = keysFor(1);
+  const p = new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: keys[0]!, allowlist: allow });
+  t.context.peers.push(p);
+  const starting = p.start();
+  await p.close();
+  const err = await t.throwsAsync(starting, { instanceOf: SyncError });
+  t.is(err?.code, 'ECLOSED');
+  t.throws(() => p.publishDelta(0, [new Float32Array(1)], [[1, 1]]), { instanceOf: SyncError, message: /closed/ });
+});
