@@ -36,6 +36,12 @@ export interface GpuEngine {
   readonly device: string;
   /** True when the device is a real GPU (not a software rasterizer or the CPU). */
   readonly hardware: boolean;
+  /**
+   * True when the fused kernels pay off (GL, WebGPU). False on webasm and cpu, where gpu.js's
+   * WebAssembly vectoriser runs a body that calls `Math.exp` about 2× slower than the plain
+   * product, so `linearSigmoid` is better run as the product and then the sigmoid.
+   */
+  readonly fuses: boolean;
   alloc(id: number, rows: number, cols: number): void;
   free(id: number): void;
   write(id: number, src: Float32Array): void;
@@ -210,15 +216,21 @@ abstract class KernelHost {
     for (let r = 0; r < rows.length; r++) dst.set(rows[r]!, r * cols);
   }
 
-  /** Releases every tensor and kernel, and the GPU instance (which owns the GL context). */
-  destroy(): void {
+  /**
+   * Releases every tensor and kernel, and the GPU instance (which owns the GL context). gpu.js
+   * destroys kernels on a later tick; the promise settles when it has (never rejects).
+   */
+  destroy(): Promise<void> {
     for (const id of [...this.slots.keys()]) this.free(id);
     this.kernels.clear();
     try {
-      const done = this.gpu.destroy();
-      if (done instanceof Promise) done.catch(() => undefined);
+      return Promise.resolve(this.gpu.destroy()).then(
+        () => undefined,
+        () => undefined,
+      );
     } catch {
       // a context that is already lost cannot be destroyed twice
+      return Promise.resolve();
     }
   }
 }

@@ -234,6 +234,15 @@ class GpuBackend implements Backend {
       e.run(steps);
       return;
     }
+    if (!e.fuses) {
+      const steps: Step[] = [
+        { kernel: transW ? 'gemmNT' : 'gemmNN', out: o.id, args: [ref(tx), ref(tw), ref(o), 1, 0], constants: { k } },
+        { kernel: 'addRowSigmoid', out: o.id, args: [ref(o), ref(tb)] },
+      ];
+      if (u !== undefined) steps.push({ kernel: 'bernoulli', out: o.id, args: [ref(o), args[3] as TensorRef] });
+      e.run(steps);
+      return;
+    }
     const kernel: KernelName = op === 'linearSigmoid' ? (transW ? 'linearSigmoidT' : 'linearSigmoid') : transW ? 'linearSigmoidBernoulliT' : 'linearSigmoidBernoulli';
     e.run([{ kernel, out: o.id, args, constants: { k } }]);
   }
@@ -490,18 +499,19 @@ function startSync(mode: SyncMode, requested: string): GpuEngine {
     detail: '',
     device: 'the CPU',
     hardware: false,
+    fuses: storage === 'device',
     alloc: (id, rows, cols) => exec.alloc(id, rows, cols),
     free: (id) => exec.free(id),
     write: (id, src) => exec.write(id, src),
     read: (id, dst) => exec.read(id, dst),
     run: (steps) => exec.run(steps),
     kernelClasses: () => exec.kernelClasses(),
-    dispose: () => exec.destroy(),
+    dispose: () => void exec.destroy(),
   };
   try {
     probe(engine);
   } catch (err) {
-    exec.destroy();
+    void exec.destroy();
     if (err instanceof BackendUnavailableError) throw err;
     throw new BackendUnavailableError('gpu', `mode '${mode}' started but its first kernels failed: ${firstLine(err)}`);
   }

@@ -54,6 +54,7 @@ class WorkerEngine implements GpuEngine {
   readonly detail: string;
   readonly device: string;
   readonly hardware: boolean;
+  readonly fuses = true;
   readonly #ctrl: Int32Array;
   readonly #text: Uint8Array;
   readonly #worker: Worker;

@@ -58,18 +58,19 @@ async function start(): Promise<void> {
     throw new Error(`the 'webgpu' package (Dawn for Node, 0.6.x) does not load: ${message(err)}; run \`npm install webgpu@0.6.2\``);
   }
   Object.assign(globalThis, webgpu.globals);
+  // Mesa's eglInitialize fails now and then right after Dawn's Vulkan probe; a fresh instance succeeds.
   const attempts = [
-    { flags: [] as string[], options: {}, label: "Dawn's default backend" },
-    { flags: ['backend=opengles'], options: { featureLevel: 'compatibility' }, label: "Dawn's OpenGL ES backend (WebGPU compatibility mode)" },
+    { flags: [] as string[], options: {}, label: "Dawn's default backend", tries: 1 },
+    { flags: ['backend=opengles'], options: { featureLevel: 'compatibility' }, label: "Dawn's OpenGL ES backend (WebGPU compatibility mode)", tries: 3 },
   ];
   let chosen: { gpu: NavigatorGpu; adapter: Adapter; options: object; label: string } | undefined;
   for (const a of attempts) {
-    const gpu = webgpu.create(a.flags);
-    const adapter = await gpu.requestAdapter(a.options).catch(() => null);
-    if (adapter !== null) {
-      chosen = { gpu, adapter, options: a.options, label: a.label };
-      break;
+    for (let i = 0; i < a.tries && chosen === undefined; i++) {
+      const gpu = webgpu.create(a.flags);
+      const adapter = await gpu.requestAdapter(a.options).catch(() => null);
+      if (adapter !== null) chosen = { gpu, adapter, options: a.options, label: a.label };
     }
+    if (chosen !== undefined) break;
   }
   if (chosen === undefined) {
     const display = process.env['DISPLAY'];
@@ -125,7 +126,9 @@ async function handle(req: WorkerRequest): Promise<void> {
         reply(true, JSON.stringify(exec.kernelClasses()));
         break;
       case 'dispose': {
-        exec.destroy();
+        // kernels (and their buffers) go first: gpu.js destroys them on a later tick, and a
+        // buffer destroyed after its device makes Dawn throw from native code (a fatal error)
+        await exec.destroy();
         const { WebGPUContext } = require('gpu.js') as { WebGPUContext: { destroy(): Promise<void> } };
         await WebGPUContext.destroy();
         reply(true, '');
