@@ -21,7 +21,13 @@
  * does not list it yet sends that peer its heartbeat over a DEALER (an announce), so the other
  * side connects back. A peer not heard for `peerTimeoutMs` is lost ('peer-lost'); its address
  * stays connected (ZeroMQ keeps reconnecting) and 'peer-joined' fires when it is heard again.
- * Non-seed addresses not heard for `forgetAfterMs` are disconnected and forgotten.
+ * Non-seed addresses not heard for `forgetAfterMs` are disconnected and forgotten. A failed
+ * handshake (key not allowed, CURVE against plaintext) is retried after `peerTimeoutMs`.
+ *
+ * Trust: with CURVE a peer connects only to servers whose key is in its allowlist (learned
+ * addresses with other keys are ignored and counted) and its own sockets admit only allowlisted
+ * clients, so whatever it delivers came from an allowlisted key. With `plaintext: true` anyone
+ * who reaches the ports can read and inject deltas.
  *
  * Sequences: each sender numbers its deltas 1, 2, 3 … (one counter across layers). For every
  * sender a receiver keeps a floor: every sequence ≤ floor was delivered, is known lost, or is
@@ -164,10 +170,12 @@ export interface PeerStats {
   /** Send errors reported by ZeroMQ (e.g. EAGAIN on a DEALER at its HWM). */
   readonly sendErrors: number;
   /**
-   * Messages this peer could not queue (its own send queue full). Drops by ZeroMQ at the PUB's
-   * high-water mark are silent; receivers count them as gaps.
+   * Messages dropped here: `queueFull`, refused because this peer's own send queue was full;
+   * `dealerHwm`, snapshot requests/announces refused by a DEALER at its high-water mark (its
+   * peer unreachable). Drops by ZeroMQ at the PUB's high-water mark are silent by design of
+   * PUB sockets; receivers count them as gaps.
    */
-  readonly dropped: { queueFull: number };
+  readonly dropped: { queueFull: number; dealerHwm: number };
   /** Well-formed messages of this run received (any kind, own echoes excluded). */
   readonly received: number;
   /** Deltas handed to the application. */
@@ -215,6 +223,7 @@ interface PeerRecord {
   /** The addresses the peer advertises in its own heartbeats (may differ from `pub`). */
   advertised: PeerAddress | null;
   sub: zmq.Subscriber | null;
+  retry: NodeJS.Timeout | null;
 }
 
 interface SenderState extends SenderStats {
@@ -327,7 +336,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly counters = {
     sent: { deltas: 0, heartbeats: 0, announces: 0, snapshotRequests: 0, snapshotResponses: 0 },
     sendErrors: 0,
-    dropped: { queueFull: 0 },
+    dropped: { queueFull: 0, dealerHwm: 0 },
     received: 0,
     malformed: {} as Partial<Record<WireFormatErrorCode, number>>,
     unexpected: 0,
@@ -693,7 +702,10 @@ export class Peer extends EventEmitter<PeerEvents> {
       dealer.close();
     }
     this.dealers.clear();
-    for (const rec of this.records.values()) rec.sub?.close();
+    for (const rec of this.records.values()) {
+      rec.sub?.close();
+      if (rec.retry !== null) clearTimeout(rec.retry);
+    }
     this.router?.close();
     this.pub?.close();
     this.zap?.close();
@@ -908,6 +920,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       lastAnnounce: 0,
       advertised: null,
       sub: null,
+      retry: null,
     };
     const k = this.curve?.keys;
     const sec = k === undefined ? {} : { curveServerKey: a.publicKey, curvePublicKey: k.publicKey, curveSecretKey: k.secretKey };
@@ -922,9 +935,38 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
     rec.sub = sub;
     this.records.set(a.pub, rec);
-    this.watchHandshakes(sub);
+    // libzmq gives a connection up for good after a failed handshake (wrong key, CURVE vs
+    // plaintext); retry later, in case the other side was restarted with a fixed allowlist.
+    this.watchHandshakes(sub, () => this.scheduleRetry(rec));
     void this.receiveLoop(sub, (frames) => this.onSubMessage(rec, frames));
     return rec;
+  }
+
+  private scheduleRetry(rec: PeerRecord): void {
+    if (rec.retry !== null) return;
+    rec.retry = setTimeout(() => {
+      rec.retry = null;
+      if (this.closed || rec.sub === null || this.records.get(rec.pub) !== rec) return;
+      try {
+        rec.sub.disconnect(rec.pub);
+      } catch {
+        // Not connected any more: fine.
+      }
+      try {
+        rec.sub.connect(rec.pub);
+      } catch (err) {
+        this.warn(err);
+      }
+    }, this.opts.peerTimeoutMs);
+    rec.retry.unref();
+  }
+
+  private dropDealer(router: string): void {
+    const entry = this.dealers.get(router);
+    if (entry === undefined) return;
+    this.dealers.delete(router);
+    entry.queue.close();
+    entry.dealer.close();
   }
 
   private forget(rec: PeerRecord): void {
@@ -932,14 +974,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (const [name, r] of this.aliases) if (r === rec) this.aliases.delete(name);
     rec.sub?.close();
     rec.sub = null;
-    if (rec.router !== null) {
-      const entry = this.dealers.get(rec.router);
-      if (entry !== undefined) {
-        entry.queue.close();
-        entry.dealer.close();
-        this.dealers.delete(rec.router);
-      }
-    }
+    if (rec.retry !== null) clearTimeout(rec.retry);
+    rec.retry = null;
+    if (rec.router !== null) this.dropDealer(rec.router);
   }
 
   private tick(): void {
@@ -999,9 +1036,14 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (entry === undefined) {
       const sec = this.curve === null ? {} : { curveSecretKey: this.curve.keys.secretKey, curvePublicKey: this.curve.keys.publicKey, curveServerKey: rec.publicKey };
       const dealer = new zmq.Dealer({ context: this.ctx!, linger: 0, sendTimeout: 0, sendHighWaterMark: 16, ...sec });
-      this.watchHandshakes(dealer);
+      this.watchHandshakes(dealer, () => this.dropDealer(router));
       dealer.connect(router);
       const queue = new SendQueue(dealer, 16, (err) => {
+        // A DEALER whose peer is gone fills up to its HWM; then sends fail at once with EAGAIN.
+        if ((err as { code?: unknown }).code === 'EAGAIN') {
+          this.counters.dropped.dealerHwm++;
+          return;
+        }
         this.counters.sendErrors++;
         this.warn(err);
       });
@@ -1095,11 +1137,13 @@ export class Peer extends EventEmitter<PeerEvents> {
     }
   }
 
-  private watchHandshakes(socket: zmq.Socket): void {
+  /** Counts and reports failed handshakes on `socket`, then calls `after` (if given). */
+  private watchHandshakes(socket: zmq.Socket, after?: () => void): void {
     const onFail = (e: { address: string; error: Error }): void => {
       if (this.closed) return;
       this.counters.handshakeFailures++;
       this.emit('handshake-failed', { endpoint: e.address, error: e.error });
+      after?.();
     };
     socket.events.on('handshake:error:auth', onFail);
     socket.events.on('handshake:error:protocol', onFail);

@@ -434,6 +434,31 @@ test('a silent peer is lost, and joins again when heard from', async (t) => {
   t.true(again.alive);
 });
 
+test('a refused connection is retried: a peer restarted with a fixed allowlist is heard', async (t) => {
+  const { keys, allow } = keysFor(2);
+  const [ka, kb] = keys as [KeyPair, KeyPair];
+  const opts = { peerTimeoutMs: 300 } as const;
+  const a = await open(t, { keys: ka, allowlist: [], ...opts }); // forgot B's key
+  const refused = waitFor(a, 'rejected', (r) => r.reason === 'key' && r.detail.includes(kb.publicKey));
+  const b = await open(t, { keys: kb, allowlist: allow, peers: [a.seedAddress], ...opts });
+  await refused;
+  const where = a.address;
+  await a.close();
+  const joined = waitFor(b, 'peer-joined', (p) => p.pub === where.pub, 8000);
+  let a2: Peer | undefined;
+  for (let attempt = 0; a2 === undefined; attempt++) {
+    try {
+      a2 = await open(t, { keys: ka, allowlist: allow, bind: where.pub, routerBind: where.router, ...opts });
+    } catch (err) {
+      if (attempt > 50 || !(err instanceof SyncError) || err.code !== 'EBIND') throw err;
+      await new Promise((r) => setTimeout(r, 20)); // the old socket may still hold the port
+    }
+  }
+  const [p] = await joined;
+  t.is(p.senderId, a2.senderId);
+  t.true(b.stats().handshakeFailures >= 1);
+});
+
 test('options are validated and seeds parsed', (t) => {
   const k = generateKeyPair();
   t.deepEqual(parseSeed(`tcp://h:1#${k.publicKey}`), { pub: 'tcp://h:1', publicKey: k.publicKey });

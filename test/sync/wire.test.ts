@@ -34,6 +34,10 @@ function crcRef(bytes: Uint8Array, crc = 0): number {
   return ~c >>> 0;
 }
 
+function flip(b: Uint8Array, i: number, mask: number): void {
+  b[i] = b[i]! ^ mask;
+}
+
 function reseal(frames: Buffer[]): Buffer[] {
   frames[1]!.writeUInt32LE(checksum(frames), 100);
   return frames;
@@ -343,8 +347,8 @@ test('each way a frame can be wrong has its code', (t) => {
     ['ESHAPE', () => { const f = d(); f[1]!.writeUInt32LE(0xffffffff, 104); return f; }],
     ['ELENGTH', () => { const f = d(); f[2] = f[2]!.subarray(0, 20); return f; }],
     ['ELENGTH', () => { const f = d(); f[3] = Buffer.concat([f[3]!, Buffer.alloc(4)]); return f; }],
-    ['ECRC', () => { const f = d(); f[2]![5] ^= 1; return f; }],
-    ['ECRC', () => { const f = d(); f[1]![60] ^= 0x80; return f; }],
+    ['ECRC', () => { const f = d(); flip(f[2]!, 5, 1); return f; }],
+    ['ECRC', () => { const f = d(); flip(f[1]!, 60, 0x80); return f; }],
     ['ECRC', () => { const f = d(); f[0] = Buffer.from('dbn/ab-1/259'); return f; }],
     ['ETOPIC', () => { const f = d(); f[0] = Buffer.from('dbn/ab-1/259'); return reseal(f); }],
     ['ETOPIC', () => { const f = sampleHeartbeat(); f[0] = Buffer.from('dbn/ab-2/ctl'); return reseal(f); }],
@@ -443,13 +447,13 @@ function mutate(frames: Buffer[], rng: Random): Buffer[] {
         const flips = 1 + rng.int(3);
         for (let j = 0; j < flips; j++) {
           const i = pick();
-          if (f[i]!.length > 0) f[i]![rng.int(f[i]!.length)] ^= 1 << rng.int(8);
+          if (f[i]!.length > 0) flip(f[i]!, rng.int(f[i]!.length), 1 << rng.int(8));
         }
         break;
       }
       case 1: {
         // bit flip in the header's fixed part (most fields live there)
-        f[1]![rng.int(Math.min(f[1]!.length, 104))] ^= 1 << rng.int(8);
+        flip(f[1]!, rng.int(Math.min(f[1]!.length, 104)), 1 << rng.int(8));
         break;
       }
       case 2: {
