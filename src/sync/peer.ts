@@ -553,7 +553,8 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /**
    * Delivered deltas as an async iterator (each call gives an independent one, starting now);
-   * iteration ends on {@link close}. The 'delta' event delivers the same messages.
+   * iteration ends on {@link close}. The 'delta' event delivers the same messages. The queue
+   * behind an iterator is unbounded: keep reading it, or end it with `return()`.
    */
   deltas(): AsyncIterableIterator<DeltaMessage> {
     const inbox: Inbox<DeltaMessage> = new Inbox(() => this.inboxes.delete(inbox));
