@@ -61,7 +61,12 @@ async function start(): Promise<void> {
   // Mesa's eglInitialize fails now and then right after Dawn's Vulkan probe; a fresh instance succeeds.
   const attempts = [
     { flags: [] as string[], options: {}, label: "Dawn's default backend", tries: 1 },
-    { flags: ['backend=opengles'], options: { featureLevel: 'compatibility' }, label: "Dawn's OpenGL ES backend (WebGPU compatibility mode)", tries: 3 },
+    {
+      flags: ['backend=opengles'],
+      options: { featureLevel: 'compatibility' },
+      label: "Dawn's OpenGL ES backend (WebGPU compatibility mode)",
+      tries: process.env['DISPLAY'] ? 3 : 1,
+    },
   ];
   let chosen: { gpu: NavigatorGpu; adapter: Adapter; options: object; label: string } | undefined;
   for (const a of attempts) {
