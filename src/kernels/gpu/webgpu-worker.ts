@@ -50,6 +50,22 @@ function message(err: unknown): string {
 
 const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|microsoft basic render/i;
 
+/**
+ * gpu.js loads the optional `gl` addon when it is first required. `gl` is not context-aware: a
+ * process can load it in one thread only, and this worker must not take it from the main thread
+ * (where the headlessgl mode uses it). A cache entry with no exports makes gpu.js here treat
+ * headless-gl as absent; the module cache is per thread, so the main thread is unaffected.
+ */
+function keepGlOutOfThisThread(): void {
+  let glPath: string;
+  try {
+    glPath = createRequire(require.resolve('gpu.js')).resolve('gl');
+  } catch {
+    return;
+  }
+  require.cache[glPath] ??= { id: glPath, filename: glPath, loaded: true, exports: null, children: [], paths: [] } as unknown as NodeJS.Module;
+}
+
 async function start(): Promise<void> {
   let webgpu: WebGpuPackage;
   try {
@@ -90,6 +106,7 @@ async function start(): Promise<void> {
     getPreferredCanvasFormat: () => gpu.getPreferredCanvasFormat(),
   };
   Object.defineProperty(globalThis, 'navigator', { value: { gpu: navigatorGpu }, configurable: true, writable: true });
+  keepGlOutOfThisThread();
   const gpujs = require('gpu.js') as GpuJsModule & { GPU: new (s: { mode: string }) => never };
   const { AsyncExecutor } = await import('./executor.js');
   const instance = new gpujs.GPU({ mode: 'webgpu' });
