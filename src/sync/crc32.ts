@@ -1,7 +1,12 @@
 /**
- * CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), table-driven, slicing by 8.
- * `zlib.crc32` only exists from Node 22.2, so the wire format carries its own.
+ * CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320). Node's native `zlib.crc32` (Node ≥ 20.15
+ * and ≥ 22.2) when present — several times faster on megabyte deltas — else a table-driven
+ * slicing-by-8 implementation in TypeScript ({@link crc32Portable}, tested against it).
  */
+import * as zlib from 'node:zlib';
+
+type NativeCrc = (data: Uint8Array, value?: number) => number;
+const NATIVE: NativeCrc | undefined = typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (zlib as unknown as { crc32: NativeCrc }).crc32 : undefined;
 
 const TABLES: Uint32Array = (() => {
   const t = new Uint32Array(8 * 256);
@@ -26,6 +31,14 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * of one call is the `crc` of the next, so `crc32(b, 0, crc32(a))` is the CRC of `a` then `b`.
  */
 export function crc32(bytes: Uint8Array, crc = 0, start = 0, end = bytes.length): number {
+  // An empty range changes nothing (and Node 20's zlib.crc32 answers 0 for a view of an empty ArrayBuffer).
+  if (end <= start) return crc >>> 0;
+  if (NATIVE !== undefined) return NATIVE(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), crc) >>> 0;
+  return crc32Portable(bytes, crc, start, end);
+}
+
+/** The TypeScript implementation behind {@link crc32}, same contract. */
+export function crc32Portable(bytes: Uint8Array, crc = 0, start = 0, end = bytes.length): number {
   const t = TABLES;
   let c = ~crc >>> 0;
   let i = start;

@@ -10,7 +10,11 @@ const u32 = new Uint32Array(f32.buffer);
 /** The binary16 bit pattern nearest to `x` (after rounding `x` to float32). */
 export function toFloat16Bits(x: number): number {
   f32[0] = x;
-  const u = u32[0]!;
+  return halfFromFloat32Bits(u32[0]!);
+}
+
+/** The binary16 bit pattern nearest to the float32 whose bits are `u`. */
+function halfFromFloat32Bits(u: number): number {
   const sign = (u >>> 16) & 0x8000;
   const exp = (u >>> 23) & 0xff;
   const mant = u & 0x7fffff;
@@ -45,10 +49,29 @@ export function fromFloat16Bits(h: number): number {
   return sign * (1024 + mant) * 2 ** (exp - 25);
 }
 
+let table: Float32Array | undefined;
+
+/** The value of every binary16 bit pattern, built on first use (256 KiB). */
+function halfTable(): Float32Array {
+  if (table === undefined) {
+    table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) table[h] = fromFloat16Bits(h);
+  }
+  return table;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Encodes `src` as little-endian binary16 into `out` (2·src.length bytes at `offset`). */
 export function encodeFloat16(src: Float32Array, out: Uint8Array, offset = 0): void {
-  for (let i = 0, o = offset; i < src.length; i++, o += 2) {
-    const h = toFloat16Bits(src[i]!);
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  if (LITTLE_ENDIAN && ((out.byteOffset + offset) & 1) === 0) {
+    const o16 = new Uint16Array(out.buffer, out.byteOffset + offset, src.length);
+    for (let i = 0; i < bits.length; i++) o16[i] = halfFromFloat32Bits(bits[i]!);
+    return;
+  }
+  for (let i = 0, o = offset; i < bits.length; i++, o += 2) {
+    const h = halfFromFloat32Bits(bits[i]!);
     out[o] = h & 0xff;
     out[o + 1] = h >>> 8;
   }
@@ -56,7 +79,24 @@ export function encodeFloat16(src: Float32Array, out: Uint8Array, offset = 0): v
 
 /** Decodes `count` little-endian binary16 values from `bytes` at `offset` into a new Float32Array. */
 export function decodeFloat16(bytes: Uint8Array, count: number, offset = 0): Float32Array {
+  const t = halfTable();
   const out = new Float32Array(count);
-  for (let i = 0, o = offset; i < count; i++, o += 2) out[i] = fromFloat16Bits(bytes[o]! | (bytes[o + 1]! << 8));
+  if (LITTLE_ENDIAN && ((bytes.byteOffset + offset) & 1) === 0) {
+    const h16 = new Uint16Array(bytes.buffer, bytes.byteOffset + offset, count);
+    for (let i = 0; i < count; i++) out[i] = t[h16[i]!]!;
+    return out;
+  }
+  for (let i = 0, o = offset; i < count; i++, o += 2) out[i] = t[bytes[o]! | (bytes[o + 1]! << 8)]!;
+  return out;
+}
+
+/**
+ * Writes into `out` each value of `src` rounded to the nearest binary16 value (what a float16
+ * payload carries), as float32; `out` may be `src`. Values beyond ±65504 become ±Infinity.
+ */
+export function roundToFloat16(src: Float32Array, out: Float32Array = src): Float32Array {
+  const t = halfTable();
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) out[i] = t[halfFromFloat32Bits(bits[i]!)]!;
   return out;
 }

@@ -40,7 +40,7 @@ export type {
   SnapshotRequestMessage,
   SnapshotResponseMessage,
 } from './wire.js';
-export { fromFloat16Bits, toFloat16Bits, encodeFloat16, decodeFloat16 } from './float16.js';
+export { fromFloat16Bits, toFloat16Bits, encodeFloat16, decodeFloat16, roundToFloat16 } from './float16.js';
 export { crc32 } from './crc32.js';
 export {
   PUBLIC_KEY_FILE,

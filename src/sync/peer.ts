@@ -589,10 +589,12 @@ export class Peer extends EventEmitter<PeerEvents> {
   /**
    * Asks a live peer (most recently heard first) for a snapshot and waits up to `timeoutMs`
    * (waiting for a peer to be heard if none is yet). Afterwards, deltas of each sender at or
-   * below the snapshot's sequence for it are dropped as stale.
+   * below the snapshot's sequence for it are dropped as stale — unless `adoptSequences` is
+   * false (e.g. a snapshot only compared or averaged with local weights); then call
+   * {@link adoptSequences} if and when the weights are taken over.
    * @throws SyncError `ETIMEDOUT` when no peer answered in time, `ECLOSED` when closed meanwhile.
    */
-  async requestSnapshot(timeoutMs: number, opts: { readonly layers?: readonly number[] } = {}): Promise<ReceivedSnapshot> {
+  async requestSnapshot(timeoutMs: number, opts: { readonly layers?: readonly number[]; readonly adoptSequences?: boolean } = {}): Promise<ReceivedSnapshot> {
     const { env } = this.live('requestSnapshot');
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new InvalidOptionError(`Argument 'timeoutMs' passed to 'Peer.requestSnapshot' must be a positive number, got ${timeoutMs}.`);
@@ -624,14 +626,29 @@ export class Peer extends EventEmitter<PeerEvents> {
       const res = await this.awaitResponse(requestId, candidate, remaining);
       if (this.closed) throw new SyncError('Peer closed while waiting for a snapshot.', 'ECLOSED');
       if (res === undefined || !res.available) continue;
-      for (const [sender, seq] of res.sequences) {
-        if (sender === this.senderId) continue;
-        const st = this.senderState(sender);
-        if (seq > st.floor) st.floor = seq;
-      }
+      if (opts.adoptSequences !== false) this.adoptSequences(res.sequences);
       return { layers: res.layers, sequences: res.sequences, from: res.senderId };
     }
     throw new SyncError(`No peer answered a snapshot request within ${timeoutMs} ms.`, 'ETIMEDOUT');
+  }
+
+  /**
+   * Raises each sender's floor to the sequence given for it (this peer's own id is skipped):
+   * from now on its deltas at or below that sequence are dropped as stale. What
+   * {@link requestSnapshot} does by default once the snapshot's weights are taken over.
+   */
+  adoptSequences(sequences: ReadonlyMap<string, number>): void {
+    if (!(sequences instanceof Map)) throw new InvalidOptionError(`Argument 'sequences' passed to 'Peer.adoptSequences' must be a Map of sender id to sequence.`);
+    for (const [sender, seq] of sequences) {
+      if (typeof sender !== 'string' || !HEX_RE(32).test(sender) || !Number.isSafeInteger(seq) || seq < 0) {
+        throw new InvalidOptionError(`Argument 'sequences' passed to 'Peer.adoptSequences' must map 32-hex sender ids to integers >= 0; got ${String(sender)} → ${String(seq)}.`);
+      }
+    }
+    for (const [sender, seq] of sequences) {
+      if (sender === this.senderId) continue;
+      const st = this.senderState(sender);
+      if (seq > st.floor) st.floor = seq;
+    }
   }
 
   /**

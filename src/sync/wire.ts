@@ -60,7 +60,7 @@
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError, WireFormatError } from '../errors.js';
 import type { WireFormatErrorCode } from '../errors.js';
 import { crc32 } from './crc32.js';
-import { decodeFloat16, encodeFloat16, toFloat16Bits } from './float16.js';
+import { decodeFloat16, encodeFloat16 } from './float16.js';
 import { isZ85Key } from './z85.js';
 
 /** The wire-format version this build speaks; see the rules at the top of `wire.ts`. */
@@ -507,7 +507,8 @@ function checkTensors(tensors: readonly Float32Array[], shapes: readonly Shape[]
     }
     for (let k = 0; k < t.length; k++) {
       const v = t[k]!;
-      if (!Number.isFinite(v) || (f16 && (toFloat16Bits(v) & 0x7c00) === 0x7c00)) {
+      // A float32 rounds to binary16 infinity exactly when its magnitude is at least 65520.
+      if (!Number.isFinite(v) || (f16 && Math.abs(v) >= 65520)) {
         const what = Number.isFinite(v) ? `${v}, which overflows float16` : String(v);
         throw new InvalidDataError(`Argument 'tensors[${i}]' passed to '${where}' must hold finite values; element ${k} is ${what}.`);
       }

@@ -279,6 +279,30 @@ test('a snapshot request returns the provider’s tensors and sequences; older d
   t.is(b.stats().perSender[a.senderId]!.stale, 5);
 });
 
+test('a snapshot requested with adoptSequences: false leaves the floors alone until adoptSequences()', async (t) => {
+  const a = await open(t, { plaintext: true });
+  const b = await open(t, { plaintext: true, peers: [a.address.pub] });
+  await Promise.all([a.waitForPeers(1, 5000), b.waitForPeers(1, 5000)]);
+  const seqs: number[] = [];
+  b.on('delta', (d) => seqs.push(d.sequence));
+  a.publishDelta(0, [new Float32Array([1])], [[1, 1]]);
+  await until(b, ['delta'], () => seqs.length === 1);
+  a.serveSnapshots(() => ({ layers: [{ layer: 0, tensors: [new Float32Array([9])], shapes: [[1, 1]] }], sequences: new Map([[a.senderId, 4]]) }));
+  const snap = await b.requestSnapshot(5000, { adoptSequences: false });
+  t.deepEqual([...snap.sequences], [[a.senderId, 4]]);
+  t.is(b.stats().perSender[a.senderId]!.floor, 1, 'floor unchanged');
+  a.publishDelta(0, [new Float32Array([2])], [[1, 1]]);
+  await until(b, ['delta'], () => seqs.length === 2);
+  b.adoptSequences(new Map([[a.senderId, 4], [b.senderId, 99]]));
+  t.is(b.stats().perSender[a.senderId]!.floor, 4);
+  t.is(b.stats().perSender[b.senderId], undefined, 'its own id is skipped');
+  for (let i = 0; i < 3; i++) a.publishDelta(0, [new Float32Array([3 + i])], [[1, 1]]);
+  await until(b, ['delta'], () => seqs.length === 3);
+  t.deepEqual(seqs, [1, 2, 5]);
+  t.is(b.stats().perSender[a.senderId]!.stale, 2);
+  t.throws(() => b.adoptSequences(new Map([['xyz', 1]])), { instanceOf: InvalidOptionError });
+});
+
 test('requestSnapshot fails with ETIMEDOUT when no peer can serve one', async (t) => {
   const lonely = await open(t, { plaintext: true });
   await t.throwsAsync(lonely.requestSnapshot(200), { instanceOf: SyncError, code: 'ETIMEDOUT' } as never);

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError, WireFormatError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
-import { crc32 } from '../../src/sync/crc32.js';
-import { decodeFloat16, encodeFloat16, fromFloat16Bits, toFloat16Bits } from '../../src/sync/float16.js';
+import { crc32, crc32Portable } from '../../src/sync/crc32.js';
+import { decodeFloat16, encodeFloat16, fromFloat16Bits, roundToFloat16, toFloat16Bits } from '../../src/sync/float16.js';
 import {
   WIRE_VERSION,
   checksum,
@@ -104,6 +104,7 @@ function sampleResponse(float16 = false): Buffer[] {
 test('crc32 gives the standard check value and matches the bitwise definition at any offset', (t) => {
   t.is(crc32(Buffer.from('123456789', 'ascii')), 0xcbf43926);
   t.is(crc32(new Uint8Array(0)), 0);
+  t.is(crc32(new Uint8Array(new ArrayBuffer(0)), 0x1234), 0x1234, 'an empty frame leaves the CRC alone');
   const rng = new Random(7);
   const big = new Uint8Array(300);
   for (let i = 0; i < big.length; i++) big[i] = rng.nextUint32() & 0xff;
@@ -116,6 +117,37 @@ test('crc32 gives the standard check value and matches the bitwise definition at
   }
   const mid = 131;
   t.is(crc32(big.subarray(mid), crc32(big.subarray(0, mid))), crcRef(big), 'incremental');
+  // The portable implementation (used where zlib.crc32 is missing) agrees with the reference.
+  t.is(crc32Portable(Buffer.from('123456789', 'ascii')), 0xcbf43926);
+  for (let start = 0; start < 9; start++) {
+    for (const end of [start, start + 1, start + 7, start + 8, start + 17, 300]) t.is(crc32Portable(big, 0, start, end), crcRef(big.subarray(start, end)));
+  }
+  t.is(crc32Portable(big.subarray(mid), crc32Portable(big.subarray(0, mid))), crcRef(big));
+});
+
+test('float16: the fast paths (aligned, unaligned, roundToFloat16) agree with the scalar conversion', (t) => {
+  const rng = new Random(11);
+  const src = new Float32Array(4099);
+  for (let i = 0; i < src.length; i++) {
+    const u = rng.nextUint32();
+    src[i] = (u & 1 ? -1 : 1) * 2 ** (((u >>> 1) % 60) - 40) * (1 + ((u >>> 8) % 1000) / 1000);
+  }
+  src[0] = 65519.99;
+  src[1] = 65520;
+  src[2] = 2 ** -25;
+  src[3] = -0;
+  let bad = 0;
+  for (const off of [0, 1]) {
+    const bytes = new Uint8Array(2 * src.length + 2);
+    encodeFloat16(src, bytes, off);
+    for (let i = 0; i < src.length; i++) if ((bytes[off + 2 * i]! | (bytes[off + 2 * i + 1]! << 8)) !== toFloat16Bits(src[i]!)) bad++;
+    const back = decodeFloat16(bytes, src.length, off);
+    for (let i = 0; i < src.length; i++) if (!Object.is(back[i], Math.fround(fromFloat16Bits(toFloat16Bits(src[i]!))))) bad++;
+  }
+  const rounded = roundToFloat16(src, new Float32Array(src.length));
+  for (let i = 0; i < src.length; i++) if (!Object.is(rounded[i], Math.fround(fromFloat16Bits(toFloat16Bits(src[i]!))))) bad++;
+  t.is(bad, 0);
+  t.is(rounded[1], Infinity);
 });
 
 test('float16: every binary16 value round-trips exactly, NaNs stay NaN', (t) => {
