@@ -1,0 +1,108 @@
+/**
+ * `npm run example:fraud [-- options]`: without `--input`, writes the synthetic credit-card file
+ * (`generate.ts`) and runs the pipeline on it; with `--input creditcard.csv`, runs the pipeline on
+ * that file. Outputs go to `--out` (default `out/fraud/`). See README.md.
+ */
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { DbnError, createBackend, defaultBackend, InvalidOptionError } from '../../src/index.js';
+import { CREDITCARD_ROWS, generateSyntheticCreditCard, SYNTHETIC_FILE_NAME } from './generate.js';
+import { runFraudPipeline } from './pipeline.js';
+
+const HELP = `Usage: npm run example:fraud -- [options]
+
+  --input FILE         transactions CSV (default: generate synthetic-creditcard.csv in --out)
+  --rows N             rows of the synthetic file (default ${CREDITCARD_ROWS}); ignored with --input
+  --out DIR            output directory (default out/fraud)
+  --label NAME         0/1 label column (default Class)
+  --time-column NAME   column ordering the rows: a name, auto (Time if present) or none (default auto)
+  --log-columns A,B    columns replaced by log1p (default Amount if present; '' for none)
+  --no-time-of-day     do not add the time of day (sin, cos) as features
+  --backend NAME       native, js or gpu (default: native if it loads, else js)
+  --seed N             seed of the generator and the models (default 1)
+  --hidden 32,16       hidden units per DBN layer
+  --pretrain-epochs N  pretraining epochs per layer (default 10)
+  --finetune-epochs N  fine-tuning epochs at most (default 20)
+  --positive-share F   share of frauds in the fine-tuning set after oversampling (default 0.1)
+  --pretrain-on WHICH  legit (default) or all training rows
+  --debug              print stack traces
+`;
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new InvalidOptionError(`--${name} must be an integer >= ${min}, got '${v}'.`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      input: { type: 'string' },
+      rows: { type: 'string' },
+      out: { type: 'string', default: path.join('out', 'fraud') },
+      label: { type: 'string', default: 'Class' },
+      'time-column': { type: 'string', default: 'auto' },
+      'log-columns': { type: 'string' },
+      'no-time-of-day': { type: 'boolean', default: false },
+      backend: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      hidden: { type: 'string' },
+      'pretrain-epochs': { type: 'string' },
+      'finetune-epochs': { type: 'string' },
+      'positive-share': { type: 'string' },
+      'pretrain-on': { type: 'string', default: 'legit' },
+      debug: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const seed = int('seed', values.seed, 0)!;
+  const share = values['positive-share'] === undefined ? undefined : Number(values['positive-share']);
+  if (share !== undefined && !(share > 0 && share < 1)) throw new InvalidOptionError(`--positive-share must be a number in (0, 1), got '${values['positive-share']}'.`);
+  const hidden = values.hidden?.split(',').map((h) => int('hidden', h.trim(), 1)!);
+  if (values['pretrain-on'] !== 'legit' && values['pretrain-on'] !== 'all') throw new InvalidOptionError(`--pretrain-on must be 'legit' or 'all', got '${values['pretrain-on']}'.`);
+
+  let input = values.input;
+  const synthetic = input === undefined;
+  if (input === undefined) {
+    input = path.join(values.out, SYNTHETIC_FILE_NAME);
+    const s = generateSyntheticCreditCard(input, { rows: int('rows', values.rows, 100) ?? CREDITCARD_ROWS, seed });
+    console.log(`wrote ${s.file}: ${s.rows} rows, ${s.frauds} frauds — SYNTHETIC data (see examples/fraud/README.md)`);
+  }
+  const { backend, reason } = values.backend === undefined ? defaultBackend() : { backend: createBackend(values.backend), reason: '' };
+  if (reason !== '') console.log(`backend: ${reason}`);
+  try {
+    const started = performance.now();
+    const r = await runFraudPipeline({
+      input,
+      outDir: values.out,
+      backend,
+      seed,
+      synthetic,
+      label: values.label,
+      timeColumn: values['time-column'],
+      timeOfDay: !values['no-time-of-day'],
+      ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      ...(hidden !== undefined ? { hidden } : {}),
+      ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
+      ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
+      ...(share !== undefined ? { positiveShare: share } : {}),
+      pretrainOn: values['pretrain-on'],
+    });
+    console.log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${r.files.report}, ${r.files.chart}, ${r.files.scores}, ${r.files.metrics}`);
+  } finally {
+    backend.dispose();
+  }
+}
+
+main().catch((err: unknown) => {
+  const debug = process.argv.includes('--debug');
+  if (debug && err instanceof Error) console.error(err.stack);
+  else console.error(err instanceof DbnError || err instanceof Error ? err.message : String(err));
+  process.exitCode = 1;
+});
