@@ -14,11 +14,12 @@
  * - **PCA-like components**: V1 … V28 centred, uncorrelated up to small couplings to the amount
  *   and the time of day, Student-t (ν = 4) tails, standard deviations falling from 1.95 (V1) to
  *   0.33 (V28).
- * - **Overlapping classes**: 55 % of frauds ("pattern") shift V3, V4, V10, V11, V12, V14, V16, V17
- *   (and a little V2, V7, V9) by an amount drawn per row from 0.3× to 1.3× the full shift, so weak
- *   ones sit inside the legitimate cloud; 25 % ("unusual") have no mean shift but 2.5× the spread
- *   on V1, V5, V6, V21, V27, V28 with V1 and V5 coupled (visible only to a model of more than
- *   means: density, interactions); 20 % ("camouflaged") are drawn exactly like legitimate rows.
+ * - **Overlapping classes**: 70 % of frauds ("pattern") shift V1–V5, V7, V9–V12, V14, V16, V17
+ *   by up to 2–5 standard deviations (as the real V14, V12, V10, V17 separate fraud), scaled per
+ *   row by an intensity drawn from 0.1 to 1.5 and with a spread growing with it, so weak ones sit
+ *   inside the legitimate cloud; 18 % ("unusual") have no mean shift but 3× the spread on V1, V5,
+ *   V6, V21, V27, V28 with V1 and V5 coupled (visible only to a model of more than means: density,
+ *   interactions); 12 % ("camouflaged") are legitimate-looking rows shifted by a tenth of the pattern.
  *   A perfect ranking is therefore impossible, and average precision stays well below 1.
  *
  *   npx tsx examples/fraud/generate.ts [--rows 284807] [--seed 1] [--out out/fraud/synthetic-creditcard.csv]
