@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'src/kernels/native/build/**'] },
+  { ignores: ['.tmp*/**', '.tmp*', 'dist/**', 'build/**', 'node_modules/**', 'src/kernels/native/build/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

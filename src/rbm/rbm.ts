@@ -384,9 +384,16 @@ export class Rbm {
 
   // ------------------------------------------------------- the math, on tensors
 
-  /** `h = E[h | v]`; `pre` receives `vW` (Bernoulli units) or the pre-activations `vW + b_h` (noisy-ReLU units). */
+  /**
+   * `h = E[h | v]`; `pre` receives `vW` (Bernoulli units, unless the backend has the fused
+   * `linearSigmoid`, which needs no intermediate) or the pre-activations `vW + b_h` (noisy-ReLU units).
+   */
   private hiddenMeans(h: Tensor, pre: Tensor, v: Tensor): void {
     const b = this.backend;
+    if (this.options.hidden === 'bernoulli' && b.linearSigmoid !== undefined) {
+      b.linearSigmoid(h, v, this.W, this.bh);
+      return;
+    }
     b.gemm(pre, v, this.W);
     if (this.options.hidden === 'bernoulli') {
       b.addRowSigmoid(h, pre, this.bh);
@@ -412,6 +419,10 @@ export class Rbm {
   /** `v = E[v | h]`: σ(hWᵀ + b_v) for Bernoulli units, hWᵀ + b_v for Gaussian ones. */
   private visibleMeans(v: Tensor, h: Tensor): void {
     const b = this.backend;
+    if (this.options.visible === 'bernoulli' && b.linearSigmoid !== undefined) {
+      b.linearSigmoid(v, h, this.W, this.bv, true);
+      return;
+    }
     b.gemm(v, h, this.W, { transB: true });
     if (this.options.visible === 'bernoulli') b.addRowSigmoid(v, v, this.bv);
     else b.addRow(v, v, this.bv);

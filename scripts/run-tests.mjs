@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Runs the ava suite. Without a display, and where xvfb-run exists, under `xvfb-run -a` so the
+// gpu backend's headlessgl and webgpu modes (Mesa llvmpipe) run for real instead of being skipped.
+// Ends with one plain summary line: "tests: N passed, N failed, N skipped".
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const ava = require.resolve('ava/entrypoints/cli.mjs');
+const args = [ava, ...process.argv.slice(2)];
+const hasXvfb = spawnSync('sh', ['-c', 'command -v xvfb-run'], { stdio: 'ignore' }).status === 0;
+const wrap = !process.env.DISPLAY && hasXvfb && process.env.DBN_NODE_NO_XVFB !== '1';
+const [cmd, argv] = wrap ? ['xvfb-run', ['-a', process.execPath, ...args]] : [process.execPath, args];
+if (!wrap) console.log(`(no xvfb-run or a DISPLAY is set: gpu modes that need a display run only if one is present)`);
+
+const child = spawn(cmd, argv, { stdio: ['inherit', 'pipe', 'pipe'] });
+const counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+const scan = (chunk) => {
+  for (const line of chunk.toString().split('\n')) {
+    const m = /^\s*(\d+) (?:tests?|known failures?|uncaught exceptions?|unhandled rejections?) (passed|failed|skipped|todo)/.exec(line);
+    if (m) counts[m[2]] += Number(m[1]);
+    const u = /^\s*(\d+) (uncaught exceptions?|unhandled rejections?)/.exec(line);
+    if (u) counts.failed += Number(u[1]);
+  }
+};
+child.stdout.on('data', (c) => { process.stdout.write(c); scan(c); });
+child.stderr.on('data', (c) => { process.stderr.write(c); scan(c); });
+child.on('close', (code, signal) => {
+  console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  process.exitCode = code ?? (signal ? 1 : 0);
+});
