@@ -565,7 +565,7 @@ function registerSuite(label: string, backend: Backend): void {
   }
 }
 
-/** gemm with its defaults (and NaN in `out`, which `beta = 0` must ignore), with α, β ≠ defaults, and accumulating (β = 1). */
+/** gemm with its defaults (and NaN in `out`, which `beta = 0` must ignore), and with α, β ≠ defaults (β = 1 accumulates, β < 0). */
 function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: number, n: number, transA: boolean, transB: boolean): void {
   const aShape: [number, number] = transA ? [k, m] : [m, k];
   const bShape: [number, number] = transB ? [n, k] : [k, n];
@@ -583,7 +583,7 @@ function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: numb
   const plain = ref.gemmRef(aMat, bMat, undefined, transA, transB, 1, 0);
   expectClose(t, 'defaults (alpha 1, beta 0, NaN in out)', s.read(out), plain.value, tol(plain.magnitude));
 
-  for (const [alpha, beta] of [[-0.75, 0.5], [1.5, 1], [0.25, 0]] as const) {
+  for (const [alpha, beta] of [[-0.75, 0.5], [1.5, 1], [0.25, 0], [1, -1.25]] as const) {
     const old = uniform(rng, m * n, -1, 1);
     const c = s.tensor(m, n, old);
     const opts: GemmOptions = { transA, transB, alpha, beta };

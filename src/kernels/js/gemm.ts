@@ -9,8 +9,9 @@
  * micro-kernel sweeps the panels with its sixteen accumulators in local variables. Packing
  * absorbs the transposes, so all four `transA`/`transB` cases run the same inner loop.
  *
- * Numerics: products and sums are float64 within a `KC`-long block; `c` is rounded to float32
- * between blocks (at most `⌈k / KC⌉` roundings per element).
+ * Numerics: `c` is first scaled by `beta`; each `KC`-long block of the product is then summed in
+ * float64 and added to `c`, which is rounded to float32 after each block (at most `⌈k / KC⌉ + 1`
+ * roundings per element).
  *
  * Why float64 panels: V8 computes in float64, and a `Float32Array` load costs an extra
  * conversion in the inner loop; packing to float64 is exact and measured faster.
@@ -66,12 +67,11 @@ export function gemmImpl(
   c: Float32Array,
 ): void {
   if (m === 0 || n === 0) return;
-  if (k === 0 || alpha === 0) {
-    const len = m * n;
-    if (beta === 0) c.fill(0, 0, len);
-    else if (beta !== 1) for (let i = 0; i < len; i++) c[i] = beta * c[i]!;
-    return;
-  }
+  // Scale c by beta once; every k-block then adds its partial products.
+  const len = m * n;
+  if (beta === 0) c.fill(0, 0, len);
+  else if (beta !== 1) for (let i = 0; i < len; i++) c[i] = beta * c[i]!;
+  if (k === 0 || alpha === 0) return;
   // op(a)[i, p] = a[i·aRow + p·aCol]; op(b)[p, j] = b[p·bRow + j·bCol].
   const aRow = transA ? 1 : k;
   const aCol = transA ? m : 1;
@@ -83,11 +83,11 @@ export function gemmImpl(
   const bOffset = mcMax * kcMax;
   const w = ws.get(bOffset + kcMax * ncMax);
 
+  const t = tile;
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = Math.min(NC, n - j0);
     for (let p0 = 0; p0 < k; p0 += KC) {
       const kc = Math.min(KC, k - p0);
-      const blockBeta = p0 === 0 ? beta : 1;
       packB(w, bOffset, b, bRow, bCol, p0, kc, j0, nc);
       for (let i0 = 0; i0 < m; i0 += MC) {
         const mc = Math.min(MC, m - i0);
@@ -96,7 +96,20 @@ export function gemmImpl(
           const nr = Math.min(NR, nc - jr);
           for (let ir = 0; ir < mc; ir += MR) {
             const mr = Math.min(MR, mc - ir);
-            microKernel(w, kc, ir * kc, bOffset + jr * kc, c, (i0 + ir) * n + j0 + jr, n, mr, nr, blockBeta);
+            microKernel(w, kc, ir * kc, bOffset + jr * kc, t);
+            let ci = (i0 + ir) * n + j0 + jr;
+            if (mr === MR && nr === NR) {
+              for (let i = 0; i < MR * NR; i += NR, ci += n) {
+                c[ci] = c[ci]! + t[i]!;
+                c[ci + 1] = c[ci + 1]! + t[i + 1]!;
+                c[ci + 2] = c[ci + 2]! + t[i + 2]!;
+                c[ci + 3] = c[ci + 3]! + t[i + 3]!;
+              }
+            } else {
+              for (let i = 0; i < mr; i++, ci += n) {
+                for (let j = 0; j < nr; j++) c[ci + j] = c[ci + j]! + t[i * NR + j]!;
+              }
+            }
           }
         }
       }
@@ -164,19 +177,22 @@ function packB(w: Float64Array, offset: number, b: Float32Array, bRow: number, b
   }
 }
 
-/** The `mr × nr` (≤ 4 × 4) top-left part of the tile `c[ci…] ← A panel · B panel + beta · c[ci…]`. */
+/** The accumulators of the last {@link microKernel} call, row-major `MR × NR`. */
 const tile = new Float64Array(MR * NR);
 
 /**
- * One `MR × NR` tile: the A panel at `w[pa…]` times the B panel at `w[pb…]`, `kc` deep, stored
- * at `c[ci…]` (row stride `ldc`), keeping the top-left `mr × nr` part.
+ * One `MR × NR` tile: the A panel at `w[pa…]` times the B panel at `w[pb…]`, `kc` deep, into
+ * `out` (row-major `MR × NR`). Branch-free, so V8 optimizes it once with complete type feedback
+ * (with the `beta` store-back in here it deoptimized hundreds of times while warming up).
+ * Against 2 × 4, 3 × 3, 3 × 4 and 4 × 2 tiles, k-unrolling, and int32 index arithmetic in
+ * interleaved A/B runs on Node 20, none was faster; 4 × 8 spills too many accumulators.
  */
-function microKernel(w: Float64Array, kc: number, pa: number, pb: number, c: Float32Array, ci: number, ldc: number, mr: number, nr: number, beta: number): void {
+function microKernel(w: Float64Array, kc: number, pa: number, pb: number, out: Float64Array): void {
   let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
   let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
   let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
   let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
-  // B values in registers, one A value at a time: 16 + 4 + 1 live doubles (measured faster than loading all 8 first).
+  // B in registers, one A value at a time (faster than loading all eight operands first).
   for (let p = 0; p < kc; p++) {
     const b0 = w[pb]!, b1 = w[pb + 1]!, b2 = w[pb + 2]!, b3 = w[pb + 3]!;
     let x = w[pa]!;
@@ -190,16 +206,8 @@ function microKernel(w: Float64Array, kc: number, pa: number, pb: number, c: Flo
     pa += MR;
     pb += NR;
   }
-  const t = tile;
-  t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c03;
-  t[4] = c10; t[5] = c11; t[6] = c12; t[7] = c13;
-  t[8] = c20; t[9] = c21; t[10] = c22; t[11] = c23;
-  t[12] = c30; t[13] = c31; t[14] = c32; t[15] = c33;
-  for (let i = 0; i < mr; i++) {
-    const row = ci + i * ldc;
-    const ti = i * NR;
-    if (beta === 0) for (let j = 0; j < nr; j++) c[row + j] = t[ti + j]!;
-    else if (beta === 1) for (let j = 0; j < nr; j++) c[row + j] = c[row + j]! + t[ti + j]!;
-    else for (let j = 0; j < nr; j++) c[row + j] = t[ti + j]! + beta * c[row + j]!;
-  }
+  out[0] = c00; out[1] = c01; out[2] = c02; out[3] = c03;
+  out[4] = c10; out[5] = c11; out[6] = c12; out[7] = c13;
+  out[8] = c20; out[9] = c21; out[10] = c22; out[11] = c23;
+  out[12] = c30; out[13] = c31; out[14] = c32; out[15] = c33;
 }
