@@ -14,9 +14,11 @@
  *        [--pretrain-epochs 10] [--pretrain-lr 0.05] [--finetune-epochs 40] [--dropout 0.3]
  *        [--input-dropout 0.1] [--lr 0.1] [--lr-decay 0.95] [--patience 10]
  *        [--monitor logLoss|accuracy] [--augment shift|none] [--seed 1] [--limit N] [--progress]
+ *        [--pretrained FILE]   (load the pretrained stack from FILE if it exists, else save it there)
  * Prints one JSON object: {dataset, train, test, accuracy, logLoss, wallSeconds, pretrainSeconds,
  * fineTuneSeconds, epochsFineTuned, backend, architecture, schedule, machine}.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadBundledDigits } from '../src/data/bundled-digits.js';
 import type { Dataset } from '../src/data/dataset.js';
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     progress: { type: 'boolean', default: false },
     augment: { type: 'string' },
+    pretrained: { type: 'string' },
   },
 });
 
@@ -69,22 +72,29 @@ if (fashion) {
 const { backend, reason } = values.backend !== undefined ? { backend: createBackend(values.backend), reason: '' } : defaultBackend();
 await backend.ready();
 const started = performance.now();
-const dbn = new Dbn({
-  nVisible: train.x.cols,
-  layers: layerSizes.map((nHidden) => ({
-    nHidden,
-    epochs: pretrainEpochs,
-    learningRate: Number(values['pretrain-lr']),
-    batchSize: 100,
-    weightDecay: 2e-4,
-    monitorSize: 0,
-  })),
-  seed,
-  backend,
-});
-await dbn.pretrain(train.x, {
-  onEpoch: (layer, m) => log(`pretrain layer ${layer} epoch ${m.epoch}: reconstruction ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
-});
+// --pretrained FILE: reuse a pretrained stack saved there by an earlier run (same data and layers), or save it there.
+const reuse = values.pretrained !== undefined && existsSync(values.pretrained);
+const dbn = reuse
+  ? Dbn.load(values.pretrained!, { backend })
+  : new Dbn({
+    nVisible: train.x.cols,
+    layers: layerSizes.map((nHidden) => ({
+      nHidden,
+      epochs: pretrainEpochs,
+      learningRate: Number(values['pretrain-lr']),
+      batchSize: 100,
+      weightDecay: 2e-4,
+      monitorSize: 0,
+    })),
+    seed,
+    backend,
+  });
+if (!reuse) {
+  await dbn.pretrain(train.x, {
+    onEpoch: (layer, m) => log(`pretrain layer ${layer} epoch ${m.epoch}: reconstruction ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+  });
+  if (values.pretrained !== undefined) dbn.save(values.pretrained);
+}
 const pretrainSeconds = (performance.now() - started) / 1000;
 const ftStarted = performance.now();
 const schedule = {
@@ -124,13 +134,14 @@ console.log(
       target: fashion ? 0.9 : 0.975,
       wallSeconds: Math.round(wallSeconds * 10) / 10,
       pretrainSeconds: Math.round(pretrainSeconds * 10) / 10,
+      pretrainedFrom: reuse ? values.pretrained : undefined,
       fineTuneSeconds: Math.round(fineTuneSeconds * 10) / 10,
       epochsFineTuned: result.epochs,
       bestEpoch: result.bestEpoch,
       backend: backend.info.description + (reason !== '' && reason !== backend.info.description ? ` (${reason})` : ''),
-      architecture: [train.x.cols, ...layerSizes, 10].join('-'),
+      architecture: [train.x.cols, ...dbn.layers.map((l) => l.nHidden), 10].join('-'),
       augmented: augment ? 'fine-tuning rows + 1-pixel shifts in 4 directions (x5)' : false,
-      schedule: { pretrain: { epochs: pretrainEpochs, learningRate: Number(values['pretrain-lr']), k: 1 }, fineTune: schedule },
+      schedule: { pretrain: { epochs: dbn.layers.map((l) => l.epochsTrained), learningRate: dbn.layers.map((l) => l.options.learningRate), k: 1 }, fineTune: schedule },
       seed,
       machine: machine(),
     },
