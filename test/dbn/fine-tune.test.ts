@@ -154,3 +154,36 @@ for (const { name, make } of cpuBackends) {
     backend.dispose();
   });
 }
+
+test('the classifier starts from the RBMs (weights and hidden biases), or from Glorot-uniform weights with init: random', async (t) => {
+  const backend = cpuBackends[0]!.make();
+  const { x, y } = prototypes(30, 8, 2, 14, 0.1);
+  const dbn = new Dbn({ nVisible: 8, layers: [{ nHidden: 6, epochs: 3, batchSize: 10, ...quiet }, { nHidden: 4, hidden: 'noisy-relu', learningRate: 0.01, epochs: 3, batchSize: 10, ...quiet }], seed: 6, backend });
+  await dbn.pretrain(x);
+  await dbn.fineTune(x, y, { epochs: 0, validationFraction: 0 });
+  const auto = dbn.getClassifierParameters();
+  t.deepEqual(auto.activations, ['sigmoid', 'relu']);
+  t.deepEqual(auto.layers.map((l) => [l.weights.rows, l.weights.cols]), [[8, 6], [6, 4], [4, 2]]);
+  for (const [i, rbm] of dbn.layers.entries()) {
+    const p = rbm.getParameters();
+    t.true(sameBits(auto.layers[i]!.weights.data, p.weights.data), `layer ${i} weights`);
+    t.true(sameBits(auto.layers[i]!.bias, p.hiddenBias), `layer ${i} bias`);
+  }
+  const head = auto.layers[2]!;
+  t.true(head.bias.every((b) => b === 0));
+  t.true(head.weights.data.every((w) => Math.abs(w) < 0.06) && head.weights.data.some((w) => w !== 0), 'small random head');
+
+  await dbn.fineTune(x, y, { epochs: 0, validationFraction: 0, init: 'random' });
+  const rand = dbn.getClassifierParameters();
+  const limits = [4 * Math.sqrt(6 / (8 + 6)), Math.sqrt(6 / 6)];
+  for (const i of [0, 1]) {
+    const w = rand.layers[i]!.weights.data;
+    t.false(sameBits(w, auto.layers[i]!.weights.data));
+    t.true(w.every((v) => Math.abs(v) <= limits[i]!), `layer ${i} within ±${limits[i]}`);
+    t.true(Math.max(...w.map(Math.abs)) > limits[i]! / 2, `layer ${i} spreads over its range`);
+    t.true(rand.layers[i]!.bias.every((b) => b === 0));
+  }
+  t.true(sameBits(rand.layers[2]!.weights.data, head.weights.data), 'the head init does not depend on init');
+  dbn.dispose();
+  backend.dispose();
+});
