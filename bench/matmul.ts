@@ -8,12 +8,16 @@
  * - `vᵀ·h`:  `aᵀ·b`, (100×784)ᵀ · 100×500 (the weight gradient);
  * - `h·Wᵀ`:  `a·bᵀ`, 100×500 · (784×500)ᵀ (visible reconstructions).
  *
- * Each product is run repeatedly for about `--seconds` after a warm-up; every timed sample is a
- * batch of calls followed by one `read` of the output, so queued (GPU) work is included.
+ * Each product is run repeatedly for about `--seconds` after a warm-up (10 calls and at least
+ * 0.5 s); every timed sample is a batch of calls followed by one `read` of the output, so queued
+ * (GPU) work is included.
  * Prints one JSON line per backend and shape: `{backend, description, shape, m, k, n, gflops,
- * bestGflops, msPerCall, samples, machine}`, `gflops` the median over samples (2·m·k·n flops per
- * call). A backend that cannot start prints `{backend, unavailable: reason}`, one that fails
- * while running `{backend, error}`.
+ * bestGflops, cpuGflops, msPerCall, samples, machine}`: `gflops` the median over samples of
+ * wall-clock GFLOP/s (2·m·k·n flops per call), `bestGflops` the fastest sample, `cpuGflops` the
+ * median per CPU-second of this process — for a single-threaded backend that is its speed
+ * undisturbed by other processes sharing the cores (a multi-threaded one counts every thread's
+ * time; a GPU's own time is not counted). A backend that cannot start prints
+ * `{backend, unavailable: reason}`, one that fails while running `{backend, error}`.
  */
 import { parseArgs } from 'node:util';
 import { BackendUnavailableError } from '../src/errors.js';
@@ -51,7 +55,7 @@ function randomData(rng: Random, n: number): Float32Array {
   return out;
 }
 
-function bench(backend: Backend, s: Shape): { gflops: number; best: number; ms: number; samples: number } {
+function bench(backend: Backend, s: Shape): { gflops: number; best: number; cpuGflops: number; ms: number; samples: number } {
   const rng = new Random(1);
   const a = backend.alloc(s.transA ? s.k : s.m, s.transA ? s.m : s.k);
   const b = backend.alloc(s.transB ? s.n : s.k, s.transB ? s.k : s.n);
@@ -62,15 +66,22 @@ function bench(backend: Backend, s: Shape): { gflops: number; best: number; ms: 
   const opts: GemmOptions = { transA: s.transA, transB: s.transB };
   const flops = 2 * s.m * s.k * s.n;
 
+  const cpuTimes: number[] = [];
   const sample = (calls: number): number => {
     const t0 = process.hrtime.bigint();
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < calls; i++) backend.gemm(out, a, b, opts);
     backend.read(out, host);
+    const cpu = process.cpuUsage(cpu0);
+    cpuTimes.push((cpu.user + cpu.system) / 1e6 / calls);
     return Number(process.hrtime.bigint() - t0) / 1e9;
   };
-  // Warm up (JIT, kernel compilation), then size a sample to about 50 ms.
+  // Warm up (JIT tiers, kernel compilation) for 10 calls and at least 0.5 s, then size a sample to about 50 ms.
+  const warmUntil = performance.now() + 500;
+  for (let i = 0; i < 10 || performance.now() < warmUntil; i++) sample(1);
   let calls = 1;
   while (sample(calls) < 0.05 && calls < 1 << 16) calls *= 2;
+  cpuTimes.length = 0;
   const times: number[] = [];
   const deadline = performance.now() + seconds * 1000;
   while (performance.now() < deadline || times.length < 5) times.push(sample(calls) / calls);
@@ -78,7 +89,7 @@ function bench(backend: Backend, s: Shape): { gflops: number; best: number; ms: 
   backend.free(b);
   backend.free(out);
   const t = median(times);
-  return { gflops: flops / t / 1e9, best: flops / Math.min(...times) / 1e9, ms: t * 1000, samples: times.length };
+  return { gflops: flops / t / 1e9, best: flops / Math.min(...times) / 1e9, cpuGflops: flops / median(cpuTimes) / 1e9, ms: t * 1000, samples: times.length };
 }
 
 const info = machine();
@@ -107,6 +118,7 @@ for (const name of args.backends.split(',')) {
           n: s.n,
           gflops: Number(r.gflops.toFixed(2)),
           bestGflops: Number(r.best.toFixed(2)),
+          cpuGflops: Number(r.cpuGflops.toFixed(2)),
           msPerCall: Number(r.ms.toFixed(3)),
           samples: r.samples,
           machine: info,
