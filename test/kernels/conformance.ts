@@ -573,14 +573,13 @@ function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: numb
   const b = uniform(rng, k * n, -1, 1);
   const at = s.tensor(...aShape, a);
   const bt = s.tensor(...bShape, b);
-  const aMat = mat(...aShape, a);
-  const bMat = mat(...bShape, b);
+  const product = ref.productRef(mat(...aShape, a), mat(...bShape, b), transA, transB);
   const tol = (magnitude: Float64Array) => (i: number): number => 2 * (k + 4) * U * magnitude[i]!;
 
   const out = s.tensor(m, n, new Float32Array(m * n).fill(Number.NaN));
   if (!transA && !transB) s.backend.gemm(out, at, bt);
   else s.backend.gemm(out, at, bt, { transA, transB });
-  const plain = ref.gemmRef(aMat, bMat, undefined, transA, transB, 1, 0);
+  const plain = ref.scaleProductRef(product, undefined, 1, 0);
   expectClose(t, 'defaults (alpha 1, beta 0, NaN in out)', s.read(out), plain.value, tol(plain.magnitude));
 
   for (const [alpha, beta] of [[-0.75, 0.5], [1.5, 1], [0.25, 0], [1, -1.25]] as const) {
@@ -588,7 +587,7 @@ function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: numb
     const c = s.tensor(m, n, old);
     const opts: GemmOptions = { transA, transB, alpha, beta };
     s.backend.gemm(c, at, bt, opts);
-    const want = ref.gemmRef(aMat, bMat, mat(m, n, old), transA, transB, alpha, beta);
+    const want = ref.scaleProductRef(product, old, alpha, beta);
     expectClose(t, `alpha ${alpha}, beta ${beta}`, s.read(c), want.value, tol(want.magnitude));
   }
   expectClose(t, 'a unchanged', s.read(at), a, exact);
@@ -605,7 +604,7 @@ function linearCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: nu
   const x = uniform(rng, m * k, -1, 1);
   const w = uniform(rng, k * n, -0.3, 0.3);
   const bias = uniform(rng, n, -2, 2);
-  const z = ref.gemmRef(mat(m, k, x), mat(...wShape, w), mat(m, n, broadcast(bias, m)), false, transW, 1, 1);
+  const z = ref.scaleProductRef(ref.productRef(mat(m, k, x), mat(...wShape, w), false, transW), broadcast(bias, m), 1, 1);
   const p = z.value.map(ref.sigmoidRef);
   const tol = (i: number): number => RTOL * p[i]! + p[i]! * (1 - p[i]!) * 2 * (k + 5) * U * z.magnitude[i]!;
   const [xt, wt, bt] = [s.tensor(m, k, x), s.tensor(...wShape, w), s.tensor(1, n, bias)];

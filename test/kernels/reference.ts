@@ -22,11 +22,54 @@ function map(n: number, f: (i: number) => number): Float64Array {
   return out;
 }
 
+/** `op(a) · op(b)` (`m × n`) and `Σₚ |op(a)ᵢₚ · op(b)ₚⱼ|` per element, the scale of its rounding error. */
+export interface Product {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly sum: Float64Array;
+  readonly abs: Float64Array;
+}
+
+export function productRef(a: Mat, b: Mat, transA: boolean, transB: boolean): Product {
+  const m = transA ? a.cols : a.rows;
+  const k = transA ? a.rows : a.cols;
+  const n = transB ? b.rows : b.cols;
+  const sum = new Float64Array(m * n);
+  const abs = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      let t = 0;
+      for (let p = 0; p < k; p++) {
+        const x = at(a, i, p, transA) * at(b, p, j, transB);
+        s += x;
+        t += Math.abs(x);
+      }
+      sum[i * n + j] = s;
+      abs[i * n + j] = t;
+    }
+  }
+  return { m, n, k, sum, abs };
+}
+
 /**
- * `alpha · op(a) · op(b) + beta · c` (`c` ignored when `beta = 0`), an `m × n` result, and the
- * matching `Σ_k |alpha · op(a)[i,k] · op(b)[k,j]| + |beta · c[i,j]|` per element (`magnitude`), the
- * scale that bounds its rounding error.
+ * `alpha · op(a) · op(b) + beta · c` (`c` ignored when `beta = 0`) from a {@link productRef}, and
+ * `|alpha| Σₚ |op(a)ᵢₚ op(b)ₚⱼ| + |beta · cᵢⱼ|` per element (`magnitude`), the scale that bounds
+ * its rounding error.
  */
+export function scaleProductRef(p: Product, c: ArrayLike<number> | undefined, alpha: number, beta: number): { value: Float64Array; magnitude: Float64Array } {
+  const value = new Float64Array(p.sum.length);
+  const magnitude = new Float64Array(p.sum.length);
+  for (let i = 0; i < value.length; i++) {
+    const old = beta === 0 || c === undefined ? 0 : beta * c[i]!;
+    value[i] = alpha * p.sum[i]! + old;
+    magnitude[i] = Math.abs(alpha) * p.abs[i]! + Math.abs(old);
+  }
+  return { value, magnitude };
+}
+
+/** `alpha · op(a) · op(b) + beta · c` with its `magnitude` (see {@link scaleProductRef}), an `m × n` result. */
 export function gemmRef(
   a: Mat,
   b: Mat,
@@ -36,26 +79,8 @@ export function gemmRef(
   alpha: number,
   beta: number,
 ): { value: Float64Array; magnitude: Float64Array; m: number; n: number; k: number } {
-  const m = transA ? a.cols : a.rows;
-  const k = transA ? a.rows : a.cols;
-  const n = transB ? b.rows : b.cols;
-  const value = new Float64Array(m * n);
-  const magnitude = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      let abs = 0;
-      for (let p = 0; p < k; p++) {
-        const t = at(a, i, p, transA) * at(b, p, j, transB);
-        s += t;
-        abs += Math.abs(t);
-      }
-      const old = beta === 0 || c === undefined ? 0 : beta * c.data[i * n + j]!;
-      value[i * n + j] = alpha * s + old;
-      magnitude[i * n + j] = Math.abs(alpha) * abs + Math.abs(old);
-    }
-  }
-  return { value, magnitude, m, n, k };
+  const p = productRef(a, b, transA, transB);
+  return { ...scaleProductRef(p, c?.data, alpha, beta), m: p.m, n: p.n, k: p.k };
 }
 
 /** σ(z) = 1 / (1 + e^(−z)). */
