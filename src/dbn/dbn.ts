@@ -307,6 +307,7 @@ export class Dbn {
       c = this.freshClassifier(classes, o.init);
       this.classifier = c;
     }
+    if (opts.onStart) await opts.onStart({ classes, epochsDone: c.epochsDone });
     const hasValid = valid !== undefined;
     const history: FineTuneMetrics[] = [];
     const cols = this.nVisible;
@@ -423,6 +424,50 @@ export class Dbn {
   getClassifierParameters(): ClassifierParameters {
     const net = this.requireClassifier('Dbn.getClassifierParameters');
     return { activations: net.activations, layers: net.getLayers() };
+  }
+
+  /**
+   * Replaces the classifier's parameters (shapes as in {@link getClassifierParameters}: one dense
+   * layer per RBM with its `nIn × nOut` shape, then the head `nOutput × classes`; values finite).
+   * Without a classifier, one is created with these parameters and marked finished (a later
+   * {@link fineTune} starts a new run). Velocities and the early-stopping state are kept.
+   */
+  setClassifierParameters(p: ClassifierParameters): void {
+    this.assertLive();
+    const where = 'Dbn.setClassifierParameters';
+    const layers = p?.layers;
+    const L = this.layers.length;
+    if (!Array.isArray(layers) || layers.length !== L + 1) {
+      throw new ShapeMismatchError(`Argument 'p.layers' passed to '${where}' must hold ${L + 1} dense layers (one per RBM, then the head).`);
+    }
+    const head = layers[L]!;
+    const classes = head?.bias instanceof Float32Array ? head.bias.length : 0;
+    if (this.classifier !== undefined && classes !== this.classifier.net.classes) {
+      throw new ShapeMismatchError(`Argument 'p.layers' passed to '${where}' has a head of ${classes} classes; the classifier has ${this.classifier.net.classes}.`);
+    }
+    if (classes < 2) throw new ShapeMismatchError(`Argument 'p.layers[${L}].bias' passed to '${where}' must be a Float32Array of at least 2 classes.`);
+    const { shapes, activations } = this.netShape(classes);
+    if (p.activations !== undefined && (p.activations.length !== activations.length || p.activations.some((a, i) => a !== activations[i]))) {
+      throw new ShapeMismatchError(`Argument 'p.activations' passed to '${where}' must be [${activations.join(', ')}].`);
+    }
+    const checked = layers.map((l, i) => {
+      const s = shapes[i]!;
+      const w = toHostMatrix(l.weights, where, `p.layers[${i}].weights`, { cols: s.nOut });
+      if (w.rows !== s.nIn) throw new ShapeMismatchError(`Argument 'p.layers[${i}].weights' passed to '${where}' must have ${s.nIn} rows, got ${w.rows}.`);
+      if (!(l.bias instanceof Float32Array) || l.bias.length !== s.nOut) {
+        throw new ShapeMismatchError(`Argument 'p.layers[${i}].bias' passed to '${where}' must be a Float32Array of length ${s.nOut}.`);
+      }
+      for (let k = 0; k < l.bias.length; k++) {
+        if (!Number.isFinite(l.bias[k]!)) throw new InvalidDataError(`Argument 'p.layers[${i}].bias' passed to '${where}' must hold finite values; element ${k} is ${l.bias[k]}.`);
+      }
+      return { w: w.data, b: l.bias };
+    });
+    if (this.classifier === undefined) {
+      const c = this.freshClassifier(classes, 'random');
+      c.finished = true;
+      this.classifier = c;
+    }
+    for (const [i, l] of checked.entries()) this.classifier.net.setLayer(i, l.w, l.b);
   }
 
   /**

@@ -126,6 +126,11 @@ export interface FineTuneOptions {
   readonly init?: 'auto' | 'random';
   readonly onEpoch?: (metrics: FineTuneMetrics) => void | Promise<void>;
   readonly onBatch?: (info: FineTuneBatchInfo) => void | Promise<void>;
+  /**
+   * Called once the classifier exists (fresh or continued), before the first minibatch: peer
+   * training reads its starting weights here.
+   */
+  readonly onStart?: (info: { readonly classes: number; readonly epochsDone: number }) => void | Promise<void>;
   /** Stops after the current minibatch when aborted. */
   readonly signal?: AbortSignal;
   readonly checkpoint?: CheckpointOptions;
@@ -222,6 +227,7 @@ export const fineTuneConstraints: Constraints = {
   init: { kind: 'enum', values: ['auto', 'random'] },
   onEpoch: { kind: 'function' },
   onBatch: { kind: 'function' },
+  onStart: { kind: 'function' },
   signal: { kind: 'object' },
   checkpoint: checkpointConstraint,
 };

@@ -2,16 +2,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Dbn, type LayerOptions } from '../../dbn/index.js';
+import { shard } from '../../data/index.js';
+import { Dbn, type LayerOptions, PeerTrainer, type PeerTrainingReport } from '../../dbn/index.js';
 import { InvalidOptionError } from '../../errors.js';
+import { Peer } from '../../sync/index.js';
 import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, squareSide } from '../common.js';
 import { type DataArgs, dataOptions, loadData } from '../data-options.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
 import { MetricsWriter } from '../metrics.js';
+import { type PeerArgs, peerFingerprint, peerOptions, resolvePeerArgs } from '../peer-options.js';
 import { createProgress, fmt } from '../progress.js';
 
 /** Flags of `train`. */
-export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs {
+export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
   readonly layers: string | readonly (number | LayerOptions)[];
   readonly epochs: number;
   readonly 'learning-rate'?: number | undefined;
@@ -36,7 +39,7 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs {
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
-  return dataOptions(computeOptions(y), 'train')
+  return peerOptions(dataOptions(computeOptions(y), 'train'))
     .option('layers', { type: 'string', default: '500,500', describe: 'hidden units per layer, e.g. 500,500,2000 (a config file may give per-layer objects)', group: 'Model:' })
     .option('epochs', { type: 'number', default: 5, describe: 'pretraining epochs per layer', group: 'Model:' })
     .option('learning-rate', { type: 'number', describe: 'pretraining learning rate (default 0.1; 0.01 for Gaussian visible units)', group: 'Model:' })
@@ -61,7 +64,11 @@ function builder(y: Argv): Argv<TrainArgs> {
     .config('config', 'JSON file of options (the same names as the flags; flags given on the command line win)')
     .example('$0 train', 'pretrain 784-500-500 on the bundled real digits, fine-tune, write dbn-run/')
     .example('$0 train --data fashion --layers 1000,1000 --epochs 10 --finetune 50 --out fashion-run', 'Fashion-MNIST (apt-get install dataset-fashion-mnist)')
-    .example('$0 train --data tx.csv --label Class --visible gaussian --layers 64 --out fraud', 'a CSV with a label column') as unknown as Argv<TrainArgs>;
+    .example('$0 train --data tx.csv --label Class --visible gaussian --layers 64 --out fraud', 'a CSV with a label column')
+    .example(
+      '$0 train --bind tcp://10.0.0.1:5555 --keys keys/ --peers tcp://10.0.0.2:5555#<its curve.pub>,tcp://10.0.0.3:5555#<…> --shard 1/3 --out run1',
+      'one of three peers, each on a third of the rows (see src/dbn/PEER-TRAINING.md)',
+    ) as unknown as Argv<TrainArgs>;
 }
 
 function layerList(a: TrainArgs): LayerOptions[] {
@@ -91,6 +98,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     if (!Number.isSafeInteger(v) || v < min) throw new InvalidOptionError(`${flag} must be an integer >= ${min}, got ${v}.`);
   }
   const layers = layerList(a);
+  const peerConfig = await resolvePeerArgs(a);
   const out = a.out;
   const modelFile = path.join(out, 'model.dbn');
   const checkpointFile = path.join(out, 'checkpoint.dbn');
@@ -102,12 +110,20 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     }
   }
   const progress = createProgress({ quiet: a.quiet });
-  const data = loadData(a, a.seed, a.visible === 'gaussian');
+  let data = loadData(a, a.seed, a.visible === 'gaussian');
+  if (peerConfig?.shard !== undefined) {
+    const { index, count } = peerConfig.shard;
+    if (count > data.train.x.rows) throw new InvalidOptionError(`--shard ${index + 1}/${count}: there are only ${data.train.x.rows} training rows.`);
+    const part = shard(data.train, index, count);
+    data = { ...data, train: part, description: `${data.description}; shard ${index + 1}/${count}: ${part.x.rows} training rows` };
+  }
   const { backend, line } = await openBackend(a.backend);
   progress.line(line);
   progress.line(`data: ${data.description}`);
   const metrics = a.metrics === undefined ? undefined : new MetricsWriter(a.metrics);
   let dbn: Dbn | undefined;
+  let peer: Peer | undefined;
+  let trainer: PeerTrainer | undefined;
   const abort = new AbortController();
   const onSigint = (): void => {
     progress.line('interrupted: finishing the current minibatch, then saving a checkpoint…');
@@ -128,10 +144,24 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     const checkpoint = a['checkpoint-every'] === undefined ? undefined : { path: checkpointFile, everyEpochs: a['checkpoint-every'] };
     const trainX = data.train;
     progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
+    if (peerConfig !== undefined) {
+      peer = await Peer.create({ ...peerConfig.peer, fingerprint: peerFingerprint(model) });
+      progress.line(`peer: ${peer.seedAddress} (sender ${peer.senderId}, run ${peerConfig.peer.runId})`);
+      metrics?.write({ phase: 'sync', event: 'start', senderId: peer.senderId, address: peer.seedAddress, runId: peerConfig.peer.runId });
+      trainer = new PeerTrainer(model, peer, { ...peerConfig.trainer, onReport: (r) => reportSync(r, metrics, progress) });
+      const j = await trainer.join(peerConfig.join);
+      progress.line(
+        j.snapshot
+          ? `joined: weights from peer ${j.from ?? '?'} (stage ${j.stage}, epoch ${j.epochs}); ${j.peers} peer(s) alive`
+          : `joined: ${j.peers} peer(s) alive; starting from the shared initial weights`,
+      );
+    }
+    const runner: Pick<Dbn, 'pretrain' | 'fineTune'> = trainer ?? model;
     const t0 = performance.now();
     let layerShown = -1;
     let firstEpoch = 0;
-    await model.pretrain(trainX.x, {
+    if (trainer?.runFinished === true) progress.line('the run had already finished: took its final weights');
+    await runner.pretrain(trainX.x, {
       signal: abort.signal,
       ...(checkpoint === undefined ? {} : { checkpoint }),
       ...(data.test === undefined ? {} : { validation: data.test.x }),
@@ -158,14 +188,15 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     progress.stop();
     const pretrainS = (performance.now() - t0) / 1000;
     progress.line(`pretrained ${model.layers.length} layer(s) in ${pretrainS.toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(trainX.x, 2000)))}`);
-    if (!abort.signal.aborted && a.finetune > 0 && data.train.y instanceof Int32Array) {
+    if (!abort.signal.aborted && a.finetune > 0 && data.train.y instanceof Int32Array && trainer?.runFinished !== true) {
       const t1 = performance.now();
+      if (trainer !== undefined) progress.line('fine-tuning as a peer: no early stopping (every peer ends with the same weights)');
       progress.start('fine-tuning', a.finetune);
-      const res = await model.fineTune(data.train.x, data.train.y, {
+      const res = await runner.fineTune(data.train.x, data.train.y, {
         epochs: a.finetune,
         learningRate: a['finetune-learning-rate'],
         dropout: a.dropout,
-        patience: a.patience,
+        ...(trainer === undefined ? { patience: a.patience } : {}),
         signal: abort.signal,
         ...(checkpoint === undefined ? {} : { checkpoint }),
         onEpoch: (m) => {
@@ -185,6 +216,17 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       }
     } else if (a.finetune > 0 && !(data.train.y instanceof Int32Array)) {
       progress.line('no labels: skipped fine-tuning (pretraining only)');
+    }
+    if (trainer !== undefined && abort.signal.aborted) {
+      await trainer.stop();
+      progress.line('published the last delta');
+    } else if (trainer !== undefined) {
+      await trainer.finish();
+      const s = trainer.stats();
+      progress.line(
+        `peers: published ${s.published}, applied ${s.applied}, rejected ${Object.values(s.rejected).reduce((x, y) => x + y, 0)}, gaps ${s.transport.gaps}, ` +
+          `divergence ${s.divergence === null ? 'n/a' : fmt(s.divergence)} (${s.peersCompared} peer(s)), sync ${fmt(s.syncMs / 1000)}s`,
+      );
     }
     if (abort.signal.aborted) {
       model.save(checkpointFile, { overwrite: true, trainingState: true });
@@ -209,10 +251,18 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
     progress.stop();
+    trainer?.close();
+    await peer?.close();
     metrics?.close();
     dbn?.dispose();
     backend.dispose();
   }
+}
+
+/** Peer reports: every one to --metrics; notable ones as a line. */
+function reportSync(r: PeerTrainingReport, metrics: MetricsWriter | undefined, progress: { line(text: string): void }): void {
+  metrics?.write({ phase: 'sync', ...r });
+  if (r.event === 'peer-joined' || r.event === 'peer-lost' || r.event === 'barrier' || r.event === 'anti-entropy') progress.line(`peer ${r.event}: ${r.detail ?? ''}`);
 }
 
 function take(x: { rows: number; cols: number; data: Float32Array }, n: number): { rows: number; cols: number; data: Float32Array } {

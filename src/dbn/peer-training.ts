@@ -1,0 +1,1010 @@
+/**
+ * Serverless data-parallel training of a {@link Dbn} by several peers, each on its own shard of
+ * the data, exchanging parameter deltas through a sync `Peer` (ZeroMQ). The transport knows
+ * nothing of models; this file decides what a delta is, how it is merged, checked and repaired.
+ * The reasoning and measurements are in `src/dbn/PEER-TRAINING.md`.
+ *
+ * Parameter groups (the `layer` field of a delta): `0…L−1` the RBMs (`[W nv×nh, bv 1×nv, bh
+ * 1×nh]`), `L` the fine-tuned classifier (`[W₀, b₀, …, W_head, b_head]`, weights `nIn×nOut`,
+ * biases `1×nOut`). Stages: `i < L` pretraining RBM `i`, `L` fine-tuning, `L+1` finished.
+ *
+ * - Publish: every `publishEvery` minibatches (or `publishMs`), the change since the last
+ *   publication, `cur − base`, where `base` is a host copy of what the other peers hold of this
+ *   peer's work. Remote deltas are added to both the parameters and `base`, so they never echo.
+ *   With `float16`, the rounded delta `q` is sent and `base += q`: the rounding residual stays in
+ *   `cur − base` and goes out with the next delta (error feedback).
+ * - Merge: accepted remote deltas are queued and added at the next publication. With
+ *   `'average'` a peer publishes `1/K` of its change and keeps only that share (model averaging);
+ *   with `'sum'` every change counts in full (asynchronous data-parallel SGD).
+ * - Guards: unknown layer, wrong shapes, NaN/Inf, or a norm beyond `normFactor ×` the median of
+ *   the recent ones: refused and counted.
+ * - Anti-entropy: every `antiEntropyMs`, a snapshot of a live peer's published weights is
+ *   averaged with this peer's when both reflect the same per-sender sequences (or after three
+ *   rounds that did not), repairing what lost deltas left apart.
+ * - Barriers: at the end of a layer (optional), of pretraining and of fine-tuning, a peer
+ *   publishes its last delta in float32 and waits until every live peer has finished that stage
+ *   and its deltas are applied.
+ */
+import { InvalidOptionError } from '../errors.js';
+import { roundToFloat16 } from '../sync/float16.js';
+import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../sync/index.js';
+import { type Constraints, type MatrixInput, validateOptions } from '../validate.js';
+import type { ClassifierParameters, Dbn, PretrainHistory } from './dbn.js';
+import { DeltaGuard, type DeltaRejection, type TensorShape } from './delta-guard.js';
+import type { HiddenActivation } from './network.js';
+import type { FineTuneOptions, FineTuneResult, PretrainOptions } from './options.js';
+import { encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup, takeSamples } from './peer-fingerprint.js';
+
+/** What {@link PeerTrainer} needs of a sync `Peer` (a `Peer` is one; tests may wrap one). */
+export type PeerLink = Pick<
+  Peer,
+  | 'senderId'
+  | 'publishDelta'
+  | 'flush'
+  | 'on'
+  | 'off'
+  | 'setWeightFingerprint'
+  | 'setProgress'
+  | 'serveSnapshots'
+  | 'requestSnapshot'
+  | 'adoptSequences'
+  | 'sequences'
+  | 'stats'
+  | 'waitForPeers'
+>;
+
+/** Options of {@link PeerTrainer}. */
+export interface PeerTrainingOptions {
+  /** Publish after this many minibatches. Default 10. */
+  readonly publishEvery?: number;
+  /** Also publish once this many milliseconds passed since the last publication. Default: off. */
+  readonly publishMs?: number;
+  /**
+   * How the peers' changes combine. `'average'` (model averaging): each peer publishes 1/K of its
+   * local change and keeps only that share itself (K = live trainer peers + 1 at publication),
+   * so the shared weights move by the mean of the peers' changes. `'sum'`: each change counts
+   * in full (asynchronous data-parallel SGD: K peers make the updates of one model on all the
+   * data, with stale gradients). Remote deltas are always added as they come: every peer holds
+   * the initial weights plus every published delta. Default `'average'` (see PEER-TRAINING.md).
+   */
+  readonly merge?: 'sum' | 'average';
+  /** Send deltas as binary16 with error feedback (the last delta of a stage goes as float32). Default false. */
+  readonly float16?: boolean;
+  /** Period of the anti-entropy round (snapshot + average); 0 turns it off. Default 10000. */
+  readonly antiEntropyMs?: number;
+  /** How long a snapshot request (join, anti-entropy) may take. Default 5000. */
+  readonly snapshotTimeoutMs?: number;
+  /**
+   * Deltas for a layer this peer is not training (e.g. the last ones of a layer it has left):
+   * `'apply'` them (every layer stays identical across peers) or `'drop'` them. Default `'apply'`.
+   */
+  readonly otherLayers?: 'apply' | 'drop';
+  /** Wait for the live peers at the end of every RBM layer (always at the end of pretraining and fine-tuning). Default true. */
+  readonly layerBarrier?: boolean;
+  /** Longest wait at a barrier; then training goes on (counted). Default 120000. */
+  readonly barrierTimeoutMs?: number;
+  /** Divergence (see {@link PeerTrainingStats.divergence}) a barrier repairs with anti-entropy rounds. Default 0.05. */
+  readonly divergenceBound?: number;
+  /** See {@link DeltaGuard}. Default 10. */
+  readonly normFactor?: number;
+  /** See {@link DeltaGuard}. Default 50. */
+  readonly normWindow?: number;
+  /** See {@link DeltaGuard}. Default 5. */
+  readonly normWarmup?: number;
+  /** Accepted deltas that may wait to be applied; the oldest beyond are dropped (counted). Default 1000. */
+  readonly maxPending?: number;
+  /** Least time between two `'sync'` reports. Default 1000. */
+  readonly reportEveryMs?: number;
+  /** Receives reports: periodic `'sync'`, and one per join, barrier, anti-entropy round, rejection, peer change. */
+  readonly onReport?: (report: PeerTrainingReport) => void;
+}
+
+/** Counters and state of a {@link PeerTrainer} (a fresh object on every call). */
+export interface PeerTrainingStats {
+  readonly senderId: string;
+  /** `0…L−1` pretraining that RBM, `L` fine-tuning, `L+1` finished. */
+  readonly stage: number;
+  /** Epochs completed in the stage. */
+  readonly epochs: number;
+  /** Minibatches trained by this peer. */
+  readonly batches: number;
+  /** Publication points reached (deltas published or not). */
+  readonly syncs: number;
+  readonly published: number;
+  /** Publications refused by a full send queue (the change stays in the next delta). */
+  readonly publishRefused: number;
+  /** Remote deltas added to the weights. */
+  readonly applied: number;
+  readonly rejected: Readonly<Record<DeltaRejection, number>>;
+  /** Remote deltas dropped by `otherLayers: 'drop'`. */
+  readonly droppedOtherLayer: number;
+  /** Accepted deltas dropped because more than `maxPending` waited. */
+  readonly droppedOverflow: number;
+  readonly pending: number;
+  /** Bytes of the DELTA messages published, and what they would have taken as float32. */
+  readonly bytes: { readonly sent: number; readonly float32: number };
+  /** `bytes.float32 / bytes.sent` (1 without float16). */
+  readonly compressionRatio: number;
+  readonly antiEntropy: { readonly rounds: number; readonly averaged: number; readonly skipped: number; readonly forced: number; readonly failed: number };
+  /**
+   * Largest relative divergence between this peer's weight fingerprint and a live peer's at the
+   * same stage (RMS of the sampled weights' differences over their RMS), or null when no peer is
+   * comparable. Peers sample at their own publication times, so a healthy run shows about one
+   * publication's worth of drift.
+   */
+  readonly divergence: number | null;
+  /** Live peers whose fingerprint was comparable. */
+  readonly peersCompared: number;
+  readonly barrierTimeouts: number;
+  /** Milliseconds spent in publication points (reading, diffing, encoding, merging, writing). */
+  readonly syncMs: number;
+  /**
+   * The transport's counters (`Peer.stats()`): deltas delivered, gaps, duplicates, stale;
+   * connections refused for a key not in the allowlist; failed handshakes of this peer's own.
+   */
+  readonly transport: {
+    readonly delivered: number;
+    readonly gaps: number;
+    readonly duplicates: number;
+    readonly stale: number;
+    readonly rejectedKeys: number;
+    readonly handshakeFailures: number;
+  };
+}
+
+/** A report handed to {@link PeerTrainingOptions.onReport}. */
+export interface PeerTrainingReport extends PeerTrainingStats {
+  readonly event: 'sync' | 'join' | 'barrier' | 'anti-entropy' | 'rejected' | 'peer-joined' | 'peer-lost' | 'finish';
+  readonly detail?: string;
+}
+
+/** What {@link PeerTrainer.join} did. */
+export interface JoinResult {
+  /** Weights were taken from a live peer's snapshot. */
+  readonly snapshot: boolean;
+  readonly from?: string;
+  /** The stage and epochs the peer adopted (from the most advanced live peer). */
+  readonly stage: number;
+  readonly epochs: number;
+  /** Live peers when the join ended. */
+  readonly peers: number;
+}
+
+interface ResolvedOptions {
+  readonly publishEvery: number;
+  readonly publishMs: number | undefined;
+  readonly merge: 'sum' | 'average';
+  readonly float16: boolean;
+  readonly antiEntropyMs: number;
+  readonly snapshotTimeoutMs: number;
+  readonly otherLayers: 'apply' | 'drop';
+  readonly layerBarrier: boolean;
+  readonly barrierTimeoutMs: number;
+  readonly divergenceBound: number;
+  readonly maxPending: number;
+  readonly reportEveryMs: number;
+}
+
+interface Pending {
+  readonly msg: DeltaMessage;
+  readonly norm: number;
+}
+
+interface RemoteView {
+  fp: Float64Array;
+  stage: number;
+  settled: number;
+  epochs: number;
+  batches: number;
+  lastSequence: number;
+  at: number;
+}
+
+interface Current {
+  readonly id: number;
+  /** What the other peers hold of this group (this peer's published work plus the merged deltas). */
+  readonly base: Float32Array[];
+  /** The outgoing change before rounding. */
+  readonly delta: Float32Array[];
+  /** The outgoing change as published (rounded to binary16 with `float16`). */
+  readonly sent: Float32Array[];
+}
+
+const CONSTRAINTS: Constraints = {
+  publishEvery: { kind: 'integer', min: 1, max: 1_000_000 },
+  publishMs: { kind: 'integer', min: 1, max: 86_400_000 },
+  merge: { kind: 'enum', values: ['sum', 'average'] },
+  float16: { kind: 'boolean' },
+  antiEntropyMs: { kind: 'integer', min: 0, max: 86_400_000 },
+  snapshotTimeoutMs: { kind: 'integer', min: 1, max: 3_600_000 },
+  otherLayers: { kind: 'enum', values: ['apply', 'drop'] },
+  layerBarrier: { kind: 'boolean' },
+  barrierTimeoutMs: { kind: 'integer', min: 0, max: 86_400_000 },
+  divergenceBound: { kind: 'number', min: 0, minOpen: true },
+  normFactor: { kind: 'number', min: 1, minOpen: true },
+  normWindow: { kind: 'integer', min: 1, max: 100_000 },
+  normWarmup: { kind: 'integer', min: 1, max: 100_000 },
+  maxPending: { kind: 'integer', min: 1, max: 10_000_000 },
+  reportEveryMs: { kind: 'integer', min: 0, max: 86_400_000 },
+  onReport: { kind: 'function' },
+};
+
+/** Anti-entropy rounds that may skip for in-flight deltas before one averages anyway. */
+const MISMATCHES_BEFORE_FORCE = 3;
+/** Anti-entropy rounds a barrier runs at most to bring the divergence under the bound. */
+const BARRIER_ROUNDS = 4;
+
+/**
+ * Trains a {@link Dbn} as one peer of a run. Create it on a started `Peer`, optionally
+ * {@link join} (snapshot from a live peer), then call {@link pretrain} / {@link fineTune} as on
+ * the `Dbn`, {@link finish}, and {@link close} (the `Peer` is the caller's to close).
+ *
+ * @example
+ * const peer = await Peer.create({ runId: 'digits', fingerprint, bind: 'tcp://10.0.0.1:5555', peers, keys, allowlist });
+ * const trainer = new PeerTrainer(dbn, peer, { publishEvery: 10 });
+ * await trainer.join({ timeoutMs: 5000, seeds: true });
+ * await trainer.pretrain(myShard.x);
+ * await trainer.fineTune(myShard.x, myShard.y, { epochs: 20 });
+ * await trainer.finish();
+ * trainer.close();
+ * await peer.close();
+ */
+export class PeerTrainer {
+  readonly dbn: Dbn;
+  readonly link: PeerLink;
+  private readonly o: ResolvedOptions;
+  private readonly onReport: ((r: PeerTrainingReport) => void) | undefined;
+  private readonly L: number;
+  private readonly guard: DeltaGuard;
+  private readonly activations: HiddenActivation[];
+  private stage: number;
+  private stageEpochs = 0;
+  private settled = -1;
+  private batches = 0;
+  private sinceSync = 0;
+  private lastSync = Date.now();
+  private lastReport = 0;
+  private current: Current | undefined;
+  private lastGroup: number | undefined;
+  private classes: number | undefined;
+  private pending: Pending[] = [];
+  private pendingClassifier: Float32Array[] | undefined;
+  private readonly remote = new Map<string, RemoteView>();
+  private readonly alive = new Set<string>();
+  private readonly blocks: Float64Array[];
+  private classifierBlock: Float64Array | undefined;
+  private fingerprint: Float64Array = new Float64Array(0);
+  private aeTimer: NodeJS.Timeout | undefined;
+  private aeRetry: NodeJS.Timeout | undefined;
+  private aeBusy = false;
+  private mismatches = 0;
+  private closed = false;
+  private finishedRun = false;
+  private readonly c = {
+    syncs: 0,
+    published: 0,
+    publishRefused: 0,
+    applied: 0,
+    rejected: { layer: 0, shape: 0, nonfinite: 0, norm: 0 } as Record<DeltaRejection, number>,
+    droppedOtherLayer: 0,
+    droppedOverflow: 0,
+    bytesSent: 0,
+    bytesF32: 0,
+    ae: { rounds: 0, averaged: 0, skipped: 0, forced: 0, failed: 0 },
+    barrierTimeouts: 0,
+    syncMs: 0,
+  };
+
+  /** Hooks into `link` (deltas, heartbeats, snapshot requests) at once; trains nothing yet. */
+  constructor(dbn: Dbn, link: PeerLink, options: PeerTrainingOptions = {}) {
+    validateOptions('PeerTrainer', CONSTRAINTS, options);
+    this.dbn = dbn;
+    this.link = link;
+    this.o = {
+      publishEvery: options.publishEvery ?? 10,
+      publishMs: options.publishMs,
+      merge: options.merge ?? 'average',
+      float16: options.float16 ?? false,
+      antiEntropyMs: options.antiEntropyMs ?? 10_000,
+      snapshotTimeoutMs: options.snapshotTimeoutMs ?? 5000,
+      otherLayers: options.otherLayers ?? 'apply',
+      layerBarrier: options.layerBarrier ?? true,
+      barrierTimeoutMs: options.barrierTimeoutMs ?? 120_000,
+      divergenceBound: options.divergenceBound ?? 0.05,
+      maxPending: options.maxPending ?? 1000,
+      reportEveryMs: options.reportEveryMs ?? 1000,
+    };
+    this.onReport = options.onReport;
+    this.guard = new DeltaGuard({
+      ...(options.normFactor === undefined ? {} : { normFactor: options.normFactor }),
+      ...(options.normWindow === undefined ? {} : { normWindow: options.normWindow }),
+      ...(options.normWarmup === undefined ? {} : { normWarmup: options.normWarmup }),
+    });
+    this.L = dbn.layers.length;
+    this.activations = dbn.layers.map((l): HiddenActivation => (l.options.hidden === 'noisy-relu' ? 'relu' : 'sigmoid'));
+    this.classes = dbn.classes;
+    const per = samplesPerGroup(this.L + 1);
+    this.blocks = dbn.layers.map(() => new Float64Array(per));
+    for (let i = 0; i < this.L; i++) this.refreshBlock(i, this.readGroup(i));
+    this.stage = this.firstIncompleteLayer() ?? this.L;
+    this.publishFingerprint();
+    link.on('delta', this.onDelta);
+    link.on('heartbeat', this.onHeartbeat);
+    link.on('peer-lost', this.onPeerLost);
+    link.serveSnapshots((layers) => this.snapshot(layers));
+    if (this.o.antiEntropyMs > 0) {
+      this.aeTimer = setInterval(() => void this.antiEntropy(), this.o.antiEntropyMs);
+      this.aeTimer.unref();
+    }
+  }
+
+  /** True when {@link join} found a run that had already finished and took its final weights. */
+  get runFinished(): boolean {
+    return this.finishedRun;
+  }
+
+  /**
+   * Joins the run: waits for `minPeers` live peers (throws SyncError `ETIMEDOUT` after
+   * `timeoutMs`), or with `seeds` up to `timeoutMs` for one; then, if a live peer has trained
+   * already, takes a snapshot of its weights (all layers, and the per-sender sequences they
+   * reflect) and its progress: layers it has finished count as trained here, the current one
+   * continues at its epoch. Deltas newer than the snapshot are applied afterwards.
+   */
+  async join(opts: { readonly timeoutMs?: number; readonly minPeers?: number; readonly seeds?: boolean } = {}): Promise<JoinResult> {
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    const minPeers = opts.minPeers ?? 0;
+    if (!Number.isSafeInteger(minPeers) || minPeers < 0) throw new InvalidOptionError(`The 'minPeers' option of PeerTrainer.join must be an integer >= 0. Got ${String(minPeers)}.`);
+    if (!(timeoutMs > 0)) throw new InvalidOptionError(`The 'timeoutMs' option of PeerTrainer.join must be a positive number. Got ${String(timeoutMs)}.`);
+    if (minPeers > 0) await this.link.waitForPeers(minPeers, timeoutMs);
+    else if (opts.seeds === true) await this.link.waitForPeers(1, timeoutMs).catch(() => undefined);
+    let best: RemoteView | undefined;
+    for (const id of this.alive) {
+      const v = this.remote.get(id);
+      if (v === undefined || v.stage < 0) continue;
+      if (best === undefined || v.stage > best.stage || (v.stage === best.stage && (v.epochs > best.epochs || (v.epochs === best.epochs && v.batches > best.batches)))) best = v;
+    }
+    const fresh = best === undefined || (best.stage <= this.stage && best.epochs <= this.stageEpochs && best.batches === 0);
+    if (fresh) {
+      this.report('join', 'no trained peer: starting from the shared initial weights');
+      return { snapshot: false, stage: this.stage, epochs: this.stageEpochs, peers: this.alive.size };
+    }
+    const snap = await this.link.requestSnapshot(this.o.snapshotTimeoutMs);
+    this.adopt(snap, best!);
+    this.report('join', `snapshot from ${snap.from} at stage ${best!.stage}, epoch ${best!.epochs}`);
+    return { snapshot: true, from: snap.from, stage: best!.stage, epochs: best!.epochs, peers: this.alive.size };
+  }
+
+  /**
+   * {@link Dbn.pretrain} as a peer: same data and options (its `onBatch`/`onEpoch` still run);
+   * publishes, merges and waits at barriers around it.
+   */
+  async pretrain(data: MatrixInput, opts: PretrainOptions = {}): Promise<PretrainHistory> {
+    this.assertOpen();
+    const first = this.firstIncompleteLayer();
+    if (first !== undefined && this.current?.id !== first) this.enterGroup(first, this.dbn.layers[first]!.epochsTrained);
+    const signal = opts.signal;
+    return this.dbn.pretrain(data, {
+      ...opts,
+      onBatch: async (layer, b) => {
+        await this.afterBatch(layer);
+        if (opts.onBatch) await opts.onBatch(layer, b);
+      },
+      onEpoch: async (layer, m) => {
+        const rbm = this.dbn.layers[layer]!;
+        this.stageEpochs = rbm.epochsTrained;
+        if (!signal?.aborted && rbm.epochsTrained >= rbm.options.epochs) {
+          await this.endStage(layer, this.o.layerBarrier || layer === this.L - 1);
+          const next = this.firstIncompleteLayer();
+          if (next !== undefined) this.enterGroup(next, this.dbn.layers[next]!.epochsTrained);
+        }
+        if (opts.onEpoch) await opts.onEpoch(layer, m);
+      },
+    });
+  }
+
+  /**
+   * {@link Dbn.fineTune} as a peer, the classifier being parameter group `L`. Peers train
+   * without early stopping (each would restore its own best weights): `validation` is refused
+   * and `validationFraction` must be 0 (the default here).
+   */
+  async fineTune(data: MatrixInput, labels: Int32Array, opts: FineTuneOptions = {}): Promise<FineTuneResult> {
+    this.assertOpen();
+    if (opts.validation !== undefined || (opts.validationFraction !== undefined && opts.validationFraction !== 0)) {
+      throw new InvalidOptionError("PeerTrainer.fineTune trains without early stopping (each peer would restore its own best weights): drop the 'validation' and 'validationFraction' options.");
+    }
+    if (this.current !== undefined) await this.endStage(this.current.id, true);
+    const signal = opts.signal;
+    const res = await this.dbn.fineTune(data, labels, {
+      ...opts,
+      validationFraction: 0,
+      onStart: async (info) => {
+        this.enterClassifier(info.classes, info.epochsDone);
+        if (opts.onStart) await opts.onStart(info);
+      },
+      onBatch: async (b) => {
+        await this.afterBatch(this.L);
+        if (opts.onBatch) await opts.onBatch(b);
+      },
+      onEpoch: async (m) => {
+        this.stageEpochs = m.epoch + 1;
+        if (opts.onEpoch) await opts.onEpoch(m);
+      },
+    });
+    if (!signal?.aborted && res.finished) await this.endStage(this.L, true);
+    return res;
+  }
+
+  /**
+   * Ends training: publishes the last delta (float32), then waits (up to `barrierTimeoutMs`)
+   * until every live peer has finished and its deltas are applied, running anti-entropy rounds
+   * while the divergence exceeds the bound. Snapshots are still served until {@link close}.
+   */
+  async finish(): Promise<void> {
+    this.assertOpen();
+    if (this.current !== undefined) await this.endStage(this.current.id, this.current.id === this.L);
+    if (this.stage <= this.L) {
+      const done = this.stage;
+      this.stage = this.L + 1;
+      this.stageEpochs = 0;
+      this.publishFingerprint();
+      await this.barrier(done);
+    }
+    await this.link.flush();
+    this.report('finish');
+  }
+
+  /** Publishes what is not published yet (float32) and waits for it to be handed to ZeroMQ: for Ctrl-C. */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    if (this.current !== undefined) this.syncNow(true);
+    await this.link.flush();
+  }
+
+  /** Counters and state (a fresh object on every call). */
+  stats(): PeerTrainingStats {
+    const t = this.link.stats();
+    const d = this.divergence();
+    return {
+      senderId: this.link.senderId,
+      stage: this.stage,
+      epochs: this.stageEpochs,
+      batches: this.batches,
+      syncs: this.c.syncs,
+      published: this.c.published,
+      publishRefused: this.c.publishRefused,
+      applied: this.c.applied,
+      rejected: { ...this.c.rejected },
+      droppedOtherLayer: this.c.droppedOtherLayer,
+      droppedOverflow: this.c.droppedOverflow,
+      pending: this.pending.length,
+      bytes: { sent: this.c.bytesSent, float32: this.c.bytesF32 },
+      compressionRatio: this.c.bytesSent === 0 ? 1 : this.c.bytesF32 / this.c.bytesSent,
+      antiEntropy: { ...this.c.ae },
+      divergence: d.value,
+      peersCompared: d.compared,
+      barrierTimeouts: this.c.barrierTimeouts,
+      syncMs: this.c.syncMs,
+      transport: { delivered: t.delivered, gaps: t.gaps, duplicates: t.duplicates, stale: t.stale, rejectedKeys: t.rejected.key, handshakeFailures: t.handshakeFailures },
+    };
+  }
+
+  /** Stops timers and unhooks from the link (which stays open). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.aeTimer !== undefined) clearInterval(this.aeTimer);
+    if (this.aeRetry !== undefined) clearTimeout(this.aeRetry);
+    this.link.off('delta', this.onDelta);
+    this.link.off('heartbeat', this.onHeartbeat);
+    this.link.off('peer-lost', this.onPeerLost);
+    this.link.serveSnapshots(undefined);
+  }
+
+  /**
+   * One anti-entropy round now (also run every `antiEntropyMs`): asks a live peer for a
+   * snapshot, and averages both published states, layer by layer, when they reflect the same
+   * per-sender sequences (otherwise deltas are in flight: skipped, unless this is the third
+   * round in a row that could not match — then averaged anyway and the snapshot's sequences
+   * adopted, unless `force` is false). Resolves with whether weights were averaged.
+   */
+  async antiEntropy(opts: { readonly force?: boolean } = {}): Promise<boolean> {
+    const force = opts.force ?? true;
+    if (this.aeBusy || this.closed || this.alive.size === 0) return false;
+    this.aeBusy = true;
+    this.c.ae.rounds++;
+    try {
+      let snap: ReceivedSnapshot;
+      try {
+        snap = await this.link.requestSnapshot(this.o.snapshotTimeoutMs, { adoptSequences: false });
+      } catch {
+        this.c.ae.failed++;
+        return false;
+      }
+      if (this.closed) return false;
+      this.applyPending(undefined);
+      const match = sameSequences(this.link.sequences(), snap.sequences);
+      if (!match && (!force || ++this.mismatches < MISMATCHES_BEFORE_FORCE)) {
+        this.c.ae.skipped++;
+        if (force && this.aeRetry === undefined && this.o.antiEntropyMs > 0) {
+          this.aeRetry = setTimeout(() => {
+            this.aeRetry = undefined;
+            void this.antiEntropy();
+          }, Math.min(250, this.o.antiEntropyMs));
+          this.aeRetry.unref();
+        }
+        return false;
+      }
+      this.mismatches = 0;
+      const before = this.divergence().value;
+      this.average(snap);
+      if (!match) {
+        this.link.adoptSequences(snap.sequences);
+        this.c.ae.forced++;
+      }
+      this.c.ae.averaged++;
+      this.report('anti-entropy', `averaged with ${snap.from}${match ? '' : ' (sequences differed)'}; divergence before ${before === null ? 'n/a' : before.toPrecision(3)}`);
+      return true;
+    } finally {
+      this.aeBusy = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ hot path
+
+  /**
+   * Counts a minibatch; at a publication point, first lets the event loop run once (the socket
+   * reads that deliver remote deltas happen there; training alone would only yield every 50 ms),
+   * then publishes and merges.
+   */
+  private afterBatch(id: number): Promise<void> | undefined {
+    if (this.current?.id !== id) this.enterGroup(id, id < this.L ? this.dbn.layers[id]!.epochsTrained : 0);
+    this.batches++;
+    this.sinceSync++;
+    if (this.sinceSync < this.o.publishEvery && (this.o.publishMs === undefined || Date.now() - this.lastSync < this.o.publishMs)) return undefined;
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.syncNow(false);
+        resolve();
+      }),
+    );
+  }
+
+  /**
+   * A publication point: publish the local change `cur − base` (divided by K with `'average'`,
+   * this peer keeping only that share of it too), merge the queued remote deltas, write once.
+   */
+  private syncNow(final: boolean): void {
+    const g = this.current;
+    if (g === undefined || this.closed) return;
+    const t0 = performance.now();
+    const cur = this.readGroup(g.id);
+    const shapes = this.shapesOf(g.id)!;
+    const K = this.o.merge === 'average' ? 1 + this.liveTrainers() : 1;
+    const inv = 1 / K;
+    let sq = 0;
+    let maxAbs = 0;
+    for (let t = 0; t < cur.length; t++) {
+      const c = cur[t]!;
+      const b = g.base[t]!;
+      const d = g.delta[t]!;
+      for (let k = 0; k < c.length; k++) {
+        const v = (c[k]! - b[k]!) * inv;
+        d[k] = v;
+        sq += v * v;
+        const a = v < 0 ? -v : v;
+        if (a > maxAbs) maxAbs = a;
+      }
+    }
+    let write = false;
+    if (sq > 0) {
+      const f16 = this.o.float16 && !final && maxAbs < 65504;
+      for (let t = 0; t < g.delta.length; t++) {
+        if (f16) roundToFloat16(g.delta[t]!, g.sent[t]!);
+        else g.sent[t]!.set(g.delta[t]!);
+      }
+      const seq = this.link.publishDelta(g.id, g.sent, shapes, { float16: f16 });
+      if (seq !== undefined) {
+        for (let t = 0; t < cur.length; t++) {
+          const b = g.base[t]!;
+          const d = g.delta[t]!;
+          const q = g.sent[t]!;
+          const c = cur[t]!;
+          // With K > 1 this peer keeps its 1/K share of its own change, like everyone else.
+          if (K > 1) for (let k = 0; k < c.length; k++) c[k] = b[k]! + d[k]!;
+          for (let k = 0; k < b.length; k++) b[k] = b[k]! + q[k]!;
+        }
+        write = K > 1;
+        this.c.published++;
+        let elements = 0;
+        for (const d of g.delta) elements += d.length;
+        const overhead = 104 + 8 * shapes.length + 16;
+        this.c.bytesSent += overhead + elements * (f16 ? 2 : 4);
+        this.c.bytesF32 += overhead + elements * 4;
+        this.guard.accept(g.id, Math.sqrt(sq));
+      } else {
+        this.c.publishRefused++;
+      }
+    }
+    if (this.applyPending(cur) || write) this.writeGroup(g.id, cur);
+    this.sinceSync = 0;
+    this.lastSync = Date.now();
+    this.c.syncs++;
+    this.refreshBlock(g.id, g.base);
+    this.publishFingerprint();
+    this.c.syncMs += performance.now() - t0;
+    if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
+  }
+
+  /**
+   * Adds the queued remote deltas. The current group's go into `cur` (the caller writes it) and
+   * into `base`, or are read, added and written here when `cur` is undefined; other groups are
+   * read, added and written. Returns whether `cur` changed.
+   */
+  private applyPending(cur: Float32Array[] | undefined): boolean {
+    if (this.pending.length === 0) return false;
+    // Deltas arrive already scaled by their sender ('average' divides at the source).
+    const scale = 1;
+    const focus = this.current?.id ?? this.lastGroup;
+    const byGroup = new Map<number, Pending[]>();
+    const keep: Pending[] = [];
+    for (const p of this.pending) {
+      const id = p.msg.layer;
+      if (id === this.L && this.classes === undefined) {
+        keep.push(p);
+        continue;
+      }
+      if (this.o.otherLayers === 'drop' && focus !== undefined && id !== focus) {
+        this.c.droppedOtherLayer++;
+        continue;
+      }
+      let list = byGroup.get(id);
+      if (list === undefined) byGroup.set(id, (list = []));
+      list.push(p);
+    }
+    this.pending = keep;
+    let changed = false;
+    for (const [id, list] of byGroup) {
+      const isCurrent = this.current?.id === id;
+      const target = isCurrent && cur !== undefined ? cur : this.readGroup(id);
+      for (const p of list) {
+        for (let t = 0; t < target.length; t++) {
+          const dst = target[t]!;
+          const src = p.msg.tensors[t]!;
+          for (let k = 0; k < dst.length; k++) dst[k] = dst[k]! + scale * src[k]!;
+          if (isCurrent) {
+            const b = this.current!.base[t]!;
+            for (let k = 0; k < b.length; k++) b[k] = b[k]! + scale * src[k]!;
+          }
+        }
+        this.c.applied++;
+      }
+      if (isCurrent && cur !== undefined) changed = true;
+      else this.writeGroup(id, target);
+      this.refreshBlock(id, isCurrent ? this.current!.base : target);
+    }
+    return changed;
+  }
+
+  // ------------------------------------------------------------------ stages and barriers
+
+  private enterGroup(id: number, epochs: number): void {
+    const base = this.readGroup(id);
+    this.current = { id, base, delta: base.map((t) => new Float32Array(t.length)), sent: base.map((t) => new Float32Array(t.length)) };
+    this.lastGroup = id;
+    this.stage = id;
+    this.stageEpochs = epochs;
+    this.sinceSync = 0;
+    this.lastSync = Date.now();
+    this.applyPending(undefined);
+    this.refreshBlock(id, this.current.base);
+    this.publishFingerprint();
+  }
+
+  private enterClassifier(classes: number, epochsDone: number): void {
+    this.classes = classes;
+    if (this.pendingClassifier !== undefined) {
+      const shapes = this.shapesOf(this.L)!;
+      if (sameShapes(this.pendingClassifier, shapes)) this.writeGroup(this.L, this.pendingClassifier);
+      this.pendingClassifier = undefined;
+    }
+    this.enterGroup(this.L, epochsDone);
+  }
+
+  /** Publishes the group's last delta in float32, leaves it, and waits at a barrier if asked. */
+  private async endStage(id: number, wait: boolean): Promise<void> {
+    if (this.current?.id === id) {
+      // A full send queue refuses the delta; the change stays in cur − base for the next try.
+      for (let tries = 0; tries < 100; tries++) {
+        const refused = this.c.publishRefused;
+        this.syncNow(true);
+        if (this.c.publishRefused === refused || this.closed) break;
+        await this.link.flush();
+      }
+    }
+    this.current = undefined;
+    this.lastGroup = id;
+    this.stage = id + 1;
+    this.stageEpochs = 0;
+    this.publishFingerprint();
+    if (wait) await this.barrier(id);
+  }
+
+  /**
+   * Waits until every live trainer peer has a stage beyond `done` and everything it published
+   * before saying so is applied here (this peer is then settled for `done`, and says so in its
+   * fingerprint), and until every live peer is settled too, so that the fingerprints compared
+   * are final; then, while the divergence exceeds the bound, runs up to {@link BARRIER_ROUNDS}
+   * anti-entropy rounds. Gives up after `barrierTimeoutMs` (counted).
+   */
+  private async barrier(done: number): Promise<void> {
+    const deadline = Date.now() + this.o.barrierTimeoutMs;
+    let rounds = 0;
+    this.report('barrier', `finished stage ${done}; waiting for the live peers`);
+    for (;;) {
+      if (this.closed) return;
+      this.applyPending(undefined);
+      const perSender = this.link.stats().perSender;
+      let behind = 0;
+      let unsettled = 0;
+      for (const id of this.alive) {
+        const v = this.remote.get(id);
+        if (v === undefined || v.stage < 0) continue;
+        if (v.stage <= done || (perSender[id]?.floor ?? 0) < v.lastSequence) behind++;
+        else if (v.settled < done && v.stage === done + 1) unsettled++;
+      }
+      if (behind === 0 && this.settled < done) this.settled = done;
+      this.publishFingerprint();
+      if (behind === 0 && unsettled === 0) {
+        const d = this.divergence().value;
+        if (d === null || d <= this.o.divergenceBound || rounds >= BARRIER_ROUNDS) break;
+        rounds++;
+        await this.antiEntropy({ force: false });
+        await new Promise<void>((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        this.c.barrierTimeouts++;
+        this.report('barrier', `gave up waiting for ${behind} peer(s) after ${this.o.barrierTimeoutMs} ms`);
+        break;
+      }
+      if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  // ------------------------------------------------------------------ remote input
+
+  private readonly onDelta = (msg: DeltaMessage): void => {
+    if (this.closed) return;
+    const v = this.guard.check(msg.layer, msg.tensors, msg.shapes, this.expectedShapes(msg));
+    if (!v.ok) {
+      this.c.rejected[v.reason]++;
+      this.report('rejected', `${v.reason}: ${v.detail} (from ${msg.senderId}, sequence ${msg.sequence})`);
+      return;
+    }
+    this.guard.accept(msg.layer, v.norm);
+    this.pending.push({ msg, norm: v.norm });
+    if (this.pending.length > this.o.maxPending) {
+      this.pending.shift();
+      this.c.droppedOverflow++;
+    }
+  };
+
+  private readonly onHeartbeat = (hb: HeartbeatMessage): void => {
+    const h = readFingerprintHeader(hb.weightFingerprint);
+    if (!this.alive.has(hb.senderId)) {
+      this.alive.add(hb.senderId);
+      this.report('peer-joined', hb.senderId);
+    }
+    this.remote.set(hb.senderId, {
+      fp: hb.weightFingerprint,
+      stage: h?.stage ?? -1,
+      settled: h?.settled ?? -1,
+      epochs: h?.epochs ?? 0,
+      batches: hb.progress.batches,
+      lastSequence: hb.lastSequence,
+      at: Date.now(),
+    });
+  };
+
+  private readonly onPeerLost = (p: PeerInfo): void => {
+    if (p.senderId !== null && this.alive.delete(p.senderId)) this.report('peer-lost', p.senderId);
+  };
+
+  /** The shapes a delta for `msg.layer` must have here; for the classifier before fine-tuning, those its head implies. */
+  private expectedShapes(msg: DeltaMessage): readonly TensorShape[] | undefined {
+    if (msg.layer === this.L && this.classes === undefined) {
+      const head = msg.shapes[msg.shapes.length - 1];
+      return head === undefined ? undefined : this.classifierShapes(head[1]);
+    }
+    return this.shapesOf(msg.layer);
+  }
+
+  /** Every tensor of every group, `base` for the group being trained (what the peers hold of it). */
+  private snapshot(layers: readonly number[]): Snapshot {
+    this.applyPending(undefined);
+    const wanted = new Set(layers);
+    const out: LayerTensors[] = [];
+    const ids = this.classes === undefined ? this.L : this.L + 1;
+    for (let id = 0; id < ids; id++) {
+      if (wanted.size > 0 && !wanted.has(id)) continue;
+      const tensors = this.current?.id === id ? this.current.base.map((b) => b.slice()) : this.readGroup(id);
+      out.push({ layer: id, tensors, shapes: this.shapesOf(id)! });
+    }
+    return { layers: out, sequences: this.link.sequences() };
+  }
+
+  /** Takes over a snapshot's weights and the progress of the peer `view` (joining). */
+  private adopt(snap: ReceivedSnapshot, view: RemoteView): void {
+    for (const l of snap.layers) {
+      if (l.layer < this.L) {
+        if (!sameShapes(l.tensors, this.shapesOf(l.layer)!)) continue;
+        this.writeGroup(l.layer, l.tensors);
+        this.refreshBlock(l.layer, l.tensors);
+        if (this.current?.id === l.layer) this.current.base.forEach((b, t) => b.set(l.tensors[t]!));
+      } else if (l.layer === this.L) {
+        const head = l.shapes[l.shapes.length - 1];
+        const shapes = head === undefined ? undefined : this.classifierShapes(head[1]);
+        if (shapes !== undefined && sameShapes(l.tensors, shapes)) this.pendingClassifier = l.tensors.map((t) => t.slice());
+      }
+    }
+    const stage = Math.min(view.stage, this.L + 1);
+    for (const [i, rbm] of this.dbn.layers.entries()) {
+      if (i < stage) rbm.epochsTrained = Math.max(rbm.epochsTrained, rbm.options.epochs);
+      else if (i === stage) rbm.epochsTrained = Math.min(view.epochs, rbm.options.epochs);
+    }
+    if (stage === this.L + 1) {
+      if (this.pendingClassifier !== undefined) {
+        this.classes = this.pendingClassifier[this.pendingClassifier.length - 1]!.length;
+        this.writeGroup(this.L, this.pendingClassifier);
+        this.refreshBlock(this.L, this.pendingClassifier);
+        this.pendingClassifier = undefined;
+      }
+      this.finishedRun = true;
+    }
+    this.pending = this.pending.filter((p) => p.msg.sequence > (snap.sequences.get(p.msg.senderId) ?? 0));
+    this.stage = this.firstIncompleteLayer() ?? stage;
+    this.stageEpochs = this.stage < this.L ? this.dbn.layers[this.stage]!.epochsTrained : 0;
+    this.publishFingerprint();
+  }
+
+  /** Averages this peer's published weights with a snapshot's, group by group. */
+  private average(snap: ReceivedSnapshot): void {
+    for (const l of snap.layers) {
+      const shapes = this.shapesOf(l.layer);
+      if (shapes === undefined || !sameShapes(l.tensors, shapes)) continue;
+      const isCurrent = this.current?.id === l.layer;
+      const params = this.readGroup(l.layer);
+      const published = isCurrent ? this.current!.base : params;
+      for (let t = 0; t < params.length; t++) {
+        const p = params[t]!;
+        const pub = published[t]!;
+        const theirs = l.tensors[t]!;
+        for (let k = 0; k < p.length; k++) {
+          const corr = 0.5 * (theirs[k]! - pub[k]!);
+          if (isCurrent) pub[k] = pub[k]! + corr;
+          p[k] = p[k]! + corr;
+        }
+      }
+      this.writeGroup(l.layer, params);
+      this.refreshBlock(l.layer, published);
+    }
+    this.publishFingerprint();
+  }
+
+  // ------------------------------------------------------------------ parameters and fingerprints
+
+  private readGroup(id: number): Float32Array[] {
+    if (id < this.L) {
+      const p = this.dbn.layers[id]!.getParameters();
+      return [p.weights.data, p.visibleBias, p.hiddenBias];
+    }
+    return this.dbn.getClassifierParameters().layers.flatMap((l) => [l.weights.data, l.bias]);
+  }
+
+  private writeGroup(id: number, t: readonly Float32Array[]): void {
+    if (id < this.L) {
+      const r = this.dbn.layers[id]!;
+      r.setParameters({ weights: { rows: r.nVisible, cols: r.nHidden, data: t[0]! }, visibleBias: t[1]!, hiddenBias: t[2]! });
+      return;
+    }
+    const shapes = this.shapesOf(id)!;
+    const layers: ClassifierParameters['layers'][number][] = [];
+    for (let i = 0; i < t.length; i += 2) layers.push({ weights: { rows: shapes[i]![0], cols: shapes[i]![1], data: t[i]! }, bias: t[i + 1]! });
+    this.dbn.setClassifierParameters({ activations: this.activations, layers });
+  }
+
+  private shapesOf(id: number): TensorShape[] | undefined {
+    if (!Number.isInteger(id) || id < 0) return undefined;
+    if (id < this.L) {
+      const r = this.dbn.layers[id]!;
+      return [
+        [r.nVisible, r.nHidden],
+        [1, r.nVisible],
+        [1, r.nHidden],
+      ];
+    }
+    if (id === this.L && this.classes !== undefined) return this.classifierShapes(this.classes);
+    return undefined;
+  }
+
+  private classifierShapes(classes: number): TensorShape[] | undefined {
+    if (!Number.isInteger(classes) || classes < 2) return undefined;
+    const out: TensorShape[] = [];
+    for (const r of this.dbn.layers) out.push([r.nVisible, r.nHidden], [1, r.nHidden]);
+    out.push([this.dbn.nOutput, classes], [1, classes]);
+    return out;
+  }
+
+  private firstIncompleteLayer(): number | undefined {
+    const i = this.dbn.layers.findIndex((l) => l.epochsTrained < l.options.epochs);
+    return i < 0 ? undefined : i;
+  }
+
+  /** Samples group `id`'s weights (its first tensor; every weight tensor for the classifier). */
+  private refreshBlock(id: number, tensors: readonly Float32Array[]): void {
+    if (id < this.L) {
+      const block = this.blocks[id]!;
+      takeSamples(tensors[0]!, sampleIndices(tensors[0]!.length, block.length), block, 0);
+      return;
+    }
+    const per = samplesPerGroup(this.L + 1);
+    const block = (this.classifierBlock ??= new Float64Array(per));
+    const weights = tensors.filter((_, i) => i % 2 === 0);
+    const each = Math.ceil(per / weights.length);
+    let j = 0;
+    for (const w of weights) {
+      const idx = sampleIndices(w.length, each);
+      for (let k = 0; k < idx.length && j < per; k++) block[j++] = w[idx[k]!]!;
+    }
+  }
+
+  private publishFingerprint(): void {
+    const blocks = this.stage >= this.L && this.classifierBlock !== undefined ? [...this.blocks, this.classifierBlock] : this.blocks;
+    this.fingerprint = encodeFingerprint({ stage: this.stage, epochs: this.stageEpochs, settled: this.settled }, blocks);
+    this.link.setWeightFingerprint(this.fingerprint);
+    this.link.setProgress({ epoch: this.stageEpochs, batches: this.batches, samples: 0 });
+  }
+
+  /** Live peers that report a training stage (trainers, not bare sync peers). */
+  private liveTrainers(): number {
+    let n = 0;
+    for (const id of this.alive) if ((this.remote.get(id)?.stage ?? -1) >= 0) n++;
+    return n;
+  }
+
+  private divergence(): { value: number | null; compared: number } {
+    let worst: number | null = null;
+    let compared = 0;
+    for (const id of this.alive) {
+      const v = this.remote.get(id);
+      if (v === undefined) continue;
+      const d = fingerprintDivergence(this.fingerprint, v.fp);
+      if (d === undefined) continue;
+      compared++;
+      worst = worst === null ? d : Math.max(worst, d);
+    }
+    return { value: worst, compared };
+  }
+
+  private report(event: PeerTrainingReport['event'], detail?: string): void {
+    if (this.onReport === undefined) return;
+    if (event === 'sync') this.lastReport = Date.now();
+    this.onReport({ event, ...(detail === undefined ? {} : { detail }), ...this.stats() });
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new InvalidOptionError('This PeerTrainer is closed.');
+  }
+}
+
+function sameShapes(tensors: readonly Float32Array[], shapes: readonly TensorShape[]): boolean {
+  return tensors.length === shapes.length && tensors.every((t, i) => t.length === shapes[i]![0] * shapes[i]![1]);
+}
+
+/** Whether two sender → sequence maps agree (a missing sender counts as 0). */
+export function sameSequences(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  for (const [k, v] of a) if ((b.get(k) ?? 0) !== v) return false;
+  for (const [k, v] of b) if ((a.get(k) ?? 0) !== v) return false;
+  return true;
+}

@@ -1,0 +1,228 @@
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+import { loadBundledDigits, shard, take } from '../../src/data/index.js';
+import { Dbn } from '../../src/dbn/dbn.js';
+import type { LayerOptions } from '../../src/dbn/options.js';
+import { PeerTrainer } from '../../src/dbn/peer-training.js';
+import type { PeerTrainingOptions } from '../../src/dbn/peer-training.js';
+import { InvalidOptionError } from '../../src/errors.js';
+import { createJsBackend } from '../../src/kernels/js/index.js';
+import { Peer } from '../../src/sync/peer.js';
+import type { HostMatrix } from '../../src/validate.js';
+
+interface Ctx {
+  peers: Peer[];
+  trainers: PeerTrainer[];
+  dbns: Dbn[];
+}
+const test = anyTest as TestFn<Ctx>;
+
+const FP = 'cd'.repeat(32);
+const digits = take(loadBundledDigits(), 600);
+const LAYERS: LayerOptions[] = [{ nHidden: 12, epochs: 2, batchSize: 20 }];
+
+test.beforeEach((t) => {
+  t.context.peers = [];
+  t.context.trainers = [];
+  t.context.dbns = [];
+});
+
+test.afterEach.always(async (t) => {
+  for (const tr of t.context.trainers) tr.close();
+  await Promise.all(t.context.peers.map((p) => p.close()));
+  for (const d of t.context.dbns) d.dispose();
+});
+
+async function peerOf(t: { context: Ctx }, seeds: Peer[] = []): Promise<Peer> {
+  const p = await Peer.create({
+    runId: 'unit',
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    plaintext: true,
+    peers: seeds.map((s) => s.address.pub),
+    heartbeatIntervalMs: 50,
+    peerTimeoutMs: 3000,
+  });
+  t.context.peers.push(p);
+  return p;
+}
+
+function dbnOf(t: { context: Ctx }, layers: LayerOptions[] = LAYERS): Dbn {
+  const d = new Dbn({ nVisible: 784, layers, seed: 3, backend: createJsBackend() });
+  t.context.dbns.push(d);
+  return d;
+}
+
+function trainerOf(t: { context: Ctx }, dbn: Dbn, peer: Peer, opts: PeerTrainingOptions = {}): PeerTrainer {
+  const tr = new PeerTrainer(dbn, peer, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 20_000, ...opts });
+  t.context.trainers.push(tr);
+  return tr;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+function weights(d: Dbn, layer = 0): Float32Array {
+  return d.layers[layer]!.getParameters().weights.data;
+}
+
+test('a trainer with no peer trains exactly like Dbn.pretrain (same bits)', async (t) => {
+  const alone = dbnOf(t);
+  const tr = trainerOf(t, alone, await peerOf(t), { publishEvery: 2 });
+  await tr.pretrain(digits.x);
+  await tr.finish();
+  const plain = dbnOf(t);
+  await plain.pretrain(digits.x);
+  t.is(maxAbsDiff(weights(alone), weights(plain)), 0);
+  const s = tr.stats();
+  t.is(s.published, s.syncs, 'one delta per publication point');
+  t.is(s.applied, 0);
+});
+
+test('three trainers on thirds of the rows end with the same weights; every delta is applied once', async (t) => {
+  const a = await peerOf(t);
+  const b = await peerOf(t, [a]);
+  const c = await peerOf(t, [a]);
+  const dbns = [dbnOf(t), dbnOf(t), dbnOf(t)];
+  const trainers = [a, b, c].map((p, i) => trainerOf(t, dbns[i]!, p));
+  await Promise.all(trainers.map((tr) => tr.join({ minPeers: 2, timeoutMs: 10_000 })));
+  await Promise.all(trainers.map(async (tr, i) => {
+    await tr.pretrain(shard(digits, i, 3).x);
+    await tr.finish();
+  }));
+  t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[1]!)) < 1e-6);
+  t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[2]!)) < 1e-6);
+  const s = trainers.map((tr) => tr.stats());
+  const published = s.reduce((n, x) => n + x.published, 0);
+  for (const x of s) {
+    t.is(x.applied, published - x.published, 'each applies every other peer’s deltas');
+    t.is(x.transport.gaps, 0);
+    t.deepEqual(x.rejected, { layer: 0, shape: 0, nonfinite: 0, norm: 0 });
+    t.true(x.divergence !== null && x.divergence < 1e-5);
+  }
+});
+
+test('float16 deltas with error feedback: half the bytes, and the peers still agree exactly at the end', async (t) => {
+  const a = await peerOf(t);
+  const b = await peerOf(t, [a]);
+  const dbns = [dbnOf(t), dbnOf(t)];
+  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { float16: true }));
+  await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
+  await Promise.all(trainers.map(async (tr, i) => {
+    await tr.pretrain(shard(digits, i, 2).x);
+    await tr.finish();
+  }));
+  // The last delta of a stage goes as float32, carrying every rounding residual.
+  t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[1]!)) < 1e-6);
+  const r = trainers[0]!.stats().compressionRatio;
+  t.true(r > 1.8 && r < 2, `ratio ${r}`);
+});
+
+test('bad deltas are refused and counted; a good one is added exactly', async (t) => {
+  const dbn = dbnOf(t);
+  const p = await peerOf(t);
+  const tr = trainerOf(t, dbn, p, { normWarmup: 2 });
+  await tr.pretrain(digits.x); // publishes a few deltas: arms the norm check
+  const raw = await peerOf(t, [p]);
+  await p.waitForPeers(1, 5000);
+  await raw.waitForPeers(1, 5000);
+  const before = dbn.layers[0]!.getParameters();
+  const nv = 784;
+  const nh = 12;
+  const shapes: [number, number][] = [[nv, nh], [1, nv], [1, nh]];
+  const zeros = (): Float32Array[] => [new Float32Array(nv * nh), new Float32Array(nv), new Float32Array(nh)];
+  raw.publishDelta(5, zeros(), shapes); // no layer 5 here
+  raw.publishDelta(0, [new Float32Array(nv * nh)], [[nv, nh]]); // missing the biases
+  const huge = zeros();
+  huge[0]!.fill(50);
+  raw.publishDelta(0, huge, shapes);
+  const good = zeros();
+  good[0]![7] = 0.25;
+  good[2]![1] = -0.5;
+  raw.publishDelta(0, good, shapes);
+  const deadline = Date.now() + 5000;
+  while (tr.stats().pending < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(tr.stats().rejected, { layer: 1, shape: 1, nonfinite: 0, norm: 1 });
+  await tr.finish(); // applies what waits
+  const after = dbn.layers[0]!.getParameters();
+  const expected = before.weights.data.slice();
+  expected[7] = expected[7]! + 0.25;
+  t.is(maxAbsDiff(after.weights.data, expected), 0);
+  t.is(after.hiddenBias[1], Math.fround(before.hiddenBias[1]! - 0.5));
+  t.is(tr.stats().applied, 1);
+});
+
+test('a late peer joins from a snapshot: weights and epoch taken over, then trained together', async (t) => {
+  const layers: LayerOptions[] = [{ nHidden: 12, epochs: 4, batchSize: 20 }];
+  const a = await peerOf(t);
+  const da = dbnOf(t, layers);
+  const ta = trainerOf(t, da, a);
+  const stop = new AbortController();
+  const half = shard(digits, 0, 2).x;
+  await ta.pretrain(half, { signal: stop.signal, onEpoch: (_l, m) => void (m.epoch === 1 && stop.abort()) });
+  await ta.stop();
+  t.is(da.layers[0]!.epochsTrained, 2);
+  const b = await peerOf(t, [a]);
+  const db = dbnOf(t, layers);
+  const tb = trainerOf(t, db, b);
+  const joined = await tb.join({ timeoutMs: 10_000, seeds: true });
+  t.like(joined, { snapshot: true, from: a.senderId, stage: 0, epochs: 2 });
+  t.is(db.layers[0]!.epochsTrained, 2);
+  t.is(maxAbsDiff(weights(db), weights(da)), 0, 'the snapshot is A’s published state');
+  await Promise.all([
+    ta.pretrain(half).then(() => ta.finish()),
+    tb.pretrain(shard(digits, 1, 2).x).then(() => tb.finish()),
+  ]);
+  t.is(da.layers[0]!.epochsTrained, 4);
+  t.is(db.layers[0]!.epochsTrained, 4);
+  t.true(maxAbsDiff(weights(da), weights(db)) < 1e-6);
+});
+
+test('fine-tuning is synchronized too: the classifiers end identical; early stopping is refused', async (t) => {
+  const a = await peerOf(t);
+  const b = await peerOf(t, [a]);
+  const dbns = [dbnOf(t), dbnOf(t)];
+  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p));
+  await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
+  await Promise.all(trainers.map(async (tr, i) => {
+    const part = shard(digits, i, 2);
+    await tr.pretrain(part.x);
+    await tr.fineTune(part.x, part.y as Int32Array, { epochs: 2, batchSize: 20, classes: 10 });
+    await tr.finish();
+  }));
+  const [pa, pb] = dbns.map((d) => d.getClassifierParameters());
+  for (let l = 0; l < pa!.layers.length; l++) {
+    t.true(maxAbsDiff(pa!.layers[l]!.weights.data, pb!.layers[l]!.weights.data) < 1e-6, `dense layer ${l}`);
+    t.true(maxAbsDiff(pa!.layers[l]!.bias, pb!.layers[l]!.bias) < 1e-6);
+  }
+  await t.throwsAsync(trainers[0]!.fineTune(digits.x, digits.y as Int32Array, { validationFraction: 0.1 }), { instanceOf: InvalidOptionError });
+});
+
+test('Dbn.fineTune calls onStart before the first minibatch; setClassifierParameters replaces or creates the classifier', async (t) => {
+  const d = dbnOf(t);
+  await d.pretrain(digits.x);
+  let seen: HostMatrix | undefined;
+  await d.fineTune(digits.x, digits.y as Int32Array, {
+    epochs: 1,
+    validationFraction: 0,
+    onStart: (info) => {
+      t.deepEqual(info, { classes: 10, epochsDone: 0 });
+      seen = d.getClassifierParameters().layers[0]!.weights;
+    },
+  });
+  // 'auto' init: the first dense layer starts as the RBM's weights.
+  t.is(maxAbsDiff(seen!.data, weights(d)), 0);
+  const p = d.getClassifierParameters();
+  const other = dbnOf(t);
+  t.is(other.classes, undefined);
+  other.setClassifierParameters(p);
+  t.is(other.classes, 10);
+  // predict runs the classifier only, so the copy predicts like the original.
+  t.deepEqual([...other.predict(take(digits, 50).x)], [...d.predict(take(digits, 50).x)]);
+  t.throws(() => other.setClassifierParameters({ activations: p.activations, layers: p.layers.slice(1) }), { code: 'ESHAPE' });
+  const bad = { activations: p.activations, layers: [p.layers[0]!, { weights: p.layers[1]!.weights, bias: new Float32Array(3) }] };
+  t.throws(() => other.setClassifierParameters(bad), { code: 'ESHAPE' });
+});
