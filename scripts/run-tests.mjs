@@ -3,10 +3,10 @@
 // gpu backend's headlessgl and webgpu modes (Mesa llvmpipe) run for real instead of being skipped.
 // Ends with one plain summary line: "tests: N passed, N failed, N skipped".
 import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const ava = require.resolve('ava/entrypoints/cli.mjs');
+const ava = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
 const args = [ava, ...process.argv.slice(2)];
 const hasXvfb = spawnSync('sh', ['-c', 'command -v xvfb-run'], { stdio: 'ignore' }).status === 0;
 const wrap = !process.env.DISPLAY && hasXvfb && process.env.DBN_NODE_NO_XVFB !== '1';
