@@ -66,7 +66,7 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
     .option('float16', { type: 'boolean', describe: 'send deltas as float16 with error feedback (half the bytes)', group: G })
     .option('merge', { type: 'string', describe: "'average' (model averaging: each peer's change counts 1/K) or 'sum' (each counts in full) (default average)", group: T })
     .option('anti-entropy-ms', { type: 'number', describe: 'average weights with a live peer\'s snapshot every M ms; 0 = off (default 10000)', group: T })
-    .option('min-peers', { type: 'number', describe: 'wait (up to --join-timeout-ms) for N live peers before training (default 0)', group: T })
+    .option('min-peers', { type: 'number', describe: 'wait for N live peers before training (up to --join-timeout-ms) and at every barrier (up to --barrier-timeout-ms): a peer that died is waited for until one rejoins (default 0)', group: T })
     .option('join-timeout-ms', { type: 'number', describe: 'how long to wait for peers when joining (default 5000)', group: T })
     .option('heartbeat-ms', { type: 'number', describe: 'heartbeat period (default 1000)', group: T })
     .option('peer-timeout-ms', { type: 'number', describe: 'a peer not heard for this long is lost (default 5 heartbeats)', group: T })
@@ -194,6 +194,7 @@ export async function resolvePeerArgs(a: PeerArgs): Promise<PeerConfig | undefin
       ...(barrierTimeout === undefined ? {} : { barrierTimeoutMs: barrierTimeout }),
       ...(a['layer-barrier'] === undefined ? {} : { layerBarrier: a['layer-barrier'] }),
       otherLayers: other,
+      minPeers,
       ...(bound === undefined ? {} : { divergenceBound: bound }),
       reportEveryMs: Math.min(1000, heartbeat),
     },

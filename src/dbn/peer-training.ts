@@ -83,6 +83,11 @@ export interface PeerTrainingOptions {
   readonly layerBarrier?: boolean;
   /** Longest wait at a barrier; then training goes on (counted). Default 120000. */
   readonly barrierTimeoutMs?: number;
+  /**
+   * A barrier also waits (up to `barrierTimeoutMs`) until at least this many live peers have
+   * finished the stage: a peer that died is waited for until one rejoins. Default 0.
+   */
+  readonly minPeers?: number;
   /** Divergence (see {@link PeerTrainingStats.divergence}) a barrier repairs with anti-entropy rounds. Default 0.05. */
   readonly divergenceBound?: number;
   /** See {@link DeltaGuard}. Default 10. */
@@ -180,6 +185,7 @@ interface ResolvedOptions {
   readonly otherLayers: 'apply' | 'drop';
   readonly layerBarrier: boolean;
   readonly barrierTimeoutMs: number;
+  readonly minPeers: number;
   readonly divergenceBound: number;
   readonly maxPending: number;
   readonly reportEveryMs: number;
@@ -220,6 +226,7 @@ const CONSTRAINTS: Constraints = {
   otherLayers: { kind: 'enum', values: ['apply', 'drop'] },
   layerBarrier: { kind: 'boolean' },
   barrierTimeoutMs: { kind: 'integer', min: 0, max: 86_400_000 },
+  minPeers: { kind: 'integer', min: 0, max: 1_000_000 },
   divergenceBound: { kind: 'number', min: 0, minOpen: true },
   normFactor: { kind: 'number', min: 1, minOpen: true },
   normWindow: { kind: 'integer', min: 1, max: 100_000 },
@@ -310,6 +317,7 @@ export class PeerTrainer {
       otherLayers: options.otherLayers ?? 'apply',
       layerBarrier: options.layerBarrier ?? true,
       barrierTimeoutMs: options.barrierTimeoutMs ?? 120_000,
+      minPeers: options.minPeers ?? 0,
       divergenceBound: options.divergenceBound ?? 0.05,
       maxPending: options.maxPending ?? 1000,
       reportEveryMs: options.reportEveryMs ?? 1000,
@@ -449,6 +457,10 @@ export class PeerTrainer {
       this.publishFingerprint();
       await this.barrier(done);
     }
+    // One more heartbeat, so the others see this peer settled before it goes.
+    const beats = this.link.stats().sent.heartbeats;
+    const until = Date.now() + 2000;
+    while (!this.closed && this.link.stats().sent.heartbeats <= beats && Date.now() < until) await new Promise<void>((resolve) => setTimeout(resolve, 20));
     await this.link.flush();
     this.report('finish');
   }
@@ -752,6 +764,10 @@ export class PeerTrainer {
         if (v.stage <= done || (perSender[id]?.floor ?? 0) < v.lastSequence) behind++;
         else if (v.settled < done && v.stage === done + 1) unsettled++;
       }
+      // Peers that finished the stage count for minPeers even once gone (they may have left).
+      let through = 0;
+      for (const v of this.remote.values()) if (v.stage > done) through++;
+      if (through < this.o.minPeers) behind += this.o.minPeers - through;
       if (behind === 0 && this.settled < done) this.settled = done;
       this.publishFingerprint();
       if (behind === 0 && unsettled === 0) {
