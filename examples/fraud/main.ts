@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DbnError, createBackend, defaultBackend, InvalidOptionError } from '../../src/index.js';
 import { CREDITCARD_ROWS, generateSyntheticCreditCard, SYNTHETIC_FILE_NAME } from './generate.js';
+import * as fs from 'node:fs';
+import { renderDistributedSection, runDistributed } from './distributed.js';
 import { runFraudPipeline } from './pipeline.js';
 
 const HELP = `Usage: npm run example:fraud -- [options]
@@ -25,6 +27,9 @@ const HELP = `Usage: npm run example:fraud -- [options]
   --finetune-epochs N  fine-tuning epochs at most (default 20)
   --positive-share F   share of frauds in the fine-tuning set after oversampling (default 0.1)
   --pretrain-on WHICH  legit (default) or all training rows
+  --peers N            also train the DBN distributed: N banks (processes) peer to peer, and
+                       compare bank 0's model with the pooled one (report.md, distributed.json)
+  --merge sum|average  how the banks' deltas combine with --peers (default sum)
   --debug              print stack traces
 `;
 
@@ -52,6 +57,8 @@ async function main(): Promise<void> {
       'finetune-epochs': { type: 'string' },
       'positive-share': { type: 'string' },
       'pretrain-on': { type: 'string', default: 'legit' },
+      peers: { type: 'string' },
+      merge: { type: 'string', default: 'sum' },
       debug: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -66,6 +73,10 @@ async function main(): Promise<void> {
   if (share !== undefined && !(share > 0 && share < 1)) throw new InvalidOptionError(`--positive-share must be a number in (0, 1), got '${values['positive-share']}'.`);
   const hidden = values.hidden?.split(',').map((h) => int('hidden', h.trim(), 1)!);
   if (values['pretrain-on'] !== 'legit' && values['pretrain-on'] !== 'all') throw new InvalidOptionError(`--pretrain-on must be 'legit' or 'all', got '${values['pretrain-on']}'.`);
+
+  const peers = int('peers', values.peers, 2);
+  if (values.merge !== 'sum' && values.merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
+  const merge = values.merge;
 
   let input = values.input;
   const synthetic = input === undefined;
@@ -94,6 +105,30 @@ async function main(): Promise<void> {
       ...(share !== undefined ? { positiveShare: share } : {}),
       pretrainOn: values['pretrain-on'],
     });
+    if (peers !== undefined) {
+      console.log(`distributed: ${peers} banks, each its own process, sharing only weight deltas (merge '${merge}')`);
+      const d = await runDistributed(
+        {
+          input,
+          banks: peers,
+          outDir: path.join(values.out, 'distributed'),
+          seed,
+          merge,
+          label: values.label,
+          timeColumn: values['time-column'],
+          timeOfDay: !values['no-time-of-day'],
+          ...(values.backend !== undefined ? { backendName: values.backend } : {}),
+          ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+          ...(hidden !== undefined ? { hidden } : {}),
+          ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
+          ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
+          ...(share !== undefined ? { positiveShare: share } : {}),
+        },
+        r,
+      );
+      for (const s of d.scores) console.log(`  ${s.name.padEnd(20)} AUPRC pooled ${s.pooled.averagePrecision.toFixed(4)}, distributed ${s.distributed.averagePrecision.toFixed(4)} (gap ${s.gap.toFixed(4)}); AUROC ${s.pooled.rocAuc.toFixed(4)} / ${s.distributed.rocAuc.toFixed(4)}`);
+      fs.appendFileSync(r.files.report, renderDistributedSection(d, r));
+    }
     console.log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${r.files.report}, ${r.files.chart}, ${r.files.scores}, ${r.files.metrics}`);
   } finally {
     backend.dispose();

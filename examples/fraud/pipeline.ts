@@ -264,7 +264,7 @@ export function oversample(part: Part, share: number, seed: number): { x: HostMa
 }
 
 /** Per-row squared reconstruction error, averaged over the columns (length `rows`). */
-function rowErrors(x: HostMatrix, r: HostMatrix): Float64Array {
+export function rowErrors(x: HostMatrix, r: HostMatrix): Float64Array {
   const out = new Float64Array(x.rows);
   for (let i = 0; i < x.rows; i++) {
     let s = 0;
@@ -275,6 +275,16 @@ function rowErrors(x: HostMatrix, r: HostMatrix): Float64Array {
     out[i] = s / x.cols;
   }
   return out;
+}
+
+/**
+ * The DBN's layer options: Gaussian visible units below, `lr0` for the first layer and `10·lr0`
+ * above, minibatches of 100, `epochs` per layer.
+ */
+export function fraudLayers(hidden: readonly number[], epochs: number, lr0: number): LayerOptions[] {
+  return hidden.map((h, i) =>
+    i === 0 ? { nHidden: h, visible: 'gaussian', epochs, learningRate: lr0, batchSize: 100, monitorSize: 0 } : { nHidden: h, epochs, learningRate: 10 * lr0, batchSize: 100, monitorSize: 0 },
+  );
 }
 
 // ------------------------------------------------------------------ the run
@@ -383,9 +393,7 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
   const hidden = o.hidden ?? [32, 16];
   const epochs = o.pretrainEpochs ?? 10;
   const lr0 = o.pretrainLearningRate ?? 0.01;
-  const layers: LayerOptions[] = hidden.map((h, i) =>
-    i === 0 ? { nHidden: h, visible: 'gaussian', epochs, learningRate: lr0, batchSize: 100, monitorSize: 0 } : { nHidden: h, epochs, learningRate: 10 * lr0, batchSize: 100, monitorSize: 0 },
-  );
+  const layers = fraudLayers(hidden, epochs, lr0);
   const pretrainRows = o.pretrainOn === 'all' ? train.x : rowsWhere(train, 0);
   log(`pretraining ${names.length}→${hidden.join('→')} on ${pretrainRows.rows} ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows (${o.backend.info.description})`);
   const dbn = await (o.pretrain ?? localPretrainer)(pretrainRows, { nVisible: names.length, layers, backend: o.backend, seed, log });

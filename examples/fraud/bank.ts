@@ -1,0 +1,80 @@
+/**
+ * One bank of the distributed fraud example (`runBank` in `distributed.ts`), as a process:
+ * `npx tsx examples/fraud/bank.ts --input FILE --bank I --banks N --out DIR [--peer ADDR]…`.
+ * Prints `peer: ADDR` once bound; `main.ts --peers N` starts these. See README.md.
+ */
+import { parseArgs } from 'node:util';
+import { createBackend, DbnError, defaultBackend, InvalidOptionError } from '../../src/index.js';
+import { runBank } from './distributed.js';
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new InvalidOptionError(`--${name} must be an integer >= ${min}, got '${v}'.`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      input: { type: 'string' },
+      bank: { type: 'string' },
+      banks: { type: 'string' },
+      out: { type: 'string' },
+      peer: { type: 'string', multiple: true, default: [] },
+      seed: { type: 'string', default: '1' },
+      merge: { type: 'string', default: 'sum' },
+      backend: { type: 'string' },
+      label: { type: 'string' },
+      'time-column': { type: 'string' },
+      'log-columns': { type: 'string' },
+      'no-time-of-day': { type: 'boolean', default: false },
+      hidden: { type: 'string' },
+      'pretrain-epochs': { type: 'string' },
+      'finetune-epochs': { type: 'string' },
+      'positive-share': { type: 'string' },
+      'publish-every': { type: 'string' },
+      debug: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.input === undefined || values.bank === undefined || values.banks === undefined || values.out === undefined) {
+    throw new InvalidOptionError('bank.ts needs --input FILE --bank I --banks N --out DIR.');
+  }
+  const banks = int('banks', values.banks, 1)!;
+  const bank = int('bank', values.bank, 0)!;
+  if (bank >= banks) throw new InvalidOptionError(`--bank must be below --banks (${banks}), got ${bank}.`);
+  if (values.merge !== 'sum' && values.merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
+  const share = values['positive-share'] === undefined ? undefined : Number(values['positive-share']);
+  const { backend } = values.backend === undefined ? defaultBackend() : { backend: createBackend(values.backend) };
+  try {
+    await runBank({
+      input: values.input,
+      bank,
+      banks,
+      outDir: values.out,
+      peers: values.peer,
+      seed: int('seed', values.seed, 0)!,
+      merge: values.merge,
+      backend,
+      ...(values.label !== undefined ? { label: values.label } : {}),
+      ...(values['time-column'] !== undefined ? { timeColumn: values['time-column'] } : {}),
+      ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      timeOfDay: !values['no-time-of-day'],
+      ...(values.hidden !== undefined ? { hidden: values.hidden.split(',').map((h) => int('hidden', h.trim(), 1)!) } : {}),
+      ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
+      ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
+      ...(values['publish-every'] !== undefined ? { publishEvery: int('publish-every', values['publish-every'], 1)! } : {}),
+      ...(share !== undefined ? { positiveShare: share } : {}),
+      onAddress: (a) => console.log(`peer: ${a}`),
+    });
+  } finally {
+    backend.dispose();
+  }
+}
+
+main().catch((err: unknown) => {
+  if (process.argv.includes('--debug') && err instanceof Error) console.error(err.stack);
+  else console.error(err instanceof DbnError || err instanceof Error ? err.message : String(err));
+  process.exitCode = 1;
+});

@@ -1,0 +1,51 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import test from 'ava';
+import { bankOf } from '../../examples/fraud/distributed.js';
+import type { DistributedResult } from '../../examples/fraud/distributed.js';
+import type { PipelineResult } from '../../examples/fraud/pipeline.js';
+
+test('bankOf is deterministic, seeded, and deals rows out about evenly', (t) => {
+  const counts = [0, 0, 0];
+  for (let r = 0; r < 30_000; r++) counts[bankOf(r, 3, 1)]!++;
+  for (const c of counts) t.true(Math.abs(c - 10_000) < 400, `bank sizes ${counts.join(', ')}`);
+  t.is(bankOf(12_345, 3, 1), bankOf(12_345, 3, 1));
+  let moved = 0;
+  for (let r = 0; r < 3000; r++) if (bankOf(r, 3, 1) !== bankOf(r, 3, 2)) moved++;
+  t.true(moved > 1500 && moved < 2500, `another seed reassigns about 2/3 of the rows, got ${moved} of 3000`);
+});
+
+test('three bank processes train the DBN peer to peer; bank 0’s model ranks the common test part far above chance', async (t) => {
+  t.timeout(180_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraud-distributed-'));
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/fraud/main.ts', '--rows', '20000', '--peers', '3', '--pretrain-epochs', '4', '--finetune-epochs', '6', '--out', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    t.is(code, 0, output.slice(-3000));
+    const pooled = JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')) as PipelineResult;
+    const d = JSON.parse(fs.readFileSync(path.join(dir, 'distributed', 'distributed.json'), 'utf8')) as DistributedResult;
+    // Every training row of the pooled split is held by exactly one bank.
+    t.is(d.rows.reduce((n, r) => n + r.train, 0), pooled.parts.train.rows);
+    t.is(d.rows.reduce((n, r) => n + r.trainFrauds, 0), pooled.parts.train.positives);
+    const prevalence = pooled.parts.test.positives / pooled.parts.test.rows;
+    const dbn = d.scores.find((s) => s.key === 'dbn')!;
+    t.true(dbn.pooled.averagePrecision > 20 * prevalence, `pooled AUPRC ${dbn.pooled.averagePrecision}, prevalence ${prevalence}`);
+    t.true(dbn.distributed.averagePrecision > 20 * prevalence, `distributed AUPRC ${dbn.distributed.averagePrecision}, prevalence ${prevalence}`);
+    for (const s of d.sync) {
+      t.true(s.published > 0);
+      t.true(s.applied > 0, 'each bank applied the others’ deltas');
+    }
+    const report = fs.readFileSync(path.join(dir, 'report.md'), 'utf8');
+    t.regex(report, /## Distributed: 3 banks, peer to peer/);
+    t.regex(report, new RegExp(`\\| DBN fine-tuned \\| ${dbn.pooled.averagePrecision.toFixed(4)} \\| ${dbn.distributed.averagePrecision.toFixed(4)} \\|`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
