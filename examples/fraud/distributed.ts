@@ -147,7 +147,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
   const dbn = new Dbn({ nVisible: x.cols, layers: fraudLayers(hidden, o.pretrainEpochs ?? 10, o.pretrainLearningRate ?? 0.01), backend: o.backend, seed });
   const fingerprint = modelFingerprint({ format: 'dbn-node-fraud/1', nVisible: x.cols, hidden, seed });
   const peer = await Peer.create({ runId: 'fraud', fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: o.peers, heartbeatIntervalMs: 200 });
-  const trainer = new PeerTrainer(dbn, peer, { merge: o.merge ?? 'sum', publishEvery: o.publishEvery ?? 10, barrierTimeoutMs: 600_000 });
+  const trainer = new PeerTrainer(dbn, peer, { merge: o.merge ?? 'sum', publishEvery: o.publishEvery ?? 10, barrierTimeoutMs: 600_000, normFactor: 1000 });
   try {
     o.onAddress?.(peer.seedAddress);
     await trainer.join({ minPeers: o.banks - 1, timeoutMs: 120_000 });
@@ -325,7 +325,7 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
     '|---|---:|---:|---:|---:|---:|',
     ...r.scores.map((s) => `| ${s.name} | ${f(s.pooled.averagePrecision)} | ${f(s.distributed.averagePrecision)} | ${s.gap >= 0 ? '+' : ''}${f(s.gap)} | ${f(s.pooled.rocAuc)} | ${f(s.distributed.rocAuc)} |`),
     '',
-    `Deltas published / applied per bank: ${r.sync.map((s, i) => `bank ${i} ${s.published} / ${s.applied} (${s.rejected} rejected, ${(s.bytesSent / 1e6).toFixed(1)} MB sent)`).join('; ')}. Largest difference of P(fraud) on a test row between bank 0's model and another bank's: ${r.maxScoreDifference.toExponential(2)}. Distributed run: ${r.seconds.toFixed(1)} s.`,
+    `Deltas published / applied per bank: ${r.sync.map((s, i) => `bank ${i} ${s.published} / ${s.applied} (${s.rejected} rejected, ${(s.bytesSent / 1e6).toFixed(1)} MB sent)`).join('; ')}. Largest difference of P(fraud) on a test row between bank 0 and another bank (same shared weights, each bank's own scaler): ${r.maxScoreDifference.toExponential(2)}. Distributed run: ${r.seconds.toFixed(1)} s.`,
     '',
   ];
   return out.join('\n');
