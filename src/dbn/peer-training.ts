@@ -19,8 +19,8 @@
  * - Guards: unknown layer, wrong shapes, NaN/Inf, or a norm beyond `normFactor ×` the median of
  *   the recent ones: refused and counted.
  * - Anti-entropy: every `antiEntropyMs`, a snapshot of a live peer's published weights is
- *   averaged with this peer's when both reflect the same per-sender sequences (or after three
- *   rounds that did not), repairing what lost deltas left apart.
+ *   averaged with this peer's when both reflect the same per-sender sequences, repairing what
+ *   lost deltas left apart.
  * - Barriers: at the end of a layer (optional), of pretraining and of fine-tuning, a peer
  *   publishes its last delta in float32 and waits until every live peer has finished that stage
  *   and its deltas are applied.
@@ -72,6 +72,12 @@ export interface PeerTrainingOptions {
   readonly float16?: boolean;
   /** Period of the anti-entropy round (snapshot + average); 0 turns it off. Default 10000. */
   readonly antiEntropyMs?: number;
+  /**
+   * After three anti-entropy rounds in a row whose snapshots reflected other sequences than the
+   * local weights, average anyway and adopt the snapshot's sequences. Helps peers that cannot
+   * all reach each other; costs exactness (deltas in flight are then half-counted). Default false.
+   */
+  readonly antiEntropyForce?: boolean;
   /** How long a snapshot request (join, anti-entropy) may take. Default 5000. */
   readonly snapshotTimeoutMs?: number;
   /**
@@ -181,6 +187,7 @@ interface ResolvedOptions {
   readonly merge: 'sum' | 'average';
   readonly float16: boolean;
   readonly antiEntropyMs: number;
+  readonly antiEntropyForce: boolean;
   readonly snapshotTimeoutMs: number;
   readonly otherLayers: 'apply' | 'drop';
   readonly layerBarrier: boolean;
@@ -222,6 +229,7 @@ const CONSTRAINTS: Constraints = {
   merge: { kind: 'enum', values: ['sum', 'average'] },
   float16: { kind: 'boolean' },
   antiEntropyMs: { kind: 'integer', min: 0, max: 86_400_000 },
+  antiEntropyForce: { kind: 'boolean' },
   snapshotTimeoutMs: { kind: 'integer', min: 1, max: 3_600_000 },
   otherLayers: { kind: 'enum', values: ['apply', 'drop'] },
   layerBarrier: { kind: 'boolean' },
@@ -313,6 +321,7 @@ export class PeerTrainer {
       merge: options.merge ?? 'average',
       float16: options.float16 ?? false,
       antiEntropyMs: options.antiEntropyMs ?? 10_000,
+      antiEntropyForce: options.antiEntropyForce ?? false,
       snapshotTimeoutMs: options.snapshotTimeoutMs ?? 5000,
       otherLayers: options.otherLayers ?? 'apply',
       layerBarrier: options.layerBarrier ?? true,
@@ -341,7 +350,10 @@ export class PeerTrainer {
     link.on('peer-lost', this.onPeerLost);
     link.serveSnapshots((layers) => this.snapshot(layers));
     if (this.o.antiEntropyMs > 0) {
-      this.aeTimer = setInterval(() => void this.antiEntropy(), this.o.antiEntropyMs);
+      this.aeTimer = setInterval(() => {
+        this.mismatches = 0;
+        void this.antiEntropy();
+      }, this.o.antiEntropyMs);
       this.aeTimer.unref();
     }
   }
@@ -515,12 +527,13 @@ export class PeerTrainer {
   /**
    * One anti-entropy round now (also run every `antiEntropyMs`): asks a live peer for a
    * snapshot, and averages both published states, layer by layer, when they reflect the same
-   * per-sender sequences (otherwise deltas are in flight: skipped, unless this is the third
-   * round in a row that could not match — then averaged anyway and the snapshot's sequences
-   * adopted, unless `force` is false). Resolves with whether weights were averaged.
+   * per-sender sequences. Otherwise deltas are in flight: the round is skipped and retried
+   * 250 ms later, up to three times; with `force` (default: the `antiEntropyForce` option) the
+   * third mismatch averages anyway and adopts the snapshot's sequences. Resolves with whether
+   * weights were averaged.
    */
-  async antiEntropy(opts: { readonly force?: boolean } = {}): Promise<boolean> {
-    const force = opts.force ?? true;
+  async antiEntropy(opts: { readonly force?: boolean; readonly retry?: boolean } = {}): Promise<boolean> {
+    const force = opts.force ?? this.o.antiEntropyForce;
     if (this.aeBusy || this.closed || this.alive.size === 0) return false;
     this.aeBusy = true;
     this.c.ae.rounds++;
@@ -535,12 +548,12 @@ export class PeerTrainer {
       if (this.closed) return false;
       this.applyPending(undefined);
       const match = sameSequences(this.link.sequences(), snap.sequences);
-      if (!match && (!force || ++this.mismatches < MISMATCHES_BEFORE_FORCE)) {
+      if (!match && (++this.mismatches < MISMATCHES_BEFORE_FORCE || !force)) {
         this.c.ae.skipped++;
-        if (force && this.aeRetry === undefined && this.o.antiEntropyMs > 0) {
+        if (opts.retry !== false && this.mismatches < MISMATCHES_BEFORE_FORCE && this.aeRetry === undefined && this.o.antiEntropyMs > 0) {
           this.aeRetry = setTimeout(() => {
             this.aeRetry = undefined;
-            void this.antiEntropy();
+            void this.antiEntropy({ force });
           }, Math.min(250, this.o.antiEntropyMs));
           this.aeRetry.unref();
         }
@@ -592,38 +605,20 @@ export class PeerTrainer {
     const cur = this.readGroup(g.id);
     const shapes = this.shapesOf(g.id)!;
     const K = this.o.merge === 'average' ? 1 + this.liveTrainers() : 1;
-    const inv = 1 / K;
     let sq = 0;
-    let maxAbs = 0;
-    for (let t = 0; t < cur.length; t++) {
-      const c = cur[t]!;
-      const b = g.base[t]!;
-      const d = g.delta[t]!;
-      for (let k = 0; k < c.length; k++) {
-        const v = (c[k]! - b[k]!) * inv;
-        d[k] = v;
-        sq += v * v;
-        const a = v < 0 ? -v : v;
-        if (a > maxAbs) maxAbs = a;
-      }
-    }
+    // With K > 1 this peer keeps only its 1/K share of its own change, like everyone else: cur = base + d.
+    for (let t = 0; t < cur.length; t++) sq += K > 1 ? shareOfDifference(cur[t]!, g.base[t]!, 1 / K, g.delta[t]!) : scaledDifference(cur[t]!, g.base[t]!, 1, g.delta[t]!);
     let write = false;
     if (sq > 0) {
-      const f16 = this.o.float16 && !final && maxAbs < 65504;
-      for (let t = 0; t < g.delta.length; t++) {
-        if (f16) roundToFloat16(g.delta[t]!, g.sent[t]!);
-        else g.sent[t]!.set(g.delta[t]!);
-      }
-      const seq = this.link.publishDelta(g.id, g.sent, shapes, { float16: f16 });
+      const f16 = this.o.float16 && !final && g.delta.every((d) => maxAbs(d) < 65504);
+      if (f16) for (let t = 0; t < g.delta.length; t++) roundToFloat16(g.delta[t]!, g.sent[t]!);
+      const seq = this.link.publishDelta(g.id, f16 ? g.sent : g.delta, shapes, { float16: f16 });
       if (seq !== undefined) {
+        // base += what was sent: with float32 that is cur itself (cur = base + d); with float16
+        // the rounding residual cur − base stays here and goes out with the next delta.
         for (let t = 0; t < cur.length; t++) {
-          const b = g.base[t]!;
-          const d = g.delta[t]!;
-          const q = g.sent[t]!;
-          const c = cur[t]!;
-          // With K > 1 this peer keeps its 1/K share of its own change, like everyone else.
-          if (K > 1) for (let k = 0; k < c.length; k++) c[k] = b[k]! + d[k]!;
-          for (let k = 0; k < b.length; k++) b[k] = b[k]! + q[k]!;
+          if (f16) addInto(g.base[t]!, g.sent[t]!, 1);
+          else g.base[t]!.set(cur[t]!);
         }
         write = K > 1;
         this.c.published++;
@@ -635,6 +630,7 @@ export class PeerTrainer {
         this.guard.accept(g.id, Math.sqrt(sq));
       } else {
         this.c.publishRefused++;
+        if (K > 1) for (let t = 0; t < cur.length; t++) addInto(cur[t]!, g.delta[t]!, K - 1);
       }
     }
     if (this.applyPending(cur) || write) this.writeGroup(g.id, cur);
@@ -680,13 +676,8 @@ export class PeerTrainer {
       const target = isCurrent && cur !== undefined ? cur : this.readGroup(id);
       for (const p of list) {
         for (let t = 0; t < target.length; t++) {
-          const dst = target[t]!;
-          const src = p.msg.tensors[t]!;
-          for (let k = 0; k < dst.length; k++) dst[k] = dst[k]! + scale * src[k]!;
-          if (isCurrent) {
-            const b = this.current!.base[t]!;
-            for (let k = 0; k < b.length; k++) b[k] = b[k]! + scale * src[k]!;
-          }
+          if (isCurrent) addIntoBoth(target[t]!, this.current!.base[t]!, p.msg.tensors[t]!, scale);
+          else addInto(target[t]!, p.msg.tensors[t]!, scale);
         }
         this.c.applied++;
       }
@@ -774,7 +765,7 @@ export class PeerTrainer {
         const d = this.divergence().value;
         if (d === null || d <= this.o.divergenceBound || rounds >= BARRIER_ROUNDS) break;
         rounds++;
-        await this.antiEntropy({ force: false });
+        await this.antiEntropy({ force: false, retry: false });
         await new Promise<void>((resolve) => setTimeout(resolve, 50));
         continue;
       }
@@ -893,14 +884,10 @@ export class PeerTrainer {
       const params = this.readGroup(l.layer);
       const published = isCurrent ? this.current!.base : params;
       for (let t = 0; t < params.length; t++) {
-        const p = params[t]!;
-        const pub = published[t]!;
-        const theirs = l.tensors[t]!;
-        for (let k = 0; k < p.length; k++) {
-          const corr = 0.5 * (theirs[k]! - pub[k]!);
-          if (isCurrent) pub[k] = pub[k]! + corr;
-          p[k] = p[k]! + corr;
-        }
+        const corr = new Float32Array(params[t]!.length);
+        scaledDifference(l.tensors[t]!, published[t]!, 0.5, corr);
+        addInto(params[t]!, corr, 1);
+        if (isCurrent) addInto(published[t]!, corr, 1);
       }
       this.writeGroup(l.layer, params);
       this.refreshBlock(l.layer, published);
@@ -1012,6 +999,52 @@ export class PeerTrainer {
   private assertOpen(): void {
     if (this.closed) throw new InvalidOptionError('This PeerTrainer is closed.');
   }
+}
+
+/** `out = (a − b) · scale`; returns `Σ out²`. */
+function scaledDifference(a: Float32Array, b: Float32Array, scale: number, out: Float32Array): number {
+  let sq = 0;
+  for (let k = 0; k < a.length; k++) {
+    const v = (a[k]! - b[k]!) * scale;
+    out[k] = v;
+    sq += v * v;
+  }
+  return sq;
+}
+
+/** `dst += scale · src`. */
+function addInto(dst: Float32Array, src: Float32Array, scale: number): void {
+  for (let k = 0; k < dst.length; k++) dst[k] = dst[k]! + scale * src[k]!;
+}
+
+/** `out = (a − b) · scale`, then `a = b + out`; returns `Σ out²`. */
+function shareOfDifference(a: Float32Array, b: Float32Array, scale: number, out: Float32Array): number {
+  let sq = 0;
+  for (let k = 0; k < a.length; k++) {
+    const v = (a[k]! - b[k]!) * scale;
+    out[k] = v;
+    a[k] = b[k]! + v;
+    sq += v * v;
+  }
+  return sq;
+}
+
+/** `x += scale · src` and `y += scale · src`. */
+function addIntoBoth(x: Float32Array, y: Float32Array, src: Float32Array, scale: number): void {
+  for (let k = 0; k < x.length; k++) {
+    const v = scale * src[k]!;
+    x[k] = x[k]! + v;
+    y[k] = y[k]! + v;
+  }
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (let k = 0; k < a.length; k++) {
+    const v = Math.abs(a[k]!);
+    if (v > m) m = v;
+  }
+  return m;
 }
 
 function sameShapes(tensors: readonly Float32Array[], shapes: readonly TensorShape[]): boolean {

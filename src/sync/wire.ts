@@ -412,12 +412,13 @@ function makeHeader(env: Envelope, kind: number, flags: number, shapes: readonly
 }
 
 function payload(t: Float32Array, f16: boolean): Buffer {
+  // allocUnsafe: every byte is written below (no zero-fill pass over megabyte deltas).
   if (f16) {
-    const b = Buffer.alloc(t.length * 2);
+    const b = Buffer.allocUnsafe(t.length * 2);
     encodeFloat16(t, b);
     return b;
   }
-  const b = Buffer.alloc(t.length * 4);
+  const b = Buffer.allocUnsafe(t.length * 4);
   if (LITTLE_ENDIAN) b.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
   else for (let i = 0; i < t.length; i++) b.writeFloatLE(t[i]!, i * 4);
   return b;
