@@ -14,11 +14,20 @@ const [cmd, argv] = wrap ? ['xvfb-run', ['-a', process.execPath, ...args]] : [pr
 if (!wrap) console.log(`(no xvfb-run or a DISPLAY is set: gpu modes that need a display run only if one is present)`);
 
 const child = spawn(cmd, argv, { stdio: ['inherit', 'pipe', 'pipe'] });
-const counts = { passed: 0, failed: 0, skipped: 0, todo: 0 };
+const counts = { passed: 0, failed: 0, skipped: 0 };
+const summary = { passed: 0, failed: 0, skipped: 0 };
+let pending = '';
 const scan = (chunk) => {
-  for (const line of chunk.toString().split('\n')) {
-    const m = /^\s*(\d+) (?:tests?|known failures?|uncaught exceptions?|unhandled rejections?) (passed|failed|skipped|todo)/.exec(line);
-    if (m) counts[m[2]] += Number(m[1]);
+  const lines = (pending + chunk.toString()).split('\n');
+  pending = lines.pop() ?? '';
+  for (const line of lines) {
+    // per-test marks of ava's verbose reporter
+    if (/^\s*✔ /.test(line)) counts.passed++;
+    else if (/^\s*✘ /.test(line)) counts.failed++;
+    else if (/^\s*- \[skip\]/.test(line)) counts.skipped++;
+    // ava's own closing lines (present for passes only when nothing failed)
+    const m = /^\s*(\d+) (?:tests?|known failures?) (passed|failed|skipped)/.exec(line);
+    if (m) summary[m[2]] += Number(m[1]);
     const u = /^\s*(\d+) (uncaught exceptions?|unhandled rejections?)/.exec(line);
     if (u) counts.failed += Number(u[1]);
   }
@@ -26,6 +35,10 @@ const scan = (chunk) => {
 child.stdout.on('data', (c) => { process.stdout.write(c); scan(c); });
 child.stderr.on('data', (c) => { process.stderr.write(c); scan(c); });
 child.on('close', (code, signal) => {
-  console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  const passed = Math.max(counts.passed, summary.passed);
+  const failed = Math.max(counts.failed, summary.failed);
+  const skipped = Math.max(counts.skipped, summary.skipped);
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
   process.exitCode = code ?? (signal ? 1 : 0);
+  if (process.exitCode === 0 && failed > 0) process.exitCode = 1;
 });
