@@ -16,4 +16,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: missing Debian packages (run as root to install): ${missing[*]}" >&2
   fi
 fi
-npm ci --no-audit --no-fund
+# --system: the Debian packages only (CI runs npm ci itself)
+if [ "${1:-}" != "--system" ]; then npm ci --no-audit --no-fund; fi
