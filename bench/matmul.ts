@@ -4,6 +4,9 @@
  *
  *   npx tsx bench/matmul.ts [--backends js,native,gpu] [--seconds 1]
  *
+ * `js:typescript` (not a registered backend) is the js backend with its plain TypeScript gemm
+ * macro-kernel instead of the asm.js one, for a same-run comparison: `--backends js,js:typescript`.
+ *
  * - `v·W`:   `a·b`,  100×784 · 784×500 (hidden pre-activations);
  * - `vᵀ·h`:  `aᵀ·b`, (100×784)ᵀ · 100×500 (the weight gradient);
  * - `h·Wᵀ`:  `a·bᵀ`, 100×500 · (784×500)ᵀ (visible reconstructions).
@@ -23,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { BackendUnavailableError } from '../src/errors.js';
 import type { Backend, GemmOptions } from '../src/kernels/backend.js';
 import { backendFactories } from '../src/kernels/index.js';
+import { createJsBackend } from '../src/kernels/js/index.js';
 import { Random } from '../src/random.js';
 import { machine, median } from './machine.js';
 
@@ -94,7 +98,7 @@ function bench(backend: Backend, s: Shape): { gflops: number; best: number; cpuG
 
 const info = machine();
 for (const name of args.backends.split(',')) {
-  const factory = backendFactories.get(name);
+  const factory = name === 'js:typescript' ? () => createJsBackend({ gemmKernel: 'typescript' }) : backendFactories.get(name);
   if (factory === undefined) throw new Error(`Unknown backend '${name}'; registered: ${[...backendFactories.keys()].join(', ')}`);
   let backend: Backend;
   try {

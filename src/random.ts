@@ -57,7 +57,25 @@ export class Random implements RandomSource {
 
   /** Fills `out` with uniforms in [0, 1); returns `out`. */
   fillUniform(out: Float32Array): Float32Array {
-    for (let i = 0; i < out.length; i++) out[i] = (this.nextUint32() >>> 8) * 5.9604644775390625e-8;
+    // nextUint32 inlined with the state in locals (the same bits as `uniform()` calls; ~3× faster,
+    // this fill being a tenth of a CD-1 step on the fast backends).
+    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    for (let i = 0; i < out.length; i++) {
+      const x = Math.imul(s1, 5);
+      const r = Math.imul((x << 7) | (x >>> 25), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = (r >>> 8) * 5.9604644775390625e-8;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
     return out;
   }
 

@@ -7,7 +7,7 @@ runConformance('js', createJsBackend);
 
 test('js: info and ready', async (t) => {
   const b = createJsBackend();
-  t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript)' });
+  t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript, asm.js gemm)' });
   await t.notThrowsAsync(b.ready());
   b.dispose();
   t.notThrows(() => b.dispose());

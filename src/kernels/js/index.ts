@@ -7,7 +7,7 @@
  * {@link ShapeMismatchError}, because a typed array silently ignores out-of-range writes.
  */
 import ndarray from 'ndarray';
-import { DbnError, ShapeMismatchError } from '../../errors.js';
+import { DbnError, InvalidOptionError, ShapeMismatchError } from '../../errors.js';
 import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
 import {
   addImpl,
@@ -31,6 +31,7 @@ import {
   sumSquaresImpl,
 } from './elementwise.js';
 import { GemmWorkspace, gemmImpl } from './gemm.js';
+import type { GemmKernelKind } from './gemm.js';
 
 /** A js-backend tensor: a `rows × cols` row-major `Float32Array` on the host. */
 export class JsTensor implements Tensor {
@@ -61,14 +62,34 @@ export class JsTensor implements Tensor {
   }
 }
 
+/** Options of {@link createJsBackend}. */
+export interface JsBackendOptions {
+  /**
+   * The matrix-product macro-kernel: `'asm.js'` (default; the plain TypeScript one is used
+   * anyway where the engine forbids code generation from strings) or `'typescript'`. Both give
+   * the same results; see `gemm.ts`. The one running is named in `info.description`.
+   */
+  readonly gemmKernel?: GemmKernelKind;
+}
+
 /** Creates the portable TypeScript backend. It always starts. */
-export function createJsBackend(): Backend {
-  return new JsBackend();
+export function createJsBackend(options: JsBackendOptions = {}): Backend {
+  const kernel = options.gemmKernel ?? 'asm.js';
+  if (kernel !== 'asm.js' && kernel !== 'typescript') {
+    throw new InvalidOptionError(`createJsBackend: 'gemmKernel' is ${JSON.stringify(kernel)}, expected 'asm.js' or 'typescript'.`);
+  }
+  return new JsBackend(new GemmWorkspace(kernel));
 }
 
 class JsBackend implements Backend {
-  readonly info: BackendInfo = { name: 'js', description: 'js (portable TypeScript)' };
-  private readonly gemmWorkspace = new GemmWorkspace();
+  readonly info: BackendInfo;
+  private readonly gemmWorkspace: GemmWorkspace;
+
+  constructor(workspace: GemmWorkspace) {
+    this.gemmWorkspace = workspace;
+    this.info = { name: 'js', description: `js (portable TypeScript, ${workspace.kernel} gemm)` };
+  }
+
   private colSumScratch = new Float64Array(0);
 
   ready(): Promise<void> {
