@@ -43,24 +43,33 @@ const KC = 256;
 const MC = 64;
 const NC = 512;
 
-/** The macro-kernel of an asm.js module (byte offsets into its heap); see {@link asmMacroKernelSource}. */
-type MacroKernel = (mc: number, nc: number, kc: number, pa: number, pb: number, pc: number) => void;
+/**
+ * The macro-kernel of an asm.js module (byte offsets into its heap, `ldc` in bytes); see
+ * {@link asmMacroKernelSource}.
+ */
+type MacroKernel = (mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number) => void;
 
 /** Which macro-kernel a {@link GemmWorkspace} runs. */
 export type GemmKernelKind = 'asm.js' | 'typescript';
 
+/** A workspace heap: float64 and float32 views of one buffer, and the asm.js macro-kernel linked to it. */
+interface Heap {
+  readonly f64: Float64Array;
+  readonly f32: Float32Array;
+  readonly macro: MacroKernel | undefined;
+}
+
 /**
- * Scratch memory of {@link gemmImpl}: one float64 heap holding the packed A block, the packed B
- * block and one block of products. It grows to what the largest product so far needed and never
- * beyond `MC·KC + KC·NC + MC·NC` doubles (1.2 MB, rounded up to a power of two as asm.js
- * requires); one workspace per backend.
+ * Scratch memory of {@link gemmImpl}: one heap holding the packed A block and the packed B block
+ * (float64) and a float32 copy of `c` with its rows padded to whole tiles. It grows to what the
+ * largest product so far needed (rounded up to a power of two, as asm.js requires); one
+ * workspace per backend.
  */
 export class GemmWorkspace {
   /** The macro-kernel in use: `'asm.js'` unless code generation is unavailable or `'typescript'` was asked for. */
   readonly kernel: GemmKernelKind;
   private readonly factory: AsmModuleFactory | undefined;
-  private heap = new Float64Array(0);
-  private macro: MacroKernel | undefined;
+  private heap: Heap = { f64: new Float64Array(0), f32: new Float32Array(0), macro: undefined };
 
   /** @param prefer - `'typescript'` to run the plain TypeScript micro-kernel even where asm.js can be compiled. */
   constructor(prefer: GemmKernelKind = 'asm.js') {
@@ -68,22 +77,20 @@ export class GemmWorkspace {
     this.kernel = this.factory === undefined ? 'typescript' : 'asm.js';
   }
 
-  /** A heap of at least `n` doubles (contents unspecified), and its asm.js macro-kernel when in use. */
-  get(n: number): { heap: Float64Array; macro: MacroKernel | undefined } {
-    if (this.heap.length < n) {
+  /** A heap of at least `n` doubles (contents unspecified). */
+  get(n: number): Heap {
+    if (this.heap.f64.length < n) {
       // asm.js heaps: a power of two from 64 KiB up to 16 MiB, then multiples of 16 MiB.
       const bytes = n * 8 <= 1 << 24 ? Math.max(1 << 16, 2 ** Math.ceil(Math.log2(n * 8))) : Math.ceil((n * 8) / (1 << 24)) * (1 << 24);
       const buffer = new ArrayBuffer(bytes);
-      this.heap = new Float64Array(buffer);
-      this.macro = this.factory === undefined ? undefined : this.factory(globalThis, undefined, buffer);
+      this.heap = { f64: new Float64Array(buffer), f32: new Float32Array(buffer), macro: this.factory?.(globalThis, undefined, buffer) };
     }
-    return { heap: this.heap, macro: this.macro };
+    return this.heap;
   }
 
   /** Drops the heap. */
   release(): void {
-    this.heap = new Float64Array(0);
-    this.macro = undefined;
+    this.heap = { f64: new Float64Array(0), f32: new Float32Array(0), macro: undefined };
   }
 }
 
@@ -108,12 +115,13 @@ let asmFactory: AsmModuleFactory | undefined | null = null;
 
 /**
  * The body of an asm.js module (parameters `stdlib, foreign, heap`) that returns the
- * macro-kernel `macro(mc, nc, kc, pa, pb, pc)`: for every `mr × nr` tile of an `mc × nc` block
- * (both multiples of the tile), the product of the A panels packed at byte offset `pa` (`kc × mr`
- * each, row index fastest) and the B panels at `pb` (`kc × nr` each, column index fastest),
- * stored — not added — into the row-major `mc × nc` block at `pc`. Each tile's `mr·nr` sums are
- * local double variables; the `k` loop adds `a[i]·b[j]` to them in order `p = 0, 1, …`, exactly
- * like {@link microKernel}.
+ * macro-kernel `macro(mc, nc, kc, pa, pb, pc, ldc)`: for every `mr × nr` tile of an `mc × nc`
+ * block (both multiples of the tile), the product of the A panels packed at byte offset `pa`
+ * (`kc × mr` float64 each, row index fastest) and the B panels at `pb` (`kc × nr` each, column
+ * index fastest) is added to the float32 block at `pc` (rows `ldc` bytes apart). Each tile's
+ * `mr·nr` sums are local double variables; the `k` loop adds `a[i]·b[j]` to them in order
+ * `p = 0, 1, …`, and each sum is then added to its float32 element in double and rounded once —
+ * exactly what {@link macroKernel} does.
  */
 export function asmMacroKernelSource(mr: number, nr: number): string {
   const tile = (f: (i: number, j: number) => string, sep = ' '): string =>
@@ -122,9 +130,10 @@ export function asmMacroKernelSource(mr: number, nr: number): string {
   const lines = [
     '"use asm";',
     'var H = new stdlib.Float64Array(heap);',
+    'var F = new stdlib.Float32Array(heap);',
     'var imul = stdlib.Math.imul;',
-    'function macro(mc, nc, kc, pa, pb, pc) {',
-    'mc = mc | 0; nc = nc | 0; kc = kc | 0; pa = pa | 0; pb = pb | 0; pc = pc | 0;',
+    'function macro(mc, nc, kc, pa, pb, pc, ldc) {',
+    'mc = mc | 0; nc = nc | 0; kc = kc | 0; pa = pa | 0; pb = pb | 0; pc = pc | 0; ldc = ldc | 0;',
     'var ir = 0, jr = 0, p = 0, a = 0, b = 0, c = 0, x = 0.0;',
     `var ${bs.map((b) => `${b} = 0.0`).join(', ')};`,
     tile((i, j) => `var c${i}_${j} = 0.0;`),
@@ -139,8 +148,8 @@ export function asmMacroKernelSource(mr: number, nr: number): string {
     `a = (a + ${8 * mr}) | 0;`,
     `b = (b + ${8 * nr}) | 0;`,
     '}',
-    'c = (pc + ((imul(ir, nc) + jr) << 3)) | 0;',
-    Array.from({ length: mr }, (_, i) => [...bs.map((_, j) => `H[(c + ${8 * j}) >> 3] = c${i}_${j};`), 'c = (c + (nc << 3)) | 0;'].join(' ')).join('\n'),
+    'c = (pc + imul(ir, ldc) + (jr << 2)) | 0;',
+    Array.from({ length: mr }, (_, i) => [...bs.map((_, j) => `F[(c + ${4 * j}) >> 2] = +F[(c + ${4 * j}) >> 2] + c${i}_${j};`), 'c = (c + ldc) | 0;'].join(' ')).join('\n'),
     '}',
     '}',
     '}',
@@ -184,10 +193,20 @@ export function gemmImpl(
   const mcMax = Math.min(MC, roundUp(m, MR));
   const kcMax = Math.ceil(k / Math.ceil(k / KC));
   const ncMax = Math.min(NC, roundUp(n, NR));
-  // Heap layout (doubles): packed A block, packed B block, one block of products.
+  // Heap layout: packed A block and packed B block (doubles), then c as float32 with its rows
+  // padded to whole tiles (the kernels write whole tiles; the padding is never read back).
   const bOffset = mcMax * kcMax;
-  const cOffset = bOffset + kcMax * ncMax;
-  const { heap: w, macro } = ws.get(cOffset + mcMax * ncMax);
+  const cOffset = bOffset + kcMax * ncMax; // in doubles
+  const ldc = roundUp(n, NR);
+  const mPad = roundUp(m, MR);
+  const { f64: w, f32: cw, macro } = ws.get(cOffset + Math.ceil((mPad * ldc) / 2));
+  const c0 = 2 * cOffset; // in floats
+  // Zero the padding too: left-over bits there could be denormals, which are slow to add to.
+  for (let i = 0; i < mPad; i++) {
+    if (i < m) cw.set(c.subarray(i * n, i * n + n), c0 + i * ldc);
+    else cw.fill(0, c0 + i * ldc, c0 + i * ldc + n);
+    cw.fill(0, c0 + i * ldc + n, c0 + (i + 1) * ldc);
+  }
 
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = Math.min(NC, n - j0);
@@ -199,35 +218,27 @@ export function gemmImpl(
         const mc = Math.min(MC, m - i0);
         const mcPad = roundUp(mc, MR);
         packA(w, a, aRow, aCol, alpha, i0, mc, p0, kc);
-        if (macro !== undefined) macro(mcPad, ncPad, kc, 0, bOffset * 8, cOffset * 8);
-        else macroKernel(w, mcPad, ncPad, kc, bOffset, cOffset);
-        addBlock(c, n, i0, j0, mc, nc, w, cOffset, ncPad);
+        const pc = c0 + i0 * ldc + j0;
+        if (macro !== undefined) macro(mcPad, ncPad, kc, 0, bOffset * 8, pc * 4, ldc * 4);
+        else macroKernel(w, cw, mcPad, ncPad, kc, bOffset, pc, ldc);
       }
     }
   }
-}
-
-/** `c[i0 + i, j0 + j] += w[off + i·stride + j]` for the `mc × nc` block. */
-function addBlock(c: Float32Array, n: number, i0: number, j0: number, mc: number, nc: number, w: Float64Array, off: number, stride: number): void {
-  for (let i = 0; i < mc; i++) {
-    let ci = (i0 + i) * n + j0;
-    let wi = off + i * stride;
-    for (let j = 0; j < nc; j++, ci++, wi++) c[ci] = c[ci]! + w[wi]!;
-  }
+  for (let i = 0; i < m; i++) c.set(cw.subarray(c0 + i * ldc, c0 + i * ldc + n), i * n);
 }
 
 /** The plain TypeScript macro-kernel: what the asm.js one computes, tile by tile with {@link microKernel}. */
-function macroKernel(w: Float64Array, mc: number, nc: number, kc: number, pb: number, pc: number): void {
+function macroKernel(w: Float64Array, cw: Float32Array, mc: number, nc: number, kc: number, pb: number, pc: number, ldc: number): void {
   const t = tile;
   for (let jr = 0; jr < nc; jr += NR) {
     for (let ir = 0; ir < mc; ir += MR) {
       microKernel(w, kc, ir * kc, pb + jr * kc, t);
-      let ci = pc + ir * nc + jr;
-      for (let i = 0; i < MR * NR; i += NR, ci += nc) {
-        w[ci] = t[i]!;
-        w[ci + 1] = t[i + 1]!;
-        w[ci + 2] = t[i + 2]!;
-        w[ci + 3] = t[i + 3]!;
+      let ci = pc + ir * ldc + jr;
+      for (let i = 0; i < MR * NR; i += NR, ci += ldc) {
+        cw[ci] = cw[ci]! + t[i]!;
+        cw[ci + 1] = cw[ci + 1]! + t[i + 1]!;
+        cw[ci + 2] = cw[ci + 2]! + t[i + 2]!;
+        cw[ci + 3] = cw[ci + 3]! + t[i + 3]!;
       }
     }
   }
