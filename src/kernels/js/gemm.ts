@@ -12,7 +12,8 @@
  * Two implementations of the macro-kernel, same arithmetic in the same order:
  * - **asm.js** (the default): the macro-kernel as an asm.js module ({@link asmMacroKernelSource}),
  *   which V8 validates and compiles ahead of time to machine code without bounds or type checks:
- *   measured ~1.3–1.9× the plain TypeScript loop here (`npx tsx bench/matmul.ts --backends js`).
+ *   measured 1.5–2.2× the plain TypeScript loop in the same run here
+ *   (`npx tsx bench/matmul.ts --backends js,js:typescript`).
  *   asm.js is ordinary JavaScript, but its validity hangs on details that transpilers rewrite
  *   (esbuild — hence tsx — drops the `"use asm"` directive and prints `0.0` as `0`), so the module
  *   is compiled from its source text with the `Function` constructor, the technique ndarray-ops
