@@ -12,6 +12,11 @@ import { runConformance } from './conformance.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Runs `lines` as an ES module in a child Node (tsx loaded) started with `flags`, from the repository root. */
+function runChild(flags: string[], lines: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [...flags, '--import=tsx', '--input-type=module', '-e', lines.join('\n')], { cwd: repo, encoding: 'utf8' });
+}
+
 runConformance('js (typescript gemm)', () => createJsBackend({ gemmKernel: 'typescript' }));
 
 function data(rng: Random, n: number): Float32Array {
@@ -58,7 +63,7 @@ test('asm.js and TypeScript macro-kernels give the same bits (every transpose, a
 test('V8 validates the asm.js module (compiled ahead of time, not run as plain JavaScript)', (t) => {
   // %IsAsmWasmCode is true only for a module V8 accepted as asm.js and linked against its heap;
   // a deliberately broken copy (an int where a double is declared) is the negative control.
-  const script = [
+  const run = runChild(['--allow-natives-syntax'], [
     "const { GemmWorkspace, gemmImpl, asmMacroKernelSource } = await import('./src/kernels/js/gemm.ts');",
     "const good = new Function('stdlib', 'foreign', 'heap', asmMacroKernelSource(2, 4));",
     'good(globalThis, undefined, new ArrayBuffer(1 << 16));',
@@ -67,8 +72,7 @@ test('V8 validates the asm.js module (compiled ahead of time, not run as plain J
     'const ws = new GemmWorkspace();',
     'gemmImpl(ws, 100, 500, 784, 1, new Float32Array(78400), false, new Float32Array(392000), false, 0, new Float32Array(50000));',
     'console.log(JSON.stringify({ good: %IsAsmWasmCode(good), bad: %IsAsmWasmCode(bad), kernel: ws.kernel }));',
-  ].join('\n');
-  const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--import=tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8' });
+  ]);
   t.is(run.status, 0, run.stderr);
   t.deepEqual(JSON.parse(run.stdout.trim()), { good: true, bad: false, kernel: 'asm.js' });
   // V8 reports an asm.js module it rejects as a process warning: only the broken copy may have one.
@@ -77,15 +81,14 @@ test('V8 validates the asm.js module (compiled ahead of time, not run as plain J
 });
 
 test('where code generation from strings is forbidden, the js backend runs the TypeScript kernel with the same results', (t) => {
-  const script = [
+  const run = runChild(['--disallow-code-generation-from-strings'], [
     "const { createJsBackend } = await import('./src/kernels/js/index.ts');",
     'const b = createJsBackend();',
     'const x = b.alloc(2, 3); const y = b.alloc(3, 2); const z = b.alloc(2, 2);',
     'b.write(x, Float32Array.from([1, 2, 3, 4, 5, 6])); b.write(y, Float32Array.from([7, 8, 9, 10, 11, 12]));',
     'b.gemm(z, x, y); const out = new Float32Array(4); b.read(z, out);',
     'console.log(JSON.stringify({ description: b.info.description, out: Array.from(out) }));',
-  ].join('\n');
-  const run = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '--import=tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8' });
+  ]);
   t.is(run.status, 0, run.stderr);
   // [1 2 3; 4 5 6] · [7 8; 9 10; 11 12] = [58 64; 139 154]
   t.deepEqual(JSON.parse(run.stdout.trim()), { description: 'js (portable TypeScript, typescript gemm)', out: [58, 64, 139, 154] });
