@@ -1,7 +1,7 @@
 /**
  * One bank of the distributed fraud example (`runBank` in `distributed.ts`), as a process:
- * `npx tsx examples/fraud/bank.ts --input FILE --bank I --banks N --out DIR [--peer ADDR]…`.
- * Prints `peer: ADDR` once bound; `main.ts --peers N` starts these. See README.md.
+ * `npx tsx examples/fraud/bank.ts --input FILE --bank I --banks N --out DIR [--peer ADDR]…
+ * [--aggregate ADDR]`. Bank 0 prints `peer: ADDR aggregate: ADDR` once bound; `main.ts --peers N` starts these. See README.md.
  */
 import { parseArgs } from 'node:util';
 import { createBackend, DbnError, defaultBackend, InvalidOptionError } from '../../src/index.js';
@@ -22,6 +22,12 @@ async function main(): Promise<void> {
       banks: { type: 'string' },
       out: { type: 'string' },
       peer: { type: 'string', multiple: true, default: [] },
+      aggregate: { type: 'string' },
+      scaling: { type: 'string', default: 'shared' },
+      stopping: { type: 'string', default: 'validation' },
+      patience: { type: 'string' },
+      'pretrain-learning-rate': { type: 'string' },
+      'finetune-learning-rate': { type: 'string' },
       seed: { type: 'string', default: '1' },
       merge: { type: 'string', default: 'sum' },
       backend: { type: 'string' },
@@ -45,6 +51,16 @@ async function main(): Promise<void> {
   const bank = int('bank', values.bank, 0)!;
   if (bank >= banks) throw new InvalidOptionError(`--bank must be below --banks (${banks}), got ${bank}.`);
   if (values.merge !== 'sum' && values.merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
+  if (values.scaling !== 'shared' && values.scaling !== 'own') throw new InvalidOptionError(`--scaling must be 'shared' or 'own', got '${values.scaling}'.`);
+  if (values.stopping !== 'validation' && values.stopping !== 'fixed') throw new InvalidOptionError(`--stopping must be 'validation' or 'fixed', got '${values.stopping}'.`);
+  const rate = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(n > 0 && Number.isFinite(n))) throw new InvalidOptionError(`--${name} must be a positive number, got '${v}'.`);
+    return n;
+  };
+  const pretrainLearningRate = rate('pretrain-learning-rate', values['pretrain-learning-rate']);
+  const fineTuneLearningRate = rate('finetune-learning-rate', values['finetune-learning-rate']);
   const share = values['positive-share'] === undefined ? undefined : Number(values['positive-share']);
   const { backend } = values.backend === undefined ? defaultBackend() : { backend: createBackend(values.backend) };
   try {
@@ -56,7 +72,13 @@ async function main(): Promise<void> {
       peers: values.peer,
       seed: int('seed', values.seed, 0)!,
       merge: values.merge,
+      scaling: values.scaling,
+      stopping: values.stopping,
       backend,
+      ...(values.aggregate !== undefined ? { aggregate: values.aggregate } : {}),
+      ...(values.patience !== undefined ? { patience: int('patience', values.patience, 1)! } : {}),
+      ...(pretrainLearningRate !== undefined ? { pretrainLearningRate } : {}),
+      ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}),
       ...(values.label !== undefined ? { label: values.label } : {}),
       ...(values['time-column'] !== undefined ? { timeColumn: values['time-column'] } : {}),
       ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
@@ -66,7 +88,9 @@ async function main(): Promise<void> {
       ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
       ...(values['publish-every'] !== undefined ? { publishEvery: int('publish-every', values['publish-every'], 1)! } : {}),
       ...(share !== undefined ? { positiveShare: share } : {}),
-      onAddress: (a) => console.log(`peer: ${a}`),
+      onAddress: (peer, aggregate) => {
+        if (aggregate !== undefined) console.log(`peer: ${peer} aggregate: ${aggregate}`);
+      },
     });
   } finally {
     backend.dispose();

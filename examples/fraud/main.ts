@@ -30,6 +30,11 @@ const HELP = `Usage: npm run example:fraud -- [options]
   --peers N            also train the DBN distributed: N banks (processes) peer to peer, and
                        compare bank 0's model with the pooled one (report.md, distributed.json)
   --merge sum|average  how the banks' deltas combine with --peers (default sum)
+  --publish-every N    minibatches between two published deltas with --peers (default 1)
+  --scaling WHICH      shared (default: federated standardization from summed statistics) or
+                       own (each bank its own training statistics) with --peers
+  --stopping WHICH     validation (default: early stopping on the banks' summed validation loss,
+                       as the pooled run) or fixed (--finetune-epochs, no stopping) with --peers
   --debug              print stack traces
 `;
 
@@ -59,6 +64,9 @@ async function main(): Promise<void> {
       'pretrain-on': { type: 'string', default: 'legit' },
       peers: { type: 'string' },
       merge: { type: 'string', default: 'sum' },
+      'publish-every': { type: 'string' },
+      scaling: { type: 'string', default: 'shared' },
+      stopping: { type: 'string', default: 'validation' },
       debug: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -77,6 +85,11 @@ async function main(): Promise<void> {
   const peers = int('peers', values.peers, 2);
   if (values.merge !== 'sum' && values.merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
   const merge = values.merge;
+  if (values.scaling !== 'shared' && values.scaling !== 'own') throw new InvalidOptionError(`--scaling must be 'shared' or 'own', got '${values.scaling}'.`);
+  if (values.stopping !== 'validation' && values.stopping !== 'fixed') throw new InvalidOptionError(`--stopping must be 'validation' or 'fixed', got '${values.stopping}'.`);
+  const scaling = values.scaling;
+  const stopping = values.stopping;
+  const publishEvery = int('publish-every', values['publish-every'], 1);
 
   let input = values.input;
   const synthetic = input === undefined;
@@ -106,7 +119,7 @@ async function main(): Promise<void> {
       pretrainOn: values['pretrain-on'],
     });
     if (peers !== undefined) {
-      console.log(`distributed: ${peers} banks, each its own process, sharing only weight deltas (merge '${merge}')`);
+      console.log(`distributed: ${peers} banks, each its own process, sharing weight deltas (merge '${merge}') and summed statistics (scaling '${scaling}', stopping '${stopping}')`);
       const d = await runDistributed(
         {
           input,
@@ -114,6 +127,9 @@ async function main(): Promise<void> {
           outDir: path.join(values.out, 'distributed'),
           seed,
           merge,
+          scaling,
+          stopping,
+          ...(publishEvery !== undefined ? { publishEvery } : {}),
           label: values.label,
           timeColumn: values['time-column'],
           timeOfDay: !values['no-time-of-day'],
@@ -126,7 +142,8 @@ async function main(): Promise<void> {
         },
         r,
       );
-      for (const s of d.scores) console.log(`  ${s.name.padEnd(20)} AUPRC pooled ${s.pooled.averagePrecision.toFixed(4)}, distributed ${s.distributed.averagePrecision.toFixed(4)} (gap ${s.gap.toFixed(4)}); AUROC ${s.pooled.rocAuc.toFixed(4)} / ${s.distributed.rocAuc.toFixed(4)}`);
+      for (const s of d.scores) console.log(`  ${s.name.padEnd(20)} AUPRC pooled ${s.pooled.averagePrecision.toFixed(4)}, distributed ${s.distributed.averagePrecision.toFixed(4)} (gap ${s.gap >= 0 ? '+' : ''}${s.gap.toFixed(4)}); AUROC ${s.pooled.rocAuc.toFixed(4)} / ${s.distributed.rocAuc.toFixed(4)}`);
+      console.log(`  distributed run: ${d.seconds.toFixed(1)} s`);
       fs.appendFileSync(r.files.report, renderDistributedSection(d, r));
     }
     console.log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${r.files.report}, ${r.files.chart}, ${r.files.scores}, ${r.files.metrics}`);

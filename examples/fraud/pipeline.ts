@@ -240,13 +240,20 @@ export const localPretrainer: Pretrainer = async (rows, ctx) => {
 };
 
 /**
+ * How many times each positive row is repeated so that positives make up about `share` of a set
+ * of `negatives` negative and `positives` positive rows (at least 1).
+ */
+export function oversamplingFactor(negatives: number, positives: number, share: number): number {
+  return Math.max(1, Math.round((share * negatives) / ((1 - share) * positives)));
+}
+
+/**
  * Rows of `part` with every positive row repeated so that positives make up about `share` of the
  * result (at least once each), in a seeded random order. Returns the rows, labels and the factor.
+ * `factor` overrides the repetition count (the distributed banks use the one of all banks' rows).
  */
-export function oversample(part: Part, share: number, seed: number): { x: HostMatrix; y: Int32Array; factor: number } {
+export function oversample(part: Part, share: number, seed: number, factor = oversamplingFactor(part.y.length - part.positives, part.positives, share)): { x: HostMatrix; y: Int32Array; factor: number } {
   const n = part.y.length;
-  const neg = n - part.positives;
-  const factor = Math.max(1, Math.round((share * neg) / ((1 - share) * part.positives)));
   const idx: number[] = [];
   for (let i = 0; i < n; i++) {
     const copies = part.y[i] === 1 ? factor : 1;

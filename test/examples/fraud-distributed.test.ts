@@ -34,6 +34,16 @@ test('three bank processes train the DBN peer to peer; bank 0’s model ranks th
     // Every training row of the pooled split is held by exactly one bank.
     t.is(d.rows.reduce((n, r) => n + r.train, 0), pooled.parts.train.rows);
     t.is(d.rows.reduce((n, r) => n + r.trainFrauds, 0), pooled.parts.train.positives);
+    // The banks summed their counts: the same oversampling factor as the pooled run's.
+    t.is(d.oversamplingFactor, pooled.oversamplingFactor);
+    // Early stopping on the summed validation loss: one check per epoch ('sum' merge), stopped
+    // after 4 checks without improvement or at the 6 epochs given, the best check restored.
+    t.is(d.stopping, 'validation');
+    t.is(d.validationLoss.length, d.fineTuneEpochs);
+    t.true(d.fineTuneEpochs === 6 || d.fineTuneEpochs - 1 - d.bestCheck === 4, `epochs ${d.fineTuneEpochs}, best check ${d.bestCheck}`);
+    t.is(Math.min(...d.validationLoss), d.validationLoss[d.bestCheck]!);
+    // Shared scaling and the averaged restore leave every bank with the same model and inputs.
+    t.is(d.maxScoreDifference, 0);
     const prevalence = pooled.parts.test.positives / pooled.parts.test.rows;
     const dbn = d.scores.find((s) => s.key === 'dbn')!;
     t.true(dbn.pooled.averagePrecision > 20 * prevalence, `pooled AUPRC ${dbn.pooled.averagePrecision}, prevalence ${prevalence}`);
