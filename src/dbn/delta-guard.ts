@@ -41,8 +41,10 @@ export class DeltaGuard {
   /**
    * Checks `tensors` against the `expected` shapes of its layer (`undefined`: no such layer).
    * Does not record the norm: call {@link accept} once the delta is taken.
+   * @param sumSquares `Σ v²` over the tensors when the caller has it (a decoded delta carries
+   *   it), sparing a pass over them; computed here otherwise.
    */
-  check(layer: number, tensors: readonly Float32Array[], shapes: readonly TensorShape[], expected: readonly TensorShape[] | undefined): GuardVerdict {
+  check(layer: number, tensors: readonly Float32Array[], shapes: readonly TensorShape[], expected: readonly TensorShape[] | undefined, sumSquares?: number): GuardVerdict {
     if (expected === undefined) return { ok: false, reason: 'layer', detail: `layer ${layer} does not exist here` };
     if (tensors.length !== expected.length || shapes.length !== expected.length) {
       return { ok: false, reason: 'shape', detail: `layer ${layer} has ${expected.length} tensors, the delta ${tensors.length}` };
@@ -54,8 +56,15 @@ export class DeltaGuard {
         return { ok: false, reason: 'shape', detail: `tensor ${i} of layer ${layer} is ${r}x${c}, the delta's ${s[0]}x${s[1]}` };
       }
     }
-    let sq = 0;
-    for (const t of tensors) for (let k = 0; k < t.length; k++) sq += t[k]! * t[k]!;
+    let sq = sumSquares ?? 0;
+    if (sumSquares === undefined) {
+      for (const t of tensors) {
+        for (let k = 0; k < t.length; k++) {
+          const v = t[k]!;
+          sq += v * v;
+        }
+      }
+    }
     // A NaN or ±Infinity anywhere makes the sum of squares non-finite.
     if (!Number.isFinite(sq)) return { ok: false, reason: 'nonfinite', detail: `the delta for layer ${layer} holds a NaN or an infinity` };
     const norm = Math.sqrt(sq);

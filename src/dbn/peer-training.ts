@@ -26,7 +26,8 @@
  *   and its deltas are applied.
  */
 import { InvalidOptionError } from '../errors.js';
-import { roundToFloat16 } from '../sync/float16.js';
+import type { DeltaStepArgs, DeltaStepResult } from '../kernels/backend.js';
+import { float16FromFloat32, float16Table } from '../sync/float16.js';
 import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../sync/index.js';
 import { type Constraints, type MatrixInput, validateOptions } from '../validate.js';
 import type { ClassifierParameters, Dbn, PretrainHistory } from './dbn.js';
@@ -40,6 +41,7 @@ export type PeerLink = Pick<
   Peer,
   | 'senderId'
   | 'publishDelta'
+  | 'publishDeltaFrames'
   | 'flush'
   | 'on'
   | 'off'
@@ -51,6 +53,7 @@ export type PeerLink = Pick<
   | 'sequences'
   | 'stats'
   | 'waitForPeers'
+  | 'setMaxFrameBytes'
 >;
 
 /** Options of {@link PeerTrainer}. */
@@ -150,6 +153,12 @@ export interface PeerTrainingStats {
   /** Milliseconds spent in publication points (reading, diffing, encoding, merging, writing). */
   readonly syncMs: number;
   /**
+   * Milliseconds spent receiving deltas: checking them here ({@link DeltaGuard}) plus the
+   * transport's decoding of every message (`transport.decodeMs`). Adding them to the weights
+   * happens at the next publication point and counts in `syncMs`.
+   */
+  readonly receiveMs: number;
+  /**
    * The transport's counters (`Peer.stats()`): deltas delivered, gaps, duplicates, stale;
    * connections refused for a key not in the allowlist; failed handshakes of this peer's own.
    */
@@ -160,6 +169,8 @@ export interface PeerTrainingStats {
     readonly stale: number;
     readonly rejectedKeys: number;
     readonly handshakeFailures: number;
+    /** Milliseconds the transport spent decoding received messages (checksums, copies, checks). */
+    readonly decodeMs: number;
   };
 }
 
@@ -216,11 +227,16 @@ interface RemoteView {
 interface Current {
   readonly id: number;
   /** What the other peers hold of this group (this peer's published work plus the merged deltas). */
-  readonly base: Float32Array[];
-  /** The outgoing change before rounding. */
+  base: Float32Array[];
+  /** Where a publication point writes the next `base` (swapped with it once the delta is out). */
+  next: Float32Array[];
+  /** Where a publication point writes the weights to load. */
+  readonly curNext: Float32Array[];
+  /** Scratch that gives each float32 of the change its bits (float16 encoding). */
   readonly delta: Float32Array[];
-  /** The outgoing change as published (rounded to binary16 with `float16`). */
-  readonly sent: Float32Array[];
+  readonly deltaBits: Uint32Array[];
+  /** The sum of several remote deltas merged at once (allocated on first need). */
+  acc?: Float32Array[];
 }
 
 const CONSTRAINTS: Constraints = {
@@ -308,6 +324,7 @@ export class PeerTrainer {
     ae: { rounds: 0, averaged: 0, skipped: 0, forced: 0, failed: 0 },
     barrierTimeouts: 0,
     syncMs: 0,
+    receiveMs: 0,
   };
 
   /** Hooks into `link` (deltas, heartbeats, snapshot requests) at once; trains nothing yet. */
@@ -345,6 +362,7 @@ export class PeerTrainer {
     for (let i = 0; i < this.L; i++) this.refreshBlock(i, this.readGroup(i));
     this.stage = this.firstIncompleteLayer() ?? this.L;
     this.publishFingerprint();
+    this.limitFrames();
     link.on('delta', this.onDelta);
     link.on('heartbeat', this.onHeartbeat);
     link.on('peer-lost', this.onPeerLost);
@@ -508,7 +526,16 @@ export class PeerTrainer {
       peersCompared: d.compared,
       barrierTimeouts: this.c.barrierTimeouts,
       syncMs: this.c.syncMs,
-      transport: { delivered: t.delivered, gaps: t.gaps, duplicates: t.duplicates, stale: t.stale, rejectedKeys: t.rejected.key, handshakeFailures: t.handshakeFailures },
+      receiveMs: this.c.receiveMs + t.decodeMs,
+      transport: {
+        delivered: t.delivered,
+        gaps: t.gaps,
+        duplicates: t.duplicates,
+        stale: t.stale,
+        rejectedKeys: t.rejected.key,
+        handshakeFailures: t.handshakeFailures,
+        decodeMs: t.decodeMs,
+      },
     };
   }
 
@@ -546,7 +573,7 @@ export class PeerTrainer {
         return false;
       }
       if (this.closed) return false;
-      this.applyPending(undefined);
+      this.applyPending();
       const match = sameSequences(this.link.sequences(), snap.sequences);
       if (!match && (++this.mismatches < MISMATCHES_BEFORE_FORCE || !force)) {
         this.c.ae.skipped++;
@@ -605,35 +632,45 @@ export class PeerTrainer {
     const cur = this.readGroup(g.id);
     const shapes = this.shapesOf(g.id)!;
     const K = this.o.merge === 'average' ? 1 + this.liveTrainers() : 1;
-    let sq = 0;
-    // With K > 1 this peer keeps only its 1/K share of its own change, like everyone else: cur = base + d.
-    for (let t = 0; t < cur.length; t++) sq += K > 1 ? shareOfDifference(cur[t]!, g.base[t]!, 1 / K, g.delta[t]!) : scaledDifference(cur[t]!, g.base[t]!, 1, g.delta[t]!);
-    let write = false;
-    if (sq > 0) {
-      const f16 = this.o.float16 && !final && g.delta.every((d) => maxAbs(d) < 65504);
-      if (f16) for (let t = 0; t < g.delta.length; t++) roundToFloat16(g.delta[t]!, g.sent[t]!);
-      const seq = this.link.publishDelta(g.id, f16 ? g.sent : g.delta, shapes, { float16: f16 });
-      if (seq !== undefined) {
-        // base += what was sent: with float32 that is cur itself (cur = base + d); with float16
-        // the rounding residual cur − base stays here and goes out with the next delta.
-        for (let t = 0; t < cur.length; t++) {
-          if (f16) addInto(g.base[t]!, g.sent[t]!, 1);
-          else g.base[t]!.set(cur[t]!);
-        }
-        write = K > 1;
+    const remote = this.applyPending(g.id);
+    // With K > 1 this peer keeps only its 1/K share of its own change, like everyone else.
+    const keep = K > 1;
+    const f16 = this.o.float16 && !final && LITTLE_ENDIAN;
+    const step = this.dbn.backend.deltaStep?.bind(this.dbn.backend);
+    let out = fusedChange(cur, g, remote, 1 / K, keep, f16, step);
+    // A change beyond ±65504 has no float16 form: such a delta goes as float32.
+    if (out.overflow) out = fusedChange(cur, g, remote, 1 / K, keep, false, step);
+    // Σ d² is not finite when the weights hold a NaN or an infinity: nothing is published then.
+    let settled = Number.isFinite(out.sumSquares);
+    let published = false;
+    if (settled && out.sumSquares > 0) {
+      // The frames hold float32 in this machine's byte order: little-endian is the wire's.
+      const seq =
+        LITTLE_ENDIAN || out.float16 ? this.link.publishDeltaFrames(g.id, out.payload, shapes, { float16: out.float16 }) : this.link.publishDelta(g.id, out.delta, shapes);
+      if (seq === undefined) {
+        this.c.publishRefused++;
+        settled = false;
+      } else {
+        published = true;
         this.c.published++;
         let elements = 0;
-        for (const d of g.delta) elements += d.length;
+        for (const b of g.base) elements += b.length;
         const overhead = 104 + 8 * shapes.length + 16;
-        this.c.bytesSent += overhead + elements * (f16 ? 2 : 4);
+        this.c.bytesSent += overhead + elements * (out.float16 ? 2 : 4);
         this.c.bytesF32 += overhead + elements * 4;
-        this.guard.accept(g.id, Math.sqrt(sq));
-      } else {
-        this.c.publishRefused++;
-        if (K > 1) for (let t = 0; t < cur.length; t++) addInto(cur[t]!, g.delta[t]!, K - 1);
+        this.guard.accept(g.id, Math.sqrt(out.sumSquares));
       }
     }
-    if (this.applyPending(cur) || write) this.writeGroup(g.id, cur);
+    if (settled) {
+      // Take the pass's results: base += what was sent, plus the remote deltas.
+      [g.base, g.next] = [g.next, g.base];
+      if ((published && keep) || remote.length > 0) this.writeGroup(g.id, g.curNext);
+    } else if (remote.length > 0) {
+      // Refused (or broken weights): the change stays whole in cur − base for the next try.
+      for (const r of remote) for (let t = 0; t < cur.length; t++) addIntoBoth(cur[t]!, g.base[t]!, r[t]!);
+      this.writeGroup(g.id, cur);
+    }
+    this.c.applied += remote.length;
     this.sinceSync = 0;
     this.lastSync = Date.now();
     this.c.syncs++;
@@ -644,67 +681,73 @@ export class PeerTrainer {
   }
 
   /**
-   * Adds the queued remote deltas. The current group's go into `cur` (the caller writes it) and
-   * into `base`, or are read, added and written here when `cur` is undefined; other groups are
-   * read, added and written. Returns whether `cur` changed.
+   * Adds the queued remote deltas of every group but `keep` (read, added, written; the group
+   * being trained also to its `base`) and returns those of group `keep`, not applied (the
+   * caller merges them in its own pass and counts them). Deltas for the classifier before it
+   * exists stay queued; with `otherLayers: 'drop'` those of other groups than the focus are dropped.
    */
-  private applyPending(cur: Float32Array[] | undefined): boolean {
-    if (this.pending.length === 0) return false;
+  private applyPending(keep?: number): Float32Array[][] {
+    const kept: Float32Array[][] = [];
+    if (this.pending.length === 0) return kept;
     // Deltas arrive already scaled by their sender ('average' divides at the source).
-    const scale = 1;
     const focus = this.current?.id ?? this.lastGroup;
     const byGroup = new Map<number, Pending[]>();
-    const keep: Pending[] = [];
+    const wait: Pending[] = [];
     for (const p of this.pending) {
       const id = p.msg.layer;
       if (id === this.L && this.classes === undefined) {
-        keep.push(p);
+        wait.push(p);
         continue;
       }
       if (this.o.otherLayers === 'drop' && focus !== undefined && id !== focus) {
         this.c.droppedOtherLayer++;
         continue;
       }
+      if (id === keep) {
+        kept.push(p.msg.tensors);
+        continue;
+      }
       let list = byGroup.get(id);
       if (list === undefined) byGroup.set(id, (list = []));
       list.push(p);
     }
-    this.pending = keep;
-    let changed = false;
+    this.pending = wait;
     for (const [id, list] of byGroup) {
-      const isCurrent = this.current?.id === id;
-      const target = isCurrent && cur !== undefined ? cur : this.readGroup(id);
+      const base = this.current?.id === id ? this.current.base : undefined;
+      const target = this.readGroup(id);
       for (const p of list) {
         for (let t = 0; t < target.length; t++) {
-          if (isCurrent) addIntoBoth(target[t]!, this.current!.base[t]!, p.msg.tensors[t]!, scale);
-          else addInto(target[t]!, p.msg.tensors[t]!, scale);
+          if (base === undefined) addInto(target[t]!, p.msg.tensors[t]!, 1);
+          else addIntoBoth(target[t]!, base[t]!, p.msg.tensors[t]!);
         }
         this.c.applied++;
       }
-      if (isCurrent && cur !== undefined) changed = true;
-      else this.writeGroup(id, target);
-      this.refreshBlock(id, isCurrent ? this.current!.base : target);
+      this.writeGroup(id, target);
+      this.refreshBlock(id, base ?? target);
     }
-    return changed;
+    return kept;
   }
 
   // ------------------------------------------------------------------ stages and barriers
 
   private enterGroup(id: number, epochs: number): void {
     const base = this.readGroup(id);
-    this.current = { id, base, delta: base.map((t) => new Float32Array(t.length)), sent: base.map((t) => new Float32Array(t.length)) };
+    const alloc = (): Float32Array[] => base.map((t) => new Float32Array(t.length));
+    const delta = alloc();
+    this.current = { id, base, next: alloc(), curNext: alloc(), delta, deltaBits: delta.map((d) => new Uint32Array(d.buffer)) };
     this.lastGroup = id;
     this.stage = id;
     this.stageEpochs = epochs;
     this.sinceSync = 0;
     this.lastSync = Date.now();
-    this.applyPending(undefined);
+    this.applyPending();
     this.refreshBlock(id, this.current.base);
     this.publishFingerprint();
   }
 
   private enterClassifier(classes: number, epochsDone: number): void {
     this.classes = classes;
+    this.limitFrames();
     if (this.pendingClassifier !== undefined) {
       const shapes = this.shapesOf(this.L)!;
       if (sameShapes(this.pendingClassifier, shapes)) this.writeGroup(this.L, this.pendingClassifier);
@@ -745,7 +788,7 @@ export class PeerTrainer {
     this.report('barrier', `finished stage ${done}; waiting for the live peers`);
     for (;;) {
       if (this.closed) return;
-      this.applyPending(undefined);
+      this.applyPending();
       const perSender = this.link.stats().perSender;
       let behind = 0;
       let unsettled = 0;
@@ -783,7 +826,9 @@ export class PeerTrainer {
 
   private readonly onDelta = (msg: DeltaMessage): void => {
     if (this.closed) return;
-    const v = this.guard.check(msg.layer, msg.tensors, msg.shapes, this.expectedShapes(msg));
+    const t0 = performance.now();
+    const v = this.guard.check(msg.layer, msg.tensors, msg.shapes, this.expectedShapes(msg), msg.sumSquares);
+    this.c.receiveMs += performance.now() - t0;
     if (!v.ok) {
       this.c.rejected[v.reason]++;
       this.report('rejected', `${v.reason}: ${v.detail} (from ${msg.senderId}, sequence ${msg.sequence})`);
@@ -829,7 +874,7 @@ export class PeerTrainer {
 
   /** Every tensor of every group, `base` for the group being trained (what the peers hold of it). */
   private snapshot(layers: readonly number[]): Snapshot {
-    this.applyPending(undefined);
+    this.applyPending();
     const wanted = new Set(layers);
     const out: LayerTensors[] = [];
     const ids = this.classes === undefined ? this.L : this.L + 1;
@@ -969,6 +1014,18 @@ export class PeerTrainer {
     this.link.setProgress({ epoch: this.stageEpochs, batches: this.batches, samples: 0 });
   }
 
+  /**
+   * Tells the link the largest frame a peer of this model may send: its largest tensor as
+   * float32 (a delta or snapshot payload), at least 1 MiB for the other frames (heartbeat info,
+   * snapshot index). An allowlisted peer cannot make this one buffer a bigger frame.
+   */
+  private limitFrames(): void {
+    let largest = 0;
+    for (let id = 0; id <= this.L; id++) for (const [r, c] of this.shapesOf(id) ?? []) largest = Math.max(largest, r * c);
+    const head = this.classes === undefined ? 0 : this.dbn.nOutput * this.classes;
+    this.link.setMaxFrameBytes(Math.max(4 * Math.max(largest, head), 1024 * 1024));
+  }
+
   /** Live peers that report a training stage (trainers, not bare sync peers). */
   private liveTrainers(): number {
     let n = 0;
@@ -1017,34 +1074,121 @@ function addInto(dst: Float32Array, src: Float32Array, scale: number): void {
   for (let k = 0; k < dst.length; k++) dst[k] = dst[k]! + scale * src[k]!;
 }
 
-/** `out = (a − b) · scale`, then `a = b + out`; returns `Σ out²`. */
-function shareOfDifference(a: Float32Array, b: Float32Array, scale: number, out: Float32Array): number {
-  let sq = 0;
-  for (let k = 0; k < a.length; k++) {
-    const v = (a[k]! - b[k]!) * scale;
-    out[k] = v;
-    a[k] = b[k]! + v;
-    sq += v * v;
-  }
-  return sq;
-}
-
-/** `x += scale · src` and `y += scale · src`. */
-function addIntoBoth(x: Float32Array, y: Float32Array, src: Float32Array, scale: number): void {
+/** `x += src` and `y += src`. */
+function addIntoBoth(x: Float32Array, y: Float32Array, src: Float32Array): void {
   for (let k = 0; k < x.length; k++) {
-    const v = scale * src[k]!;
+    const v = src[k]!;
     x[k] = x[k]! + v;
     y[k] = y[k]! + v;
   }
 }
 
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (let k = 0; k < a.length; k++) {
-    const v = Math.abs(a[k]!);
-    if (v > m) m = v;
+/** `acc = Σ deltas` tensor by tensor; returns `acc`. */
+function sumInto(acc: Float32Array[], deltas: readonly Float32Array[][]): Float32Array[] {
+  for (let t = 0; t < acc.length; t++) {
+    acc[t]!.set(deltas[0]![t]!);
+    for (let i = 1; i < deltas.length; i++) addInto(acc[t]!, deltas[i]![t]!, 1);
   }
-  return m;
+  return acc;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const EMPTY = new Float32Array(0);
+
+/** What {@link fusedChange} computed: a group's outgoing change, already in payload frames. */
+type Change =
+  | { readonly float16: false; readonly overflow: false; readonly payload: Buffer[]; readonly delta: Float32Array[]; readonly sumSquares: number }
+  | { readonly float16: true; readonly overflow: boolean; readonly payload: Buffer[]; readonly sumSquares: number };
+
+/** An uninitialized buffer whose start is 4-byte aligned (typed-array views need it). */
+function alignedBuffer(bytes: number): Buffer {
+  const b = Buffer.allocUnsafe(bytes);
+  return (b.byteOffset & 3) === 0 ? b : Buffer.from(new ArrayBuffer(bytes));
+}
+
+/**
+ * A publication point in one pass over each tensor, given the weights `cur`, what the peers
+ * hold `g.base`, and `remote`, the remote deltas to merge (`r` their float32 sum in order, or 0):
+ * - the change `d = share · (cur − base)`, into fresh payload frames: float32 little-endian
+ *   (views in `delta`), or with `float16` its nearest binary16 `q` (ties to even);
+ * - `g.next = base + sent + r`, `sent` being `d` or `q`: with float16 the rounding residual
+ *   `d − q` stays in `cur − base` and goes out with the next delta (error feedback);
+ * - `g.curNext = (keep ? base + d : cur) + r` (`keep`: this peer keeps only its share);
+ * - `Σ d²` (float64, not finite when a value is not), and whether a binary16 overflowed.
+ * `cur` and `g.base` are only read, so the caller can still drop the results.
+ */
+function fusedChange(
+  cur: readonly Float32Array[],
+  g: Current,
+  remote: readonly Float32Array[][],
+  share: number,
+  keep: boolean,
+  float16: boolean,
+  step: ((args: DeltaStepArgs) => DeltaStepResult) | undefined,
+): Change {
+  const payload: Buffer[] = [];
+  const delta: Float32Array[] = [];
+  const hasR = remote.length > 0;
+  // The loops below take one remote delta: several are summed first (float32, in order, as the kernel does).
+  const r = step !== undefined || remote.length <= 1 ? remote[0] : sumInto((g.acc ??= g.base.map((b) => new Float32Array(b.length))), remote);
+  let sq = 0;
+  let inf = 0;
+  for (let t = 0; t < cur.length; t++) {
+    const C = cur[t]!;
+    const B = g.base[t]!;
+    const N = g.next[t]!;
+    const CN = g.curNext[t]!;
+    const R = r === undefined ? EMPTY : r[t]!;
+    const n = C.length;
+    if (step !== undefined) {
+      // The backend's kernel: the same values as the loops below.
+      const frame = alignedBuffer((float16 ? 2 : 4) * n);
+      const out = float16 ? { half: new Uint16Array(frame.buffer, frame.byteOffset, n) } : { delta: new Float32Array(frame.buffer, frame.byteOffset, n) };
+      const res = step({ cur: C, base: B, ...(hasR ? { remote: remote.map((x) => x[t]!) } : {}), share, keep, ...out, baseNext: N, curNext: CN });
+      sq += res.sumSquares;
+      if (res.overflow) inf = 0x8000;
+      payload.push(frame);
+      if (out.delta !== undefined) delta.push(out.delta);
+    } else if (float16) {
+      const frame = alignedBuffer(2 * n);
+      const H = new Uint16Array(frame.buffer, frame.byteOffset, n);
+      const D = g.delta[t]!;
+      const bits = g.deltaBits[t]!;
+      const T = float16Table();
+      for (let k = 0; k < n; k++) {
+        const c = C[k]!;
+        const b = B[k]!;
+        D[k] = (c - b) * share;
+        const x = D[k]!;
+        const h = float16FromFloat32(bits[k]!, x);
+        H[k] = h;
+        // An all-ones exponent (infinity) carries into bit 15.
+        inf |= (h & 0x7c00) + 0x400;
+        sq += x * x;
+        const v = hasR ? R[k]! : 0;
+        N[k] = b + T[h]! + v;
+        CN[k] = (keep ? b + x : c) + v;
+      }
+      payload.push(frame);
+    } else {
+      const frame = alignedBuffer(4 * n);
+      const D = new Float32Array(frame.buffer, frame.byteOffset, n);
+      for (let k = 0; k < n; k++) {
+        const c = C[k]!;
+        const b = B[k]!;
+        D[k] = (c - b) * share;
+        const x = D[k]!;
+        sq += x * x;
+        const v = hasR ? R[k]! : 0;
+        N[k] = b + x + v;
+        CN[k] = (keep ? b + x : c) + v;
+      }
+      payload.push(frame);
+      delta.push(D);
+    }
+  }
+  if (float16) return { float16: true, overflow: (inf & 0x8000) !== 0, payload, sumSquares: sq };
+  return { float16: false, overflow: false, payload, delta, sumSquares: sq };
 }
 
 function sameShapes(tensors: readonly Float32Array[], shapes: readonly TensorShape[]): boolean {

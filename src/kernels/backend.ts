@@ -44,6 +44,42 @@ export interface MomentumStepOptions {
   readonly gradScale: number;
 }
 
+/**
+ * Arguments of {@link Backend.deltaStep}: host arrays, all of one length `n` (one parameter
+ * tensor of a model trained by several peers).
+ */
+export interface DeltaStepArgs {
+  /** The weights now. Read only. */
+  readonly cur: Float32Array;
+  /** What the other peers hold of them. Read only. */
+  readonly base: Float32Array;
+  /**
+   * Remote deltas to merge, or none: `r` is their sum in order, each partial sum rounded to
+   * float32 (`r = fround(fround(r₀ + r₁) + r₂)`). Read only.
+   */
+  readonly remote?: readonly Float32Array[];
+  /** The part of its change the peer publishes, in (0, 1]. */
+  readonly share: number;
+  /** The peer keeps only its share of its change (`curNext = base + d + r` rather than `cur + r`). */
+  readonly keep: boolean;
+  /** Receives the change `d` as float32; exactly one of `delta` and `half` is given. */
+  readonly delta?: Float32Array;
+  /** Receives `d` rounded to the nearest binary16 (ties to even), as bit patterns. */
+  readonly half?: Uint16Array;
+  /** Receives `base + sent + r`, `sent` being `d`, or the value of `half`. */
+  readonly baseNext: Float32Array;
+  /** Receives `(keep ? base + d : cur) + r`. */
+  readonly curNext: Float32Array;
+}
+
+/** What {@link Backend.deltaStep} reports. */
+export interface DeltaStepResult {
+  /** `Σ d²` as a float64 (summed in any order); not finite when a value of `d` is not. */
+  readonly sumSquares: number;
+  /** With `half`: some `d` has no finite binary16 (|d| ≥ 65520, or not finite). */
+  readonly overflow: boolean;
+}
+
 /** What a backend reports about itself. */
 export interface BackendInfo {
   /** Registry name: `'native'`, `'js'`, `'gpu'`. */
@@ -137,6 +173,19 @@ export interface Backend {
   sumSquaredDiff(a: Tensor, b: Tensor): number;
   /** `Σ x²` over all elements, as a float64 sum on the host. */
   sumSquares(x: Tensor): number;
+
+  /**
+   * OPTIONAL host-array kernel for peer-to-peer training (`dbn/peer-training.ts`): one
+   * publication point over one parameter tensor, in one pass. With
+   * `d = float32((cur − base) · share)` (the difference and product in float64): writes `d`
+   * (`delta`) or its binary16 rounding (`half`), `baseNext = base + sent + r` and
+   * `curNext = (keep ? base + d : cur) + r` (each sum in float64, rounded once to float32),
+   * `r` being the sum of `remote` or 0. Values are those of the plain TypeScript loop exactly, `Σ d²`
+   * up to summation order. Unlike the other kernels it works on host arrays (the parameters
+   * of a peer are host copies), so backends whose memory is elsewhere leave it out; callers
+   * fall back to their own loop.
+   */
+  deltaStep?(args: DeltaStepArgs): DeltaStepResult;
 
   /** Releases everything the backend holds (GPU context, native buffers). Idempotent. */
   dispose(): void;

@@ -10,33 +10,28 @@ const u32 = new Uint32Array(f32.buffer);
 /** The binary16 bit pattern nearest to `x` (after rounding `x` to float32). */
 export function toFloat16Bits(x: number): number {
   f32[0] = x;
-  return halfFromFloat32Bits(u32[0]!);
+  return float16FromFloat32(u32[0]!, f32[0]!);
 }
 
-/** The binary16 bit pattern nearest to the float32 whose bits are `u`. */
-function halfFromFloat32Bits(u: number): number {
+/** 2^52: adding then subtracting it rounds a double in [0, 2^51) to an integer, ties to even. */
+const ROUND_MAGIC = 4503599627370496;
+
+/**
+ * The binary16 bit pattern nearest to a float32 value, given both its bits `u` and its value
+ * `x` (bulk loops have both at hand). Branch-free across the normal/subnormal boundary, which
+ * small weight deltas straddle at random: the subnormal result is `|x|·2^24` rounded to an
+ * integer, ties to even (exact in double precision); the normal one rounds the rebased bits
+ * (F. Giesen's `float_to_half_fast3_rtne`); a mask picks one.
+ */
+export function float16FromFloat32(u: number, x: number): number {
+  const a = u & 0x7fffffff;
   const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal half: value / 2^-24 = significand >> (14 - e), rounded to nearest even.
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let q = m >>> shift;
-    const r = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (r > half || (r === half && (q & 1) === 1)) q++;
-    return sign | q;
-  }
-  let q = (e << 10) | (mant >>> 13);
-  const r = mant & 0x1fff;
-  // A carry out of the mantissa correctly bumps the exponent (and reaches 0x7c00 = Inf).
-  if (r > 0x1000 || (r === 0x1000 && (q & 1) === 1)) q++;
-  return sign | q;
+  // |x| ≥ 65520 rounds to infinity; a NaN stays a quiet NaN with the top bits of its payload.
+  if (a >= 0x477ff000) return a > 0x7f800000 ? sign | 0x7e00 | ((a >>> 13) & 0x3ff) : sign | 0x7c00;
+  const sub = (a - 0x38800000) >> 31; // −1 when |x| < 2^-14 (a subnormal or zero half), else 0
+  const hs = (Math.abs(x) * 16777216 + ROUND_MAGIC - ROUND_MAGIC) | 0;
+  const hn = (a - 0x37fff001 + ((a >>> 13) & 1)) >>> 13;
+  return sign | (hs & sub) | (hn & ~sub);
 }
 
 /** The value of the binary16 bit pattern `h` (0 ≤ h < 65536). */
@@ -51,8 +46,8 @@ export function fromFloat16Bits(h: number): number {
 
 let table: Float32Array | undefined;
 
-/** The value of every binary16 bit pattern, built on first use (256 KiB). */
-function halfTable(): Float32Array {
+/** The value of every binary16 bit pattern, indexed by the pattern (256 KiB, built on first use). */
+export function float16Table(): Float32Array {
   if (table === undefined) {
     table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) table[h] = fromFloat16Bits(h);
@@ -67,11 +62,11 @@ export function encodeFloat16(src: Float32Array, out: Uint8Array, offset = 0): v
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   if (LITTLE_ENDIAN && ((out.byteOffset + offset) & 1) === 0) {
     const o16 = new Uint16Array(out.buffer, out.byteOffset + offset, src.length);
-    for (let i = 0; i < bits.length; i++) o16[i] = halfFromFloat32Bits(bits[i]!);
+    for (let i = 0; i < bits.length; i++) o16[i] = float16FromFloat32(bits[i]!, src[i]!);
     return;
   }
   for (let i = 0, o = offset; i < bits.length; i++, o += 2) {
-    const h = halfFromFloat32Bits(bits[i]!);
+    const h = float16FromFloat32(bits[i]!, src[i]!);
     out[o] = h & 0xff;
     out[o + 1] = h >>> 8;
   }
@@ -79,15 +74,35 @@ export function encodeFloat16(src: Float32Array, out: Uint8Array, offset = 0): v
 
 /** Decodes `count` little-endian binary16 values from `bytes` at `offset` into a new Float32Array. */
 export function decodeFloat16(bytes: Uint8Array, count: number, offset = 0): Float32Array {
-  const t = halfTable();
   const out = new Float32Array(count);
+  decodeFloat16Into(bytes, out, offset);
+  return out;
+}
+
+/**
+ * Decodes `out.length` little-endian binary16 values from `bytes` at `offset` into `out`;
+ * returns the sum of their squares (float64: non-finite exactly when a value is ±Infinity or
+ * NaN, so one pass both decodes and checks).
+ */
+export function decodeFloat16Into(bytes: Uint8Array, out: Float32Array, offset = 0): number {
+  const t = float16Table();
+  const count = out.length;
+  let sq = 0;
   if (LITTLE_ENDIAN && ((bytes.byteOffset + offset) & 1) === 0) {
     const h16 = new Uint16Array(bytes.buffer, bytes.byteOffset + offset, count);
-    for (let i = 0; i < count; i++) out[i] = t[h16[i]!]!;
-    return out;
+    for (let i = 0; i < count; i++) {
+      const v = t[h16[i]!]!;
+      out[i] = v;
+      sq += v * v;
+    }
+    return sq;
   }
-  for (let i = 0, o = offset; i < count; i++, o += 2) out[i] = t[bytes[o]! | (bytes[o + 1]! << 8)]!;
-  return out;
+  for (let i = 0, o = offset; i < count; i++, o += 2) {
+    const v = t[bytes[o]! | (bytes[o + 1]! << 8)]!;
+    out[i] = v;
+    sq += v * v;
+  }
+  return sq;
 }
 
 /**
@@ -95,8 +110,8 @@ export function decodeFloat16(bytes: Uint8Array, count: number, offset = 0): Flo
  * payload carries), as float32; `out` may be `src`. Values beyond ±65504 become ±Infinity.
  */
 export function roundToFloat16(src: Float32Array, out: Float32Array = src): Float32Array {
-  const t = halfTable();
+  const t = float16Table();
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let i = 0; i < bits.length; i++) out[i] = t[halfFromFloat32Bits(bits[i]!)]!;
+  for (let i = 0; i < bits.length; i++) out[i] = t[float16FromFloat32(bits[i]!, src[i]!)]!;
   return out;
 }

@@ -2,7 +2,7 @@
  * The peer-to-peer sync layer: a pure wire format ({@link decode}, `encode*`) and a socket
  * wrapper ({@link Peer}). Importing this module opens no socket.
  */
-export { Peer, parseSeed } from './peer.js';
+export { CONTROL_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, Peer, parseSeed } from './peer.js';
 export type {
   PeerEvents,
   PeerInfo,
@@ -23,6 +23,7 @@ export {
   decode,
   deltaTopic,
   encodeDelta,
+  encodeDeltaFrames,
   encodeHeartbeat,
   encodeSnapshotRequest,
   encodeSnapshotResponse,
@@ -40,7 +41,7 @@ export type {
   SnapshotRequestMessage,
   SnapshotResponseMessage,
 } from './wire.js';
-export { fromFloat16Bits, toFloat16Bits, encodeFloat16, decodeFloat16, roundToFloat16 } from './float16.js';
+export { fromFloat16Bits, toFloat16Bits, float16FromFloat32, float16Table, encodeFloat16, decodeFloat16, decodeFloat16Into, roundToFloat16 } from './float16.js';
 export { crc32 } from './crc32.js';
 export {
   PUBLIC_KEY_FILE,

@@ -26,8 +26,15 @@
  *
  * Trust: with CURVE a peer connects only to servers whose key is in its allowlist (learned
  * addresses with other keys are ignored and counted) and its own sockets admit only allowlisted
- * clients, so whatever it delivers came from an allowlisted key. With `plaintext: true` anyone
- * who reaches the ports can read and inject deltas.
+ * clients, so whatever it delivers came from an allowlisted key. A sender id is bound to the key
+ * it was first heard under (deltas, heartbeats and snapshots arrive over connections whose
+ * server key this peer chose), so one allowlisted peer cannot speak for another (refused,
+ * counted as `rejected.sender`). Requests and announces reach the ROUTER, whose client keys
+ * zeromq.js does not expose: they are not bound (they carry no weights). Every receiving socket
+ * caps the size of a frame (`maxFrameBytes`, sized from the model by `PeerTrainer`; the ROUTER
+ * and PUB at {@link CONTROL_FRAME_BYTES}): ZeroMQ drops a connection that sends a bigger one
+ * before buffering it. With `plaintext: true` anyone who reaches the ports can read and inject
+ * deltas.
  *
  * Sequences: each sender numbers its deltas 1, 2, 3 … (one counter across layers). For every
  * sender a receiver keeps a floor: every sequence ≤ floor was delivered, is known lost, or is
@@ -50,6 +57,7 @@ import { Inbox, SendQueue } from './queues.js';
 import {
   decode,
   encodeDelta,
+  encodeDeltaFrames,
   encodeHeartbeat,
   encodeSnapshotRequest,
   encodeSnapshotResponse,
@@ -113,7 +121,21 @@ export interface PeerOptions {
   readonly startSequence?: number;
   /** How long `close()` waits for queued messages to leave; default 100 ms. */
   readonly lingerMs?: number;
+  /**
+   * Largest frame (message part) accepted on the sockets that receive deltas and snapshots
+   * (SUB, DEALER): ZeroMQ disconnects a peer that sends a larger one, before buffering it. Size
+   * it from the model, the largest parameter tensor as float32 (a `PeerTrainer` sets it so, see
+   * {@link Peer.setMaxFrameBytes}). Default 256 MiB. The ROUTER and PUB sockets, which receive
+   * only requests, announces and subscriptions, always take at most {@link CONTROL_FRAME_BYTES}.
+   */
+  readonly maxFrameBytes?: number;
 }
+
+/** Largest frame accepted on the ROUTER (snapshot requests, announces) and PUB (subscriptions) sockets. */
+export const CONTROL_FRAME_BYTES = 256 * 1024;
+
+/** Default of {@link PeerOptions.maxFrameBytes}. */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
 
 /** Weights handed to and received from the snapshot service. */
 export interface Snapshot {
@@ -146,7 +168,11 @@ export interface PeerInfo extends PeerAddress {
 
 /** Why a message or a connection was refused. */
 export interface Rejection {
-  readonly reason: 'run' | 'fingerprint' | 'key' | 'gossip';
+  /**
+   * `'sender'`: a message carried a sender id first heard under another CURVE key (one
+   * allowlisted peer posing as another).
+   */
+  readonly reason: 'run' | 'fingerprint' | 'key' | 'gossip' | 'sender';
   readonly detail: string;
   readonly senderId?: string;
 }
@@ -188,9 +214,11 @@ export interface PeerStats {
   readonly malformed: Partial<Record<WireFormatErrorCode, number>>;
   /** Well-formed messages of a kind not expected on the socket they came in on. */
   readonly unexpected: number;
-  readonly rejected: { run: number; fingerprint: number; key: number; gossip: number };
+  readonly rejected: { run: number; fingerprint: number; key: number; gossip: number; sender: number };
   /** Failed handshakes on this peer's client sockets (wrong key, plaintext vs CURVE …). */
   readonly handshakeFailures: number;
+  /** Milliseconds spent decoding received messages of every kind (checksum, copies, checks). */
+  readonly decodeMs: number;
   readonly peers: PeerInfo[];
 }
 
@@ -268,6 +296,7 @@ const CONSTRAINTS: Constraints = {
   maxQueuedMessages: { kind: 'integer', min: 1, max: 1_000_000_000 },
   startSequence: { kind: 'integer', min: 0, max: Number.MAX_SAFE_INTEGER - 1 },
   lingerMs: { kind: 'integer', min: 0, max: 60_000 },
+  maxFrameBytes: { kind: 'integer', min: 1024, max: 2 ** 31 - 1 },
 };
 
 /**
@@ -317,6 +346,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   /** Other names of known peers (their advertised PUB endpoints, our own aliases → null). */
   private readonly aliases = new Map<string, PeerRecord | null>();
   private readonly senders = new Map<string, SenderState>();
+  /** Sender id → the CURVE key it was first heard under (CURVE only). */
+  private readonly senderKeys = new Map<string, string>();
+  private frameLimit: number;
   private readonly ignoredGossip = new Set<string>();
   private readonly pending = new Map<number, Pending>();
   private readonly inboxes = new Set<Inbox<DeltaMessage>>();
@@ -340,8 +372,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     received: 0,
     malformed: {} as Partial<Record<WireFormatErrorCode, number>>,
     unexpected: 0,
-    rejected: { run: 0, fingerprint: 0, key: 0, gossip: 0 },
+    rejected: { run: 0, fingerprint: 0, key: 0, gossip: 0, sender: 0 },
     handshakeFailures: 0,
+    decodeMs: 0,
   };
 
   /** Validates `options`; opens nothing until {@link start}. */
@@ -370,6 +403,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     };
     this.senderId = options.senderId ?? randomBytes(16).toString('hex');
     this.sequence = options.startSequence ?? 0;
+    this.frameLimit = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.routerBindOpt = options.routerBind;
     this.advertiseOpt = options.advertise;
     this.advertiseRouterOpt = options.advertiseRouter;
@@ -460,12 +494,12 @@ export class Peer extends EventEmitter<PeerEvents> {
       void this.zapLoop(this.zap);
     }
 
-    this.pub = new zmq.XPublisher({ context: ctx, sendHighWaterMark: o.sndHWM, linger: o.lingerMs, ...security(true) });
+    this.pub = new zmq.XPublisher({ context: ctx, sendHighWaterMark: o.sndHWM, linger: o.lingerMs, maxMessageSize: CONTROL_FRAME_BYTES, ...security(true) });
     this.pub.verbosity = 'allSubs';
     await this.bindOrFail(this.pub, o.bind, 'PUB socket');
     const pubBound = this.pub.lastEndpoint ?? o.bind;
     const routerBind = this.routerBindOpt ?? defaultRouterBind(o.bind, pubBound);
-    this.router = new zmq.Router({ context: ctx, linger: o.lingerMs, ...security(true) });
+    this.router = new zmq.Router({ context: ctx, linger: o.lingerMs, maxMessageSize: CONTROL_FRAME_BYTES, ...security(true) });
     await this.bindOrFail(this.router, routerBind, 'ROUTER socket');
     const routerBound = this.router.lastEndpoint ?? routerBind;
     const pubAddr = this.advertiseOpt ?? pubBound;
@@ -516,6 +550,41 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.weightFingerprint = Float64Array.from(values);
   }
 
+  /** The largest frame accepted on the SUB and DEALER sockets (see {@link PeerOptions.maxFrameBytes}). */
+  get maxFrameBytes(): number {
+    return this.frameLimit;
+  }
+
+  /**
+   * Changes {@link maxFrameBytes}. Sockets opened from now on take the new limit; the SUB
+   * sockets already connected are reconnected (messages in flight on them are lost and counted
+   * as gaps) and the DEALERs reopened on next use. Nothing happens when the limit is unchanged.
+   */
+  setMaxFrameBytes(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 1024 || bytes > 2 ** 31 - 1) {
+      throw new InvalidOptionError(`Argument 'bytes' passed to 'Peer.setMaxFrameBytes' must be an integer in [1024, 2^31 - 1], got ${String(bytes)}.`);
+    }
+    if (bytes === this.frameLimit) return;
+    this.frameLimit = bytes;
+    if (this.closed || !this.started) return;
+    for (const rec of this.records.values()) {
+      if (rec.sub === null) continue;
+      try {
+        rec.sub.disconnect(rec.pub);
+      } catch {
+        // Not connected: connect() below applies the limit anyway.
+      }
+      // Set between disconnect and connect: the option applies to connections made afterwards.
+      rec.sub.maxMessageSize = bytes;
+      try {
+        rec.sub.connect(rec.pub);
+      } catch (err) {
+        this.warn(err);
+      }
+    }
+    for (const router of [...this.dealers.keys()]) this.dropDealer(router);
+  }
+
   /**
    * Publishes the change of one layer's parameters. Assigns the next sequence number, copies
    * (and encodes) the data at once — `tensors` may be reused as soon as this returns — and
@@ -536,6 +605,30 @@ export class Peer extends EventEmitter<PeerEvents> {
       shapes,
       float16: opts.float16 === true,
     });
+    return this.queueDelta(layer, sequence, pubQueue, frames);
+  }
+
+  /**
+   * {@link publishDelta} for payload frames the caller wrote itself in the wire encoding (see
+   * `encodeDeltaFrames`): float32 little-endian, or binary16 little-endian with `float16`. The
+   * frames are queued as they are, not copied: the caller must not write to them afterwards.
+   * @returns the sequence assigned, or `undefined` when the send queue is full.
+   */
+  publishDeltaFrames(layer: number, payload: readonly Buffer[], shapes: readonly Shape[], opts: { readonly float16?: boolean } = {}): number | undefined {
+    const { env, pubQueue } = this.live('publishDeltaFrames');
+    const sequence = this.sequence + 1;
+    const frames = encodeDeltaFrames(env, {
+      layer,
+      sequence,
+      baseSequence: this.layerSequence.get(layer) ?? 0,
+      payload,
+      shapes,
+      float16: opts.float16 === true,
+    });
+    return this.queueDelta(layer, sequence, pubQueue, frames);
+  }
+
+  private queueDelta(layer: number, sequence: number, pubQueue: SendQueue, frames: Buffer[]): number | undefined {
     if (!pubQueue.push(frames)) {
       this.counters.dropped.queueFull++;
       return undefined;
@@ -697,6 +790,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       unexpected: c.unexpected,
       rejected: { ...c.rejected },
       handshakeFailures: c.handshakeFailures,
+      decodeMs: c.decodeMs,
       peers: [...this.records.values()].map(info),
     };
   }
@@ -774,6 +868,7 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   private decodeOwn(frames: Buffer[]): Message | 'self' | undefined {
     let msg: Message;
+    const t0 = performance.now();
     try {
       msg = decode(frames);
     } catch (err) {
@@ -782,6 +877,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.counters.malformed[code] = (this.counters.malformed[code] ?? 0) + 1;
       this.emit('malformed', err);
       return undefined;
+    } finally {
+      this.counters.decodeMs += performance.now() - t0;
     }
     if (msg.senderId === this.senderId) return 'self';
     if (msg.runId !== this.opts.runId) {
@@ -808,9 +905,30 @@ export class Peer extends EventEmitter<PeerEvents> {
       this.aliases.set(rec.pub, null);
       return;
     }
+    if (!this.boundToKey(msg.senderId, rec.publicKey)) return;
     if (msg.kind === 'delta') this.onDelta(msg);
     else if (msg.kind === 'heartbeat') this.onHeartbeat(msg, rec);
     else this.counters.unexpected++;
+  }
+
+  /**
+   * With CURVE, binds a sender id to the key of the connection it was first heard on (the
+   * server key this peer connected with: the handshake proves the other side holds it), and
+   * refuses (counts, reports) a message whose sender id was bound to another key. Sender ids
+   * are random per process, so a restarted peer binds a new one; an allowlisted peer cannot
+   * speak for another. Plaintext has no identities to bind to: always true.
+   */
+  private boundToKey(senderId: string, key: string | null): boolean {
+    if (this.curve === null || key === null) return true;
+    const bound = this.senderKeys.get(senderId);
+    if (bound === undefined) {
+      this.senderKeys.set(senderId, key);
+      return true;
+    }
+    if (bound === key) return true;
+    this.counters.rejected.sender++;
+    this.emit('rejected', { reason: 'sender', detail: `sender ${senderId} is bound to key ${bound}, heard under key ${key}`, senderId });
+    return false;
   }
 
   private onRouterMessage(frames: Buffer[]): void {
@@ -823,9 +941,9 @@ export class Peer extends EventEmitter<PeerEvents> {
     else this.counters.unexpected++;
   }
 
-  private onDealerMessage(frames: Buffer[]): void {
+  private onDealerMessage(frames: Buffer[], key: string | null): void {
     const msg = this.decodeOwn(frames);
-    if (msg === undefined || msg === 'self') return;
+    if (msg === undefined || msg === 'self' || !this.boundToKey(msg.senderId, key)) return;
     if (msg.kind !== 'snapshot-response') {
       this.counters.unexpected++;
       return;
@@ -942,7 +1060,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     };
     const k = this.curve?.keys;
     const sec = k === undefined ? {} : { curveServerKey: a.publicKey, curvePublicKey: k.publicKey, curveSecretKey: k.secretKey };
-    const sub = new zmq.Subscriber({ context: this.ctx!, receiveHighWaterMark: this.opts.rcvHWM, linger: 0, ...sec });
+    const sub = new zmq.Subscriber({ context: this.ctx!, receiveHighWaterMark: this.opts.rcvHWM, linger: 0, maxMessageSize: this.frameLimit, ...sec });
     try {
       sub.subscribe(runPrefix(this.opts.runId));
       sub.connect(a.pub);
@@ -956,15 +1074,24 @@ export class Peer extends EventEmitter<PeerEvents> {
     // libzmq gives a connection up for good after a failed handshake (wrong key, CURVE vs
     // plaintext); retry later, in case the other side was restarted with a fixed allowlist.
     this.watchHandshakes(sub, () => this.scheduleRetry(rec));
+    sub.events.on('disconnect', () => {
+      if (!this.closed) this.scheduleRetry(rec, Date.now());
+    });
     void this.receiveLoop(sub, (frames) => this.onSubMessage(rec, frames));
     return rec;
   }
 
-  private scheduleRetry(rec: PeerRecord): void {
+  /**
+   * Reconnects `rec`'s SUB after `peerTimeoutMs`; with `since`, only if nothing was heard from
+   * it after that time (ZeroMQ reconnects by itself after a plain disconnection, but never
+   * after a protocol error such as a frame beyond `maxFrameBytes`).
+   */
+  private scheduleRetry(rec: PeerRecord, since?: number): void {
     if (rec.retry !== null) return;
     rec.retry = setTimeout(() => {
       rec.retry = null;
       if (this.closed || rec.sub === null || this.records.get(rec.pub) !== rec) return;
+      if (since !== undefined && (rec.lastSeen ?? 0) > since) return;
       try {
         rec.sub.disconnect(rec.pub);
       } catch {
@@ -1053,8 +1180,13 @@ export class Peer extends EventEmitter<PeerEvents> {
     let entry = this.dealers.get(router);
     if (entry === undefined) {
       const sec = this.curve === null ? {} : { curveSecretKey: this.curve.keys.secretKey, curvePublicKey: this.curve.keys.publicKey, curveServerKey: rec.publicKey };
-      const dealer = new zmq.Dealer({ context: this.ctx!, linger: 0, sendTimeout: 0, sendHighWaterMark: 16, ...sec });
+      const dealer = new zmq.Dealer({ context: this.ctx!, linger: 0, sendTimeout: 0, sendHighWaterMark: 16, maxMessageSize: this.frameLimit, ...sec });
       this.watchHandshakes(dealer, () => this.dropDealer(router));
+      // A DEALER whose connection broke on a protocol error (a frame beyond maxFrameBytes) is
+      // never reconnected by ZeroMQ: reopen it on next use.
+      dealer.events.on('disconnect', () => {
+        if (!this.closed && this.dealers.get(router)?.dealer === dealer) this.dropDealer(router);
+      });
       dealer.connect(router);
       const queue = new SendQueue(dealer, 16, (err) => {
         // A DEALER whose peer is gone fills up to its HWM; then sends fail at once with EAGAIN.
@@ -1067,7 +1199,8 @@ export class Peer extends EventEmitter<PeerEvents> {
       });
       entry = { dealer, queue };
       this.dealers.set(router, entry);
-      void this.receiveLoop(dealer, (frames) => this.onDealerMessage(frames));
+      const key = rec.publicKey;
+      void this.receiveLoop(dealer, (frames) => this.onDealerMessage(frames, key));
     }
     return entry;
   }

@@ -60,7 +60,7 @@
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError, WireFormatError } from '../errors.js';
 import type { WireFormatErrorCode } from '../errors.js';
 import { crc32 } from './crc32.js';
-import { decodeFloat16, encodeFloat16 } from './float16.js';
+import { decodeFloat16Into, encodeFloat16 } from './float16.js';
 import { isZ85Key } from './z85.js';
 
 /** The wire-format version this build speaks; see the rules at the top of `wire.ts`. */
@@ -167,6 +167,11 @@ export interface DeltaMessage extends DecodedBase, LayerTensors {
   readonly float16: boolean;
   readonly tensors: Float32Array[];
   readonly shapes: Shape[];
+  /**
+   * `Σ v²` over every value of every tensor (float64), computed by {@link decode} in the pass
+   * that checks the values are finite; a receiver's norm check need not read the tensors again.
+   */
+  readonly sumSquares: number;
 }
 
 /** A decoded HEARTBEAT: membership, progress and a weight fingerprint. */
@@ -254,6 +259,63 @@ export function encodeDelta(
   writeSeq(header, OFF.base, delta.baseSequence);
   header.writeUInt16LE(delta.layer, OFF.layer);
   const frames = [Buffer.from(deltaTopic(env.runId, delta.layer), 'ascii'), header, ...delta.tensors.map((t) => payload(t, f16))];
+  seal(frames);
+  return frames;
+}
+
+/**
+ * Encodes a DELTA whose payload frames the caller has already written in the wire encoding —
+ * float32 little-endian, or binary16 little-endian with `float16` — e.g. straight from a fused
+ * loop over the weights, which saves a copy (and, with float16, a second conversion). The
+ * frames are sent as they are, not copied: do not write to them afterwards (ZeroMQ may still
+ * be reading them). Checks each frame's length against its shape and, in one pass over the
+ * bits, that every value is finite (an {@link InvalidDataError} names the first one that is not).
+ * @param delta.payload one frame per tensor, `rows·cols·(float16 ? 2 : 4)` bytes.
+ * @returns `[topic, header, ...payload]`.
+ */
+export function encodeDeltaFrames(
+  env: Envelope,
+  delta: {
+    readonly layer: number;
+    readonly sequence: number;
+    readonly baseSequence: number;
+    readonly payload: readonly Buffer[];
+    readonly shapes: readonly Shape[];
+    readonly float16?: boolean;
+  },
+): Buffer[] {
+  const where = 'encodeDeltaFrames';
+  checkU16(delta.layer, 'layer', where);
+  checkSeq(delta.sequence, 'sequence', where, 1);
+  checkSeq(delta.baseSequence, 'baseSequence', where, 0);
+  if (delta.baseSequence >= delta.sequence) {
+    throw new InvalidOptionError(
+      `Argument 'baseSequence' passed to '${where}' must be less than 'sequence' (${delta.sequence}), got ${delta.baseSequence}.`,
+    );
+  }
+  const f16 = delta.float16 === true;
+  const { payload, shapes } = delta;
+  if (!Array.isArray(payload) || !Array.isArray(shapes)) throw new ShapeMismatchError(`Arguments 'payload' and 'shapes' passed to '${where}' must be arrays.`);
+  if (payload.length !== shapes.length || payload.length < 1 || payload.length > 0xffff) {
+    throw new ShapeMismatchError(`Arguments 'payload' (${payload.length}) and 'shapes' (${shapes.length}) passed to '${where}' must have the same length, 1 to 65535.`);
+  }
+  for (let i = 0; i < payload.length; i++) {
+    const p = payload[i];
+    const n = checkShape(shapes[i], i, where);
+    if (!Buffer.isBuffer(p)) throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' must be a Buffer.`);
+    if (p.length !== n * (f16 ? 2 : 4)) {
+      throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' has ${p.length} bytes; shape ${shapes[i]![0]}x${shapes[i]![1]} as ${f16 ? 'float16' : 'float32'} needs ${n * (f16 ? 2 : 4)}.`);
+    }
+    const bad = f16 ? firstNonFiniteHalf(p) : firstNonFiniteFloat(p);
+    if (bad >= 0) {
+      throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' must hold finite values; element ${bad} is not (bits 0x${(f16 ? u16(p, 2 * bad) : u32(p, 4 * bad)).toString(16)}).`);
+    }
+  }
+  const header = makeHeader(env, Kind.DELTA, f16 ? Flag.F16 : 0, shapes, where);
+  writeSeq(header, OFF.sequence, delta.sequence);
+  writeSeq(header, OFF.base, delta.baseSequence);
+  header.writeUInt16LE(delta.layer, OFF.layer);
+  const frames = [Buffer.from(deltaTopic(env.runId, delta.layer), 'ascii'), header, ...payload];
   seal(frames);
   return frames;
 }
@@ -494,27 +556,76 @@ function checkTensors(tensors: readonly Float32Array[], shapes: readonly Shape[]
   }
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
-    const s = shapes[i];
+    const n = checkShape(shapes[i], i, where);
     if (!(t instanceof Float32Array)) throw new ShapeMismatchError(`Argument 'tensors[${i}]' passed to '${where}' must be a Float32Array.`);
-    if (!Array.isArray(s) || s.length !== 2 || !s.every((d) => Number.isInteger(d) && d >= 1 && d <= 0xffffffff)) {
-      throw new ShapeMismatchError(`Argument 'shapes[${i}]' passed to '${where}' must be [rows, cols] with positive integers.`);
+    if (t.length !== n) {
+      throw new ShapeMismatchError(`Argument 'tensors[${i}]' passed to '${where}' has ${t.length} values, but shape ${shapes[i]![0]}x${shapes[i]![1]} needs ${n}.`);
     }
-    const [r, c] = s;
-    if (r * c > MAX_TENSOR_ELEMENTS) {
-      throw new ShapeMismatchError(`Tensor ${i} passed to '${where}' has ${r}x${c} elements, more than ${MAX_TENSOR_ELEMENTS}.`);
-    }
-    if (t.length !== r * c) {
-      throw new ShapeMismatchError(`Argument 'tensors[${i}]' passed to '${where}' has ${t.length} values, but shape ${r}x${c} needs ${r * c}.`);
-    }
-    for (let k = 0; k < t.length; k++) {
-      const v = t[k]!;
-      // A float32 rounds to binary16 infinity exactly when its magnitude is at least 65520.
-      if (!Number.isFinite(v) || (f16 && Math.abs(v) >= 65520)) {
-        const what = Number.isFinite(v) ? `${v}, which overflows float16` : String(v);
-        throw new InvalidDataError(`Argument 'tensors[${i}]' passed to '${where}' must hold finite values; element ${k} is ${what}.`);
+    // A float32 rounds to binary16 infinity exactly when its magnitude is at least 65520.
+    if (!allFinite(t, f16 ? 65520 : Infinity)) {
+      for (let k = 0; k < t.length; k++) {
+        const v = t[k]!;
+        if (!Number.isFinite(v) || (f16 && Math.abs(v) >= 65520)) {
+          const what = Number.isFinite(v) ? `${v}, which overflows float16` : String(v);
+          throw new InvalidDataError(`Argument 'tensors[${i}]' passed to '${where}' must hold finite values; element ${k} is ${what}.`);
+        }
       }
     }
   }
+}
+
+/** Checks one `[rows, cols]` shape; returns `rows·cols`. */
+function checkShape(s: Shape | undefined, i: number, where: string): number {
+  if (!Array.isArray(s) || s.length !== 2 || !s.every((d) => Number.isInteger(d) && d >= 1 && d <= 0xffffffff)) {
+    throw new ShapeMismatchError(`Argument 'shapes[${i}]' passed to '${where}' must be [rows, cols] with positive integers.`);
+  }
+  const [r, c] = s;
+  if (r * c > MAX_TENSOR_ELEMENTS) {
+    throw new ShapeMismatchError(`Tensor ${i} passed to '${where}' has ${r}x${c} elements, more than ${MAX_TENSOR_ELEMENTS}.`);
+  }
+  return r * c;
+}
+
+/** True when every value of `t` is finite with a magnitude below `limit`. */
+function allFinite(t: Float32Array, limit: number): boolean {
+  // v·0 is 0 for a finite v and NaN otherwise; a running maximum of |v| catches the limit.
+  let z = 0;
+  let m = 0;
+  for (let k = 0; k < t.length; k++) {
+    const v = t[k]!;
+    z += v * 0;
+    const a = Math.abs(v);
+    m = a > m ? a : m;
+  }
+  return z === 0 && m < limit;
+}
+
+/** The index of the first non-finite float32 in `b` (little-endian, length a multiple of 4), or −1. */
+function firstNonFiniteFloat(b: Buffer): number {
+  const n = b.length >>> 2;
+  if (LITTLE_ENDIAN && (b.byteOffset & 3) === 0) {
+    const w = new Uint32Array(b.buffer, b.byteOffset, n);
+    // An all-ones exponent (Infinity, NaN) carries into bit 31: OR the sums, test the sign once.
+    let acc = 0;
+    for (let k = 0; k < n; k++) acc |= (w[k]! & 0x7f800000) + 0x00800000;
+    if (acc >= 0) return -1;
+  }
+  for (let k = 0; k < n; k++) if ((u32(b, 4 * k) & 0x7f800000) === 0x7f800000) return k;
+  return -1;
+}
+
+/** The index of the first non-finite binary16 in `b` (little-endian, even length), or −1. */
+function firstNonFiniteHalf(b: Buffer): number {
+  const n = b.length >>> 1;
+  if (LITTLE_ENDIAN && (b.byteOffset & 3) === 0) {
+    const w = new Uint32Array(b.buffer, b.byteOffset, n >>> 1);
+    // Two halves per word: an all-ones exponent carries into bit 15 or bit 31 of its half.
+    let acc = 0;
+    for (let k = 0; k < w.length; k++) acc |= (w[k]! & 0x7c007c00) + 0x04000400;
+    if ((acc & 0x80008000) === 0 && ((n & 1) === 0 || (u16(b, 2 * (n - 1)) & 0x7c00) !== 0x7c00)) return -1;
+  }
+  for (let k = 0; k < n; k++) if ((u16(b, 2 * k) & 0x7c00) === 0x7c00) return k;
+  return -1;
 }
 
 function checkAddress(a: PeerAddress, arg: string, where: string): void {
@@ -658,16 +769,25 @@ export function decode(frames: readonly Uint8Array[]): Message {
   }
 
   const base_ = { runId, fingerprint: hex(h, OFF.fingerprint, 32), senderId: hex(h, OFF.sender, 16), timestamp };
+  let sumSquares = 0;
   const readPayloads = (first: number): Float32Array[] =>
     shapes.map(([r, c], i) => {
-      const t = readTensor(frames[first + i]!, r * c, f16);
-      for (let k = 0; k < t.length; k++) if (!Number.isFinite(t[k]!)) fail('ENONFINITE', `Payload ${i} holds ${t[k]} at element ${k}.`);
+      const t = new Float32Array(r * c);
+      // Σ v² is finite exactly when every v is (float32 squares cannot overflow a double).
+      const sq = readTensor(frames[first + i]!, t, f16);
+      if (!Number.isFinite(sq)) {
+        const k = t.findIndex((v) => !Number.isFinite(v));
+        fail('ENONFINITE', `Payload ${i} holds ${t[k]} at element ${k}.`);
+      }
+      sumSquares += sq;
       return t;
     });
 
   switch (kind) {
-    case Kind.DELTA:
-      return { kind: 'delta', ...base_, layer, sequence, baseSequence: base, float16: f16, shapes, tensors: readPayloads(2) };
+    case Kind.DELTA: {
+      const tensors = readPayloads(2);
+      return { kind: 'delta', ...base_, layer, sequence, baseSequence: base, float16: f16, shapes, tensors, sumSquares };
+    }
     case Kind.HEARTBEAT: {
       const info = parseInfo(body[0]!);
       const wfBytes = body[1]!;
@@ -715,15 +835,20 @@ export function decode(frames: readonly Uint8Array[]): Message {
   }
 }
 
-function readTensor(frame: Uint8Array, count: number, f16: boolean): Float32Array {
-  if (f16) return decodeFloat16(frame, count);
-  // Copy first: the frame's byteOffset may not be a multiple of 4.
-  const copy = new Uint8Array(frame);
-  if (LITTLE_ENDIAN) return new Float32Array(copy.buffer, 0, count);
-  const view = new DataView(copy.buffer);
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-  return out;
+/** Fills `out` from a payload frame (copying: the frame's byteOffset may not be a multiple of 4); returns Σ v². */
+function readTensor(frame: Uint8Array, out: Float32Array, f16: boolean): number {
+  if (f16) return decodeFloat16Into(frame, out);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(frame);
+  else {
+    const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  }
+  let sq = 0;
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i]!;
+    sq += v * v;
+  }
+  return sq;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,7 +1,7 @@
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import * as zmq from 'zeromq';
-import { InvalidOptionError, SyncError } from '../../src/errors.js';
+import { InvalidOptionError, ShapeMismatchError, SyncError } from '../../src/errors.js';
 import { Peer, parseSeed } from '../../src/sync/peer.js';
 import type { PeerEvents, PeerOptions } from '../../src/sync/peer.js';
 import { generateKeyPair } from '../../src/sync/keys.js';
@@ -130,6 +130,26 @@ test('two peers exchange deltas exactly (values, sender, sequence)', async (t) =
   t.is((await iter.next()).done, false);
   t.is((await iter.next()).done, true, 'iteration ends on close');
   t.throws(() => b.publishDelta(0, [c], [[1, 3]]), { instanceOf: SyncError, message: /closed/ });
+});
+
+test('publishDeltaFrames sends payloads written in the wire encoding; decoding time is counted', async (t) => {
+  const a = await open(t, { plaintext: true });
+  const b = await open(t, { plaintext: true, peers: [a.address.pub] });
+  await Promise.all([a.waitForPeers(1, 5000), b.waitForPeers(1, 5000)]);
+  const got = waitFor(b, 'delta');
+  const f32 = Buffer.alloc(12);
+  [0.25, -1, 3].forEach((v, i) => f32.writeFloatLE(v, 4 * i));
+  const f16 = Buffer.from(new Uint16Array([0x3c00, 0xc000]).buffer); // 1, −2
+  t.is(a.publishDeltaFrames(2, [f32], [[1, 3]]), 1);
+  const [d] = await got;
+  t.deepEqual([d.layer, d.sequence, d.float16, [...d.tensors[0]!], d.sumSquares], [2, 1, false, [0.25, -1, 3], 0.0625 + 1 + 9]);
+  const got2 = waitFor(b, 'delta');
+  t.is(a.publishDeltaFrames(2, [f16], [[2, 1]], { float16: true }), 2);
+  const [d2] = await got2;
+  t.deepEqual([d2.baseSequence, d2.float16, [...d2.tensors[0]!]], [1, true, [1, -2]]);
+  t.true(b.stats().decodeMs > 0);
+  t.throws(() => a.publishDeltaFrames(0, [Buffer.alloc(4)], [[1, 2]]), { instanceOf: ShapeMismatchError });
+  t.is(a.stats().sent.deltas, 2, 'a refused call assigns no sequence');
 });
 
 test('gossip: C knows only B, learns A from B’s heartbeats and receives A’s deltas', async (t) => {
@@ -356,6 +376,67 @@ test('a peer whose key is not in the allowlist gets nothing and is never heard; 
   t.is(x.stats().delivered, 0);
   t.is(xJoined, 0);
   t.is(b.stats().rejected.key, 0);
+});
+
+test('a frame beyond maxFrameBytes never reaches the application; setMaxFrameBytes applies to live connections', async (t) => {
+  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, maxFrameBytes: 10 }), { instanceOf: InvalidOptionError, message: /maxFrameBytes/ });
+  const a = await open(t, { plaintext: true });
+  const b = await open(t, { plaintext: true, peers: [a.address.pub], maxFrameBytes: 4096 });
+  t.is(b.maxFrameBytes, 4096);
+  await Promise.all([a.waitForPeers(1, 5000), b.waitForPeers(1, 5000)]);
+  const sizes: number[] = [];
+  b.on('delta', (d) => sizes.push(d.tensors[0]!.length));
+  const big = new Float32Array(2000).fill(0.5); // an 8000-byte payload frame
+  const small = new Float32Array([1]);
+  // ZeroMQ drops the connection on the big frame and reconnects; resend small deltas until one arrives.
+  a.publishDelta(0, [big], [[1, 2000]]);
+  for (let i = 0; i < 200 && sizes.length === 0; i++) {
+    a.publishDelta(0, [small], [[1, 1]]);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  t.true(sizes.length > 0, 'small deltas get through after the reconnection');
+  t.false(sizes.includes(2000), 'the oversized frame was never delivered');
+  t.true(b.stats().gaps >= 1, 'the dropped delta is counted as a gap');
+
+  b.setMaxFrameBytes(1 << 20);
+  t.is(b.maxFrameBytes, 1 << 20);
+  for (let i = 0; i < 200 && !sizes.includes(2000); i++) {
+    a.publishDelta(0, [big], [[1, 2000]]);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  t.true(sizes.includes(2000), 'the raised limit holds on the reconnected SUB');
+  t.throws(() => b.setMaxFrameBytes(100), { instanceOf: InvalidOptionError });
+});
+
+test('CURVE: an allowlisted peer cannot speak under another peer’s sender id', async (t) => {
+  const { keys, allow } = keysFor(3);
+  const a = await open(t, { keys: keys[0]!, allowlist: allow });
+  // M: a hand-driven CURVE publisher holding the third allowlisted key.
+  const m = new zmq.XPublisher({ linger: 0, curveServer: true, curvePublicKey: keys[2]!.publicKey, curveSecretKey: keys[2]!.secretKey });
+  t.context.sockets.push(m);
+  await m.bind('tcp://127.0.0.1:0');
+  const subscribed = m.receive();
+  const b = await open(t, { keys: keys[1]!, allowlist: allow, peers: [a.seedAddress, `${m.lastEndpoint!}#${keys[2]!.publicKey}`] });
+  await Promise.all([a.waitForPeers(1, 5000), b.waitForPeers(1, 5000)]);
+  await subscribed;
+  const forged = (senderId: string, v: number): Buffer[] =>
+    encodeDelta({ runId: RUN, fingerprint: FP, senderId }, { layer: 0, sequence: 1000 + v, baseSequence: 0, tensors: [new Float32Array([v])], shapes: [[1, 1]] });
+  const values: number[] = [];
+  b.on('delta', (d) => values.push(d.tensors[0]![0]!));
+  const refused = waitFor(b, 'rejected', (r) => r.reason === 'sender' && r.senderId === a.senderId);
+  await m.send(forged(a.senderId, 666)); // A was heard under A's key: refused
+  await refused;
+  const ownId = '77'.repeat(16);
+  const accepted = waitFor(b, 'delta', (d) => d.senderId === ownId);
+  await m.send(forged(ownId, 7)); // M under an id of its own: delivered
+  await accepted;
+  t.deepEqual(values, [7]);
+  t.is(b.stats().rejected.sender, 1);
+  t.is(b.stats().perSender[a.senderId]?.delivered ?? 0, 0);
+  // A's own deltas still arrive.
+  const fromA = waitFor(b, 'delta', (d) => d.senderId === a.senderId);
+  a.publishDelta(0, [new Float32Array([1])], [[1, 1]]);
+  await fromA;
 });
 
 test('plaintext only when asked: a CURVE peer and a plaintext peer do not talk', async (t) => {

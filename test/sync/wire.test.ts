@@ -2,12 +2,13 @@ import test from 'ava';
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError, WireFormatError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import { crc32, crc32Portable } from '../../src/sync/crc32.js';
-import { decodeFloat16, encodeFloat16, fromFloat16Bits, roundToFloat16, toFloat16Bits } from '../../src/sync/float16.js';
+import { decodeFloat16, decodeFloat16Into, encodeFloat16, float16FromFloat32, fromFloat16Bits, roundToFloat16, toFloat16Bits } from '../../src/sync/float16.js';
 import {
   WIRE_VERSION,
   checksum,
   decode,
   encodeDelta,
+  encodeDeltaFrames,
   encodeHeartbeat,
   encodeSnapshotRequest,
   encodeSnapshotResponse,
@@ -206,6 +207,47 @@ test('float16: named values', (t) => {
   t.deepEqual([...decodeFloat16(bytes, 4, 1)], [1, -2, Math.fround(fromFloat16Bits(0x2e66)), 65504]);
 });
 
+/** Round to nearest binary16, ties to even, by shifting the significand: the textbook integer method. */
+function halfRef(u: number): number {
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    let q = m >>> shift;
+    const r = m & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (r > half || (r === half && (q & 1) === 1)) q++;
+    return sign | q;
+  }
+  let q = (e << 10) | (mant >>> 13);
+  const r = mant & 0x1fff;
+  if (r > 0x1000 || (r === 0x1000 && (q & 1) === 1)) q++;
+  return sign | q;
+}
+
+test('float16: the branch-free conversion equals the textbook one on every exponent and rounding case', (t) => {
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  let bad = 0;
+  let checked = 0;
+  const check = (bits: number): void => {
+    u[0] = bits;
+    checked++;
+    if (float16FromFloat32(bits, f[0]!) !== halfRef(bits)) bad++;
+  };
+  // Every sign, exponent and top mantissa bits, with the low 13 bits just below, at and above a tie.
+  for (let top = 0; top < 0x10000; top++) for (const low of [0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x7fff, 0xffff]) check(((top << 16) | low) >>> 0);
+  const rng = new Random(5);
+  for (let i = 0; i < 200_000; i++) check(rng.nextUint32());
+  t.is(bad, 0, `${bad} of ${checked} patterns differ`);
+});
+
 test('z85 matches the RFC 32 test vector', (t) => {
   const bytes = new Uint8Array([0x86, 0x4f, 0xd2, 0x6f, 0xb5, 0x59, 0xf7, 0x5b]);
   t.is(z85Encode(bytes), 'HelloWorld');
@@ -319,6 +361,69 @@ test('encoding copies the caller’s arrays', (t) => {
 });
 
 // --- Byte layout -----------------------------------------------------------------------------
+
+test('a decoded delta carries the sum of squares of its values', (t) => {
+  for (const float16 of [false, true]) {
+    const m = decode(sampleDelta(float16)) as DeltaMessage;
+    let sq = 0;
+    for (const x of m.tensors) for (const v of x) sq += v * v;
+    t.is(m.sumSquares, sq);
+  }
+  const bits = new Uint16Array([0x3c00, 0x7c00, 0x0001]);
+  const out = new Float32Array(3);
+  t.is(decodeFloat16Into(new Uint8Array(bits.buffer), out), Infinity, 'not finite when a value is not');
+});
+
+test('encodeDeltaFrames sends caller-written payloads: the same bytes as encodeDelta', (t) => {
+  const tensors = [Float32Array.from({ length: 6 }, (_, i) => (i - 2.5) / 7), Float32Array.from([1e-6, -3])];
+  const shapes: [number, number][] = [[2, 3], [1, 2]];
+  const delta = { layer: 3, sequence: 9, baseSequence: 4 };
+  for (const float16 of [false, true]) {
+    const payload = tensors.map((x) => {
+      const b = Buffer.alloc(x.length * (float16 ? 2 : 4));
+      if (float16) encodeFloat16(x, b);
+      else x.forEach((v, i) => b.writeFloatLE(v, 4 * i));
+      return b;
+    });
+    const frames = encodeDeltaFrames(env, { ...delta, payload, shapes, float16 });
+    t.deepEqual(frames, encodeDelta(env, { ...delta, tensors, shapes, float16 }));
+    t.is(frames[2], payload[0], 'the payload frames go out as they are');
+    const m = decode(frames) as DeltaMessage;
+    t.is(m.float16, float16);
+    t.deepEqual(m.shapes, shapes);
+  }
+});
+
+test('encodeDeltaFrames checks lengths and finiteness of what it is handed', (t) => {
+  const shapes: [number, number][] = [[1, 3]];
+  const d = { layer: 0, sequence: 1, baseSequence: 0, shapes };
+  const f32 = (...v: number[]): Buffer => {
+    const b = Buffer.alloc(4 * v.length);
+    v.forEach((x, i) => b.writeFloatLE(x, 4 * i));
+    return b;
+  };
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(8)] }), { instanceOf: ShapeMismatchError, message: /has 8 bytes; shape 1x3 as float32 needs 12/ });
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(12)], float16: true }), { instanceOf: ShapeMismatchError, message: /needs 6/ });
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [] }), { instanceOf: ShapeMismatchError });
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [new Uint8Array(12) as Buffer] }), { instanceOf: ShapeMismatchError, message: /must be a Buffer/ });
+  t.throws(() => encodeDeltaFrames(env, { ...d, baseSequence: 1, payload: [f32(1, 2, 3)] }), { instanceOf: InvalidOptionError });
+  for (const bad of [Number.NaN, Infinity, -Infinity]) {
+    t.throws(() => encodeDeltaFrames(env, { ...d, payload: [f32(1, bad, 3)] }), { instanceOf: InvalidDataError, message: /element 1 is not/ });
+  }
+  // Binary16: an all-ones exponent in either half of a word, and in an odd last element.
+  for (const [bits, at] of [[[0x3c00, 0x7c00, 0x3c00], 1], [[0x7e01, 0, 0], 0], [[0, 0, 0xfc00], 2]] as const) {
+    const b = Buffer.from(new Uint16Array(bits).buffer);
+    t.throws(() => encodeDeltaFrames(env, { ...d, payload: [b], float16: true }), { instanceOf: InvalidDataError, message: new RegExp(`element ${at} is not`) });
+  }
+  // The largest finite values pass.
+  t.notThrows(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.from(new Uint16Array([0x7bff, 0xfbff, 0x0001]).buffer)], float16: true }));
+  t.notThrows(() => encodeDeltaFrames(env, { ...d, payload: [f32(3.4028234663852886e38, -1e-45, 0)] }));
+  // At an odd byte offset the check still reads every value.
+  const odd = Buffer.alloc(13).subarray(1);
+  odd.writeFloatLE(1, 0);
+  odd.writeFloatLE(Number.NaN, 4);
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [odd] }), { instanceOf: InvalidDataError, message: /element 1/ });
+});
 
 test('the delta header is laid out byte by byte as documented', (t) => {
   const frames = sampleDelta();

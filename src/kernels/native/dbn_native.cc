@@ -15,6 +15,11 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 extern "C" {
 char* openblas_get_config(void);
@@ -396,6 +401,170 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), s);
 }
 
+struct U16 {
+  uint16_t* p;
+  size_t n;
+};
+
+// Reads argument `i` as a Uint16Array; throws a TypeError and returns false otherwise.
+bool GetU16(const Napi::CallbackInfo& info, size_t i, U16& out) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t offset = 0;
+  if (i >= info.Length() ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
+      type != napi_uint16_array) {
+    Napi::TypeError::New(info.Env(), "dbn_native: argument " + std::to_string(i) + " must be a Uint16Array")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  out.p = static_cast<uint16_t*>(data);
+  out.n = length;
+  return true;
+}
+
+// The binary16 bit pattern nearest to x (ties to even; ±Infinity beyond ±65504; NaN quiet).
+inline uint16_t HalfOf(float x) {
+  const uint32_t u = BitsOf(x);
+  const uint32_t a = u & 0x7fffffffu;
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  if (a >= 0x477ff000u) return static_cast<uint16_t>(a > 0x7f800000u ? sign | 0x7e00u | ((a >> 13) & 0x3ffu) : sign | 0x7c00u);
+  if (a < 0x38800000u) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(static_cast<double>(FloatOf(a)) * 16777216.0)));
+  return static_cast<uint16_t>(sign | ((a - 0x37fff001u + ((a >> 13) & 1u)) >> 13));
+}
+
+inline float FloatOfHalf(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu;
+  const uint32_t m = h & 0x3ffu;
+  if (e == 0) return FloatOf(sign | BitsOf(static_cast<float>(m) * 5.9604644775390625e-8f));
+  if (e == 0x1f) return FloatOf(sign | 0x7f800000u | (m << 13));
+  return FloatOf(sign | ((e + 112) << 23) | (m << 13));
+}
+
+// n halves from floats and back, 8 at a time with F16C where the compiler targets it.
+void ToHalves(const float* x, uint16_t* h, size_t n) {
+  size_t k = 0;
+#if defined(__F16C__)
+  for (; k + 8 <= n; k += 8) {
+    const __m128i v = _mm256_cvtps_ph(_mm256_loadu_ps(x + k), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + k), v);
+  }
+#endif
+  for (; k < n; ++k) h[k] = HalfOf(x[k]);
+}
+
+void FromHalves(const uint16_t* h, float* x, size_t n) {
+  size_t k = 0;
+#if defined(__F16C__)
+  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(x + k, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k))));
+#endif
+  for (; k < n; ++k) x[k] = FloatOfHalf(h[k]);
+}
+
+// deltaStep(cur, base, remotes, baseNext, curNext, delta, half, share, keep) → [Σ d², overflow]:
+// one publication point of peer-to-peer training, in blocks that stay in cache. With
+// d = float32((cur − base)·share) in double arithmetic (as JavaScript computes it):
+// delta = d (float32 mode) or half = binary16(d), nearest, ties to even (half mode: delta is
+// empty); baseNext = base + sent + r with sent = d or the value of half; curNext =
+// (keep ? base + d : cur) + r; r = the Float32Arrays of the array `remotes` summed in order,
+// each partial sum rounded to float32 (0 for none). Each output is computed in double and
+// rounded once, like the TypeScript loop. overflow: some half is ±Inf or NaN.
+Napi::Value DeltaStep(const Napi::CallbackInfo& info) {
+  F32 cur, base, baseNext, curNext, delta;
+  U16 half;
+  if (!GetF32(info, 0, cur) || !GetF32(info, 1, base) || !GetF32(info, 3, baseNext) || !GetF32(info, 4, curNext) ||
+      !GetF32(info, 5, delta) || !GetU16(info, 6, half)) {
+    return info.Env().Undefined();
+  }
+  const size_t n = cur.n;
+  if (info.Length() < 3 || !info[2].IsArray()) {
+    Napi::TypeError::New(info.Env(), "dbn_native: argument 2 must be an array of Float32Arrays").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const Napi::Array list = info[2].As<Napi::Array>();
+  std::vector<const float*> remotes;
+  for (uint32_t j = 0; j < list.Length(); ++j) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(info.Env(), list.Get(j), &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array) {
+      Napi::TypeError::New(info.Env(), "dbn_native.deltaStep: remotes[" + std::to_string(j) + "] must be a Float32Array").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    if (!ExpectLength(info, "deltaStep", "remotes[j]", {nullptr, length}, n)) return info.Env().Undefined();
+    remotes.push_back(static_cast<const float*>(data));
+  }
+  const bool f16 = delta.n == 0 && n > 0;
+  if (!ExpectLength(info, "deltaStep", "base", base, n) || !ExpectLength(info, "deltaStep", "baseNext", baseNext, n) ||
+      !ExpectLength(info, "deltaStep", "curNext", curNext, n) ||
+      !ExpectLength(info, "deltaStep", f16 ? "half" : "delta", {nullptr, f16 ? half.n : delta.n}, n) ||
+      (!f16 && !ExpectLength(info, "deltaStep", "half", {nullptr, half.n}, 0))) {
+    return info.Env().Undefined();
+  }
+  const double share = GetNumber(info, 7);
+  const bool keep = GetBool(info, 8);
+  const size_t nr = remotes.size();
+  constexpr size_t kBlock = 512;
+  float dbuf[kBlock];
+  float qbuf[kBlock];
+  float rbuf[kBlock];
+  double sq = 0;
+  uint32_t bad = 0;
+  for (size_t s = 0; s < n; s += kBlock) {
+    const size_t m = std::min(kBlock, n - s);
+    const float* c = cur.p + s;
+    const float* b = base.p + s;
+    float* d = f16 ? dbuf : delta.p + s;
+    double ls = 0;
+#pragma omp simd reduction(+ : ls)
+    for (size_t k = 0; k < m; ++k) {
+      const float x = static_cast<float>((static_cast<double>(c[k]) - static_cast<double>(b[k])) * share);
+      d[k] = x;
+      ls += static_cast<double>(x) * static_cast<double>(x);
+    }
+    sq += ls;
+    const float* sent = d;
+    if (f16) {
+      uint16_t* h = half.p + s;
+      ToHalves(d, h, m);
+#pragma omp simd reduction(| : bad)
+      for (size_t k = 0; k < m; ++k) bad |= (h[k] & 0x7c00u) == 0x7c00u ? 1u : 0u;
+      FromHalves(h, qbuf, m);
+      sent = qbuf;
+    }
+    const float* r = rbuf;
+    if (nr == 0) {
+      std::fill(rbuf, rbuf + m, 0.0f);
+    } else if (nr == 1) {
+      r = remotes[0] + s;
+    } else {
+      std::copy(remotes[0] + s, remotes[0] + s + m, rbuf);
+      for (size_t j = 1; j < nr; ++j) {
+        const float* rj = remotes[j] + s;
+#pragma omp simd
+        for (size_t k = 0; k < m; ++k) rbuf[k] = static_cast<float>(static_cast<double>(rbuf[k]) + static_cast<double>(rj[k]));
+      }
+    }
+    float* bn = baseNext.p + s;
+    float* cn = curNext.p + s;
+#pragma omp simd
+    for (size_t k = 0; k < m; ++k) {
+      const double v = r[k];
+      bn[k] = static_cast<float>(static_cast<double>(b[k]) + static_cast<double>(sent[k]) + v);
+      cn[k] = static_cast<float>((keep ? static_cast<double>(b[k]) + static_cast<double>(d[k]) : static_cast<double>(c[k])) + v);
+    }
+  }
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), sq));
+  out.Set(1u, Napi::Boolean::New(info.Env(), bad != 0));
+  return out;
+}
+
 // blasInfo(): { config, corename, threads } of the OpenBLAS this addon is linked to.
 Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
@@ -428,6 +597,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reluBackward", Napi::Function::New(env, ReluBackward, "reluBackward"));
   exports.Set("sumSquaredDiff", Napi::Function::New(env, SumSquaredDiff, "sumSquaredDiff"));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
+  exports.Set("deltaStep", Napi::Function::New(env, DeltaStep, "deltaStep"));
   exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
   return exports;
 }

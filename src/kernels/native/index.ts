@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
-import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
+import type { Backend, BackendInfo, DeltaStepArgs, DeltaStepResult, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
 
 /** The addon's functions. Each checks its arrays' lengths and throws rather than touch memory out of range. */
 interface NativeAddon {
@@ -35,6 +35,17 @@ interface NativeAddon {
   reluBackward(out: Float32Array, delta: Float32Array, act: Float32Array): void;
   sumSquaredDiff(a: Float32Array, b: Float32Array): number;
   sumSquares(x: Float32Array): number;
+  deltaStep(
+    cur: Float32Array,
+    base: Float32Array,
+    remotes: readonly Float32Array[],
+    baseNext: Float32Array,
+    curNext: Float32Array,
+    delta: Float32Array,
+    half: Uint16Array,
+    share: number,
+    keep: boolean,
+  ): [sumSquares: number, overflow: boolean];
   blasInfo(): { config: string; corename: string; threads: number };
 }
 
@@ -77,6 +88,7 @@ function loadAddon(): NativeAddon {
 }
 
 const EMPTY = new Float32Array(0);
+const EMPTY16 = new Uint16Array(0);
 
 /** A row-major float32 matrix of shape `rows × cols` held in a `Float32Array` of length `rows·cols`. */
 export class NativeTensor implements Tensor {
@@ -285,6 +297,17 @@ class NativeBackend implements Backend {
 
   sumSquares(x: Tensor): number {
     return this.#live().sumSquares(d(x));
+  }
+
+  deltaStep(a: DeltaStepArgs): DeltaStepResult {
+    const addon = this.#live();
+    if ((a.delta === undefined) === (a.half === undefined)) {
+      throw new ShapeMismatchError("Exactly one of 'delta' and 'half' must be passed to 'native.deltaStep'.");
+    }
+    if (!(a.share > 0 && a.share <= 1)) throw new ShapeMismatchError(`Argument 'share' passed to 'native.deltaStep' must be in (0, 1], got ${a.share}.`);
+    // An empty `delta` selects half mode (the addon checks every length).
+    const [sumSquares, overflow] = addon.deltaStep(a.cur, a.base, a.remote ?? [], a.baseNext, a.curNext, a.delta ?? EMPTY, a.half ?? EMPTY16, a.share, a.keep);
+    return { sumSquares, overflow };
   }
 
   dispose(): void {
