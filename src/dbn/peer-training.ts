@@ -232,6 +232,8 @@ interface Current {
   next: Float32Array[];
   /** Where a publication point writes the weights to load. */
   readonly curNext: Float32Array[];
+  /** Where a publication point reads the weights now (reused: a publication allocates nothing). */
+  readonly cur: Float32Array[];
   /** Scratch that gives each float32 of the change its bits (float16 encoding). */
   readonly delta: Float32Array[];
   readonly deltaBits: Uint32Array[];
@@ -629,7 +631,7 @@ export class PeerTrainer {
     const g = this.current;
     if (g === undefined || this.closed) return;
     const t0 = performance.now();
-    const cur = this.readGroup(g.id);
+    const cur = this.readGroupInto(g.id, g.cur);
     const shapes = this.shapesOf(g.id)!;
     const K = this.o.merge === 'average' ? 1 + this.liveTrainers() : 1;
     const remote = this.applyPending(g.id);
@@ -646,7 +648,7 @@ export class PeerTrainer {
     if (settled && out.sumSquares > 0) {
       // The frames hold float32 in this machine's byte order: little-endian is the wire's.
       const seq =
-        LITTLE_ENDIAN || out.float16 ? this.link.publishDeltaFrames(g.id, out.payload, shapes, { float16: out.float16 }) : this.link.publishDelta(g.id, out.delta, shapes);
+        LITTLE_ENDIAN || out.float16 ? this.link.publishDeltaFrames(g.id, out.payload, shapes, { float16: out.float16, finiteChecked: true }) : this.link.publishDelta(g.id, out.delta, shapes);
       if (seq === undefined) {
         this.c.publishRefused++;
         settled = false;
@@ -664,7 +666,8 @@ export class PeerTrainer {
     if (settled) {
       // Take the pass's results: base += what was sent, plus the remote deltas.
       [g.base, g.next] = [g.next, g.base];
-      if ((published && keep) || remote.length > 0) this.writeGroup(g.id, g.curNext);
+      // curNext = cur (finite: Σ d² is) plus remote deltas that passed the guard: no value check needed.
+      if ((published && keep) || remote.length > 0) this.writeGroup(g.id, g.curNext, true);
     } else if (remote.length > 0) {
       // Refused (or broken weights): the change stays whole in cur − base for the next try.
       for (const r of remote) for (let t = 0; t < cur.length; t++) addIntoBoth(cur[t]!, g.base[t]!, r[t]!);
@@ -734,7 +737,7 @@ export class PeerTrainer {
     const base = this.readGroup(id);
     const alloc = (): Float32Array[] => base.map((t) => new Float32Array(t.length));
     const delta = alloc();
-    this.current = { id, base, next: alloc(), curNext: alloc(), delta, deltaBits: delta.map((d) => new Uint32Array(d.buffer)) };
+    this.current = { id, base, next: alloc(), curNext: alloc(), cur: alloc(), delta, deltaBits: delta.map((d) => new Uint32Array(d.buffer)) };
     this.lastGroup = id;
     this.stage = id;
     this.stageEpochs = epochs;
@@ -950,9 +953,21 @@ export class PeerTrainer {
     return this.dbn.getClassifierParameters().layers.flatMap((l) => [l.weights.data, l.bias]);
   }
 
-  private writeGroup(id: number, t: readonly Float32Array[]): void {
+  /** {@link readGroup} into `into` (the same arrays, no allocation) for an RBM layer; allocates for the classifier. */
+  private readGroupInto(id: number, into: Float32Array[]): Float32Array[] {
+    if (id >= this.L) return this.readGroup(id);
+    this.dbn.layers[id]!.readParametersInto(into[0]!, into[1]!, into[2]!);
+    return into;
+  }
+
+  /** Loads a group's tensors; `trusted`: their values were checked already (finite), only lengths are. */
+  private writeGroup(id: number, t: readonly Float32Array[], trusted = false): void {
     if (id < this.L) {
       const r = this.dbn.layers[id]!;
+      if (trusted) {
+        r.writeParametersTrusted(t[0]!, t[1]!, t[2]!);
+        return;
+      }
       r.setParameters({ weights: { rows: r.nVisible, cols: r.nHidden, data: t[0]! }, visibleBias: t[1]!, hiddenBias: t[2]! });
       return;
     }

@@ -617,6 +617,44 @@ export class Rbm {
   }
 
   /**
+   * Copies the parameters into caller-owned arrays, allocating nothing: `weights` row-major
+   * `nVisible × nHidden`, then the biases. For hot loops (peer training reads the weights at every
+   * publication); {@link getParameters} is the allocating form.
+   */
+  readParametersInto(weights: Float32Array, visibleBias: Float32Array, hiddenBias: Float32Array): void {
+    this.assertLive();
+    this.checkLengths('Rbm.readParametersInto', weights, visibleBias, hiddenBias);
+    this.backend.read(this.W, weights);
+    this.backend.read(this.bv, visibleBias);
+    this.backend.read(this.bh, hiddenBias);
+  }
+
+  /**
+   * Overwrites the parameters from host arrays, checking their lengths but not their values —
+   * for callers that have checked the values already (peer training writes weights whose every
+   * change passed its finiteness guard). Marks the model fitted. {@link setParameters} is the
+   * validating form.
+   */
+  writeParametersTrusted(weights: Float32Array, visibleBias: Float32Array, hiddenBias: Float32Array): void {
+    this.assertLive();
+    this.checkLengths('Rbm.writeParametersTrusted', weights, visibleBias, hiddenBias);
+    this.backend.write(this.W, weights);
+    this.backend.write(this.bv, visibleBias);
+    this.backend.write(this.bh, hiddenBias);
+    this.fitted = true;
+  }
+
+  private checkLengths(where: string, weights: Float32Array, visibleBias: Float32Array, hiddenBias: Float32Array): void {
+    const { nVisible: nv, nHidden: nh } = this.options;
+    const want: [string, Float32Array, number][] = [['weights', weights, nv * nh], ['visibleBias', visibleBias, nv], ['hiddenBias', hiddenBias, nh]];
+    for (const [name, a, n] of want) {
+      if (!(a instanceof Float32Array) || a.length !== n) {
+        throw new ShapeMismatchError(`Argument '${name}' passed to '${where}' must be a Float32Array of ${n} values, got ${a instanceof Float32Array ? `${a.length} values` : typeof a}.`);
+      }
+    }
+  }
+
+  /**
    * Adds `scale · delta` to the parameters (a peer's weight change, see the sync docs). Shapes
    * as in {@link getParameters}.
    */

@@ -614,7 +614,7 @@ export class Peer extends EventEmitter<PeerEvents> {
    * frames are queued as they are, not copied: the caller must not write to them afterwards.
    * @returns the sequence assigned, or `undefined` when the send queue is full.
    */
-  publishDeltaFrames(layer: number, payload: readonly Buffer[], shapes: readonly Shape[], opts: { readonly float16?: boolean } = {}): number | undefined {
+  publishDeltaFrames(layer: number, payload: readonly Buffer[], shapes: readonly Shape[], opts: { readonly float16?: boolean; readonly finiteChecked?: boolean } = {}): number | undefined {
     const { env, pubQueue } = this.live('publishDeltaFrames');
     const sequence = this.sequence + 1;
     const frames = encodeDeltaFrames(env, {
@@ -624,6 +624,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       payload,
       shapes,
       float16: opts.float16 === true,
+      finiteChecked: opts.finiteChecked === true,
     });
     return this.queueDelta(layer, sequence, pubQueue, frames);
   }

@@ -282,6 +282,12 @@ export function encodeDeltaFrames(
     readonly payload: readonly Buffer[];
     readonly shapes: readonly Shape[];
     readonly float16?: boolean;
+    /**
+     * The caller has established that every value is finite (a finite float64 sum of their
+     * squares proves it for float32; for binary16, no value with an all-ones exponent): the
+     * per-value scan is skipped. Lengths and shapes are still checked.
+     */
+    readonly finiteChecked?: boolean;
   },
 ): Buffer[] {
   const where = 'encodeDeltaFrames';
@@ -306,7 +312,7 @@ export function encodeDeltaFrames(
     if (p.length !== n * (f16 ? 2 : 4)) {
       throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' has ${p.length} bytes; shape ${shapes[i]![0]}x${shapes[i]![1]} as ${f16 ? 'float16' : 'float32'} needs ${n * (f16 ? 2 : 4)}.`);
     }
-    const bad = f16 ? firstNonFiniteHalf(p) : firstNonFiniteFloat(p);
+    const bad = delta.finiteChecked === true ? -1 : f16 ? firstNonFiniteHalf(p) : firstNonFiniteFloat(p);
     if (bad >= 0) {
       throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' must hold finite values; element ${bad} is not (bits 0x${(f16 ? u16(p, 2 * bad) : u32(p, 4 * bad)).toString(16)}).`);
     }
@@ -772,9 +778,13 @@ export function decode(frames: readonly Uint8Array[]): Message {
   let sumSquares = 0;
   const readPayloads = (first: number): Float32Array[] =>
     shapes.map(([r, c], i) => {
-      const t = new Float32Array(r * c);
+      const frame = frames[first + i]!;
+      // A little-endian machine views an aligned float32 payload in place (the received frame is
+      // this message's own memory); otherwise the values are copied or widened from binary16.
+      const inPlace = !f16 && LITTLE_ENDIAN && frame.byteOffset % 4 === 0;
+      const t = inPlace ? new Float32Array(frame.buffer, frame.byteOffset, r * c) : new Float32Array(r * c);
       // Σ v² is finite exactly when every v is (float32 squares cannot overflow a double).
-      const sq = readTensor(frames[first + i]!, t, f16);
+      const sq = inPlace ? sumOfSquares(t) : readTensor(frame, t, f16);
       if (!Number.isFinite(sq)) {
         const k = t.findIndex((v) => !Number.isFinite(v));
         fail('ENONFINITE', `Payload ${i} holds ${t[k]} at element ${k}.`);
@@ -843,9 +853,14 @@ function readTensor(frame: Uint8Array, out: Float32Array, f16: boolean): number 
     const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
     for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   }
+  return sumOfSquares(out);
+}
+
+/** `Σ v²` in float64 (not finite exactly when some `v` is not). */
+function sumOfSquares(t: Float32Array): number {
   let sq = 0;
-  for (let i = 0; i < out.length; i++) {
-    const v = out[i]!;
+  for (let i = 0; i < t.length; i++) {
+    const v = t[i]!;
     sq += v * v;
   }
   return sq;

@@ -304,3 +304,26 @@ test('bad data raises ShapeMismatchError / InvalidDataError', async (t) => {
   g.dispose();
   backend.dispose();
 });
+
+for (const { name, make } of cpuBackends) {
+  test(`${name}: readParametersInto / writeParametersTrusted copy without allocating, check lengths, and match get/setParameters`, (t) => {
+    const rbm = new Rbm({ nVisible: 4, nHidden: 3, backend: make(), seed: 3, monitorSize: 0 });
+    const p = rbm.getParameters();
+    const w = new Float32Array(12);
+    const bv = new Float32Array(4);
+    const bh = new Float32Array(3);
+    rbm.readParametersInto(w, bv, bh);
+    t.deepEqual([w, bv, bh], [p.weights.data, p.visibleBias, p.hiddenBias]);
+    const w2 = Float32Array.from({ length: 12 }, (_, i) => i / 7);
+    const bv2 = Float32Array.from([1, 2, 3, 4]);
+    const bh2 = Float32Array.from([-1, -2, -3]);
+    rbm.writeParametersTrusted(w2, bv2, bh2);
+    const q = rbm.getParameters();
+    t.deepEqual([q.weights.data, q.visibleBias, q.hiddenBias], [w2, bv2, bh2]);
+    t.throws(() => rbm.readParametersInto(new Float32Array(11), bv, bh), { instanceOf: ShapeMismatchError, message: "Argument 'weights' passed to 'Rbm.readParametersInto' must be a Float32Array of 12 values, got 11 values." });
+    t.throws(() => rbm.writeParametersTrusted(w2, bv2, new Float32Array(4)), { instanceOf: ShapeMismatchError, message: /'hiddenBias' passed to 'Rbm.writeParametersTrusted' must be a Float32Array of 3 values/ });
+    // The validating form refuses what the trusted one would take.
+    w2[0] = Number.NaN;
+    t.throws(() => rbm.setParameters({ weights: { rows: 4, cols: 3, data: w2 }, visibleBias: bv2, hiddenBias: bh2 }), { instanceOf: InvalidDataError });
+  });
+}

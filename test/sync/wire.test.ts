@@ -703,3 +703,37 @@ test('fuzz: random byte soup never throws anything but WireFormatError', (t) => 
   }
   t.is(errors, 3000);
 });
+
+test('encodeDeltaFrames with finiteChecked skips the value scan (the caller vouches), and decode still refuses a non-finite payload', (t) => {
+  const shapes: [number, number][] = [[1, 3]];
+  const payload = Buffer.alloc(12);
+  payload.writeFloatLE(1, 0);
+  payload.writeFloatLE(Number.NaN, 4);
+  payload.writeFloatLE(3, 8);
+  const d = { layer: 0, sequence: 1, baseSequence: 0, shapes, payload: [payload] };
+  t.throws(() => encodeDeltaFrames(env, d), { instanceOf: InvalidDataError });
+  const frames = encodeDeltaFrames(env, { ...d, finiteChecked: true });
+  // Lengths are still checked.
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(8)], finiteChecked: true }), { instanceOf: ShapeMismatchError });
+  const err = t.throws(() => decode(frames), { instanceOf: WireFormatError });
+  t.is(err?.code, 'ENONFINITE');
+});
+
+test('decode views an aligned float32 payload in place and copies an unaligned one, with the same values', (t) => {
+  const shapes: [number, number][] = [[2, 3]];
+  const values = Float32Array.from([1.5, -2, 3.25, 0, 1e-3, -7]);
+  const frames = encodeDelta(env, { layer: 0, sequence: 1, baseSequence: 0, tensors: [values], shapes });
+  const aligned = decode(frames);
+  // The same frames at an odd byte offset.
+  const shifted = frames.map((f) => {
+    const big = Buffer.alloc(f.length + 1);
+    f.copy(big, 1);
+    return big.subarray(1);
+  });
+  const unaligned = decode(shifted);
+  if (aligned.kind !== 'delta' || unaligned.kind !== 'delta') return t.fail('not deltas');
+  t.deepEqual(Array.from(aligned.tensors[0]!), Array.from(values));
+  t.deepEqual(Array.from(unaligned.tensors[0]!), Array.from(values));
+  t.is(aligned.sumSquares, unaligned.sumSquares);
+  t.is(aligned.sumSquares, values.reduce((s, v) => s + v * v, 0));
+});
