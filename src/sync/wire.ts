@@ -244,14 +244,7 @@ export function encodeDelta(
   },
 ): Buffer[] {
   const where = 'encodeDelta';
-  checkU16(delta.layer, 'layer', where);
-  checkSeq(delta.sequence, 'sequence', where, 1);
-  checkSeq(delta.baseSequence, 'baseSequence', where, 0);
-  if (delta.baseSequence >= delta.sequence) {
-    throw new InvalidOptionError(
-      `Argument 'baseSequence' passed to '${where}' must be less than 'sequence' (${delta.sequence}), got ${delta.baseSequence}.`,
-    );
-  }
+  checkDeltaNumbers(delta, where);
   const f16 = delta.float16 === true;
   checkTensors(delta.tensors, delta.shapes, where, 1, f16);
   const header = makeHeader(env, Kind.DELTA, f16 ? Flag.F16 : 0, delta.shapes, where);
@@ -291,14 +284,7 @@ export function encodeDeltaFrames(
   },
 ): Buffer[] {
   const where = 'encodeDeltaFrames';
-  checkU16(delta.layer, 'layer', where);
-  checkSeq(delta.sequence, 'sequence', where, 1);
-  checkSeq(delta.baseSequence, 'baseSequence', where, 0);
-  if (delta.baseSequence >= delta.sequence) {
-    throw new InvalidOptionError(
-      `Argument 'baseSequence' passed to '${where}' must be less than 'sequence' (${delta.sequence}), got ${delta.baseSequence}.`,
-    );
-  }
+  checkDeltaNumbers(delta, where);
   const f16 = delta.float16 === true;
   const { payload, shapes } = delta;
   if (!Array.isArray(payload) || !Array.isArray(shapes)) throw new ShapeMismatchError(`Arguments 'payload' and 'shapes' passed to '${where}' must be arrays.`);
@@ -577,6 +563,16 @@ function checkTensors(tensors: readonly Float32Array[], shapes: readonly Shape[]
         }
       }
     }
+  }
+}
+
+/** Checks a delta's layer, sequence and base sequence (`base < sequence`). */
+function checkDeltaNumbers(delta: { readonly layer: number; readonly sequence: number; readonly baseSequence: number }, where: string): void {
+  checkU16(delta.layer, 'layer', where);
+  checkSeq(delta.sequence, 'sequence', where, 1);
+  checkSeq(delta.baseSequence, 'baseSequence', where, 0);
+  if (delta.baseSequence >= delta.sequence) {
+    throw new InvalidOptionError(`Argument 'baseSequence' passed to '${where}' must be less than 'sequence' (${delta.sequence}), got ${delta.baseSequence}.`);
   }
 }
 

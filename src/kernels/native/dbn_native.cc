@@ -34,8 +34,10 @@ struct F32 {
   size_t n;
 };
 
-// Reads argument `i` as a Float32Array; throws a TypeError and returns false otherwise.
-bool GetF32(const Napi::CallbackInfo& info, size_t i, F32& out) {
+// Reads argument `i` as a typed array of `want` (named `what` in the error); throws a TypeError
+// and returns false otherwise.
+template <typename T>
+bool GetTyped(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want, const char* what, T*& p, size_t& n) {
   napi_typedarray_type type;
   size_t length = 0;
   void* data = nullptr;
@@ -43,14 +45,19 @@ bool GetF32(const Napi::CallbackInfo& info, size_t i, F32& out) {
   size_t offset = 0;
   if (i >= info.Length() ||
       napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
-      type != napi_float32_array) {
-    Napi::TypeError::New(info.Env(), "dbn_native: argument " + std::to_string(i) + " must be a Float32Array")
+      type != want) {
+    Napi::TypeError::New(info.Env(), "dbn_native: argument " + std::to_string(i) + " must be a " + what)
         .ThrowAsJavaScriptException();
     return false;
   }
-  out.p = static_cast<float*>(data);
-  out.n = length;
+  p = static_cast<T*>(data);
+  n = length;
   return true;
+}
+
+// Reads argument `i` as a Float32Array; throws a TypeError and returns false otherwise.
+bool GetF32(const Napi::CallbackInfo& info, size_t i, F32& out) {
+  return GetTyped(info, i, napi_float32_array, "Float32Array", out.p, out.n);
 }
 
 bool GetF32s(const Napi::CallbackInfo& info, std::initializer_list<F32*> arrays) {
@@ -408,21 +415,7 @@ struct U16 {
 
 // Reads argument `i` as a Uint16Array; throws a TypeError and returns false otherwise.
 bool GetU16(const Napi::CallbackInfo& info, size_t i, U16& out) {
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  napi_value buffer;
-  size_t offset = 0;
-  if (i >= info.Length() ||
-      napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, &buffer, &offset) != napi_ok ||
-      type != napi_uint16_array) {
-    Napi::TypeError::New(info.Env(), "dbn_native: argument " + std::to_string(i) + " must be a Uint16Array")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  out.p = static_cast<uint16_t*>(data);
-  out.n = length;
-  return true;
+  return GetTyped(info, i, napi_uint16_array, "Uint16Array", out.p, out.n);
 }
 
 // The binary16 bit pattern nearest to x (ties to even; ±Infinity beyond ±65504; NaN quiet).
