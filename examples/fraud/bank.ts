@@ -7,6 +7,12 @@ import { parseArgs } from 'node:util';
 import { createBackend, DbnError, defaultBackend, InvalidOptionError } from '../../src/index.js';
 import { runBank } from './distributed.js';
 
+function nonNegative(name: string, v: string): number {
+  const n = Number(v);
+  if (!(n >= 0 && Number.isFinite(n)) || v.trim() === '') throw new InvalidOptionError(`--${name} must be a number >= 0, got '${v}'.`);
+  return n;
+}
+
 function int(name: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -28,6 +34,7 @@ async function main(): Promise<void> {
       patience: { type: 'string' },
       'pretrain-learning-rate': { type: 'string' },
       'finetune-learning-rate': { type: 'string' },
+      'finetune-average': { type: 'string' },
       seed: { type: 'string', default: '1' },
       merge: { type: 'string', default: 'sum' },
       backend: { type: 'string' },
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
       ...(values.patience !== undefined ? { patience: int('patience', values.patience, 1)! } : {}),
       ...(pretrainLearningRate !== undefined ? { pretrainLearningRate } : {}),
       ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}),
+      ...(values['finetune-average'] !== undefined ? { fineTuneAverageEpochs: nonNegative('finetune-average', values['finetune-average']) } : {}),
       ...(values.label !== undefined ? { label: values.label } : {}),
       ...(values['time-column'] !== undefined ? { timeColumn: values['time-column'] } : {}),
       ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),

@@ -23,7 +23,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { averagePrecision, type Backend, Dbn, DatasetError, type HostMatrix, InvalidOptionError, rocAuc, Standardizer } from '../../src/index.js';
 import { BankAggregator } from './aggregate.js';
-import { type ClassifierParameters, PeerTrainer, type PeerTrainingStats } from '../../src/dbn/index.js';
+import { PeerTrainer, type PeerTrainingStats } from '../../src/dbn/index.js';
+import { type AveragedFineTuneResult, fineTuneAveraged, fineTuneRecipe, flattenClassifier, fraudProbability, unflattenClassifier, weightedLogLoss } from './finetune.js';
 import { modelFingerprint, Peer } from '../../src/sync/index.js';
 import { buildFeatures, type FeatureOptions, fraudLayers, type LoadOptions, loadTransactions, oversample, oversamplingFactor, type Part, type PipelineResult, rowErrors } from './pipeline.js';
 
@@ -143,29 +144,6 @@ export async function sharedStandardizer(agg: BankAggregator, train: HostMatrix)
   return Standardizer.fromJSON({ kind: 'standardizer', mean, std });
 }
 
-/** The classifier's parameters as one vector (layer by layer: weights, then bias). */
-function flattenClassifier(p: ClassifierParameters): Float64Array {
-  let n = 0;
-  for (const l of p.layers) n += l.weights.data.length + l.bias.length;
-  const out = new Float64Array(n);
-  let k = 0;
-  for (const l of p.layers) {
-    out.set(l.weights.data, k);
-    k += l.weights.data.length;
-    out.set(l.bias, k);
-    k += l.bias.length;
-  }
-  return out;
-}
-
-/** {@link flattenClassifier}'s inverse, shapes taken from `like`, values multiplied by `scale`. */
-function unflattenClassifier(v: Float64Array, like: ClassifierParameters, scale: number): ClassifierParameters {
-  let k = 0;
-  const next = (n: number): Float32Array => Float32Array.from(v.subarray(k, (k += n)), (x) => x * scale);
-  const layers = like.layers.map((l) => ({ weights: { rows: l.weights.rows, cols: l.weights.cols, data: next(l.weights.data.length) }, bias: next(l.bias.length) }));
-  return { activations: like.activations, layers };
-}
-
 /** Deltas a bank's queues hold before dropping (send, receive, waiting to be merged). */
 const QUEUE = 50_000;
 
@@ -189,7 +167,10 @@ export interface BankOptions extends LoadOptions, FeatureOptions {
   /** Fine-tuning length at most, in pooled-run epochs (×banks on each bank with `'average'`). Default 20. */
   readonly fineTuneEpochs?: number;
   readonly pretrainLearningRate?: number;
+  /** Fine-tuning learning rate; default the pooled run's (`DEFAULT_RECIPE` in finetune.ts). */
   readonly fineTuneLearningRate?: number;
+  /** Time constant of the fine-tuning weight average, in pooled-run epochs; default the pooled run's. */
+  readonly fineTuneAverageEpochs?: number;
   readonly positiveShare?: number;
   /** How the banks' changes combine ({@link PeerTrainingOptions.merge}). Default `'sum'`. */
   readonly merge?: 'sum' | 'average';
@@ -203,7 +184,7 @@ export interface BankOptions extends LoadOptions, FeatureOptions {
    * `'fixed'`: `fineTuneEpochs` pooled-run epochs, no stopping.
    */
   readonly stopping?: 'validation' | 'fixed';
-  /** Checks without improvement before stopping (`stopping: 'validation'`). Default 4, as the pooled run. */
+  /** Checks without improvement before stopping (`stopping: 'validation'`). Default the pooled run's (4). */
   readonly patience?: number;
   /** Called once the peer and the aggregation socket are bound (bank 0), with their addresses. */
   readonly onAddress?: (peer: string, aggregate: string | undefined) => void;
@@ -244,7 +225,6 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
   const merge = o.merge ?? 'sum';
   const scaling = o.scaling ?? 'shared';
   const stopping = o.stopping ?? 'validation';
-  const patience = o.patience ?? 4;
   const share = o.positiveShare ?? 0.1;
   const epochScale = merge === 'average' ? o.banks : 1;
   if (o.bank > 0 && o.aggregate === undefined) throw new InvalidOptionError(`Bank ${o.bank} needs bank 0's aggregation address (--aggregate).`);
@@ -295,57 +275,44 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     const reconstruction = Array.from(rowErrors(d.test.x, dbn.reconstruct(d.test.x)));
 
     const over = oversample(d.train, share, seed + o.bank, factor);
-    const maxEpochs = (o.fineTuneEpochs ?? 20) * epochScale;
-    const stop = new AbortController();
-    const validationLoss: number[] = [];
-    let best = Infinity;
-    let bestCheck = -1;
-    let bestWeights: ClassifierParameters | undefined;
+    const recipe = { ...fineTuneRecipe(o), ...(o.patience !== undefined ? { patience: o.patience } : {}) };
+    let ft: AveragedFineTuneResult | undefined;
     let epochsRun = 0;
-    await trainer.fineTune(over.x, over.y, {
-      epochs: maxEpochs,
-      learningRate: o.fineTuneLearningRate ?? 0.05,
-      momentum: 0.9,
-      batchSize: 100,
-      signal: stop.signal,
-      onEpoch: async (m) => {
-        epochsRun = m.epoch + 1;
-        if (stopping !== 'validation' || epochsRun % epochScale !== 0) {
+    if (stopping === 'validation') {
+      // The pooled run's recipe (finetune.ts): each bank averages the shared weights it sees after
+      // its own minibatches, and the banks add up their validation-loss sums for the averaged
+      // weights: Σ w·(−log p(y)) and Σ w over their own validation rows, frauds weighted
+      // ×validationFactor as in the pooled run.
+      ft = await fineTuneAveraged(trainer, dbn, over.x, over.y, {
+        recipe,
+        epochScale,
+        validationLoss: async (averaged, check) => {
+          const s = weightedLogLoss(fraudProbability(averaged, d.validation.x), d.validation.y, validationFactor);
+          const total = await agg.sum(`validation-${check}`, [s.lossSum, s.weight]);
+          return total[0]! / total[1]!;
+        },
+        log,
+      });
+      epochsRun = ft.epochs;
+    } else {
+      await trainer.fineTune(over.x, over.y, {
+        epochs: recipe.epochs * epochScale,
+        learningRate: recipe.learningRate,
+        momentum: recipe.momentum,
+        batchSize: recipe.batchSize,
+        onEpoch: (m) => {
+          epochsRun = m.epoch + 1;
           log(`fine-tune epoch ${epochsRun}: loss ${m.loss.toFixed(4)}`);
-          return;
-        }
-        // This bank's share of the pooled validation loss: Σ w·(−log p(y)) and Σ w over its own
-        // validation rows, frauds weighted ×validationFactor (the pooled run's oversampled validation set).
-        const p = dbn.predictProba(d.validation.x);
-        let lossSum = 0;
-        let weight = 0;
-        for (let i = 0; i < d.validation.y.length; i++) {
-          const yi = d.validation.y[i]!;
-          const w = yi === 1 ? validationFactor : 1;
-          lossSum -= w * Math.log(Math.max(p.data[i * 2 + yi]!, 1e-15));
-          weight += w;
-        }
-        const check = validationLoss.length;
-        const total = await agg.sum(`validation-${check}`, [lossSum, weight]);
-        const loss = total[0]! / total[1]!;
-        validationLoss.push(loss);
-        const improved = loss < best;
-        if (improved) {
-          best = loss;
-          bestCheck = check;
-          bestWeights = dbn.getClassifierParameters();
-        }
-        log(`fine-tune epoch ${epochsRun}: loss ${m.loss.toFixed(4)}, validation loss (all banks) ${loss.toFixed(4)}${improved ? ' (best)' : ''}`);
-        if (check - bestCheck >= patience) stop.abort();
-      },
-    });
+        },
+      });
+    }
     await trainer.finish();
-    if (bestWeights !== undefined) {
-      // Each bank holds its own copy of the best check's weights (the shared model seen between
-      // two publications); the restored model is their average, the same on every bank.
-      const total = await agg.sum('restore', flattenClassifier(bestWeights));
-      dbn.setClassifierParameters(unflattenClassifier(total, bestWeights, 1 / o.banks));
-      log(`restored the weights of check ${bestCheck + 1} (validation loss ${best.toFixed(4)}), averaged over the banks`);
+    if (ft !== undefined) {
+      // Each bank holds its own average of the shared weights it saw (they differ by the deltas in
+      // flight); the model kept is the banks' mean of their best averages, the same on every bank.
+      const total = await agg.sum('restore', flattenClassifier(ft.best));
+      dbn.setClassifierParameters(unflattenClassifier(total, ft.best, 1 / o.banks));
+      log(`restored the averaged weights of check ${ft.bestCheck + 1} (validation loss ${ft.validationLoss[ft.bestCheck]!.toFixed(4)}), averaged over the banks`);
     }
     lap('fine-tune');
     const p = dbn.predictProba(d.test.x);
@@ -357,8 +324,8 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
       oversamplingFactor: factor,
       epochScale,
       fineTuneEpochs: epochsRun,
-      validationLoss,
-      bestCheck,
+      validationLoss: ft?.validationLoss ?? [],
+      bestCheck: ft?.bestCheck ?? -1,
       test: { y: Array.from(d.test.y), dbn: Array.from({ length: d.test.y.length }, (_, i) => p.data[i * 2 + 1]!), freeEnergy, reconstruction },
       sync: trainer.stats(),
       seconds,
@@ -435,6 +402,7 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     if (o.patience !== undefined) a.push('--patience', String(o.patience));
     if (o.pretrainLearningRate !== undefined) a.push('--pretrain-learning-rate', String(o.pretrainLearningRate));
     if (o.fineTuneLearningRate !== undefined) a.push('--finetune-learning-rate', String(o.fineTuneLearningRate));
+    if (o.fineTuneAverageEpochs !== undefined) a.push('--finetune-average', String(o.fineTuneAverageEpochs));
     if (o.backendName !== undefined) a.push('--backend', o.backendName);
     if (o.label !== undefined) a.push('--label', o.label);
     if (o.timeColumn !== undefined) a.push('--time-column', o.timeColumn);
@@ -530,7 +498,7 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
       : 'standardize with their own training statistics';
   const stopping =
     r.stopping === 'validation'
-      ? `stop fine-tuning like the pooled run: after every pooled-run epoch${per} each bank adds up its weighted validation log loss, the banks sum these, and training stops after ${r.validationLoss.length - 1 - r.bestCheck} checks without improvement; the weights of the best check (${r.bestCheck + 1}) are restored as the average of the banks' copies. Validation loss per check: ${r.validationLoss.map((v) => v.toFixed(4)).join(', ')}`
+      ? `stop fine-tuning like the pooled run: after every pooled-run epoch${per} each bank computes the weighted validation log loss of its running average of the shared weights on its own validation rows, the banks sum these, and training stops after ${r.validationLoss.length - 1 - r.bestCheck} checks without improvement; the averaged weights of the best check (${r.bestCheck + 1}) are restored as the mean of the banks' averages. Validation loss per check: ${r.validationLoss.map((v) => v.toFixed(4)).join(', ')}`
       : `fine-tune for a fixed ${r.fineTuneEpochs} epochs per bank, no early stopping`;
   const out = [
     '',
@@ -542,7 +510,7 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
     '|---|---:|---:|---:|---:|---:|',
     ...r.scores.map((s) => `| ${s.name} | ${f(s.pooled.averagePrecision)} | ${f(s.distributed.averagePrecision)} | ${s.gap >= 0 ? '+' : ''}${f(s.gap)} | ${f(s.pooled.rocAuc)} | ${f(s.distributed.rocAuc)} |`),
     '',
-    `One run of either model moves by more than 0.01 AUPRC with its seed (README.md, "Distributed"): read the gap against several seeds, not this run alone.`,
+    `One run of either model moves by about 0.01 AUPRC with its seed (README.md, "Distributed"): read the gap against several seeds, not this run alone.`,
     '',
     `Deltas published / applied per bank: ${r.sync.map((s, i) => `bank ${i} ${s.published} / ${s.applied} (${s.rejected} rejected, ${(s.bytesSent / 1e6).toFixed(1)} MB sent)`).join('; ')}. Largest difference of P(fraud) on a test row between bank 0 and another bank: ${r.maxScoreDifference.toExponential(2)}. Distributed run: ${r.seconds.toFixed(1)} s.`,
     '',

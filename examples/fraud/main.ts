@@ -25,6 +25,8 @@ const HELP = `Usage: npm run example:fraud -- [options]
   --hidden 32,16       hidden units per DBN layer
   --pretrain-epochs N  pretraining epochs per layer (default 10)
   --finetune-epochs N  fine-tuning epochs at most (default 20)
+  --finetune-learning-rate F   fine-tuning learning rate (default 0.01)
+  --finetune-average E         time constant (epochs) of the fine-tuned weights' average; 0: none (default 2)
   --positive-share F   share of frauds in the fine-tuning set after oversampling (default 0.1)
   --pretrain-on WHICH  legit (default) or all training rows
   --peers N            also train the DBN distributed: N banks (processes) peer to peer, and
@@ -60,6 +62,8 @@ async function main(): Promise<void> {
       hidden: { type: 'string' },
       'pretrain-epochs': { type: 'string' },
       'finetune-epochs': { type: 'string' },
+      'finetune-learning-rate': { type: 'string' },
+      'finetune-average': { type: 'string' },
       'positive-share': { type: 'string' },
       'pretrain-on': { type: 'string', default: 'legit' },
       peers: { type: 'string' },
@@ -79,6 +83,15 @@ async function main(): Promise<void> {
   const seed = int('seed', values.seed, 0)!;
   const share = values['positive-share'] === undefined ? undefined : Number(values['positive-share']);
   if (share !== undefined && !(share > 0 && share < 1)) throw new InvalidOptionError(`--positive-share must be a number in (0, 1), got '${values['positive-share']}'.`);
+  const number = (name: string, v: string | undefined, positive: boolean): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (positive ? !(n > 0) : !(n >= 0))) throw new InvalidOptionError(`--${name} must be a number ${positive ? '> 0' : '>= 0'}, got '${v}'.`);
+    return n;
+  };
+  const fineTuneLearningRate = number('finetune-learning-rate', values['finetune-learning-rate'], true);
+  const fineTuneAverageEpochs = number('finetune-average', values['finetune-average'], false);
+  const fineTune = { ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}), ...(fineTuneAverageEpochs !== undefined ? { fineTuneAverageEpochs } : {}) };
   const hidden = values.hidden?.split(',').map((h) => int('hidden', h.trim(), 1)!);
   if (values['pretrain-on'] !== 'legit' && values['pretrain-on'] !== 'all') throw new InvalidOptionError(`--pretrain-on must be 'legit' or 'all', got '${values['pretrain-on']}'.`);
 
@@ -116,6 +129,7 @@ async function main(): Promise<void> {
       ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
       ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
       ...(share !== undefined ? { positiveShare: share } : {}),
+      ...fineTune,
       pretrainOn: values['pretrain-on'],
     });
     if (peers !== undefined) {
@@ -139,6 +153,7 @@ async function main(): Promise<void> {
           ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
           ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
           ...(share !== undefined ? { positiveShare: share } : {}),
+          ...fineTune,
         },
         r,
       );

@@ -32,6 +32,7 @@ import {
   timeOrderedSplit,
   type Backend,
 } from '../../src/index.js';
+import { fineTuneAveraged, type FineTuneRecipe, fineTuneRecipe, fraudProbability, weightedLogLoss } from './finetune.js';
 import { LogisticRegression } from './logistic.js';
 import { type ChartSeries, renderPrChart } from './plot.js';
 
@@ -324,14 +325,14 @@ export interface PipelineOptions extends LoadOptions, FeatureOptions {
   readonly pretrainEpochs?: number;
   /** Pretrain on legitimate training rows only (`'legit'`, default) or on all of them (`'all'`). */
   readonly pretrainOn?: 'legit' | 'all';
-  /** Fine-tuning epochs at most (early stopping on validation log loss). Default 20. */
+  /** Fine-tuning epochs at most (early stopping on the validation log loss of the averaged weights). Default 20. */
   readonly fineTuneEpochs?: number;
   /** Learning rate of the first (Gaussian) layer's pretraining; the layers above use 10×. Default 0.01. */
   readonly pretrainLearningRate?: number;
-  /** Fine-tuning learning rate. Default 0.05. */
+  /** Fine-tuning learning rate. Default {@link DEFAULT_RECIPE}'s. */
   readonly fineTuneLearningRate?: number;
-  /** Dropout rate of the hidden layers during fine-tuning. Default 0. */
-  readonly dropout?: number;
+  /** Time constant of the fine-tuning weight average, in epochs (0: none). Default {@link DEFAULT_RECIPE}'s. */
+  readonly fineTuneAverageEpochs?: number;
   /** Share of fraud rows in the fine-tuning set after oversampling. Default 0.1. */
   readonly positiveShare?: number;
   /** Review-team sizes for precision/recall at k. Default [100, 500, 1000]. */
@@ -369,7 +370,10 @@ export interface PipelineResult {
   readonly features: readonly string[];
   readonly parts: Record<'train' | 'validation' | 'test', { rows: number; positives: number; timeFrom?: number; timeTo?: number }>;
   readonly oversamplingFactor: number;
+  /** Fine-tuning epochs run, the epoch whose averaged weights were kept (1-based), and the recipe. */
   readonly fineTuneEpochs: number;
+  readonly fineTuneBestEpoch: number;
+  readonly fineTune: FineTuneRecipe;
   readonly logisticIterations: number;
   readonly backend: string;
   readonly seconds: Record<string, number>;
@@ -416,23 +420,25 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
 
     const share = o.positiveShare ?? 0.1;
     const over = oversample(train, share, seed);
-    const overVal = oversample(validation, share, seed + 1);
-    log(`fine-tuning on ${over.x.rows} rows (each fraud ×${over.factor}); early stopping on validation log loss (frauds ×${overVal.factor})`);
-    const ft = await dbn.fineTune(over.x, over.y, {
-      epochs: o.fineTuneEpochs ?? 20,
-      learningRate: o.fineTuneLearningRate ?? 0.05,
-      dropout: o.dropout ?? 0,
-      momentum: 0.9,
-      batchSize: 100,
-      patience: 4,
-      validation: { x: overVal.x, y: overVal.y },
-      onEpoch: (m) => log(`  fine-tune epoch ${m.epoch + 1}: loss ${m.loss.toFixed(4)}, validation loss ${m.validationLoss?.toFixed(4) ?? '–'}${m.best ? ' (best)' : ''} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+    const validationWeight = oversamplingFactor(validation.y.length - validation.positives, validation.positives, share);
+    const recipe = fineTuneRecipe(o);
+    log(
+      `fine-tuning on ${over.x.rows} rows (each fraud ×${over.factor}), learning rate ${recipe.learningRate}, weights averaged with a time constant of ${recipe.averageEpochs} epochs; early stopping on the validation log loss of the averaged weights (frauds weighted ×${validationWeight})`,
+    );
+    const ft = await fineTuneAveraged(dbn, dbn, over.x, over.y, {
+      recipe,
+      validationLoss: (averaged) => {
+        const s = weightedLogLoss(fraudProbability(averaged, validation.x), validation.y, validationWeight);
+        return s.lossSum / s.weight;
+      },
+      log,
     });
-    const fraudProbability = (m: HostMatrix): Float64Array => {
+    dbn.setClassifierParameters(ft.best);
+    const dbnProbability = (m: HostMatrix): Float64Array => {
       const p = dbn.predictProba(m);
       return Float64Array.from({ length: m.rows }, (_, i) => p.data[i * 2 + 1]!);
     };
-    scores.dbn = { validation: fraudProbability(validation.x), test: fraudProbability(test.x) };
+    scores.dbn = { validation: dbnProbability(validation.x), test: dbnProbability(test.x) };
     lap('fine-tune');
 
     const lr = new LogisticRegression({ l2: 1e-4, positiveWeight: over.factor, tolerance: 1e-6, maxIterations: 2000 }).fit(train.x, train.y);
@@ -498,6 +504,8 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
       },
       oversamplingFactor: over.factor,
       fineTuneEpochs: ft.epochs,
+      fineTuneBestEpoch: ft.bestCheck + 1,
+      fineTune: recipe,
       logisticIterations: lr.iterations,
       backend: o.backend.info.description,
       seconds,
@@ -505,7 +513,7 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
       files,
     };
     fs.writeFileSync(files.metrics, `${JSON.stringify(result, null, 2)}\n`);
-    fs.writeFileSync(files.report, renderReport(result, o, hidden, epochs, ft.bestEpoch));
+    fs.writeFileSync(files.report, renderReport(result, o, hidden, epochs, ft.bestCheck));
     return result;
   } finally {
     dbn.dispose();
@@ -583,7 +591,7 @@ function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly nu
     '',
     '## Scores',
     '',
-    `- **DBN fine-tuned** (supervised): a ${r.features.length}→${hidden.join('→')} DBN (Gaussian visible units, Bernoulli hidden), pretrained ${epochs} epochs per layer on the ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows, then fine-tuned with a softmax output on the training rows with each fraud repeated ×${r.oversamplingFactor} (${r.fineTuneEpochs} epochs, best on validation at epoch ${bestEpoch + 1}). Score: P(fraud).`,
+    `- **DBN fine-tuned** (supervised): a ${r.features.length}→${hidden.join('→')} DBN (Gaussian visible units, Bernoulli hidden), pretrained ${epochs} epochs per layer on the ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows, then fine-tuned with a softmax output on the training rows with each fraud repeated ×${r.oversamplingFactor} (learning rate ${r.fineTune.learningRate}, momentum ${r.fineTune.momentum}, minibatches of ${r.fineTune.batchSize}; ${r.fineTuneEpochs} epochs; the weights' moving average (time constant ${r.fineTune.averageEpochs} epochs) after epoch ${bestEpoch + 1} kept as best on the validation log loss). Score: P(fraud).`,
     `- **Logistic regression** (baseline): L2 (λ = 1e-4) logistic regression on the same inputs, frauds weighted ×${r.oversamplingFactor}, full-batch accelerated gradient descent in float64 (${r.logisticIterations} iterations).`,
     `- **RBM free energy** (unsupervised): F(v) of the pretrained first layer; high = unlike the legitimate training transactions.`,
     `- **DBN reconstruction** (unsupervised): mean squared error of the mean-field reconstruction through the pretrained stack.`,
