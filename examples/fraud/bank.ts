@@ -6,19 +6,7 @@
 import { parseArgs } from 'node:util';
 import { createBackend, DbnError, defaultBackend, InvalidOptionError } from '../../src/index.js';
 import { runBank } from './distributed.js';
-
-function nonNegative(name: string, v: string): number {
-  const n = Number(v);
-  if (!(n >= 0 && Number.isFinite(n)) || v.trim() === '') throw new InvalidOptionError(`--${name} must be a number >= 0, got '${v}'.`);
-  return n;
-}
-
-function int(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new InvalidOptionError(`--${name} must be an integer >= ${min}, got '${v}'.`);
-  return n;
-}
+import { int, nonNegative } from './flags.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

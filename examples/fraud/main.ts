@@ -10,6 +10,7 @@ import { CREDITCARD_ROWS, generateSyntheticCreditCard, SYNTHETIC_FILE_NAME } fro
 import * as fs from 'node:fs';
 import { renderDistributedSection, runDistributed } from './distributed.js';
 import { runFraudPipeline } from './pipeline.js';
+import { int } from './flags.js';
 
 const HELP = `Usage: npm run example:fraud -- [options]
 
@@ -39,13 +40,6 @@ const HELP = `Usage: npm run example:fraud -- [options]
                        as the pooled run) or fixed (--finetune-epochs, no stopping) with --peers
   --debug              print stack traces
 `;
-
-function int(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) throw new InvalidOptionError(`--${name} must be an integer >= ${min}, got '${v}'.`);
-  return n;
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
