@@ -24,8 +24,12 @@
  * - Barriers: at the end of a layer (optional), of pretraining and of fine-tuning, a peer
  *   publishes its last delta in float32 and waits until every live peer has finished that stage
  *   and its deltas are applied.
+ * - Lockstep (`lockstep: true`): every publication point is a round; a peer publishes its
+ *   round-r delta, waits for the round-r delta of every live trainer, and loads
+ *   `base + Σ deltas` summed in an order fixed by their contents, so all peers hold the same
+ *   bits after every round whatever the arrival order or the load (see PEER-TRAINING.md, "Lockstep").
  */
-import { InvalidOptionError } from '../errors.js';
+import { InvalidDataError, InvalidOptionError, SyncError } from '../errors.js';
 import type { DeltaStepArgs, DeltaStepResult } from '../kernels/backend.js';
 import { float16FromFloat32, float16Table } from '../sync/float16.js';
 import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../sync/index.js';
@@ -111,6 +115,21 @@ export interface PeerTrainingOptions {
   readonly reportEveryMs?: number;
   /** Receives reports: periodic `'sync'`, and one per join, barrier, anti-entropy round, rejection, peer change. */
   readonly onReport?: (report: PeerTrainingReport) => void;
+  /**
+   * Synchronous rounds with reproducible results. Each publication point is round `r` of the
+   * stage: the peer publishes its change since round `r − 1` (float32, even when zero), waits for
+   * the round-`r` delta of every live trainer peer, and loads `base + Σ deltas` (times `1/K` with
+   * `'average'`, K the deltas of the round), its own included, summed in an order fixed by the
+   * deltas' contents: every peer holds the same bits after every round, whatever the arrival
+   * order or load, and a rerun with the same seeds gives the same bits. A delta of a later round is held until its round. Every epoch ends with a round, and
+   * every peer makes as many rounds per epoch as the peer with the most (the others publish
+   * empty deltas at their epoch's end); the numbers are agreed at a stage's first minibatch
+   * through the heartbeats. Waits longer than `barrierTimeoutMs`, a lost or refused delta, are a
+   * {@link SyncError} (`ETIMEDOUT`, `ELOCKSTEP`). Needs every peer from the start (no join from
+   * a snapshot) with `lockstep` too; refuses `float16`, `publishMs`, `layerBarrier: false` and
+   * anti-entropy, which would make the result depend on timing. Default false.
+   */
+  readonly lockstep?: boolean;
 }
 
 /** Counters and state of a {@link PeerTrainer} (a fresh object on every call). */
@@ -150,6 +169,12 @@ export interface PeerTrainingStats {
   /** Live peers whose fingerprint was comparable. */
   readonly peersCompared: number;
   readonly barrierTimeouts: number;
+  /**
+   * Lockstep rounds ({@link PeerTrainingOptions.lockstep}): completed, of which empty ones this
+   * peer published to fill a round other peers made (epoch ends, stage ends), and milliseconds
+   * spent waiting for the other peers' deltas of a round.
+   */
+  readonly lockstep: { readonly rounds: number; readonly padded: number; readonly waitMs: number };
   /** Milliseconds spent in publication points (reading, diffing, encoding, merging, writing). */
   readonly syncMs: number;
   /**
@@ -207,6 +232,7 @@ interface ResolvedOptions {
   readonly divergenceBound: number;
   readonly maxPending: number;
   readonly reportEveryMs: number;
+  readonly lockstep: boolean;
 }
 
 interface Pending {
@@ -220,8 +246,21 @@ interface RemoteView {
   settled: number;
   epochs: number;
   batches: number;
+  /** Heartbeat `progress.samples`: with lockstep, the sender's publication points per epoch in its stage (0: not known yet). */
+  samples: number;
   lastSequence: number;
   at: number;
+}
+
+/** The group a lockstep peer makes rounds for (kept through the stage's barrier, which may add empty rounds). */
+interface LockstepGroup {
+  readonly g: Current;
+  /** Rounds completed in this group. */
+  round: number;
+  /** Rounds per epoch every peer makes (the largest announced), once agreed. */
+  perEpoch: number | undefined;
+  /** Rounds made in the current local epoch. */
+  inEpoch: number;
 }
 
 interface Current {
@@ -260,7 +299,17 @@ const CONSTRAINTS: Constraints = {
   maxPending: { kind: 'integer', min: 1, max: 10_000_000 },
   reportEveryMs: { kind: 'integer', min: 0, max: 86_400_000 },
   onReport: { kind: 'function' },
+  lockstep: { kind: 'boolean' },
 };
+
+/** Options that make the result depend on timing, refused with `lockstep` (and why). */
+const NOT_WITH_LOCKSTEP: readonly [keyof PeerTrainingOptions, (v: unknown) => boolean, string][] = [
+  ['float16', (v) => v === true, "its error feedback keeps a rounding residual on each peer, so the peers' weights would differ"],
+  ['publishMs', (v) => v !== undefined, 'rounds must fall at the same minibatches on every run'],
+  ['layerBarrier', (v) => v === false, 'a peer must not start the next layer while the others still make rounds of this one'],
+  ['antiEntropyMs', (v) => typeof v === 'number' && v > 0, 'lockstep peers hold the same weights after every round; there is nothing to repair'],
+  ['antiEntropyForce', (v) => v === true, 'lockstep peers hold the same weights after every round; there is nothing to repair'],
+];
 
 /** Anti-entropy rounds that may skip for in-flight deltas before one averages anyway. */
 const MISMATCHES_BEFORE_FORCE = 3;
@@ -313,6 +362,15 @@ export class PeerTrainer {
   private mismatches = 0;
   private closed = false;
   private finishedRun = false;
+  /** Lockstep: the group rounds are made for, the deltas held per `group/round` and sender, each sender's last sequence and count per group. */
+  private ls: LockstepGroup | undefined;
+  private readonly held = new Map<string, Map<string, Float32Array[]>>();
+  private readonly chains = new Map<string, { last: number; count: number }>();
+  private lsFailure: Error | undefined;
+  /** Publication points per epoch this peer announces in its heartbeats (lockstep; 0 until known). */
+  private lsAnnounce = 0;
+  /** Wakes the one lockstep wait in progress (a delta, heartbeat or lost peer arrived). */
+  private wake: (() => void) | undefined;
   private readonly c = {
     syncs: 0,
     published: 0,
@@ -327,11 +385,20 @@ export class PeerTrainer {
     barrierTimeouts: 0,
     syncMs: 0,
     receiveMs: 0,
+    rounds: 0,
+    padded: 0,
+    roundWaitMs: 0,
   };
 
   /** Hooks into `link` (deltas, heartbeats, snapshot requests) at once; trains nothing yet. */
   constructor(dbn: Dbn, link: PeerLink, options: PeerTrainingOptions = {}) {
     validateOptions('PeerTrainer', CONSTRAINTS, options);
+    const lockstep = options.lockstep ?? false;
+    if (lockstep) {
+      for (const [name, bad, why] of NOT_WITH_LOCKSTEP) {
+        if (bad(options[name])) throw new InvalidOptionError(`The '${name}' option of PeerTrainer cannot be ${String(options[name])} with 'lockstep': ${why}.`);
+      }
+    }
     this.dbn = dbn;
     this.link = link;
     this.o = {
@@ -339,7 +406,7 @@ export class PeerTrainer {
       publishMs: options.publishMs,
       merge: options.merge ?? 'average',
       float16: options.float16 ?? false,
-      antiEntropyMs: options.antiEntropyMs ?? 10_000,
+      antiEntropyMs: options.antiEntropyMs ?? (lockstep ? 0 : 10_000),
       antiEntropyForce: options.antiEntropyForce ?? false,
       snapshotTimeoutMs: options.snapshotTimeoutMs ?? 5000,
       otherLayers: options.otherLayers ?? 'apply',
@@ -349,6 +416,7 @@ export class PeerTrainer {
       divergenceBound: options.divergenceBound ?? 0.05,
       maxPending: options.maxPending ?? 1000,
       reportEveryMs: options.reportEveryMs ?? 1000,
+      lockstep,
     };
     this.onReport = options.onReport;
     this.guard = new DeltaGuard({
@@ -408,6 +476,9 @@ export class PeerTrainer {
       this.report('join', 'no trained peer: starting from the shared initial weights');
       return { snapshot: false, stage: this.stage, epochs: this.stageEpochs, peers: this.alive.size };
     }
+    if (this.o.lockstep) {
+      throw new SyncError(`PeerTrainer (lockstep): a live peer has trained already (stage ${best!.stage}, epoch ${best!.epochs}); lockstep peers must all start together.`, 'ELOCKSTEP');
+    }
     const snap = await this.link.requestSnapshot(this.o.snapshotTimeoutMs);
     this.adopt(snap, best!);
     this.report('join', `snapshot from ${snap.from} at stage ${best!.stage}, epoch ${best!.epochs}`);
@@ -426,7 +497,7 @@ export class PeerTrainer {
     return this.dbn.pretrain(data, {
       ...opts,
       onBatch: async (layer, b) => {
-        await this.afterBatch(layer);
+        await this.afterBatch(layer, b);
         if (opts.onBatch) await opts.onBatch(layer, b);
       },
       onEpoch: async (layer, m) => {
@@ -462,7 +533,7 @@ export class PeerTrainer {
         if (opts.onStart) await opts.onStart(info);
       },
       onBatch: async (b) => {
-        await this.afterBatch(this.L);
+        await this.afterBatch(this.L, b);
         if (opts.onBatch) await opts.onBatch(b);
       },
       onEpoch: async (m) => {
@@ -500,7 +571,8 @@ export class PeerTrainer {
   /** Publishes what is not published yet (float32) and waits for it to be handed to ZeroMQ: for Ctrl-C. */
   async stop(): Promise<void> {
     if (this.closed) return;
-    if (this.current !== undefined) this.syncNow(true);
+    // In lockstep the change since the last round is only published in a round (the others then time out or lose this peer).
+    if (this.current !== undefined && !this.o.lockstep) this.syncNow(true);
     await this.link.flush();
   }
 
@@ -527,6 +599,7 @@ export class PeerTrainer {
       divergence: d.value,
       peersCompared: d.compared,
       barrierTimeouts: this.c.barrierTimeouts,
+      lockstep: { rounds: this.c.rounds, padded: this.c.padded, waitMs: this.c.roundWaitMs },
       syncMs: this.c.syncMs,
       receiveMs: this.c.receiveMs + t.decodeMs,
       transport: {
@@ -559,11 +632,11 @@ export class PeerTrainer {
    * per-sender sequences. Otherwise deltas are in flight: the round is skipped and retried
    * 250 ms later, up to three times; with `force` (default: the `antiEntropyForce` option) the
    * third mismatch averages anyway and adopts the snapshot's sequences. Resolves with whether
-   * weights were averaged.
+   * weights were averaged. Does nothing in lockstep (the peers hold the same weights after every round).
    */
   async antiEntropy(opts: { readonly force?: boolean; readonly retry?: boolean } = {}): Promise<boolean> {
     const force = opts.force ?? this.o.antiEntropyForce;
-    if (this.aeBusy || this.closed || this.alive.size === 0) return false;
+    if (this.aeBusy || this.closed || this.alive.size === 0 || this.o.lockstep) return false;
     this.aeBusy = true;
     this.c.ae.rounds++;
     try {
@@ -610,7 +683,8 @@ export class PeerTrainer {
    * reads that deliver remote deltas happen there; training alone would only yield every 50 ms),
    * then publishes and merges.
    */
-  private afterBatch(id: number): Promise<void> | undefined {
+  private afterBatch(id: number, b: { readonly batch: number; readonly batches: number }): Promise<void> | undefined {
+    if (this.o.lockstep) return this.lockstepAfterBatch(id, b);
     if (this.current?.id !== id) this.enterGroup(id, id < this.L ? this.dbn.layers[id]!.epochsTrained : 0);
     this.batches++;
     this.sinceSync++;
@@ -683,6 +757,216 @@ export class PeerTrainer {
     if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
   }
 
+  // ------------------------------------------------------------------ lockstep rounds
+
+  /**
+   * Lockstep: counts a minibatch; every `publishEvery` minibatches and at the epoch's last one,
+   * makes a round; after the epoch's last, adds empty rounds up to the agreed rounds per epoch.
+   * The first minibatch of a stage first agrees on that number with the other peers.
+   */
+  private async lockstepAfterBatch(id: number, b: { readonly batch: number; readonly batches: number }): Promise<void> {
+    if (this.current?.id !== id) this.enterGroup(id, id < this.L ? this.dbn.layers[id]!.epochsTrained : 0);
+    this.batches++;
+    this.sinceSync++;
+    const ls = this.ls!;
+    if (ls.perEpoch === undefined) await this.agreeRounds(ls, b.batches);
+    const last = b.batch === b.batches - 1;
+    if (this.sinceSync < this.o.publishEvery && !last) return;
+    await this.lockstepRound(ls);
+    ls.inEpoch++;
+    if (!last) return;
+    for (; ls.inEpoch < ls.perEpoch!; ls.inEpoch++) {
+      await this.lockstepRound(ls);
+      this.c.padded++;
+    }
+    ls.inEpoch = 0;
+  }
+
+  /**
+   * Announces this peer's publication points per epoch (`ceil(batches / publishEvery)`) in its
+   * heartbeats and waits until every live trainer has announced its own for this stage; every
+   * peer then makes the largest number of rounds per epoch.
+   */
+  private async agreeRounds(ls: LockstepGroup, batches: number): Promise<void> {
+    const own = Math.ceil(batches / this.o.publishEvery);
+    this.lsAnnounce = own;
+    this.publishFingerprint();
+    const stage = ls.g.id;
+    await this.lockstepWait(() => {
+      for (const id of this.alive) {
+        const v = this.remote.get(id);
+        if (v !== undefined && v.stage >= 0 && (v.stage !== stage || v.samples <= 0)) return false;
+      }
+      return true;
+    }, `the live peers' rounds per epoch for stage ${stage}`);
+    let most = own;
+    for (const id of this.alive) {
+      const v = this.remote.get(id);
+      if (v !== undefined && v.stage === stage) most = Math.max(most, v.samples);
+    }
+    ls.perEpoch = most;
+  }
+
+  /**
+   * One lockstep round: publishes `d = cur − base` (float32, even when zero), waits until the
+   * round's delta of every live trainer is held, and loads `base + scale · Σ deltas` (scale 1,
+   * or 1/K with `'average'`), summed in float32 in an order given by the deltas' contents
+   * ({@link byContent}). Every peer does the same float32 operations on the same values, so all
+   * end the round with the same bits; as the order does not depend on the (random) sender ids
+   * either, another run with the same seeds and data gives the same bits too.
+   */
+  private async lockstepRound(ls: LockstepGroup): Promise<void> {
+    if (this.lsFailure !== undefined) throw this.lsFailure;
+    if (this.closed) throw new SyncError('PeerTrainer (lockstep): closed during a round.', 'ECLOSED');
+    const g = ls.g;
+    const r = ls.round + 1;
+    let t0 = performance.now();
+    const cur = this.readGroupInto(g.id, g.cur);
+    const shapes = this.shapesOf(g.id)!;
+    const payload: Buffer[] = [];
+    const own: Float32Array[] = [];
+    let sq = 0;
+    for (let t = 0; t < cur.length; t++) {
+      const C = cur[t]!;
+      const B = g.base[t]!;
+      const frame = alignedBuffer(4 * C.length);
+      const D = new Float32Array(frame.buffer, frame.byteOffset, C.length);
+      for (let k = 0; k < C.length; k++) {
+        D[k] = C[k]! - B[k]!;
+        const x = D[k]!;
+        sq += x * x;
+      }
+      payload.push(frame);
+      own.push(D);
+    }
+    if (!Number.isFinite(sq)) throw new InvalidDataError(`PeerTrainer (lockstep): the parameters of group ${g.id} hold a NaN or an infinity at round ${r}; training diverged.`);
+    for (let tries = 0; ; tries++) {
+      // The frames hold float32 in this machine's byte order: little-endian is the wire's.
+      const seq = LITTLE_ENDIAN ? this.link.publishDeltaFrames(g.id, payload, shapes, { finiteChecked: true }) : this.link.publishDelta(g.id, own, shapes);
+      if (seq !== undefined) break;
+      this.c.publishRefused++;
+      if (tries >= 100) throw new SyncError(`PeerTrainer (lockstep): the send queue refused the delta of round ${r} of group ${g.id} 100 times.`, 'ELOCKSTEP');
+      await this.link.flush();
+    }
+    this.c.published++;
+    let elements = 0;
+    for (const x of own) elements += x.length;
+    const bytes = 104 + 8 * shapes.length + 16 + 4 * elements;
+    this.c.bytesSent += bytes;
+    this.c.bytesF32 += bytes;
+    this.guard.accept(g.id, Math.sqrt(sq));
+    const key = roundKey(g.id, r);
+    let round = this.held.get(key);
+    if (round === undefined) this.held.set(key, (round = new Map()));
+    round.set(this.link.senderId, own);
+    this.c.syncMs += performance.now() - t0;
+
+    const w0 = performance.now();
+    await this.lockstepWait(() => this.roundComplete(round), `the deltas of round ${r} of group ${g.id}`);
+    t0 = performance.now();
+    this.c.roundWaitMs += t0 - w0;
+
+    const deltas = [...round.values()].sort(byContent);
+    const scale = this.o.merge === 'average' ? 1 / deltas.length : 1;
+    for (let t = 0; t < g.base.length; t++) {
+      const S = g.delta[t]!;
+      S.set(deltas[0]![t]!);
+      for (let i = 1; i < deltas.length; i++) {
+        const d = deltas[i]![t]!;
+        for (let k = 0; k < S.length; k++) S[k] = S[k]! + d[k]!;
+      }
+      const B = g.base[t]!;
+      const N = g.next[t]!;
+      for (let k = 0; k < N.length; k++) N[k] = B[k]! + S[k]! * scale;
+    }
+    this.held.delete(key);
+    // The base and every delta are finite (checked above and by the guard).
+    this.writeGroup(g.id, g.next, true);
+    [g.base, g.next] = [g.next, g.base];
+    ls.round = r;
+    this.c.applied += deltas.length - 1;
+    this.c.rounds++;
+    this.sinceSync = 0;
+    this.lastSync = Date.now();
+    this.c.syncs++;
+    this.refreshBlock(g.id, g.base);
+    this.publishFingerprint();
+    this.c.syncMs += performance.now() - t0;
+    if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
+  }
+
+  /** Whether `round` holds the delta of every live trainer peer (this peer's own is put in first). */
+  private roundComplete(round: ReadonlyMap<string, Float32Array[]>): boolean {
+    for (const id of this.alive) {
+      const v = this.remote.get(id);
+      if (v !== undefined && v.stage >= 0 && !round.has(id)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Waits until `done()` holds, checking it at every delta, heartbeat and lost peer; a lockstep
+   * failure (lost or refused delta) or `barrierTimeoutMs` without it is a {@link SyncError}.
+   */
+  private async lockstepWait(done: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + this.o.barrierTimeoutMs;
+    for (;;) {
+      if (this.lsFailure !== undefined) throw this.lsFailure;
+      if (this.closed) throw new SyncError(`PeerTrainer (lockstep): closed while waiting for ${what}.`, 'ECLOSED');
+      if (done()) return;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SyncError(`PeerTrainer (lockstep): waited ${this.o.barrierTimeoutMs} ms for ${what}.`, 'ETIMEDOUT');
+      await this.nextEvent(Math.min(left, 250));
+    }
+  }
+
+  /** Resolves at the next delta, heartbeat or lost peer, or after `ms`. */
+  private nextEvent(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  /**
+   * Lockstep: a remote delta is the next round of its sender in its group when its
+   * `baseSequence` (the sender's previous sequence for that group) is the last one received;
+   * anything else means a delta was lost, which lockstep cannot repair. Held until its round.
+   */
+  private lockstepReceive(msg: DeltaMessage, norm: number): void {
+    const ck = `${msg.senderId}/${msg.layer}`;
+    let chain = this.chains.get(ck);
+    if (chain === undefined) this.chains.set(ck, (chain = { last: 0, count: 0 }));
+    if (msg.baseSequence !== chain.last) {
+      this.failLockstep(`a delta of ${msg.senderId} for group ${msg.layer} was lost (sequence ${msg.sequence} follows ${msg.baseSequence}, the last received is ${chain.last})`);
+      return;
+    }
+    chain.last = msg.sequence;
+    chain.count++;
+    const ls = this.ls;
+    if (ls !== undefined && ls.g.id === msg.layer && chain.count <= ls.round) {
+      this.failLockstep(`${msg.senderId} sent a delta for round ${chain.count} of group ${msg.layer}, already merged here`);
+      return;
+    }
+    const key = roundKey(msg.layer, chain.count);
+    let round = this.held.get(key);
+    if (round === undefined) this.held.set(key, (round = new Map()));
+    round.set(msg.senderId, msg.tensors);
+    this.guard.accept(msg.layer, norm);
+    this.wake?.();
+  }
+
+  private failLockstep(why: string): void {
+    this.lsFailure ??= new SyncError(`PeerTrainer (lockstep): ${why}; the peers can no longer hold the same weights.`, 'ELOCKSTEP');
+    this.report('rejected', why);
+    this.wake?.();
+  }
+
   /**
    * Adds the queued remote deltas of every group but `keep` (read, added, written; the group
    * being trained also to its `base`) and returns those of group `keep`, not applied (the
@@ -738,6 +1022,10 @@ export class PeerTrainer {
     const alloc = (): Float32Array[] => base.map((t) => new Float32Array(t.length));
     const delta = alloc();
     this.current = { id, base, next: alloc(), curNext: alloc(), cur: alloc(), delta, deltaBits: delta.map((d) => new Uint32Array(d.buffer)) };
+    if (this.o.lockstep) {
+      this.ls = { g: this.current, round: 0, perEpoch: undefined, inEpoch: 0 };
+      this.lsAnnounce = 0;
+    }
     this.lastGroup = id;
     this.stage = id;
     this.stageEpochs = epochs;
@@ -761,7 +1049,10 @@ export class PeerTrainer {
 
   /** Publishes the group's last delta in float32, leaves it, and waits at a barrier if asked. */
   private async endStage(id: number, wait: boolean): Promise<void> {
-    if (this.current?.id === id) {
+    if (this.o.lockstep && this.current?.id === id) {
+      // The stage's last round: every peer makes it (the change since the last round, often none).
+      await this.lockstepRound(this.ls!);
+    } else if (this.current?.id === id) {
       // A full send queue refuses the delta; the change stays in cur − base for the next try.
       for (let tries = 0; tries < 100; tries++) {
         const refused = this.c.publishRefused;
@@ -774,6 +1065,7 @@ export class PeerTrainer {
     this.lastGroup = id;
     this.stage = id + 1;
     this.stageEpochs = 0;
+    this.lsAnnounce = 0;
     this.publishFingerprint();
     if (wait) await this.barrier(id);
   }
@@ -791,6 +1083,16 @@ export class PeerTrainer {
     this.report('barrier', `finished stage ${done}; waiting for the live peers`);
     for (;;) {
       if (this.closed) return;
+      if (this.o.lockstep) {
+        if (this.lsFailure !== undefined) throw this.lsFailure;
+        // A peer still training this stage made another round: take part with an empty delta.
+        const ls = this.ls;
+        if (ls !== undefined && ls.g.id === done && this.held.has(roundKey(done, ls.round + 1))) {
+          await this.lockstepRound(ls);
+          this.c.padded++;
+          continue;
+        }
+      }
       this.applyPending();
       const perSender = this.link.stats().perSender;
       let behind = 0;
@@ -809,7 +1111,7 @@ export class PeerTrainer {
       this.publishFingerprint();
       if (behind === 0 && unsettled === 0) {
         const d = this.divergence().value;
-        if (d === null || d <= this.o.divergenceBound || rounds >= BARRIER_ROUNDS) break;
+        if (d === null || d <= this.o.divergenceBound || rounds >= BARRIER_ROUNDS || this.o.lockstep) break;
         rounds++;
         await this.antiEntropy({ force: false, retry: false });
         await new Promise<void>((resolve) => setTimeout(resolve, 50));
@@ -817,11 +1119,13 @@ export class PeerTrainer {
       }
       if (Date.now() >= deadline) {
         this.c.barrierTimeouts++;
+        if (this.o.lockstep) throw new SyncError(`PeerTrainer (lockstep): waited ${this.o.barrierTimeoutMs} ms at the end of stage ${done} for ${behind} peer(s).`, 'ETIMEDOUT');
         this.report('barrier', `gave up waiting for ${behind} peer(s) after ${this.o.barrierTimeoutMs} ms`);
         break;
       }
       if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
-      await new Promise<void>((resolve) => setTimeout(resolve, 20));
+      if (this.o.lockstep) await this.nextEvent(20);
+      else await new Promise<void>((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -835,6 +1139,11 @@ export class PeerTrainer {
     if (!v.ok) {
       this.c.rejected[v.reason]++;
       this.report('rejected', `${v.reason}: ${v.detail} (from ${msg.senderId}, sequence ${msg.sequence})`);
+      if (this.o.lockstep) this.failLockstep(`the delta of ${msg.senderId} for group ${msg.layer} was refused (${v.reason}: ${v.detail})`);
+      return;
+    }
+    if (this.o.lockstep) {
+      this.lockstepReceive(msg, v.norm);
       return;
     }
     this.guard.accept(msg.layer, v.norm);
@@ -857,13 +1166,18 @@ export class PeerTrainer {
       settled: h?.settled ?? -1,
       epochs: h?.epochs ?? 0,
       batches: hb.progress.batches,
+      samples: hb.progress.samples,
       lastSequence: hb.lastSequence,
       at: Date.now(),
     });
+    this.wake?.();
   };
 
   private readonly onPeerLost = (p: PeerInfo): void => {
-    if (p.senderId !== null && this.alive.delete(p.senderId)) this.report('peer-lost', p.senderId);
+    if (p.senderId !== null && this.alive.delete(p.senderId)) {
+      this.report('peer-lost', p.senderId);
+      this.wake?.();
+    }
   };
 
   /** The shapes a delta for `msg.layer` must have here; for the classifier before fine-tuning, those its head implies. */
@@ -1026,7 +1340,8 @@ export class PeerTrainer {
     const blocks = this.stage >= this.L && this.classifierBlock !== undefined ? [...this.blocks, this.classifierBlock] : this.blocks;
     this.fingerprint = encodeFingerprint({ stage: this.stage, epochs: this.stageEpochs, settled: this.settled }, blocks);
     this.link.setWeightFingerprint(this.fingerprint);
-    this.link.setProgress({ epoch: this.stageEpochs, batches: this.batches, samples: 0 });
+    // `samples` carries, with lockstep, this peer's publication points per epoch in its stage (0 otherwise).
+    this.link.setProgress({ epoch: this.stageEpochs, batches: this.batches, samples: this.lsAnnounce });
   }
 
   /**
@@ -1105,6 +1420,26 @@ function sumInto(acc: Float32Array[], deltas: readonly Float32Array[][]): Float3
     for (let i = 1; i < deltas.length; i++) addInto(acc[t]!, deltas[i]![t]!, 1);
   }
   return acc;
+}
+
+/**
+ * A total order of deltas by their bits (tensor by tensor, element by element, as signed 32-bit
+ * integers): float32 addition is not associative, so a round's deltas are summed in an order
+ * that depends only on what they hold. Deltas that compare equal are bit-identical, so their
+ * order does not matter. Usually decided by the first element.
+ */
+function byContent(a: readonly Float32Array[], b: readonly Float32Array[]): number {
+  for (let t = 0; t < a.length; t++) {
+    const x = new Int32Array(a[t]!.buffer, a[t]!.byteOffset, a[t]!.length);
+    const y = new Int32Array(b[t]!.buffer, b[t]!.byteOffset, b[t]!.length);
+    for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return x[k]! - y[k]!;
+  }
+  return 0;
+}
+
+/** The key of a lockstep round in {@link PeerTrainer}'s held deltas. */
+function roundKey(group: number, round: number): string {
+  return `${group}/${round}`;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

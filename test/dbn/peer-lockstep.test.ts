@@ -1,0 +1,244 @@
+import anyTest from 'ava';
+import type { TestFn } from 'ava';
+import { loadBundledDigits, take } from '../../src/data/index.js';
+import { Dbn } from '../../src/dbn/dbn.js';
+import type { LayerOptions } from '../../src/dbn/options.js';
+import { encodeFingerprint } from '../../src/dbn/peer-fingerprint.js';
+import { PeerTrainer } from '../../src/dbn/peer-training.js';
+import type { PeerLink, PeerTrainingOptions } from '../../src/dbn/peer-training.js';
+import { InvalidOptionError, SyncError } from '../../src/errors.js';
+import { createJsBackend } from '../../src/kernels/js/index.js';
+import { Random } from '../../src/random.js';
+import { Peer } from '../../src/sync/peer.js';
+import type { DeltaMessage } from '../../src/sync/wire.js';
+import type { HostMatrix } from '../../src/validate.js';
+
+interface Ctx {
+  peers: Peer[];
+  trainers: PeerTrainer[];
+  dbns: Dbn[];
+}
+const test = anyTest as TestFn<Ctx>;
+
+const FP = 'ef'.repeat(32);
+const digits = take(loadBundledDigits(), 600);
+const LAYERS: LayerOptions[] = [{ nHidden: 12, epochs: 2, batchSize: 20 }];
+
+test.beforeEach((t) => {
+  t.context.peers = [];
+  t.context.trainers = [];
+  t.context.dbns = [];
+});
+
+test.afterEach.always(async (t) => {
+  for (const tr of t.context.trainers) tr.close();
+  await Promise.all(t.context.peers.map((p) => p.close()));
+  for (const d of t.context.dbns) d.dispose();
+});
+
+function dbnOf(t: { context: Ctx }): Dbn {
+  const d = new Dbn({ nVisible: 784, layers: LAYERS, seed: 5, backend: createJsBackend() });
+  t.context.dbns.push(d);
+  return d;
+}
+
+/** Rows `from…to−1` of the digits: shards of different sizes (different minibatches per epoch). */
+function rows(from: number, to: number): { x: HostMatrix; y: Int32Array } {
+  return {
+    x: { rows: to - from, cols: digits.x.cols, data: digits.x.data.slice(from * digits.x.cols, to * digits.x.cols) },
+    y: Int32Array.from(digits.y!.subarray(from, to)),
+  };
+}
+
+/** 150, 200 and 250 rows: 8, 10 and 13 minibatches of 20 per epoch. */
+const SHARDS = [rows(0, 150), rows(150, 350), rows(350, 600)];
+
+/** Every parameter of a Dbn (RBMs, then the classifier if any), as one list of arrays. */
+function allParameters(d: Dbn): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (const l of d.layers) {
+    const p = l.getParameters();
+    out.push(p.weights.data, p.visibleBias, p.hiddenBias);
+  }
+  if (d.classes !== undefined) for (const l of d.getClassifierParameters().layers) out.push(l.weights.data, l.bias);
+  return out;
+}
+
+function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)));
+}
+
+/**
+ * Three lockstep peers over loopback, each on its shard, pretraining one RBM (2 epochs) and
+ * fine-tuning (1 epoch); `sleepy(peer, batch)` may delay a peer's minibatch hook.
+ */
+async function lockstepRun(t: { context: Ctx }, opts: PeerTrainingOptions, sleepy?: (peer: number, batch: number) => number): Promise<{ params: Float32Array[][]; trainers: PeerTrainer[] }> {
+  const peers: Peer[] = [];
+  for (let i = 0; i < 3; i++) {
+    const p = await Peer.create({
+      runId: 'lockstep',
+      fingerprint: FP,
+      bind: 'tcp://127.0.0.1:0',
+      plaintext: true,
+      peers: peers.slice(0, 1).map((s) => s.address.pub),
+      heartbeatIntervalMs: 40,
+      peerTimeoutMs: 10_000,
+    });
+    t.context.peers.push(p);
+    peers.push(p);
+  }
+  const dbns = peers.map(() => dbnOf(t));
+  const trainers = peers.map((p, i) => {
+    const tr = new PeerTrainer(dbns[i]!, p, { publishEvery: 1, barrierTimeoutMs: 20_000, lockstep: true, ...opts });
+    t.context.trainers.push(tr);
+    return tr;
+  });
+  await Promise.all(trainers.map((tr) => tr.join({ minPeers: 2, timeoutMs: 10_000 })));
+  let batch = 0;
+  await Promise.all(
+    trainers.map(async (tr, i) => {
+      const hook = async (): Promise<void> => {
+        const ms = sleepy?.(i, batch++) ?? 0;
+        if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      };
+      await tr.pretrain(SHARDS[i]!.x, { onBatch: hook });
+      await tr.fineTune(SHARDS[i]!.x, SHARDS[i]!.y, { epochs: 1, batchSize: 20, classes: 10, learningRate: 0.05, onBatch: hook });
+      await tr.finish();
+    }),
+  );
+  return { params: dbns.map(allParameters), trainers };
+}
+
+test('lockstep: three peers with different shard sizes end every stage with bit-identical weights', async (t) => {
+  const { params, trainers } = await lockstepRun(t, { merge: 'sum' });
+  t.true(sameBits(params[0]!, params[1]!), 'peer 0 and peer 1');
+  t.true(sameBits(params[0]!, params[2]!), 'peer 0 and peer 2');
+  const s = trainers.map((tr) => tr.stats());
+  // Each epoch makes as many rounds as the largest shard has minibatches (13), each stage one more at its end:
+  // pretraining 2 × 13 + 1, fine-tuning 1 × 13 + 1.
+  for (const x of s) t.is(x.lockstep.rounds, 2 * 13 + 1 + 13 + 1);
+  // The 8- and 10-minibatch peers fill the missing rounds of each of their 3 epochs with empty deltas.
+  t.deepEqual(
+    s.map((x) => x.lockstep.padded),
+    [3 * (13 - 8), 3 * (13 - 10), 0],
+  );
+  for (const x of s) {
+    t.is(x.applied, 2 * x.lockstep.rounds, 'two remote deltas merged per round');
+    t.is(x.transport.gaps, 0);
+    t.is(x.divergence, 0);
+  }
+});
+
+test('lockstep: the same seed gives the same bits whatever the delays (one peer sleeping in its hooks)', async (t) => {
+  const quiet = await lockstepRun(t, { merge: 'average' });
+  const slow = await lockstepRun(t, { merge: 'average' }, (peer, batch) => (peer === 1 && batch % 3 === 0 ? 15 : peer === 2 && batch % 7 === 0 ? 30 : 0));
+  t.true(sameBits(quiet.params[0]!, slow.params[0]!), 'run 1 and run 2 (peer 0)');
+  t.true(sameBits(slow.params[0]!, slow.params[1]!) && sameBits(slow.params[0]!, slow.params[2]!), 'the peers of run 2');
+  // And the rounds did merge something: the weights are not those of one peer training alone.
+  t.true(quiet.trainers.every((tr) => tr.stats().applied > 0));
+});
+
+/** An in-memory link that records what is published and lets the test play a second trainer ('bb…'). */
+function fakeLink(): { link: PeerLink; published: Float32Array[][]; deliver: (m: DeltaMessage) => void; beat: (samples: number) => void } {
+  const handlers = new Map<string, (x: never) => void>();
+  const published: Float32Array[][] = [];
+  let seq = 0;
+  const stats = { delivered: 0, gaps: 0, duplicates: 0, stale: 0, rejected: { key: 0 }, handshakeFailures: 0, decodeMs: 0, perSender: {}, sent: { heartbeats: 0 } };
+  const link = {
+    senderId: 'aa'.repeat(16),
+    publishDelta: () => ++seq,
+    publishDeltaFrames: (_layer: number, payload: readonly Buffer[]) => {
+      published.push(payload.map((b) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))));
+      return ++seq;
+    },
+    flush: () => Promise.resolve(),
+    on: (e: string, f: (x: never) => void) => handlers.set(e, f),
+    off: () => undefined,
+    setWeightFingerprint: () => undefined,
+    setProgress: () => undefined,
+    serveSnapshots: () => undefined,
+    requestSnapshot: () => Promise.reject(new Error('no snapshots here')),
+    adoptSequences: () => undefined,
+    sequences: () => new Map<string, number>(),
+    stats: () => stats,
+    waitForPeers: () => Promise.resolve(),
+    setMaxFrameBytes: () => undefined,
+  } as unknown as PeerLink;
+  const beat = (samples: number): void =>
+    (handlers.get('heartbeat') as (h: unknown) => void)({
+      kind: 'heartbeat',
+      senderId: 'bb'.repeat(16),
+      lastSequence: 0,
+      progress: { epoch: 0, batches: 0, samples },
+      weightFingerprint: encodeFingerprint({ stage: 0, epochs: 0 }, [new Float64Array(4)]),
+    });
+  return { link, published, deliver: (m) => (handlers.get('delta') as (d: DeltaMessage) => void)(m), beat };
+}
+
+test('lockstep: a delta of a later round is held, not applied early; a lost delta stops the run (ELOCKSTEP)', async (t) => {
+  const dbn = dbnOf(t);
+  const { link, published, deliver, beat } = fakeLink();
+  const tr = new PeerTrainer(dbn, link, { publishEvery: 1, lockstep: true, merge: 'sum', barrierTimeoutMs: 5000 });
+  t.context.trainers.push(tr);
+  beat(1); // a live trainer at stage 0 making one round per epoch
+  const shapes: [number, number][] = [
+    [784, 12],
+    [1, 784],
+    [1, 12],
+  ];
+  const rng = new Random(2);
+  const remote = (sequence: number, baseSequence: number): DeltaMessage => {
+    const tensors = shapes.map(([r, c]) => Float32Array.from({ length: r * c }, () => (rng.uniform() - 0.5) * 1e-2));
+    let sumSquares = 0;
+    for (const x of tensors) for (const v of x) sumSquares += v * v;
+    return { kind: 'delta', senderId: 'bb'.repeat(16), layer: 0, sequence, baseSequence, float16: false, tensors, shapes, sumSquares } as unknown as DeltaMessage;
+  };
+  const r1 = remote(1, 0);
+  const r2 = remote(2, 1);
+  deliver(r1);
+  deliver(r2); // round 2, early
+  const p0 = dbn.layers[0]!.getParameters();
+  const before = [p0.weights.data, p0.visibleBias, p0.hiddenBias].map((x) => x.slice());
+  const stop = new AbortController();
+  let afterRound1: Float32Array[] | undefined;
+  // 20 rows: one minibatch, so one round, then stop.
+  await tr.pretrain(take(digits, 20).x, {
+    signal: stop.signal,
+    onBatch: () => {
+      const p = dbn.layers[0]!.getParameters();
+      afterRound1 = [p.weights.data, p.visibleBias, p.hiddenBias];
+      stop.abort();
+    },
+  });
+  t.is(tr.stats().lockstep.rounds, 1);
+  t.is(published.length, 1);
+  // Round 1: base + (own delta + bb's round-1 delta), in float32, in sender-id order ('aa…' < 'bb…').
+  const expected = before.map((b, i) => b.map((v, k) => Math.fround(v + Math.fround(published[0]![i]![k]! + r1.tensors[i]![k]!))));
+  t.true(sameBits(afterRound1!, expected), 'exactly base + own + round 1');
+  const withEarly = expected.map((e, i) => e.map((v, k) => v + r2.tensors[i]![k]!));
+  t.false(sameBits(afterRound1!, withEarly));
+  t.is(tr.stats().applied, 1);
+
+  // bb's next delta does not follow its last one (sequence 2): one was lost, so the next round fails.
+  deliver(remote(4, 3));
+  const err = await t.throwsAsync(tr.pretrain(take(digits, 20).x), { instanceOf: SyncError });
+  t.is(err?.code, 'ELOCKSTEP');
+});
+
+test('lockstep: bad option values and options that depend on timing are refused', (t) => {
+  const dbn = dbnOf(t);
+  const { link } = fakeLink();
+  const bad: PeerTrainingOptions[] = [
+    { lockstep: 'yes' as unknown as boolean },
+    { lockstep: true, float16: true },
+    { lockstep: true, publishMs: 100 },
+    { lockstep: true, layerBarrier: false },
+    { lockstep: true, antiEntropyMs: 1000 },
+    { lockstep: true, antiEntropyForce: true },
+  ];
+  for (const o of bad) t.throws(() => new PeerTrainer(dbn, link, o), { instanceOf: InvalidOptionError }, JSON.stringify(o));
+  const ok = new PeerTrainer(dbn, link, { lockstep: true, antiEntropyMs: 0, merge: 'average' });
+  ok.close();
+  t.pass();
+});
