@@ -4,8 +4,9 @@
  *
  *   npx tsx bench/matmul.ts [--backends js,native,gpu] [--seconds 1]
  *
- * `js:typescript` (not a registered backend) is the js backend with its plain TypeScript gemm
- * macro-kernel instead of the asm.js one, for a same-run comparison: `--backends js,js:typescript`.
+ * `js:wasm-simd`, `js:asm.js` and `js:typescript` (not registered backends) are the js backend with
+ * that gemm macro-kernel (plain `js` picks the first that runs here), for a same-run comparison:
+ * `--backends js:wasm-simd,js:asm.js,js:typescript`.
  *
  * - `v·W`:   `a·b`,  100×784 · 784×500 (hidden pre-activations);
  * - `vᵀ·h`:  `aᵀ·b`, (100×784)ᵀ · 100×500 (the weight gradient);
@@ -27,6 +28,7 @@ import { BackendUnavailableError } from '../src/errors.js';
 import type { Backend, GemmOptions } from '../src/kernels/backend.js';
 import { backendFactories } from '../src/kernels/index.js';
 import { createJsBackend } from '../src/kernels/js/index.js';
+import type { GemmKernelKind } from '../src/kernels/js/gemm.js';
 import { Random } from '../src/random.js';
 import { machine, median } from './machine.js';
 
@@ -96,10 +98,13 @@ function bench(backend: Backend, s: Shape): { gflops: number; best: number; cpuG
   return { gflops: flops / t / 1e9, best: flops / Math.min(...times) / 1e9, cpuGflops: flops / median(cpuTimes) / 1e9, ms: t * 1000, samples: times.length };
 }
 
+const jsKernels: readonly GemmKernelKind[] = ['wasm-simd', 'asm.js', 'typescript'];
+const variants = new Map<string, () => Backend>(jsKernels.map((gemmKernel) => [`js:${gemmKernel}`, () => createJsBackend({ gemmKernel })]));
+
 const info = machine();
 for (const name of args.backends.split(',')) {
-  const factory = name === 'js:typescript' ? () => createJsBackend({ gemmKernel: 'typescript' }) : backendFactories.get(name);
-  if (factory === undefined) throw new Error(`Unknown backend '${name}'; registered: ${[...backendFactories.keys()].join(', ')}`);
+  const factory = variants.get(name) ?? backendFactories.get(name);
+  if (factory === undefined) throw new Error(`Unknown backend '${name}'; expected one of ${[...backendFactories.keys(), ...variants.keys()].join(', ')}`);
   let backend: Backend;
   try {
     backend = factory();

@@ -1,5 +1,6 @@
-// The js backend's two gemm macro-kernels (asm.js, plain TypeScript): same bits, asm.js really
-// validated by V8, and the fallback when code generation from strings is forbidden.
+// The js backend's two scalar gemm macro-kernels (asm.js, plain TypeScript; the WebAssembly one
+// has js-wasm-gemm.test.ts): same bits, asm.js really validated by V8, and the fallback when code
+// generation from strings is forbidden.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,7 @@ function runChild(flags: string[], lines: string[]): { status: number | null; st
   return spawnSync(process.execPath, [...flags, '--import=tsx', '--input-type=module', '-e', lines.join('\n')], { cwd: repo, encoding: 'utf8' });
 }
 
+runConformance('js (asm.js gemm)', () => createJsBackend({ gemmKernel: 'asm.js' }));
 runConformance('js (typescript gemm)', () => createJsBackend({ gemmKernel: 'typescript' }));
 
 function data(rng: Random, n: number): Float32Array {
@@ -69,7 +71,7 @@ test('V8 validates the asm.js module (compiled ahead of time, not run as plain J
     'good(globalThis, undefined, new ArrayBuffer(1 << 16));',
     "const bad = new Function('stdlib', 'foreign', 'heap', asmMacroKernelSource(2, 4).replace('x = 0.0', 'x = 0'));",
     'bad(globalThis, undefined, new ArrayBuffer(1 << 16));',
-    'const ws = new GemmWorkspace();',
+    "const ws = new GemmWorkspace('asm.js');",
     'gemmImpl(ws, 100, 500, 784, 1, new Float32Array(78400), false, new Float32Array(392000), false, 0, new Float32Array(50000));',
     'console.log(JSON.stringify({ good: %IsAsmWasmCode(good), bad: %IsAsmWasmCode(bad), kernel: ws.kernel }));',
   ]);
@@ -80,10 +82,10 @@ test('V8 validates the asm.js module (compiled ahead of time, not run as plain J
   t.true(asmMacroKernelSource(2, 4).startsWith('"use asm";'));
 });
 
-test('where code generation from strings is forbidden, the js backend runs the TypeScript kernel with the same results', (t) => {
+test('where code generation from strings is forbidden, asking for asm.js runs the TypeScript kernel with the same results', (t) => {
   const run = runChild(['--disallow-code-generation-from-strings'], [
     "const { createJsBackend } = await import('./src/kernels/js/index.ts');",
-    'const b = createJsBackend();',
+    "const b = createJsBackend({ gemmKernel: 'asm.js' });",
     'const x = b.alloc(2, 3); const y = b.alloc(3, 2); const z = b.alloc(2, 2);',
     'b.write(x, Float32Array.from([1, 2, 3, 4, 5, 6])); b.write(y, Float32Array.from([7, 8, 9, 10, 11, 12]));',
     'b.gemm(z, x, y); const out = new Float32Array(4); b.read(z, out);',
@@ -95,6 +97,6 @@ test('where code generation from strings is forbidden, the js backend runs the T
 });
 
 test('createJsBackend rejects an unknown gemm kernel with InvalidOptionError', (t) => {
-  t.throws(() => createJsBackend({ gemmKernel: 'wasm' as never }), { instanceOf: InvalidOptionError, message: /'gemmKernel' is "wasm", expected 'asm.js' or 'typescript'/ });
+  t.throws(() => createJsBackend({ gemmKernel: 'wasm' as never }), { instanceOf: InvalidOptionError, message: `createJsBackend: 'gemmKernel' is "wasm", expected 'wasm-simd', 'asm.js', 'typescript'.` });
   t.is(createJsBackend({ gemmKernel: 'typescript' }).info.description, 'js (portable TypeScript, typescript gemm)');
 });

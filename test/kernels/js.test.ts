@@ -7,7 +7,7 @@ runConformance('js', createJsBackend);
 
 test('js: info and ready', async (t) => {
   const b = createJsBackend();
-  t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript, asm.js gemm)' });
+  t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript, WebAssembly SIMD gemm)' });
   await t.notThrowsAsync(b.ready());
   b.dispose();
   t.notThrows(() => b.dispose());

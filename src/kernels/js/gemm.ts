@@ -4,98 +4,178 @@
  *
  * The loop nest is the Goto/BLIS one (Goto & van de Geijn 2008, "Anatomy of high-performance
  * matrix multiplication"): for each `KC × NC` block of `op(b)` and `MC × KC` block of `op(a)`,
- * both are packed into a contiguous float64 workspace (B as `NR`-wide column panels, A as
- * `MR`-high row panels, zero-padded at the edges, `alpha` folded into A), and a macro-kernel
- * sweeps the panels with an `MR × NR` micro-kernel whose accumulators live in local variables.
- * Packing absorbs the transposes, so all four `transA`/`transB` cases run the same inner loop.
+ * both are packed into a contiguous workspace (B as `nr`-wide column panels, A as `mr`-high row
+ * panels, zero-padded at the edges, `alpha` folded into A), and a macro-kernel sweeps the panels
+ * with an `mr × nr` micro-kernel whose accumulators stay in registers. Packing absorbs the
+ * transposes, so all four `transA`/`transB` cases run the same inner loop.
  *
- * Two implementations of the macro-kernel, same arithmetic in the same order:
- * - **asm.js** (the default): the macro-kernel as an asm.js module ({@link asmMacroKernelSource}),
- *   which V8 validates and compiles ahead of time to machine code without bounds or type checks:
- *   measured 1.5–2.2× the plain TypeScript loop in the same run here
- *   (`npx tsx bench/matmul.ts --backends js,js:typescript`).
- *   asm.js is ordinary JavaScript, but its validity hangs on details that transpilers rewrite
- *   (esbuild — hence tsx — drops the `"use asm"` directive and prints `0.0` as `0`), so the module
- *   is compiled from its source text with the `Function` constructor, the technique ndarray-ops
- *   (cwise) itself uses. On an engine without asm.js support the same text runs as plain
- *   JavaScript, with the same results.
- * - **plain TypeScript** ({@link microKernel}): used when code generation from strings is
- *   forbidden (`node --disallow-code-generation-from-strings`, a content security policy), or
- *   on request ({@link GemmWorkspace} constructor).
+ * Three macro-kernels ({@link GemmKernelKind}), chosen per {@link GemmWorkspace}:
+ * - **WebAssembly SIMD** (`'wasm-simd'`, the default where `WebAssembly` accepts the module): a
+ *   4 × 8 tile of `f32x4` vectors on float32 panels, the module's bytes emitted at run time by
+ *   `wasm-gemm.ts`. Measured 3–4× the asm.js kernel and 7–9× the TypeScript one in the same run
+ *   here (`npx tsx bench/matmul.ts --backends js:wasm-simd,js:asm.js,js:typescript`).
+ * - **asm.js** (`'asm.js'`, the fallback where `WebAssembly` is missing, as under
+ *   `node --jitless`): a 2 × 4 scalar tile on float64 panels as an asm.js module
+ *   ({@link asmMacroKernelSource}), which V8 validates and compiles ahead of time without bounds
+ *   or type checks. asm.js validity hangs on details that transpilers rewrite (esbuild — hence
+ *   tsx — drops the `"use asm"` directive and prints `0.0` as `0`), so the module is compiled from
+ *   its source text with the `Function` constructor, the technique ndarray-ops (cwise) itself
+ *   uses. On an engine without asm.js support the same text runs as plain JavaScript, with the
+ *   same results.
+ * - **plain TypeScript** (`'typescript'`, {@link microKernel}): the asm.js arithmetic in the same
+ *   order, where code generation from strings is forbidden too (a content security policy,
+ *   `node --jitless --disallow-code-generation-from-strings`), or on request.
  *
- * Numerics: `c` is first scaled by `beta`; each `KC`-long block of the product is then summed in
- * float64 and added to `c`, which is rounded to float32 after each block (at most `⌈k / KC⌉ + 1`
- * roundings per element).
- *
- * Why float64 panels: V8 computes in float64, and a `Float32Array` load costs an extra
- * conversion in the inner loop; packing to float64 is exact and measured faster.
+ * Numerics. All kernels first round `beta · c` to float32, cut `k` into equal blocks of at most
+ * `KC`, and add each block's sums to the float32 `c`, rounding once per block (at most
+ * `⌈k / KC⌉ + 1` roundings per element). Within a block each element is a dot product summed in
+ * the order `p = 0, 1, …`:
+ * - asm.js and TypeScript (same bits): in float64, with `alpha · a` kept in float64 — packing to
+ *   float64 is exact, and V8 computes in float64, so a float32 load would cost a conversion;
+ * - WebAssembly: in float32 (each product and each sum rounded to float32; no fused
+ *   multiply-add), with `alpha · a` rounded to float32 when packed. Its error is within Higham's
+ *   bound for a float32 dot product of length `k`, which the conformance suite checks; it is
+ *   larger than the float64 sum's and the bits differ from the scalar kernels'. Computing those
+ *   bits in WebAssembly (f64x2 accumulators) or float32 bits in the scalar kernels (`Math.fround`
+ *   after every operation) was measured about 2× slower.
+ * Every kernel's order of operations depends only on the shapes, so the same inputs give the
+ * same bits on every call.
  */
+import { BackendUnavailableError } from '../../errors.js';
+import { createWasmMacroKernel, wasmGemmSupport } from './wasm-gemm.js';
 
-/** Micro-tile height and width (the register block): 2 × 4 keeps its 8 accumulators, 4 B values and 1 A value in 13 of x86-64's 16 vector registers. */
-const MR = 2;
-const NR = 4;
 /**
- * Cache blocks: `KC × NR` B panels stay in L1, the `MC × KC` A block and the `KC × NC` B block in
- * L2 (1 MB of doubles; 1024 columns measured slower, the 1.6 MB block of a 784-wide product
- * no longer fitting beside the rest). `k` is cut into equal blocks of at most `KC`, so no short
- * tail block runs the micro-kernel at a few iterations per tile.
+ * Cache blocks, shared by every kernel: a `KC × nr` B panel stays in L1 while the `MC × KC` A
+ * block streams from L2, and the `KC × NC` B block stays in L2 (1 MB of doubles for the scalar
+ * kernels; 1024 columns measured slower, the 1.6 MB block of a 784-wide product no longer
+ * fitting beside the rest). `k` is cut into equal blocks of at most `KC`, so no short tail block
+ * runs the micro-kernel at a few iterations per tile. The WebAssembly kernel measured within
+ * noise for `KC` 128–512 and `MC` 64–256.
  */
 const KC = 256;
 const MC = 64;
 const NC = 512;
 
 /**
- * The macro-kernel of an asm.js module (byte offsets into its heap, `ldc` in bytes); see
- * {@link asmMacroKernelSource}.
+ * A macro-kernel on float32 memory, offsets and `ldc` in bytes: for every `mr × nr` tile of an
+ * `mc × nc` block (both multiples of the tile), the A panels at `pa` times the B panels at `pb`,
+ * `kc` deep, added to the block at `pc`.
  */
-type MacroKernel = (mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number) => void;
+export type MacroKernel = (mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number) => void;
 
-/** Which macro-kernel a {@link GemmWorkspace} runs. */
-export type GemmKernelKind = 'asm.js' | 'typescript';
-
-/** A workspace heap: float64 and float32 views of one buffer, and the asm.js macro-kernel linked to it. */
-interface Heap {
-  readonly f64: Float64Array;
+/** A macro-kernel's memory: the panels' element type, a float32 view of `c`, and the kernel. */
+export interface KernelHeap {
+  /** The view packed panels are written through: float64 for the scalar kernels, float32 for SIMD. */
+  readonly panels: Float64Array | Float32Array;
+  /** A float32 view of the same memory, for `c`. */
   readonly f32: Float32Array;
-  readonly macro: MacroKernel | undefined;
+  readonly macro: MacroKernel;
 }
 
+/** A macro-kernel with its tile and its memory. */
+export interface KernelMemory {
+  readonly mr: number;
+  readonly nr: number;
+  /** Bytes per packed panel element: 8 (float64) or 4 (float32). */
+  readonly panelBytes: 8 | 4;
+  /** A heap of at least `bytes` bytes (contents unspecified). */
+  get(bytes: number): KernelHeap;
+  /** Drops the memory. */
+  release(): void;
+}
+
+/** Which macro-kernel a {@link GemmWorkspace} runs. */
+export type GemmKernelKind = 'wasm-simd' | 'asm.js' | 'typescript';
+
 /**
- * Scratch memory of {@link gemmImpl}: one heap holding the packed A block and the packed B block
- * (float64) and a float32 copy of `c` with its rows padded to whole tiles. It grows to what the
- * largest product so far needed (rounded up to a power of two, as asm.js requires); one
- * workspace per backend.
+ * Scratch memory of {@link gemmImpl}: the kernel's memory, holding the packed A block, the
+ * packed B block and a float32 copy of `c` with its rows padded to whole tiles. It grows to what
+ * the largest product so far needed; one workspace per backend.
  */
 export class GemmWorkspace {
-  /** The macro-kernel in use: `'asm.js'` unless code generation is unavailable or `'typescript'` was asked for. */
+  /** The macro-kernel in use. */
   readonly kernel: GemmKernelKind;
-  private readonly factory: AsmModuleFactory | undefined;
-  private heap: Heap = { f64: new Float64Array(0), f32: new Float32Array(0), macro: undefined };
+  /** @internal */
+  readonly memory: KernelMemory;
 
-  /** @param prefer - `'typescript'` to run the plain TypeScript micro-kernel even where asm.js can be compiled. */
-  constructor(prefer: GemmKernelKind = 'asm.js') {
-    this.factory = prefer === 'asm.js' ? compileAsmModule() : undefined;
-    this.kernel = this.factory === undefined ? 'typescript' : 'asm.js';
+  /**
+   * @param prefer - the kernel to run; by default the first of `'wasm-simd'`, `'asm.js'`,
+   *   `'typescript'` that can run here. `'asm.js'` falls back to `'typescript'` where code
+   *   generation from strings is forbidden.
+   * @throws {@link BackendUnavailableError} when `'wasm-simd'` is asked for and cannot run.
+   */
+  constructor(prefer?: GemmKernelKind) {
+    if (prefer === 'wasm-simd' || prefer === undefined) {
+      const support = wasmGemmSupport();
+      if ('module' in support) {
+        this.kernel = 'wasm-simd';
+        this.memory = createWasmMacroKernel(support.module);
+        return;
+      }
+      if (prefer === 'wasm-simd') throw new BackendUnavailableError('js', `the 'wasm-simd' gemm kernel was asked for, but ${support.reason}.`);
+    }
+    const factory = prefer === 'typescript' ? undefined : compileAsmModule();
+    this.kernel = factory === undefined ? 'typescript' : 'asm.js';
+    this.memory = factory === undefined ? new TypeScriptMemory() : new AsmMemory(factory);
   }
 
-  /** A heap of at least `n` doubles (contents unspecified). */
-  get(n: number): Heap {
-    if (this.heap.f64.length < n) {
+  /** Drops the memory. */
+  release(): void {
+    this.memory.release();
+  }
+}
+
+/** Tile of the scalar kernels: 2 × 4 keeps its 8 accumulators, 4 B values and 1 A value in 13 of x86-64's 16 registers. */
+const MR = 2;
+const NR = 4;
+
+type AsmModuleFactory = (stdlib: typeof globalThis, foreign: undefined, heap: ArrayBuffer) => MacroKernel;
+
+/** An asm.js module linked to a heap that grows in the sizes asm.js allows. */
+class AsmMemory implements KernelMemory {
+  readonly mr = MR;
+  readonly nr = NR;
+  readonly panelBytes = 8;
+  private heap: KernelHeap | undefined;
+
+  constructor(private readonly factory: AsmModuleFactory) {}
+
+  get(bytes: number): KernelHeap {
+    if (this.heap === undefined || this.heap.f32.byteLength < bytes) {
       // asm.js heaps: a power of two from 64 KiB up to 16 MiB, then multiples of 16 MiB.
-      const bytes = n * 8 <= 1 << 24 ? Math.max(1 << 16, 2 ** Math.ceil(Math.log2(n * 8))) : Math.ceil((n * 8) / (1 << 24)) * (1 << 24);
-      const buffer = new ArrayBuffer(bytes);
-      this.heap = { f64: new Float64Array(buffer), f32: new Float32Array(buffer), macro: this.factory?.(globalThis, undefined, buffer) };
+      const size = bytes <= 1 << 24 ? Math.max(1 << 16, 2 ** Math.ceil(Math.log2(bytes))) : Math.ceil(bytes / (1 << 24)) * (1 << 24);
+      const buffer = new ArrayBuffer(size);
+      this.heap = { panels: new Float64Array(buffer), f32: new Float32Array(buffer), macro: this.factory(globalThis, undefined, buffer) };
     }
     return this.heap;
   }
 
-  /** Drops the heap. */
   release(): void {
-    this.heap = { f64: new Float64Array(0), f32: new Float32Array(0), macro: undefined };
+    this.heap = undefined;
   }
 }
 
-type AsmModuleFactory = (stdlib: typeof globalThis, foreign: undefined, heap: ArrayBuffer) => MacroKernel;
+/** A plain `ArrayBuffer` and {@link macroKernel}. */
+class TypeScriptMemory implements KernelMemory {
+  readonly mr = MR;
+  readonly nr = NR;
+  readonly panelBytes = 8;
+  private heap: KernelHeap | undefined;
+
+  get(bytes: number): KernelHeap {
+    if (this.heap === undefined || this.heap.f32.byteLength < bytes) {
+      const buffer = new ArrayBuffer(Math.ceil(bytes / 8) * 8);
+      const panels = new Float64Array(buffer);
+      const f32 = new Float32Array(buffer);
+      this.heap = { panels, f32, macro: (mc, nc, kc, pa, pb, pc, ldc) => macroKernel(panels, f32, mc, nc, kc, pa >> 3, pb >> 3, pc >> 2, ldc >> 2) };
+    }
+    return this.heap;
+  }
+
+  release(): void {
+    this.heap = undefined;
+  }
+}
 
 /**
  * Compiles the asm.js module once per process, or returns `undefined` when the engine refuses
@@ -181,120 +261,121 @@ export function gemmImpl(
   c: Float32Array,
 ): void {
   if (m === 0 || n === 0) return;
-  // Scale c by beta once; every k-block then adds its partial products.
-  const len = m * n;
-  if (beta === 0) c.fill(0, 0, len);
-  else if (beta !== 1) for (let i = 0; i < len; i++) c[i] = beta * c[i]!;
-  if (k === 0 || alpha === 0) return;
+  if (k === 0 || alpha === 0) {
+    const len = m * n;
+    if (beta === 0) c.fill(0, 0, len);
+    else if (beta !== 1) for (let i = 0; i < len; i++) c[i] = beta * c[i]!;
+    return;
+  }
+  const { mr, nr } = ws.memory;
   // op(a)[i, p] = a[i·aRow + p·aCol]; op(b)[p, j] = b[p·bRow + j·bCol].
   const aRow = transA ? 1 : k;
   const aCol = transA ? m : 1;
   const bRow = transB ? 1 : n;
   const bCol = transB ? k : 1;
-  const mcMax = Math.min(MC, roundUp(m, MR));
+  const mcMax = Math.min(MC, roundUp(m, mr));
   const kcMax = Math.ceil(k / Math.ceil(k / KC));
-  const ncMax = Math.min(NC, roundUp(n, NR));
-  // Heap layout: packed A block and packed B block (doubles), then c as float32 with its rows
-  // padded to whole tiles (the kernels write whole tiles; the padding is never read back).
+  const ncMax = Math.min(NC, roundUp(n, nr));
+  // Memory: packed A block and packed B block (panel elements), then beta · c as float32 with its
+  // rows padded to whole tiles (the kernels write whole tiles; the padding is never read back).
+  const ldc = roundUp(n, nr);
+  const mPad = roundUp(m, mr);
   const bOffset = mcMax * kcMax;
-  const cOffset = bOffset + kcMax * ncMax; // in doubles
-  const ldc = roundUp(n, NR);
-  const mPad = roundUp(m, MR);
-  const { f64: w, f32: cw, macro } = ws.get(cOffset + Math.ceil((mPad * ldc) / 2));
-  const c0 = 2 * cOffset; // in floats
-  // Zero the padding too: left-over bits there could be denormals, which are slow to add to.
+  const cBytes = roundUp((bOffset + kcMax * ncMax) * ws.memory.panelBytes, 16);
+  const { panels: w, f32: cw, macro } = ws.memory.get(cBytes + mPad * ldc * 4);
+  const c0 = cBytes / 4; // in floats
   for (let i = 0; i < mPad; i++) {
-    if (i < m) cw.set(c.subarray(i * n, i * n + n), c0 + i * ldc);
-    else cw.fill(0, c0 + i * ldc, c0 + i * ldc + n);
-    cw.fill(0, c0 + i * ldc + n, c0 + (i + 1) * ldc);
+    const row = c0 + i * ldc;
+    if (i >= m || beta === 0) cw.fill(0, row, row + n);
+    else if (beta === 1) cw.set(c.subarray(i * n, i * n + n), row);
+    else for (let j = 0, src = i * n; j < n; j++) cw[row + j] = beta * c[src + j]!;
+    // Zero the padding too: left-over bits there could be denormals, which are slow to add to.
+    cw.fill(0, row + n, row + ldc);
   }
-
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = Math.min(NC, n - j0);
-    const ncPad = roundUp(nc, NR);
+    const ncPad = roundUp(nc, nr);
     for (let p0 = 0; p0 < k; p0 += kcMax) {
       const kc = Math.min(kcMax, k - p0);
-      packB(w, bOffset, b, bRow, bCol, p0, kc, j0, nc);
+      packB(w, bOffset, nr, b, bRow, bCol, p0, kc, j0, nc);
       for (let i0 = 0; i0 < m; i0 += MC) {
         const mc = Math.min(MC, m - i0);
-        const mcPad = roundUp(mc, MR);
-        packA(w, a, aRow, aCol, alpha, i0, mc, p0, kc);
-        const pc = c0 + i0 * ldc + j0;
-        if (macro !== undefined) macro(mcPad, ncPad, kc, 0, bOffset * 8, pc * 4, ldc * 4);
-        else macroKernel(w, cw, mcPad, ncPad, kc, bOffset, pc, ldc);
+        packA(w, mr, a, aRow, aCol, alpha, i0, mc, p0, kc);
+        macro(roundUp(mc, mr), ncPad, kc, 0, bOffset * ws.memory.panelBytes, (c0 + i0 * ldc + j0) * 4, ldc * 4);
       }
     }
   }
   for (let i = 0; i < m; i++) c.set(cw.subarray(c0 + i * ldc, c0 + i * ldc + n), i * n);
 }
 
-/** The plain TypeScript macro-kernel: what the asm.js one computes, tile by tile with {@link microKernel}. */
-function macroKernel(w: Float64Array, cw: Float32Array, mc: number, nc: number, kc: number, pb: number, pc: number, ldc: number): void {
+function roundUp(x: number, to: number): number {
+  return Math.ceil(x / to) * to;
+}
+
+/** Packs `alpha · op(a)[i0 : i0+mc, p0 : p0+kc]` at `w[0…]` as `mr`-high panels, each `kc × mr` with the row index fastest. */
+function packA(w: Float64Array | Float32Array, mr: number, a: Float32Array, aRow: number, aCol: number, alpha: number, i0: number, mc: number, p0: number, kc: number): void {
+  let q = 0;
+  for (let ir = 0; ir < mc; ir += mr) {
+    const rows = Math.min(mr, mc - ir);
+    let src = (i0 + ir) * aRow + p0 * aCol;
+    if (rows === mr) {
+      // mr is even (2 or 4): two rows per step.
+      const r1 = aRow;
+      const r2 = 2 * aRow;
+      for (let p = 0; p < kc; p++, q += mr, src += aCol) {
+        for (let i = 0, s = src; i < mr; i += 2, s += r2) {
+          w[q + i] = alpha * a[s]!;
+          w[q + i + 1] = alpha * a[s + r1]!;
+        }
+      }
+    } else {
+      for (let p = 0; p < kc; p++, q += mr, src += aCol) {
+        for (let i = 0; i < mr; i++) w[q + i] = i < rows ? alpha * a[src + i * aRow]! : 0;
+      }
+    }
+  }
+}
+
+/** Packs `op(b)[p0 : p0+kc, j0 : j0+nc]` at `w[offset…]` as `nr`-wide panels, each `kc × nr` with the column index fastest. */
+function packB(w: Float64Array | Float32Array, offset: number, nr: number, b: Float32Array, bRow: number, bCol: number, p0: number, kc: number, j0: number, nc: number): void {
+  let q = offset;
+  for (let jr = 0; jr < nc; jr += nr) {
+    const cols = Math.min(nr, nc - jr);
+    let src = p0 * bRow + (j0 + jr) * bCol;
+    if (cols === nr) {
+      // nr is a multiple of 4: four columns per step.
+      const c1 = bCol;
+      const c2 = 2 * bCol;
+      const c3 = 3 * bCol;
+      const c4 = 4 * bCol;
+      for (let p = 0; p < kc; p++, q += nr, src += bRow) {
+        for (let j = 0, s = src; j < nr; j += 4, s += c4) {
+          w[q + j] = b[s]!;
+          w[q + j + 1] = b[s + c1]!;
+          w[q + j + 2] = b[s + c2]!;
+          w[q + j + 3] = b[s + c3]!;
+        }
+      }
+    } else {
+      for (let p = 0; p < kc; p++, q += nr, src += bRow) {
+        for (let j = 0; j < nr; j++) w[q + j] = j < cols ? b[src + j * bCol]! : 0;
+      }
+    }
+  }
+}
+
+/** The plain TypeScript macro-kernel (offsets in elements): what the asm.js one computes, tile by tile with {@link microKernel}. */
+function macroKernel(w: Float64Array, cw: Float32Array, mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number): void {
   const t = tile;
   for (let jr = 0; jr < nc; jr += NR) {
     for (let ir = 0; ir < mc; ir += MR) {
-      microKernel(w, kc, ir * kc, pb + jr * kc, t);
+      microKernel(w, kc, pa + ir * kc, pb + jr * kc, t);
       let ci = pc + ir * ldc + jr;
       for (let i = 0; i < MR * NR; i += NR, ci += ldc) {
         cw[ci] = cw[ci]! + t[i]!;
         cw[ci + 1] = cw[ci + 1]! + t[i + 1]!;
         cw[ci + 2] = cw[ci + 2]! + t[i + 2]!;
         cw[ci + 3] = cw[ci + 3]! + t[i + 3]!;
-      }
-    }
-  }
-}
-
-function roundUp(x: number, to: number): number {
-  return Math.ceil(x / to) * to;
-}
-
-/** Packs `alpha · op(a)[i0 : i0+mc, p0 : p0+kc]` as `MR`-high panels, each `kc × MR` with the row index fastest. */
-function packA(w: Float64Array, a: Float32Array, aRow: number, aCol: number, alpha: number, i0: number, mc: number, p0: number, kc: number): void {
-  let q = 0;
-  for (let ir = 0; ir < mc; ir += MR) {
-    const mr = Math.min(MR, mc - ir);
-    let src = (i0 + ir) * aRow + p0 * aCol;
-    if (mr === MR) {
-      for (let p = 0; p < kc; p++) {
-        w[q] = alpha * a[src]!;
-        w[q + 1] = alpha * a[src + aRow]!;
-        q += MR;
-        src += aCol;
-      }
-    } else {
-      for (let p = 0; p < kc; p++) {
-        for (let i = 0; i < MR; i++) w[q + i] = i < mr ? alpha * a[src + i * aRow]! : 0;
-        q += MR;
-        src += aCol;
-      }
-    }
-  }
-}
-
-/** Packs `op(b)[p0 : p0+kc, j0 : j0+nc]` at `w[offset…]` as `NR`-wide panels, each `kc × NR` with the column index fastest. */
-function packB(w: Float64Array, offset: number, b: Float32Array, bRow: number, bCol: number, p0: number, kc: number, j0: number, nc: number): void {
-  let q = offset;
-  for (let jr = 0; jr < nc; jr += NR) {
-    const nr = Math.min(NR, nc - jr);
-    let src = p0 * bRow + (j0 + jr) * bCol;
-    if (nr === NR) {
-      const c1 = bCol;
-      const c2 = 2 * bCol;
-      const c3 = 3 * bCol;
-      for (let p = 0; p < kc; p++) {
-        w[q] = b[src]!;
-        w[q + 1] = b[src + c1]!;
-        w[q + 2] = b[src + c2]!;
-        w[q + 3] = b[src + c3]!;
-        q += NR;
-        src += bRow;
-      }
-    } else {
-      for (let p = 0; p < kc; p++) {
-        for (let j = 0; j < NR; j++) w[q + j] = j < nr ? b[src + j * bCol]! : 0;
-        q += NR;
-        src += bRow;
       }
     }
   }

@@ -1,7 +1,9 @@
 /**
  * The portable js backend: every kernel of {@link Backend} in plain TypeScript on
  * `Float32Array`s, so it runs wherever Node runs. Matrix products use the packed, register-tiled
- * {@link gemmImpl}; the other kernels are the loops in `elementwise.ts`.
+ * {@link gemmImpl} (a WebAssembly SIMD macro-kernel emitted at run time where the engine has
+ * WebAssembly, else asm.js or plain TypeScript); the other kernels are the loops in
+ * `elementwise.ts`.
  *
  * Shapes are checked on every call (a few comparisons) and a mismatch throws
  * {@link ShapeMismatchError}, because a typed array silently ignores out-of-range writes.
@@ -65,18 +67,29 @@ export class JsTensor implements Tensor {
 /** Options of {@link createJsBackend}. */
 export interface JsBackendOptions {
   /**
-   * The matrix-product macro-kernel: `'asm.js'` (default; the plain TypeScript one is used
-   * anyway where the engine forbids code generation from strings) or `'typescript'`. Both give
-   * the same results; see `gemm.ts`. The one running is named in `info.description`.
+   * The matrix-product macro-kernel. By default the first that runs here of `'wasm-simd'`
+   * (WebAssembly SIMD, float32 sums), `'asm.js'` and `'typescript'` (float64 sums, the same bits
+   * as each other); see `gemm.ts` for their numerics. `'asm.js'` runs as `'typescript'` where the
+   * engine forbids code generation from strings. The one running is named in `info.description`.
    */
   readonly gemmKernel?: GemmKernelKind;
 }
 
-/** Creates the portable TypeScript backend. It always starts. */
+const GEMM_KERNELS: readonly GemmKernelKind[] = ['wasm-simd', 'asm.js', 'typescript'];
+
+/** How `info.description` names each kernel. */
+const KERNEL_NAMES: Readonly<Record<GemmKernelKind, string>> = { 'wasm-simd': 'WebAssembly SIMD', 'asm.js': 'asm.js', typescript: 'typescript' };
+
+/**
+ * Creates the portable TypeScript backend. With the default kernel it always starts.
+ *
+ * @throws `BackendUnavailableError` when `gemmKernel: 'wasm-simd'` is asked for and the
+ *   engine has no WebAssembly (e.g. `node --jitless`) or does not accept its SIMD module.
+ */
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
-  const kernel = options.gemmKernel ?? 'asm.js';
-  if (kernel !== 'asm.js' && kernel !== 'typescript') {
-    throw new InvalidOptionError(`createJsBackend: 'gemmKernel' is ${JSON.stringify(kernel)}, expected 'asm.js' or 'typescript'.`);
+  const kernel = options.gemmKernel;
+  if (kernel !== undefined && !GEMM_KERNELS.includes(kernel)) {
+    throw new InvalidOptionError(`createJsBackend: 'gemmKernel' is ${JSON.stringify(kernel)}, expected ${GEMM_KERNELS.map((k) => `'${k}'`).join(', ')}.`);
   }
   return new JsBackend(new GemmWorkspace(kernel));
 }
@@ -87,7 +100,7 @@ class JsBackend implements Backend {
 
   constructor(workspace: GemmWorkspace) {
     this.gemmWorkspace = workspace;
-    this.info = { name: 'js', description: `js (portable TypeScript, ${workspace.kernel} gemm)` };
+    this.info = { name: 'js', description: `js (portable TypeScript, ${KERNEL_NAMES[workspace.kernel]} gemm)` };
   }
 
   private colSumScratch = new Float64Array(0);

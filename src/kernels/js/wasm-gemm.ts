@@ -1,0 +1,226 @@
+/**
+ * The WebAssembly SIMD macro-kernel of the js backend's gemm (`gemm.ts` has the loop nest, the
+ * packing and the numerics, which all kernels share): a WebAssembly module whose bytes
+ * {@link wasmMacroKernelBytes} emits here, at run time — no toolchain, no binary checked in; the
+ * encoder is the documentation of the module.
+ *
+ * The macro-kernel sweeps `MR × NR` = 4 × 8 tiles: eight `f32x4` accumulators, two `f32x4` of B,
+ * one splatted A value, 11 of the 16 xmm registers V8's wasm code uses. Each tile is a loop over
+ * `k` of `acc += splat(a[i]) · b[j…j+3]` with `f32x4.mul` then `f32x4.add` (Node 20 has SIMD128
+ * but not relaxed SIMD, so no fused multiply-add; a fused one would also change the bits). A and
+ * B are packed by TypeScript into the module's memory, which the host creates, imports into the
+ * module and grows. Tiles measured on the three CD-1 products (GFLOP/s, same run): 4 × 8 36–46,
+ * 3 × 8 34–45, 2 × 16 29–31, 4 × 4 29–36, 4 × 16 25–29, 6 × 8 22–26, 8 × 8 19–23, 5 × 8 20–24
+ * (the larger ones spill).
+ *
+ * Same bits as the asm.js and TypeScript kernels: IEEE float32 `mul` and `add` lane by lane, in
+ * the same order.
+ */
+import type { KernelHeap, KernelMemory, MacroKernel } from './gemm.js';
+
+/** Micro-tile height (rows of A per tile) and width (columns of B per tile; a multiple of 4). */
+const MR = 4;
+const NR = 8;
+
+/** The part of the WebAssembly JavaScript API used here (Node's types do not declare it without the DOM library). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number }) => WasmMemory;
+}
+
+const PAGE = 65536;
+
+/**
+ * Compiles the module once per process: the compiled module, or why it cannot run here
+ * (`WebAssembly` missing, as under `node --jitless`, or the module's SIMD not accepted).
+ */
+export function wasmGemmSupport(): { readonly module: object } | { readonly reason: string } {
+  if (support === undefined) {
+    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+    const bytes = wasmMacroKernelBytes(MR, NR);
+    if (api === undefined) support = { reason: 'this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm)' };
+    else if (!api.validate(bytes)) support = { reason: 'WebAssembly does not accept the SIMD128 gemm module on this engine' };
+    else support = { module: new api.Module(bytes) };
+  }
+  return support;
+}
+let support: { readonly module: object } | { readonly reason: string } | undefined;
+
+/**
+ * An instance of the module (`module` from {@link wasmGemmSupport}) with its own memory, as the
+ * kernel memory of a `GemmWorkspace`. The memory grows to what the largest product so far needed.
+ */
+export function createWasmMacroKernel(module: object): KernelMemory {
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly!;
+  let memory: WasmMemory | undefined;
+  let heap: KernelHeap | undefined;
+  return {
+    mr: MR,
+    nr: NR,
+    panelBytes: 4,
+    get(bytes) {
+      if (memory === undefined || heap === undefined) {
+        memory = new api.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) });
+        const macro = new api.Instance(module, { env: { memory } }).exports['macro'] as MacroKernel;
+        const f32 = new Float32Array(memory.buffer);
+        heap = { panels: f32, f32, macro };
+      } else if (memory.buffer.byteLength < bytes) {
+        memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
+        const f32 = new Float32Array(memory.buffer);
+        heap = { panels: f32, f32, macro: heap.macro };
+      }
+      return heap;
+    },
+    release() {
+      // A WebAssembly memory cannot shrink: drop the instance and its memory.
+      memory = undefined;
+      heap = undefined;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The module encoder (WebAssembly core spec 2.0 binary format, with the SIMD128 opcodes).
+
+/** Opcodes used by the macro-kernel. SIMD ones follow the 0xfd prefix as a LEB128 u32. */
+const op = {
+  block: 0x02,
+  loop: 0x03,
+  brIf: 0x0d,
+  end: 0x0b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  i32Const: 0x41,
+  i32Ne: 0x47,
+  i32LtU: 0x49,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32Shl: 0x74,
+  simd: 0xfd,
+  v128Load: 0x00,
+  v128Load32Splat: 0x09,
+  v128Store: 0x0b,
+  v128Const: 0x0c,
+  f32x4Add: 0xe4,
+  f32x4Mul: 0xe6,
+} as const;
+const I32 = 0x7f;
+const V128 = 0x7b;
+const VOID = 0x40;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+function name(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+/**
+ * The bytes of a module that imports `env.memory` and exports `macro(mc, nc, kc, pa, pb, pc, ldc)`
+ * (all i32): for every `mr × nr` tile of an `mc × nc` block (both whole multiples of the tile, all
+ * three sizes ≥ 1), the product of the A panels packed at byte offset `pa` (`kc × mr` float32
+ * each, row index fastest) and the B panels at `pb` (`kc × nr` each, column index fastest) is
+ * added to the float32 block at `pc` (rows `ldc` bytes apart). Each tile is summed in
+ * `mr · nr / 4` `f32x4` locals over `p = 0, 1, …, kc − 1`, then added to `c` and stored.
+ */
+export function wasmMacroKernelBytes(mr: number, nr: number): Uint8Array {
+  if (nr % 4 !== 0) throw new RangeError(`wasmMacroKernelBytes: nr = ${nr} is not a multiple of 4`);
+  const lanes = nr / 4;
+  // Locals: parameters 0–6, then i32 ir, jr, p, a, b, c; then v128 accumulators, B vectors, A splat.
+  const [mc, nc, kc, pa, pb, pc, ldc] = [0, 1, 2, 3, 4, 5, 6];
+  const [ir, jr, p, a, b, c] = [7, 8, 9, 10, 11, 12];
+  const acc = (i: number, j: number): number => 13 + i * lanes + j;
+  const bv = (j: number): number => 13 + mr * lanes + j;
+  const x = 13 + mr * lanes + lanes;
+  const nV128 = mr * lanes + lanes + 1;
+
+  const get = (l: number): number[] => [op.localGet, ...uleb(l)];
+  const set = (l: number): number[] => [op.localSet, ...uleb(l)];
+  const i32 = (v: number): number[] => [op.i32Const, ...sleb(v)];
+  const simd = (code: number, ...imm: number[]): number[] => [op.simd, ...uleb(code), ...imm];
+  // memarg: alignment exponent (a hint; V8 handles any address), then the constant offset.
+  const load = (offset: number): number[] => simd(op.v128Load, 4, ...uleb(offset));
+  const store = (offset: number): number[] => simd(op.v128Store, 4, ...uleb(offset));
+  const splat = (offset: number): number[] => simd(op.v128Load32Splat, 2, ...uleb(offset));
+  const zero = simd(op.v128Const, ...new Array<number>(16).fill(0));
+  const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+  const body: number[] = [
+    ...i32(0), ...set(jr),
+    op.loop, VOID, // for jr in 0, nr, …, nc − nr
+    ...i32(0), ...set(ir),
+    op.loop, VOID, // for ir in 0, mr, …, mc − mr
+    // a = pa + ir·kc·4; b = pb + jr·kc·4
+    ...get(pa), ...get(ir), ...get(kc), op.i32Mul, ...i32(2), op.i32Shl, op.i32Add, ...set(a),
+    ...get(pb), ...get(jr), ...get(kc), op.i32Mul, ...i32(2), op.i32Shl, op.i32Add, ...set(b),
+    ...range(mr).flatMap((i) => range(lanes).flatMap((j) => [...zero, ...set(acc(i, j))])),
+    ...get(kc), ...set(p),
+    op.loop, VOID, // kc times
+    ...range(lanes).flatMap((j) => [...get(b), ...load(16 * j), ...set(bv(j))]),
+    ...range(mr).flatMap((i) => [
+      ...get(a), ...splat(4 * i), ...set(x),
+      // acc[i][j] = acc[i][j] + x · b[j]
+      ...range(lanes).flatMap((j) => [...get(acc(i, j)), ...get(x), ...get(bv(j)), ...simd(op.f32x4Mul), ...simd(op.f32x4Add), ...set(acc(i, j))]),
+    ]),
+    ...get(a), ...i32(4 * mr), op.i32Add, ...set(a),
+    ...get(b), ...i32(4 * nr), op.i32Add, ...set(b),
+    ...get(p), ...i32(1), op.i32Sub, op.localTee, ...uleb(p), op.brIf, 0,
+    op.end,
+    // c = pc + ir·ldc + jr·4; then row by row: c[…] += acc
+    ...get(pc), ...get(ir), ...get(ldc), op.i32Mul, op.i32Add, ...get(jr), ...i32(2), op.i32Shl, op.i32Add, ...set(c),
+    ...range(mr).flatMap((i) => [
+      ...range(lanes).flatMap((j) => [...get(c), ...get(c), ...load(16 * j), ...get(acc(i, j)), ...simd(op.f32x4Add), ...store(16 * j)]),
+      ...get(c), ...get(ldc), op.i32Add, ...set(c),
+    ]),
+    ...get(ir), ...i32(mr), op.i32Add, op.localTee, ...uleb(ir), ...get(mc), op.i32LtU, op.brIf, 0,
+    op.end,
+    ...get(jr), ...i32(nr), op.i32Add, op.localTee, ...uleb(jr), ...get(nc), op.i32LtU, op.brIf, 0,
+    op.end,
+    op.end,
+  ];
+  const locals = [2, ...uleb(6), I32, ...uleb(nV128), V128];
+  const code = [...locals, ...body];
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    ...section(1, [1, 0x60, 7, ...new Array<number>(7).fill(I32), 0]), // one type: (i32 × 7) → ()
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0]), // import env.memory, min 0 pages
+    ...section(3, [1, 0]), // one function, of type 0
+    ...section(7, [1, ...name('macro'), 0x00, 0]), // export it as "macro"
+    ...section(10, [1, ...uleb(code.length), ...code]),
+  ];
+  return Uint8Array.from(bytes);
+}

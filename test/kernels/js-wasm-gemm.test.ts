@@ -1,0 +1,145 @@
+// The js backend's WebAssembly SIMD gemm: against a float64 reference within the float32 bound,
+// against the asm.js kernel, reproducible, and the fallbacks where WebAssembly is missing.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { GemmWorkspace, gemmImpl } from '../../src/kernels/js/gemm.js';
+import { createJsBackend } from '../../src/kernels/js/index.js';
+import { wasmGemmSupport, wasmMacroKernelBytes } from '../../src/kernels/js/wasm-gemm.js';
+import { Random } from '../../src/random.js';
+import { gemmRef } from './reference.js';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** `WebAssembly.validate` (Node's types declare `WebAssembly` only with the DOM library). */
+const validate = (bytes: Uint8Array): boolean => (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(bytes);
+/** The float32 unit roundoff. */
+const U = 2 ** -24;
+
+/** Runs `lines` as an ES module in a child Node (tsx loaded) started with `flags`, from the repository root. */
+function runChild(flags: string[], lines: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [...flags, '--import=tsx', '--input-type=module', '-e', lines.join('\n')], { cwd: repo, encoding: 'utf8' });
+}
+
+function data(rng: Random, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.uniform() * 2 - 1;
+  return out;
+}
+
+function bits(x: Float32Array): number[] {
+  return Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+}
+
+test('the emitted module validates, and this Node runs it by default', (t) => {
+  t.true(validate(wasmMacroKernelBytes(4, 8)));
+  // Negative control: the first f32x4.mul (0xfd 0xe6 0x01) replaced by the unary f64x2.convert_low_i32x4_u (0xfd 0xff 0x01) leaves the stack unbalanced.
+  const bytes = wasmMacroKernelBytes(4, 8);
+  const at = bytes.findIndex((_, i) => bytes[i] === 0xfd && bytes[i + 1] === 0xe6 && bytes[i + 2] === 0x01);
+  t.true(at > 0);
+  bytes[at + 1] = 0xff;
+  t.false(validate(bytes));
+  t.throws(() => wasmMacroKernelBytes(4, 6), { instanceOf: RangeError });
+  t.true('module' in wasmGemmSupport());
+  t.is(new GemmWorkspace().kernel, 'wasm-simd');
+  t.is(createJsBackend().info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
+  t.is(createJsBackend({ gemmKernel: 'wasm-simd' }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
+});
+
+test('WebAssembly SIMD gemm matches a float64 reference within the float32 bound, and the asm.js kernel (every transpose, alpha, beta, edge tiles, blocks)', (t) => {
+  const wasm = new GemmWorkspace('wasm-simd');
+  const asm = new GemmWorkspace('asm.js');
+  const rng = new Random(11);
+  // Partial 4×8 tiles (7×13), m = 130 across three 64-row blocks, k = 600 and 300 across several
+  // k blocks, n = 1100 and 530 across column blocks of 512.
+  const shapes = [[1, 1, 1], [7, 13, 5], [130, 9, 600], [5, 1100, 9], [67, 530, 300]] as const;
+  let cases = 0;
+  for (const [m, n, k] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        for (const [alpha, beta] of [[1, 0], [-0.5, 1], [2, -3], [0.3, 0.7]] as const) {
+          const a = { rows: transA ? k : m, cols: transA ? m : k, data: data(rng, m * k) };
+          const b = { rows: transB ? n : k, cols: transB ? k : n, data: data(rng, k * n) };
+          // With beta = 0, c holds NaN, which must not be read.
+          const c = { rows: m, cols: n, data: beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : data(rng, m * n) };
+          const want = gemmRef(a, b, c, transA, transB, alpha, beta);
+          const got = c.data.slice();
+          const other = c.data.slice();
+          gemmImpl(wasm, m, n, k, alpha, a.data, transA, b.data, transB, beta, got);
+          gemmImpl(asm, m, n, k, alpha, a.data, transA, b.data, transB, beta, other);
+          const what = `${m}x${n}x${k} transA=${transA} transB=${transB} alpha=${alpha} beta=${beta}`;
+          let bad = 0;
+          let worst = '';
+          for (let i = 0; i < m * n; i++) {
+            // Higham's γₖ for a float32 dot product plus the roundings of alpha·a, beta·c and the block sums, doubled (as the conformance suite).
+            const bound = 2 * (k + 4) * U * want.magnitude[i]!;
+            const ok = Number.isFinite(got[i]!) && Math.abs(got[i]! - want.value[i]!) <= bound && Math.abs(got[i]! - other[i]!) <= bound;
+            if (!ok && bad++ === 0) worst = `[${i}] wasm ${got[i]}, asm.js ${other[i]}, float64 ${want.value[i]}, bound ${bound}`;
+          }
+          t.is(bad, 0, `${what}: ${worst}`);
+          cases++;
+        }
+      }
+    }
+  }
+  t.is(cases, shapes.length * 16);
+});
+
+test('WebAssembly SIMD gemm gives the same bits on every call, in a fresh workspace, and after its memory was released or grown', (t) => {
+  const rng = new Random(3);
+  const [m, n, k] = [100, 500, 784];
+  const a = data(rng, m * k);
+  const b = data(rng, k * n);
+  const c0 = data(rng, m * n);
+  const run = (ws: GemmWorkspace): number[] => {
+    const c = c0.slice();
+    gemmImpl(ws, m, n, k, 0.25, a, false, b, true, 0.5, c);
+    return bits(c);
+  };
+  const ws = new GemmWorkspace('wasm-simd');
+  const first = run(ws);
+  t.deepEqual(run(ws), first);
+  t.deepEqual(run(new GemmWorkspace('wasm-simd')), first);
+  ws.release();
+  t.deepEqual(run(ws), first);
+  // A larger product grows the memory; the next small one runs in it.
+  gemmImpl(ws, 300, 900, 800, 1, data(rng, 300 * 800), false, data(rng, 800 * 900), false, 0, new Float32Array(300 * 900));
+  t.deepEqual(run(ws), first);
+  // And the result is not trivially constant: a changed input changes it.
+  a[0] = a[0]! + 1;
+  t.notDeepEqual(run(ws), first);
+});
+
+test('without WebAssembly (node --jitless) the default is asm.js, and asking for wasm-simd throws BackendUnavailableError', (t) => {
+  const lines = [
+    "const { createJsBackend } = await import('./src/kernels/js/index.ts');",
+    'let refused = null;',
+    "try { createJsBackend({ gemmKernel: 'wasm-simd' }); } catch (e) { refused = { name: e.name, code: e.code, message: e.message }; }",
+    'const b = createJsBackend();',
+    'const x = b.alloc(2, 3); const y = b.alloc(3, 2); const z = b.alloc(2, 2);',
+    'b.write(x, Float32Array.from([1, 2, 3, 4, 5, 6])); b.write(y, Float32Array.from([7, 8, 9, 10, 11, 12]));',
+    'b.gemm(z, x, y); const out = new Float32Array(4); b.read(z, out);',
+    "console.log(JSON.stringify({ wasm: typeof WebAssembly, description: b.info.description, out: Array.from(out), refused }));",
+  ];
+  const parse = (run: { status: number | null; stdout: string; stderr: string }): unknown => {
+    t.is(run.status, 0, run.stderr);
+    return JSON.parse(run.stdout.trim());
+  };
+  const refused = {
+    name: 'BackendUnavailableError',
+    code: 'EBACKEND',
+    message: "Backend 'js' is unavailable: the 'wasm-simd' gemm kernel was asked for, but this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm).",
+  };
+  // [1 2 3; 4 5 6] · [7 8; 9 10; 11 12] = [58 64; 139 154]
+  const out = [58, 64, 139, 154];
+  t.deepEqual(parse(runChild(['--jitless'], lines)), { wasm: 'undefined', description: 'js (portable TypeScript, asm.js gemm)', out, refused });
+  t.deepEqual(parse(runChild(['--no-expose-wasm'], lines)), { wasm: 'undefined', description: 'js (portable TypeScript, asm.js gemm)', out, refused });
+  t.deepEqual(parse(runChild(['--jitless', '--disallow-code-generation-from-strings'], lines)), {
+    wasm: 'undefined',
+    description: 'js (portable TypeScript, typescript gemm)',
+    out,
+    refused,
+  });
+  // Control: the same child without the flag runs the WebAssembly kernel.
+  t.deepEqual(parse(runChild([], lines)), { wasm: 'object', description: 'js (portable TypeScript, WebAssembly SIMD gemm)', out, refused: null });
+});
