@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       'finetune-epochs': { type: 'string' },
       'positive-share': { type: 'string' },
       'publish-every': { type: 'string' },
+      'no-lockstep': { type: 'boolean', default: false },
       debug: { type: 'boolean', default: false },
     },
     strict: true,
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
       ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
       ...(values['publish-every'] !== undefined ? { publishEvery: int('publish-every', values['publish-every'], 1)! } : {}),
       ...(share !== undefined ? { positiveShare: share } : {}),
+      lockstep: !values['no-lockstep'],
       onAddress: (peer, aggregate) => {
         if (aggregate !== undefined) console.log(`peer: ${peer} aggregate: ${aggregate}`);
       },

@@ -176,6 +176,12 @@ export interface BankOptions extends LoadOptions, FeatureOptions {
   readonly merge?: 'sum' | 'average';
   /** Minibatches between two published deltas. Default 1. */
   readonly publishEvery?: number;
+  /**
+   * Synchronous rounds ({@link PeerTrainingOptions.lockstep}): every bank holds the same bits
+   * after every round and a rerun with the same seed gives the same model. Default true; false:
+   * asynchronous merging (deltas added as they arrive, results depend on timing).
+   */
+  readonly lockstep?: boolean;
   /** `'shared'` (default): federated standardization ({@link sharedStandardizer}); `'own'`: each bank's own training statistics. */
   readonly scaling?: 'shared' | 'own';
   /**
@@ -197,6 +203,7 @@ export interface BankResult {
   readonly rows: { readonly train: number; readonly trainFrauds: number; readonly pretrain: number; readonly fineTune: number };
   readonly scaling: 'shared' | 'own';
   readonly stopping: 'validation' | 'fixed';
+  readonly lockstep: boolean;
   /** Each fraud's repetitions in the fine-tuning set. */
   readonly oversamplingFactor: number;
   /** Bank epochs per pooled-run epoch: the number of banks with `'average'`, 1 with `'sum'`. */
@@ -227,6 +234,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
   const stopping = o.stopping ?? 'validation';
   const share = o.positiveShare ?? 0.1;
   const epochScale = merge === 'average' ? o.banks : 1;
+  const lockstep = o.lockstep ?? true;
   if (o.bank > 0 && o.aggregate === undefined) throw new InvalidOptionError(`Bank ${o.bank} needs bank 0's aggregation address (--aggregate).`);
   const seconds: Record<string, number> = {};
   let clock = performance.now();
@@ -248,7 +256,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     // model this small, a bank that the OS deschedules for a moment comes back to thousands of
     // deltas; the defaults (1000) dropped hundreds per bank and left the banks apart.
     peer = await Peer.create({ runId: 'fraud', fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: o.peers, heartbeatIntervalMs: 200, sndHWM: QUEUE, rcvHWM: QUEUE, maxQueuedMessages: QUEUE });
-    trainer = new PeerTrainer(dbn, peer, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE });
+    trainer = new PeerTrainer(dbn, peer, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE, lockstep });
     o.onAddress?.(peer.seedAddress, o.bank === 0 ? agg.address : undefined);
     await trainer.join({ minPeers: o.banks - 1, timeoutMs: 120_000 });
     log(`joined ${o.banks - 1} other banks`);
@@ -276,6 +284,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
 
     const over = oversample(d.train, share, seed + o.bank, factor);
     const recipe = { ...fineTuneRecipe(o), ...(o.patience !== undefined ? { patience: o.patience } : {}) };
+    log(`fine-tuning: learning rate ${recipe.learningRate.toPrecision(3)}, momentum ${recipe.momentum.toPrecision(3)}${lockstep ? ', lockstep rounds' : ''}`);
     let ft: AveragedFineTuneResult | undefined;
     let epochsRun = 0;
     if (stopping === 'validation') {
@@ -321,6 +330,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
       rows: { train: d.train.y.length, trainFrauds: d.train.positives, pretrain: pretrainRows.rows, fineTune: over.x.rows },
       scaling,
       stopping,
+      lockstep,
       oversamplingFactor: factor,
       epochScale,
       fineTuneEpochs: epochsRun,
@@ -367,6 +377,8 @@ export interface DistributedResult {
   readonly publishEvery: number;
   readonly scaling: 'shared' | 'own';
   readonly stopping: 'validation' | 'fixed';
+  /** Synchronous rounds (the banks held the same bits after every round). */
+  readonly lockstep: boolean;
   readonly rows: BankResult['rows'][];
   /** Bank epochs per pooled-run epoch (banks with `'average'`, 1 with `'sum'`). */
   readonly epochScale: number;
@@ -379,7 +391,7 @@ export interface DistributedResult {
   readonly scores: DistributedScore[];
   /** Largest |P(fraud)| difference on a test row between bank 0's model and another bank's. */
   readonly maxScoreDifference: number;
-  readonly sync: { readonly published: number; readonly applied: number; readonly rejected: number; readonly bytesSent: number }[];
+  readonly sync: { readonly published: number; readonly applied: number; readonly rejected: number; readonly bytesSent: number; readonly rounds: number; readonly padded: number; readonly waitSeconds: number }[];
   readonly seconds: number;
 }
 
@@ -413,6 +425,7 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     if (o.fineTuneEpochs !== undefined) a.push('--finetune-epochs', String(o.fineTuneEpochs));
     if (o.positiveShare !== undefined) a.push('--positive-share', String(o.positiveShare));
     if (o.publishEvery !== undefined) a.push('--publish-every', String(o.publishEvery));
+    if (o.lockstep === false) a.push('--no-lockstep');
     return a;
   };
   const timeoutMs = o.timeoutMs ?? 30 * 60_000;
@@ -473,6 +486,7 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     publishEvery: o.publishEvery ?? 1,
     scaling: b0.scaling,
     stopping: b0.stopping,
+    lockstep: b0.lockstep,
     rows: results.map((r) => r.rows),
     epochScale: b0.epochScale,
     fineTuneEpochs: b0.fineTuneEpochs,
@@ -481,7 +495,15 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     oversamplingFactor: b0.oversamplingFactor,
     scores,
     maxScoreDifference,
-    sync: results.map((r) => ({ published: r.sync.published, applied: r.sync.applied, rejected: Object.values(r.sync.rejected).reduce((a, b) => a + b, 0), bytesSent: r.sync.bytes.sent })),
+    sync: results.map((r) => ({
+      published: r.sync.published,
+      applied: r.sync.applied,
+      rejected: Object.values(r.sync.rejected).reduce((a, b) => a + b, 0),
+      bytesSent: r.sync.bytes.sent,
+      rounds: r.sync.lockstep.rounds,
+      padded: r.sync.lockstep.padded,
+      waitSeconds: r.sync.lockstep.waitMs / 1000,
+    })),
     seconds: (performance.now() - started) / 1000,
   };
   fs.writeFileSync(path.join(o.outDir, 'distributed.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -504,7 +526,7 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
     '',
     `## Distributed: ${r.banks} banks, peer to peer`,
     '',
-    `Each bank is its own process holding only its rows (a seeded hash of the file row picks the bank): ${r.rows.map((x, i) => `bank ${i} ${x.train} training rows, ${x.trainFrauds} frauds`).join('; ')}. The banks ${scaling}, oversample frauds ×${r.oversamplingFactor} (the factor of all banks' rows, as the pooled run), pretrain the same ${pooled.features.length}→… DBN on their legitimate rows and fine-tune it on their oversampled rows, exchanging weight deltas every ${r.publishEvery} minibatch${r.publishEvery === 1 ? '' : 'es'} (PeerTrainer, merge '${r.merge}', ZeroMQ on loopback). They ${stopping}. Each bank ran ${r.fineTuneEpochs} fine-tuning epochs. Bank 0's model scores the common test part (${pooled.parts.test.rows} rows, ${pooled.parts.test.positives} frauds); the pooled model is the one above, from the same run.`,
+    `Each bank is its own process holding only its rows (a seeded hash of the file row picks the bank): ${r.rows.map((x, i) => `bank ${i} ${x.train} training rows, ${x.trainFrauds} frauds`).join('; ')}. The banks ${scaling}, oversample frauds ×${r.oversamplingFactor} (the factor of all banks' rows, as the pooled run), pretrain the same ${pooled.features.length}→… DBN on their legitimate rows and fine-tune it on their oversampled rows, exchanging weight deltas every ${r.publishEvery} minibatch${r.publishEvery === 1 ? '' : 'es'} (PeerTrainer, merge '${r.merge}', ZeroMQ on loopback)${r.lockstep ? ` in lockstep: ${r.sync[0]!.rounds} synchronous rounds, after each of which every bank holds the same weights (the same bits on a rerun with this seed)` : ', asynchronously (deltas merged as they arrive: a rerun gives other bits)'}. They ${stopping}. Each bank ran ${r.fineTuneEpochs} fine-tuning epochs. Bank 0's model scores the common test part (${pooled.parts.test.rows} rows, ${pooled.parts.test.positives} frauds); the pooled model is the one above, from the same run.`,
     '',
     '| score | pooled AUPRC | distributed AUPRC | gap | pooled AUROC | distributed AUROC |',
     '|---|---:|---:|---:|---:|---:|',

@@ -34,6 +34,8 @@ const HELP = `Usage: npm run example:fraud -- [options]
                        compare bank 0's model with the pooled one (report.md, distributed.json)
   --merge sum|average  how the banks' deltas combine with --peers (default sum)
   --publish-every N    minibatches between two published deltas with --peers (default 1)
+  --no-lockstep        with --peers, merge deltas as they arrive instead of in synchronous
+                       rounds (faster, but a rerun of a seed gives another model)
   --scaling WHICH      shared (default: federated standardization from summed statistics) or
                        own (each bank its own training statistics) with --peers
   --stopping WHICH     validation (default: early stopping on the banks' summed validation loss,
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
       peers: { type: 'string' },
       merge: { type: 'string', default: 'sum' },
       'publish-every': { type: 'string' },
+      'no-lockstep': { type: 'boolean', default: false },
       scaling: { type: 'string', default: 'shared' },
       stopping: { type: 'string', default: 'validation' },
       debug: { type: 'boolean', default: false },
@@ -127,7 +130,7 @@ async function main(): Promise<void> {
       pretrainOn: values['pretrain-on'],
     });
     if (peers !== undefined) {
-      console.log(`distributed: ${peers} banks, each its own process, sharing weight deltas (merge '${merge}') and summed statistics (scaling '${scaling}', stopping '${stopping}')`);
+      console.log(`distributed: ${peers} banks, each its own process, sharing weight deltas (merge '${merge}'${values['no-lockstep'] ? ', asynchronous' : ', lockstep'}) and summed statistics (scaling '${scaling}', stopping '${stopping}')`);
       const d = await runDistributed(
         {
           input,
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
           scaling,
           stopping,
           ...(publishEvery !== undefined ? { publishEvery } : {}),
+          lockstep: !values['no-lockstep'],
           label: values.label,
           timeColumn: values['time-column'],
           timeOfDay: !values['no-time-of-day'],
