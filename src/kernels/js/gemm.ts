@@ -315,18 +315,24 @@ function roundUp(x: number, to: number): number {
 /** Packs `alpha · op(a)[i0 : i0+mc, p0 : p0+kc]` at `w[0…]` as `mr`-high panels, each `kc × mr` with the row index fastest. */
 function packA(w: Float64Array | Float32Array, mr: number, a: Float32Array, aRow: number, aCol: number, alpha: number, i0: number, mc: number, p0: number, kc: number): void {
   let q = 0;
+  const r1 = aRow;
+  const r2 = 2 * aRow;
+  const r3 = 3 * aRow;
   for (let ir = 0; ir < mc; ir += mr) {
     const rows = Math.min(mr, mc - ir);
     let src = (i0 + ir) * aRow + p0 * aCol;
-    if (rows === mr) {
-      // mr is even (2 or 4): two rows per step.
-      const r1 = aRow;
-      const r2 = 2 * aRow;
-      for (let p = 0; p < kc; p++, q += mr, src += aCol) {
-        for (let i = 0, s = src; i < mr; i += 2, s += r2) {
-          w[q + i] = alpha * a[s]!;
-          w[q + i + 1] = alpha * a[s + r1]!;
-        }
+    // One loop per tile height (2: scalar kernels, 4: WebAssembly), unrolled.
+    if (rows === 4 && mr === 4) {
+      for (let p = 0; p < kc; p++, q += 4, src += aCol) {
+        w[q] = alpha * a[src]!;
+        w[q + 1] = alpha * a[src + r1]!;
+        w[q + 2] = alpha * a[src + r2]!;
+        w[q + 3] = alpha * a[src + r3]!;
+      }
+    } else if (rows === 2 && mr === 2) {
+      for (let p = 0; p < kc; p++, q += 2, src += aCol) {
+        w[q] = alpha * a[src]!;
+        w[q + 1] = alpha * a[src + r1]!;
       }
     } else {
       for (let p = 0; p < kc; p++, q += mr, src += aCol) {
@@ -342,7 +348,25 @@ function packB(w: Float64Array | Float32Array, offset: number, nr: number, b: Fl
   for (let jr = 0; jr < nc; jr += nr) {
     const cols = Math.min(nr, nc - jr);
     let src = p0 * bRow + (j0 + jr) * bCol;
-    if (cols === nr) {
+    if (cols === 8 && nr === 8) {
+      const c1 = bCol;
+      const c2 = 2 * bCol;
+      const c3 = 3 * bCol;
+      const c4 = 4 * bCol;
+      const c5 = 5 * bCol;
+      const c6 = 6 * bCol;
+      const c7 = 7 * bCol;
+      for (let p = 0; p < kc; p++, q += 8, src += bRow) {
+        w[q] = b[src]!;
+        w[q + 1] = b[src + c1]!;
+        w[q + 2] = b[src + c2]!;
+        w[q + 3] = b[src + c3]!;
+        w[q + 4] = b[src + c4]!;
+        w[q + 5] = b[src + c5]!;
+        w[q + 6] = b[src + c6]!;
+        w[q + 7] = b[src + c7]!;
+      }
+    } else if (cols === nr) {
       // nr is a multiple of 4: four columns per step.
       const c1 = bCol;
       const c2 = 2 * bCol;
