@@ -52,6 +52,9 @@ test('three bank processes train the DBN peer to peer; bank 0’s model ranks th
       t.true(s.published > 0);
       t.true(s.applied > 0, 'each bank applied the others’ deltas');
     }
+    // Lockstep (the default): every bank made the same rounds, merging the two others' deltas in each.
+    t.true(d.lockstep);
+    t.true(d.sync.every((s) => s.rounds === d.sync[0]!.rounds && s.rounds > 0 && s.applied === 2 * s.rounds), JSON.stringify(d.sync));
     const report = fs.readFileSync(path.join(dir, 'report.md'), 'utf8');
     t.regex(report, /## Distributed: 3 banks, peer to peer/);
     t.regex(report, new RegExp(`\\| DBN fine-tuned \\| ${dbn.pooled.averagePrecision.toFixed(4)} \\| ${dbn.distributed.averagePrecision.toFixed(4)} \\|`));
