@@ -13,8 +13,10 @@
  * 3 × 8 34–45, 2 × 16 29–31, 4 × 4 29–36, 4 × 16 25–29, 6 × 8 22–26, 8 × 8 19–23, 5 × 8 20–24
  * (the larger ones spill).
  *
- * Same bits as the asm.js and TypeScript kernels: IEEE float32 `mul` and `add` lane by lane, in
- * the same order.
+ * Numerics (see `gemm.ts`): every product and sum is an IEEE float32 operation, each lane summing
+ * its element's products in the order `p = 0, 1, …` of the block; so the bits differ from the
+ * float64-summing asm.js and TypeScript kernels (within the float32 dot-product bound), and are
+ * the same on every call.
  */
 import type { KernelHeap, KernelMemory, MacroKernel } from './gemm.js';
 
