@@ -256,7 +256,8 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     // model this small, a bank that the OS deschedules for a moment comes back to thousands of
     // deltas; the defaults (1000) dropped hundreds per bank and left the banks apart.
     peer = await Peer.create({ runId: 'fraud', fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: o.peers, heartbeatIntervalMs: 200, sndHWM: QUEUE, rcvHWM: QUEUE, maxQueuedMessages: QUEUE });
-    trainer = new PeerTrainer(dbn, peer, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE, lockstep });
+    // With lockstep, minPeers makes a lost bank stop the run rather than leave the others to go on without it.
+    trainer = new PeerTrainer(dbn, peer, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE, lockstep, ...(lockstep ? { minPeers: o.banks - 1 } : {}) });
     o.onAddress?.(peer.seedAddress, o.bank === 0 ? agg.address : undefined);
     await trainer.join({ minPeers: o.banks - 1, timeoutMs: 120_000 });
     log(`joined ${o.banks - 1} other banks`);

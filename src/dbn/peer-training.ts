@@ -125,8 +125,10 @@ export interface PeerTrainingOptions {
    * every peer makes as many rounds per epoch as the peer with the most (the others publish
    * empty deltas at their epoch's end); the numbers are agreed at a stage's first minibatch
    * through the heartbeats. Waits longer than `barrierTimeoutMs`, a lost or refused delta, are a
-   * {@link SyncError} (`ETIMEDOUT`, `ELOCKSTEP`). Needs every peer from the start (no join from
-   * a snapshot) with `lockstep` too; refuses `float16`, `publishMs`, `layerBarrier: false` and
+   * {@link SyncError} (`ETIMEDOUT`, `ELOCKSTEP`). With `minPeers`, rounds also wait for that
+   * many other peers (so a peer that starts before it has seen the others, or a lost peer, does
+   * not make rounds alone). Needs every peer from the start (no join from a snapshot) with
+   * `lockstep` too; refuses `float16`, `publishMs`, `layerBarrier: false` and
    * anti-entropy, which would make the result depend on timing. Default false.
    */
   readonly lockstep?: boolean;
@@ -797,7 +799,7 @@ export class PeerTrainer {
         const v = this.remote.get(id);
         if (v !== undefined && v.stage >= 0 && (v.stage !== stage || v.samples <= 0)) return false;
       }
-      return true;
+      return this.liveTrainers() >= this.o.minPeers;
     }, `the live peers' rounds per epoch for stage ${stage}`);
     let most = own;
     for (const id of this.alive) {
@@ -895,13 +897,17 @@ export class PeerTrainer {
     if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
   }
 
-  /** Whether `round` holds the delta of every live trainer peer (this peer's own is put in first). */
+  /**
+   * Whether `round` holds the delta of every live trainer peer (this peer's own is put in
+   * first), and of at least `minPeers` of them: with `minPeers`, a lost peer stops the rounds
+   * (until the timeout) instead of leaving the survivors to go on without it.
+   */
   private roundComplete(round: ReadonlyMap<string, Float32Array[]>): boolean {
     for (const id of this.alive) {
       const v = this.remote.get(id);
       if (v !== undefined && v.stage >= 0 && !round.has(id)) return false;
     }
-    return true;
+    return round.size - 1 >= this.o.minPeers;
   }
 
   /**
