@@ -35,7 +35,7 @@ import { createBackend, defaultBackend } from '../src/kernels/index.js';
 import type { Backend } from '../src/kernels/backend.js';
 import { roundToFloat16 } from '../src/sync/float16.js';
 import { Peer } from '../src/sync/peer.js';
-import { decode, deltaTopic, encodeDelta, encodeHeartbeat } from '../src/sync/wire.js';
+import { decode, deltaTopic, encodeDelta, encodeDeltaFrames, encodeHeartbeat, sparseFrame } from '../src/sync/wire.js';
 import type { Shape } from '../src/sync/wire.js';
 import { machine } from './machine.js';
 
@@ -49,6 +49,8 @@ const { values } = parseArgs({
     publisher: { type: 'string' },
     router: { type: 'string' },
     float16: { type: 'boolean', default: false },
+    sparse: { type: 'string', default: '0.01' },
+    'sparse-child': { type: 'boolean', default: false },
     fingerprint: { type: 'string' },
   },
 });
@@ -61,6 +63,13 @@ const RUN = 'bench';
 
 function backendOf(): Backend {
   return values.backend === undefined ? defaultBackend().backend : createBackend(values.backend);
+}
+
+/** A SPARSE frame with about `fraction` of `t`'s entries, evenly spread. */
+function randomSparse(t: Float32Array, fraction: number): Buffer {
+  const m = Math.max(1, Math.round(fraction * t.length));
+  const idx = Uint32Array.from({ length: m }, (_, j) => Math.floor((j * t.length) / m));
+  return sparseFrame(idx, Float32Array.from(idx, (k) => t[k]!));
 }
 
 function randomDelta(scale: number): Float32Array[] {
@@ -87,7 +96,12 @@ async function publisherMode(): Promise<void> {
   let sequence = 0;
   const heartbeat = (): Buffer[] => encodeHeartbeat(env, { lastSequence: sequence, self, peers: [], progress: { epoch: 0, batches: 0, samples: 0 }, weightFingerprint: [] });
   const d = randomDelta(1e-4);
-  const ready = Array.from({ length: 64 }, (_, i) => encodeDelta(env, { layer: 0, sequence: i + 1, baseSequence: i, tensors: d, shapes: SHAPES, float16 }));
+  const fraction = Number(values.sparse);
+  const ready = Array.from({ length: 64 }, (_, i) =>
+    values['sparse-child']
+      ? encodeDeltaFrames(env, { layer: 0, sequence: i + 1, baseSequence: i, payload: d.map((t) => randomSparse(t, fraction)), shapes: SHAPES, sparse: true })
+      : encodeDelta(env, { layer: 0, sequence: i + 1, baseSequence: i, tensors: d, shapes: SHAPES, float16 }),
+  );
   const subscribed = pub.receive();
   const dealer = new zmq.Dealer({ linger: 0 });
   dealer.connect(values.router!);
@@ -201,14 +215,18 @@ async function overhead(rows: number): Promise<Record<string, unknown>> {
     plain.dispose();
     return performance.now() - t0;
   };
-  const peerRun = async (float16: boolean): Promise<{ wall: number; syncMs: number; receiveMs: number; syncs: number; delivered: number; applied: number }> => {
+  type Encoding = 'float32' | 'float16' | 'sparse';
+  const fraction = Number(values.sparse);
+  const peerRun = async (encoding: Encoding): Promise<{ wall: number; syncMs: number; receiveMs: number; syncs: number; delivered: number; applied: number; ratio: number }> => {
+    const float16 = encoding === 'float16';
     const peer = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, heartbeatIntervalMs: 200 });
     const args = ['--import', 'tsx', 'bench/sync.ts', '--publisher', peer.address.pub, '--router', peer.address.router, '--fingerprint', FP];
     if (float16) args.push('--float16');
+    if (encoding === 'sparse') args.push('--sparse-child', '--sparse', String(fraction));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     const dbn = new Dbn({ nVisible: NV, layers, seed: 1, backend });
-    const trainer = new PeerTrainer(dbn, peer, { publishEvery: 10, float16, antiEntropyMs: 0, barrierTimeoutMs: 0 });
+    const trainer = new PeerTrainer(dbn, peer, { publishEvery: 10, float16, ...(encoding === 'sparse' ? { sparse: fraction } : {}), antiEntropyMs: 0, barrierTimeoutMs: 0 });
     const t0 = performance.now();
     await trainer.pretrain(data);
     const wall = performance.now() - t0;
@@ -217,23 +235,25 @@ async function overhead(rows: number): Promise<Record<string, unknown>> {
     trainer.close();
     await peer.close();
     dbn.dispose();
-    return { wall, syncMs: s.syncMs, receiveMs: s.receiveMs, syncs: s.syncs, delivered: s.transport.delivered, applied: s.applied };
+    return { wall, syncMs: s.syncMs, receiveMs: s.receiveMs, syncs: s.syncs, delivered: s.transport.delivered, applied: s.applied, ratio: s.compressionRatio };
   };
   // Warm up the JIT (a real run has thousands of publications, not a dozen).
   await plainRun();
-  await peerRun(false);
-  await peerRun(true);
+  await peerRun('float32');
+  await peerRun('float16');
+  await peerRun('sparse');
   const plainMs = Math.min(await plainRun(), await plainRun(), await plainRun());
   const stepMs = plainMs / batches;
   const result: Record<string, unknown> = { rows, batches, publishEvery: 10, stepMs: +stepMs.toFixed(2), remote: 'another process publishing one delta of the same encoding per delta of the trainer' };
-  for (const float16 of [false, true]) {
+  for (const encoding of ['float32', 'float16', 'sparse'] as const) {
     const runs = [];
-    for (let i = 0; i < 3; i++) runs.push(await peerRun(float16));
+    for (let i = 0; i < 3; i++) runs.push(await peerRun(encoding));
     // The run with the least sync time: the machine is shared, interference only adds.
     const best = runs.reduce((a, b) => (b.syncMs + b.receiveMs < a.syncMs + a.receiveMs ? b : a));
     const fastest = runs.reduce((a, b) => (b.wall < a.wall ? b : a));
     const share = (best.syncMs + best.receiveMs) / plainMs;
-    result[float16 ? 'float16' : 'float32'] = {
+    result[encoding === 'sparse' ? `sparse ${fraction}` : encoding] = {
+      ...(encoding === 'sparse' ? { compressionRatio: +best.ratio.toFixed(1) } : {}),
       publications: best.syncs,
       remoteDeltasDelivered: best.delivered,
       remoteDeltasApplied: best.applied,
@@ -308,25 +328,33 @@ async function timeToTarget(rows: number, nEpochs: number): Promise<Record<strin
   const s = epochs(single);
   const target = s[s.length - 1]!.err;
   // Two peers, same number of minibatch updates each as the single process makes.
-  const peer = ['--plaintext', '--bind', 'tcp://127.0.0.1:0', '--min-peers', '1', '--join-timeout-ms', '60000', '--epochs', String(2 * nEpochs), '--anti-entropy-ms', '0'];
-  const a = train(dir, 'peer1', [...common, ...peer, '--shard', '1/2'], { OPENBLAS_NUM_THREADS: '1' });
-  let seed = '';
-  for (let i = 0; i < 600 && seed === ''; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    const line = fs.existsSync(a.metrics) ? fs.readFileSync(a.metrics, 'utf8').split('\n').find((l) => l.includes('"event":"start"')) : undefined;
-    if (line !== undefined) seed = (JSON.parse(line) as { address: string }).address;
-  }
-  const b = train(dir, 'peer2', [...common, ...peer, '--shard', '2/2', '--peers', seed], { OPENBLAS_NUM_THREADS: '1' });
-  const codes = await Promise.all([a.done, b.done]);
-  if (codes.some((c) => c !== 0)) throw new Error('a peer failed');
+  const pair = async (name: string, extra: string[]): Promise<{ t: number; err: number }[]> => {
+    const peer = ['--plaintext', '--bind', 'tcp://127.0.0.1:0', '--min-peers', '1', '--join-timeout-ms', '60000', '--epochs', String(2 * nEpochs), '--anti-entropy-ms', '0', ...extra];
+    const a = train(dir, `${name}1`, [...common, ...peer, '--shard', '1/2'], { OPENBLAS_NUM_THREADS: '1' });
+    let seed = '';
+    for (let i = 0; i < 600 && seed === ''; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const line = fs.existsSync(a.metrics) ? fs.readFileSync(a.metrics, 'utf8').split('\n').find((l) => l.includes('"event":"start"')) : undefined;
+      if (line !== undefined) seed = (JSON.parse(line) as { address: string }).address;
+    }
+    const b = train(dir, `${name}2`, [...common, ...peer, '--shard', '2/2', '--peers', seed], { OPENBLAS_NUM_THREADS: '1' });
+    const codes = await Promise.all([a.done, b.done]);
+    if (codes.some((c) => c !== 0)) throw new Error(`a peer of ${name} failed`);
+    return epochs(a);
+  };
   const reach = (xs: { t: number; err: number }[]): number | null => xs.find((x) => x.err <= target)?.t ?? null;
-  const pa = epochs(a);
+  const seconds = (xs: { t: number; err: number }[]): number | null => (reach(xs) === null ? null : +reach(xs)!.toFixed(1));
+  const pa = await pair('dense', []);
+  const fraction = values.sparse;
+  const ps = await pair('sparse', ['--sparse', fraction]);
   return {
     target: +target.toFixed(5),
     singleSeconds: +(reach(s) ?? Number.NaN).toFixed(1),
-    twoPeersSeconds: reach(pa) === null ? null : +reach(pa)!.toFixed(1),
+    twoPeersSeconds: seconds(pa),
+    [`twoPeersSparse${fraction}Seconds`]: seconds(ps),
     singleErrorByEpoch: s.map((x) => +x.err.toFixed(5)),
     peerErrorByEpoch: pa.map((x) => +x.err.toFixed(5)),
+    [`peerSparse${fraction}ErrorByEpoch`]: ps.map((x) => +x.err.toFixed(5)),
     note: 'training-set reconstruction error per epoch (each peer on its half); peers share 2 cores with 1 BLAS thread each, the single run uses 2',
   };
 }
@@ -337,7 +365,7 @@ if (values.publisher !== undefined) {
   const rows = Number(values.rows);
   const out: Record<string, unknown> = { bench: 'sync', backend: values.backend ?? defaultBackend().reason };
   out['throughput'] = await throughput();
-  out['overhead'] = await overhead(Math.min(rows, 4000));
+  out['overhead'] = await overhead(Math.min(rows, 8000));
   out['float16'] = await float16Error();
   if (!values['skip-time']) out['timeToTarget'] = await timeToTarget(rows, Number(values.epochs));
   out['machine'] = machine();

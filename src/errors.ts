@@ -119,6 +119,7 @@ export type WireFormatErrorCode =
   | 'ESHAPE'
   | 'ELENGTH'
   | 'ENONFINITE'
+  | 'EINDEX'
   | 'EFIELD'
   | 'ECRC';
 

@@ -24,6 +24,7 @@ export interface PeerArgs {
   readonly 'publish-every'?: number | undefined;
   readonly 'publish-ms'?: number | undefined;
   readonly float16?: boolean | undefined;
+  readonly sparse?: number | undefined;
   readonly merge?: string | undefined;
   readonly 'anti-entropy-ms'?: number | undefined;
   readonly 'min-peers'?: number | undefined;
@@ -64,6 +65,7 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
     .option('publish-every', { type: 'number', describe: 'publish the accumulated weight change every N minibatches (default 10)', group: G })
     .option('publish-ms', { type: 'number', describe: 'also publish when T ms passed since the last publication', group: G })
     .option('float16', { type: 'boolean', describe: 'send deltas as float16 with error feedback (half the bytes)', group: G })
+    .option('sparse', { type: 'number', describe: 'send only this fraction of each delta\'s entries, the largest (e.g. 0.01), the rest later (error feedback); not with --float16', group: G })
     .option('merge', { type: 'string', describe: "'average' (model averaging: each peer's change counts 1/K) or 'sum' (each counts in full) (default average)", group: T })
     .option('anti-entropy-ms', { type: 'number', describe: 'average weights with a live peer\'s snapshot every M ms; 0 = off (default 10000)', group: T })
     .option('min-peers', { type: 'number', describe: 'wait for N live peers before training (up to --join-timeout-ms) and at every barrier (up to --barrier-timeout-ms): a peer that died is waited for until one rejoins (default 0)', group: T })
@@ -78,7 +80,7 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
 }
 
 const PEER_ONLY: readonly (keyof PeerArgs)[] = [
-  'advertise', 'peers', 'keys', 'allowlist', 'plaintext', 'shard', 'run-id', 'publish-every', 'publish-ms', 'float16', 'merge', 'anti-entropy-ms',
+  'advertise', 'peers', 'keys', 'allowlist', 'plaintext', 'shard', 'run-id', 'publish-every', 'publish-ms', 'float16', 'sparse', 'merge', 'anti-entropy-ms',
   'min-peers', 'join-timeout-ms', 'heartbeat-ms', 'peer-timeout-ms', 'hwm', 'barrier-timeout-ms', 'layer-barrier', 'other-layers', 'divergence-bound',
 ];
 
@@ -163,6 +165,9 @@ export async function resolvePeerArgs(a: PeerArgs): Promise<PeerConfig | undefin
   if (merge !== 'sum' && merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${merge}'.`);
   const other = a['other-layers'] ?? 'apply';
   if (other !== 'apply' && other !== 'drop') throw new InvalidOptionError(`--other-layers must be 'apply' or 'drop', got '${other}'.`);
+  const sparse = a.sparse;
+  if (sparse !== undefined && !(Number.isFinite(sparse) && sparse > 0 && sparse < 1)) throw new InvalidOptionError(`--sparse must be a fraction in (0, 1), e.g. 0.01, got ${sparse}.`);
+  if (sparse !== undefined && a.float16 === true) throw new InvalidOptionError('--sparse and --float16 cannot be combined: a sparse delta\'s values go as float32.');
   const bound = a['divergence-bound'];
   if (bound !== undefined && !(Number.isFinite(bound) && bound > 0)) throw new InvalidOptionError(`--divergence-bound must be a number > 0, got ${bound}.`);
   const publishEvery = int('publish-every', a['publish-every'], 1, 1_000_000);
@@ -189,6 +194,7 @@ export async function resolvePeerArgs(a: PeerArgs): Promise<PeerConfig | undefin
       ...(publishEvery === undefined ? {} : { publishEvery }),
       ...(publishMs === undefined ? {} : { publishMs }),
       ...(a.float16 === undefined ? {} : { float16: a.float16 }),
+      ...(sparse === undefined ? {} : { sparse }),
       merge,
       ...(antiEntropy === undefined ? {} : { antiEntropyMs: antiEntropy }),
       ...(barrierTimeout === undefined ? {} : { barrierTimeoutMs: barrierTimeout }),

@@ -44,7 +44,7 @@ export class DeltaGuard {
    * @param sumSquares `Σ v²` over the tensors when the caller has it (a decoded delta carries
    *   it), sparing a pass over them; computed here otherwise.
    */
-  check(layer: number, tensors: readonly Float32Array[], shapes: readonly TensorShape[], expected: readonly TensorShape[] | undefined, sumSquares?: number): GuardVerdict {
+  check(layer: number, tensors: readonly ArrayLike<number>[], shapes: readonly TensorShape[], expected: readonly TensorShape[] | undefined, sumSquares?: number): GuardVerdict {
     if (expected === undefined) return { ok: false, reason: 'layer', detail: `layer ${layer} does not exist here` };
     if (tensors.length !== expected.length || shapes.length !== expected.length) {
       return { ok: false, reason: 'shape', detail: `layer ${layer} has ${expected.length} tensors, the delta ${tensors.length}` };

@@ -32,6 +32,7 @@
 import { InvalidDataError, InvalidOptionError, SyncError } from '../errors.js';
 import type { DeltaStepArgs, DeltaStepResult } from '../kernels/backend.js';
 import { float16FromFloat32, float16Table } from '../sync/float16.js';
+import { sparseFrame } from '../sync/wire.js';
 import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../sync/index.js';
 import { type Constraints, type MatrixInput, validateOptions } from '../validate.js';
 import type { ClassifierParameters, Dbn, PretrainHistory } from './dbn.js';
@@ -77,6 +78,13 @@ export interface PeerTrainingOptions {
   readonly merge?: 'sum' | 'average';
   /** Send deltas as binary16 with error feedback (the last delta of a stage goes as float32). Default false. */
   readonly float16?: boolean;
+  /**
+   * Send only about this fraction of each tensor's entries, those of largest magnitude (a
+   * threshold estimated from 4,096 evenly spaced entries), as a SPARSE delta; the rest of the
+   * change stays in `cur − base` and goes out with later deltas (error feedback), and the last
+   * delta of a stage goes whole, as float32. In (0, 1); not with `float16`. Default: off.
+   */
+  readonly sparse?: number;
   /** Period of the anti-entropy round (snapshot + average); 0 turns it off. Default 10000. */
   readonly antiEntropyMs?: number;
   /**
@@ -224,6 +232,7 @@ interface ResolvedOptions {
   readonly publishMs: number | undefined;
   readonly merge: 'sum' | 'average';
   readonly float16: boolean;
+  readonly sparse: number | undefined;
   readonly antiEntropyMs: number;
   readonly antiEntropyForce: boolean;
   readonly snapshotTimeoutMs: number;
@@ -280,6 +289,9 @@ interface Current {
   readonly deltaBits: Uint32Array[];
   /** The sum of several remote deltas merged at once (allocated on first need). */
   acc?: Float32Array[];
+  /** Sparse publication scratch: the chosen entries' indices and values, per tensor (allocated on first need). */
+  sparseIdx?: Uint32Array[];
+  sparseVal?: Float32Array[];
 }
 
 const CONSTRAINTS: Constraints = {
@@ -287,6 +299,7 @@ const CONSTRAINTS: Constraints = {
   publishMs: { kind: 'integer', min: 1, max: 86_400_000 },
   merge: { kind: 'enum', values: ['sum', 'average'] },
   float16: { kind: 'boolean' },
+  sparse: { kind: 'number', min: 0, minOpen: true, max: 1, maxOpen: true },
   antiEntropyMs: { kind: 'integer', min: 0, max: 86_400_000 },
   antiEntropyForce: { kind: 'boolean' },
   snapshotTimeoutMs: { kind: 'integer', min: 1, max: 3_600_000 },
@@ -307,6 +320,7 @@ const CONSTRAINTS: Constraints = {
 /** Options that make the result depend on timing, refused with `lockstep` (and why). */
 const NOT_WITH_LOCKSTEP: readonly [keyof PeerTrainingOptions, (v: unknown) => boolean, string][] = [
   ['float16', (v) => v === true, "its error feedback keeps a rounding residual on each peer, so the peers' weights would differ"],
+  ['sparse', (v) => v !== undefined, "its error feedback keeps the unsent entries on each peer, so the peers' weights would differ"],
   ['publishMs', (v) => v !== undefined, 'rounds must fall at the same minibatches on every run'],
   ['layerBarrier', (v) => v === false, 'a peer must not start the next layer while the others still make rounds of this one'],
   ['antiEntropyMs', (v) => typeof v === 'number' && v > 0, 'lockstep peers hold the same weights after every round; there is nothing to repair'],
@@ -396,6 +410,9 @@ export class PeerTrainer {
   constructor(dbn: Dbn, link: PeerLink, options: PeerTrainingOptions = {}) {
     validateOptions('PeerTrainer', CONSTRAINTS, options);
     const lockstep = options.lockstep ?? false;
+    if (options.float16 === true && options.sparse !== undefined) {
+      throw new InvalidOptionError("The 'float16' and 'sparse' options of PeerTrainer cannot be combined: a sparse delta's values go as float32.");
+    }
     if (lockstep) {
       for (const [name, bad, why] of NOT_WITH_LOCKSTEP) {
         if (bad(options[name])) throw new InvalidOptionError(`The '${name}' option of PeerTrainer cannot be ${String(options[name])} with 'lockstep': ${why}.`);
@@ -408,6 +425,7 @@ export class PeerTrainer {
       publishMs: options.publishMs,
       merge: options.merge ?? 'average',
       float16: options.float16 ?? false,
+      sparse: options.sparse,
       antiEntropyMs: options.antiEntropyMs ?? (lockstep ? 0 : 10_000),
       antiEntropyForce: options.antiEntropyForce ?? false,
       snapshotTimeoutMs: options.snapshotTimeoutMs ?? 5000,
@@ -710,7 +728,22 @@ export class PeerTrainer {
     const cur = this.readGroupInto(g.id, g.cur);
     const shapes = this.shapesOf(g.id)!;
     const K = this.o.merge === 'average' ? 1 + this.liveTrainers() : 1;
-    const remote = this.applyPending(g.id);
+    const received = this.applyPending(g.id);
+    if (this.o.sparse !== undefined && !final) this.publishSparse(g, cur, shapes, received, K, this.o.sparse);
+    else this.publishDense(g, cur, shapes, received, K, final);
+    this.c.applied += received.length;
+    this.sinceSync = 0;
+    this.lastSync = Date.now();
+    this.c.syncs++;
+    this.refreshBlock(g.id, g.base);
+    this.publishFingerprint();
+    this.c.syncMs += performance.now() - t0;
+    if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
+  }
+
+  /** {@link syncNow}'s dense publication (float32 or float16) and merge, in one fused pass per tensor. */
+  private publishDense(g: Current, cur: Float32Array[], shapes: TensorShape[], received: readonly DeltaMessage[], K: number, final: boolean): void {
+    const remote = remoteTensors(g, received);
     // With K > 1 this peer keeps only its 1/K share of its own change, like everyone else.
     const keep = K > 1;
     const f16 = this.o.float16 && !final && LITTLE_ENDIAN;
@@ -749,14 +782,63 @@ export class PeerTrainer {
       for (const r of remote) for (let t = 0; t < cur.length; t++) addIntoBoth(cur[t]!, g.base[t]!, r[t]!);
       this.writeGroup(g.id, cur);
     }
-    this.c.applied += remote.length;
-    this.sinceSync = 0;
-    this.lastSync = Date.now();
-    this.c.syncs++;
-    this.refreshBlock(g.id, g.base);
-    this.publishFingerprint();
-    this.c.syncMs += performance.now() - t0;
-    if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
+  }
+
+  /**
+   * {@link syncNow}'s sparse publication ({@link PeerTrainingOptions.sparse}): per tensor, the
+   * entries of `d = share · (cur − base)` at or above a sampled magnitude threshold go out as a
+   * SPARSE delta and into `base`; the rest of `d` stays in `cur − base` (error feedback). The
+   * received deltas are then added to both, sparse ones entry by entry: no pass over the whole
+   * tensor but the selection, and nothing is written back unless something changed.
+   */
+  private publishSparse(g: Current, cur: Float32Array[], shapes: TensorShape[], received: readonly DeltaMessage[], K: number, fraction: number): void {
+    const share = 1 / K;
+    const keep = K > 1;
+    const I = (g.sparseIdx ??= g.base.map((b) => new Uint32Array(b.length)));
+    const V = (g.sparseVal ??= g.base.map((b) => new Float32Array(b.length)));
+    const sample = new Float64Array(THRESHOLD_SAMPLE);
+    const counts: number[] = [];
+    const payload: Buffer[] = [];
+    let sq = 0;
+    for (let t = 0; t < cur.length; t++) {
+      const theta = sparseThreshold(cur[t]!, g.base[t]!, share, fraction, sample);
+      const c = selectChange(cur[t]!, g.base[t]!, share, theta, I[t]!, V[t]!);
+      const v = V[t]!;
+      for (let j = 0; j < c; j++) sq += v[j]! * v[j]!;
+      counts.push(c);
+      payload.push(sparseFrame(I[t]!, v, c));
+    }
+    // Σ d² of the sent entries is not finite when the weights hold a NaN or an infinity.
+    let settled = Number.isFinite(sq);
+    let published = false;
+    if (settled && sq > 0) {
+      if (this.link.publishDeltaFrames(g.id, payload, shapes, { sparse: true, finiteChecked: true }) === undefined) {
+        this.c.publishRefused++;
+        settled = false;
+      } else {
+        published = true;
+        this.c.published++;
+        let elements = 0;
+        for (const b of g.base) elements += b.length;
+        const overhead = 104 + 8 * shapes.length + 16;
+        this.c.bytesSent += overhead + payload.reduce((a, f) => a + f.length, 0);
+        this.c.bytesF32 += overhead + elements * 4;
+        this.guard.accept(g.id, Math.sqrt(sq));
+      }
+    }
+    if (published) {
+      for (let t = 0; t < cur.length; t++) {
+        // With 'average' the weights become base + d (before base moves), like everyone else's.
+        if (keep) keepShare(cur[t]!, g.base[t]!, share);
+        const B = g.base[t]!;
+        const it = I[t]!;
+        const v = V[t]!;
+        for (let j = 0; j < counts[t]!; j++) B[it[j]!] = B[it[j]!]! + v[j]!;
+      }
+    }
+    // Remote deltas passed the guard: added in order to the weights and to base.
+    for (const m of received) for (let t = 0; t < cur.length; t++) addReceived(cur[t]!, g.base[t]!, m, t);
+    if (received.length > 0 || (published && keep)) this.writeGroup(g.id, cur, settled);
   }
 
   // ------------------------------------------------------------------ lockstep rounds
@@ -979,8 +1061,8 @@ export class PeerTrainer {
    * caller merges them in its own pass and counts them). Deltas for the classifier before it
    * exists stay queued; with `otherLayers: 'drop'` those of other groups than the focus are dropped.
    */
-  private applyPending(keep?: number): Float32Array[][] {
-    const kept: Float32Array[][] = [];
+  private applyPending(keep?: number): DeltaMessage[] {
+    const kept: DeltaMessage[] = [];
     if (this.pending.length === 0) return kept;
     // Deltas arrive already scaled by their sender ('average' divides at the source).
     const focus = this.current?.id ?? this.lastGroup;
@@ -997,7 +1079,7 @@ export class PeerTrainer {
         continue;
       }
       if (id === keep) {
-        kept.push(p.msg.tensors);
+        kept.push(p.msg);
         continue;
       }
       let list = byGroup.get(id);
@@ -1140,7 +1222,9 @@ export class PeerTrainer {
   private readonly onDelta = (msg: DeltaMessage): void => {
     if (this.closed) return;
     const t0 = performance.now();
-    const v = this.guard.check(msg.layer, msg.tensors, msg.shapes, this.expectedShapes(msg), msg.sumSquares);
+    // A sparse delta's tensors are only built on access: the guard needs their lengths alone.
+    const tensors = msg.sparse === undefined ? msg.tensors : msg.shapes.map(([r, c]) => ({ length: r * c }));
+    const v = this.guard.check(msg.layer, tensors, msg.shapes, this.expectedShapes(msg), msg.sumSquares);
     this.c.receiveMs += performance.now() - t0;
     if (!v.ok) {
       this.c.rejected[v.reason]++;
@@ -1453,8 +1537,120 @@ const EMPTY = new Float32Array(0);
 
 /** What {@link fusedChange} computed: a group's outgoing change, already in payload frames. */
 type Change =
-  | { readonly float16: false; readonly overflow: false; readonly payload: Buffer[]; readonly delta: Float32Array[]; readonly sumSquares: number }
-  | { readonly float16: true; readonly overflow: boolean; readonly payload: Buffer[]; readonly sumSquares: number };
+  | { readonly sparse: false; readonly float16: false; readonly overflow: false; readonly payload: Buffer[]; readonly delta: Float32Array[]; readonly sumSquares: number }
+  | { readonly sparse: false; readonly float16: true; readonly overflow: boolean; readonly payload: Buffer[]; readonly sumSquares: number };
+
+/** Evenly spaced entries whose magnitudes estimate a tensor's sparse threshold. */
+const THRESHOLD_SAMPLE = 4096;
+
+/**
+ * The received deltas of the group being published, as dense tensors for {@link fusedChange}
+ * or {@link sparseChange}: dense ones as they are; when any is SPARSE, all are summed in order
+ * into `g.acc` (float32 after each addition, as the kernels sum several remote deltas), the
+ * sparse ones by their entries only — no dense copy of a sparse delta is made.
+ */
+function remoteTensors(g: Current, received: readonly DeltaMessage[]): Float32Array[][] {
+  if (!received.some((m) => m.sparse !== undefined)) return received.map((m) => m.tensors);
+  const acc = (g.acc ??= g.base.map((b) => new Float32Array(b.length)));
+  for (const a of acc) a.fill(0);
+  for (const m of received) {
+    for (let t = 0; t < acc.length; t++) {
+      const A = acc[t]!;
+      const s = m.sparse?.[t];
+      if (s === undefined) {
+        const D = m.tensors[t]!;
+        for (let k = 0; k < A.length; k++) A[k] = A[k]! + D[k]!;
+      } else {
+        const I = s.indices;
+        const V = s.values;
+        for (let j = 0; j < I.length; j++) A[I[j]!] = A[I[j]!]! + V[j]!;
+      }
+    }
+  }
+  return [acc];
+}
+
+/**
+ * The magnitude threshold of a sparse delta: the `(1 − fraction)` quantile of
+ * {@link THRESHOLD_SAMPLE} evenly spaced `|share · (C − B)|` (all of them for a smaller tensor),
+ * so that about `fraction · n` entries reach it, whatever the scale of the change.
+ */
+function sparseThreshold(C: Float32Array, B: Float32Array, share: number, fraction: number, sample: Float64Array): number {
+  const n = C.length;
+  const m = Math.min(n, sample.length);
+  for (let i = 0; i < m; i++) {
+    const k = Math.floor((i * n) / m);
+    sample[i] = Math.abs((C[k]! - B[k]!) * share);
+  }
+  return quickSelect(sample, m, Math.min(m - 1, Math.floor((1 - fraction) * m)));
+}
+
+/**
+ * Writes the index and float32 value of every entry of `d = share · (C − B)` with `|d| ≥ θ` and
+ * `d ≠ 0` to `I`, `V`; returns how many. A NaN is taken too (and ±Infinity is ≥ θ): a change
+ * that is not finite is sent, and its Σ d² shows it.
+ */
+function selectChange(C: Float32Array, B: Float32Array, share: number, theta: number, I: Uint32Array, V: Float32Array): number {
+  let c = 0;
+  for (let k = 0; k < C.length; k++) {
+    const x = (C[k]! - B[k]!) * share;
+    if (!(Math.abs(x) < theta) && x !== 0) {
+      I[c] = k;
+      V[c++] = x;
+    }
+  }
+  return c;
+}
+
+/** `C = B + fround(share · (C − B))`: the peer keeps only its share of its change. */
+function keepShare(C: Float32Array, B: Float32Array, share: number): void {
+  for (let k = 0; k < C.length; k++) C[k] = B[k]! + Math.fround((C[k]! - B[k]!) * share);
+}
+
+/** Adds tensor `t` of a received delta (dense or SPARSE) to both `C` and `B`. */
+function addReceived(C: Float32Array, B: Float32Array, m: DeltaMessage, t: number): void {
+  const s = m.sparse?.[t];
+  if (s === undefined) {
+    addIntoBoth(C, B, m.tensors[t]!);
+    return;
+  }
+  const I = s.indices;
+  const V = s.values;
+  for (let j = 0; j < I.length; j++) {
+    const k = I[j]!;
+    C[k] = C[k]! + V[j]!;
+    B[k] = B[k]! + V[j]!;
+  }
+}
+
+/** The `q`-th smallest of `a[0, m)` (0-based), reordering `a` (Hoare's selection, median-of-three pivots). */
+function quickSelect(a: Float64Array, m: number, q: number): number {
+  let lo = 0;
+  let hi = m - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    // Median of three as the pivot: sorted data (common: many equal magnitudes) stays linear.
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const tmp = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = tmp;
+      }
+    }
+    if (q <= j) hi = j;
+    else if (q >= i) lo = i;
+    else return a[q]!;
+  }
+  return a[q]!;
+}
 
 /** An uninitialized buffer whose start is 4-byte aligned (typed-array views need it). */
 function alignedBuffer(bytes: number): Buffer {
@@ -1543,8 +1739,8 @@ function fusedChange(
       delta.push(D);
     }
   }
-  if (float16) return { float16: true, overflow: (inf & 0x8000) !== 0, payload, sumSquares: sq };
-  return { float16: false, overflow: false, payload, delta, sumSquares: sq };
+  if (float16) return { sparse: false, float16: true, overflow: (inf & 0x8000) !== 0, payload, sumSquares: sq };
+  return { sparse: false, float16: false, overflow: false, payload, delta, sumSquares: sq };
 }
 
 function sameShapes(tensors: readonly Float32Array[], shapes: readonly TensorShape[]): boolean {

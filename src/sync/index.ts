@@ -28,6 +28,7 @@ export {
   encodeSnapshotRequest,
   encodeSnapshotResponse,
   runPrefix,
+  sparseFrame,
 } from './wire.js';
 export type {
   DeltaMessage,
@@ -40,6 +41,7 @@ export type {
   Shape,
   SnapshotRequestMessage,
   SnapshotResponseMessage,
+  SparseTensor,
 } from './wire.js';
 export { fromFloat16Bits, toFloat16Bits, float16FromFloat32, float16Table, encodeFloat16, decodeFloat16, decodeFloat16Into, roundToFloat16 } from './float16.js';
 export { crc32 } from './crc32.js';

@@ -610,11 +610,17 @@ export class Peer extends EventEmitter<PeerEvents> {
 
   /**
    * {@link publishDelta} for payload frames the caller wrote itself in the wire encoding (see
-   * `encodeDeltaFrames`): float32 little-endian, or binary16 little-endian with `float16`. The
+   * `encodeDeltaFrames`): float32 little-endian, binary16 little-endian with `float16`, or SPARSE
+   * entries with `sparse` (`sparseFrame`). The
    * frames are queued as they are, not copied: the caller must not write to them afterwards.
    * @returns the sequence assigned, or `undefined` when the send queue is full.
    */
-  publishDeltaFrames(layer: number, payload: readonly Buffer[], shapes: readonly Shape[], opts: { readonly float16?: boolean; readonly finiteChecked?: boolean } = {}): number | undefined {
+  publishDeltaFrames(
+    layer: number,
+    payload: readonly Buffer[],
+    shapes: readonly Shape[],
+    opts: { readonly float16?: boolean; readonly sparse?: boolean; readonly finiteChecked?: boolean } = {},
+  ): number | undefined {
     const { env, pubQueue } = this.live('publishDeltaFrames');
     const sequence = this.sequence + 1;
     const frames = encodeDeltaFrames(env, {
@@ -624,6 +630,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       payload,
       shapes,
       float16: opts.float16 === true,
+      sparse: opts.sparse === true,
       finiteChecked: opts.finiteChecked === true,
     });
     return this.queueDelta(layer, sequence, pubQueue, frames);

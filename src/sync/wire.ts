@@ -13,7 +13,7 @@
  * |      0 |     4 | magic `DBNS`                                                               |
  * |      4 |     2 | version u16 = {@link WIRE_VERSION}                                         |
  * |      6 |     1 | kind u8: 1 DELTA, 2 HEARTBEAT, 3 SNAPSHOT_REQUEST, 4 SNAPSHOT_RESPONSE     |
- * |      7 |     1 | flags u8: bit 0 F16 (payload is binary16), bit 1 UNAVAILABLE; others 0     |
+ * |      7 |     1 | flags u8: bit 0 F16 (payload is binary16), bit 1 UNAVAILABLE, bit 2 SPARSE |
  * |      8 |    16 | run id: 1–16 chars of `[A-Za-z0-9._-]`, NUL-padded                         |
  * |     24 |    32 | model fingerprint (opaque, e.g. SHA-256 of the architecture)               |
  * |     56 |    16 | sender id                                                                  |
@@ -46,6 +46,11 @@
  *   With UNAVAILABLE (the peer has no snapshot to give) n = L = S = 0.
  * - Payload frames: rows·cols float32 LE (4 bytes each), or binary16 LE with F16 (DELTA and
  *   SNAPSHOT_RESPONSE only); every value finite (ENONFINITE).
+ * - SPARSE (DELTA only, not with F16): each payload frame holds `m` entries of its tensor, the
+ *   others being zero: `m` element indices (u32 LE, row-major, strictly increasing, each
+ *   < rows·cols: else EINDEX), then their `m` values (float32 LE, finite). The frame has 8·m
+ *   bytes, 0 ≤ m ≤ rows·cols. (A peer sending only the largest entries of its change, the rest
+ *   carried to its next delta.)
  *
  * Versioning: {@link WIRE_VERSION} is bumped whenever the meaning of any byte changes (header
  * layout, a kind's frames, a body encoding, the CRC coverage, a new kind or flag). Receivers
@@ -64,7 +69,7 @@ import { decodeFloat16Into, encodeFloat16 } from './float16.js';
 import { isZ85Key } from './z85.js';
 
 /** The wire-format version this build speaks; see the rules at the top of `wire.ts`. */
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 
 /** The four header magic bytes, `DBNS`. */
 export const WIRE_MAGIC = Buffer.from('DBNS', 'ascii');
@@ -73,7 +78,7 @@ export const WIRE_MAGIC = Buffer.from('DBNS', 'ascii');
 export const Kind = { DELTA: 1, HEARTBEAT: 2, SNAPSHOT_REQUEST: 3, SNAPSHOT_RESPONSE: 4 } as const;
 
 /** Header flag bits (header byte 7). */
-export const Flag = { F16: 1, UNAVAILABLE: 2 } as const;
+export const Flag = { F16: 1, UNAVAILABLE: 2, SPARSE: 4 } as const;
 
 /** Size of the fixed part of the header, before the per-tensor shapes. */
 export const HEADER_BYTES = 104;
@@ -158,6 +163,15 @@ interface DecodedBase {
   readonly timestamp: number;
 }
 
+/**
+ * The nonzero entries of one tensor: `values[j]` is element `indices[j]` (row-major), indices
+ * strictly increasing; every other element is zero.
+ */
+export interface SparseTensor {
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+}
+
 /** A decoded DELTA: the change of one layer's parameters. */
 export interface DeltaMessage extends DecodedBase, LayerTensors {
   readonly kind: 'delta';
@@ -165,7 +179,13 @@ export interface DeltaMessage extends DecodedBase, LayerTensors {
   readonly baseSequence: number;
   /** The payload travelled as binary16 (values are already widened to float32). */
   readonly float16: boolean;
+  /**
+   * The dense tensors. For a SPARSE delta they are built on first access (then kept): a
+   * receiver that can add {@link sparse} entries directly saves the allocation.
+   */
   readonly tensors: Float32Array[];
+  /** The entries of a SPARSE delta, one per tensor; absent for a dense one. */
+  readonly sparse?: readonly SparseTensor[];
   readonly shapes: Shape[];
   /**
    * `Σ v²` over every value of every tensor (float64), computed by {@link decode} in the pass
@@ -276,6 +296,11 @@ export function encodeDeltaFrames(
     readonly shapes: readonly Shape[];
     readonly float16?: boolean;
     /**
+     * The frames are SPARSE (see the top of this file; build them with {@link sparseFrame}):
+     * their layout, indices and values are checked (values skip the check with `finiteChecked`).
+     */
+    readonly sparse?: boolean;
+    /**
      * The caller has established that every value is finite (a finite float64 sum of their
      * squares proves it for float32; for binary16, no value with an all-ones exponent): the
      * per-value scan is skipped. Lengths and shapes are still checked.
@@ -286,6 +311,8 @@ export function encodeDeltaFrames(
   const where = 'encodeDeltaFrames';
   checkDeltaNumbers(delta, where);
   const f16 = delta.float16 === true;
+  const sparse = delta.sparse === true;
+  if (f16 && sparse) throw new InvalidOptionError(`Options 'float16' and 'sparse' passed to '${where}' cannot be combined.`);
   const { payload, shapes } = delta;
   if (!Array.isArray(payload) || !Array.isArray(shapes)) throw new ShapeMismatchError(`Arguments 'payload' and 'shapes' passed to '${where}' must be arrays.`);
   if (payload.length !== shapes.length || payload.length < 1 || payload.length > 0xffff) {
@@ -295,6 +322,11 @@ export function encodeDeltaFrames(
     const p = payload[i];
     const n = checkShape(shapes[i], i, where);
     if (!Buffer.isBuffer(p)) throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' must be a Buffer.`);
+    if (sparse) {
+      const problem = sparseFrameProblem(p, n, delta.finiteChecked !== true);
+      if (problem !== undefined) throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' is not a valid sparse frame for shape ${shapes[i]![0]}x${shapes[i]![1]}: ${problem[1]}`);
+      continue;
+    }
     if (p.length !== n * (f16 ? 2 : 4)) {
       throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' has ${p.length} bytes; shape ${shapes[i]![0]}x${shapes[i]![1]} as ${f16 ? 'float16' : 'float32'} needs ${n * (f16 ? 2 : 4)}.`);
     }
@@ -303,13 +335,79 @@ export function encodeDeltaFrames(
       throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' must hold finite values; element ${bad} is not (bits 0x${(f16 ? u16(p, 2 * bad) : u32(p, 4 * bad)).toString(16)}).`);
     }
   }
-  const header = makeHeader(env, Kind.DELTA, f16 ? Flag.F16 : 0, shapes, where);
+  const header = makeHeader(env, Kind.DELTA, f16 ? Flag.F16 : sparse ? Flag.SPARSE : 0, shapes, where);
   writeSeq(header, OFF.sequence, delta.sequence);
   writeSeq(header, OFF.base, delta.baseSequence);
   header.writeUInt16LE(delta.layer, OFF.layer);
   const frames = [Buffer.from(deltaTopic(env.runId, delta.layer), 'ascii'), header, ...payload];
   seal(frames);
   return frames;
+}
+
+/**
+ * A SPARSE payload frame holding `values[j]` at element `indices[j]`, j < `count` (default: all):
+ * `count` u32 indices, then `count` float32 values, little-endian. Checked when it is encoded
+ * ({@link encodeDeltaFrames} with `sparse`).
+ */
+export function sparseFrame(indices: Uint32Array, values: Float32Array, count = indices.length): Buffer {
+  if (!Number.isSafeInteger(count) || count < 0 || count > indices.length || count > values.length) {
+    throw new ShapeMismatchError(`Argument 'count' passed to 'sparseFrame' must be an integer from 0 to the arrays' lengths (${indices.length}, ${values.length}), got ${count}.`);
+  }
+  const frame = Buffer.allocUnsafe(8 * count);
+  if (LITTLE_ENDIAN && frame.byteOffset % 4 === 0) {
+    new Uint32Array(frame.buffer, frame.byteOffset, count).set(indices.subarray(0, count));
+    new Float32Array(frame.buffer, frame.byteOffset + 4 * count, count).set(values.subarray(0, count));
+  } else {
+    for (let j = 0; j < count; j++) {
+      frame.writeUInt32LE(indices[j]!, 4 * j);
+      frame.writeFloatLE(values[j]!, 4 * (count + j));
+    }
+  }
+  return frame;
+}
+
+/**
+ * What is wrong with a SPARSE frame for a tensor of `n` elements (a wire error code and a
+ * sentence), or undefined. Values are checked for finiteness only with `values`.
+ */
+function sparseFrameProblem(frame: Uint8Array, n: number, values: boolean): [WireFormatErrorCode, string] | undefined {
+  if (frame.length % 8 !== 0 || frame.length / 8 > n) return ['ELENGTH', `${frame.length} bytes; a multiple of 8 up to ${8 * n} expected.`];
+  const s = readSparse(frame);
+  const ix = s.indices;
+  let prev = -1;
+  for (let j = 0; j < ix.length; j++) {
+    const k = ix[j]!;
+    if (k <= prev || k >= n) return ['EINDEX', `index ${k} at entry ${j} is ${k >= n ? `beyond the ${n} elements` : 'not above the one before'}.`];
+    prev = k;
+  }
+  if (values && !Number.isFinite(sumOfSquares(s.values))) {
+    const j = s.values.findIndex((v) => !Number.isFinite(v));
+    return ['ENONFINITE', `entry ${j} (element ${ix[j]}) holds ${s.values[j]}.`];
+  }
+  return undefined;
+}
+
+/** Views (or, unaligned or big-endian, copies) of a SPARSE frame's indices and values. */
+function readSparse(frame: Uint8Array): SparseTensor {
+  const m = frame.length >>> 3;
+  if (LITTLE_ENDIAN && frame.byteOffset % 4 === 0) {
+    return { indices: new Uint32Array(frame.buffer, frame.byteOffset, m), values: new Float32Array(frame.buffer, frame.byteOffset + 4 * m, m) };
+  }
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const indices = new Uint32Array(m);
+  const values = new Float32Array(m);
+  for (let j = 0; j < m; j++) {
+    indices[j] = view.getUint32(4 * j, true);
+    values[j] = view.getFloat32(4 * (m + j), true);
+  }
+  return { indices, values };
+}
+
+/** The dense form of a sparse tensor of `n` elements. */
+function densify(s: SparseTensor, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let j = 0; j < s.indices.length; j++) out[s.indices[j]!] = s.values[j]!;
+  return out;
 }
 
 /**
@@ -707,9 +805,10 @@ export function decode(frames: readonly Uint8Array[]): Message {
   const bodyFrames = BODY_FRAMES[kind];
   if (bodyFrames === undefined) fail('EKIND', `Unknown message kind ${kind}.`);
   const flags = h[OFF.flags]!;
-  const allowedFlags = kind === Kind.DELTA ? Flag.F16 : kind === Kind.SNAPSHOT_RESPONSE ? Flag.F16 | Flag.UNAVAILABLE : 0;
-  if ((flags & ~allowedFlags) !== 0) fail('EFIELD', `Flags 0x${flags.toString(16)} are not valid for kind ${kind}.`);
+  const allowedFlags = kind === Kind.DELTA ? Flag.F16 | Flag.SPARSE : kind === Kind.SNAPSHOT_RESPONSE ? Flag.F16 | Flag.UNAVAILABLE : 0;
+  if ((flags & ~allowedFlags) !== 0 || (flags & (Flag.F16 | Flag.SPARSE)) === (Flag.F16 | Flag.SPARSE)) fail('EFIELD', `Flags 0x${flags.toString(16)} are not valid for kind ${kind}.`);
   const f16 = (flags & Flag.F16) !== 0;
+  const sparse = (flags & Flag.SPARSE) !== 0;
   const n = u16(h, OFF.count);
   if (h.length < HEADER_BYTES + 8 * n) fail('ETRUNCATED', `The header has ${h.length} bytes, ${HEADER_BYTES + 8 * n} expected for ${n} tensors.`);
   if (h.length > HEADER_BYTES + 8 * n) fail('ELENGTH', `The header has ${h.length} bytes, ${HEADER_BYTES + 8 * n} expected for ${n} tensors.`);
@@ -727,7 +826,9 @@ export function decode(frames: readonly Uint8Array[]): Message {
     const c = u32(h, HEADER_BYTES + 8 * i + 4);
     if (r === 0 || c === 0 || r * c > MAX_TENSOR_ELEMENTS) fail('ESHAPE', `Tensor ${i} has shape ${r}x${c}; rows and cols must be ≥ 1 with at most ${MAX_TENSOR_ELEMENTS} elements.`);
     const got = frames[2 + bodyFrames + i]!.length;
-    if (got !== r * c * bytesPer) fail('ELENGTH', `Payload ${i} has ${got} bytes, ${r * c * bytesPer} expected for ${r}x${c} ${f16 ? 'float16' : 'float32'}.`);
+    if (sparse) {
+      if (got % 8 !== 0 || got > 8 * r * c) fail('ELENGTH', `Sparse payload ${i} has ${got} bytes; a multiple of 8 up to ${8 * r * c} expected for ${r}x${c}.`);
+    } else if (got !== r * c * bytesPer) fail('ELENGTH', `Payload ${i} has ${got} bytes, ${r * c * bytesPer} expected for ${r}x${c} ${f16 ? 'float16' : 'float32'}.`);
     shapes.push([r, c]);
   }
   const body = frames.slice(2, 2 + bodyFrames);
@@ -791,6 +892,7 @@ export function decode(frames: readonly Uint8Array[]): Message {
 
   switch (kind) {
     case Kind.DELTA: {
+      if (sparse) return sparseDelta(frames, shapes, { kind: 'delta', ...base_, layer, sequence, baseSequence: base, float16: false });
       const tensors = readPayloads(2);
       return { kind: 'delta', ...base_, layer, sequence, baseSequence: base, float16: f16, shapes, tensors, sumSquares };
     }
@@ -841,6 +943,35 @@ export function decode(frames: readonly Uint8Array[]): Message {
   }
 }
 
+/** A SPARSE delta's message: entries checked (EINDEX, ENONFINITE), dense tensors built on first access. */
+function sparseDelta(frames: readonly Uint8Array[], shapes: Shape[], fields: Omit<DeltaMessage, 'shapes' | 'tensors' | 'sparse' | 'sumSquares'>): DeltaMessage {
+  const sparse: SparseTensor[] = [];
+  let sumSquares = 0;
+  shapes.forEach(([r, c], i) => {
+    const frame = frames[2 + i]!;
+    const problem = sparseFrameProblem(frame, r * c, false);
+    if (problem !== undefined) fail(problem[0], `Sparse payload ${i}: ${problem[1]}`);
+    const s = readSparse(frame);
+    const sq = sumOfSquares(s.values);
+    if (!Number.isFinite(sq)) {
+      const j = s.values.findIndex((v) => !Number.isFinite(v));
+      fail('ENONFINITE', `Sparse payload ${i} holds ${s.values[j]} at entry ${j} (element ${s.indices[j]}).`);
+    }
+    sumSquares += sq;
+    sparse.push(s);
+  });
+  let dense: Float32Array[] | undefined;
+  return {
+    ...fields,
+    shapes,
+    sparse,
+    sumSquares,
+    get tensors(): Float32Array[] {
+      return (dense ??= sparse.map((s, i) => densify(s, shapes[i]![0] * shapes[i]![1])));
+    },
+  };
+}
+
 /** Fills `out` from a payload frame (copying: the frame's byteOffset may not be a multiple of 4); returns Σ v². */
 function readTensor(frame: Uint8Array, out: Float32Array, f16: boolean): number {
   if (f16) return decodeFloat16Into(frame, out);
@@ -852,14 +983,34 @@ function readTensor(frame: Uint8Array, out: Float32Array, f16: boolean): number 
   return sumOfSquares(out);
 }
 
-/** `Σ v²` in float64 (not finite exactly when some `v` is not). */
+/**
+ * `Σ v²` in float64 (not finite exactly when some `v` is not), in four interleaved partial sums
+ * (measured twice as fast as one running sum on a 392,000-value delta: the additions no longer
+ * wait on each other). The order is fixed, so the result is the same on every call.
+ */
 function sumOfSquares(t: Float32Array): number {
-  let sq = 0;
-  for (let i = 0; i < t.length; i++) {
-    const v = t[i]!;
-    sq += v * v;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = t.length;
+  const m = n - (n & 3);
+  let i = 0;
+  for (; i < m; i += 4) {
+    const a = t[i]!;
+    const b = t[i + 1]!;
+    const c = t[i + 2]!;
+    const d = t[i + 3]!;
+    s0 += a * a;
+    s1 += b * b;
+    s2 += c * c;
+    s3 += d * d;
   }
-  return sq;
+  for (; i < n; i++) {
+    const v = t[i]!;
+    s0 += v * v;
+  }
+  return s0 + s1 + (s2 + s3);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

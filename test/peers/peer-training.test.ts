@@ -131,6 +131,95 @@ test('float16 deltas with error feedback: half the bytes, and the peers still ag
   t.true(r > 1.8 && r < 2, `ratio ${r}`);
 });
 
+test('sparse deltas with error feedback: a fraction of the bytes, and the peers still agree exactly at the end', async (t) => {
+  const a = await peerOf(t);
+  const b = await peerOf(t, [a]);
+  const dbns = [dbnOf(t), dbnOf(t)];
+  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { sparse: 0.05 }));
+  await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
+  await Promise.all(trainers.map(async (tr, i) => {
+    await tr.pretrain(shard(digits, i, 2).x);
+    await tr.finish();
+  }));
+  // The last delta of a stage goes whole, as float32, carrying every entry not yet sent.
+  t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[1]!)) < 1e-6);
+  for (const tr of trainers) {
+    const s = tr.stats();
+    t.is(s.applied, trainers.reduce((n, x) => n + x.stats().published, 0) - s.published, 'every remote delta applied, sparse ones included');
+    t.true(s.compressionRatio > 3, `ratio ${s.compressionRatio}`);
+  }
+});
+
+test('a sparse publication sends about the asked fraction, the largest entries, and nothing is lost', async (t) => {
+  const dbn = dbnOf(t);
+  const w0 = dbn.layers[0]!.getParameters();
+  const start = [w0.weights.data, w0.visibleBias, w0.hiddenBias].map((x) => Float64Array.from(x));
+  const { link, sent } = recordingLink();
+  const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, merge: 'sum', sparse: 0.02 });
+  t.context.trainers.push(tr);
+  const before: Float32Array[] = [];
+  await tr.pretrain(take(digits, 240).x, {
+    onBatch: () => {
+      const p = dbn.layers[0]!.getParameters();
+      before.push(p.weights.data.slice());
+    },
+  });
+  await tr.finish();
+  const n = 784 * 12;
+  const sizes = [n, 784, 12];
+  // Every frame but the stage's last is SPARSE (8 bytes an entry); the last is dense float32.
+  const last = sent[sent.length - 1]!;
+  t.deepEqual(last.map((f) => f.length), sizes.map((k) => 4 * k));
+  const sparse = sent.slice(0, -1);
+  t.true(sparse.length >= 3);
+  for (const frames of sparse) {
+    const m = frames[0]!.length / 8;
+    t.true(m >= 0.01 * n && m <= 0.04 * n, `${m} of ${n} entries for a fraction of 0.02`);
+  }
+  // The first publication's entries are the largest changes since the start: every entry sent
+  // is at least as large as every entry not sent (up to the threshold's estimate).
+  const first = sparse[0]![0]!;
+  const m = first.length / 8;
+  const idx = new Set<number>();
+  let smallestSent = Infinity;
+  for (let j = 0; j < m; j++) {
+    idx.add(first.readUInt32LE(4 * j));
+    smallestSent = Math.min(smallestSent, Math.abs(first.readFloatLE(4 * (m + j))));
+  }
+  const changeAtFirst = before[2]!; // weights after the third minibatch: the first publication point
+  let largerUnsent = 0;
+  for (let k = 0; k < n; k++) if (!idx.has(k) && Math.abs(changeAtFirst[k]! - start[0]![k]!) > smallestSent * 1.0001) largerUnsent++;
+  t.is(largerUnsent, 0, 'no unsent entry is larger than the smallest sent one');
+  // Nothing is lost: the start plus every published delta (decoded from its bytes) is the end.
+  const total = start.map((x) => Float64Array.from(x));
+  for (const frames of sent) {
+    frames.forEach((f, ti) => {
+      if (f.length === 4 * sizes[ti]!) for (let k = 0; k < sizes[ti]!; k++) total[ti]![k]! += f.readFloatLE(4 * k);
+      else {
+        const e = f.length / 8;
+        for (let j = 0; j < e; j++) total[ti]![f.readUInt32LE(4 * j)]! += f.readFloatLE(4 * (e + j));
+      }
+    });
+  }
+  const end = dbn.layers[0]!.getParameters();
+  const ends = [end.weights.data, end.visibleBias, end.hiddenBias];
+  for (let ti = 0; ti < 3; ti++) {
+    let worst = 0;
+    for (let k = 0; k < sizes[ti]!; k++) worst = Math.max(worst, Math.abs(total[ti]![k]! - ends[ti]![k]!));
+    t.true(worst < 1e-5, `tensor ${ti}: start + Σ deltas is ${worst} from the end`);
+  }
+});
+
+test('the sparse option is checked', (t) => {
+  const dbn = dbnOf(t);
+  const { link } = recordingLink();
+  for (const bad of [0, 1, -0.1, Number.NaN]) {
+    t.throws(() => new PeerTrainer(dbn, link, { sparse: bad }), { instanceOf: InvalidOptionError, message: /sparse/ });
+  }
+  t.throws(() => new PeerTrainer(dbn, link, { sparse: 0.01, float16: true }), { instanceOf: InvalidOptionError, message: /'float16' and 'sparse'/ });
+  t.throws(() => new PeerTrainer(dbn, link, { sparse: 0.01, lockstep: true }), { instanceOf: InvalidOptionError, message: /'sparse'.*lockstep/ });
+});
+
 /** `be` without its optional deltaStep kernel: the trainer then runs its own TypeScript loop. */
 function withoutDeltaStep(be: Backend): Backend {
   const w: Record<string, unknown> = { info: be.info };

@@ -12,6 +12,7 @@ import {
   encodeHeartbeat,
   encodeSnapshotRequest,
   encodeSnapshotResponse,
+  sparseFrame,
 } from '../../src/sync/wire.js';
 import type { DeltaMessage, Envelope, HeartbeatMessage, SnapshotRequestMessage, SnapshotResponseMessage } from '../../src/sync/wire.js';
 import { z85Decode, z85Encode } from '../../src/sync/z85.js';
@@ -432,7 +433,7 @@ test('the delta header is laid out byte by byte as documented', (t) => {
   const hex = (s: string): number[] => s.match(/../g)!.map((b) => parseInt(b, 16));
   const expected = [
     ...[0x44, 0x42, 0x4e, 0x53], // 'DBNS'
-    ...[WIRE_VERSION, 0], // version 1
+    ...[WIRE_VERSION, 0], // version
     1, // kind DELTA
     0, // flags
     ...[0x61, 0x62, 0x2d, 0x31, ...new Array<number>(12).fill(0)], // 'ab-1' NUL-padded
@@ -478,7 +479,7 @@ test('each way a frame can be wrong has its code', (t) => {
     ['EVERSION', () => { const f = d(); f[1]!.writeUInt16LE(WIRE_VERSION + 1, 4); return f; }],
     ['EKIND', () => { const f = d(); f[1]![6] = 5; return f; }],
     ['EKIND', () => { const f = d(); f[1]![6] = 0; return f; }],
-    ['EFIELD', () => { const f = d(); f[1]![7] = 0x04; return f; }], // unknown flag
+    ['EFIELD', () => { const f = d(); f[1]![7] = 0x08; return f; }], // unknown flag
     ['EFIELD', () => { const f = sampleHeartbeat(); f[1]![7] = 1; return f; }], // F16 on a heartbeat
     ['ESHAPE', () => { const f = d(); f[1]!.writeUInt32LE(0, 104); return f; }],
     ['ESHAPE', () => { const f = d(); f[1]!.writeUInt32LE(0xffffffff, 104); return f; }],
@@ -550,10 +551,105 @@ test('encoders reject bad input with typed errors', (t) => {
   );
 });
 
+// --- SPARSE deltas ---------------------------------------------------------------------------
+
+/** A 2×3 tensor with entries 1 → −2.5 and 4 → 0.75, and a 1×2 one with none. */
+function sampleSparse(): Buffer[] {
+  return encodeDeltaFrames(env, {
+    layer: 3,
+    sequence: 9,
+    baseSequence: 4,
+    payload: [sparseFrame(new Uint32Array([1, 4]), new Float32Array([-2.5, 0.75])), sparseFrame(new Uint32Array(0), new Float32Array(0))],
+    shapes: [
+      [2, 3],
+      [1, 2],
+    ],
+    sparse: true,
+  });
+}
+
+test('sparse delta: round trip of entries, dense tensors with zeros elsewhere, Σ v² of the entries', (t) => {
+  const frames = sampleSparse();
+  t.is(frames[1]![7], 4, 'header flags: SPARSE only');
+  t.is(frames[2]!.length, 16, '2 indices + 2 values');
+  t.deepEqual([...frames[2]!], [1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0x20, 0xc0, 0, 0, 0x40, 0x3f], 'u32 LE indices, then float32 LE −2.5 and 0.75');
+  const m = decode(frames) as DeltaMessage;
+  t.is(m.kind, 'delta');
+  t.is(m.float16, false);
+  t.deepEqual([...m.sparse![0]!.indices], [1, 4]);
+  t.deepEqual([...m.sparse![0]!.values], [-2.5, 0.75]);
+  t.is(m.sparse![1]!.indices.length, 0);
+  t.is(m.sumSquares, 6.25 + 0.5625);
+  t.deepEqual([...m.tensors[0]!], [0, -2.5, 0, 0, 0.75, 0]);
+  t.deepEqual([...m.tensors[1]!], [0, 0]);
+  t.is(m.tensors, m.tensors, 'the dense tensors are built once');
+});
+
+/** `sampleSparse` with payload frame 0 replaced by `frame`, resealed. */
+function withSparseFrame(frame: Buffer): Buffer[] {
+  const f = sampleSparse();
+  f[2] = frame;
+  return reseal(f);
+}
+
+test('sparse delta: each malformed payload gets its code', (t) => {
+  const raw = (idx: number[], vals: number[]): Buffer => {
+    const b = Buffer.alloc(8 * idx.length);
+    idx.forEach((k, j) => b.writeUInt32LE(k, 4 * j));
+    vals.forEach((v, j) => b.writeFloatLE(v, 4 * (idx.length + j)));
+    return b;
+  };
+  t.is(codeOf(withSparseFrame(raw([4, 1], [1, 2]))), 'EINDEX', 'indices not increasing');
+  t.is(codeOf(withSparseFrame(raw([2, 2], [1, 2]))), 'EINDEX', 'an index twice');
+  t.is(codeOf(withSparseFrame(raw([1, 6], [1, 2]))), 'EINDEX', 'index beyond the 6 elements');
+  t.is(codeOf(withSparseFrame(raw([0, 1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 1, 1]))), 'ELENGTH', 'more entries than elements');
+  t.is(codeOf(withSparseFrame(Buffer.alloc(12))), 'ELENGTH', 'not a multiple of 8 bytes');
+  t.is(codeOf(withSparseFrame(raw([1, 4], [Number.NaN, 1]))), 'ENONFINITE');
+  t.is(codeOf(withSparseFrame(raw([1, 4], [1, Number.POSITIVE_INFINITY]))), 'ENONFINITE');
+  t.is(codeOf(withSparseFrame(raw([0, 5], [1, 2]))), 'ok', 'the first and last elements are valid indices');
+  const both = sampleSparse();
+  both[1]![7] = 4 | 1;
+  t.is(codeOf(reseal(both)), 'EFIELD', 'SPARSE with F16');
+  const hb = sampleHeartbeat();
+  hb[1]![7] = 4;
+  t.is(codeOf(reseal(hb)), 'EFIELD', 'SPARSE on a heartbeat');
+  const resp = sampleResponse();
+  resp[1]![7] = 4;
+  t.is(codeOf(reseal(resp)), 'EFIELD', 'SPARSE on a snapshot response');
+});
+
+test('sparse delta: the encoder checks the frames it is handed', (t) => {
+  const enc = (payload: Buffer[], extra: { float16?: boolean; finiteChecked?: boolean } = {}): Buffer[] =>
+    encodeDeltaFrames(env, { layer: 0, sequence: 1, baseSequence: 0, payload, shapes: [[2, 3]], sparse: true, ...extra });
+  t.throws(() => enc([sparseFrame(new Uint32Array([3, 3]), new Float32Array([1, 2]))]), { instanceOf: InvalidDataError, message: /payload\[0\].*index 3 at entry 1/ });
+  t.throws(() => enc([sparseFrame(new Uint32Array([6]), new Float32Array([1]))]), { instanceOf: InvalidDataError, message: /beyond the 6 elements/ });
+  t.throws(() => enc([Buffer.alloc(4)]), { instanceOf: InvalidDataError, message: /multiple of 8/ });
+  t.throws(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([Number.NaN]))]), { instanceOf: InvalidDataError, message: /NaN/ });
+  t.notThrows(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([Number.NaN]))], { finiteChecked: true }), 'finiteChecked skips the value scan only');
+  t.throws(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([1]))], { float16: true }), { instanceOf: InvalidOptionError, message: /'float16' and 'sparse'/ });
+  t.throws(() => sparseFrame(new Uint32Array(2), new Float32Array(1)), { instanceOf: ShapeMismatchError, message: /'count'/ });
+  t.is(sparseFrame(new Uint32Array([5, 7, 9]), new Float32Array([1, 2, 3]), 2).length, 16, 'count takes the first entries');
+});
+
 // --- Fuzz ------------------------------------------------------------------------------------
 
 function randomFrames(rng: Random): Buffer[] {
-  const k = rng.int(6);
+  const k = rng.int(7);
+  if (k === 6) {
+    const n = 1 + rng.int(3);
+    const shapes: Array<[number, number]> = [];
+    const payload: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      const r = 1 + rng.int(4);
+      const c = 1 + rng.int(5);
+      shapes.push([r, c]);
+      const idx: number[] = [];
+      for (let e = 0; e < r * c; e++) if (rng.uniform() < 0.4) idx.push(e);
+      payload.push(sparseFrame(Uint32Array.from(idx), rng.fillNormal(new Float32Array(idx.length))));
+    }
+    const sequence = 1 + rng.int(1000);
+    return encodeDeltaFrames(env, { layer: rng.int(5), sequence, baseSequence: rng.int(sequence), payload, shapes, sparse: true });
+  }
   if (k === 0 || k === 1) {
     const n = 1 + rng.int(3);
     const tensors: Float32Array[] = [];
