@@ -267,11 +267,22 @@ export function encodeDelta(
   checkDeltaNumbers(delta, where);
   const f16 = delta.float16 === true;
   checkTensors(delta.tensors, delta.shapes, where, 1, f16);
-  const header = makeHeader(env, Kind.DELTA, f16 ? Flag.F16 : 0, delta.shapes, where);
+  return deltaFrames(env, delta, f16 ? Flag.F16 : 0, delta.tensors.map((t) => payload(t, f16)), where);
+}
+
+/** `[topic, header, ...payload]` of a DELTA whose numbers and payload were checked, sealed. */
+function deltaFrames(
+  env: Envelope,
+  delta: { readonly layer: number; readonly sequence: number; readonly baseSequence: number; readonly shapes: readonly Shape[] },
+  flags: number,
+  payload: readonly Buffer[],
+  where: string,
+): Buffer[] {
+  const header = makeHeader(env, Kind.DELTA, flags, delta.shapes, where);
   writeSeq(header, OFF.sequence, delta.sequence);
   writeSeq(header, OFF.base, delta.baseSequence);
   header.writeUInt16LE(delta.layer, OFF.layer);
-  const frames = [Buffer.from(deltaTopic(env.runId, delta.layer), 'ascii'), header, ...delta.tensors.map((t) => payload(t, f16))];
+  const frames = [Buffer.from(deltaTopic(env.runId, delta.layer), 'ascii'), header, ...payload];
   seal(frames);
   return frames;
 }
@@ -335,13 +346,7 @@ export function encodeDeltaFrames(
       throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' must hold finite values; element ${bad} is not (bits 0x${(f16 ? u16(p, 2 * bad) : u32(p, 4 * bad)).toString(16)}).`);
     }
   }
-  const header = makeHeader(env, Kind.DELTA, f16 ? Flag.F16 : sparse ? Flag.SPARSE : 0, shapes, where);
-  writeSeq(header, OFF.sequence, delta.sequence);
-  writeSeq(header, OFF.base, delta.baseSequence);
-  header.writeUInt16LE(delta.layer, OFF.layer);
-  const frames = [Buffer.from(deltaTopic(env.runId, delta.layer), 'ascii'), header, ...payload];
-  seal(frames);
-  return frames;
+  return deltaFrames(env, delta, f16 ? Flag.F16 : sparse ? Flag.SPARSE : 0, payload, where);
 }
 
 /**
