@@ -763,13 +763,7 @@ export class PeerTrainer {
         settled = false;
       } else {
         published = true;
-        this.c.published++;
-        let elements = 0;
-        for (const b of g.base) elements += b.length;
-        const overhead = 104 + 8 * shapes.length + 16;
-        this.c.bytesSent += overhead + elements * (out.float16 ? 2 : 4);
-        this.c.bytesF32 += overhead + elements * 4;
-        this.guard.accept(g.id, Math.sqrt(out.sumSquares));
+        this.countPublished(g, shapes, out.payload, out.sumSquares);
       }
     }
     if (settled) {
@@ -782,6 +776,17 @@ export class PeerTrainer {
       for (const r of remote) for (let t = 0; t < cur.length; t++) addIntoBoth(cur[t]!, g.base[t]!, r[t]!);
       this.writeGroup(g.id, cur);
     }
+  }
+
+  /** Counts a published delta (its bytes, and what float32 would have taken) and records its norm. */
+  private countPublished(g: Current, shapes: readonly TensorShape[], payload: readonly Buffer[], sumSquares: number): void {
+    this.c.published++;
+    let elements = 0;
+    for (const b of g.base) elements += b.length;
+    const overhead = 104 + 8 * shapes.length + 16;
+    this.c.bytesSent += overhead + payload.reduce((a, f) => a + f.length, 0);
+    this.c.bytesF32 += overhead + elements * 4;
+    this.guard.accept(g.id, Math.sqrt(sumSquares));
   }
 
   /**
@@ -817,13 +822,7 @@ export class PeerTrainer {
         settled = false;
       } else {
         published = true;
-        this.c.published++;
-        let elements = 0;
-        for (const b of g.base) elements += b.length;
-        const overhead = 104 + 8 * shapes.length + 16;
-        this.c.bytesSent += overhead + payload.reduce((a, f) => a + f.length, 0);
-        this.c.bytesF32 += overhead + elements * 4;
-        this.guard.accept(g.id, Math.sqrt(sq));
+        this.countPublished(g, shapes, payload, sq);
       }
     }
     if (published) {
