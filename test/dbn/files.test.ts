@@ -6,6 +6,7 @@ import { Rbm, readModelFile, writeModelFile } from '../../src/rbm/index.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { cpuBackends, unavailable } from '../helpers/backends.js';
 import { maxAbsDiff, prototypes, sameBits, tmpFile } from './fixtures.js';
+import { allParameters } from '../helpers/peer-context.js';
 
 for (const u of unavailable) {
   test.skip(`dbn file tests on ${u.name}: unavailable — ${u.reason}`, () => {});
@@ -26,16 +27,6 @@ function spec(backend: Backend): DbnOptions {
 }
 
 const ftOptions: FineTuneOptions = { epochs: 6, batchSize: 8, dropout: 0.2, inputDropout: 0.1, validationFraction: 0.25, patience: 50 };
-
-function allParameters(d: Dbn): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (const l of d.layers) {
-    const p = l.getParameters();
-    out.push(p.weights.data, p.visibleBias, p.hiddenBias);
-  }
-  if (d.classes !== undefined) for (const l of d.getClassifierParameters().layers) out.push(l.weights.data, l.bias);
-  return out;
-}
 
 function sameModel(t: { true: (c: boolean, m?: string) => void; is: (a: unknown, b: unknown) => void }, a: Dbn, b: Dbn): void {
   const pa = allParameters(a);

@@ -1,5 +1,3 @@
-import anyTest from 'ava';
-import type { TestFn } from 'ava';
 import { loadBundledDigits, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
@@ -12,29 +10,14 @@ import { Random } from '../../src/random.js';
 import { Peer } from '../../src/sync/peer.js';
 import type { DeltaMessage } from '../../src/sync/wire.js';
 import type { HostMatrix } from '../../src/validate.js';
+import { type PeerContext, peerTest, allParameters } from '../helpers/peer-context.js';
 
-interface Ctx {
-  peers: Peer[];
-  trainers: PeerTrainer[];
-  dbns: Dbn[];
-}
-const test = anyTest as TestFn<Ctx>;
+type Ctx = PeerContext;
+const test = peerTest();
 
 const FP = 'ef'.repeat(32);
 const digits = take(loadBundledDigits(), 600);
 const LAYERS: LayerOptions[] = [{ nHidden: 12, epochs: 2, batchSize: 20 }];
-
-test.beforeEach((t) => {
-  t.context.peers = [];
-  t.context.trainers = [];
-  t.context.dbns = [];
-});
-
-test.afterEach.always(async (t) => {
-  for (const tr of t.context.trainers) tr.close();
-  await Promise.all(t.context.peers.map((p) => p.close()));
-  for (const d of t.context.dbns) d.dispose();
-});
 
 function dbnOf(t: { context: Ctx }): Dbn {
   const d = new Dbn({ nVisible: 784, layers: LAYERS, seed: 5, backend: createJsBackend() });
@@ -52,17 +35,6 @@ function rows(from: number, to: number): { x: HostMatrix; y: Int32Array } {
 
 /** 150, 200 and 250 rows: 8, 10 and 13 minibatches of 20 per epoch. */
 const SHARDS = [rows(0, 150), rows(150, 350), rows(350, 600)];
-
-/** Every parameter of a Dbn (RBMs, then the classifier if any), as one list of arrays. */
-function allParameters(d: Dbn): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (const l of d.layers) {
-    const p = l.getParameters();
-    out.push(p.weights.data, p.visibleBias, p.hiddenBias);
-  }
-  if (d.classes !== undefined) for (const l of d.getClassifierParameters().layers) out.push(l.weights.data, l.bias);
-  return out;
-}
 
 function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
   if (a.length !== b.length) return false;

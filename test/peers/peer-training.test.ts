@@ -1,5 +1,3 @@
-import anyTest from 'ava';
-import type { TestFn } from 'ava';
 import { loadBundledDigits, shard, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
@@ -15,29 +13,14 @@ import { Peer } from '../../src/sync/peer.js';
 import { decode, encodeDelta } from '../../src/sync/wire.js';
 import type { DeltaMessage } from '../../src/sync/wire.js';
 import type { HostMatrix } from '../../src/validate.js';
+import { type PeerContext, peerTest } from '../helpers/peer-context.js';
 
-interface Ctx {
-  peers: Peer[];
-  trainers: PeerTrainer[];
-  dbns: Dbn[];
-}
-const test = anyTest as TestFn<Ctx>;
+type Ctx = PeerContext;
+const test = peerTest();
 
 const FP = 'cd'.repeat(32);
 const digits = take(loadBundledDigits(), 600);
 const LAYERS: LayerOptions[] = [{ nHidden: 12, epochs: 2, batchSize: 20 }];
-
-test.beforeEach((t) => {
-  t.context.peers = [];
-  t.context.trainers = [];
-  t.context.dbns = [];
-});
-
-test.afterEach.always(async (t) => {
-  for (const tr of t.context.trainers) tr.close();
-  await Promise.all(t.context.peers.map((p) => p.close()));
-  for (const d of t.context.dbns) d.dispose();
-});
 
 async function peerOf(t: { context: Ctx }, seeds: Peer[] = []): Promise<Peer> {
   const p = await Peer.create({
