@@ -34,6 +34,7 @@ async function main(): Promise<void> {
       'pretrain-epochs': { type: 'string' },
       'finetune-epochs': { type: 'string' },
       'positive-share': { type: 'string' },
+      models: { type: 'string' },
       'publish-every': { type: 'string' },
       'no-lockstep': { type: 'boolean', default: false },
       debug: { type: 'boolean', default: false },
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
       ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
       ...(values['publish-every'] !== undefined ? { publishEvery: int('publish-every', values['publish-every'], 1)! } : {}),
       ...(share !== undefined ? { positiveShare: share } : {}),
+      ...(values.models !== undefined ? { models: int('models', values.models, 1)! } : {}),
       lockstep: !values['no-lockstep'],
       onAddress: (peer, aggregate) => {
         if (aggregate !== undefined) console.log(`peer: ${peer} aggregate: ${aggregate}`);

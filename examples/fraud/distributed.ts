@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { averagePrecision, type Backend, Dbn, DatasetError, type HostMatrix, InvalidOptionError, rocAuc, Standardizer } from '../../src/index.js';
 import { BankAggregator } from './aggregate.js';
 import { PeerTrainer, type PeerTrainingStats } from '../../src/dbn/index.js';
-import { type AveragedFineTuneResult, fineTuneAveraged, fineTuneRecipe, flattenClassifier, fraudProbability, unflattenClassifier, weightedLogLoss } from './finetune.js';
+import { type AveragedFineTuneResult, DEFAULT_MODELS, fineTuneAveraged, fineTuneRecipe, flattenClassifier, fraudProbability, meanScores, modelSeed, unflattenClassifier, weightedLogLoss } from './finetune.js';
 import { modelFingerprint, Peer } from '../../src/sync/index.js';
 import { buildFeatures, type FeatureOptions, fraudLayers, type LoadOptions, loadTransactions, oversample, oversamplingFactor, type Part, type PipelineResult, rowErrors } from './pipeline.js';
 
@@ -172,6 +172,8 @@ export interface BankOptions extends LoadOptions, FeatureOptions {
   /** Time constant of the fine-tuning weight average, in pooled-run epochs; default the pooled run's. */
   readonly fineTuneAverageEpochs?: number;
   readonly positiveShare?: number;
+  /** DBNs in the ensemble, each pretrained and fine-tuned by all banks from its own seed. Default the pooled run's (`DEFAULT_MODELS` in finetune.ts). */
+  readonly models?: number;
   /** How the banks' changes combine ({@link PeerTrainingOptions.merge}). Default `'sum'`. */
   readonly merge?: 'sum' | 'average';
   /** Minibatches between two published deltas. Default 1. */
@@ -197,6 +199,14 @@ export interface BankOptions extends LoadOptions, FeatureOptions {
   readonly log?: (line: string) => void;
 }
 
+/** One model of a bank's ensemble: its seed, fine-tuning epochs, validation losses and the check kept. */
+export interface BankModel {
+  readonly seed: number;
+  readonly fineTuneEpochs: number;
+  readonly validationLoss: number[];
+  readonly bestCheck: number;
+}
+
 /** What one bank writes to `bank-<i>.json`. */
 export interface BankResult {
   readonly bank: number;
@@ -213,9 +223,12 @@ export interface BankResult {
   /** Pooled validation log loss after every check (one per pooled-run epoch), and the check whose weights were kept (−1: none, fixed length). */
   readonly validationLoss: number[];
   readonly bestCheck: number;
-  /** Test scores of this bank's model, one per test row (time order). */
+  /** Every model of the ensemble, in order (the fields above repeat the first's). */
+  readonly models: BankModel[];
+  /** Test scores, one per test row (time order): the ensemble's mean P(fraud), the first model's unsupervised scores. */
   readonly test: { readonly y: number[]; readonly dbn: number[]; readonly freeEnergy: number[]; readonly reconstruction: number[] };
-  readonly sync: PeerTrainingStats;
+  /** Each model's PeerTrainer counters. */
+  readonly sync: PeerTrainingStats[];
   readonly seconds: Record<string, number>;
 }
 
@@ -235,34 +248,53 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
   const share = o.positiveShare ?? 0.1;
   const epochScale = merge === 'average' ? o.banks : 1;
   const lockstep = o.lockstep ?? true;
+  const models = o.models ?? DEFAULT_MODELS;
   if (o.bank > 0 && o.aggregate === undefined) throw new InvalidOptionError(`Bank ${o.bank} needs bank 0's aggregation address (--aggregate).`);
   const seconds: Record<string, number> = {};
   let clock = performance.now();
   const lap = (name: string): void => {
     const now = performance.now();
-    seconds[name] = (now - clock) / 1000;
+    seconds[name] = (seconds[name] ?? 0) + (now - clock) / 1000;
     clock = now;
   };
   const tx = loadTransactions(o.input, o);
   const { x } = buildFeatures(tx, o);
   const agg = o.bank === 0 ? await BankAggregator.host(o.banks) : BankAggregator.connect(o.aggregate!, o.bank, o.banks);
   const hidden = o.hidden ?? [32, 16];
-  const dbn = new Dbn({ nVisible: x.cols, layers: fraudLayers(hidden, (o.pretrainEpochs ?? 10) * epochScale, o.pretrainLearningRate ?? 0.01), backend: o.backend, seed });
-  const fingerprint = modelFingerprint({ format: 'dbn-node-fraud/1', nVisible: x.cols, hidden, seed });
+  const layers = fraudLayers(hidden, (o.pretrainEpochs ?? 10) * epochScale, o.pretrainLearningRate ?? 0.01);
+  let dbn: Dbn | undefined;
   let peer: Peer | undefined;
   let trainer: PeerTrainer | undefined;
-  try {
+  // Model k's DBN, joined with the other banks through its own Peer and PeerTrainer.
+  const connect = async (k: number): Promise<{ dbn: Dbn; peer: Peer; trainer: PeerTrainer }> => {
+    const kSeed = modelSeed(seed, k);
+    const m = new Dbn({ nVisible: x.cols, layers, backend: o.backend, seed: kSeed });
+    dbn = m;
+    const fingerprint = modelFingerprint({ format: 'dbn-node-fraud/1', nVisible: x.cols, hidden, seed: kSeed });
+    // Model 0's seed peer is on the command line (bank 0 prints its address once bound); for
+    // the later models, bank 0 binds a new peer and sends its address to the others as a sum.
+    const tag = `peer-${k}`;
+    const seeds = k === 0 ? o.peers : o.bank === 0 ? [] : [await shareAddress(agg, tag, undefined)];
     // Queues sized so that no delta is dropped (each is a few kB): publishing every minibatch of a
     // model this small, a bank that the OS deschedules for a moment comes back to thousands of
     // deltas; the defaults (1000) dropped hundreds per bank and left the banks apart.
-    peer = await Peer.create({ runId: 'fraud', fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: o.peers, heartbeatIntervalMs: 200, sndHWM: QUEUE, rcvHWM: QUEUE, maxQueuedMessages: QUEUE });
+    const p = await Peer.create({ runId: `fraud-${k}`, fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: seeds, heartbeatIntervalMs: 200, sndHWM: QUEUE, rcvHWM: QUEUE, maxQueuedMessages: QUEUE });
+    peer = p;
+    if (k === 0) o.onAddress?.(p.seedAddress, o.bank === 0 ? agg.address : undefined);
+    else if (o.bank === 0) await shareAddress(agg, tag, p.seedAddress);
     // With lockstep, minPeers makes a lost bank stop the run rather than leave the others to go on without it.
-    trainer = new PeerTrainer(dbn, peer, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE, lockstep, ...(lockstep ? { minPeers: o.banks - 1 } : {}) });
-    o.onAddress?.(peer.seedAddress, o.bank === 0 ? agg.address : undefined);
-    await trainer.join({ minPeers: o.banks - 1, timeoutMs: 120_000 });
-    log(`joined ${o.banks - 1} other banks`);
+    const t = new PeerTrainer(m, p, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE, lockstep, ...(lockstep ? { minPeers: o.banks - 1 } : {}) });
+    trainer = t;
+    await t.join({ minPeers: o.banks - 1, timeoutMs: 120_000 });
+    // A barrier before training: a lockstep join refuses peers that have trained already, and a
+    // bank that saw the others early would start its first minibatch before the last one joined.
+    await agg.sum(`joined-${k}`, [1]);
+    log(`${models > 1 ? `model ${k + 1} of ${models} (seed ${kSeed}): ` : ''}joined ${o.banks - 1} other banks`);
+    return { dbn: m, peer: p, trainer: t };
+  };
+  try {
+    const model0 = await connect(0);
     lap('join');
-
     const rows = bankRows(tx.fileRow, { bank: o.bank, banks: o.banks, seed });
     const scaler = scaling === 'shared' ? await sharedStandardizer(agg, takeRows(x, rows.train)) : undefined;
     const d = bankData(x, tx.data.y, tx.fileRow, { bank: o.bank, banks: o.banks, seed, source: o.input, ...(scaler !== undefined ? { scaler } : {}) });
@@ -274,71 +306,103 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     const legit = d.train.y.reduce<number[]>((acc, v, i) => (v === 0 ? (acc.push(i), acc) : acc), []);
     const pretrainRows = takeRows(d.train.x, legit);
     log(`${d.train.y.length} training rows (${d.train.positives} frauds), ${d.validation.y.length} validation rows (${d.validation.positives} frauds), ${d.test.y.length} common test rows; ${scaling} scaling; frauds ×${factor} (all banks' rows)`);
+    const recipe = { ...fineTuneRecipe(o), ...(o.patience !== undefined ? { patience: o.patience } : {}) };
     lap('load');
 
-    await trainer.pretrain(pretrainRows, {
-      onEpoch: (layer, m) => log(`pretrain layer ${layer} epoch ${m.epoch + 1}: reconstruction error ${m.reconstructionError.toFixed(4)}`),
-    });
-    lap('pretrain');
-    const freeEnergy = Array.from(dbn.layers[0]!.freeEnergy(d.test.x));
-    const reconstruction = Array.from(rowErrors(d.test.x, dbn.reconstruct(d.test.x)));
+    // The ensemble, as in the pooled run: model k is pretrained and fine-tuned from seed
+    // modelSeed(seed, k) by all banks together, one model after the other, each through its own
+    // Peer and PeerTrainer (a PeerTrainer trains one model once); the score is the mean of the
+    // models' P(fraud). Every bank ends each model with the same weights, so with the same mean.
+    const testScores: Float64Array[] = [];
+    const members: BankModel[] = [];
+    const sync: PeerTrainingStats[] = [];
+    let freeEnergy: number[] = [];
+    let reconstruction: number[] = [];
+    let pretrainedRows = 0;
+    let fineTuneRows = 0;
+    for (let k = 0; k < models; k++) {
+      const kSeed = modelSeed(seed, k);
+      const name = models > 1 ? `model ${k + 1} of ${models} (seed ${kSeed}): ` : '';
+      const m = k === 0 ? model0 : await connect(k);
+      if (k > 0) lap('join');
+      await m.trainer.pretrain(pretrainRows, {
+        onEpoch: (layer, e) => log(`${name}pretrain layer ${layer} epoch ${e.epoch + 1}: reconstruction error ${e.reconstructionError.toFixed(4)}`),
+      });
+      pretrainedRows = pretrainRows.rows;
+      lap('pretrain');
+      if (k === 0) {
+        freeEnergy = Array.from(m.dbn.layers[0]!.freeEnergy(d.test.x));
+        reconstruction = Array.from(rowErrors(d.test.x, m.dbn.reconstruct(d.test.x)));
+      }
 
-    const over = oversample(d.train, share, seed + o.bank, factor);
-    const recipe = { ...fineTuneRecipe(o), ...(o.patience !== undefined ? { patience: o.patience } : {}) };
-    log(`fine-tuning: learning rate ${recipe.learningRate.toPrecision(3)}, momentum ${recipe.momentum.toPrecision(3)}${lockstep ? ', lockstep rounds' : ''}`);
-    let ft: AveragedFineTuneResult | undefined;
-    let epochsRun = 0;
-    if (stopping === 'validation') {
-      // The pooled run's recipe (finetune.ts): each bank averages the shared weights it sees after
-      // its own minibatches, and the banks add up their validation-loss sums for the averaged
-      // weights: Σ w·(−log p(y)) and Σ w over their own validation rows, frauds weighted
-      // ×validationFactor as in the pooled run.
-      ft = await fineTuneAveraged(trainer, dbn, over.x, over.y, {
-        recipe,
-        epochScale,
-        validationLoss: async (averaged, check) => {
-          const s = weightedLogLoss(fraudProbability(averaged, d.validation.x), d.validation.y, validationFactor);
-          const total = await agg.sum(`validation-${check}`, [s.lossSum, s.weight]);
-          return total[0]! / total[1]!;
-        },
-        log,
-      });
-      epochsRun = ft.epochs;
-    } else {
-      await trainer.fineTune(over.x, over.y, {
-        epochs: recipe.epochs * epochScale,
-        learningRate: recipe.learningRate,
-        momentum: recipe.momentum,
-        batchSize: recipe.batchSize,
-        onEpoch: (m) => {
-          epochsRun = m.epoch + 1;
-          log(`fine-tune epoch ${epochsRun}: loss ${m.loss.toFixed(4)}`);
-        },
-      });
+      const over = oversample(d.train, share, kSeed + o.bank, factor);
+      fineTuneRows = over.x.rows;
+      log(`${name}fine-tuning: learning rate ${recipe.learningRate.toPrecision(3)}, momentum ${recipe.momentum.toPrecision(3)}${lockstep ? ', lockstep rounds' : ''}`);
+      let ft: AveragedFineTuneResult | undefined;
+      let epochsRun = 0;
+      if (stopping === 'validation') {
+        // The pooled run's recipe (finetune.ts): each bank averages the shared weights it sees after
+        // its own minibatches, and the banks add up their validation-loss sums for the averaged
+        // weights: Σ w·(−log p(y)) and Σ w over their own validation rows, frauds weighted
+        // ×validationFactor as in the pooled run.
+        ft = await fineTuneAveraged(m.trainer, m.dbn, over.x, over.y, {
+          recipe,
+          epochScale,
+          validationLoss: async (averaged, check) => {
+            const s = weightedLogLoss(fraudProbability(averaged, d.validation.x), d.validation.y, validationFactor);
+            const total = await agg.sum(`validation-${k}-${check}`, [s.lossSum, s.weight]);
+            return total[0]! / total[1]!;
+          },
+          log: (line) => log(`${name}${line.trimStart()}`),
+        });
+        epochsRun = ft.epochs;
+      } else {
+        await m.trainer.fineTune(over.x, over.y, {
+          epochs: recipe.epochs * epochScale,
+          learningRate: recipe.learningRate,
+          momentum: recipe.momentum,
+          batchSize: recipe.batchSize,
+          onEpoch: (e) => {
+            epochsRun = e.epoch + 1;
+            log(`${name}fine-tune epoch ${epochsRun}: loss ${e.loss.toFixed(4)}`);
+          },
+        });
+      }
+      await m.trainer.finish();
+      if (ft !== undefined) {
+        // Each bank holds its own average of the shared weights it saw (they differ by the deltas in
+        // flight); the model kept is the banks' mean of their best averages, the same on every bank.
+        const total = await agg.sum(`restore-${k}`, flattenClassifier(ft.best));
+        m.dbn.setClassifierParameters(unflattenClassifier(total, ft.best, 1 / o.banks));
+        log(`${name}restored the averaged weights of check ${ft.bestCheck + 1} (validation loss ${ft.validationLoss[ft.bestCheck]!.toFixed(4)}), averaged over the banks`);
+      }
+      lap('fine-tune');
+      const p = m.dbn.predictProba(d.test.x);
+      testScores.push(Float64Array.from({ length: d.test.y.length }, (_, i) => p.data[i * 2 + 1]!));
+      members.push({ seed: kSeed, fineTuneEpochs: epochsRun, validationLoss: ft?.validationLoss ?? [], bestCheck: ft?.bestCheck ?? -1 });
+      sync.push(m.trainer.stats());
+      m.trainer.close();
+      trainer = undefined;
+      await m.peer.close();
+      peer = undefined;
+      m.dbn.dispose();
+      dbn = undefined;
     }
-    await trainer.finish();
-    if (ft !== undefined) {
-      // Each bank holds its own average of the shared weights it saw (they differ by the deltas in
-      // flight); the model kept is the banks' mean of their best averages, the same on every bank.
-      const total = await agg.sum('restore', flattenClassifier(ft.best));
-      dbn.setClassifierParameters(unflattenClassifier(total, ft.best, 1 / o.banks));
-      log(`restored the averaged weights of check ${ft.bestCheck + 1} (validation loss ${ft.validationLoss[ft.bestCheck]!.toFixed(4)}), averaged over the banks`);
-    }
-    lap('fine-tune');
-    const p = dbn.predictProba(d.test.x);
+    const first = members[0]!;
     const result: BankResult = {
       bank: o.bank,
-      rows: { train: d.train.y.length, trainFrauds: d.train.positives, pretrain: pretrainRows.rows, fineTune: over.x.rows },
+      rows: { train: d.train.y.length, trainFrauds: d.train.positives, pretrain: pretrainedRows, fineTune: fineTuneRows },
       scaling,
       stopping,
       lockstep,
       oversamplingFactor: factor,
       epochScale,
-      fineTuneEpochs: epochsRun,
-      validationLoss: ft?.validationLoss ?? [],
-      bestCheck: ft?.bestCheck ?? -1,
-      test: { y: Array.from(d.test.y), dbn: Array.from({ length: d.test.y.length }, (_, i) => p.data[i * 2 + 1]!), freeEnergy, reconstruction },
-      sync: trainer.stats(),
+      fineTuneEpochs: first.fineTuneEpochs,
+      validationLoss: first.validationLoss,
+      bestCheck: first.bestCheck,
+      models: members,
+      test: { y: Array.from(d.test.y), dbn: Array.from(meanScores(testScores)), freeEnergy, reconstruction },
+      sync,
       seconds,
     };
     fs.mkdirSync(o.outDir, { recursive: true });
@@ -348,8 +412,34 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     trainer?.close();
     await peer?.close();
     await agg.close();
-    dbn.dispose();
+    dbn?.dispose();
   }
+}
+
+/** Longest address {@link shareAddress} carries, in characters. */
+const ADDRESS_CHARS = 256;
+
+/**
+ * Sends bank 0's peer address to every bank through the sums (round `tag`): bank 0 contributes
+ * the address's character codes, the others zeros, and every bank reads the total back as text.
+ * Every bank must call it for `tag`, bank 0 with its `address`, the others with `undefined`.
+ */
+export async function shareAddress(agg: BankAggregator, tag: string, address: string | undefined): Promise<string> {
+  const codes = new Float64Array(ADDRESS_CHARS);
+  if (address !== undefined) {
+    if (address.length === 0 || address.length > ADDRESS_CHARS || !/^[\x21-\x7e]+$/.test(address)) {
+      throw new InvalidOptionError(`shareAddress: the address must be 1–${ADDRESS_CHARS} printable ASCII characters, got '${address}'.`);
+    }
+    for (let i = 0; i < address.length; i++) codes[i] = address.charCodeAt(i);
+  }
+  const total = await agg.sum(tag, codes);
+  let out = '';
+  for (const c of total) {
+    if (c === 0) break;
+    out += String.fromCharCode(c);
+  }
+  if (out === '') throw new InvalidOptionError(`shareAddress: round '${tag}' carried no address (bank 0 must contribute one).`);
+  return out;
 }
 
 /** Options of {@link runDistributed}: what `bank.ts` is given, less the bank index and the peers. */
@@ -392,7 +482,10 @@ export interface DistributedResult {
   readonly scores: DistributedScore[];
   /** Largest |P(fraud)| difference on a test row between bank 0's model and another bank's. */
   readonly maxScoreDifference: number;
+  /** Per bank, summed over the models of the ensemble. */
   readonly sync: { readonly published: number; readonly applied: number; readonly rejected: number; readonly bytesSent: number; readonly rounds: number; readonly padded: number; readonly waitSeconds: number }[];
+  /** Every model of the ensemble (bank 0's record; the fields above repeat the first's). */
+  readonly models: BankModel[];
   readonly seconds: number;
 }
 
@@ -425,6 +518,7 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     if (o.pretrainEpochs !== undefined) a.push('--pretrain-epochs', String(o.pretrainEpochs));
     if (o.fineTuneEpochs !== undefined) a.push('--finetune-epochs', String(o.fineTuneEpochs));
     if (o.positiveShare !== undefined) a.push('--positive-share', String(o.positiveShare));
+    if (o.models !== undefined) a.push('--models', String(o.models));
     if (o.publishEvery !== undefined) a.push('--publish-every', String(o.publishEvery));
     if (o.lockstep === false) a.push('--no-lockstep');
     return a;
@@ -496,15 +590,20 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     oversamplingFactor: b0.oversamplingFactor,
     scores,
     maxScoreDifference,
-    sync: results.map((r) => ({
-      published: r.sync.published,
-      applied: r.sync.applied,
-      rejected: Object.values(r.sync.rejected).reduce((a, b) => a + b, 0),
-      bytesSent: r.sync.bytes.sent,
-      rounds: r.sync.lockstep.rounds,
-      padded: r.sync.lockstep.padded,
-      waitSeconds: r.sync.lockstep.waitMs / 1000,
-    })),
+    // Each bank's counters summed over the models of the ensemble.
+    sync: results.map((r) => {
+      const sum = (f: (s: PeerTrainingStats) => number): number => r.sync.reduce((a, s) => a + f(s), 0);
+      return {
+        published: sum((s) => s.published),
+        applied: sum((s) => s.applied),
+        rejected: sum((s) => Object.values(s.rejected).reduce((a, b) => a + b, 0)),
+        bytesSent: sum((s) => s.bytes.sent),
+        rounds: sum((s) => s.lockstep.rounds),
+        padded: sum((s) => s.lockstep.padded),
+        waitSeconds: sum((s) => s.lockstep.waitMs) / 1000,
+      };
+    }),
+    models: b0.models,
     seconds: (performance.now() - started) / 1000,
   };
   fs.writeFileSync(path.join(o.outDir, 'distributed.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -527,7 +626,7 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
     '',
     `## Distributed: ${r.banks} banks, peer to peer`,
     '',
-    `Each bank is its own process holding only its rows (a seeded hash of the file row picks the bank): ${r.rows.map((x, i) => `bank ${i} ${x.train} training rows, ${x.trainFrauds} frauds`).join('; ')}. The banks ${scaling}, oversample frauds ×${r.oversamplingFactor} (the factor of all banks' rows, as the pooled run), pretrain the same ${pooled.features.length}→… DBN on their legitimate rows and fine-tune it on their oversampled rows, exchanging weight deltas every ${r.publishEvery} minibatch${r.publishEvery === 1 ? '' : 'es'} (PeerTrainer, merge '${r.merge}', ZeroMQ on loopback)${r.lockstep ? ` in lockstep: ${r.sync[0]!.rounds} synchronous rounds, after each of which every bank holds the same weights (the same bits on a rerun with this seed)` : ', asynchronously (deltas merged as they arrive: a rerun gives other bits)'}. They ${stopping}. Each bank ran ${r.fineTuneEpochs} fine-tuning epochs. Bank 0's model scores the common test part (${pooled.parts.test.rows} rows, ${pooled.parts.test.positives} frauds); the pooled model is the one above, from the same run.`,
+    `Each bank is its own process holding only its rows (a seeded hash of the file row picks the bank): ${r.rows.map((x, i) => `bank ${i} ${x.train} training rows, ${x.trainFrauds} frauds`).join('; ')}. The banks ${scaling}, oversample frauds ×${r.oversamplingFactor} (the factor of all banks' rows, as the pooled run), pretrain the same ${pooled.features.length}→… DBN${r.models.length === 1 ? '' : `s (an ensemble of ${r.models.length}, seeds ${r.models.map((m) => m.seed).join(', ')}, trained one after the other, each through its own peers; score: the mean of their P(fraud))`} on their legitimate rows and fine-tune ${r.models.length === 1 ? 'it' : 'each'} on their oversampled rows, exchanging weight deltas every ${r.publishEvery} minibatch${r.publishEvery === 1 ? '' : 'es'} (PeerTrainer, merge '${r.merge}', ZeroMQ on loopback)${r.lockstep ? ` in lockstep: ${r.sync[0]!.rounds} synchronous rounds, after each of which every bank holds the same weights (the same bits on a rerun with this seed)` : ', asynchronously (deltas merged as they arrive: a rerun gives other bits)'}. They ${stopping}. ${r.models.length === 1 ? `Each bank ran ${r.fineTuneEpochs} fine-tuning epochs.` : `(Validation losses and stopping: the first model's.) Fine-tuning epochs per model: ${r.models.map((m) => `${m.fineTuneEpochs} (best ${m.bestCheck + 1})`).join(', ')}.`} Bank 0's model scores the common test part (${pooled.parts.test.rows} rows, ${pooled.parts.test.positives} frauds); the pooled model is the one above, from the same run.`,
     '',
     '| score | pooled AUPRC | distributed AUPRC | gap | pooled AUROC | distributed AUROC |',
     '|---|---:|---:|---:|---:|---:|',

@@ -28,6 +28,8 @@ const HELP = `Usage: npm run example:fraud -- [options]
   --finetune-epochs N  fine-tuning epochs at most (default 20)
   --finetune-learning-rate F   fine-tuning learning rate (default 0.01)
   --finetune-average E         time constant (epochs) of the fine-tuned weights' average; 0: none (default 2)
+  --models N           DBNs in the supervised score's ensemble, each pretrained and fine-tuned from
+                       its own seed, P(fraud) averaged (default 3; 1: one DBN)
   --positive-share F   share of frauds in the fine-tuning set after oversampling (default 0.1)
   --pretrain-on WHICH  legit (default) or all training rows
   --peers N            also train the DBN distributed: N banks (processes) peer to peer, and
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
       'finetune-learning-rate': { type: 'string' },
       'finetune-average': { type: 'string' },
       'positive-share': { type: 'string' },
+      models: { type: 'string' },
       'pretrain-on': { type: 'string', default: 'legit' },
       peers: { type: 'string' },
       merge: { type: 'string', default: 'sum' },
@@ -89,6 +92,7 @@ async function main(): Promise<void> {
   const fineTuneLearningRate = number('finetune-learning-rate', values['finetune-learning-rate'], true);
   const fineTuneAverageEpochs = number('finetune-average', values['finetune-average'], false);
   const fineTune = { ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}), ...(fineTuneAverageEpochs !== undefined ? { fineTuneAverageEpochs } : {}) };
+  const models = int('models', values.models, 1);
   const hidden = values.hidden?.split(',').map((h) => int('hidden', h.trim(), 1)!);
   if (values['pretrain-on'] !== 'legit' && values['pretrain-on'] !== 'all') throw new InvalidOptionError(`--pretrain-on must be 'legit' or 'all', got '${values['pretrain-on']}'.`);
 
@@ -127,6 +131,7 @@ async function main(): Promise<void> {
       ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
       ...(share !== undefined ? { positiveShare: share } : {}),
       ...fineTune,
+      ...(models !== undefined ? { models } : {}),
       pretrainOn: values['pretrain-on'],
     });
     if (peers !== undefined) {
@@ -152,6 +157,7 @@ async function main(): Promise<void> {
           ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
           ...(share !== undefined ? { positiveShare: share } : {}),
           ...fineTune,
+          ...(models !== undefined ? { models } : {}),
         },
         r,
       );

@@ -32,7 +32,7 @@ import {
   timeOrderedSplit,
   type Backend,
 } from '../../src/index.js';
-import { fineTuneAveraged, type FineTuneRecipe, fineTuneRecipe, fraudProbability, weightedLogLoss } from './finetune.js';
+import { DEFAULT_MODELS, fineTuneAveraged, type FineTuneRecipe, fineTuneRecipe, fraudProbability, meanScores, modelSeed, weightedLogLoss } from './finetune.js';
 import { LogisticRegression } from './logistic.js';
 import { type ChartSeries, renderPrChart } from './plot.js';
 
@@ -327,6 +327,11 @@ export interface PipelineOptions extends LoadOptions, FeatureOptions {
   readonly pretrainOn?: 'legit' | 'all';
   /** Fine-tuning epochs at most (early stopping on the validation log loss of the averaged weights). Default 20. */
   readonly fineTuneEpochs?: number;
+  /**
+   * DBNs in the supervised score's ensemble, each pretrained and fine-tuned from its own seed
+   * (`modelSeed` in finetune.ts), P(fraud) averaged. Default {@link DEFAULT_MODELS} (3); 1: one DBN.
+   */
+  readonly models?: number;
   /** Learning rate of the first (Gaussian) layer's pretraining; the layers above use 10×. Default 0.01. */
   readonly pretrainLearningRate?: number;
   /** Fine-tuning learning rate. Default {@link DEFAULT_RECIPE}'s. */
@@ -361,6 +366,16 @@ export interface ScoreMetrics {
   readonly test: ConfusionCounts & { readonly precision: number; readonly recall: number; readonly f1: number };
 }
 
+/** One DBN of the supervised score's ensemble: its seed and its fine-tuning run. */
+export interface FineTunedModel {
+  readonly seed: number;
+  readonly fineTuneEpochs: number;
+  /** The epoch whose averaged weights were kept (1-based). */
+  readonly bestEpoch: number;
+  /** The validation loss of the averaged weights after every epoch. */
+  readonly validationLoss: readonly number[];
+}
+
 /** What {@link runFraudPipeline} returns (also written to `metrics.json`). */
 export interface PipelineResult {
   readonly input: string;
@@ -370,10 +385,12 @@ export interface PipelineResult {
   readonly features: readonly string[];
   readonly parts: Record<'train' | 'validation' | 'test', { rows: number; positives: number; timeFrom?: number; timeTo?: number }>;
   readonly oversamplingFactor: number;
-  /** Fine-tuning epochs run, the epoch whose averaged weights were kept (1-based), and the recipe. */
+  /** Fine-tuning epochs run by the first DBN of the ensemble, the epoch whose averaged weights were kept (1-based), and the recipe. */
   readonly fineTuneEpochs: number;
   readonly fineTuneBestEpoch: number;
   readonly fineTune: FineTuneRecipe;
+  /** Every DBN of the supervised score's ensemble, in order (the first is the one the unsupervised scores use). */
+  readonly models: readonly FineTunedModel[];
   readonly logisticIterations: number;
   readonly backend: string;
   readonly seconds: Record<string, number>;
@@ -419,30 +436,50 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
     lap('unsupervised scores');
 
     const share = o.positiveShare ?? 0.1;
-    const over = oversample(train, share, seed);
+    const models = o.models ?? DEFAULT_MODELS;
     const validationWeight = oversamplingFactor(validation.y.length - validation.positives, validation.positives, share);
     const recipe = fineTuneRecipe(o);
-    log(
-      `fine-tuning on ${over.x.rows} rows (each fraud ×${over.factor}), learning rate ${recipe.learningRate}, weights averaged with a time constant of ${recipe.averageEpochs} epochs; early stopping on the validation log loss of the averaged weights (frauds weighted ×${validationWeight})`,
-    );
-    const ft = await fineTuneAveraged(dbn, dbn, over.x, over.y, {
-      recipe,
-      validationLoss: (averaged) => {
-        const s = weightedLogLoss(fraudProbability(averaged, validation.x), validation.y, validationWeight);
-        return s.lossSum / s.weight;
-      },
-      log,
-    });
-    dbn.setClassifierParameters(ft.best);
-    const dbnProbability = (m: HostMatrix): Float64Array => {
-      const p = dbn.predictProba(m);
-      return Float64Array.from({ length: m.rows }, (_, i) => p.data[i * 2 + 1]!);
-    };
-    scores.dbn = { validation: dbnProbability(validation.x), test: dbnProbability(test.x) };
+    const members: FineTunedModel[] = [];
+    const validationScores: Float64Array[] = [];
+    const testScores: Float64Array[] = [];
+    let factor = 0;
+    // The ensemble: model 0 is the DBN pretrained above; each other model is pretrained the same
+    // way from its own seed. Each is fine-tuned with the recipe on the training rows oversampled
+    // in its own order, and the score is the mean of their P(fraud).
+    for (let k = 0; k < models; k++) {
+      const kSeed = modelSeed(seed, k);
+      const model = k === 0 ? dbn : await (o.pretrain ?? localPretrainer)(pretrainRows, { nVisible: names.length, layers, backend: o.backend, seed: kSeed, log: () => undefined });
+      try {
+        const over = oversample(train, share, kSeed);
+        factor = over.factor;
+        log(
+          `fine-tuning${models > 1 ? ` model ${k + 1} of ${models} (seed ${kSeed}${k > 0 ? ', pretrained like the first' : ''})` : ''} on ${over.x.rows} rows (each fraud ×${over.factor}), learning rate ${recipe.learningRate}, weights averaged with a time constant of ${recipe.averageEpochs} epochs; early stopping on the validation log loss of the averaged weights (frauds weighted ×${validationWeight})`,
+        );
+        const ft = await fineTuneAveraged(model, model, over.x, over.y, {
+          recipe,
+          validationLoss: (averaged) => {
+            const s = weightedLogLoss(fraudProbability(averaged, validation.x), validation.y, validationWeight);
+            return s.lossSum / s.weight;
+          },
+          log,
+        });
+        model.setClassifierParameters(ft.best);
+        const probability = (m: HostMatrix): Float64Array => {
+          const p = model.predictProba(m);
+          return Float64Array.from({ length: m.rows }, (_, i) => p.data[i * 2 + 1]!);
+        };
+        validationScores.push(probability(validation.x));
+        testScores.push(probability(test.x));
+        members.push({ seed: kSeed, fineTuneEpochs: ft.epochs, bestEpoch: ft.bestCheck + 1, validationLoss: ft.validationLoss });
+      } finally {
+        if (k > 0) model.dispose();
+      }
+    }
+    scores.dbn = { validation: meanScores(validationScores), test: meanScores(testScores) };
     lap('fine-tune');
 
-    const lr = new LogisticRegression({ l2: 1e-4, positiveWeight: over.factor, tolerance: 1e-6, maxIterations: 2000 }).fit(train.x, train.y);
-    log(`logistic regression: ${lr.iterations} iterations${lr.converged ? '' : ' (not converged to 1e-6)'}, positive weight ${over.factor}`);
+    const lr = new LogisticRegression({ l2: 1e-4, positiveWeight: factor, tolerance: 1e-6, maxIterations: 2000 }).fit(train.x, train.y);
+    log(`logistic regression: ${lr.iterations} iterations${lr.converged ? '' : ' (not converged to 1e-6)'}, positive weight ${factor}`);
     scores.logistic = { validation: lr.predictProba(validation.x), test: lr.predictProba(test.x) };
     lap('logistic');
 
@@ -502,10 +539,11 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
         validation: { rows: validation.y.length, positives: validation.positives, ...timeRange(validation) },
         test: { rows: test.y.length, positives: test.positives, ...timeRange(test) },
       },
-      oversamplingFactor: over.factor,
-      fineTuneEpochs: ft.epochs,
-      fineTuneBestEpoch: ft.bestCheck + 1,
+      oversamplingFactor: factor,
+      fineTuneEpochs: members[0]!.fineTuneEpochs,
+      fineTuneBestEpoch: members[0]!.bestEpoch,
       fineTune: recipe,
+      models: members,
       logisticIterations: lr.iterations,
       backend: o.backend.info.description,
       seconds,
@@ -513,7 +551,7 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
       files,
     };
     fs.writeFileSync(files.metrics, `${JSON.stringify(result, null, 2)}\n`);
-    fs.writeFileSync(files.report, renderReport(result, o, hidden, epochs, ft.bestCheck));
+    fs.writeFileSync(files.report, renderReport(result, o, hidden, epochs));
     return result;
   } finally {
     dbn.dispose();
@@ -569,7 +607,7 @@ function f(v: number, d = 4): string {
   return v.toFixed(d);
 }
 
-function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly number[], epochs: number, bestEpoch: number): string {
+function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly number[], epochs: number): string {
   const ks = Object.keys(r.scores[0]!.precisionAtK).map(Number);
   const p = r.parts;
   const span = (q: { timeFrom?: number; timeTo?: number }): string => (q.timeFrom === undefined ? '' : ` | ${q.timeFrom}–${q.timeTo}`);
@@ -591,7 +629,7 @@ function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly nu
     '',
     '## Scores',
     '',
-    `- **DBN fine-tuned** (supervised): a ${r.features.length}→${hidden.join('→')} DBN (Gaussian visible units, Bernoulli hidden), pretrained ${epochs} epochs per layer on the ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows, then fine-tuned with a softmax output on the training rows with each fraud repeated ×${r.oversamplingFactor} (learning rate ${r.fineTune.learningRate}, momentum ${r.fineTune.momentum}, minibatches of ${r.fineTune.batchSize}; ${r.fineTuneEpochs} epochs; the weights' moving average (time constant ${r.fineTune.averageEpochs} epochs) after epoch ${bestEpoch + 1} kept as best on the validation log loss). Score: P(fraud).`,
+    `- **DBN fine-tuned** (supervised): ${r.models.length === 1 ? 'a' : `the mean P(fraud) of ${r.models.length}`} ${r.features.length}→${hidden.join('→')} DBN${r.models.length === 1 ? '' : 's'} (Gaussian visible units, Bernoulli hidden${r.models.length === 1 ? '' : `; seeds ${r.models.map((m) => m.seed).join(', ')}, each pretrained and fine-tuned on its own`}), pretrained ${epochs} epochs per layer on the ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows, then fine-tuned with a softmax output on the training rows with each fraud repeated ×${r.oversamplingFactor} (learning rate ${r.fineTune.learningRate}, momentum ${r.fineTune.momentum}, minibatches of ${r.fineTune.batchSize}; the weights' moving average (time constant ${r.fineTune.averageEpochs} epochs) kept at the epoch of lowest validation log loss: ${r.models.map((m) => `epoch ${m.bestEpoch} of ${m.fineTuneEpochs}`).join(', ')}). Score: P(fraud).`,
     `- **Logistic regression** (baseline): L2 (λ = 1e-4) logistic regression on the same inputs, frauds weighted ×${r.oversamplingFactor}, full-batch accelerated gradient descent in float64 (${r.logisticIterations} iterations).`,
     `- **RBM free energy** (unsupervised): F(v) of the pretrained first layer; high = unlike the legitimate training transactions.`,
     `- **DBN reconstruction** (unsupervised): mean squared error of the mean-field reconstruction through the pretrained stack.`,
