@@ -85,6 +85,8 @@ const GEMM_SHAPES: readonly (readonly [number, number, number])[] = [
   [7, 13, 5],
   [70, 300, 1030],
   [100, 784, 500],
+  // Taller than wide and big enough for the native backend to cut it by rows over its threads.
+  [1000, 100, 50],
 ];
 
 /** Tensors of one test, freed when it ends. */

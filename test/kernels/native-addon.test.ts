@@ -1,7 +1,7 @@
 // Native-specific checks of the OpenBLAS addon; the shared kernel suite covers the math of every backend.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
@@ -126,6 +126,56 @@ nativeTest('every method throws after dispose, and dispose is idempotent', (t) =
   t.throws(() => be.addRowSigmoid(x, x, x), disposed);
   t.throws(() => be.sumSquares(x), disposed);
   t.is((t.throws(() => be.fill(x, 1)) as DbnError).code, 'EDISPOSED');
+});
+
+nativeTest('products run on the threads OPENBLAS_NUM_THREADS asks for (cut by columns or rows), with the same bits on every call, within float32 rounding of one thread', (t) => {
+  // Each child computes products that are cut by columns (n ≥ m), by rows (m > n), with edge
+  // panels and all transposes, twice, and prints the thread count and the first run's values.
+  const script = `
+    const { createNativeBackend } = await import('./src/kernels/native/index.ts');
+    const be = createNativeBackend();
+    let seed = 7;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+    const out = [];
+    let repeatable = true;
+    for (const [m, n, k] of [[100, 500, 784], [1000, 50, 100], [37, 1001, 300]]) for (const transA of [false, true]) for (const transB of [false, true]) {
+      const a = be.alloc(transA ? k : m, transA ? m : k), b = be.alloc(transB ? n : k, transB ? k : n);
+      be.write(a, Float32Array.from({ length: m * k }, rnd));
+      be.write(b, Float32Array.from({ length: k * n }, rnd));
+      const c0 = Float32Array.from({ length: m * n }, rnd);
+      const runs = [0, 1].map(() => {
+        const c = be.alloc(m, n);
+        be.write(c, c0);
+        be.gemm(c, a, b, { transA, transB, alpha: 0.7, beta: 0.3 });
+        const v = new Float32Array(m * n);
+        be.read(c, v);
+        return v;
+      });
+      repeatable &&= Buffer.from(runs[0].buffer).equals(Buffer.from(runs[1].buffer));
+      out.push(Array.from(runs[0]));
+    }
+    console.log(JSON.stringify({ description: be.info.description, repeatable, out }));
+  `;
+  const run = (threads: string): { description: string; repeatable: boolean; out: number[][] } => {
+    const r = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+      cwd: repo,
+      encoding: 'utf8',
+      env: { ...process.env, OPENBLAS_NUM_THREADS: threads },
+      maxBuffer: 1 << 28,
+    });
+    t.is(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { description: string; repeatable: boolean; out: number[][] };
+  };
+  const one = run('1');
+  const two = run('2');
+  t.regex(one.description, /, 1 thread\)$/);
+  // OpenBLAS caps its thread count at the CPUs it sees.
+  t.true(two.description.endsWith(availableParallelism() >= 2 ? ', 2 threads)' : ', 1 thread)'), two.description);
+  t.true(one.repeatable && two.repeatable, 'the same bits on every call');
+  // Cut into blocks, each element is still one dot product of k terms: float32 rounding apart.
+  let worst = 0;
+  one.out.forEach((o, i) => o.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - two.out[i]![j]!) / (1 + Math.abs(v))))));
+  t.true(worst < 1e-5, `largest relative difference ${worst}`);
 });
 
 test('importing the module does not load the addon', (t) => {

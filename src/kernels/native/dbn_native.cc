@@ -10,11 +10,16 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if defined(__F16C__)
@@ -25,6 +30,7 @@ extern "C" {
 char* openblas_get_config(void);
 char* openblas_get_corename(void);
 int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
 }
 
 namespace {
@@ -145,6 +151,149 @@ inline double Softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) :
 
 // gemm(out, a, b, m, n, k, transA, transB, alpha, beta): out[m×n] = alpha·op(a)·op(b) + beta·out,
 // op(a) m×k, op(b) k×n, all row-major.
+// ---------------------------------------------------------------------------------------------
+// Matrix products on several threads: our own fork-join over single-threaded sgemm calls.
+//
+// Why: on the products CD-1 makes (e.g. 100×784 · 784×500), OpenBLAS 0.3.21's own threading
+// (Debian 12's) is slower with 2 threads than with 1 on a 2-vCPU VM (87 vs 109 GFLOP/s), while
+// the same product cut into 2 column blocks, each a single-threaded sgemm on its own thread,
+// runs at 194–216 GFLOP/s (measured in one C++ program, /tmp-style, in the same run). So
+// OpenBLAS is set to 1 thread and a product big enough is cut into `threads` blocks of whole
+// 16-wide panels, the caller's thread computing the first. Each block is the same sgemm call
+// on the same sizes every time: same inputs, same thread count → same bits.
+//
+// Workers spin for the next product for up to kSpinMicros (CD-1 calls products back to back
+// with short elementwise steps between), then sleep on a condition variable, so an idle Node
+// process does not burn a core. Products from several JavaScript threads at once are
+// serialized on the pool (the one that finds it busy runs single-threaded).
+class ForkJoin {
+ public:
+  explicit ForkJoin(int threads) : threads_(threads) {
+    for (int i = 1; i < threads_; ++i) std::thread([this, i] { Work(i); }).detach();
+  }
+  int threads() const { return threads_; }
+
+  // Runs task(part) for part = 0 … threads−1, part 0 on the calling thread; returns when all are done.
+  // False (nothing run) when another thread holds the pool.
+  template <typename F>
+  bool Run(const F& task) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    task_ = [](const void* t, int part) { (*static_cast<const F*>(t))(part); };
+    ctx_ = &task;
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(sleep_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    task(0);
+    while (pending_.load(std::memory_order_acquire) != 0) Pause();
+    return true;
+  }
+
+ private:
+  static constexpr int64_t kSpinMicros = 200;
+
+  static void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
+  void Work(int part) {
+    uint64_t seen = 0;
+    for (;;) {
+      auto start = std::chrono::steady_clock::now();
+      uint64_t g;
+      for (int spins = 0;; ++spins) {
+        g = generation_.load(std::memory_order_acquire);
+        if (g != seen) break;
+        if ((spins & 255) == 255 &&
+            std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinMicros)) {
+          std::unique_lock<std::mutex> lock(sleep_);
+          wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+          g = generation_.load(std::memory_order_acquire);
+          break;
+        }
+        Pause();
+      }
+      seen = g;
+      task_(ctx_, part);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  const int threads_;
+  std::mutex busy_;
+  std::mutex sleep_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  void (*task_)(const void*, int) = nullptr;
+  const void* ctx_ = nullptr;
+};
+
+// The process's pool, made on first use and never destroyed (its workers are detached and may
+// still be asleep at exit). Takes OpenBLAS's thread count (OPENBLAS_NUM_THREADS or the CPUs),
+// then sets OpenBLAS itself to 1 thread.
+ForkJoin& Pool() {
+  static ForkJoin* pool = [] {
+    const int n = std::max(1, std::min(openblas_get_num_threads(), 64));
+    openblas_set_num_threads(1);
+    return new ForkJoin(n);
+  }();
+  return *pool;
+}
+
+// Products smaller than this many multiply-adds run on one thread (the hand-off costs more).
+constexpr double kSplitMacs = 4.0e6;
+
+// c = alpha·op(a)·op(b) + beta·c (row-major), cut into column blocks (or row blocks when c is
+// taller than wide) over the pool's threads.
+void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
+                   float beta, float* c) {
+  const auto lda = static_cast<blasint>(transA ? m : k);
+  const auto ldb = static_cast<blasint>(transB ? k : n);
+  const auto ldc = static_cast<blasint>(n);
+  const auto ta = transA ? CblasTrans : CblasNoTrans;
+  const auto tb = transB ? CblasTrans : CblasNoTrans;
+  auto whole = [&] {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha,
+                a, lda, b, ldb, beta, c, ldc);
+  };
+  ForkJoin& pool = Pool();
+  const int parts = pool.threads();
+  const bool byColumns = n >= m;
+  const size_t extent = byColumns ? n : m;
+  // Blocks of whole 16-wide panels, so no block ends in a partial register tile but the last.
+  const size_t panels = (extent + 15) / 16;
+  if (parts < 2 || static_cast<double>(m) * n * k < kSplitMacs || panels < static_cast<size_t>(parts)) {
+    whole();
+    return;
+  }
+  auto block = [&](int part) {
+    const size_t lo = std::min(extent, 16 * (panels * part / parts));
+    const size_t hi = std::min(extent, 16 * (panels * (part + 1) / parts));
+    if (hi <= lo) return;
+    const auto len = static_cast<blasint>(hi - lo);
+    if (byColumns) {
+      // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
+      const float* bp = transB ? b + lo * k : b + lo;
+      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), len, static_cast<blasint>(k), alpha, a, lda, bp, ldb,
+                  beta, c + lo, ldc);
+    } else {
+      // Rows lo…hi of op(a) and c: a's rows (m×k) or columns (k×m, transposed).
+      const float* ap = transA ? a + lo : a + lo * k;
+      cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(n), static_cast<blasint>(k), alpha, ap, lda, b, ldb,
+                  beta, c + lo * n, ldc);
+    }
+  };
+  if (!pool.Run(block)) whole();
+}
+
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   F32 c, a, b;
   if (!GetF32s(info, {&c, &a, &b})) return info.Env().Undefined();
@@ -173,11 +322,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   // With beta = 0 OpenBLAS overwrites C without reading it (NaN included); a test pins this down.
-  const auto lda = static_cast<blasint>(transA ? m : k);
-  const auto ldb = static_cast<blasint>(transB ? k : n);
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a.p, lda, b.p, ldb,
-              beta, c.p, static_cast<blasint>(n));
+  ParallelSgemm(transA, transB, m, n, k, alpha, a.p, b.p, beta, c.p);
   return info.Env().Undefined();
 }
 
@@ -558,14 +703,14 @@ Napi::Value DeltaStep(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// blasInfo(): { config, corename, threads } of the OpenBLAS this addon is linked to.
+// blasInfo(): { config, corename } of the OpenBLAS this addon is linked to, and the threads its products run on.
 Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   const char* config = openblas_get_config();
   const char* core = openblas_get_corename();
   o.Set("config", Napi::String::New(info.Env(), config != nullptr ? config : ""));
   o.Set("corename", Napi::String::New(info.Env(), core != nullptr ? core : ""));
-  o.Set("threads", Napi::Number::New(info.Env(), openblas_get_num_threads()));
+  o.Set("threads", Napi::Number::New(info.Env(), Pool().threads()));
   return o;
 }
 

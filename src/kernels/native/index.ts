@@ -1,6 +1,9 @@
 /**
  * The native backend: an N-API addon (`dbn_native.cc`) that sends matrix products to OpenBLAS
  * `cblas_sgemm` and runs every other kernel as a fused C++ loop over the tensors' memory.
+ * Products big enough are cut into column (or row) blocks over the addon's own threads, one
+ * single-threaded sgemm each (OpenBLAS 0.3.21's threading is slower on 2 threads than on 1 for
+ * CD-1's products); the thread count is OpenBLAS's (`OPENBLAS_NUM_THREADS`, else the CPUs).
  *
  * The addon is built by `scripts/build-native.mjs` (the package's `install` script) into
  * `src/kernels/native/build/Release/dbn_native.node`, and loaded only when
