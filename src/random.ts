@@ -20,6 +20,7 @@ export class Random implements RandomSource {
   private s2: number;
   private s3: number;
   private spare = Number.NaN;
+  private readonly scratch = new Uint32Array(4);
 
   constructor(seed: number) {
     let x = (seed >>> 0) ^ Math.floor(seed / 4294967296);
@@ -77,6 +78,24 @@ export class Random implements RandomSource {
     this.s2 = s2;
     this.s3 = s3;
     return out;
+  }
+
+  /**
+   * Lets `kernel` draw uniforms from this generator elsewhere (e.g. a backend's
+   * `fillUniform`): hands it the state as four words, which it advances in place, and takes the
+   * advanced state back (the normal deviate kept for the next {@link normal} call stays).
+   */
+  drawWith(kernel: (state: Uint32Array) => void): void {
+    const st = this.scratch;
+    st[0] = this.s0;
+    st[1] = this.s1;
+    st[2] = this.s2;
+    st[3] = this.s3;
+    kernel(st);
+    this.s0 = st[0]! | 0;
+    this.s1 = st[1]! | 0;
+    this.s2 = st[2]! | 0;
+    this.s3 = st[3]! | 0;
   }
 
   /** A standard normal deviate (Box–Muller, the second value is kept for the next call). */

@@ -187,6 +187,14 @@ export interface Backend {
    */
   deltaStep?(args: DeltaStepArgs): DeltaStepResult;
 
+  /**
+   * OPTIONAL: fills `out` with uniforms in [0, 1) from the xoshiro128** generator whose four
+   * 32-bit words are `state`, advancing `state` in place — the numbers `Random.fillUniform`
+   * draws from that state, in the same order, bit for bit (`src/random.ts`). Lets a backend
+   * draw the noise of sampling where it computes, without the host loop and copy.
+   */
+  fillUniform?(out: Tensor, state: Uint32Array): void;
+
   /** Releases everything the backend holds (GPU context, native buffers). Idempotent. */
   dispose(): void;
 }

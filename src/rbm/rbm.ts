@@ -408,7 +408,7 @@ export class Rbm {
     const b = this.backend;
     const noise = ws.hostH.subarray(0, out.rows * out.cols);
     if (this.options.hidden === 'bernoulli') {
-      b.write(ws.noiseH, rng.fillUniform(noise));
+      uniformsInto(b, ws.noiseH, noise, rng);
       b.bernoulli(out, h, ws.noiseH);
     } else {
       b.write(ws.noiseH, rng.fillNormal(noise));
@@ -433,7 +433,7 @@ export class Rbm {
     const b = this.backend;
     const noise = ws.hostV.subarray(0, out.rows * out.cols);
     if (this.options.visible === 'bernoulli') {
-      b.write(ws.noiseV, rng.fillUniform(noise));
+      uniformsInto(b, ws.noiseV, noise, rng);
       b.bernoulli(out, v, ws.noiseV);
     } else {
       b.write(ws.noiseV, rng.fillNormal(noise));
@@ -875,6 +875,19 @@ export class Rbm {
 }
 
 /** Rows `order[start..start+n)` of `x` (or contiguous rows when `order` is undefined), copied into `host`. */
+/**
+ * Uniforms for sampling into the tensor `t`: drawn by the backend from the generator's state
+ * when it can (`Backend.fillUniform`, the same numbers), else on the host into `host` and written.
+ */
+function uniformsInto(b: Backend, t: Tensor, host: Float32Array, rng: RandomSource): void {
+  if (b.fillUniform !== undefined && rng instanceof Random) {
+    const fill = b.fillUniform.bind(b);
+    rng.drawWith((state) => fill(t, state));
+    return;
+  }
+  b.write(t, rng.fillUniform(host));
+}
+
 function gatherRows(x: HostMatrix, order: Uint32Array | undefined, start: number, n: number, host: Float32Array): HostMatrix {
   const c = x.cols;
   if (order === undefined) return sliceRows(x, start, start + n);

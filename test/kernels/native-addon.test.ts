@@ -8,6 +8,7 @@ import test from 'ava';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../src/errors.js';
 import type { Backend, GemmOptions, Tensor } from '../../src/kernels/backend.js';
 import { createNativeBackend, NativeTensor } from '../../src/kernels/native/index.js';
+import { Random } from '../../src/random.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -176,6 +177,24 @@ nativeTest('products run on the threads OPENBLAS_NUM_THREADS asks for (cut by co
   let worst = 0;
   one.out.forEach((o, i) => o.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - two.out[i]![j]!) / (1 + Math.abs(v))))));
   t.true(worst < 1e-5, `largest relative difference ${worst}`);
+});
+
+nativeTest('fillUniform draws the numbers of Random.fillUniform from the same state, and leaves the same state', (t) => {
+  const be = createNativeBackend();
+  const host = new Random(42);
+  const dev = new Random(42);
+  // A pending normal deviate must survive a draw through the kernel.
+  t.is(host.normal(), dev.normal());
+  for (const n of [1, 7, 5000]) {
+    const want = host.fillUniform(new Float32Array(n));
+    const out = be.alloc(1, n);
+    dev.drawWith((state) => be.fillUniform!(out, state));
+    t.deepEqual(values(be, out), [...want], `${n} uniforms`);
+  }
+  t.deepEqual(dev.getState(), host.getState());
+  t.is(dev.normal(), host.normal(), 'the kept normal deviate is still there');
+  t.throws(() => be.fillUniform!(be.alloc(1, 2), new Uint32Array(3)), { instanceOf: RangeError, message: /'state' has 3 words, expected 4/ });
+  be.dispose();
 });
 
 test('importing the module does not load the addon', (t) => {

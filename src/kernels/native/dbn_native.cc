@@ -703,6 +703,39 @@ Napi::Value DeltaStep(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// fillUniform(out, state): out[i] = the next xoshiro128** output's top 24 bits · 2^-24, the
+// four-word state (Uint32Array) advanced in place: the numbers of src/random.ts's
+// Random.fillUniform, in the same order (its loop, in C++).
+Napi::Value FillUniform(const Napi::CallbackInfo& info) {
+  F32 out;
+  uint32_t* st = nullptr;
+  size_t sn = 0;
+  if (!GetF32(info, 0, out) || !GetTyped(info, 1, napi_uint32_array, "Uint32Array", st, sn)) return info.Env().Undefined();
+  if (sn != 4) {
+    Napi::RangeError::New(info.Env(), "dbn_native.fillUniform: 'state' has " + std::to_string(sn) + " words, expected 4")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  for (size_t i = 0; i < out.n; ++i) {
+    const uint32_t x = s1 * 5u;
+    const uint32_t r = ((x << 7) | (x >> 25)) * 9u;
+    const uint32_t t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = (s3 << 11) | (s3 >> 21);
+    out.p[i] = static_cast<float>(r >> 8) * 5.9604644775390625e-8f;
+  }
+  st[0] = s0;
+  st[1] = s1;
+  st[2] = s2;
+  st[3] = s3;
+  return info.Env().Undefined();
+}
+
 // blasInfo(): { config, corename } of the OpenBLAS this addon is linked to, and the threads its products run on.
 Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
@@ -736,6 +769,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumSquaredDiff", Napi::Function::New(env, SumSquaredDiff, "sumSquaredDiff"));
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("deltaStep", Napi::Function::New(env, DeltaStep, "deltaStep"));
+  exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
   exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
   return exports;
 }

@@ -49,6 +49,7 @@ interface NativeAddon {
     share: number,
     keep: boolean,
   ): [sumSquares: number, overflow: boolean];
+  fillUniform(out: Float32Array, state: Uint32Array): void;
   blasInfo(): { config: string; corename: string; threads: number };
 }
 
@@ -300,6 +301,10 @@ class NativeBackend implements Backend {
 
   sumSquares(x: Tensor): number {
     return this.#live().sumSquares(d(x));
+  }
+
+  fillUniform(out: Tensor, state: Uint32Array): void {
+    this.#live().fillUniform(d(out), state);
   }
 
   deltaStep(a: DeltaStepArgs): DeltaStepResult {
