@@ -109,7 +109,7 @@ test.serial('three peers on thirds of the digits reach the same weights, and the
 
 test.serial('a SIGKILLed peer: the others go on; restarted, it rejoins from a snapshot and is back within the bound', async (t) => {
   const dir = tmp();
-  const args = (i: number): string[] => [...DATA, ...MODEL, ...PEER, ...PUBLISH, ...JOIN, '--plaintext', '--epochs', '30', '--bind', 'tcp://127.0.0.1:0', '--shard', `${i + 1}/3`, '--min-peers', '2', '--anti-entropy-ms', '1000'];
+  const args = (i: number): string[] => [...DATA, ...MODEL, ...PEER, ...PUBLISH, ...JOIN, '--plaintext', '--epochs', '150', '--bind', 'tcp://127.0.0.1:0', '--shard', `${i + 1}/3`, '--min-peers', '2', '--anti-entropy-ms', '1000'];
   const { procs, seed, senders } = await startRing(dir, 3, args);
   const [a, b, c] = procs as [Proc, Proc, Proc];
   await c.waitLine(/^layer 0 epoch 1:/, 120_000);
