@@ -155,12 +155,13 @@ inline double Softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) :
 // Matrix products on several threads: our own fork-join over single-threaded sgemm calls.
 //
 // Why: on the products CD-1 makes (e.g. 100×784 · 784×500), OpenBLAS 0.3.21's own threading
-// (Debian 12's) is slower with 2 threads than with 1 on a 2-vCPU VM (87 vs 109 GFLOP/s), while
-// the same product cut into 2 column blocks, each a single-threaded sgemm on its own thread,
-// runs at 194–216 GFLOP/s (measured in one C++ program, /tmp-style, in the same run). So
-// OpenBLAS is set to 1 thread and a product big enough is cut into `threads` blocks of whole
-// 16-wide panels, the caller's thread computing the first. Each block is the same sgemm call
-// on the same sizes every time: same inputs, same thread count → same bits.
+// (Debian 12's) is slower with 2 threads than with 1 on a 2-vCPU AMD EPYC VM (87 vs 109
+// GFLOP/s), while the same product cut into column blocks, each a single-threaded sgemm, runs
+// at 170–210 GFLOP/s. So OpenBLAS is set to 1 thread and a product big enough is cut into
+// blocks of whole 16-wide panels (2 per thread), which the caller's thread and the workers take
+// from a shared counter: a worker that gets no CPU (a busy machine) costs at most the block it
+// holds, the others take the rest. The blocks depend only on the sizes and the thread count,
+// never on who computes them: same inputs, same thread count → same bits.
 //
 // Workers spin for the next product for up to kSpinMicros (CD-1 calls products back to back
 // with short elementwise steps between), then sleep on a condition variable, so an idle Node
@@ -169,26 +170,32 @@ inline double Softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) :
 class ForkJoin {
  public:
   explicit ForkJoin(int threads) : threads_(threads) {
-    for (int i = 1; i < threads_; ++i) std::thread([this, i] { Work(i); }).detach();
+    for (int i = 1; i < threads_; ++i) std::thread([this] { Work(); }).detach();
   }
   int threads() const { return threads_; }
 
-  // Runs task(part) for part = 0 … threads−1, part 0 on the calling thread; returns when all are done.
-  // False (nothing run) when another thread holds the pool.
+  // Runs task(i) for every i in [0, count), on the calling thread and the workers; returns when
+  // all are done. False (nothing run) when another thread holds the pool.
   template <typename F>
-  bool Run(const F& task) {
+  bool Run(int count, const F& task) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
-    task_ = [](const void* t, int part) { (*static_cast<const F*>(t))(part); };
+    task_ = [](const void* t, int i) { (*static_cast<const F*>(t))(i); };
     ctx_ = &task;
+    count_ = count;
+    next_.store(0, std::memory_order_relaxed);
     pending_.store(threads_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(sleep_);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    task(0);
-    while (pending_.load(std::memory_order_acquire) != 0) Pause();
+    Take();
+    // Workers still finishing a block: spin a little, then give the CPU away (it may be theirs).
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 2048) Pause();
+      else std::this_thread::yield();
+    }
     return true;
   }
 
@@ -203,7 +210,12 @@ class ForkJoin {
 #endif
   }
 
-  void Work(int part) {
+  // Computes blocks until none is left.
+  void Take() {
+    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < count_;) task_(ctx_, i);
+  }
+
+  void Work() {
     uint64_t seen = 0;
     for (;;) {
       auto start = std::chrono::steady_clock::now();
@@ -221,7 +233,7 @@ class ForkJoin {
         Pause();
       }
       seen = g;
-      task_(ctx_, part);
+      Take();
       pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
@@ -231,7 +243,9 @@ class ForkJoin {
   std::mutex sleep_;
   std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<int> next_{0};
   std::atomic<int> pending_{0};
+  int count_ = 0;
   void (*task_)(const void*, int) = nullptr;
   const void* ctx_ = nullptr;
 };
@@ -250,6 +264,9 @@ ForkJoin& Pool() {
 
 // Products smaller than this many multiply-adds run on one thread (the hand-off costs more).
 constexpr double kSplitMacs = 4.0e6;
+// Blocks per thread: more than one, so a thread without a CPU holds up only part of its share;
+// few, because each sgemm call packs op(a) again.
+constexpr size_t kBlocksPerThread = 2;
 
 // c = alpha·op(a)·op(b) + beta·c (row-major), cut into column blocks (or row blocks when c is
 // taller than wide) over the pool's threads.
@@ -265,18 +282,19 @@ void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float
                 a, lda, b, ldb, beta, c, ldc);
   };
   ForkJoin& pool = Pool();
-  const int parts = pool.threads();
   const bool byColumns = n >= m;
   const size_t extent = byColumns ? n : m;
   // Blocks of whole 16-wide panels, so no block ends in a partial register tile but the last.
   const size_t panels = (extent + 15) / 16;
-  if (parts < 2 || static_cast<double>(m) * n * k < kSplitMacs || panels < static_cast<size_t>(parts)) {
+  const size_t blocks = std::min(panels, kBlocksPerThread * static_cast<size_t>(pool.threads()));
+  if (pool.threads() < 2 || static_cast<double>(m) * n * k < kSplitMacs || blocks < 2) {
     whole();
     return;
   }
-  auto block = [&](int part) {
-    const size_t lo = std::min(extent, 16 * (panels * part / parts));
-    const size_t hi = std::min(extent, 16 * (panels * (part + 1) / parts));
+  auto block = [&](int i) {
+    const auto part = static_cast<size_t>(i);
+    const size_t lo = std::min(extent, 16 * (panels * part / blocks));
+    const size_t hi = std::min(extent, 16 * (panels * (part + 1) / blocks));
     if (hi <= lo) return;
     const auto len = static_cast<blasint>(hi - lo);
     if (byColumns) {
@@ -291,7 +309,7 @@ void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float
                   beta, c + lo * n, ldc);
     }
   };
-  if (!pool.Run(block)) whole();
+  if (!pool.Run(static_cast<int>(blocks), block)) whole();
 }
 
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
