@@ -1,7 +1,7 @@
 import test from 'ava';
-import { Standardizer, SyncError, type HostMatrix } from '../../src/index.js';
+import { InvalidOptionError, Standardizer, SyncError, type HostMatrix } from '../../src/index.js';
 import { BankAggregator } from '../../examples/fraud/aggregate.js';
-import { sharedStandardizer } from '../../examples/fraud/distributed.js';
+import { shareAddress, sharedStandardizer } from '../../examples/fraud/distributed.js';
 
 async function threeBanks(timeoutMs?: number): Promise<BankAggregator[]> {
   const host = await BankAggregator.host(3, timeoutMs);
@@ -99,6 +99,19 @@ test('federated standardization equals a Standardizer fitted on all banks’ row
       }
       t.is(p.std[3], 1);
     }
+  } finally {
+    await Promise.all(banks.map((b) => b.close()));
+  }
+});
+
+test('shareAddress: every bank reads bank 0’s address back from the sum', async (t) => {
+  const banks = await threeBanks();
+  try {
+    const address = 'tcp://127.0.0.1:45639';
+    const got = await Promise.all([shareAddress(banks[0]!, 'peer-1', address), shareAddress(banks[1]!, 'peer-1', undefined), shareAddress(banks[2]!, 'peer-1', undefined)]);
+    t.deepEqual(got, [address, address, address]);
+    await t.throwsAsync(shareAddress(banks[0]!, 'peer-2', 'tcp://host with space:1'), { instanceOf: InvalidOptionError });
+    await t.throwsAsync(shareAddress(banks[0]!, 'peer-3', 'x'.repeat(257)), { instanceOf: InvalidOptionError });
   } finally {
     await Promise.all(banks.map((b) => b.close()));
   }

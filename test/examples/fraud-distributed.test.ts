@@ -21,7 +21,7 @@ test('three bank processes train the DBN peer to peer; bank 0’s model ranks th
   t.timeout(180_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fraud-distributed-'));
   try {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/fraud/main.ts', '--rows', '20000', '--peers', '3', '--pretrain-epochs', '4', '--finetune-epochs', '6', '--out', dir], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/fraud/main.ts', '--rows', '20000', '--peers', '3', '--pretrain-epochs', '4', '--finetune-epochs', '6', '--models', '2', '--out', dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -42,7 +42,15 @@ test('three bank processes train the DBN peer to peer; bank 0’s model ranks th
     t.is(d.validationLoss.length, d.fineTuneEpochs);
     t.true(d.fineTuneEpochs === 6 || d.fineTuneEpochs - 1 - d.bestCheck === 4, `epochs ${d.fineTuneEpochs}, best check ${d.bestCheck}`);
     t.is(Math.min(...d.validationLoss), d.validationLoss[d.bestCheck]!);
-    // Shared scaling and the averaged restore leave every bank with the same model and inputs.
+    // An ensemble of 2 DBNs (seeds 1 and 1001), each trained by the three banks in turn and each
+    // stopped on its own summed validation loss, as in the pooled run.
+    t.deepEqual(pooled.models.map((m) => m.seed), [1, 1001]);
+    t.deepEqual(d.models.map((m) => m.seed), [1, 1001]);
+    for (const m of d.models) {
+      t.is(m.validationLoss.length, m.fineTuneEpochs);
+      t.true(m.fineTuneEpochs === 6 || m.fineTuneEpochs - 1 - m.bestCheck === 4, `epochs ${m.fineTuneEpochs}, best check ${m.bestCheck}`);
+    }
+    // Shared scaling and the averaged restore leave every bank with the same models and inputs.
     t.is(d.maxScoreDifference, 0);
     const prevalence = pooled.parts.test.positives / pooled.parts.test.rows;
     const dbn = d.scores.find((s) => s.key === 'dbn')!;

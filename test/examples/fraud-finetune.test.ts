@@ -1,7 +1,7 @@
 import test from 'ava';
 import { type ClassifierParameters, Dbn, InvalidOptionError } from '../../src/index.js';
 import { defaultBackend } from '../../src/kernels/index.js';
-import { DEFAULT_RECIPE, fineTuneAveraged, flattenClassifier, fraudProbability, unflattenClassifier, WeightAverage, weightedLogLoss } from '../../examples/fraud/finetune.js';
+import { DEFAULT_RECIPE, fineTuneAveraged, flattenClassifier, fraudProbability, meanScores, modelSeed, unflattenClassifier, WeightAverage, weightedLogLoss } from '../../examples/fraud/finetune.js';
 
 /** A 2→2→2 classifier whose outputs are worked out by hand below. */
 const tiny: ClassifierParameters = {
@@ -95,4 +95,15 @@ test('fineTuneAveraged stops after `patience` checks without improvement and ret
     dbn.dispose();
     backend.dispose();
   }
+});
+
+test('modelSeed: the run seed for the first model, steps of 1000 after it; meanScores: the element-wise mean', (t) => {
+  t.deepEqual([0, 1, 2].map((k) => modelSeed(5, k)), [5, 1005, 2005]);
+  // Ensembles of nearby run seeds share no model.
+  const a = new Set([0, 1, 2].map((k) => modelSeed(1, k)));
+  t.false([0, 1, 2].some((k) => a.has(modelSeed(2, k))));
+  t.throws(() => modelSeed(1, -1), { instanceOf: InvalidOptionError });
+  t.deepEqual(Array.from(meanScores([Float64Array.of(0.1, 0.5), Float64Array.of(0.3, 0.5), Float64Array.of(0.8, 0.2)])), [(0.1 + 0.3 + 0.8) / 3, (0.5 + 0.5 + 0.2) / 3]);
+  t.throws(() => meanScores([Float64Array.of(1), Float64Array.of(1, 2)]), { instanceOf: InvalidOptionError });
+  t.throws(() => meanScores([]), { instanceOf: InvalidOptionError });
 });

@@ -141,22 +141,30 @@ test('the example prints one line and exits non-zero on a bad file', (t) => {
 test('the pretraining step can be swapped (the seam for distributed pretraining)', async (t) => {
   const file = generateSyntheticCreditCard(path.join(dir, 'seam.csv'), { rows: 20000, seed: 1 }).file;
   const { backend } = defaultBackend();
-  const seen: number[] = [];
+  const seen: number[][] = [];
   try {
     const r = await runFraudPipeline({
       input: file,
       outDir: path.join(dir, 'seam'),
       backend,
+      seed: 7,
       pretrainEpochs: 1,
       fineTuneEpochs: 2,
       log: () => {},
       pretrain: async (rows, ctx) => {
-        seen.push(rows.rows, rows.cols, ctx.layers.length);
+        seen.push([rows.rows, rows.cols, ctx.layers.length, ctx.seed]);
         return localPretrainer(rows, ctx);
       },
     });
     // 12000 training rows minus their 24 frauds; 28 components + log amount + time of day (2).
-    t.deepEqual(seen, [12000 - r.parts.train.positives, 31, 2]);
+    // The ensemble (3 DBNs by default): one pretraining per model, from seeds 7, 1007, 2007.
+    const legit = 12000 - r.parts.train.positives;
+    t.deepEqual(seen, [7, 1007, 2007].map((seed) => [legit, 31, 2, seed]));
+    t.deepEqual(r.models.map((m) => m.seed), [7, 1007, 2007]);
+    for (const m of r.models) {
+      t.is(m.validationLoss.length, m.fineTuneEpochs);
+      t.is(Math.min(...m.validationLoss), m.validationLoss[m.bestEpoch - 1]!);
+    }
     t.is(r.parts.train.positives, 24);
   } finally {
     backend.dispose();
