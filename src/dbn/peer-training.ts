@@ -805,9 +805,12 @@ export class PeerTrainer {
     const counts: number[] = [];
     const payload: Buffer[] = [];
     let sq = 0;
+    const kernel = this.dbn.backend.sparseSelect?.bind(this.dbn.backend);
     for (let t = 0; t < cur.length; t++) {
-      const theta = sparseThreshold(cur[t]!, g.base[t]!, share, fraction, sample);
-      const c = selectChange(cur[t]!, g.base[t]!, share, theta, I[t]!, V[t]!);
+      const c =
+        kernel !== undefined
+          ? kernel({ cur: cur[t]!, base: g.base[t]!, share, fraction, indices: I[t]!, values: V[t]!, sample })
+          : selectChange(cur[t]!, g.base[t]!, share, sparseThreshold(cur[t]!, g.base[t]!, share, fraction, sample), I[t]!, V[t]!);
       const v = V[t]!;
       for (let j = 0; j < c; j++) sq += v[j]! * v[j]!;
       counts.push(c);

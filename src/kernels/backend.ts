@@ -72,6 +72,18 @@ export interface DeltaStepArgs {
   readonly curNext: Float32Array;
 }
 
+/** Arguments of {@link Backend.sparseSelect}: host arrays. */
+export interface SparseSelectArgs {
+  readonly cur: Float32Array;
+  readonly base: Float32Array;
+  readonly share: number;
+  readonly fraction: number;
+  /** Room for `cur.length` entries. */
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+  readonly sample: Float64Array;
+}
+
 /** What {@link Backend.deltaStep} reports. */
 export interface DeltaStepResult {
   /** `Σ d²` as a float64 (summed in any order); not finite when a value of `d` is not. */
@@ -186,6 +198,16 @@ export interface Backend {
    * fall back to their own loop.
    */
   deltaStep?(args: DeltaStepArgs): DeltaStepResult;
+
+  /**
+   * OPTIONAL host-array kernel for sparse peer deltas (`dbn/peer-training.ts`): with
+   * `d = (cur − base) · share` in float64, writes the index and float32 value of every entry
+   * with `|d| ≥ θ` and `d ≠ 0` (a NaN counts as ≥ θ) to `indices`, `values`, in order, and
+   * returns how many; `θ` is the `⌊(1 − fraction) · m⌋`-th smallest (0-based) of the
+   * `m = min(n, sample.length)` values `|d|` at elements `⌊i · n / m⌋` (`sample` is scratch).
+   * The entries and values of the TypeScript loop exactly.
+   */
+  sparseSelect?(args: SparseSelectArgs): number;
 
   /**
    * OPTIONAL: fills `out` with uniforms in [0, 1) from the xoshiro128** generator whose four

@@ -203,12 +203,12 @@ test('the sparse option is checked', (t) => {
   t.throws(() => new PeerTrainer(dbn, link, { sparse: 0.01, lockstep: true }), { instanceOf: InvalidOptionError, message: /'sparse'.*lockstep/ });
 });
 
-/** `be` without its optional deltaStep kernel: the trainer then runs its own TypeScript loop. */
+/** `be` without its optional host-array kernels (deltaStep, sparseSelect): the trainer then runs its own TypeScript loops. */
 function withoutDeltaStep(be: Backend): Backend {
   const w: Record<string, unknown> = { info: be.info };
   for (const k of Object.getOwnPropertyNames(Object.getPrototypeOf(be))) {
     const v = (be as unknown as Record<string, unknown>)[k];
-    if (k !== 'constructor' && k !== 'deltaStep' && typeof v === 'function') w[k] = v.bind(be);
+    if (k !== 'constructor' && k !== 'deltaStep' && k !== 'sparseSelect' && typeof v === 'function') w[k] = v.bind(be);
   }
   return w as unknown as Backend;
 }
@@ -263,8 +263,10 @@ const nativeOrSkip = (() => {
   }
 })();
 
-for (const float16 of [false, true]) {
-  nativeOrSkip(`the backend's deltaStep kernel and the trainer's own loop publish and keep the same bits (${float16 ? 'float16' : 'float32'})`, async (t) => {
+for (const encoding of ['float32', 'float16', 'sparse'] as const) {
+  const float16 = encoding === 'float16';
+  const sparse = encoding === 'sparse' ? { sparse: 0.05 } : {};
+  nativeOrSkip(`the backend's deltaStep/sparseSelect kernels and the trainer's own loops publish and keep the same bits (${encoding})`, async (t) => {
     const native = createNativeBackend();
     const dbns: Dbn[] = [];
     t.teardown(() => {
@@ -284,7 +286,7 @@ for (const float16 of [false, true]) {
       const dbn = new Dbn({ nVisible: nv, layers: LAYERS, seed: 3, backend });
       dbns.push(dbn);
       const { link, sent, deliver, beat } = recordingLink();
-      const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, float16, merge: 'average' });
+      const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, float16, ...sparse, merge: 'average' });
       t.context.trainers.push(tr);
       beat();
       let b = 0;
@@ -302,7 +304,10 @@ for (const float16 of [false, true]) {
     t.is(withKernel!.stats.applied, withLoop!.stats.applied);
     t.is(withKernel!.sent.length, withLoop!.sent.length);
     t.true(withKernel!.sent.every((frames, i) => frames.every((f, j) => f.equals(withLoop!.sent[i]![j]!))), 'identical payload bytes');
-    t.true(withKernel!.sent.some((frames) => frames[0]!.length === nv * nh * (float16 ? 2 : 4)), 'in the encoding asked for');
+    if (encoding === 'sparse') {
+      const entries = withKernel!.sent.slice(0, -1).map((frames) => frames[0]!.length / 8);
+      t.true(entries.every((m) => m > 0.02 * nv * nh && m < 0.1 * nv * nh), `about 5 % of the entries: ${entries.join(' ')}`);
+    } else t.true(withKernel!.sent.some((frames) => frames[0]!.length === nv * nh * (float16 ? 2 : 4)), 'in the encoding asked for');
     const a = withKernel!.weights;
     const c = withLoop!.weights;
     t.is(maxAbsDiff(a.weights.data, c.weights.data), 0);

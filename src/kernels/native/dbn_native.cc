@@ -721,6 +721,51 @@ Napi::Value DeltaStep(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// sparseSelect(cur, base, share, fraction, indices, values, sample) → count: the entries of
+// d = (cur − base)·share (float64 arithmetic, as JavaScript computes it) with |d| ≥ θ and d ≠ 0
+// (a NaN counts as ≥ θ), their indices and float32 values written in order; θ is the
+// ⌊(1 − fraction)·m⌋-th smallest (0-based) of the m = min(n, sample.length) values |d| at
+// elements ⌊i·n/m⌋. The same entries and values as the TypeScript loop of peer-training.ts.
+Napi::Value SparseSelect(const Napi::CallbackInfo& info) {
+  F32 cur, base, values;
+  uint32_t* idx = nullptr;
+  size_t idxN = 0;
+  double* sample = nullptr;
+  size_t sampleN = 0;
+  if (!GetF32(info, 0, cur) || !GetF32(info, 1, base) || !GetTyped(info, 4, napi_uint32_array, "Uint32Array", idx, idxN) ||
+      !GetF32(info, 5, values) || !GetTyped(info, 6, napi_float64_array, "Float64Array", sample, sampleN)) {
+    return info.Env().Undefined();
+  }
+  const size_t n = cur.n;
+  if (!ExpectLength(info, "sparseSelect", "base", base, n)) return info.Env().Undefined();
+  if (idxN < n || values.n < n || sampleN == 0) {
+    Napi::RangeError::New(info.Env(), "dbn_native.sparseSelect: 'indices' and 'values' need room for " + std::to_string(n) +
+                                          " entries and 'sample' at least 1")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const double share = GetNumber(info, 2);
+  const double fraction = GetNumber(info, 3);
+  if (n == 0) return Napi::Number::New(info.Env(), 0);
+  const size_t m = std::min(n, sampleN);
+  for (size_t i = 0; i < m; ++i) {
+    const size_t k = static_cast<size_t>(std::floor(static_cast<double>(i) * static_cast<double>(n) / static_cast<double>(m)));
+    sample[i] = std::fabs((static_cast<double>(cur.p[k]) - static_cast<double>(base.p[k])) * share);
+  }
+  const auto q = static_cast<size_t>(std::min(static_cast<double>(m - 1), std::floor((1.0 - fraction) * static_cast<double>(m))));
+  std::nth_element(sample, sample + q, sample + m);
+  const double theta = sample[q];
+  size_t count = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const double x = (static_cast<double>(cur.p[k]) - static_cast<double>(base.p[k])) * share;
+    if (!(std::fabs(x) < theta) && x != 0.0) {
+      idx[count] = static_cast<uint32_t>(k);
+      values.p[count++] = static_cast<float>(x);
+    }
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+
 // fillUniform(out, state): out[i] = the next xoshiro128** output's top 24 bits · 2^-24, the
 // four-word state (Uint32Array) advanced in place: the numbers of src/random.ts's
 // Random.fillUniform, in the same order (its loop, in C++).
@@ -788,6 +833,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumSquares", Napi::Function::New(env, SumSquares, "sumSquares"));
   exports.Set("deltaStep", Napi::Function::New(env, DeltaStep, "deltaStep"));
   exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
+  exports.Set("sparseSelect", Napi::Function::New(env, SparseSelect, "sparseSelect"));
   exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
   return exports;
 }

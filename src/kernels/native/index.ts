@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
-import type { Backend, BackendInfo, DeltaStepArgs, DeltaStepResult, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
+import type { Backend, BackendInfo, DeltaStepArgs, DeltaStepResult, GemmOptions, MomentumStepOptions, SparseSelectArgs, Tensor } from '../backend.js';
 
 /** The addon's functions. Each checks its arrays' lengths and throws rather than touch memory out of range. */
 interface NativeAddon {
@@ -50,6 +50,7 @@ interface NativeAddon {
     keep: boolean,
   ): [sumSquares: number, overflow: boolean];
   fillUniform(out: Float32Array, state: Uint32Array): void;
+  sparseSelect(cur: Float32Array, base: Float32Array, share: number, fraction: number, indices: Uint32Array, values: Float32Array, sample: Float64Array): number;
   blasInfo(): { config: string; corename: string; threads: number };
 }
 
@@ -301,6 +302,11 @@ class NativeBackend implements Backend {
 
   sumSquares(x: Tensor): number {
     return this.#live().sumSquares(d(x));
+  }
+
+  sparseSelect(a: SparseSelectArgs): number {
+    if (!(a.fraction > 0 && a.fraction < 1)) throw new ShapeMismatchError(`Argument 'fraction' passed to 'native.sparseSelect' must be in (0, 1), got ${a.fraction}.`);
+    return this.#live().sparseSelect(a.cur, a.base, a.share, a.fraction, a.indices, a.values, a.sample);
   }
 
   fillUniform(out: Tensor, state: Uint32Array): void {
