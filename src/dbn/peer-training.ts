@@ -292,6 +292,7 @@ interface Current {
   /** Sparse publication scratch: the chosen entries' indices and values, per tensor (allocated on first need). */
   sparseIdx?: Uint32Array[];
   sparseVal?: Float32Array[];
+  sample?: Float64Array;
 }
 
 const CONSTRAINTS: Constraints = {
@@ -801,7 +802,7 @@ export class PeerTrainer {
     const keep = K > 1;
     const I = (g.sparseIdx ??= g.base.map((b) => new Uint32Array(b.length)));
     const V = (g.sparseVal ??= g.base.map((b) => new Float32Array(b.length)));
-    const sample = new Float64Array(THRESHOLD_SAMPLE);
+    const sample = (g.sample ??= new Float64Array(THRESHOLD_SAMPLE));
     const counts: number[] = [];
     const payload: Buffer[] = [];
     let sq = 0;
