@@ -227,6 +227,12 @@ export interface BankResult {
   readonly models: BankModel[];
   /** Test scores, one per test row (time order): the ensemble's mean P(fraud), the first model's unsupervised scores. */
   readonly test: { readonly y: number[]; readonly dbn: number[]; readonly freeEnergy: number[]; readonly reconstruction: number[] };
+  /**
+   * The ensemble's P(fraud) on this bank's own validation rows (and their labels): for the
+   * harness to measure the distributed model on the whole validation part, as it measures the
+   * test part — a measurement of the simulation, not a step of the training.
+   */
+  readonly validation: { readonly y: number[]; readonly dbn: number[] };
   /** Each model's PeerTrainer counters. */
   readonly sync: PeerTrainingStats[];
   readonly seconds: Record<string, number>;
@@ -314,6 +320,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     // Peer and PeerTrainer (a PeerTrainer trains one model once); the score is the mean of the
     // models' P(fraud). Every bank ends each model with the same weights, so with the same mean.
     const testScores: Float64Array[] = [];
+    const validationScores: Float64Array[] = [];
     const members: BankModel[] = [];
     const sync: PeerTrainingStats[] = [];
     let freeEnergy: number[] = [];
@@ -379,6 +386,8 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
       lap('fine-tune');
       const p = m.dbn.predictProba(d.test.x);
       testScores.push(Float64Array.from({ length: d.test.y.length }, (_, i) => p.data[i * 2 + 1]!));
+      const pv = m.dbn.predictProba(d.validation.x);
+      validationScores.push(Float64Array.from({ length: d.validation.y.length }, (_, i) => pv.data[i * 2 + 1]!));
       members.push({ seed: kSeed, fineTuneEpochs: epochsRun, validationLoss: ft?.validationLoss ?? [], bestCheck: ft?.bestCheck ?? -1 });
       sync.push(m.trainer.stats());
       m.trainer.close();
@@ -402,6 +411,7 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
       bestCheck: first.bestCheck,
       models: members,
       test: { y: Array.from(d.test.y), dbn: Array.from(meanScores(testScores)), freeEnergy, reconstruction },
+      validation: { y: Array.from(d.validation.y), dbn: Array.from(meanScores(validationScores)) },
       sync,
       seconds,
     };
@@ -480,6 +490,11 @@ export interface DistributedResult {
   readonly bestCheck: number;
   readonly oversamplingFactor: number;
   readonly scores: DistributedScore[];
+  /**
+   * The fine-tuned DBN's AUPRC on the whole validation part: the pooled model's, the distributed
+   * model's (each bank scoring its own validation rows, pooled by the harness) and the gap.
+   */
+  readonly validation: { readonly pooled: number; readonly distributed: number; readonly gap: number };
   /** Largest |P(fraud)| difference on a test row between bank 0's model and another bank's. */
   readonly maxScoreDifference: number;
   /** Per bank, summed over the models of the ensemble. */
@@ -573,6 +588,9 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     const ap = averagePrecision(s, y);
     return { key, name: names[key], pooled: { averagePrecision: p.averagePrecision, rocAuc: p.rocAuc }, distributed: { averagePrecision: ap, rocAuc: rocAuc(s, y) }, gap: ap - p.averagePrecision };
   });
+  const vy = Int32Array.from(results.flatMap((r) => r.validation.y));
+  const vDistributed = averagePrecision(Float64Array.from(results.flatMap((r) => r.validation.dbn)), vy);
+  const vPooled = pooled.scores.find((m) => m.key === 'dbn')!.validationAveragePrecision;
   let maxScoreDifference = 0;
   for (const r of results.slice(1)) r.test.dbn.forEach((v, i) => (maxScoreDifference = Math.max(maxScoreDifference, Math.abs(v - b0.test.dbn[i]!))));
   const result: DistributedResult = {
@@ -589,6 +607,7 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     bestCheck: b0.bestCheck,
     oversamplingFactor: b0.oversamplingFactor,
     scores,
+    validation: { pooled: vPooled, distributed: vDistributed, gap: vDistributed - vPooled },
     maxScoreDifference,
     // Each bank's counters summed over the models of the ensemble.
     sync: results.map((r) => {
@@ -631,6 +650,8 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
     '| score | pooled AUPRC | distributed AUPRC | gap | pooled AUROC | distributed AUROC |',
     '|---|---:|---:|---:|---:|---:|',
     ...r.scores.map((s) => `| ${s.name} | ${f(s.pooled.averagePrecision)} | ${f(s.distributed.averagePrecision)} | ${s.gap >= 0 ? '+' : ''}${f(s.gap)} | ${f(s.pooled.rocAuc)} | ${f(s.distributed.rocAuc)} |`),
+    '',
+    `On the validation part (each bank scoring its own validation rows, pooled here): fine-tuned DBN AUPRC pooled ${f(r.validation.pooled)}, distributed ${f(r.validation.distributed)} (gap ${r.validation.gap >= 0 ? '+' : ''}${f(r.validation.gap)}).`,
     '',
     `One run of either model moves by about 0.01 AUPRC with its seed (README.md, "Distributed"): read the gap against several seeds, not this run alone.`,
     '',

@@ -162,6 +162,7 @@ async function main(): Promise<void> {
         r,
       );
       for (const s of d.scores) console.log(`  ${s.name.padEnd(20)} AUPRC pooled ${s.pooled.averagePrecision.toFixed(4)}, distributed ${s.distributed.averagePrecision.toFixed(4)} (gap ${s.gap >= 0 ? '+' : ''}${s.gap.toFixed(4)}); AUROC ${s.pooled.rocAuc.toFixed(4)} / ${s.distributed.rocAuc.toFixed(4)}`);
+      console.log(`  DBN fine-tuned validation AUPRC pooled ${d.validation.pooled.toFixed(4)}, distributed ${d.validation.distributed.toFixed(4)} (gap ${d.validation.gap >= 0 ? '+' : ''}${d.validation.gap.toFixed(4)})`);
       console.log(`  distributed run: ${d.seconds.toFixed(1)} s`);
       fs.appendFileSync(r.files.report, renderDistributedSection(d, r));
     }

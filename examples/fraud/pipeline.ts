@@ -362,6 +362,8 @@ export interface ScoreMetrics {
   /** The threshold of maximal F1 on the validation part, and that F1. */
   readonly threshold: number;
   readonly validationF1: number;
+  /** AUPRC on the validation part (what a recipe may be chosen on; the test figures may not). */
+  readonly validationAveragePrecision: number;
   /** Test counts at that threshold, and the resulting precision/recall/F1. */
   readonly test: ConfusionCounts & { readonly precision: number; readonly recall: number; readonly f1: number };
 }
@@ -501,6 +503,7 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
         recallAtK: Object.fromEntries(ks.map((k) => [k, recallAtK(t, test.y, k)])),
         threshold: th.threshold,
         validationF1: th.f1,
+        validationAveragePrecision: averagePrecision(v, validation.y),
         test: { ...c, precision, recall, f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0 },
       };
     });

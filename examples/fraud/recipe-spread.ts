@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { averagePrecision, Dbn, defaultBackend, InvalidOptionError } from '../../src/index.js';
+import { averagePrecision, Dbn, defaultBackend, InvalidOptionError, Random } from '../../src/index.js';
 import { type ClassifierParameters, type HostMatrix } from '../../src/index.js';
 import { DEFAULT_RECIPE, type FineTuneRecipe, fineTuneAveraged, fraudProbability, weightedLogLoss } from './finetune.js';
 import { CREDITCARD_ROWS, generateSyntheticCreditCard } from './generate.js';
@@ -32,6 +32,13 @@ interface Candidate extends FineTuneRecipe {
   readonly models?: number;
   readonly hidden?: readonly number[];
   readonly pretrainEpochs?: number;
+  /**
+   * The same seeds on another trajectory: the pretraining rows in another order (the same initial
+   * weights and random numbers, other minibatches) and the fine-tuning rows oversampled in another
+   * order — as the distributed run differs from the pooled one. `X~` against `X` measures how far
+   * such a perturbation moves the validation score.
+   */
+  readonly perturb?: boolean;
 }
 
 const RECIPES: Record<string, Candidate> = {
@@ -45,6 +52,8 @@ const RECIPES: Record<string, Candidate> = {
   models5: { ...DEFAULT_RECIPE, models: 5 },
   hidden64: { ...DEFAULT_RECIPE, hidden: [64, 32] },
   pretrain20: { ...DEFAULT_RECIPE, pretrainEpochs: 20 },
+  'base~': { ...DEFAULT_RECIPE, perturb: true },
+  'models3~': { ...DEFAULT_RECIPE, models: 3, perturb: true },
 };
 
 /** The seed of the `k`-th DBN of an ensemble for model seed `seed` (the 0th is `seed` itself). */
@@ -78,6 +87,9 @@ async function main(): Promise<void> {
   const legit = train.y.reduce<number[]>((a, v, i) => (v === 0 ? (a.push(i), a) : a), []);
   const pretrainRows = { rows: legit.length, cols: train.x.cols, data: new Float32Array(legit.length * train.x.cols) };
   legit.forEach((r, k) => pretrainRows.data.set(train.x.data.subarray(r * train.x.cols, (r + 1) * train.x.cols), k * train.x.cols));
+  const order = new Random(1_000_003).permutation(pretrainRows.rows);
+  const permuted = { rows: pretrainRows.rows, cols: pretrainRows.cols, data: new Float32Array(pretrainRows.data.length) };
+  order.forEach((r, k) => permuted.data.set(pretrainRows.data.subarray(r * pretrainRows.cols, (r + 1) * pretrainRows.cols), k * pretrainRows.cols));
   console.log(`data seed ${dataSeed}: ${rows} rows; validation ${validation.y.length} rows, ${validation.positives} frauds`);
 
   const { backend } = defaultBackend();
@@ -86,12 +98,12 @@ async function main(): Promise<void> {
   try {
     for (const seed of seeds) {
       const cache = new Map<string, string>();
-      const pretrained = async (hidden: readonly number[], epochs: number, k: number): Promise<string> => {
-        const key = `${hidden.join('-')}-${epochs}-${k}`;
+      const pretrained = async (hidden: readonly number[], epochs: number, k: number, perturb: boolean): Promise<string> => {
+        const key = `${hidden.join('-')}-${epochs}-${k}${perturb ? '-perturbed' : ''}`;
         const hit = cache.get(key);
         if (hit !== undefined) return hit;
         const started = performance.now();
-        const dbn = await localPretrainer(pretrainRows, { nVisible: x.cols, layers: fraudLayers(hidden, epochs, 0.01), backend, seed: modelSeed(seed, k), log: () => undefined });
+        const dbn = await localPretrainer(perturb ? permuted : pretrainRows, { nVisible: x.cols, layers: fraudLayers(hidden, epochs, 0.01), backend, seed: modelSeed(seed, k), log: () => undefined });
         const saved = path.join(tmp, `pretrained-${seed}-${key}.dbn`);
         dbn.save(saved, { overwrite: true });
         dbn.dispose();
@@ -107,12 +119,12 @@ async function main(): Promise<void> {
         const models = recipe.models ?? 1;
         const perModel = recipe.members ?? 1;
         for (let k = 0; k < models; k++) {
-          const saved = await pretrained(recipe.hidden ?? [32, 16], recipe.pretrainEpochs ?? 10, k);
+          const saved = await pretrained(recipe.hidden ?? [32, 16], recipe.pretrainEpochs ?? 10, k, recipe.perturb === true);
           for (let m = 0; m < perModel; m++) {
             const dbn = Dbn.load(saved, { backend });
             try {
               // The first fine-tuning oversamples in the model seed's order (as the pipeline does); the others in their own.
-              const over = oversample(train, 0.1, modelSeed(seed, k) + 7919 * m);
+              const over = oversample(train, 0.1, modelSeed(seed, k) + 7919 * m + (recipe.perturb === true ? 500_000 : 0));
               members.push(
                 await fineTuneAveraged(dbn, dbn, over.x, over.y, {
                   recipe,
@@ -148,6 +160,16 @@ async function main(): Promise<void> {
     const std = Math.sqrt(a.reduce((p, v) => p + (v - mean) ** 2, 0) / Math.max(1, a.length - 1));
     const loss = results[name]!.reduce((p, r) => p + r.loss, 0) / a.length;
     console.log(`| ${name} | ${mean.toFixed(4)} | ${std.toFixed(4)} | ${Math.min(...a).toFixed(4)} | ${Math.max(...a).toFixed(4)} | ${(Math.max(...a) - Math.min(...a)).toFixed(4)} | ${loss.toFixed(4)} |`);
+  }
+  const pairs = names.filter((n) => n.endsWith('~') && names.includes(n.slice(0, -1)));
+  if (pairs.length > 0) {
+    console.log('\nvalidation AUPRC moved by the perturbation (X~ − X), per model seed:');
+    console.log('| recipe | per seed | mean |Δ| | max |Δ| |');
+    console.log('|---|---|---:|---:|');
+    for (const n of pairs) {
+      const d = results[n]!.map((r, i) => r.auprc - results[n.slice(0, -1)]![i]!.auprc);
+      console.log(`| ${n.slice(0, -1)} | ${d.map((v) => `${v >= 0 ? '+' : ''}${v.toFixed(4)}`).join(', ')} | ${(d.reduce((p, v) => p + Math.abs(v), 0) / d.length).toFixed(4)} | ${Math.max(...d.map(Math.abs)).toFixed(4)} |`);
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import test from 'ava';
 import { bankOf } from '../../examples/fraud/distributed.js';
-import type { DistributedResult } from '../../examples/fraud/distributed.js';
+import type { BankResult, DistributedResult } from '../../examples/fraud/distributed.js';
 import type { PipelineResult } from '../../examples/fraud/pipeline.js';
 
 test('bankOf is deterministic, seeded, and deals rows out about evenly', (t) => {
@@ -50,6 +50,12 @@ test('three bank processes train the DBN peer to peer; bank 0’s model ranks th
       t.is(m.validationLoss.length, m.fineTuneEpochs);
       t.true(m.fineTuneEpochs === 6 || m.fineTuneEpochs - 1 - m.bestCheck === 4, `epochs ${m.fineTuneEpochs}, best check ${m.bestCheck}`);
     }
+    // The banks' validation rows, pooled by the harness, are the pooled run's validation part.
+    const banks = [0, 1, 2].map((i) => JSON.parse(fs.readFileSync(path.join(dir, 'distributed', `bank-${i}.json`), 'utf8')) as BankResult);
+    t.is(banks.reduce((n, b) => n + b.validation.y.length, 0), pooled.parts.validation.rows);
+    t.is(banks.reduce((n, b) => n + b.validation.y.reduce((a, v) => a + v, 0), 0), pooled.parts.validation.positives);
+    t.is(d.validation.pooled, pooled.scores.find((s) => s.key === 'dbn')!.validationAveragePrecision);
+    t.true(d.validation.distributed > 20 * (pooled.parts.validation.positives / pooled.parts.validation.rows), `distributed validation AUPRC ${d.validation.distributed}`);
     // Shared scaling and the averaged restore leave every bank with the same models and inputs.
     t.is(d.maxScoreDifference, 0);
     const prevalence = pooled.parts.test.positives / pooled.parts.test.rows;
