@@ -749,9 +749,10 @@ export class PeerTrainer {
     const keep = K > 1;
     const f16 = this.o.float16 && !final && LITTLE_ENDIAN;
     const step = this.dbn.backend.deltaStep?.bind(this.dbn.backend);
-    let out = fusedChange(cur, g, remote, 1 / K, keep, f16, step);
+    const alloc = this.frameAllocator();
+    let out = fusedChange(cur, g, remote, 1 / K, keep, f16, step, alloc);
     // A change beyond ±65504 has no float16 form: such a delta goes as float32.
-    if (out.overflow) out = fusedChange(cur, g, remote, 1 / K, keep, false, step);
+    if (out.overflow) out = fusedChange(cur, g, remote, 1 / K, keep, false, step, alloc);
     // Σ d² is not finite when the weights hold a NaN or an infinity: nothing is published then.
     let settled = Number.isFinite(out.sumSquares);
     let published = false;
@@ -777,6 +778,12 @@ export class PeerTrainer {
       for (const r of remote) for (let t = 0; t < cur.length; t++) addIntoBoth(cur[t]!, g.base[t]!, r[t]!);
       this.writeGroup(g.id, cur);
     }
+  }
+
+  /** Where payload frames come from: the backend's recycled host frames when it has them. */
+  private frameAllocator(): (bytes: number) => Buffer {
+    const b = this.dbn.backend;
+    return b.hostFrame === undefined ? alignedBuffer : b.hostFrame.bind(b);
   }
 
   /** Counts a published delta (its bytes, and what float32 would have taken) and records its norm. */
@@ -916,7 +923,7 @@ export class PeerTrainer {
     for (let t = 0; t < cur.length; t++) {
       const C = cur[t]!;
       const B = g.base[t]!;
-      const frame = alignedBuffer(4 * C.length);
+      const frame = this.frameAllocator()(4 * C.length);
       const D = new Float32Array(frame.buffer, frame.byteOffset, C.length);
       for (let k = 0; k < C.length; k++) {
         D[k] = C[k]! - B[k]!;
@@ -1680,6 +1687,7 @@ function fusedChange(
   keep: boolean,
   float16: boolean,
   step: ((args: DeltaStepArgs) => DeltaStepResult) | undefined,
+  alloc: (bytes: number) => Buffer = alignedBuffer,
 ): Change {
   const payload: Buffer[] = [];
   const delta: Float32Array[] = [];
@@ -1697,7 +1705,7 @@ function fusedChange(
     const n = C.length;
     if (step !== undefined) {
       // The backend's kernel: the same values as the loops below.
-      const frame = alignedBuffer((float16 ? 2 : 4) * n);
+      const frame = alloc((float16 ? 2 : 4) * n);
       const out = float16 ? { half: new Uint16Array(frame.buffer, frame.byteOffset, n) } : { delta: new Float32Array(frame.buffer, frame.byteOffset, n) };
       const res = step({ cur: C, base: B, ...(hasR ? { remote: remote.map((x) => x[t]!) } : {}), share, keep, ...out, baseNext: N, curNext: CN });
       sq += res.sumSquares;
@@ -1705,7 +1713,7 @@ function fusedChange(
       payload.push(frame);
       if (out.delta !== undefined) delta.push(out.delta);
     } else if (float16) {
-      const frame = alignedBuffer(2 * n);
+      const frame = alloc(2 * n);
       const H = new Uint16Array(frame.buffer, frame.byteOffset, n);
       const D = g.delta[t]!;
       const bits = g.deltaBits[t]!;
@@ -1726,7 +1734,7 @@ function fusedChange(
       }
       payload.push(frame);
     } else {
-      const frame = alignedBuffer(4 * n);
+      const frame = alloc(4 * n);
       const D = new Float32Array(frame.buffer, frame.byteOffset, n);
       for (let k = 0; k < n; k++) {
         const c = C[k]!;

@@ -200,6 +200,14 @@ export interface Backend {
   deltaStep?(args: DeltaStepArgs): DeltaStepResult;
 
   /**
+   * OPTIONAL: a host buffer of `bytes` uninitialized bytes, 4-byte aligned, for frames that are
+   * handed to a transport which keeps them until it is done (peer deltas over ZeroMQ): its
+   * memory is recycled once the buffer is garbage-collected, sparing the page faults of fresh
+   * memory. The caller must not keep using it after handing it over.
+   */
+  hostFrame?(bytes: number): Buffer;
+
+  /**
    * OPTIONAL host-array kernel for sparse peer deltas (`dbn/peer-training.ts`): with
    * `d = (cur − base) · share` in float64, writes the index and float32 value of every entry
    * with `|d| ≥ θ` and `d ≠ 0` (a NaN counts as ≥ θ) to `indices`, `values`, in order, and

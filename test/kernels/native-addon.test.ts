@@ -197,6 +197,32 @@ nativeTest('fillUniform draws the numbers of Random.fillUniform from the same st
   be.dispose();
 });
 
+nativeTest('hostFrame: aligned, writable buffers whose memory is reused only once they are collected', (t) => {
+  // In a child with --expose-gc: frames still referenced keep their bytes through collections
+  // and through later frames of the same size, which may reuse the blocks of collected ones.
+  const script = `
+    const { createNativeBackend } = await import('./src/kernels/native/index.ts');
+    const be = createNativeBackend();
+    const n = 1 << 20;
+    const fill = (b, v) => { b.fill(v); return b; };
+    const held = [];
+    let ok = true;
+    for (let round = 0; round < 6; round++) {
+      held.push(fill(be.hostFrame(n), 10 + round));
+      for (let i = 0; i < 20; i++) fill(be.hostFrame(n), 200);
+      globalThis.gc();
+      await new Promise((r) => setImmediate(r));
+      globalThis.gc();
+      held.forEach((b, i) => { if (b.length !== n || b[0] !== 10 + i || b[n - 1] !== 10 + i || b.byteOffset % 4 !== 0) ok = false; });
+    }
+    const empty = be.hostFrame(0);
+    console.log(JSON.stringify({ ok, empty: empty.length, isBuffer: Buffer.isBuffer(held[0]) }));
+  `;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout), { ok: true, empty: 0, isBuffer: true });
+});
+
 test('importing the module does not load the addon', (t) => {
   t.plan(1);
   if (process.platform !== 'linux') {

@@ -50,6 +50,7 @@ interface NativeAddon {
     keep: boolean,
   ): [sumSquares: number, overflow: boolean];
   fillUniform(out: Float32Array, state: Uint32Array): void;
+  hostFrame(bytes: number): Buffer | undefined;
   sparseSelect(cur: Float32Array, base: Float32Array, share: number, fraction: number, indices: Uint32Array, values: Float32Array, sample: Float64Array): number;
   blasInfo(): { config: string; corename: string; threads: number };
 }
@@ -302,6 +303,12 @@ class NativeBackend implements Backend {
 
   sumSquares(x: Tensor): number {
     return this.#live().sumSquares(d(x));
+  }
+
+  hostFrame(bytes: number): Buffer {
+    const addon = this.#live();
+    // Zero bytes, or a runtime without external buffers: an ordinary buffer.
+    return (bytes > 0 ? addon.hostFrame(bytes) : undefined) ?? Buffer.alloc(bytes);
   }
 
   sparseSelect(a: SparseSelectArgs): number {
