@@ -5,9 +5,11 @@
  *   decode), for float32 and float16; `applyMs`: a publication's work on the weights with one
  *   remote delta (read the parameters, the fused `deltaStep` pass, write them back); `decodeMs`:
  *   decoding one float32 delta.
- * - `overhead`: CD-1 on 784→500, batch 100, publishing every 10 minibatches (`publishEvery`),
- *   with a second process publishing one delta of the same shape and encoding per delta of the
- *   trainer (two peers at the same speed: one remote delta merged per publication point).
+ * - `overhead`: CD-1 on 784→500, batch 100, 6 epochs of up to 8,000 rows, publishing every 10
+ *   minibatches (`publishEvery`), for each encoding: float32, float16 and sparse (`--sparse`,
+ *   default 0.01 of the entries), with a second process publishing one delta of the same shape
+ *   and encoding per delta of the trainer (two peers at the same speed: one remote delta merged
+ *   per publication point).
  *   `overheadShare`: the time the real `PeerTrainer` run spent in its publication points
  *   (`syncMs`: read, diff, encode, checksum, merge the received deltas, write) plus receiving
  *   (`receiveMs`: the transport decoding every message it received, and the guard), as a share
@@ -20,7 +22,7 @@
  *   half the rows, 1 BLAS thread each) on this machine: seconds from spawn until the training
  *   reconstruction error reaches the one process's error after `--epochs` epochs.
  *
- * Usage: tsx bench/sync.ts [--backend native|js] [--epochs 4] [--rows 8000] [--skip-time]
+ * Usage: tsx bench/sync.ts [--backend native|js] [--epochs 4] [--rows 8000] [--sparse 0.01] [--skip-time]
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -54,6 +56,9 @@ const { values } = parseArgs({
     fingerprint: { type: 'string' },
   },
 });
+
+/** Epochs of the overhead runs: 6 × 80 minibatches, so a run's first publications (cold buffers, connections) weigh little. */
+const OVERHEAD_EPOCHS = 6;
 
 const NV = 784;
 const NH = 500;
@@ -205,8 +210,8 @@ function sumOfSquares(a: Float32Array): number {
 
 async function overhead(rows: number): Promise<Record<string, unknown>> {
   const data = take(loadBundledDigits(), rows).x;
-  const layers = [{ nHidden: NH, epochs: 3, batchSize: 100 }];
-  const batches = 3 * Math.ceil(rows / 100);
+  const layers = [{ nHidden: NH, epochs: OVERHEAD_EPOCHS, batchSize: 100 }];
+  const batches = OVERHEAD_EPOCHS * Math.ceil(rows / 100);
   const backend = backendOf();
   const plainRun = async (): Promise<number> => {
     const plain = new Dbn({ nVisible: NV, layers, seed: 1, backend });
