@@ -246,6 +246,8 @@ interface PeerRecord {
   lastSeen: number | null;
   addedAt: number;
   alive: boolean;
+  /** Its last heartbeat listed us among the peers it hears: what we publish reaches it. */
+  hearsUs: boolean;
   seed: boolean;
   lastAnnounce: number;
   /** The addresses the peer advertises in its own heartbeats (may differ from `pub`). */
@@ -753,16 +755,18 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   /**
-   * Resolves once at least `count` peers are alive (heard within `peerTimeoutMs`); rejects
-   * with SyncError `ETIMEDOUT` after `timeoutMs`.
+   * Resolves once at least `count` peers are alive both ways: heard within `peerTimeoutMs`,
+   * and their last heartbeat lists this peer among those they hear, so that what it publishes
+   * from now on reaches them (a PUB socket drops what it sends before a subscriber has joined).
+   * Rejects with SyncError `ETIMEDOUT` after `timeoutMs`.
    */
   async waitForPeers(count: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.alivePeers().length < count) {
+    while (this.alivePeers().filter((r) => r.hearsUs).length < count) {
       const remaining = deadline - Date.now();
       if (this.closed) throw new SyncError('Peer closed while waiting for peers.', 'ECLOSED');
-      if (remaining <= 0) throw new SyncError(`Fewer than ${count} peers alive after ${timeoutMs} ms.`, 'ETIMEDOUT');
-      await this.waitForEvent('peer-joined', remaining);
+      if (remaining <= 0) throw new SyncError(`Fewer than ${count} peers alive (hearing this peer too) after ${timeoutMs} ms.`, 'ETIMEDOUT');
+      await this.waitForEvent('heartbeat', remaining);
     }
   }
 
@@ -1023,6 +1027,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         this.emit('peer-joined', info(rec));
       }
       const listsUs = hb.peers.some((p) => p.pub === self.pub);
+      rec.hearsUs = listsUs;
       if (!listsUs && now - rec.lastAnnounce >= this.opts.heartbeatIntervalMs) {
         rec.lastAnnounce = now;
         this.announce(rec);
@@ -1060,6 +1065,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       lastSeen: null,
       addedAt: now,
       alive: false,
+      hearsUs: false,
       seed,
       lastAnnounce: 0,
       advertised: null,
@@ -1138,6 +1144,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     for (const rec of [...this.records.values()]) {
       if (rec.alive && rec.lastSeen !== null && now - rec.lastSeen > this.opts.peerTimeoutMs) {
         rec.alive = false;
+        rec.hearsUs = false;
         this.emit('peer-lost', info(rec));
       }
       if (!rec.alive && !rec.seed && now - (rec.lastSeen ?? rec.addedAt) > this.opts.forgetAfterMs) this.forget(rec);
@@ -1237,7 +1244,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     });
   }
 
-  private waitForEvent(event: 'peer-joined', timeoutMs: number): Promise<void> {
+  private waitForEvent(event: 'peer-joined' | 'heartbeat', timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const finish = (): void => {
         clearTimeout(timer);

@@ -132,6 +132,21 @@ test('two peers exchange deltas exactly (values, sender, sequence)', async (t) =
   t.throws(() => b.publishDelta(0, [c], [[1, 3]]), { instanceOf: SyncError, message: /closed/ });
 });
 
+test('waitForPeers waits until the other side hears this peer too: the first delta published right after it arrives', async (t) => {
+  // A joiner hears the seed before the seed has subscribed to the joiner; a delta sent in between
+  // would be dropped by PUB. Several fresh pairs, each publishing at once.
+  for (let trial = 0; trial < 5; trial++) {
+    const a = await open(t, { plaintext: true });
+    const b = await open(t, { plaintext: true, peers: [a.seedAddress] });
+    await b.waitForPeers(1, 5000);
+    const got = waitFor(a, 'delta', () => true, 3000);
+    t.is(b.publishDelta(0, [new Float32Array([trial])], [[1, 1]]), 1);
+    const [d] = await got;
+    t.is(d.tensors[0]![0], trial, `trial ${trial}: the seed received the joiner's first delta`);
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
 test('publishDeltaFrames sends payloads written in the wire encoding; decoding time is counted', async (t) => {
   const a = await open(t, { plaintext: true });
   const b = await open(t, { plaintext: true, peers: [a.address.pub] });
