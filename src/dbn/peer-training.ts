@@ -733,6 +733,11 @@ export class PeerTrainer {
     if (this.o.sparse !== undefined && !final) this.publishSparse(g, cur, shapes, received, K, this.o.sparse);
     else this.publishDense(g, cur, shapes, received, K, final);
     this.c.applied += received.length;
+    this.endSync(g, t0);
+  }
+
+  /** What every publication point ends with: counters, the snapshot block, the fingerprint, a report when due. */
+  private endSync(g: Current, t0: number): void {
     this.sinceSync = 0;
     this.lastSync = Date.now();
     this.c.syncs++;
@@ -980,13 +985,7 @@ export class PeerTrainer {
     ls.round = r;
     this.c.applied += deltas.length - 1;
     this.c.rounds++;
-    this.sinceSync = 0;
-    this.lastSync = Date.now();
-    this.c.syncs++;
-    this.refreshBlock(g.id, g.base);
-    this.publishFingerprint();
-    this.c.syncMs += performance.now() - t0;
-    if (Date.now() - this.lastReport >= this.o.reportEveryMs) this.report('sync');
+    this.endSync(g, t0);
   }
 
   /**

@@ -1,16 +1,15 @@
 import { loadBundledDigits, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
-import { encodeFingerprint } from '../../src/dbn/peer-fingerprint.js';
 import { PeerTrainer } from '../../src/dbn/peer-training.js';
-import type { PeerLink, PeerTrainingOptions } from '../../src/dbn/peer-training.js';
+import type { PeerTrainingOptions } from '../../src/dbn/peer-training.js';
 import { InvalidOptionError, SyncError } from '../../src/errors.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
 import { Random } from '../../src/random.js';
 import { Peer } from '../../src/sync/peer.js';
 import type { DeltaMessage } from '../../src/sync/wire.js';
 import type { HostMatrix } from '../../src/validate.js';
-import { type PeerContext, peerTest, allParameters } from '../helpers/peer-context.js';
+import { type PeerContext, peerTest, allParameters, memoryLink } from '../helpers/peer-context.js';
 
 type Ctx = PeerContext;
 const test = peerTest();
@@ -111,46 +110,11 @@ test('lockstep: the same seed gives the same bits whatever the delays (one peer 
   t.true(quiet.trainers.every((tr) => tr.stats().applied > 0));
 });
 
-/** An in-memory link that records what is published and lets the test play a second trainer ('bb…'). */
-function fakeLink(): { link: PeerLink; published: Float32Array[][]; deliver: (m: DeltaMessage) => void; beat: (samples: number) => void } {
-  const handlers = new Map<string, (x: never) => void>();
-  const published: Float32Array[][] = [];
-  let seq = 0;
-  const stats = { delivered: 0, gaps: 0, duplicates: 0, stale: 0, rejected: { key: 0 }, handshakeFailures: 0, decodeMs: 0, perSender: {}, sent: { heartbeats: 0 } };
-  const link = {
-    senderId: 'aa'.repeat(16),
-    publishDelta: () => ++seq,
-    publishDeltaFrames: (_layer: number, payload: readonly Buffer[]) => {
-      published.push(payload.map((b) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))));
-      return ++seq;
-    },
-    flush: () => Promise.resolve(),
-    on: (e: string, f: (x: never) => void) => handlers.set(e, f),
-    off: () => undefined,
-    setWeightFingerprint: () => undefined,
-    setProgress: () => undefined,
-    serveSnapshots: () => undefined,
-    requestSnapshot: () => Promise.reject(new Error('no snapshots here')),
-    adoptSequences: () => undefined,
-    sequences: () => new Map<string, number>(),
-    stats: () => stats,
-    waitForPeers: () => Promise.resolve(),
-    setMaxFrameBytes: () => undefined,
-  } as unknown as PeerLink;
-  const beat = (samples: number): void =>
-    (handlers.get('heartbeat') as (h: unknown) => void)({
-      kind: 'heartbeat',
-      senderId: 'bb'.repeat(16),
-      lastSequence: 0,
-      progress: { epoch: 0, batches: 0, samples },
-      weightFingerprint: encodeFingerprint({ stage: 0, epochs: 0 }, [new Float64Array(4)]),
-    });
-  return { link, published, deliver: (m) => (handlers.get('delta') as (d: DeltaMessage) => void)(m), beat };
-}
 
 test('lockstep: a delta of a later round is held, not applied early; a lost delta stops the run (ELOCKSTEP)', async (t) => {
   const dbn = dbnOf(t);
-  const { link, published, deliver, beat } = fakeLink();
+  const { link, sent, deliver, beat } = memoryLink();
+  const published = (): Float32Array[][] => sent.map((p) => p.map((b) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))));
   const tr = new PeerTrainer(dbn, link, { publishEvery: 1, lockstep: true, merge: 'sum', barrierTimeoutMs: 5000 });
   t.context.trainers.push(tr);
   beat(1); // a live trainer at stage 0 making one round per epoch
@@ -184,9 +148,9 @@ test('lockstep: a delta of a later round is held, not applied early; a lost delt
     },
   });
   t.is(tr.stats().lockstep.rounds, 1);
-  t.is(published.length, 1);
+  t.is(published().length, 1);
   // Round 1: base + (own delta + bb's round-1 delta), in float32, in sender-id order ('aa…' < 'bb…').
-  const expected = before.map((b, i) => b.map((v, k) => Math.fround(v + Math.fround(published[0]![i]![k]! + r1.tensors[i]![k]!))));
+  const expected = before.map((b, i) => b.map((v, k) => Math.fround(v + Math.fround(published()[0]![i]![k]! + r1.tensors[i]![k]!))));
   t.true(sameBits(afterRound1!, expected), 'exactly base + own + round 1');
   const withEarly = expected.map((e, i) => e.map((v, k) => v + r2.tensors[i]![k]!));
   t.false(sameBits(afterRound1!, withEarly));
@@ -200,7 +164,7 @@ test('lockstep: a delta of a later round is held, not applied early; a lost delt
 
 test('lockstep: bad option values and options that depend on timing are refused', (t) => {
   const dbn = dbnOf(t);
-  const { link } = fakeLink();
+  const { link } = memoryLink();
   const bad: PeerTrainingOptions[] = [
     { lockstep: 'yes' as unknown as boolean },
     { lockstep: true, float16: true },

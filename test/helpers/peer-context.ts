@@ -2,8 +2,10 @@
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import type { Dbn } from '../../src/dbn/dbn.js';
-import type { PeerTrainer } from '../../src/dbn/peer-training.js';
+import { encodeFingerprint } from '../../src/dbn/peer-fingerprint.js';
+import type { PeerLink, PeerTrainer } from '../../src/dbn/peer-training.js';
 import type { Peer } from '../../src/sync/peer.js';
+import type { DeltaMessage } from '../../src/sync/wire.js';
 
 /** What a test registers for cleanup. */
 export interface PeerContext {
@@ -37,4 +39,45 @@ export function allParameters(d: Dbn): Float32Array[] {
   }
   if (d.classes !== undefined) for (const l of d.getClassifierParameters().layers) out.push(l.weights.data, l.bias);
   return out;
+}
+
+/**
+ * An in-memory PeerLink for one trainer: records every published payload (copied), and lets the
+ * test play a second trainer 'bb…' (its deltas through `deliver`, its heartbeats through `beat`,
+ * with `samples` as its progress).
+ */
+export function memoryLink(): { link: PeerLink; sent: Buffer[][]; deliver: (m: DeltaMessage) => void; beat: (samples?: number) => void } {
+  const handlers = new Map<string, (x: never) => void>();
+  const sent: Buffer[][] = [];
+  let seq = 0;
+  const stats = { delivered: 0, gaps: 0, duplicates: 0, stale: 0, rejected: { key: 0 }, handshakeFailures: 0, decodeMs: 0, perSender: {}, sent: { heartbeats: 0 } };
+  const link = {
+    senderId: 'aa'.repeat(16),
+    publishDelta: () => ++seq,
+    publishDeltaFrames: (_layer: number, payload: readonly Buffer[]) => {
+      sent.push(payload.map((b) => Buffer.from(b)));
+      return ++seq;
+    },
+    flush: () => Promise.resolve(),
+    on: (e: string, f: (x: never) => void) => handlers.set(e, f),
+    off: () => undefined,
+    setWeightFingerprint: () => undefined,
+    setProgress: () => undefined,
+    serveSnapshots: () => undefined,
+    requestSnapshot: () => Promise.reject(new Error('no snapshots here')),
+    adoptSequences: () => undefined,
+    sequences: () => new Map<string, number>(),
+    stats: () => stats,
+    waitForPeers: () => Promise.resolve(),
+    setMaxFrameBytes: () => undefined,
+  } as unknown as PeerLink;
+  const beat = (samples = 0): void =>
+    (handlers.get('heartbeat') as (h: unknown) => void)({
+      kind: 'heartbeat',
+      senderId: 'bb'.repeat(16),
+      lastSequence: 0,
+      progress: { epoch: 0, batches: samples === 0 ? 1 : 0, samples },
+      weightFingerprint: encodeFingerprint({ stage: 0, epochs: 0 }, [new Float64Array(4)]),
+    });
+  return { link, sent, deliver: (m) => (handlers.get('delta') as (d: DeltaMessage) => void)(m), beat };
 }

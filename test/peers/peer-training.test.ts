@@ -2,8 +2,7 @@ import { loadBundledDigits, shard, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
 import { PeerTrainer } from '../../src/dbn/peer-training.js';
-import type { PeerLink, PeerTrainingOptions } from '../../src/dbn/peer-training.js';
-import { encodeFingerprint } from '../../src/dbn/peer-fingerprint.js';
+import type { PeerTrainingOptions } from '../../src/dbn/peer-training.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
@@ -13,7 +12,7 @@ import { Peer } from '../../src/sync/peer.js';
 import { decode, encodeDelta } from '../../src/sync/wire.js';
 import type { DeltaMessage } from '../../src/sync/wire.js';
 import type { HostMatrix } from '../../src/validate.js';
-import { type PeerContext, peerTest } from '../helpers/peer-context.js';
+import { type PeerContext, peerTest, memoryLink } from '../helpers/peer-context.js';
 
 type Ctx = PeerContext;
 const test = peerTest();
@@ -137,7 +136,7 @@ test('a sparse publication sends about the asked fraction, the largest entries, 
   const dbn = dbnOf(t);
   const w0 = dbn.layers[0]!.getParameters();
   const start = [w0.weights.data, w0.visibleBias, w0.hiddenBias].map((x) => Float64Array.from(x));
-  const { link, sent } = recordingLink();
+  const { link, sent } = memoryLink();
   const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, merge: 'sum', sparse: 0.02 });
   t.context.trainers.push(tr);
   const before: Float32Array[] = [];
@@ -195,7 +194,7 @@ test('a sparse publication sends about the asked fraction, the largest entries, 
 
 test('the sparse option is checked', (t) => {
   const dbn = dbnOf(t);
-  const { link } = recordingLink();
+  const { link } = memoryLink();
   for (const bad of [0, 1, -0.1, Number.NaN]) {
     t.throws(() => new PeerTrainer(dbn, link, { sparse: bad }), { instanceOf: InvalidOptionError, message: /sparse/ });
   }
@@ -213,46 +212,6 @@ function withoutDeltaStep(be: Backend): Backend {
   return w as unknown as Backend;
 }
 
-/**
- * An in-memory link: records the published frames, and lets the test hand the trainer remote
- * deltas and a heartbeat of a live trainer (so that 'average' halves the local change).
- */
-function recordingLink(): { link: PeerLink; sent: Buffer[][]; deliver: (m: DeltaMessage) => void; beat: () => void } {
-  const handlers = new Map<string, (x: never) => void>();
-  const sent: Buffer[][] = [];
-  let seq = 0;
-  const stats = { delivered: 0, gaps: 0, duplicates: 0, stale: 0, rejected: { key: 0 }, handshakeFailures: 0, decodeMs: 0, perSender: {}, sent: { heartbeats: 0 } };
-  const link = {
-    senderId: 'aa'.repeat(16),
-    publishDelta: () => ++seq,
-    publishDeltaFrames: (_layer: number, payload: readonly Buffer[]) => {
-      sent.push(payload.map((b) => Buffer.from(b)));
-      return ++seq;
-    },
-    flush: () => Promise.resolve(),
-    on: (e: string, f: (x: never) => void) => handlers.set(e, f),
-    off: () => undefined,
-    setWeightFingerprint: () => undefined,
-    setProgress: () => undefined,
-    serveSnapshots: () => undefined,
-    requestSnapshot: () => Promise.reject(new Error('no snapshots here')),
-    adoptSequences: () => undefined,
-    sequences: () => new Map<string, number>(),
-    stats: () => stats,
-    waitForPeers: () => Promise.resolve(),
-    setMaxFrameBytes: () => undefined,
-  } as unknown as PeerLink;
-  const other = 'bb'.repeat(16);
-  const beat = (): void =>
-    (handlers.get('heartbeat') as (h: unknown) => void)({
-      kind: 'heartbeat',
-      senderId: other,
-      lastSequence: 0,
-      progress: { epoch: 0, batches: 1, samples: 0 },
-      weightFingerprint: encodeFingerprint({ stage: 0, epochs: 0 }, [new Float64Array(4)]),
-    });
-  return { link, sent, deliver: (m) => (handlers.get('delta') as (d: DeltaMessage) => void)(m), beat };
-}
 
 const nativeOrSkip = (() => {
   try {
@@ -285,7 +244,7 @@ for (const encoding of ['float32', 'float16', 'sparse'] as const) {
     const runs = [native, withoutDeltaStep(native)].map(async (backend) => {
       const dbn = new Dbn({ nVisible: nv, layers: LAYERS, seed: 3, backend });
       dbns.push(dbn);
-      const { link, sent, deliver, beat } = recordingLink();
+      const { link, sent, deliver, beat } = memoryLink();
       const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, float16, ...sparse, merge: 'average' });
       t.context.trainers.push(tr);
       beat();
