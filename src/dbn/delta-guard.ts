@@ -19,6 +19,13 @@ export interface DeltaGuardOptions {
   readonly normWarmup?: number;
 }
 
+/**
+ * Which norm window a delta is judged against: sparse deltas (a few large entries) and dense
+ * ones (every entry, e.g. the whole residual a sparse run sends at a stage's end) have norms of
+ * different scales, so each kind is compared with its own recent norms.
+ */
+export type DeltaKind = 'dense' | 'sparse';
+
 /** What {@link DeltaGuard.check} decides. */
 export type GuardVerdict = { readonly ok: true; readonly norm: number } | { readonly ok: false; readonly reason: DeltaRejection; readonly detail: string };
 
@@ -44,7 +51,14 @@ export class DeltaGuard {
    * @param sumSquares `Σ v²` over the tensors when the caller has it (a decoded delta carries
    *   it), sparing a pass over them; computed here otherwise.
    */
-  check(layer: number, tensors: readonly ArrayLike<number>[], shapes: readonly TensorShape[], expected: readonly TensorShape[] | undefined, sumSquares?: number): GuardVerdict {
+  check(
+    layer: number,
+    tensors: readonly ArrayLike<number>[],
+    shapes: readonly TensorShape[],
+    expected: readonly TensorShape[] | undefined,
+    sumSquares?: number,
+    kind: DeltaKind = 'dense',
+  ): GuardVerdict {
     if (expected === undefined) return { ok: false, reason: 'layer', detail: `layer ${layer} does not exist here` };
     if (tensors.length !== expected.length || shapes.length !== expected.length) {
       return { ok: false, reason: 'shape', detail: `layer ${layer} has ${expected.length} tensors, the delta ${tensors.length}` };
@@ -68,7 +82,7 @@ export class DeltaGuard {
     // A NaN or ±Infinity anywhere makes the sum of squares non-finite.
     if (!Number.isFinite(sq)) return { ok: false, reason: 'nonfinite', detail: `the delta for layer ${layer} holds a NaN or an infinity` };
     const norm = Math.sqrt(sq);
-    const w = this.windows.get(layer);
+    const w = this.windows.get(windowKey(layer, kind));
     if (w !== undefined && w.length >= this.normWarmup) {
       const m = median(w);
       if (norm > this.normFactor * m) {
@@ -78,23 +92,28 @@ export class DeltaGuard {
     return { ok: true, norm };
   }
 
-  /** Records an accepted (or locally published) delta's norm for `layer`. Zero norms are ignored. */
-  accept(layer: number, norm: number): void {
+  /** Records an accepted (or locally published) delta's norm for `layer` and `kind`. Zero norms are ignored. */
+  accept(layer: number, norm: number, kind: DeltaKind = 'dense'): void {
     if (!(norm > 0) || !Number.isFinite(norm)) return;
-    let w = this.windows.get(layer);
+    const key = windowKey(layer, kind);
+    let w = this.windows.get(key);
     if (w === undefined) {
       w = [];
-      this.windows.set(layer, w);
+      this.windows.set(key, w);
     }
     w.push(norm);
     if (w.length > this.normWindow) w.shift();
   }
 
-  /** The median of the recent norms of `layer`, or undefined before any. */
-  recentMedian(layer: number): number | undefined {
-    const w = this.windows.get(layer);
+  /** The median of the recent norms of `layer` and `kind`, or undefined before any. */
+  recentMedian(layer: number, kind: DeltaKind = 'dense'): number | undefined {
+    const w = this.windows.get(windowKey(layer, kind));
     return w === undefined || w.length === 0 ? undefined : median(w);
   }
+}
+
+function windowKey(layer: number, kind: DeltaKind): number {
+  return 2 * layer + (kind === 'sparse' ? 1 : 0);
 }
 
 function median(values: readonly number[]): number {

@@ -36,7 +36,7 @@ import { sparseFrame } from '../sync/wire.js';
 import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../sync/index.js';
 import { type Constraints, type MatrixInput, validateOptions } from '../validate.js';
 import type { ClassifierParameters, Dbn, PretrainHistory } from './dbn.js';
-import { DeltaGuard, type DeltaRejection, type TensorShape } from './delta-guard.js';
+import { type DeltaKind, DeltaGuard, type DeltaRejection, type TensorShape } from './delta-guard.js';
 import type { HiddenActivation } from './network.js';
 import type { FineTuneOptions, FineTuneResult, PretrainOptions } from './options.js';
 import { encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup, takeSamples } from './peer-fingerprint.js';
@@ -792,14 +792,14 @@ export class PeerTrainer {
   }
 
   /** Counts a published delta (its bytes, and what float32 would have taken) and records its norm. */
-  private countPublished(g: Current, shapes: readonly TensorShape[], payload: readonly Buffer[], sumSquares: number): void {
+  private countPublished(g: Current, shapes: readonly TensorShape[], payload: readonly Buffer[], sumSquares: number, kind: DeltaKind = 'dense'): void {
     this.c.published++;
     let elements = 0;
     for (const b of g.base) elements += b.length;
     const overhead = 104 + 8 * shapes.length + 16;
     this.c.bytesSent += overhead + payload.reduce((a, f) => a + f.length, 0);
     this.c.bytesF32 += overhead + elements * 4;
-    this.guard.accept(g.id, Math.sqrt(sumSquares));
+    this.guard.accept(g.id, Math.sqrt(sumSquares), kind);
   }
 
   /**
@@ -838,7 +838,7 @@ export class PeerTrainer {
         settled = false;
       } else {
         published = true;
-        this.countPublished(g, shapes, payload, sq);
+        this.countPublished(g, shapes, payload, sq, 'sparse');
       }
     }
     if (published) {
@@ -1233,7 +1233,8 @@ export class PeerTrainer {
     const t0 = performance.now();
     // A sparse delta's tensors are only built on access: the guard needs their lengths alone.
     const tensors = msg.sparse === undefined ? msg.tensors : msg.shapes.map(([r, c]) => ({ length: r * c }));
-    const v = this.guard.check(msg.layer, tensors, msg.shapes, this.expectedShapes(msg), msg.sumSquares);
+    const kind = msg.sparse === undefined ? 'dense' : 'sparse';
+    const v = this.guard.check(msg.layer, tensors, msg.shapes, this.expectedShapes(msg), msg.sumSquares, kind);
     this.c.receiveMs += performance.now() - t0;
     if (!v.ok) {
       this.c.rejected[v.reason]++;
@@ -1245,7 +1246,7 @@ export class PeerTrainer {
       this.lockstepReceive(msg, v.norm);
       return;
     }
-    this.guard.accept(msg.layer, v.norm);
+    this.guard.accept(msg.layer, v.norm, kind);
     this.pending.push({ msg, norm: v.norm });
     if (this.pending.length > this.o.maxPending) {
       this.pending.shift();

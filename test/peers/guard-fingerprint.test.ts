@@ -48,6 +48,18 @@ test('the norm check arms after the warm-up and compares with the median of the 
   t.is(g.recentMedian(0), 100 * n, 'zero and NaN norms are not recorded');
 });
 
+test('sparse and dense deltas are judged against their own recent norms', (t) => {
+  const g = new DeltaGuard({ normFactor: 10, normWindow: 5, normWarmup: 3 });
+  const n = Math.sqrt(93);
+  for (let i = 0; i < 3; i++) g.accept(0, n, 'sparse');
+  t.is(g.recentMedian(0, 'sparse'), n);
+  t.is(g.recentMedian(0), undefined, 'a sparse norm does not enter the dense window');
+  // The whole residual a sparse run sends at a stage's end: 30× a sparse delta, still taken.
+  t.true(g.check(0, delta(30), SHAPES, SHAPES, undefined, 'dense').ok);
+  t.like(g.check(0, delta(30), SHAPES, SHAPES, undefined, 'sparse'), { ok: false, reason: 'norm' });
+  t.true(g.check(0, delta(9.9), SHAPES, SHAPES, undefined, 'sparse').ok);
+});
+
 test('fingerprints: layout, fixed sample indices, divergence by hand', (t) => {
   t.is(samplesPerGroup(1), 64 - FINGERPRINT_HEADER);
   t.is(samplesPerGroup(3), Math.floor((64 - FINGERPRINT_HEADER) / 3));
