@@ -334,8 +334,8 @@ export function encodeDeltaFrames(
     const n = checkShape(shapes[i], i, where);
     if (!Buffer.isBuffer(p)) throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' must be a Buffer.`);
     if (sparse) {
-      const problem = sparseFrameProblem(p, n, delta.finiteChecked !== true);
-      if (problem !== undefined) throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' is not a valid sparse frame for shape ${shapes[i]![0]}x${shapes[i]![1]}: ${problem[1]}`);
+      const read = readSparseChecked(p, n, delta.finiteChecked !== true);
+      if ('problem' in read) throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' is not a valid sparse frame for shape ${shapes[i]![0]}x${shapes[i]![1]}: ${read.problem[1]}`);
       continue;
     }
     if (p.length !== n * (f16 ? 2 : 4)) {
@@ -372,24 +372,31 @@ export function sparseFrame(indices: Uint32Array, values: Float32Array, count = 
 }
 
 /**
- * What is wrong with a SPARSE frame for a tensor of `n` elements (a wire error code and a
- * sentence), or undefined. Values are checked for finiteness only with `values`.
+ * A SPARSE frame for a tensor of `n` elements, read and checked: its entries and `Σ v²` (NaN
+ * without `values`, whose finiteness is then not checked), or what is wrong with it (a wire
+ * error code and a sentence).
  */
-function sparseFrameProblem(frame: Uint8Array, n: number, values: boolean): [WireFormatErrorCode, string] | undefined {
-  if (frame.length % 8 !== 0 || frame.length / 8 > n) return ['ELENGTH', `${frame.length} bytes; a multiple of 8 up to ${8 * n} expected.`];
-  const s = readSparse(frame);
-  const ix = s.indices;
+function readSparseChecked(
+  frame: Uint8Array,
+  n: number,
+  values: boolean,
+): { readonly tensor: SparseTensor; readonly sumSquares: number } | { readonly problem: [WireFormatErrorCode, string] } {
+  if (frame.length % 8 !== 0 || frame.length / 8 > n) return { problem: ['ELENGTH', `${frame.length} bytes; a multiple of 8 up to ${8 * n} expected.`] };
+  const tensor = readSparse(frame);
+  const ix = tensor.indices;
   let prev = -1;
   for (let j = 0; j < ix.length; j++) {
     const k = ix[j]!;
-    if (k <= prev || k >= n) return ['EINDEX', `index ${k} at entry ${j} is ${k >= n ? `beyond the ${n} elements` : 'not above the one before'}.`];
+    if (k <= prev || k >= n) return { problem: ['EINDEX', `index ${k} at entry ${j} is ${k >= n ? `beyond the ${n} elements` : 'not above the one before'}.`] };
     prev = k;
   }
-  if (values && !Number.isFinite(sumOfSquares(s.values))) {
-    const j = s.values.findIndex((v) => !Number.isFinite(v));
-    return ['ENONFINITE', `entry ${j} (element ${ix[j]}) holds ${s.values[j]}.`];
+  if (!values) return { tensor, sumSquares: Number.NaN };
+  const sumSquares = sumOfSquares(tensor.values);
+  if (!Number.isFinite(sumSquares)) {
+    const j = tensor.values.findIndex((v) => !Number.isFinite(v));
+    return { problem: ['ENONFINITE', `entry ${j} (element ${ix[j]}) holds ${tensor.values[j]}.`] };
   }
-  return undefined;
+  return { tensor, sumSquares };
 }
 
 /** Views (or, unaligned or big-endian, copies) of a SPARSE frame's indices and values. */
@@ -954,16 +961,10 @@ function sparseDelta(frames: readonly Uint8Array[], shapes: Shape[], fields: Omi
   let sumSquares = 0;
   shapes.forEach(([r, c], i) => {
     const frame = frames[2 + i]!;
-    const problem = sparseFrameProblem(frame, r * c, false);
-    if (problem !== undefined) fail(problem[0], `Sparse payload ${i}: ${problem[1]}`);
-    const s = readSparse(frame);
-    const sq = sumOfSquares(s.values);
-    if (!Number.isFinite(sq)) {
-      const j = s.values.findIndex((v) => !Number.isFinite(v));
-      fail('ENONFINITE', `Sparse payload ${i} holds ${s.values[j]} at entry ${j} (element ${s.indices[j]}).`);
-    }
-    sumSquares += sq;
-    sparse.push(s);
+    const read = readSparseChecked(frame, r * c, true);
+    if ('problem' in read) fail(read.problem[0], `Sparse payload ${i}: ${read.problem[1]}`);
+    sumSquares += read.sumSquares;
+    sparse.push(read.tensor);
   });
   let dense: Float32Array[] | undefined;
   return {
