@@ -29,6 +29,8 @@ import {
   type ResolvedDbnOptions,
   resolveFineTune,
 } from './options.js';
+import { type FineTuneEpoch, type ValidationSums, collectiveFineTuneEpoch, localFineTuneEpoch } from './fine-tune-epoch.js';
+import { forStage } from '../rbm/collective.js';
 
 /** The fine-tuned classifier and the progress of its training run. */
 interface Classifier {
@@ -183,15 +185,15 @@ export class Dbn {
       const target = rbm.options.epochs;
       if (rbm.epochsTrained >= target) continue;
       if (opts.signal?.aborted) break;
-      const rows = x.rows;
       await rbm.fit(x, {
         epochs: target - rbm.epochsTrained,
         ...(valid !== undefined ? { validation: valid } : {}),
         ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+        ...(opts.collective !== undefined ? { collective: forStage(opts.collective, i) } : {}),
         ...(opts.onBatch !== undefined ? { onBatch: (b) => opts.onBatch!(i, b) } : {}),
         onEpoch: async (m) => {
           history[i]!.push(m);
-          const complete = m.samples === rows;
+          const complete = opts.signal?.aborted !== true;
           if (ckpt !== undefined && complete && (rbm.epochsTrained % ckpt.everyEpochs === 0 || rbm.epochsTrained >= target)) {
             this.save(ckpt.path, { overwrite: true, trainingState: true });
           }
@@ -279,6 +281,9 @@ export class Dbn {
     if (c !== undefined && !c.finished && opts.classes !== undefined && opts.classes !== c.net.classes) {
       throw new InvalidOptionError(`The 'classes' option of Dbn.fineTune must be ${c.net.classes} to continue the unfinished run. Got ${opts.classes}.`);
     }
+    if (opts.collective !== undefined && opts.classes === undefined && (c === undefined || c.finished)) {
+      throw new InvalidOptionError(`The 'classes' option of Dbn.fineTune is required with 'collective' (every replica must build the same classifier, whatever labels its own rows hold).`);
+    }
     const classes = c !== undefined && !c.finished ? c.net.classes : (opts.classes ?? maxLabel(y) + 1);
     if (classes < 2) throw new InvalidDataError(`Argument 'labels' passed to 'Dbn.fineTune' holds a single class (0); pass the 'classes' option (>= 2).`);
     checkLabelRange(y, classes, 'Dbn.fineTune', 'labels');
@@ -308,17 +313,19 @@ export class Dbn {
       this.classifier = c;
     }
     if (opts.onStart) await opts.onStart({ classes, epochsDone: c.epochsDone });
-    const hasValid = valid !== undefined;
+    const collective = opts.collective === undefined ? undefined : forStage(opts.collective, this.layers.length);
+    const hasValid = valid !== undefined || (collective !== undefined && o.validationFraction > 0);
     const history: FineTuneMetrics[] = [];
-    const cols = this.nVisible;
-    const bs = Math.min(o.batchSize, train.rows);
-    const batches = Math.ceil(train.rows / bs);
-    const hostX = new Float32Array(bs * cols);
-    const hostY = new Int32Array(bs);
     const rates = { hidden: o.dropout, input: o.inputDropout };
+    const validate =
+      valid === undefined || validY === undefined
+        ? undefined
+        : (): ValidationSums => {
+            const v = scoreProbabilities(c.net.predictProba(valid), validY, classes);
+            return { logLossSum: v.logLoss * valid.rows, correct: v.accuracy * valid.rows, rows: valid.rows };
+          };
     const ckpt = opts.checkpoint;
     let aborted = false;
-    let lastYield = Date.now();
     try {
       while (c.epochsDone < o.epochs && !(hasValid && c.sinceBest >= o.patience)) {
         if (opts.signal?.aborted) {
@@ -328,53 +335,32 @@ export class Dbn {
         const epoch = c.epochsDone;
         const started = performance.now();
         const learningRate = o.learningRate * o.learningRateDecay ** epoch;
-        const upd = { learningRate, momentum: o.momentum, weightDecay: o.weightDecay };
-        const order = c.rng.permutation(train.rows);
-        let lossSum = 0;
-        let correct = 0;
-        for (let bi = 0; bi < batches; bi++) {
-          const start = bi * bs;
-          const n = Math.min(bs, train.rows - start);
-          for (let r = 0; r < n; r++) {
-            const src = order[start + r]!;
-            hostX.set(train.data.subarray(src * cols, (src + 1) * cols), r * cols);
-            hostY[r] = trainY[src]!;
-          }
-          const res = c.net.trainBatch(hostX.subarray(0, n * cols), hostY, n, upd, rates, c.rng);
-          lossSum += res.lossSum;
-          correct += res.correct;
-          if (opts.onBatch) await opts.onBatch({ epoch, batch: bi, batches, loss: res.lossSum / n });
-          if (opts.signal?.aborted) {
-            aborted = true;
-            break;
-          }
-          if (Date.now() - lastYield > 50) {
-            await new Promise<void>((r) => setImmediate(r));
-            lastYield = Date.now();
-          }
+        const spec: FineTuneEpoch = {
+          net: c.net,
+          rng: c.rng,
+          epoch,
+          x: train,
+          y: trainY,
+          batchSize: o.batchSize,
+          update: { learningRate, momentum: o.momentum, weightDecay: o.weightDecay },
+          rates,
+          onBatch: opts.onBatch,
+          signal: opts.signal,
+          validate,
+        };
+        const sums = collective === undefined ? await localFineTuneEpoch(spec) : await collectiveFineTuneEpoch(spec, collective);
+        if (sums.aborted) {
+          aborted = true;
+          break;
         }
-        if (aborted) break;
-        let best = false;
-        let v: Evaluation | undefined;
-        if (valid !== undefined && validY !== undefined) {
-          v = scoreProbabilities(c.net.predictProba(valid), validY, classes);
-          const score = o.monitor === 'accuracy' ? -v.accuracy : v.logLoss;
-          if (score < c.bestScore) {
-            c.bestScore = score;
-            c.bestEpoch = epoch;
-            c.sinceBest = 0;
-            c.net.keepBest();
-            best = true;
-          } else {
-            c.sinceBest++;
-          }
-        }
+        const best = this.judgeEpoch(c, epoch, sums.validation, o.monitor);
         c.epochsDone++;
+        const v = sums.validation;
         const m: FineTuneMetrics = {
           epoch,
-          loss: lossSum / train.rows,
-          trainAccuracy: correct / train.rows,
-          ...(v !== undefined ? { validationLoss: v.logLoss, validationAccuracy: v.accuracy } : {}),
+          loss: sums.lossSum / sums.rows,
+          trainAccuracy: sums.correct / sums.rows,
+          ...(v !== undefined ? { validationLoss: v.logLossSum / v.rows, validationAccuracy: v.correct / v.rows } : {}),
           best,
           learningRate,
           elapsedMs: performance.now() - started,
@@ -394,6 +380,21 @@ export class Dbn {
       c.net.releaseWorkspaces();
     }
     return { history, epochs: c.epochsDone, bestEpoch: hasValid ? c.bestEpoch : -1, finished: c.finished, stoppedEarly: c.stoppedEarly };
+  }
+
+  /** Early-stopping bookkeeping after an epoch: keeps the best weights. Returns whether this epoch is the best so far. */
+  private judgeEpoch(c: Classifier, epoch: number, v: ValidationSums | undefined, monitor: 'logLoss' | 'accuracy'): boolean {
+    if (v === undefined) return false;
+    const score = monitor === 'accuracy' ? -(v.correct / v.rows) : v.logLossSum / v.rows;
+    if (score < c.bestScore) {
+      c.bestScore = score;
+      c.bestEpoch = epoch;
+      c.sinceBest = 0;
+      c.net.keepBest();
+      return true;
+    }
+    c.sinceBest++;
+    return false;
   }
 
   /** Class probabilities (`rows × classes`, rows summing to 1) from the fine-tuned classifier. */

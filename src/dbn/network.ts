@@ -226,18 +226,54 @@ export class FeedForwardNet {
    * Returns the batch's summed cross-entropy (computed before the update, with dropout applied).
    */
   trainBatch(x: Float32Array, labels: ArrayLike<number>, n: number, upd: UpdateOptions, rates: DropoutRates, rng: RandomSource): BatchLoss {
+    const loss = this.gradientSum(x, labels, n, rates, rng);
+    this.applyGradient(upd, 1 / n);
+    return loss;
+  }
+
+  /**
+   * The negative gradient of the cross-entropy summed over the `n` rows of `x` (with dropout
+   * masks drawn from `rng`) into the gradient tensors, for {@link applyGradient}. Returns the
+   * batch's summed cross-entropy and correct count.
+   */
+  gradientSum(x: Float32Array, labels: ArrayLike<number>, n: number, rates: DropoutRates, rng: RandomSource): BatchLoss {
     const ws = this.workspace(n);
     this.load(ws, x, labels, n);
     if (rates.hidden > 0 || rates.input > 0) ws.prepareDropout(rates);
     this.forward(ws, rates, rng);
     const loss = this.lossOf(ws, labels, n);
     this.backward(ws, rates);
+    return loss;
+  }
+
+  /** The momentum update from the gradient tensors times `gradScale` (`1 / rows` of the sum). */
+  applyGradient(upd: UpdateOptions, gradScale: number): void {
     const b = this.backend;
     for (let i = 0; i < this.shapes.length; i++) {
-      b.momentumStep(this.W[i]!, this.vW[i]!, this.gW[i]!, { ...upd, gradScale: 1 / n });
-      b.momentumStep(this.bias[i]!, this.vb[i]!, this.gb[i]!, { ...upd, weightDecay: 0, gradScale: 1 / n });
+      b.momentumStep(this.W[i]!, this.vW[i]!, this.gW[i]!, { ...upd, gradScale });
+      b.momentumStep(this.bias[i]!, this.vb[i]!, this.gb[i]!, { ...upd, weightDecay: 0, gradScale });
     }
-    return loss;
+  }
+
+  /** Host buffers shaped like the gradient tensors: per layer, weights then bias. */
+  gradientBuffers(): Float32Array[] {
+    return this.shapes.flatMap((s) => [new Float32Array(s.nIn * s.nOut), new Float32Array(s.nOut)]);
+  }
+
+  /** Copies the gradient tensors into `into` (as from {@link gradientBuffers}). */
+  readGradient(into: readonly Float32Array[]): void {
+    for (let i = 0; i < this.shapes.length; i++) {
+      this.backend.read(this.gW[i]!, into[2 * i]!);
+      this.backend.read(this.gb[i]!, into[2 * i + 1]!);
+    }
+  }
+
+  /** Sets the gradient tensors from `from` (as from {@link gradientBuffers}). */
+  writeGradient(from: readonly Float32Array[]): void {
+    for (let i = 0; i < this.shapes.length; i++) {
+      this.backend.write(this.gW[i]!, from[2 * i]!);
+      this.backend.write(this.gb[i]!, from[2 * i + 1]!);
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * Options of {@link Dbn} and of its methods: types, constraints tables and defaults.
  */
+import type { Collective } from '../rbm/collective.js';
 import type { Backend } from '../kernels/backend.js';
 import type { BatchInfo, EpochMetrics, RbmOptions } from '../rbm/index.js';
 import { rbmConstraints } from '../rbm/options.js';
@@ -53,6 +54,12 @@ export interface PretrainOptions {
   /** Stops after the current minibatch when aborted (the epoch in progress is left incomplete). */
   readonly signal?: AbortSignal;
   readonly checkpoint?: CheckpointOptions;
+  /**
+   * Train as one replica of several (synchronous data-parallel; see {@link Collective}): each
+   * minibatch's gradient is summed over the replicas before the same update is applied
+   * everywhere. Peer training (`PeerTrainer`) passes one; a single process none.
+   */
+  readonly collective?: Collective;
 }
 
 /** Metrics reported after every epoch of {@link Dbn.fineTune}. */
@@ -134,6 +141,13 @@ export interface FineTuneOptions {
   /** Stops after the current minibatch when aborted. */
   readonly signal?: AbortSignal;
   readonly checkpoint?: CheckpointOptions;
+  /**
+   * Fine-tune as one replica of several (synchronous data-parallel; see {@link Collective}): each
+   * minibatch's gradient is summed over the replicas before the same update is applied
+   * everywhere; `classes` is then required, and early stopping decides on
+   * the validation statistics summed over the replicas. Peer training (`PeerTrainer`) passes one; a single process none.
+   */
+  readonly collective?: Collective;
 }
 
 /** What {@link Dbn.fineTune} resolves with. */
@@ -202,6 +216,7 @@ export const pretrainConstraints: Constraints = {
   onEpoch: { kind: 'function' },
   onBatch: { kind: 'function' },
   signal: { kind: 'object' },
+  collective: { kind: 'object' },
   checkpoint: checkpointConstraint,
 };
 
@@ -229,6 +244,7 @@ export const fineTuneConstraints: Constraints = {
   onBatch: { kind: 'function' },
   onStart: { kind: 'function' },
   signal: { kind: 'object' },
+  collective: { kind: 'object' },
   checkpoint: checkpointConstraint,
 };
 

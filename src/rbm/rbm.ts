@@ -9,7 +9,9 @@ import { defaultBackend } from '../kernels/index.js';
 import { DbnError, InvalidDataError, InvalidOptionError, ModelFileError, NotFittedError, ShapeMismatchError } from '../errors.js';
 import { Random, type RandomSource } from '../random.js';
 import { type HostMatrix, type MatrixInput, sliceRows, toHostMatrix, validateOptions } from '../validate.js';
+import { type Collective, batchBounds, planEpoch } from './collective.js';
 import { readModelFile, requireTensor, writeModelFile, type NamedTensor, type WriteOptions } from './model-file.js';
+import { Workspace, gatherRows, uniformsInto } from './workspace.js';
 import {
   type EpochMetrics,
   learningRateAt,
@@ -51,6 +53,12 @@ export interface FitOptions {
   readonly onBatch?: (b: BatchInfo) => void | Promise<void>;
   /** Stops training after the current minibatch when aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * Train as one replica of several (synchronous data-parallel): every minibatch's gradient is
+   * summed over the replicas before the update (see {@link Collective}). `batchSize` is then the
+   * minibatch size over all replicas together.
+   */
+  readonly collective?: Collective;
 }
 
 /** Options of the sampling methods ({@link Rbm.gibbs}, {@link Rbm.sampleHiddens}, {@link Rbm.sampleVisibles}). */
@@ -67,54 +75,15 @@ const fitConstraints = {
   onEpoch: { kind: 'function' },
   onBatch: { kind: 'function' },
   signal: { kind: 'object' },
+  collective: { kind: 'object' },
 } as const;
 
-/** Buffers for one row count; allocated once and reused for every minibatch of that size. */
-class Workspace {
-  readonly v0: Tensor;
-  readonly pre: Tensor;
-  readonly h: Tensor;
-  readonly hs: Tensor;
-  readonly noiseH: Tensor;
-  readonly vn: Tensor;
-  readonly vs: Tensor;
-  readonly noiseV: Tensor;
-  readonly preN: Tensor;
-  readonly hn: Tensor;
-  readonly hsn: Tensor;
-  readonly col1: Tensor;
-  readonly col2: Tensor;
-  readonly hostH: Float32Array;
-  readonly hostV: Float32Array;
-
-  constructor(
-    private readonly b: Backend,
-    readonly n: number,
-    nv: number,
-    nh: number,
-  ) {
-    this.v0 = b.alloc(n, nv);
-    this.pre = b.alloc(n, nh);
-    this.h = b.alloc(n, nh);
-    this.hs = b.alloc(n, nh);
-    this.noiseH = b.alloc(n, nh);
-    this.vn = b.alloc(n, nv);
-    this.vs = b.alloc(n, nv);
-    this.noiseV = b.alloc(n, nv);
-    this.preN = b.alloc(n, nh);
-    this.hn = b.alloc(n, nh);
-    this.hsn = b.alloc(n, nh);
-    this.col1 = b.alloc(n, 1);
-    this.col2 = b.alloc(n, 1);
-    this.hostH = new Float32Array(n * nh);
-    this.hostV = new Float32Array(n * nv);
-  }
-
-  free(): void {
-    for (const t of [this.v0, this.pre, this.h, this.hs, this.noiseH, this.vn, this.vs, this.noiseV, this.preN, this.hn, this.hsn, this.col1, this.col2]) {
-      this.b.free(t);
-    }
-  }
+/** The statistics of one epoch's minibatches. */
+interface EpochSums {
+  /** Σ over rows of the minibatch reconstruction error (mean squared error per unit). */
+  readonly errorSum: number;
+  /** Rows trained on (over every replica with a collective). */
+  readonly rows: number;
 }
 
 /** Rows processed at once by the inference methods. */
@@ -162,6 +131,7 @@ export class Rbm {
   private qInitialized = false;
   private fitted = false;
   private disposed = false;
+  private lastYield = 0;
 
   constructor(options: RbmOptions) {
     validateOptions('Rbm', rbmConstraints, options);
@@ -228,49 +198,86 @@ export class Rbm {
     const x = this.checkData(data, 'Rbm.fit');
     const valid = opts.validation === undefined ? undefined : this.checkData(opts.validation, 'Rbm.fit', 'validation');
     const epochs = opts.epochs ?? this.options.epochs;
-    const bs = Math.min(this.options.batchSize, x.rows);
-    const batches = Math.ceil(x.rows / bs);
     const history: EpochMetrics[] = [];
-    const host = new Float32Array(bs * x.cols);
-    let lastYield = Date.now();
     for (let e = 0; e < epochs; e++) {
       if (opts.signal?.aborted) break;
       const epoch = this.epochsTrained;
       const started = performance.now();
-      const order = this.options.shuffle ? this.rng.permutation(x.rows) : undefined;
-      let errSum = 0;
-      let seen = 0;
-      let qSum = 0;
-      for (let bi = 0; bi < batches; bi++) {
-        const start = bi * bs;
-        const n = Math.min(bs, x.rows - start);
-        const rows = gatherRows(x, order, start, n, host);
-        const err = this.step(rows, epoch);
-        errSum += err * n;
-        seen += n;
-        if (opts.onBatch) await opts.onBatch({ epoch, batch: bi, batches, reconstructionError: err });
-        if (opts.signal?.aborted) break;
-        if (Date.now() - lastYield > 50) {
-          await new Promise<void>((r) => setImmediate(r));
-          lastYield = Date.now();
-        }
-      }
-      qSum = this.meanOf(this.q);
+      const sums = opts.collective === undefined ? await this.localEpoch(x, epoch, opts) : await this.collectiveEpoch(x, epoch, opts, opts.collective);
       this.epochsTrained++;
       const m: EpochMetrics = {
         epoch,
-        reconstructionError: seen > 0 ? errSum / seen : Number.NaN,
-        meanHiddenActivation: qSum,
+        reconstructionError: sums.rows > 0 ? sums.errorSum / sums.rows : Number.NaN,
+        meanHiddenActivation: this.meanOf(this.q),
         learningRate: learningRateAt(this.options, epoch),
         momentum: momentumAt(this.options, epoch),
         elapsedMs: performance.now() - started,
-        samples: seen,
+        samples: sums.rows,
         ...this.monitor(x, valid),
       };
       history.push(m);
       if (opts.onEpoch) await opts.onEpoch(m);
     }
     return history;
+  }
+
+  /** One epoch of minibatches of `batchSize` rows over `x`, in this process alone. */
+  private async localEpoch(x: HostMatrix, epoch: number, opts: FitOptions): Promise<EpochSums> {
+    const bs = Math.min(this.options.batchSize, x.rows);
+    const batches = Math.ceil(x.rows / bs);
+    const host = this.batchHost(bs);
+    const order = this.options.shuffle ? this.rng.permutation(x.rows) : undefined;
+    let errorSum = 0;
+    let rows = 0;
+    for (let bi = 0; bi < batches; bi++) {
+      const start = bi * bs;
+      const n = Math.min(bs, x.rows - start);
+      const err = this.gradient(gatherRows(x, order, start, n, host), false);
+      this.applyGradient(epoch, 1);
+      errorSum += err * n;
+      rows += n;
+      if (opts.onBatch) await opts.onBatch({ epoch, batch: bi, batches, reconstructionError: err });
+      if (opts.signal?.aborted) break;
+      await this.yieldSometimes();
+    }
+    return { errorSum, rows };
+  }
+
+  /**
+   * One epoch as a replica (see {@link Collective}): a plan round, one round per minibatch with
+   * this replica's share of the rows, and a summary round. Returns the sums over every replica.
+   */
+  private async collectiveEpoch(x: HostMatrix, epoch: number, opts: FitOptions, collective: Collective): Promise<EpochSums> {
+    const { step: first, rounds } = await planEpoch(collective, epoch, x.rows, this.options.batchSize);
+    const host = this.batchHost(Math.ceil(x.rows / rounds));
+    const order = this.options.shuffle ? this.rng.permutation(x.rows) : undefined;
+    const grads = this.gradientBuffers();
+    const scalars = new Float64Array(1);
+    let errorSum = 0;
+    let rows = 0;
+    for (let step = first; step < rounds; step++) {
+      const { start, end } = batchBounds(x.rows, rounds, step);
+      const n = end - start;
+      let err = Number.NaN;
+      if (n > 0) {
+        err = this.gradient(gatherRows(x, order, start, n, host), true);
+        this.readGradient(grads);
+        errorSum += err * n;
+        rows += n;
+      } else {
+        for (const g of grads) g.fill(0);
+      }
+      scalars[0] = n;
+      await collective.allReduce({ stage: 0, epoch, step }, grads, scalars);
+      if (scalars[0]! > 0) {
+        this.writeGradient(grads);
+        this.applyGradient(epoch, 1 / scalars[0]!);
+      }
+      if (opts.onBatch) await opts.onBatch({ epoch, batch: step, batches: rounds, reconstructionError: err });
+    }
+    const sums = Float64Array.of(errorSum, rows);
+    await collective.allReduce({ stage: 0, epoch, step: rounds }, [], sums);
+    return { errorSum: sums[0]!, rows: sums[1]! };
   }
 
   /**
@@ -283,13 +290,18 @@ export class Rbm {
     let err = 0;
     for (let start = 0; start < x.rows; start += this.options.batchSize) {
       const n = Math.min(this.options.batchSize, x.rows - start);
-      err += this.step(sliceRows(x, start, start + n), this.epochsTrained) * n;
+      err += this.gradient(sliceRows(x, start, start + n), false) * n;
+      this.applyGradient(this.epochsTrained, 1);
     }
     return err / x.rows;
   }
 
-  /** One update from host rows already validated. */
-  private step(x: HostMatrix, epoch: number): number {
+  /**
+   * The CD-k / PCD gradient of the minibatch `x` (host rows already validated) into `gW`, `gbv`,
+   * `gbh`: the mean over its rows, or the sum (`sum`, for a replica whose sum is combined with
+   * others'). Returns the minibatch's mean squared reconstruction error (before any update).
+   */
+  private gradient(x: HostMatrix, sum: boolean): number {
     const b = this.backend;
     const o = this.options;
     const n = x.rows;
@@ -326,12 +338,15 @@ export class Rbm {
       vNeg = this.gibbsChain(neg, ws.hs, o.k, false, true);
     }
     // gradients
-    b.gemm(this.gW, ws.v0, ws.h, { transA: true, alpha: 1 / n });
-    b.gemm(this.gW, vNeg, neg.hn, { transA: true, alpha: -1 / m, beta: 1 });
-    b.colSum(this.gbv, ws.v0, 1 / n, 0);
-    b.colSum(this.gbv, vNeg, -1 / m, 1);
-    b.colSum(this.gbh, ws.h, 1 / n, 0);
-    b.colSum(this.gbh, neg.hn, -1 / m, 1);
+    // positive statistics over the n rows, negative ones over the m chains, each scaled per row
+    const pos = sum ? 1 : 1 / n;
+    const negScale = sum ? -n / m : -1 / m;
+    b.gemm(this.gW, ws.v0, ws.h, { transA: true, alpha: pos });
+    b.gemm(this.gW, vNeg, neg.hn, { transA: true, alpha: negScale, beta: 1 });
+    b.colSum(this.gbv, ws.v0, pos, 0);
+    b.colSum(this.gbv, vNeg, negScale, 1);
+    b.colSum(this.gbh, ws.h, pos, 0);
+    b.colSum(this.gbh, neg.hn, negScale, 1);
     const d = o.sparsityDecay;
     if (this.qInitialized) b.colSum(this.q, ws.h, (1 - d) / n, d);
     else {
@@ -341,18 +356,56 @@ export class Rbm {
     if (o.sparsityCost > 0) {
       // ∂/∂(hidden input) of the cross-entropy between p and q is (q − p): push q towards p
       b.sub(this.dq, this.target, this.q);
-      b.axpy(this.gbh, o.sparsityCost, this.dq);
+      const cost = sum ? o.sparsityCost * n : o.sparsityCost;
+      b.axpy(this.gbh, cost, this.dq);
       b.colSum(this.vmean, ws.v0, 1 / n, 0);
-      b.gemm(this.gW, this.vmean, this.dq, { transA: true, alpha: o.sparsityCost, beta: 1 });
+      b.gemm(this.gW, this.vmean, this.dq, { transA: true, alpha: cost, beta: 1 });
     }
+    return err;
+  }
+
+  /** The momentum update of epoch `epoch` from the gradient in `gW`, `gbv`, `gbh`, times `gradScale`. */
+  private applyGradient(epoch: number, gradScale: number): void {
+    const b = this.backend;
+    const o = this.options;
     const learningRate = learningRateAt(o, epoch);
     const momentum = momentumAt(o, epoch);
-    b.momentumStep(this.W, this.vW, this.gW, { learningRate, momentum, weightDecay: o.weightDecay, gradScale: 1 });
-    b.momentumStep(this.bv, this.vbv, this.gbv, { learningRate, momentum, weightDecay: 0, gradScale: 1 });
-    b.momentumStep(this.bh, this.vbh, this.gbh, { learningRate, momentum, weightDecay: 0, gradScale: 1 });
+    b.momentumStep(this.W, this.vW, this.gW, { learningRate, momentum, weightDecay: o.weightDecay, gradScale });
+    b.momentumStep(this.bv, this.vbv, this.gbv, { learningRate, momentum, weightDecay: 0, gradScale });
+    b.momentumStep(this.bh, this.vbh, this.gbh, { learningRate, momentum, weightDecay: 0, gradScale });
     this.updates++;
     this.fitted = true;
-    return err;
+  }
+
+  /** Host buffers shaped like the gradient tensors `[gW, gbv, gbh]`. */
+  private gradientBuffers(): Float32Array[] {
+    const { nVisible: nv, nHidden: nh } = this.options;
+    return [new Float32Array(nv * nh), new Float32Array(nv), new Float32Array(nh)];
+  }
+
+  private readGradient(into: readonly Float32Array[]): void {
+    this.backend.read(this.gW, into[0]!);
+    this.backend.read(this.gbv, into[1]!);
+    this.backend.read(this.gbh, into[2]!);
+  }
+
+  private writeGradient(from: readonly Float32Array[]): void {
+    this.backend.write(this.gW, from[0]!);
+    this.backend.write(this.gbv, from[1]!);
+    this.backend.write(this.gbh, from[2]!);
+  }
+
+  /** A host buffer for minibatches of up to `rows` rows. */
+  private batchHost(rows: number): Float32Array {
+    return new Float32Array(Math.max(1, rows) * this.options.nVisible);
+  }
+
+  /** Lets the event loop turn at most every 50 ms of training. */
+  private async yieldSometimes(): Promise<void> {
+    if (Date.now() - this.lastYield > 50) {
+      await new Promise<void>((r) => setImmediate(r));
+      this.lastYield = Date.now();
+    }
   }
 
   /**
@@ -872,30 +925,6 @@ export class Rbm {
   private assertLive(): void {
     if (this.disposed) throw new NotFittedError('This Rbm has been disposed.');
   }
-}
-
-/** Rows `order[start..start+n)` of `x` (or contiguous rows when `order` is undefined), copied into `host`. */
-/**
- * Uniforms for sampling into the tensor `t`: drawn by the backend from the generator's state
- * when it can (`Backend.fillUniform`, the same numbers), else on the host into `host` and written.
- */
-function uniformsInto(b: Backend, t: Tensor, host: Float32Array, rng: RandomSource): void {
-  if (b.fillUniform !== undefined && rng instanceof Random) {
-    const fill = b.fillUniform.bind(b);
-    rng.drawWith((state) => fill(t, state));
-    return;
-  }
-  b.write(t, rng.fillUniform(host));
-}
-
-function gatherRows(x: HostMatrix, order: Uint32Array | undefined, start: number, n: number, host: Float32Array): HostMatrix {
-  const c = x.cols;
-  if (order === undefined) return sliceRows(x, start, start + n);
-  for (let i = 0; i < n; i++) {
-    const r = order[start + i]!;
-    host.set(x.data.subarray(r * c, (r + 1) * c), i * c);
-  }
-  return { rows: n, cols: c, data: host.subarray(0, n * c) };
 }
 
 function checkVector(v: unknown, n: number, arg: string, where: string): asserts v is Float32Array {
