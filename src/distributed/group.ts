@@ -356,8 +356,10 @@ export class PeerGroup implements Collective {
       case 'contribution':
         return this.onContribution(msg, known);
       case 'heartbeat':
+        return;
       case 'bye':
-        if (msg.kind === 'bye') this.byes.add(msg.sender);
+        this.byes.add(msg.sender);
+        if (msg.meta['leaving'] === true) this.suspect(msg.sender, 'left the run');
         return;
       case 'resultRequest':
         return this.onResultRequest(msg);
@@ -547,6 +549,16 @@ export class PeerGroup implements Collective {
     while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.suspects.has(id))) {
       await new Promise((r) => setTimeout(r, 50));
     }
+    await this.mesh.drain(1000);
+  }
+
+  /**
+   * Leaves the run before its end (e.g. on SIGINT): tells the members, who go on without this
+   * peer at once, and rejects a waiting round with `EABORTED`.
+   */
+  async leave(): Promise<void> {
+    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'bye', { leaving: true });
+    this.fail(new SyncError('This peer left the run (interrupted).', 'EABORTED'));
     await this.mesh.drain(1000);
   }
 

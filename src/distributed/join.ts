@@ -23,6 +23,8 @@ export type StartResult =
 interface Heard {
   readonly running: boolean;
   readonly view: number;
+  /** The round the peer's next all-reduce takes part in. */
+  readonly next: number;
   readonly members: readonly string[];
 }
 
@@ -63,7 +65,7 @@ export class JoinDesk {
   private hello(): Record<string, unknown> {
     const g = this.group;
     const known = [...g.directory.values()].slice(0, 64).map((p) => ({ id: p.id, endpoint: p.endpoint, publicKey: p.publicKey }));
-    return { ...this.identity(), running: g.view > 0, view: g.view, members: g.members, known };
+    return { ...this.identity(), running: g.view > 0, view: g.view, next: g.next, members: g.members, known };
   }
 
   private identity(): Record<string, unknown> {
@@ -75,7 +77,7 @@ export class JoinDesk {
     const g = this.group;
     for (const h of this.heard.values()) {
       if (!h.running) continue;
-      if (h.view === 1 && h.members.includes(g.id) && h.members.every((id) => id === g.id || g.directory.has(id))) {
+      if (h.view === 1 && h.next === 0 && h.members.includes(g.id) && h.members.every((id) => id === g.id || g.directory.has(id))) {
         this.begin(h.members);
       } else {
         this.mode = 'joining';
@@ -151,11 +153,12 @@ export class JoinDesk {
     if (who === undefined) return;
     const running = msg.meta['running'] === true;
     const view = intField(msg.meta, 'view', 0);
+    const next = intField(msg.meta, 'next', 0);
     const membersRaw = msg.meta['members'];
     if (!Array.isArray(membersRaw) || membersRaw.length > MAX_PEERS || !membersRaw.every((s) => typeof s === 'string' && ID_RE.test(s))) throw new WireFormatError('EFIELD', "Field 'members' must be a list of peer ids.");
     const now = Date.now();
     if (!g.remember(who, msg.instance, now)) return;
-    if (this.heard.size < MAX_PEERS) this.heard.set(who.id, { running, view, members: membersRaw as string[] });
+    if (this.heard.size < MAX_PEERS) this.heard.set(who.id, { running, view, next, members: membersRaw as string[] });
     if (this.mode === 'starting') for (const k of membersField(msg.meta, 'known', 64)) if (k.id !== g.id && !g.directory.has(k.id)) g.remember(k, 0, 0);
     const last = this.lastReply.get(who.id) ?? 0;
     if (now - last >= g.heartbeatMs / 2 && this.lastReply.size < MAX_PEERS) {

@@ -156,6 +156,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   const onSignal = (): void => {
     progress.line('interrupted: finishing the current minibatch, then saving a checkpoint…');
     abort.abort();
+    void peers?.group.leave();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -181,6 +182,11 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     progress.line(`model saved to ${modelFile}`);
     if (a.pictures) writePictures(model, pictures, a.seed, progress);
   } catch (err) {
+    if (peers !== undefined && model !== undefined && err instanceof SyncError && err.code === 'EABORTED') {
+      saveCheckpoint(model, checkpointFile, progress, 'stopped early');
+      process.exitCode = 130;
+      return;
+    }
     if (peers !== undefined && model !== undefined && err instanceof SyncError) saveCheckpoint(model, checkpointFile, progress, `peer training failed (${err.code})`);
     throw err;
   } finally {
