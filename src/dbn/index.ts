@@ -17,8 +17,4 @@ export type {
 export type { DenseParameters, HiddenActivation } from './network.js';
 export { averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './ais.js';
 export type { AisOptions, AisResult } from './ais.js';
-export { PeerTrainer, sameSequences } from './peer-training.js';
-export type { JoinResult, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats } from './peer-training.js';
-export { DeltaGuard } from './delta-guard.js';
-export type { DeltaGuardOptions, DeltaKind, DeltaRejection, GuardVerdict, TensorShape } from './delta-guard.js';
-export { FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup } from './peer-fingerprint.js';
+export type { Collective, RoundPosition, ResumePoint } from '../rbm/collective.js';

@@ -93,6 +93,8 @@ interface Coordination {
   readonly states: Map<string, number>;
 }
 
+const TRACE = process.env['DBN_NODE_TRACE_ROUNDS'] === '1';
+
 /** Most peers a group tracks. */
 export const MAX_PEERS = 256;
 
@@ -125,6 +127,7 @@ export class PeerGroup implements Collective {
   private readonly byes = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private lastYield = 0;
   private readonly counters = { rounds: 0, bytesSent: 0, bytesReceived: 0, waitMs: 0, recoveries: 0, snapshotsServed: 0 };
   /** The start barrier and join protocol. */
   readonly desk: JoinDesk;
@@ -181,7 +184,14 @@ export class PeerGroup implements Collective {
   async allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
     if (this.fatal !== undefined) throw this.fatal;
     if (this.closed || this.view === 0) throw new SyncError('PeerGroup.allReduce: the group is not started or is closed.', 'ECLOSED');
+    // A round that completes at once (a group of one) never waits on a socket: let timers and
+    // messages (joiners, heartbeats) in now and then.
+    if (performance.now() - this.lastYield > 20) {
+      await new Promise<void>((r) => setImmediate(r));
+      this.lastYield = performance.now();
+    }
     const round = this.next;
+    if (TRACE) process.stderr.write(`[rounds] ${short(this.id)} enter ${round} stage ${position.stage} epoch ${position.epoch} step ${position.step} members ${this.members.map(short).join(',')}\n`);
     if (this.admitted !== undefined && this.admitted.round === round) this.serveSnapshots(this.admitted.peers, round);
     const admit = this.admissions(position, tensors);
     const own = { scalars: Float64Array.from(scalars), tensors: tensors.map((t) => Float32Array.from(t)) };
@@ -194,6 +204,7 @@ export class PeerGroup implements Collective {
       this.waiting = { round, position, tensors, scalars, since, resolve, reject };
       this.checkRound();
     });
+    if (this.waiting === undefined && performance.now() - since > 1) this.lastYield = performance.now();
     this.counters.waitMs += performance.now() - since;
   }
 
@@ -542,11 +553,15 @@ export class PeerGroup implements Collective {
    * answers view changes until every member said so too, or `2 × peerTimeoutMs` passed.
    */
   async finish(finalModel: () => Buffer): Promise<void> {
-    this.finalModel = finalModel;
-    this.desk.serveFinished();
+    const bytes = finalModel();
+    this.finalModel = () => bytes;
+    const waiting = [...this.pendingJoins.keys(), ...(this.admitted?.peers.map((p) => p.id) ?? [])];
+    this.pendingJoins.clear();
+    this.admitted = undefined;
+    this.desk.serveFinished(waiting);
     for (const id of this.members) if (id !== this.id) this.sendTo(id, 'bye', {});
     const until = Date.now() + 2 * this.peerTimeoutMs;
-    while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.suspects.has(id))) {
+    while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.suspects.has(id) || waiting.includes(id))) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.mesh.drain(1000);

@@ -33,6 +33,7 @@ export class JoinDesk {
   private mode: 'idle' | 'starting' | 'joining' | 'running' = 'idle';
   private readonly heard = new Map<string, Heard>();
   private readonly lastReply = new Map<string, number>();
+  private readonly finalSent = new Map<string, number>();
   private settle: { resolve(r: StartResult): void; reject(e: Error): void } | undefined;
   private deadline = 0;
   private startedAt = 0;
@@ -149,6 +150,7 @@ export class JoinDesk {
 
   private onHello(msg: RoundMessage): void {
     const g = this.group;
+    if (process.env['DBN_NODE_TRACE_ROUNDS'] === '1') process.stderr.write(`[rounds] hello from ${short(msg.sender)} running ${String(msg.meta['running'])} mode ${this.mode}\n`);
     const who = this.identify(msg);
     if (who === undefined) return;
     const running = msg.meta['running'] === true;
@@ -173,13 +175,12 @@ export class JoinDesk {
     if (g.view === 0) return;
     const who = this.identify(msg);
     if (who === undefined) return;
-    if (known !== undefined && g.members.includes(who.id) && known.instance === msg.instance) return;
     g.remember(who, msg.instance, Date.now());
     if (g.finalModel !== undefined) {
-      g.sendTo(who.id, 'finished', {}, [g.finalModel()], g.next);
-      g.emit('snapshot-served', `final model to ${short(who.id)} (${who.endpoint}): the run has finished`);
+      this.sendFinal(who.id);
       return;
     }
+    if (known !== undefined && g.members.includes(who.id) && known.instance === msg.instance) return;
     if (g.leader === g.id) g.queueJoin(who);
   }
 
@@ -206,9 +207,19 @@ export class JoinDesk {
     this.settle = undefined;
   }
 
-  /** After training: the final model goes to whoever asks to join (see `onJoin`). */
-  serveFinished(): void {
+  /** After training: the final model goes to `waiting` (admitted or queued joiners) and to whoever asks to join later (see `onJoin`). */
+  serveFinished(waiting: readonly string[]): void {
     this.mode = 'running';
+    for (const id of waiting) this.sendFinal(id);
+  }
+
+  private sendFinal(id: string): void {
+    const g = this.group;
+    const last = this.finalSent.get(id) ?? 0;
+    if (Date.now() - last < 2 * g.heartbeatMs || g.finalModel === undefined) return;
+    if (this.finalSent.size < MAX_PEERS) this.finalSent.set(id, Date.now());
+    g.sendTo(id, 'finished', {}, [g.finalModel()], g.next);
+    g.emit('snapshot-served', `final model to ${short(id)} (${g.directory.get(id)?.endpoint ?? '?'}): the run has finished`);
   }
 
   fail(err: Error): void {
