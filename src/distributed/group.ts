@@ -144,10 +144,11 @@ export class PeerGroup implements Collective {
 
   /** Binds this peer's socket. */
   static async open(options: PeerGroupOptions): Promise<PeerGroup> {
-    let group: PeerGroup | undefined;
-    const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) => group?.emit('warning', err.message));
-    group = new PeerGroup(mesh, options);
-    mesh.listen((frames) => group!.onFrames(frames));
+    const holder: { group?: PeerGroup } = {};
+    const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) => holder.group?.emit('warning', err.message));
+    const group = new PeerGroup(mesh, options);
+    holder.group = group;
+    mesh.listen((frames) => group.onFrames(frames));
     return group;
   }
 
@@ -228,6 +229,11 @@ export class PeerGroup implements Collective {
       this.counters.snapshotsServed++;
       this.emit('snapshot-served', `snapshot (${bytes.length} bytes) to ${short(p.id)} at ${p.endpoint} for round ${round}`);
     }
+  }
+
+  /** Forgets the contributions of rounds before `round`. */
+  dropRoundsBelow(round: number): void {
+    for (const r of this.contributions.keys()) if (r < round) this.contributions.delete(r);
   }
 
   private store(round: number, sender: string, c: Contribution): void {
@@ -389,7 +395,9 @@ export class PeerGroup implements Collective {
 
   private onContribution(msg: RoundMessage, known: PeerEntry | undefined): void {
     if (known === undefined || known.instance !== msg.instance) return;
-    if (msg.round < this.next || msg.round > this.next + 1) return;
+    // Before its snapshot a joiner does not know its first round yet: it keeps the latest rounds.
+    if (this.view === 0) this.dropRoundsBelow(msg.round - 2);
+    else if (msg.round < this.next || msg.round > this.next + 1) return;
     const m = msg.meta;
     const position = { stage: intField(m, 'stage', -1, 1e6), epoch: intField(m, 'epoch', 0, 1e9), step: intField(m, 'step', PLAN_STEP, 1e9) };
     const admit = membersField(m, 'admit', 8);

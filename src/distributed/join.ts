@@ -194,6 +194,7 @@ export class JoinDesk {
     g.members = members.map((m) => m.id).sort();
     g.view = msg.view;
     g.next = msg.round;
+    g.dropRoundsBelow(msg.round);
     this.mode = 'running';
     g.emit('joined', `snapshot from ${short(msg.sender)} (${msg.payload[0]!.length} bytes) for round ${msg.round}; ${g.members.length} members`);
     this.settle?.resolve({ kind: 'joined', snapshot: msg.payload[0]!, round: msg.round, members: g.members.length, from: msg.sender });
