@@ -187,7 +187,11 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     });
     progress.stop();
     const pretrainS = (performance.now() - t0) / 1000;
-    progress.line(`pretrained ${model.layers.length} layer(s) in ${pretrainS.toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(trainX.x, 2000)))}`);
+    if (model.layers[0]!.isFitted) {
+      progress.line(`pretrained ${model.layers.length} layer(s) in ${pretrainS.toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(trainX.x, 2000)))}`);
+    } else {
+      progress.line('no pretraining (--epochs 0): the layers keep their initial weights');
+    }
     if (!abort.signal.aborted && a.finetune > 0 && data.train.y instanceof Int32Array && trainer?.runFinished !== true) {
       const t1 = performance.now();
       if (trainer !== undefined) progress.line('fine-tuning as a peer: no early stopping (every peer ends with the same weights)');
@@ -243,9 +247,11 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       const filt = new Float32Array(count * model.nVisible);
       for (let j = 0; j < count; j++) for (let i = 0; i < model.nVisible; i++) filt[j * model.nVisible + i] = w.data[i * w.cols + j]!;
       writeFileAtomic(pictures[0]!, renderGrid(filt, count, { width: side, height: side, normalize: 'per-tile', scale: 2 }), true);
-      const samples = model.generate(64, { gibbsSteps: 1000, seed: a.seed });
-      writeFileAtomic(pictures[1]!, renderGrid(samples.data, 64, { width: side, height: side, scale: 2 }), true);
-      progress.line(`pictures: ${pictures.join(', ')}`);
+      if (model.isPretrained) {
+        const samples = model.generate(64, { gibbsSteps: 1000, seed: a.seed });
+        writeFileAtomic(pictures[1]!, renderGrid(samples.data, 64, { width: side, height: side, scale: 2 }), true);
+      }
+      progress.line(`pictures: ${(model.isPretrained ? pictures : pictures.slice(0, 1)).join(', ')}`);
     }
   } finally {
     process.off('SIGINT', onSigint);
