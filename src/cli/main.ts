@@ -9,6 +9,7 @@ import { infoCommand } from './commands/info.js';
 import { keygenCommand } from './commands/keygen.js';
 import { filtersCommand, sampleCommand } from './commands/pictures.js';
 import { trainCommand } from './commands/train.js';
+import { packageVersion } from './common.js';
 
 /** A command-line usage error (unknown flag, missing argument). */
 export class UsageError extends DbnError {
@@ -36,11 +37,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .strict()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version(packageVersion())
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .epilogue('Each command has its own --help with examples.')
     .fail((msg: string | null, err: Error | undefined) => {
-      if (err !== undefined) throw err;
+      if (err !== undefined) throw err.name === 'YError' ? new UsageError(err.message) : err;
       throw new UsageError(msg ?? 'invalid arguments');
     });
   try {

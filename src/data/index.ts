@@ -5,7 +5,7 @@ export type { IdxArray, IdxDatasetOptions, IdxHeader, IdxType } from './idx.js';
 export { loadIdx, loadIdxDataset, readIdxHeader } from './idx.js';
 export { FASHION_MNIST_CLASS_NAMES, FASHION_MNIST_DIR, FASHION_MNIST_FILES, loadFashionMnist } from './fashion-mnist.js';
 export { DIGIT_PIXELS, loadBundledDigits } from './bundled-digits.js';
-export type { CsvOptions } from './csv.js';
+export type { CsvDataset, CsvOptions } from './csv.js';
 export { loadCsv, parseCsv } from './csv.js';
 export type { MinMaxScalerJson, MinMaxScalerOptions, StandardizerJson } from './scalers.js';
 export { MinMaxScaler, Standardizer } from './scalers.js';

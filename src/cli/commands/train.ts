@@ -6,7 +6,7 @@ import { shard } from '../../data/index.js';
 import { Dbn, type LayerOptions, PeerTrainer, type PeerTrainingReport } from '../../dbn/index.js';
 import { InvalidOptionError } from '../../errors.js';
 import { Peer } from '../../sync/index.js';
-import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, squareSide } from '../common.js';
+import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, parseJsonConfig, squareSide } from '../common.js';
 import { type DataArgs, dataOptions, loadData } from '../data-options.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
 import { MetricsWriter } from '../metrics.js';
@@ -61,7 +61,7 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('pictures', { type: 'boolean', default: true, describe: 'write filters.png and samples.png (square images only)', group: 'Output:' })
     .option('checkpoint-every', { type: 'number', describe: 'write --out/checkpoint.dbn every N epochs', group: 'Output:' })
     .option('resume', { type: 'string', describe: 'continue from a checkpoint written by --checkpoint-every', group: 'Output:' })
-    .config('config', 'JSON file of options (the same names as the flags; flags given on the command line win)')
+    .config('config', 'JSON file of options (the same names as the flags; flags given on the command line win)', parseJsonConfig)
     .example('$0 train', 'pretrain 784-500-500 on the bundled real digits, fine-tune, write dbn-run/')
     .example('$0 train --data fashion --layers 1000,1000 --epochs 10 --finetune 50 --out fashion-run', 'Fashion-MNIST (apt-get install dataset-fashion-mnist)')
     .example('$0 train --data tx.csv --label Class --visible gaussian --layers 64 --out fraud', 'a CSV with a label column')
