@@ -46,7 +46,7 @@ function load(dir: string, name: string): Dbn {
 }
 
 function testRows(): HostMatrix {
-  return loadData({ data: 'digits', limit: 1500, 'test-fraction': 0.2, scale: 'auto' }, 5, false).test!.x;
+  return loadData({ data: 'digits', limit: 1500, 'test-fraction': 0.2, scale: 'auto', unlabeled: false }, 5, false).test!.x;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {

@@ -39,7 +39,7 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
-  return peerOptions(dataOptions(computeOptions(y), 'train'))
+  return peerOptions(dataOptions(computeOptions(y)))
     .option('layers', { type: 'string', default: '500,500', describe: 'hidden units per layer, e.g. 500,500,2000 (a config file may give per-layer objects)', group: 'Model:' })
     .option('epochs', { type: 'number', default: 5, describe: 'pretraining epochs per layer', group: 'Model:' })
     .option('learning-rate', { type: 'number', describe: 'pretraining learning rate (default 0.1; 0.01 for Gaussian visible units)', group: 'Model:' })
@@ -140,7 +140,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       dbn = new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed });
     }
     const model = dbn;
-    model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }) };
+    model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }), training: data.training };
     const checkpoint = a['checkpoint-every'] === undefined ? undefined : { path: checkpointFile, everyEpochs: a['checkpoint-every'] };
     const trainX = data.train;
     progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
