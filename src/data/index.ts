@@ -11,3 +11,5 @@ export type { MinMaxScalerJson, MinMaxScalerOptions, StandardizerJson } from './
 export { MinMaxScaler, Standardizer } from './scalers.js';
 export type { ShardMode, SplitOptions } from './split.js';
 export { shard, timeOrderedSplit, trainTestSplit } from './split.js';
+export type { LabelsLike, MatrixLike, NdArrayLike, NumericArray, RowsColsMatrix, ShapedArray } from './matrix.js';
+export { toLabels, toMatrix } from './matrix.js';
