@@ -49,3 +49,23 @@ test('Dbn.transform, reconstruct and generate refuse layers that were never pret
   dbn.dispose();
   backend.dispose();
 });
+
+test('Symbol.dispose releases models and backends (for `using`)', async (t) => {
+  const backend = createJsBackend();
+  t.is(typeof backend[Symbol.dispose], 'function');
+  const rbm = new Rbm({ nVisible: 6, nHidden: 3, backend, seed: 1, epochs: 1, batchSize: 2 });
+  await rbm.fit(x);
+  rbm[Symbol.dispose]();
+  t.throws(() => rbm.getParameters(), { instanceOf: NotFittedError, message: /disposed/ });
+  const dbn = new Dbn({ nVisible: 6, layers: [{ nHidden: 2 }], backend, seed: 1 });
+  dbn[Symbol.dispose]();
+  t.throws(() => dbn.transform(x), { instanceOf: NotFittedError, message: /disposed/ });
+  let disposed = 0;
+  const real = backend.dispose.bind(backend);
+  backend.dispose = () => {
+    disposed++;
+    real();
+  };
+  backend[Symbol.dispose]();
+  t.is(disposed, 1, 'Symbol.dispose calls dispose');
+});
