@@ -6,7 +6,7 @@ import { shard } from '../../data/index.js';
 import { Dbn, type LayerOptions } from '../../dbn/index.js';
 import type { PeerGroup } from '../../distributed/index.js';
 import { InvalidOptionError, SyncError } from '../../errors.js';
-import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, squareSide } from '../common.js';
+import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, parseJsonConfig, squareSide } from '../common.js';
 import { type DataArgs, type LoadedData, dataOptions, loadData } from '../data-options.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
 import { MetricsWriter } from '../metrics.js';
@@ -40,7 +40,7 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
-  return peerOptions(dataOptions(computeOptions(y), 'train'))
+  return peerOptions(dataOptions(computeOptions(y)))
     .option('layers', { type: 'string', default: '500,500', describe: 'hidden units per layer, e.g. 500,500,2000 (a config file may give per-layer objects)', group: 'Model:' })
     .option('epochs', { type: 'number', default: 5, describe: 'pretraining epochs per layer', group: 'Model:' })
     .option('learning-rate', { type: 'number', describe: 'pretraining learning rate (default 0.1; 0.01 for Gaussian visible units)', group: 'Model:' })
@@ -62,7 +62,7 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('pictures', { type: 'boolean', default: true, describe: 'write filters.png and samples.png (square images only)', group: 'Output:' })
     .option('checkpoint-every', { type: 'number', describe: 'write --out/checkpoint.dbn every N epochs', group: 'Output:' })
     .option('resume', { type: 'string', describe: 'continue from a checkpoint written by --checkpoint-every', group: 'Output:' })
-    .config('config', 'JSON file of options (the same names as the flags; flags given on the command line win)')
+    .config('config', 'JSON file of options (the same names as the flags; flags given on the command line win)', parseJsonConfig)
     .example('$0 train', 'pretrain 784-500-500 on the bundled real digits, fine-tune, write dbn-run/')
     .example('$0 train --data fashion --layers 1000,1000 --epochs 10 --finetune 50 --out fashion-run', 'Fashion-MNIST (apt-get install dataset-fashion-mnist)')
     .example('$0 train --data tx.csv --label Class --visible gaussian --layers 64 --out fraud', 'a CSV with a label column')
@@ -164,7 +164,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     fs.mkdirSync(a.out, { recursive: true });
     model = a.resume !== undefined ? Dbn.resume(a.resume, { backend }) : new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed });
     if (a.resume !== undefined) progress.line(`resumed from ${a.resume}`);
-    model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }) };
+    model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }), training: data.training };
     progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
     if (peerConfig !== undefined) {
       peers = await startPeerRun(peerConfig, model, schedule(a, classes), a.out, (l) => progress.line(l), metrics);
@@ -237,7 +237,11 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
     },
   });
   progress.stop();
-  progress.line(`pretrained ${model.layers.length} layer(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(data.train.x, 2000)))}`);
+  if (model.layers[0]!.isFitted) {
+    progress.line(`pretrained ${model.layers.length} layer(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(data.train.x, 2000)))}`);
+  } else {
+    progress.line('no pretraining (--epochs 0): the layers keep their initial weights');
+  }
   if (abort.signal.aborted) return;
   if (a.finetune > 0 && data.train.y instanceof Int32Array) await fineTune(ctx, model, data.train.y, checkpoint);
   else if (a.finetune > 0) progress.line('no labels: skipped fine-tuning (pretraining only)');
@@ -281,9 +285,11 @@ function writePictures(model: Dbn, pictures: readonly [string, string], seed: nu
   const filt = new Float32Array(count * model.nVisible);
   for (let j = 0; j < count; j++) for (let i = 0; i < model.nVisible; i++) filt[j * model.nVisible + i] = w.data[i * w.cols + j]!;
   writeFileAtomic(pictures[0], renderGrid(filt, count, { width: side, height: side, normalize: 'per-tile', scale: 2 }), true);
-  const samples = model.generate(64, { gibbsSteps: 1000, seed });
-  writeFileAtomic(pictures[1], renderGrid(samples.data, 64, { width: side, height: side, scale: 2 }), true);
-  progress.line(`pictures: ${pictures.join(', ')}`);
+  if (model.isPretrained) {
+    const samples = model.generate(64, { gibbsSteps: 1000, seed });
+    writeFileAtomic(pictures[1], renderGrid(samples.data, 64, { width: side, height: side, scale: 2 }), true);
+  }
+  progress.line(`pictures: ${(model.isPretrained ? pictures : pictures.slice(0, 1)).join(', ')}`);
 }
 
 function take(x: { rows: number; cols: number; data: Float32Array }, n: number): { rows: number; cols: number; data: Float32Array } {
