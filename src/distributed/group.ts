@@ -22,6 +22,7 @@ import { PLAN_STEP, type Collective, type RoundPosition } from '../rbm/collectiv
 import { Mesh, type MeshOptions } from '../sync/mesh.js';
 import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, decodeRound, encodeArrays, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
 import { JoinDesk, type StartResult } from './join.js';
+import { ViewChanges } from './views.js';
 
 /** Options of {@link PeerGroup.open}. */
 export interface PeerGroupOptions {
@@ -87,12 +88,6 @@ interface Waiting {
   reject(err: Error): void;
 }
 
-interface Coordination {
-  readonly since: number;
-  readonly suspects: Set<string>;
-  readonly states: Map<string, number>;
-}
-
 const TRACE = process.env['DBN_NODE_TRACE_ROUNDS'] === '1';
 
 /** Most peers a group tracks. */
@@ -118,9 +113,6 @@ export class PeerGroup implements Collective {
   private readonly contributions = new Map<number, Map<string, Contribution>>();
   private last: { round: number; scalars: Float64Array; tensors: Float32Array[]; admit: WireMember[] } | undefined;
   private waiting: Waiting | undefined;
-  private readonly suspects = new Set<string>();
-  private recovery: { coordinator: string; since: number } | undefined;
-  private coordination: Coordination | undefined;
   private readonly pendingJoins = new Map<string, WireMember>();
   private admitted: { round: number; peers: WireMember[] } | undefined;
   private fatal: SyncError | undefined;
@@ -131,6 +123,8 @@ export class PeerGroup implements Collective {
   private readonly counters = { rounds: 0, bytesSent: 0, bytesReceived: 0, waitMs: 0, recoveries: 0, snapshotsServed: 0 };
   /** The start barrier and join protocol. */
   readonly desk: JoinDesk;
+  /** Failures and view changes. */
+  readonly views: ViewChanges;
 
   private constructor(
     readonly mesh: Mesh,
@@ -140,6 +134,7 @@ export class PeerGroup implements Collective {
     this.heartbeatMs = options.heartbeatMs ?? 500;
     this.peerTimeoutMs = options.peerTimeoutMs ?? 5000;
     this.desk = new JoinDesk(this);
+    this.views = new ViewChanges(this);
   }
 
   /** Binds this peer's socket. */
@@ -246,7 +241,7 @@ export class PeerGroup implements Collective {
   }
 
   /** Completes the waiting round when every member's contribution is in. */
-  private checkRound(): void {
+  checkRound(): void {
     const w = this.waiting;
     if (w === undefined || w.round !== this.next) return;
     const got = this.contributions.get(w.round);
@@ -383,11 +378,11 @@ export class PeerGroup implements Collective {
       case 'result':
         return this.onResult(msg);
       case 'recover':
-        return this.onRecover(msg);
+        return this.views.onRecover(msg);
       case 'state':
-        return this.onState(msg);
+        return this.views.onState(msg);
       case 'newView':
-        return this.onNewView(msg);
+        return this.views.onNewView(msg);
       default:
         return this.desk.handle(msg, known);
     }
@@ -420,108 +415,6 @@ export class PeerGroup implements Collective {
     this.completeRound(w, membersField(msg.meta, 'admit', 8));
   }
 
-  // ------------------------------------------------------------------ failures
-
-  /** Marks a member as suspected (not heard, or restarted); a view change follows. */
-  suspect(id: string, why: string): void {
-    if (!this.members.includes(id) || id === this.id || this.suspects.has(id)) return;
-    this.suspects.add(id);
-    this.emit('peer-lost', `${short(id)} (${this.directory.get(id)?.endpoint ?? '?'}): ${why}`);
-    if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
-  }
-
-  private beginRecovery(): void {
-    const alive = this.members.filter((id) => !this.suspects.has(id));
-    const coordinator = alive[0]!;
-    if (coordinator === this.id) {
-      this.coordinate([...this.suspects]);
-      return;
-    }
-    this.recovery = { coordinator, since: Date.now() };
-    this.sendTo(coordinator, 'state', { completed: this.next - 1, suspects: [...this.suspects] });
-  }
-
-  private coordinate(suspects: readonly string[]): void {
-    this.counters.recoveries++;
-    this.coordination = { since: Date.now(), suspects: new Set([...suspects, ...this.suspects]), states: new Map([[this.id, this.next - 1]]) };
-    for (const id of this.members) if (id !== this.id && !this.coordination.suspects.has(id)) this.sendTo(id, 'recover', { suspects: [...this.coordination.suspects] });
-    this.checkCoordination();
-  }
-
-  private onRecover(msg: RoundMessage): void {
-    if (msg.view !== this.view || !this.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
-    this.recovery = { coordinator: msg.sender, since: Date.now() };
-    this.sendTo(msg.sender, 'state', { completed: this.next - 1, suspects: [...this.suspects] });
-  }
-
-  private onState(msg: RoundMessage): void {
-    if (msg.view !== this.view || !this.members.includes(msg.sender)) return;
-    const completed = intField(msg.meta, 'completed', -1);
-    const theirs = suspectList(msg.meta);
-    if (this.coordination === undefined) {
-      const alive = this.members.filter((id) => !theirs.includes(id) && !this.suspects.has(id));
-      if (alive[0] !== this.id) return;
-      this.coordinate(theirs);
-    }
-    const c = this.coordination!;
-    for (const s of theirs) if (s !== this.id) c.suspects.add(s);
-    if (!c.suspects.has(msg.sender)) c.states.set(msg.sender, completed);
-    this.checkCoordination();
-  }
-
-  private checkCoordination(force = false): void {
-    const c = this.coordination;
-    if (c === undefined) return;
-    const expected = this.members.filter((id) => !c.suspects.has(id));
-    if (!force && !expected.every((id) => c.states.has(id))) return;
-    const cut = Math.max(...c.states.values());
-    const members = [...c.states.entries()].filter(([, done]) => done >= cut - 1).map(([id]) => id).sort();
-    const holder = [...c.states.entries()].find(([id, done]) => done === cut && id === this.id)?.[0] ?? [...c.states.entries()].find(([, done]) => done === cut)![0];
-    const view = this.view + 1;
-    const records = members.map((id) => this.memberRecord(id));
-    this.coordination = undefined;
-    for (const id of members) {
-      if (id === this.id) continue;
-      const p = this.directory.get(id)!;
-      this.mesh.send(p.endpoint, p.publicKey, encodeRound({ kind: 'newView', runId: this.options.runId, sender: this.id, instance: this.instance, view, round: cut }, { members: records, holder }));
-    }
-    this.applyView(view, records, cut, holder);
-  }
-
-  private onNewView(msg: RoundMessage): void {
-    if (msg.view <= this.view) return;
-    const members = membersField(msg.meta, 'members', MAX_PEERS);
-    const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
-    this.applyView(msg.view, members, msg.round, holder);
-  }
-
-  private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
-    if (!members.some((m) => m.id === this.id)) {
-      this.fail(new SyncError(`This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`, 'EEXCLUDED'));
-      return;
-    }
-    const done = this.next - 1;
-    if (done !== cut && done !== cut - 1) {
-      this.fail(new SyncError(`View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`, 'EPROTOCOL'));
-      return;
-    }
-    const now = Date.now();
-    const lost = this.members.filter((id) => !members.some((m) => m.id === id));
-    for (const m of members) if (m.id !== this.id) this.remember(m, 0, now);
-    for (const m of members) {
-      const e = this.directory.get(m.id);
-      if (e !== undefined) e.lastHeard = now;
-    }
-    this.members = members.map((m) => m.id).sort();
-    this.view = view;
-    this.suspects.clear();
-    this.recovery = undefined;
-    this.coordination = undefined;
-    this.emit('view', `view ${view}: ${this.members.length} member(s) after round ${cut}${lost.length > 0 ? `; dropped ${lost.map(short).join(', ')}` : ''}`);
-    if (done === cut - 1) this.sendTo(holder, 'resultRequest', {}, [], cut);
-    else this.checkRound();
-  }
-
   // ------------------------------------------------------------------ timers and end
 
   private tick(): void {
@@ -533,18 +426,16 @@ export class PeerGroup implements Collective {
     }
     for (const id of this.members) if (id !== this.id) this.sendTo(id, 'heartbeat', {});
     this.desk.tick(now);
-    for (const id of this.members) {
-      const e = this.directory.get(id);
-      if (id !== this.id && e !== undefined && now - e.lastHeard > this.peerTimeoutMs) this.suspect(id, `not heard for ${now - e.lastHeard} ms`);
-    }
-    const r = this.recovery;
-    if (r !== undefined && now - r.since > this.peerTimeoutMs) {
-      this.recovery = undefined;
-      this.suspect(r.coordinator, 'did not complete the view change');
-      if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
-    }
-    const c = this.coordination;
-    if (c !== undefined && now - c.since > this.peerTimeoutMs) this.checkCoordination(true);
+    this.views.tick(now);
+  }
+
+  /** Marks a member as suspected (not heard, restarted, left); a view change follows. */
+  suspect(id: string, why: string): void {
+    this.views.suspect(id, why);
+  }
+
+  countRecovery(): void {
+    this.counters.recoveries++;
   }
 
   /** A joiner asks to be admitted (leader only queues it). */
@@ -569,7 +460,7 @@ export class PeerGroup implements Collective {
     this.desk.serveFinished(waiting);
     for (const id of this.members) if (id !== this.id) this.sendTo(id, 'bye', {});
     const until = Date.now() + 2 * this.peerTimeoutMs;
-    while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.suspects.has(id) || waiting.includes(id))) {
+    while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.views.isSuspect(id) || waiting.includes(id))) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.mesh.drain(1000);
@@ -621,12 +512,6 @@ function addInto(tensors: readonly Float32Array[], scalars: Float64Array, from: 
     const f = from.tensors[k]!;
     for (let i = 0; i < t.length; i++) t[i]! += f[i]!;
   });
-}
-
-function suspectList(meta: Record<string, unknown>): string[] {
-  const v = meta['suspects'];
-  if (!Array.isArray(v) || v.length > MAX_PEERS || !v.every((s) => typeof s === 'string' && /^[0-9a-f]{32}$/.test(s))) throw new WireFormatError('EFIELD', "Field 'suspects' must be a list of peer ids.");
-  return v as string[];
 }
 
 /** The first 8 hex of an id, for messages. */

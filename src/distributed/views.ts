@@ -1,0 +1,153 @@
+/**
+ * View changes of a {@link PeerGroup}: when a member is lost (not heard for the timeout,
+ * restarted, or left), the lowest live member coordinates a new view. It collects every live
+ * member's last completed round, takes the largest (`cut`), keeps the members that completed
+ * `cut − 1` or later, and names one that completed `cut`: the others fetch that round's summed
+ * result from it. So every survivor applies the same rounds with the same sums.
+ */
+import { SyncError, WireFormatError } from '../errors.js';
+import { type RoundMessage, type WireMember, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
+import { MAX_PEERS, type PeerGroup, short } from './group.js';
+
+interface Coordination {
+  readonly since: number;
+  readonly suspects: Set<string>;
+  readonly states: Map<string, number>;
+}
+
+/** The failure side of a group (owned by its {@link PeerGroup}). */
+export class ViewChanges {
+  private readonly suspects = new Set<string>();
+  private recovery: { coordinator: string; since: number } | undefined;
+  private coordination: Coordination | undefined;
+
+  constructor(private readonly g: PeerGroup) {}
+
+  /** Every heartbeat: suspects members not heard for the timeout, and a stalled view change's coordinator. */
+  tick(now: number): void {
+    const g = this.g;
+    for (const id of g.members) {
+      const e = g.directory.get(id);
+      if (id !== g.id && e !== undefined && now - e.lastHeard > g.peerTimeoutMs) this.suspect(id, `not heard for ${now - e.lastHeard} ms`);
+    }
+    const r = this.recovery;
+    if (r !== undefined && now - r.since > g.peerTimeoutMs) {
+      this.recovery = undefined;
+      this.suspect(r.coordinator, 'did not complete the view change');
+      if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
+    }
+    const c = this.coordination;
+    if (c !== undefined && now - c.since > g.peerTimeoutMs) this.checkCoordination(true);
+  }
+
+  /** Whether `id` is suspected now. */
+  isSuspect(id: string): boolean {
+    return this.suspects.has(id);
+  }
+
+  /** Marks a member as suspected (not heard, or restarted); a view change follows. */
+  suspect(id: string, why: string): void {
+    if (!this.g.members.includes(id) || id === this.g.id || this.suspects.has(id)) return;
+    this.suspects.add(id);
+    this.g.emit('peer-lost', `${short(id)} (${this.g.directory.get(id)?.endpoint ?? '?'}): ${why}`);
+    if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
+  }
+
+  private beginRecovery(): void {
+    const alive = this.g.members.filter((id) => !this.suspects.has(id));
+    const coordinator = alive[0]!;
+    if (coordinator === this.g.id) {
+      this.coordinate([...this.suspects]);
+      return;
+    }
+    this.recovery = { coordinator, since: Date.now() };
+    this.g.sendTo(coordinator, 'state', { completed: this.g.next - 1, suspects: [...this.suspects] });
+  }
+
+  private coordinate(suspects: readonly string[]): void {
+    this.g.countRecovery();
+    this.coordination = { since: Date.now(), suspects: new Set([...suspects, ...this.suspects]), states: new Map([[this.g.id, this.g.next - 1]]) };
+    for (const id of this.g.members) if (id !== this.g.id && !this.coordination.suspects.has(id)) this.g.sendTo(id, 'recover', { suspects: [...this.coordination.suspects] });
+    this.checkCoordination();
+  }
+
+  onRecover(msg: RoundMessage): void {
+    if (msg.view !== this.g.view || !this.g.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
+    this.recovery = { coordinator: msg.sender, since: Date.now() };
+    this.g.sendTo(msg.sender, 'state', { completed: this.g.next - 1, suspects: [...this.suspects] });
+  }
+
+  onState(msg: RoundMessage): void {
+    if (msg.view !== this.g.view || !this.g.members.includes(msg.sender)) return;
+    const completed = intField(msg.meta, 'completed', -1);
+    const theirs = suspectList(msg.meta);
+    if (this.coordination === undefined) {
+      const alive = this.g.members.filter((id) => !theirs.includes(id) && !this.suspects.has(id));
+      if (alive[0] !== this.g.id) return;
+      this.coordinate(theirs);
+    }
+    const c = this.coordination!;
+    for (const s of theirs) if (s !== this.g.id) c.suspects.add(s);
+    if (!c.suspects.has(msg.sender)) c.states.set(msg.sender, completed);
+    this.checkCoordination();
+  }
+
+  checkCoordination(force = false): void {
+    const c = this.coordination;
+    if (c === undefined) return;
+    const expected = this.g.members.filter((id) => !c.suspects.has(id));
+    if (!force && !expected.every((id) => c.states.has(id))) return;
+    const cut = Math.max(...c.states.values());
+    const members = [...c.states.entries()].filter(([, done]) => done >= cut - 1).map(([id]) => id).sort();
+    const holder = [...c.states.entries()].find(([id, done]) => done === cut && id === this.g.id)?.[0] ?? [...c.states.entries()].find(([, done]) => done === cut)![0];
+    const view = this.g.view + 1;
+    const records = members.map((id) => this.g.memberRecord(id));
+    this.coordination = undefined;
+    for (const id of members) {
+      if (id === this.g.id) continue;
+      const p = this.g.directory.get(id)!;
+      this.g.mesh.send(p.endpoint, p.publicKey, encodeRound({ kind: 'newView', runId: this.g.options.runId, sender: this.g.id, instance: this.g.instance, view, round: cut }, { members: records, holder }));
+    }
+    this.applyView(view, records, cut, holder);
+  }
+
+  onNewView(msg: RoundMessage): void {
+    if (msg.view <= this.g.view) return;
+    const members = membersField(msg.meta, 'members', MAX_PEERS);
+    const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
+    this.applyView(msg.view, members, msg.round, holder);
+  }
+
+  private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
+    if (!members.some((m) => m.id === this.g.id)) {
+      this.g.fail(new SyncError(`This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`, 'EEXCLUDED'));
+      return;
+    }
+    const done = this.g.next - 1;
+    if (done !== cut && done !== cut - 1) {
+      this.g.fail(new SyncError(`View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`, 'EPROTOCOL'));
+      return;
+    }
+    const now = Date.now();
+    const lost = this.g.members.filter((id) => !members.some((m) => m.id === id));
+    for (const m of members) if (m.id !== this.g.id) this.g.remember(m, 0, now);
+    for (const m of members) {
+      const e = this.g.directory.get(m.id);
+      if (e !== undefined) e.lastHeard = now;
+    }
+    this.g.members = members.map((m) => m.id).sort();
+    this.g.view = view;
+    this.suspects.clear();
+    this.recovery = undefined;
+    this.coordination = undefined;
+    this.g.emit('view', `view ${view}: ${this.g.members.length} member(s) after round ${cut}${lost.length > 0 ? `; dropped ${lost.map(short).join(', ')}` : ''}`);
+    if (done === cut - 1) this.g.sendTo(holder, 'resultRequest', {}, [], cut);
+    else this.g.checkRound();
+  }
+}
+
+function suspectList(meta: Record<string, unknown>): string[] {
+  const v = meta['suspects'];
+  if (!Array.isArray(v) || v.length > MAX_PEERS || !v.every((s) => typeof s === 'string' && /^[0-9a-f]{32}$/.test(s))) throw new WireFormatError('EFIELD', "Field 'suspects' must be a list of peer ids.");
+  return v as string[];
+}
