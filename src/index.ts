@@ -11,6 +11,8 @@
  * const rbm = new Rbm({ nVisible: 784, nHidden: 500, backend, seed: 1 });
  * await rbm.fit(digits.x, { epochs: 5 });
  * ```
+ *
+ * @module dbn-node
  */
 
 // errors
@@ -27,6 +29,8 @@ export {
   WireFormatError,
 } from './errors.js';
 export type { DatasetErrorCode, ModelFileErrorCode, WireFormatErrorCode } from './errors.js';
+export { MissingPackageError, optionalPackages } from './optional.js';
+export type { OptionalPackage, OptionalPackageName } from './optional.js';
 
 // shared
 export { Random } from './random.js';
@@ -43,7 +47,28 @@ export type { GpuBackendOptions, GpuMode } from './kernels/gpu/index.js';
 
 // models
 export * from './rbm/index.js';
-export * from './dbn/index.js';
+export { Dbn, averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './dbn/index.js';
+export type {
+  AisOptions,
+  AisResult,
+  CheckpointOptions,
+  ClassifierGradients,
+  ClassifierParameters,
+  DbnOptions,
+  DenseParameters,
+  Evaluation,
+  FineTuneBatchInfo,
+  FineTuneMetrics,
+  FineTuneOptions,
+  FineTuneResult,
+  GenerateOptions,
+  HiddenActivation,
+  LabelledData,
+  LayerOptions,
+  PretrainHistory,
+  PretrainOptions,
+  ResolvedDbnOptions,
+} from './dbn/index.js';
 
 // data
 export * from './data/index.js';
@@ -51,5 +76,11 @@ export * from './data/index.js';
 // metrics
 export * from './metrics/index.js';
 
-// peer-to-peer sync
-export * from './sync/index.js';
+// peer-to-peer training: what a user needs to start a peer and train with it. The wire format,
+// delta guard and fingerprint internals are in the 'dbn-node/sync' subpath (src/sync-entry.ts).
+export { PeerTrainer } from './dbn/index.js';
+export type { JoinResult, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats } from './dbn/index.js';
+export { Peer, parseSeed } from './sync/index.js';
+export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './sync/index.js';
+export { PUBLIC_KEY_FILE, SECRET_KEY_FILE, generateKeyPair, modelFingerprint, publicKeyFromSecret, readAllowlist, readKeyPair, writeKeyPair } from './sync/index.js';
+export type { KeyPair } from './sync/index.js';

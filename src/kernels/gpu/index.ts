@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
+import { installCommand, MissingPackageError, requireOptional, resolveOptional } from '../../optional.js';
 import { validateOptions } from '../../validate.js';
 import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
 import { SyncExecutor, type GpuEngine, type GpuJsModule, type Step, type TensorRef } from './executor.js';
@@ -415,13 +416,13 @@ function describeArray(a: unknown): string {
 
 // ------------------------------------------------------------------ starting a mode
 
-const require = createRequire(import.meta.url);
-
+/** gpu.js, or {@link MissingPackageError} when it is not installed (it is an optional peer dependency). */
 function loadGpuJs(): GpuJsModule {
   try {
-    return require('gpu.js') as GpuJsModule;
+    return requireOptional<GpuJsModule>('gpu.js');
   } catch (err) {
-    throw new BackendUnavailableError('gpu', `the 'gpu.js' package does not load (${firstLine(err)}); run \`npm install\`.`);
+    if (err instanceof MissingPackageError) throw err;
+    throw new BackendUnavailableError('gpu', `the 'gpu.js' package does not load (${firstLine(err)}); reinstall it with \`${installCommand('gpu.js')}\`.`);
   }
 }
 
@@ -442,13 +443,13 @@ type SyncMode = keyof typeof syncModes;
 function headlessGlUnavailable(): string {
   let gl: unknown;
   try {
-    require.resolve('gl');
+    createRequire(resolveOptional('gpu.js')).resolve('gl');
   } catch {
-    return "the optional package 'gl' (headless-gl) is not installed: run `npm install gl@8.1.6`, which builds it from source " +
+    return `the optional package 'gl' (headless-gl) is not installed: run \`${installCommand('gl')}\`, which builds it from source ` +
       'and needs a C++ toolchain, python3 and the X11/GL headers (Debian: scripts/ci-gpu-deps.sh)';
   }
   try {
-    gl = require('gl');
+    gl = createRequire(resolveOptional('gpu.js'))('gl');
   } catch (err) {
     return `the package 'gl' is installed but its native module does not load (${firstLine(err)}): rebuild it with \`npm rebuild gl\``;
   }
@@ -556,6 +557,8 @@ export function probe(e: GpuEngine): void {
 }
 
 function startWebGpu(): GpuEngine {
+  resolveOptional('gpu.js');
+  resolveOptional('webgpu');
   const e = startWebGpuEngine();
   try {
     probe(e);
@@ -597,6 +600,7 @@ export function createGpuBackend(opts: GpuBackendOptions = {}): Backend {
       return new GpuBackend(e, `gpu (${e.detail})`);
     }
     case 'webgpu': {
+      loadGpuJs();
       const e = startWebGpu();
       return new GpuBackend(e, `gpu (${e.detail})`);
     }
@@ -606,12 +610,17 @@ export function createGpuBackend(opts: GpuBackendOptions = {}): Backend {
 }
 
 function createAuto(): Backend {
+  loadGpuJs();
   const why: string[] = [];
   for (const start of [() => startSync('headlessgl', 'auto'), startWebGpu]) {
     let e: GpuEngine;
     try {
       e = start();
     } catch (err) {
+      if (err instanceof MissingPackageError) {
+        why.push(err.message);
+        continue;
+      }
       if (!(err instanceof BackendUnavailableError)) throw err;
       why.push(err.reason);
       continue;
