@@ -40,13 +40,18 @@ export type { HostMatrix, MatrixInput } from './validate.js';
 // kernels
 export { backendFactories, createBackend, defaultBackend } from './kernels/index.js';
 export type { Backend, BackendChoice, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from './kernels/index.js';
+export type { DeltaStepArgs, DeltaStepResult, SparseSelectArgs } from './kernels/backend.js';
 export { createJsBackend } from './kernels/js/index.js';
+export type { JsBackendOptions } from './kernels/js/index.js';
+export type { GemmKernelKind } from './kernels/js/gemm.js';
 export { createNativeBackend } from './kernels/native/index.js';
 export { createGpuBackend, gpuModes } from './kernels/gpu/index.js';
 export type { GpuBackendOptions, GpuMode } from './kernels/gpu/index.js';
 
 // models
 export * from './rbm/index.js';
+export { PLAN_STEP } from './rbm/collective.js';
+export type { Collective, ResumePoint, RoundPosition } from './rbm/collective.js';
 export { Dbn, averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './dbn/index.js';
 export type {
   AisOptions,

@@ -16,5 +16,6 @@
 export * from './sync/index.js';
 export { DeltaGuard, FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sameSequences, sampleIndices, samplesPerGroup } from './dbn/index.js';
 export type { DeltaGuardOptions, DeltaKind, DeltaRejection, GuardVerdict, TensorShape } from './dbn/index.js';
+export type { FingerprintHeader } from './dbn/peer-fingerprint.js';
 export { PeerTrainer } from './dbn/index.js';
 export type { JoinResult, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats } from './dbn/index.js';
