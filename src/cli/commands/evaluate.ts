@@ -13,7 +13,7 @@ interface EvaluateArgs extends GlobalArgs, ComputeArgs, DataArgs {
 
 async function handler(a: ArgumentsCamelCase<EvaluateArgs>): Promise<void> {
   requireFile('--model', a.model);
-  const { backend, line } = await openBackend(a.backend);
+  const { backend, line } = await openBackend(a.backend, a.debug);
   let dbn: Dbn | undefined;
   try {
     dbn = Dbn.load(a.model, { backend });

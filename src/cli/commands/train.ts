@@ -117,7 +117,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     const part = shard(data.train, index, count);
     data = { ...data, train: part, description: `${data.description}; shard ${index + 1}/${count}: ${part.x.rows} training rows` };
   }
-  const { backend, line } = await openBackend(a.backend);
+  const { backend, line } = await openBackend(a.backend, a.debug);
   progress.line(line);
   progress.line(`data: ${data.description}`);
   const metrics = a.metrics === undefined ? undefined : new MetricsWriter(a.metrics);

@@ -18,6 +18,7 @@ import { validateOptions } from '../../validate.js';
 import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
 import { SyncExecutor, type GpuEngine, type GpuJsModule, type Step, type TensorRef } from './executor.js';
 import type { KernelName } from './kernels.js';
+import { quietDriverLogs } from './drivers.js';
 import { startWebGpuEngine } from './webgpu-engine.js';
 
 /**
@@ -34,6 +35,12 @@ export const gpuModes: readonly GpuMode[] = ['auto', 'gpu', 'headlessgl', 'webgp
 export interface GpuBackendOptions {
   /** Default `'auto'`. */
   readonly mode?: GpuMode;
+  /**
+   * Let the GPU drivers (Mesa, EGL, libwayland) print their own messages on stderr. Default
+   * `false`: the variables that silence them are set where unset (`src/kernels/gpu/drivers.ts`);
+   * the CLI passes `--debug` here.
+   */
+  readonly driverLogs?: boolean;
 }
 
 /** Columns summed per partial sum in the scalar reductions (the partials are added in float64 on the host). */
@@ -586,8 +593,9 @@ function startWebGpu(): GpuEngine {
  * console.log(backend.info.description); // "gpu (webasm — gpu.js WebAssembly SIMD kernels on the CPU: no GPU)"
  */
 export function createGpuBackend(opts: GpuBackendOptions = {}): Backend {
-  validateOptions('createGpuBackend', { mode: { kind: 'enum', values: gpuModes } }, opts);
+  validateOptions('createGpuBackend', { mode: { kind: 'enum', values: gpuModes }, driverLogs: { kind: 'boolean' } }, opts);
   const mode = opts.mode ?? 'auto';
+  if (opts.driverLogs !== true) quietDriverLogs();
   switch (mode) {
     case 'cpu':
     case 'webasm':
