@@ -11,6 +11,8 @@
  * const rbm = new Rbm({ nVisible: 784, nHidden: 500, backend, seed: 1 });
  * await rbm.fit(digits.x, { epochs: 5 });
  * ```
+ *
+ * @module dbn-node
  */
 
 // errors
@@ -27,6 +29,8 @@ export {
   WireFormatError,
 } from './errors.js';
 export type { DatasetErrorCode, ModelFileErrorCode, WireFormatErrorCode } from './errors.js';
+export { MissingPackageError, optionalPackages } from './optional.js';
+export type { OptionalPackage, OptionalPackageName } from './optional.js';
 
 // shared
 export { Random } from './random.js';
@@ -36,14 +40,40 @@ export type { HostMatrix, MatrixInput } from './validate.js';
 // kernels
 export { backendFactories, createBackend, defaultBackend } from './kernels/index.js';
 export type { Backend, BackendChoice, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from './kernels/index.js';
+export type { DeltaStepArgs, DeltaStepResult, SparseSelectArgs } from './kernels/backend.js';
 export { createJsBackend } from './kernels/js/index.js';
+export type { JsBackendOptions } from './kernels/js/index.js';
+export type { GemmKernelKind } from './kernels/js/gemm.js';
 export { createNativeBackend } from './kernels/native/index.js';
 export { createGpuBackend, gpuModes } from './kernels/gpu/index.js';
 export type { GpuBackendOptions, GpuMode } from './kernels/gpu/index.js';
 
 // models
 export * from './rbm/index.js';
-export * from './dbn/index.js';
+export { PLAN_STEP } from './rbm/collective.js';
+export type { Collective, ResumePoint, RoundPosition } from './rbm/collective.js';
+export { Dbn, averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './dbn/index.js';
+export type {
+  AisOptions,
+  AisResult,
+  CheckpointOptions,
+  ClassifierGradients,
+  ClassifierParameters,
+  DbnOptions,
+  DenseParameters,
+  Evaluation,
+  FineTuneBatchInfo,
+  FineTuneMetrics,
+  FineTuneOptions,
+  FineTuneResult,
+  GenerateOptions,
+  HiddenActivation,
+  LabelledData,
+  LayerOptions,
+  PretrainHistory,
+  PretrainOptions,
+  ResolvedDbnOptions,
+} from './dbn/index.js';
 
 // data
 export * from './data/index.js';
@@ -51,8 +81,12 @@ export * from './data/index.js';
 // metrics
 export * from './metrics/index.js';
 
-// peer-to-peer sync
-export * from './sync/index.js';
-
-// peer training (synchronous rounds over ZeroMQ; the asynchronous mode)
-export * from './distributed/index.js';
+// peer training: synchronous rounds over ZeroMQ (PeerGroup, enterRun), and the asynchronous mode
+// (PeerTrainer). The wire formats, delta guard and fingerprint internals are in the
+// 'dbn-node/sync' subpath (src/sync-entry.ts).
+export { MAX_PEERS, PeerGroup, PeerTrainer, enterRun, modelBytes, runFingerprint } from './distributed/index.js';
+export type { GroupEvent, GroupStats, JoinResult, PeerGroupOptions, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats, RunEntry, StartResult } from './distributed/index.js';
+export { Peer, parseSeed } from './sync/index.js';
+export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './sync/index.js';
+export { PUBLIC_KEY_FILE, SECRET_KEY_FILE, generateKeyPair, modelFingerprint, publicKeyFromSecret, readAllowlist, readKeyPair, writeKeyPair } from './sync/index.js';
+export type { KeyPair } from './sync/index.js';

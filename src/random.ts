@@ -5,11 +5,17 @@
 
 /** What models draw random numbers from: {@link Random}, or anything with the same methods. */
 export interface RandomSource {
+  /** Fills `out` with uniforms in [0, 1); returns `out`. */
   fillUniform(out: Float32Array): Float32Array;
+  /** Fills `out` with normals of mean 0 and standard deviation `std` (default 1); returns `out`. */
   fillNormal(out: Float32Array, std?: number): Float32Array;
+  /** A uniformly random permutation of `0 … n − 1`. */
   permutation(n: number): Uint32Array;
+  /** A uniform integer in [0, n). */
   int(n: number): number;
+  /** The generator's state, to checkpoint and resume a stream exactly. */
   getState(): [number, number, number, number];
+  /** Restores a state from {@link RandomSource.getState}. */
   setState(state: readonly [number, number, number, number]): void;
 }
 

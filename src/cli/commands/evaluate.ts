@@ -66,7 +66,7 @@ function choose(a: EvaluateArgs, record: TrainingRecord | undefined): Chosen {
 async function handler(a: ArgumentsCamelCase<EvaluateArgs>): Promise<void> {
   requireFile('--model', a.model);
   checkLimit(a.limit);
-  const { backend, line } = await openBackend(a.backend);
+  const { backend, line } = await openBackend(a.backend, a.debug);
   let dbn: Dbn | undefined;
   try {
     dbn = Dbn.load(a.model, { backend });

@@ -35,7 +35,7 @@ async function withModel(a: PictureArgs, fn: (dbn: Dbn) => Buffer): Promise<void
   requireFile('--model', a.model);
   checkWritable('--out', a.out, a.force);
   if (!Number.isSafeInteger(a.count) || a.count < 1) throw new InvalidOptionError(`--count must be a positive integer, got ${a.count}.`);
-  const { backend } = await openBackend(a.backend);
+  const { backend } = await openBackend(a.backend, a.debug);
   let dbn: Dbn | undefined;
   try {
     dbn = Dbn.load(a.model, { backend });

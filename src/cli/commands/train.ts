@@ -146,7 +146,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   const full = loadData(a, a.seed, a.visible === 'gaussian');
   const classes = full.train.y instanceof Int32Array ? full.train.classes : undefined;
   const data = peerConfig === undefined ? full : shardOf(full, peerConfig);
-  const { backend, line } = await openBackend(a.backend);
+  const { backend, line } = await openBackend(a.backend, a.debug);
   progress.line(line);
   progress.line(`data: ${data.description}`);
   const metrics = a.metrics === undefined ? undefined : new MetricsWriter(a.metrics);

@@ -13,10 +13,12 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
+import { installCommand, MissingPackageError, requireOptional, resolveOptional } from '../../optional.js';
 import { validateOptions } from '../../validate.js';
 import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
 import { SyncExecutor, type GpuEngine, type GpuJsModule, type Step, type TensorRef } from './executor.js';
 import type { KernelName } from './kernels.js';
+import { quietDriverLogs } from './drivers.js';
 import { startWebGpuEngine } from './webgpu-engine.js';
 
 /**
@@ -33,6 +35,12 @@ export const gpuModes: readonly GpuMode[] = ['auto', 'gpu', 'headlessgl', 'webgp
 export interface GpuBackendOptions {
   /** Default `'auto'`. */
   readonly mode?: GpuMode;
+  /**
+   * Let the GPU drivers (Mesa, EGL, libwayland) print their own messages on stderr. Default
+   * `false`: the variables that silence them are set where unset (`src/kernels/gpu/drivers.ts`);
+   * the CLI passes `--debug` here.
+   */
+  readonly driverLogs?: boolean;
 }
 
 /** Columns summed per partial sum in the scalar reductions (the partials are added in float64 on the host). */
@@ -420,13 +428,13 @@ function describeArray(a: unknown): string {
 
 // ------------------------------------------------------------------ starting a mode
 
-const require = createRequire(import.meta.url);
-
+/** gpu.js, or {@link MissingPackageError} when it is not installed (it is an optional peer dependency). */
 function loadGpuJs(): GpuJsModule {
   try {
-    return require('gpu.js') as GpuJsModule;
+    return requireOptional<GpuJsModule>('gpu.js');
   } catch (err) {
-    throw new BackendUnavailableError('gpu', `the 'gpu.js' package does not load (${firstLine(err)}); run \`npm install\`.`);
+    if (err instanceof MissingPackageError) throw err;
+    throw new BackendUnavailableError('gpu', `the 'gpu.js' package does not load (${firstLine(err)}); reinstall it with \`${installCommand('gpu.js')}\`.`);
   }
 }
 
@@ -447,13 +455,13 @@ type SyncMode = keyof typeof syncModes;
 function headlessGlUnavailable(): string {
   let gl: unknown;
   try {
-    require.resolve('gl');
+    createRequire(resolveOptional('gpu.js')).resolve('gl');
   } catch {
-    return "the optional package 'gl' (headless-gl) is not installed: run `npm install gl@8.1.6`, which builds it from source " +
+    return `the optional package 'gl' (headless-gl) is not installed: run \`${installCommand('gl')}\`, which builds it from source ` +
       'and needs a C++ toolchain, python3 and the X11/GL headers (Debian: scripts/ci-gpu-deps.sh)';
   }
   try {
-    gl = require('gl');
+    gl = createRequire(resolveOptional('gpu.js'))('gl');
   } catch (err) {
     return `the package 'gl' is installed but its native module does not load (${firstLine(err)}): rebuild it with \`npm rebuild gl\``;
   }
@@ -561,6 +569,8 @@ export function probe(e: GpuEngine): void {
 }
 
 function startWebGpu(): GpuEngine {
+  resolveOptional('gpu.js');
+  resolveOptional('webgpu');
   const e = startWebGpuEngine();
   try {
     probe(e);
@@ -588,8 +598,9 @@ function startWebGpu(): GpuEngine {
  * console.log(backend.info.description); // "gpu (webasm — gpu.js WebAssembly SIMD kernels on the CPU: no GPU)"
  */
 export function createGpuBackend(opts: GpuBackendOptions = {}): Backend {
-  validateOptions('createGpuBackend', { mode: { kind: 'enum', values: gpuModes } }, opts);
+  validateOptions('createGpuBackend', { mode: { kind: 'enum', values: gpuModes }, driverLogs: { kind: 'boolean' } }, opts);
   const mode = opts.mode ?? 'auto';
+  if (opts.driverLogs !== true) quietDriverLogs();
   switch (mode) {
     case 'cpu':
     case 'webasm':
@@ -602,6 +613,7 @@ export function createGpuBackend(opts: GpuBackendOptions = {}): Backend {
       return new GpuBackend(e, `gpu (${e.detail})`);
     }
     case 'webgpu': {
+      loadGpuJs();
       const e = startWebGpu();
       return new GpuBackend(e, `gpu (${e.detail})`);
     }
@@ -611,12 +623,17 @@ export function createGpuBackend(opts: GpuBackendOptions = {}): Backend {
 }
 
 function createAuto(): Backend {
+  loadGpuJs();
   const why: string[] = [];
   for (const start of [() => startSync('headlessgl', 'auto'), startWebGpu]) {
     let e: GpuEngine;
     try {
       e = start();
     } catch (err) {
+      if (err instanceof MissingPackageError) {
+        why.push(err.message);
+        continue;
+      }
       if (!(err instanceof BackendUnavailableError)) throw err;
       why.push(err.reason);
       continue;

@@ -10,6 +10,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { installCommand } from '../../optional.js';
 import type { AsyncExecutor, GpuJsModule } from './executor.js';
 import { CTRL_LENGTH, CTRL_REPLIES, CTRL_STATUS, TEXT_BYTES, type WorkerHello, type WorkerRequest, type WorkerShared } from './webgpu-engine.js';
 
@@ -71,7 +72,7 @@ async function start(): Promise<void> {
   try {
     webgpu = (await import('webgpu')) as unknown as WebGpuPackage;
   } catch (err) {
-    throw new Error(`the 'webgpu' package (Dawn for Node, 0.6.x) does not load: ${message(err)}; run \`npm install webgpu@0.6.2\``);
+    throw new Error(`the 'webgpu' package (Dawn for Node, 0.6.x) does not load: ${message(err)}; run \`${installCommand('webgpu')}\``);
   }
   Object.assign(globalThis, webgpu.globals);
   // Mesa's eglInitialize fails now and then right after Dawn's Vulkan probe; a fresh instance succeeds.

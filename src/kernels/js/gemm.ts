@@ -84,7 +84,7 @@ export interface KernelMemory {
   release(): void;
 }
 
-/** Which macro-kernel a {@link GemmWorkspace} runs. */
+/** Which macro-kernel the js backend's matrix product runs (see {@link JsBackendOptions}). */
 export type GemmKernelKind = 'wasm-simd' | 'asm.js' | 'typescript';
 
 /**
