@@ -2,7 +2,7 @@
 // portable (no AVX outside the run-time-dispatched clones), current (the functions and results of
 // the source build), and found by the loader when there is no source build.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -103,6 +103,33 @@ loader('without a source build, createNativeBackend loads the prebuilt binary (n
       { cwd: dir, encoding: 'utf8', env: { ...process.env, DBN_NODE_NO_PREBUILT: '1' } },
     );
     t.regex(off.stdout, /no prebuilt binary for linux-x64 and the addon was not built: no build output was found\. .*libopenblas0.*npm rebuild dbn-node/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const installTest = isLinuxX64 && existsSync(prebuilt) && process.env.DBN_NODE_SKIP_NATIVE !== '1' ? test : test.skip;
+installTest('the install script of an installed package uses a prebuilt binary that loads, and falls back to the source build with both reasons', (t) => {
+  // An installed package: no .git, the install script and prebuilds/ (and no sources to build).
+  const dir = mkdtempSync(join(tmpdir(), 'dbn-install-'));
+  const binary = join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node');
+  try {
+    mkdirSync(join(dir, 'scripts'));
+    mkdirSync(dirname(binary), { recursive: true });
+    copyFileSync(join(repo, 'scripts', 'build-native.mjs'), join(dir, 'scripts', 'build-native.mjs'));
+    copyFileSync(prebuilt, binary);
+    const install = (env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [join(dir, 'scripts', 'build-native.mjs')], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } });
+    const ok = install();
+    t.is(ok.status, 0);
+    t.regex(ok.stdout, /using the prebuilt native backend \(prebuilds\/linux-x64\/node\.napi\.node\)/);
+    t.false(existsSync(join(dir, 'src', 'kernels', 'native', 'build')), 'nothing compiled');
+    // A binary that does not load (here: not a shared object) and no OpenBLAS headers: the js backend, both reasons recorded.
+    writeFileSync(binary, 'not an ELF file');
+    const failed = install({ DBN_NODE_BLAS_INCLUDE: join(dir, 'no-such-dir') });
+    t.is(failed.status, 0, 'an install never fails on the addon');
+    const recorded = readFileSync(join(dir, 'src', 'kernels', 'native', 'build', 'BUILD_FAILED.txt'), 'utf8');
+    t.regex(recorded, /^the prebuilt binary did not load \(.*\); the OpenBLAS header cblas\.h was not found/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
