@@ -210,6 +210,18 @@ function best(algo: string): { samples_per_s: number; setting: string } | undefi
   const medians = [...refRates].filter(([k]) => k.startsWith(algo)).map(([k, v]) => ({ samples_per_s: median(v), setting: k }));
   return medians.length === 0 ? undefined : medians.reduce((x, y) => (y.samples_per_s > x.samples_per_s ? y : x));
 }
+/**
+ * Paired ratios, one per round: native's samples/s over the faster numpy setting's in the same
+ * round (the contenders of a round ran back to back, under about the same load).
+ */
+function pairedRatios(algo: string): number[] {
+  const nativeRuns = contenders.find((c) => c.name === 'native')?.rates ?? [];
+  const settings = [...refRates].filter(([k]) => k.startsWith(algo)).map(([, v]) => v);
+  return nativeRuns.flatMap((r, i) => {
+    const numpyBest = Math.max(...settings.map((v) => v[i] ?? Number.NaN));
+    return Number.isFinite(numpyBest) ? [r / numpyBest] : [];
+  });
+}
 const plainBest = best('plain');
 const sameBest = best('same_algorithm');
 console.log(
@@ -228,6 +240,14 @@ console.log(
       backends: results,
       native_over_numpy_plain: nativeRate !== undefined && plainBest !== undefined ? nativeRate / plainBest.samples_per_s : null,
       native_over_numpy_same_algorithm: nativeRate !== undefined && sameBest !== undefined ? nativeRate / sameBest.samples_per_s : null,
+      native_over_numpy_per_round: { plain: pairedRatios('plain'), same_algorithm: pairedRatios('same_algorithm') },
+      native_over_numpy_per_round_median: {
+        plain: pairedRatios('plain').length > 0 ? median(pairedRatios('plain')) : null,
+        same_algorithm: pairedRatios('same_algorithm').length > 0 ? median(pairedRatios('same_algorithm')) : null,
+      },
+      native_share_of_product_throughput_per_round: (contenders.find((c) => c.name === 'native')?.rates ?? []).map(
+        (r, i) => (r * flopsPerSample) / 1e9 / (productRates[i] ?? Number.NaN),
+      ),
       native_share_of_product_throughput: native?.['share_of_product_throughput'] ?? null,
     },
     null,
