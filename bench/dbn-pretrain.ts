@@ -6,7 +6,7 @@
  * RSS is its own; rounds are interleaved (numpy with each thread setting, then the library) and
  * medians reported. numpy runs with OpenBLAS's default threads and with 1 thread (on a machine
  * shared with other work its spinning threads can be several times slower); the ratio is taken
- * against the faster.
+ * against the faster. The library runs last in even rounds and first in odd ones.
  *
  *   npx tsx bench/dbn-pretrain.ts [--rounds 1] [--limit 0] [--layers 500,500,2000] [--backend native]
  *                                 [--ref-threads default,1] [--no-ref] [--dir /usr/share/datasets/fashion-mnist]
@@ -100,6 +100,10 @@ async function main(): Promise<void> {
   };
   for (let round = 0; round < Number(a.rounds); round++) {
     loads.push(loadavg()[0]!);
+    // The library first in odd rounds, so neither side always meets the load the other left.
+    const library = (): void =>
+      add(`dbn-node ${a.backend}`, runChild(process.execPath, ['--import=tsx', self, '--child', '--backend', a.backend, ...common], process.env));
+    if (round % 2 === 1) library();
     for (const threads of refThreads) {
       const env = { ...process.env };
       if (threads === 'default') delete env['OPENBLAS_NUM_THREADS'];
@@ -107,7 +111,7 @@ async function main(): Promise<void> {
       const args = [path.join(here, 'ref_dbn.py'), '--dir', a.dir, '--layers', a.layers, ...(limit > 0 ? ['--limit', a.limit] : [])];
       add(`numpy (OpenBLAS threads: ${threads})`, runChild('python3', args, env));
     }
-    add(`dbn-node ${a.backend}`, runChild(process.execPath, ['--import=tsx', self, '--child', '--backend', a.backend, ...common], process.env));
+    if (round % 2 === 0) library();
   }
   const summary = [...runs].map(([name, rs]) => ({
     name,
