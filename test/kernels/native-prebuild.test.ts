@@ -134,3 +134,30 @@ installTest('the install script of an installed package uses a prebuilt binary t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// CPUs without AVX-512 (and without AVX), emulated by qemu-user when it is installed (Debian: qemu-user).
+const hasQemu = isLinuxX64 && spawnSync('qemu-x86_64', ['--version']).status === 0;
+const emulated = hasQemu && existsSync(prebuilt) && process.env.DBN_NODE_SKIP_NATIVE !== '1' ? test : test.skip;
+emulated('on emulated older CPUs the prebuilt addon runs the clone each supports: baseline on Nehalem (SSE4.2), avx2 on Haswell', (t) => {
+  const script =
+    'const a = require(process.argv[1]);' +
+    'const m = 37, k = 61, n = 45;' +
+    'const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i) * 0.7);' +
+    'const w = Float32Array.from({ length: n * k }, (_, i) => Math.cos(i * 1.3) * 0.5);' +
+    'const bias = Float32Array.from({ length: n }, (_, i) => (i % 7) - 3);' +
+    'const out = new Float32Array(m * n);' +
+    'a.linearSigmoid(out, x, w, bias, m, n, k, true);' +
+    'let maxErr = 0;' +
+    'for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {' +
+    '  let z = bias[j]; for (let p = 0; p < k; p++) z += x[i * k + p] * w[j * k + p];' +
+    '  maxErr = Math.max(maxErr, Math.abs(out[i * n + j] - 1 / (1 + Math.exp(-z))));' +
+    '}' +
+    'console.log(JSON.stringify({ simd: a.blasInfo().simd, maxErr }));';
+  for (const [cpu, level] of [['Nehalem', 'baseline'], ['Haswell', 'avx2']] as const) {
+    const run = spawnSync('qemu-x86_64', ['-cpu', cpu, process.execPath, '-e', script, prebuilt], { encoding: 'utf8', timeout: 120_000 });
+    t.is(run.status, 0, `${cpu}: ${run.stderr.split('\n').filter((l) => !l.includes("TCG doesn't support")).join('\n')}`);
+    const got = JSON.parse(run.stdout.trim()) as { simd: string; maxErr: number };
+    t.is(got.simd, level, cpu);
+    t.true(got.maxErr < 1e-6, `${cpu}: max error ${got.maxErr}`);
+  }
+});
