@@ -1,11 +1,16 @@
 #!/usr/bin/env node
 // Builds the native backend's addon (src/kernels/native → build/Release/dbn_native.node) with
-// node-gyp, offline. This is the package's `install` script, so it never fails the install:
+// node-gyp, offline — unless the package was installed (not a git checkout) with a prebuilt
+// binary for this platform (prebuilds/<platform>-<arch>/node.napi.node, see scripts/prebuild.mjs)
+// that loads here, in which case nothing is compiled. A prebuilt binary that does not load (no
+// libopenblas.so.0, say) falls back to the build from source, and a failure names both reasons.
+// This is the package's `install` script, so it never fails the install:
 // on any failure it prints one warning, records the reason in build/BUILD_FAILED.txt (the
 // native backend quotes it when it cannot load) and exits 0; dbn-node then runs on the `js` backend.
 //
 // Environment:
 //   DBN_NODE_SKIP_NATIVE=1     do not build; record "skipped" as the reason (forces the soft-failure path).
+//   DBN_NODE_BUILD_FROM_SOURCE=1  build from source even where a prebuilt binary loads.
 //   DBN_NODE_BLAS_INCLUDE=dir  the folder of cblas.h, when not a standard include folder (only it is
 //                              searched, so pointing it at a missing folder simulates a machine without OpenBLAS).
 //   npm_config_node_gyp        node-gyp to run (npm sets it during scripts); else node-gyp on PATH,
@@ -22,7 +27,11 @@ const buildDir = join(addonDir, 'build');
 const failureFile = join(buildDir, 'BUILD_FAILED.txt');
 const logFile = join(buildDir, 'build.log');
 
-function softFail(reason, log) {
+/** Why the prebuilt binary was not used, when it was there and did not load (prefixed to a build failure). */
+let prebuiltProblem = '';
+
+function softFail(why, log) {
+  const reason = `${prebuiltProblem}${why}`;
   try {
     rmSync(buildDir, { recursive: true, force: true });
     mkdirSync(buildDir, { recursive: true });
@@ -80,8 +89,31 @@ function nodeDir() {
   return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : undefined;
 }
 
+/**
+ * Whether to use the prebuilt binary instead of compiling: an installed package (a git checkout
+ * always builds its sources) whose binary for this platform loads. Returns why not, or true.
+ */
+function prebuiltLoads() {
+  const file = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node');
+  if (!existsSync(file)) return `no prebuilt binary for ${process.platform}-${process.arch}`;
+  if (existsSync(join(root, '.git'))) return 'a git checkout builds from source';
+  if (process.env.DBN_NODE_BUILD_FROM_SOURCE === '1') return 'DBN_NODE_BUILD_FROM_SOURCE=1';
+  const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { encoding: 'utf8' });
+  if (probe.status === 0) return true;
+  const why = (probe.stderr ?? '').split('\n').find((l) => /Error/.test(l)) ?? `exit code ${probe.status}`;
+  return `the prebuilt binary did not load (${why.trim().slice(0, 300)})`;
+}
+
 function main() {
   if (process.env.DBN_NODE_SKIP_NATIVE === '1') softFail('skipped because DBN_NODE_SKIP_NATIVE=1');
+
+  const prebuilt = prebuiltLoads();
+  if (prebuilt === true) {
+    rmSync(buildDir, { recursive: true, force: true });
+    console.log(`dbn-node: using the prebuilt native backend (prebuilds/${process.platform}-${process.arch}/node.napi.node)`);
+    return;
+  }
+  if (prebuilt.startsWith('the prebuilt binary did not load')) prebuiltProblem = `${prebuilt}; `;
 
   const include = findCblasHeader();
   if (include === undefined) {

@@ -1,10 +1,14 @@
 # The native backend's addon: N-API (node-addon-api) + CBLAS sgemm from OpenBLAS.
-# Built by scripts/build-native.mjs into build/Release/dbn_native.node.
+# Built by scripts/build-native.mjs into build/Release/dbn_native.node, and by
+# scripts/prebuild.mjs into prebuilds/<platform>-<arch>/.
+# Portable: compiled for the architecture's baseline (x86-64: SSE2 only, -mtune=generic); the hot
+# loops in simd.cc carry their own AVX2 and AVX-512 clones, chosen at load time by the CPU, so a
+# binary built anywhere runs on any x86-64 CPU. Links libopenblas.so.0 (the system's OpenBLAS).
 {
   "targets": [
     {
       "target_name": "dbn_native",
-      "sources": ["dbn_native.cc"],
+      "sources": ["dbn_native.cc", "parallel.cc", "simd.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "/usr/include/openblas",
@@ -13,11 +17,14 @@
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-O2", "-O1", "-O0"],
       "cflags_cc!": ["-O2", "-O1", "-O0", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=fast"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-ffp-contract=fast"],
       "libraries": ["-lopenblas"],
+      "conditions": [
+        ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64", "-mtune=generic"] }]
+      ],
       "xcode_settings": {
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
-        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=fast"],
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-ffp-contract=fast"],
         "OTHER_LDFLAGS": ["-lopenblas"]
       }
     }

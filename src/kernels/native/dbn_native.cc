@@ -7,7 +7,9 @@
 // the heap. Elementwise kernels may be called with `out` equal to an input.
 #include <napi.h>
 
-#include <cblas.h>
+#include "parallel.h"
+#include "simd.h"
+#include "vecmath.h"
 
 #include <algorithm>
 #include <atomic>
@@ -24,9 +26,6 @@
 #include <unordered_map>
 #include <vector>
 
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
 
 extern "C" {
 char* openblas_get_config(void);
@@ -36,6 +35,11 @@ void openblas_set_num_threads(int);
 }
 
 namespace {
+
+using namespace dbn;  // NOLINT: the addon's own helpers
+
+// Elementwise kernels over at least this many elements are cut into blocks over the pool.
+constexpr size_t kParallelGrain = size_t{1} << 15;
 
 struct F32 {
   float* p;
@@ -109,211 +113,9 @@ bool RowsOf(const Napi::CallbackInfo& info, const char* kernel, size_t total, si
   return false;
 }
 
-inline uint32_t BitsOf(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-inline float FloatOf(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-// exp(x) written so that the compiler vectorizes loops that call it (glibc's expf is scalar here):
-// x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by the Cephes expf polynomial (about 1 ulp), 2^n put
-// into the exponent bits. Overflow gives +inf, underflow below 2^-126 gives 0, NaN stays NaN.
-inline float Exp(float x) {
-  constexpr float kHi = 88.3762626647949f;   // log(FLT_MAX)
-  constexpr float kLo = -87.3365447505531f;  // log(FLT_MIN)
-  constexpr float kShift = 12582912.0f;      // 1.5·2^23: adding it rounds to an integer held in the low mantissa bits
-  const float xc = x > kHi ? kHi : (x < kLo ? kLo : x);
-  const float t = xc * 1.44269504088896341f + kShift;
-  const float n = t - kShift;
-  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
-  const float y = er * FloatOf((BitsOf(t) << 23) + 0x3f800000u);
-  return x > kHi ? INFINITY : (x < kLo ? 0.0f : y);
-}
-
-// 1 / (1 + e^-z): in [0, 1] for every z (e^-z ≥ 0), NaN for NaN.
-inline float Sigmoid(float z) { return 1.0f / (1.0f + Exp(-z)); }
-
-// max(0, v) returning +0 for ±0 and keeping NaN, like Math.max(0, v).
-inline float Relu(float v) { return v > 0.0f ? v : (v != v ? v : 0.0f); }
-
-inline double Softplus(double z) { return z > 0 ? z + std::log1p(std::exp(-z)) : std::log1p(std::exp(z)); }
 
 // gemm(out, a, b, m, n, k, transA, transB, alpha, beta): out[m×n] = alpha·op(a)·op(b) + beta·out,
 // op(a) m×k, op(b) k×n, all row-major.
-// ---------------------------------------------------------------------------------------------
-// Matrix products on several threads: our own fork-join over single-threaded sgemm calls.
-//
-// Why: on the products CD-1 makes (e.g. 100×784 · 784×500), OpenBLAS 0.3.21's own threading
-// (Debian 12's) is slower with 2 threads than with 1 on a 2-vCPU AMD EPYC VM (87 vs 109
-// GFLOP/s), while the same product cut into column blocks, each a single-threaded sgemm, runs
-// at 170–210 GFLOP/s. So OpenBLAS is set to 1 thread and a product big enough is cut into
-// blocks of whole 16-wide panels (2 per thread), which the caller's thread and the workers take
-// from a shared counter: a worker that gets no CPU (a busy machine) costs at most the block it
-// holds, the others take the rest. The blocks depend only on the sizes and the thread count,
-// never on who computes them: same inputs, same thread count → same bits.
-//
-// Workers spin for the next product for up to kSpinMicros (CD-1 calls products back to back
-// with short elementwise steps between), then sleep on a condition variable, so an idle Node
-// process does not burn a core. Products from several JavaScript threads at once are
-// serialized on the pool (the one that finds it busy runs single-threaded).
-class ForkJoin {
- public:
-  explicit ForkJoin(int threads) : threads_(threads) {
-    for (int i = 1; i < threads_; ++i) std::thread([this] { Work(); }).detach();
-  }
-  int threads() const { return threads_; }
-
-  // Runs task(i) for every i in [0, count), on the calling thread and the workers; returns when
-  // all are done. False (nothing run) when another thread holds the pool.
-  template <typename F>
-  bool Run(int count, const F& task) {
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) return false;
-    task_ = [](const void* t, int i) { (*static_cast<const F*>(t))(i); };
-    ctx_ = &task;
-    count_ = count;
-    next_.store(0, std::memory_order_relaxed);
-    pending_.store(threads_ - 1, std::memory_order_relaxed);
-    {
-      std::lock_guard<std::mutex> lock(sleep_);
-      generation_.fetch_add(1, std::memory_order_release);
-    }
-    wake_.notify_all();
-    Take();
-    // Workers still finishing a block: spin a little, then give the CPU away (it may be theirs).
-    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
-      if (spins < 2048) Pause();
-      else std::this_thread::yield();
-    }
-    return true;
-  }
-
- private:
-  static constexpr int64_t kSpinMicros = 200;
-
-  static void Pause() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#else
-    std::this_thread::yield();
-#endif
-  }
-
-  // Computes blocks until none is left.
-  void Take() {
-    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < count_;) task_(ctx_, i);
-  }
-
-  void Work() {
-    uint64_t seen = 0;
-    for (;;) {
-      auto start = std::chrono::steady_clock::now();
-      uint64_t g;
-      for (int spins = 0;; ++spins) {
-        g = generation_.load(std::memory_order_acquire);
-        if (g != seen) break;
-        if ((spins & 255) == 255 &&
-            std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinMicros)) {
-          std::unique_lock<std::mutex> lock(sleep_);
-          wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-          g = generation_.load(std::memory_order_acquire);
-          break;
-        }
-        Pause();
-      }
-      seen = g;
-      Take();
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
-    }
-  }
-
-  const int threads_;
-  std::mutex busy_;
-  std::mutex sleep_;
-  std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> next_{0};
-  std::atomic<int> pending_{0};
-  int count_ = 0;
-  void (*task_)(const void*, int) = nullptr;
-  const void* ctx_ = nullptr;
-};
-
-// The process's pool, made on first use and never destroyed (its workers are detached and may
-// still be asleep at exit). Takes OpenBLAS's thread count (OPENBLAS_NUM_THREADS or the CPUs),
-// then sets OpenBLAS itself to 1 thread.
-ForkJoin& Pool() {
-  static ForkJoin* pool = [] {
-    const int n = std::max(1, std::min(openblas_get_num_threads(), 64));
-    openblas_set_num_threads(1);
-    return new ForkJoin(n);
-  }();
-  return *pool;
-}
-
-// Products smaller than this many multiply-adds run on one thread (the hand-off costs more).
-constexpr double kSplitMacs = 4.0e6;
-// Blocks per thread: more than one, so a thread without a CPU holds up only part of its share;
-// few, because each sgemm call packs op(a) again.
-constexpr size_t kBlocksPerThread = 2;
-
-// c = alpha·op(a)·op(b) + beta·c (row-major), cut into column blocks (or row blocks when c is
-// taller than wide) over the pool's threads.
-void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
-                   float beta, float* c) {
-  const auto lda = static_cast<blasint>(transA ? m : k);
-  const auto ldb = static_cast<blasint>(transB ? k : n);
-  const auto ldc = static_cast<blasint>(n);
-  const auto ta = transA ? CblasTrans : CblasNoTrans;
-  const auto tb = transB ? CblasTrans : CblasNoTrans;
-  auto whole = [&] {
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha,
-                a, lda, b, ldb, beta, c, ldc);
-  };
-  ForkJoin& pool = Pool();
-  const bool byColumns = n >= m;
-  const size_t extent = byColumns ? n : m;
-  // Blocks of whole 16-wide panels, so no block ends in a partial register tile but the last.
-  const size_t panels = (extent + 15) / 16;
-  const size_t blocks = std::min(panels, kBlocksPerThread * static_cast<size_t>(pool.threads()));
-  if (pool.threads() < 2 || static_cast<double>(m) * n * k < kSplitMacs || blocks < 2) {
-    whole();
-    return;
-  }
-  auto block = [&](int i) {
-    const auto part = static_cast<size_t>(i);
-    const size_t lo = std::min(extent, 16 * (panels * part / blocks));
-    const size_t hi = std::min(extent, 16 * (panels * (part + 1) / blocks));
-    if (hi <= lo) return;
-    const auto len = static_cast<blasint>(hi - lo);
-    if (byColumns) {
-      // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
-      const float* bp = transB ? b + lo * k : b + lo;
-      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), len, static_cast<blasint>(k), alpha, a, lda, bp, ldb,
-                  beta, c + lo, ldc);
-    } else {
-      // Rows lo…hi of op(a) and c: a's rows (m×k) or columns (k×m, transposed).
-      const float* ap = transA ? a + lo : a + lo * k;
-      cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(n), static_cast<blasint>(k), alpha, ap, lda, b, ldb,
-                  beta, c + lo * n, ldc);
-    }
-  };
-  if (!pool.Run(static_cast<int>(blocks), block)) whole();
-}
-
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   F32 c, a, b;
   if (!GetF32s(info, {&c, &a, &b})) return info.Env().Undefined();
@@ -342,7 +144,41 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   // With beta = 0 OpenBLAS overwrites C without reading it (NaN included); a test pins this down.
-  ParallelSgemm(transA, transB, m, n, k, alpha, a.p, b.p, beta, c.p);
+  dbn::ParallelSgemm(transA, transB, m, n, k, alpha, a.p, b.p, beta, c.p);
+  return info.Env().Undefined();
+}
+
+// linearSigmoid(out, x, w, bias, m, n, k, transW): out[m×n] = σ(x·op(w) + bias), x m×k, op(w)
+// k×n (w n×k when transW). The sigmoid runs on each block of the product as soon as it is
+// computed (in cache, on the thread that computed it); the values are those of gemm followed by
+// addRowSigmoid.
+Napi::Value LinearSigmoid(const Napi::CallbackInfo& info) {
+  F32 out, x, w, bias;
+  if (!GetF32s(info, {&out, &x, &w, &bias})) return info.Env().Undefined();
+  const double md = GetNumber(info, 4), nd = GetNumber(info, 5), kd = GetNumber(info, 6);
+  if (!(md >= 0 && nd >= 0 && kd >= 0 && md <= 2147483647.0 && nd <= 2147483647.0 && kd <= 2147483647.0)) {
+    Napi::RangeError::New(info.Env(), "dbn_native.linearSigmoid: sizes must be non-negative 32-bit integers")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const auto m = static_cast<size_t>(md), n = static_cast<size_t>(nd), k = static_cast<size_t>(kd);
+  const bool transW = GetBool(info, 7);
+  if (!ExpectLength(info, "linearSigmoid", "out", out, m * n) || !ExpectLength(info, "linearSigmoid", "x", x, m * k) ||
+      !ExpectLength(info, "linearSigmoid", "w", w, k * n) || !ExpectLength(info, "linearSigmoid", "bias", bias, n)) {
+    return info.Env().Undefined();
+  }
+  if (m == 0 || n == 0) return info.Env().Undefined();
+  const float* b = bias.p;
+  Epilogue sigmoid{[](const void* ctx, float* c, size_t ldc, size_t row0, size_t rows, size_t col0, size_t cols) {
+                     SigmoidBiasInPlace(c + row0 * ldc + col0, ldc, static_cast<const float*>(ctx) + col0, rows, cols);
+                   },
+                   b};
+  if (k == 0) {
+    std::fill(out.p, out.p + m * n, 0.0f);
+    sigmoid.apply(b, out.p, n, 0, m, 0, n);
+    return info.Env().Undefined();
+  }
+  ParallelSgemm(false, transW, m, n, k, 1.0f, x.p, w.p, 0.0f, out.p, &sigmoid);
   return info.Env().Undefined();
 }
 
@@ -354,12 +190,7 @@ Napi::Value AddRowSigmoid(const Napi::CallbackInfo& info) {
       !RowsOf(info, "addRowSigmoid", out.n, bias.n, rows)) {
     return info.Env().Undefined();
   }
-  const size_t cols = bias.n;
-  for (size_t i = 0; i < rows; ++i) {
-    const float* xi = x.p + i * cols;
-    float* oi = out.p + i * cols;
-    for (size_t j = 0; j < cols; ++j) oi[j] = Sigmoid(xi[j] + bias.p[j]);
-  }
+  AddRowSigmoidLoop(out.p, x.p, bias.p, rows, bias.n);
   return info.Env().Undefined();
 }
 
@@ -371,12 +202,7 @@ Napi::Value AddRow(const Napi::CallbackInfo& info) {
       !RowsOf(info, "addRow", out.n, bias.n, rows)) {
     return info.Env().Undefined();
   }
-  const size_t cols = bias.n;
-  for (size_t i = 0; i < rows; ++i) {
-    const float* xi = x.p + i * cols;
-    float* oi = out.p + i * cols;
-    for (size_t j = 0; j < cols; ++j) oi[j] = xi[j] + bias.p[j];
-  }
+  AddRowLoop(out.p, x.p, bias.p, rows, bias.n);
   return info.Env().Undefined();
 }
 
@@ -394,7 +220,13 @@ Napi::Value Binary(const Napi::CallbackInfo& info, const char* kernel, Op op) {
 }
 
 Napi::Value Bernoulli(const Napi::CallbackInfo& info) {
-  return Binary(info, "bernoulli", [](float p, float u) { return u < p ? 1.0f : 0.0f; });
+  F32 out, p, u;
+  if (!GetF32s(info, {&out, &p, &u}) || !ExpectLength(info, "bernoulli", "p", p, out.n) ||
+      !ExpectLength(info, "bernoulli", "u", u, out.n)) {
+    return info.Env().Undefined();
+  }
+  BernoulliLoop(out.p, p.p, u.p, out.n);
+  return info.Env().Undefined();
 }
 Napi::Value NoisyRelu(const Napi::CallbackInfo& info) {
   return Binary(info, "noisyRelu", [](float x, float noise) { return Relu(x + std::sqrt(Sigmoid(x)) * noise); });
@@ -446,24 +278,7 @@ Napi::Value ColSum(const Napi::CallbackInfo& info) {
   F32 out, x;
   size_t rows = 0;
   if (!GetF32s(info, {&out, &x}) || !RowsOf(info, "colSum", x.n, out.n, rows)) return info.Env().Undefined();
-  const double alpha = GetNumber(info, 2), beta = GetNumber(info, 3);
-  const size_t cols = out.n;
-  constexpr size_t kBlock = 512;
-  double acc[kBlock];
-  for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
-    const size_t w = std::min(kBlock, cols - j0);
-    std::fill(acc, acc + w, 0.0);
-    for (size_t i = 0; i < rows; ++i) {
-      const float* xi = x.p + i * cols + j0;
-      for (size_t j = 0; j < w; ++j) acc[j] += xi[j];
-    }
-    float* o = out.p + j0;
-    if (beta == 0) {
-      for (size_t j = 0; j < w; ++j) o[j] = static_cast<float>(alpha * acc[j]);
-    } else {
-      for (size_t j = 0; j < w; ++j) o[j] = static_cast<float>(alpha * acc[j] + beta * o[j]);
-    }
-  }
+  ColSumLoop(out.p, x.p, rows, out.n, GetNumber(info, 2), GetNumber(info, 3));
   return info.Env().Undefined();
 }
 
@@ -479,11 +294,16 @@ Napi::Value MomentumStep(const Napi::CallbackInfo& info) {
   const auto mu = static_cast<float>(GetNumber(info, 4));
   const auto wd = static_cast<float>(GetNumber(info, 5));
   const auto gs = static_cast<float>(GetNumber(info, 6));
-  for (size_t i = 0; i < param.n; ++i) {
-    const float v = mu * vel.p[i] + lr * (gs * grad.p[i] - wd * param.p[i]);
-    vel.p[i] = v;
-    param.p[i] += v;
-  }
+  // Elementwise, so the bits do not depend on how the pool cuts it.
+  struct Args {
+    float *param, *vel;
+    const float* grad;
+    float lr, mu, wd, gs;
+  } args{param.p, vel.p, grad.p, lr, mu, wd, gs};
+  ParallelFor(param.n, kParallelGrain, [](const void* ctx, size_t lo, size_t hi) {
+    const auto* a = static_cast<const Args*>(ctx);
+    MomentumLoop(a->param + lo, a->vel + lo, a->grad + lo, hi - lo, a->lr, a->mu, a->wd, a->gs);
+  }, &args);
   return info.Env().Undefined();
 }
 
@@ -554,13 +374,7 @@ Napi::Value SoftmaxRows(const Napi::CallbackInfo& info) {
 Napi::Value SumSquaredDiff(const Napi::CallbackInfo& info) {
   F32 a, b;
   if (!GetF32s(info, {&a, &b}) || !ExpectLength(info, "sumSquaredDiff", "b", b, a.n)) return info.Env().Undefined();
-  double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (size_t i = 0; i < a.n; ++i) {
-    const double d = static_cast<double>(a.p[i]) - b.p[i];
-    s += d * d;
-  }
-  return Napi::Number::New(info.Env(), s);
+  return Napi::Number::New(info.Env(), SumSquaredDiffLoop(a.p, b.p, a.n));
 }
 
 // sumSquares(x): Σ x² in double.
@@ -583,44 +397,6 @@ bool GetU16(const Napi::CallbackInfo& info, size_t i, U16& out) {
   return GetTyped(info, i, napi_uint16_array, "Uint16Array", out.p, out.n);
 }
 
-// The binary16 bit pattern nearest to x (ties to even; ±Infinity beyond ±65504; NaN quiet).
-inline uint16_t HalfOf(float x) {
-  const uint32_t u = BitsOf(x);
-  const uint32_t a = u & 0x7fffffffu;
-  const uint32_t sign = (u >> 16) & 0x8000u;
-  if (a >= 0x477ff000u) return static_cast<uint16_t>(a > 0x7f800000u ? sign | 0x7e00u | ((a >> 13) & 0x3ffu) : sign | 0x7c00u);
-  if (a < 0x38800000u) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(static_cast<double>(FloatOf(a)) * 16777216.0)));
-  return static_cast<uint16_t>(sign | ((a - 0x37fff001u + ((a >> 13) & 1u)) >> 13));
-}
-
-inline float FloatOfHalf(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t e = (h >> 10) & 0x1fu;
-  const uint32_t m = h & 0x3ffu;
-  if (e == 0) return FloatOf(sign | BitsOf(static_cast<float>(m) * 5.9604644775390625e-8f));
-  if (e == 0x1f) return FloatOf(sign | 0x7f800000u | (m << 13));
-  return FloatOf(sign | ((e + 112) << 23) | (m << 13));
-}
-
-// n halves from floats and back, 8 at a time with F16C where the compiler targets it.
-void ToHalves(const float* x, uint16_t* h, size_t n) {
-  size_t k = 0;
-#if defined(__F16C__)
-  for (; k + 8 <= n; k += 8) {
-    const __m128i v = _mm256_cvtps_ph(_mm256_loadu_ps(x + k), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + k), v);
-  }
-#endif
-  for (; k < n; ++k) h[k] = HalfOf(x[k]);
-}
-
-void FromHalves(const uint16_t* h, float* x, size_t n) {
-  size_t k = 0;
-#if defined(__F16C__)
-  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(x + k, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k))));
-#endif
-  for (; k < n; ++k) x[k] = FloatOfHalf(h[k]);
-}
 
 // deltaStep(cur, base, remotes, baseNext, curNext, delta, half, share, keep) → [Σ d², overflow]:
 // one publication point of peer-to-peer training, in blocks that stay in cache. With
@@ -894,19 +670,22 @@ Napi::Value FillUniform(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// blasInfo(): { config, corename } of the OpenBLAS this addon is linked to, and the threads its products run on.
+// blasInfo(): { config, corename } of the OpenBLAS this addon is linked to, the threads its products run on,
+// and the SIMD clone its loops run (simd.h).
 Napi::Value BlasInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   const char* config = openblas_get_config();
   const char* core = openblas_get_corename();
   o.Set("config", Napi::String::New(info.Env(), config != nullptr ? config : ""));
   o.Set("corename", Napi::String::New(info.Env(), core != nullptr ? core : ""));
-  o.Set("threads", Napi::Number::New(info.Env(), Pool().threads()));
+  o.Set("threads", Napi::Number::New(info.Env(), dbn::PoolThreads()));
+  o.Set("simd", Napi::String::New(info.Env(), SimdLevel()));
   return o;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
+  exports.Set("linearSigmoid", Napi::Function::New(env, LinearSigmoid, "linearSigmoid"));
   exports.Set("addRowSigmoid", Napi::Function::New(env, AddRowSigmoid, "addRowSigmoid"));
   exports.Set("addRow", Napi::Function::New(env, AddRow, "addRow"));
   exports.Set("bernoulli", Napi::Function::New(env, Bernoulli, "bernoulli"));

@@ -5,9 +5,15 @@
  * single-threaded sgemm each (OpenBLAS 0.3.21's threading is slower on 2 threads than on 1 for
  * CD-1's products); the thread count is OpenBLAS's (`OPENBLAS_NUM_THREADS`, else the CPUs).
  *
- * The addon is built by `scripts/build-native.mjs` (the package's `install` script) into
- * `src/kernels/native/build/Release/dbn_native.node`, and loaded only when
- * {@link createNativeBackend} is called: importing this module loads nothing.
+ * The addon is compiled for a baseline x86-64 with AVX2 and AVX-512 clones of its hot loops chosen
+ * at load time, and links the system's `libopenblas.so.0`. It comes from one of two places,
+ * looked at in this order when {@link createNativeBackend} is first called (importing this
+ * module loads nothing):
+ * 1. `src/kernels/native/build/Release/dbn_native.node`, built from source by
+ *    `scripts/build-native.mjs` (the package's `install` script, always in a git checkout, and
+ *    where no prebuilt binary loads);
+ * 2. `prebuilds/<platform>-<arch>/node.napi.node`, the prebuilt binary shipped in the package
+ *    (prebuildify's layout, found with node-gyp-build), made by `scripts/prebuild.mjs`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,6 +25,7 @@ import type { Backend, BackendInfo, DeltaStepArgs, DeltaStepResult, GemmOptions,
 /** The addon's functions. Each checks its arrays' lengths and throws rather than touch memory out of range. */
 interface NativeAddon {
   gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
+  linearSigmoid(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array, m: number, n: number, k: number, transW: boolean): void;
   addRowSigmoid(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   addRow(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   bernoulli(out: Float32Array, p: Float32Array, u: Float32Array): void;
@@ -52,7 +59,7 @@ interface NativeAddon {
   fillUniform(out: Float32Array, state: Uint32Array): void;
   hostFrame(bytes: number): Buffer | undefined;
   sparseSelect(cur: Float32Array, base: Float32Array, share: number, fraction: number, indices: Uint32Array, values: Float32Array, sample: Float64Array): number;
-  blasInfo(): { config: string; corename: string; threads: number };
+  blasInfo(): { config: string; corename: string; threads: number; simd: string };
 }
 
 const ADDON_FILE = join('Release', 'dbn_native.node');
@@ -66,29 +73,48 @@ function buildDirs(): string[] {
 
 let cachedAddon: NativeAddon | undefined;
 
+/** The package root: three folders up from `src/kernels/native/` or `dist/kernels/native/`. */
+function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+/** The prebuilt binary for this platform, if the package has one (node-gyp-build's lookup in `prebuilds/`). */
+function prebuiltAddon(): string | undefined {
+  if (process.env['DBN_NODE_NO_PREBUILT'] === '1') return undefined;
+  const require = createRequire(import.meta.url);
+  try {
+    const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    const file = gypBuild.resolve(packageRoot());
+    return file.includes(`${join('prebuilds', '')}`) ? file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const HOW_TO_GET_IT =
+  'The prebuilt binary needs the OpenBLAS runtime (Debian/Ubuntu: `apt install libopenblas0`; Fedora: `dnf install openblas`); ' +
+  'to build from source instead, install OpenBLAS headers (Debian/Ubuntu: libopenblas-dev) and a C++ toolchain, ' +
+  'then run `npm rebuild dbn-node` (in the repository: `npm run build:native`).';
+
 function loadAddon(): NativeAddon {
   if (cachedAddon !== undefined) return cachedAddon;
   const dirs = buildDirs();
   const dir = dirs.find((d) => existsSync(join(d, ADDON_FILE)));
-  if (dir === undefined) {
+  const file = dir === undefined ? prebuiltAddon() : join(dir, ADDON_FILE);
+  if (file === undefined) {
     const failed = dirs.map((d) => join(d, FAILURE_FILE)).find((f) => existsSync(f));
     const recorded = failed === undefined ? 'no build output was found' : readFileSync(failed, 'utf8').trim();
     throw new BackendUnavailableError(
       'native',
-      `the addon was not built: ${recorded}. Install OpenBLAS headers (Debian/Ubuntu: libopenblas-dev) and a C++ toolchain, ` +
-        'then run `npm rebuild dbn-node` (in the repository: `npm run build:native`).',
+      `no prebuilt binary for ${process.platform}-${process.arch} and the addon was not built: ${recorded}. ${HOW_TO_GET_IT}`,
     );
   }
   try {
     const require = createRequire(import.meta.url);
-    cachedAddon = require(join(dir, ADDON_FILE)) as NativeAddon;
+    cachedAddon = require(file) as NativeAddon;
   } catch (err) {
     const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new BackendUnavailableError(
-      'native',
-      `the addon ${join(dir, ADDON_FILE)} did not load (${detail}). Check that the OpenBLAS runtime (libopenblas0) is installed, ` +
-        'then run `npm rebuild dbn-node` (in the repository: `npm run build:native`).',
-    );
+    throw new BackendUnavailableError('native', `the addon ${file} did not load (${detail}). ${HOW_TO_GET_IT}`);
   }
   return cachedAddon;
 }
@@ -128,10 +154,10 @@ function checkedLength(t: NativeTensor, op: string, arg: string): number {
 }
 
 function describe(addon: NativeAddon): string {
-  const { config, corename, threads } = addon.blasInfo();
+  const { config, corename, threads, simd } = addon.blasInfo();
   const version = /OpenBLAS\s+\S+/.exec(config)?.[0] ?? (config || 'OpenBLAS');
   const core = corename === '' ? '' : ` ${corename}`;
-  return `native (${version}${core}, ${threads} thread${threads === 1 ? '' : 's'})`;
+  return `native (${version}${core}, ${threads} thread${threads === 1 ? '' : 's'}, ${simd} loops)`;
 }
 
 class NativeBackend implements Backend {
@@ -227,6 +253,24 @@ class NativeBackend implements Backend {
       throw new DbnError("'native.gemm' cannot write into one of its inputs: 'out' must not alias 'a' or 'b'.", 'EALIAS');
     }
     addon.gemm(o, d(a), d(b), m, n, k, transA, transB, opts?.alpha ?? 1, opts?.beta ?? 0);
+  }
+
+  linearSigmoid(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW = false): void {
+    const addon = this.#live();
+    const m = x.rows;
+    const k = x.cols;
+    const kw = transW ? w.cols : w.rows;
+    const n = transW ? w.rows : w.cols;
+    if (k !== kw || out.rows !== m || out.cols !== n || bias.rows !== 1 || bias.cols !== n) {
+      throw new ShapeMismatchError(
+        `'native.linearSigmoid' cannot put x ${m} × ${k} times op(w) ${kw} × ${n} plus bias ${bias.rows} × ${bias.cols} into out ${out.rows} × ${out.cols}.`,
+      );
+    }
+    const o = d(out);
+    if (o === d(x) || o === d(w)) {
+      throw new DbnError("'native.linearSigmoid' cannot write into one of its inputs: 'out' must not alias 'x' or 'w'.", 'EALIAS');
+    }
+    addon.linearSigmoid(o, d(x), d(w), d(bias), m, n, k, transW);
   }
 
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {

@@ -1,0 +1,83 @@
+/**
+ * Where a CD-1 epoch's time goes: `Rbm.fit` (784→500, batch 100, Rbm's defaults, learning rate
+ * 0.05) on one backend whose every call is timed, summed by kernel (products by output shape).
+ *
+ *   npx tsx bench/cd1-profile.ts [--backend native] [--samples 10000]
+ *
+ * Prints one JSON object: per kernel the milliseconds and calls, the epoch's milliseconds, the
+ * time outside backend calls (the JavaScript loop, and time the process was not scheduled), the
+ * machine.
+ */
+import { parseArgs } from 'node:util';
+import type { Backend, GemmOptions, Tensor } from '../src/kernels/backend.js';
+import { createBackend } from '../src/kernels/index.js';
+import { Random } from '../src/random.js';
+import { Rbm } from '../src/rbm/index.js';
+import { cpuVectorFlags } from './cpu-flags.js';
+import { machine } from './machine.js';
+
+const { values: a } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'native' },
+    samples: { type: 'string', default: '10000' },
+  },
+});
+const nv = 784;
+const nh = 500;
+const rows = Number(a.samples);
+const backend = createBackend(a.backend);
+await backend.ready();
+
+const spent = new Map<string, { ms: number; calls: number }>();
+/** Kernel name, with the output shape for the products. */
+function key(name: string, args: unknown[]): string {
+  const out = args[0] as Tensor;
+  if (name === 'gemm') return `gemm ${out.rows}x${out.cols}${((args[3] as GemmOptions | undefined)?.beta ?? 0) === 0 ? '' : ' beta=1'}`;
+  if (name === 'linearSigmoid') return `linearSigmoid ${out.rows}x${out.cols}`;
+  return name;
+}
+const timed = backend as unknown as Record<string, unknown>;
+for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(backend))) {
+  const f = timed[name];
+  if (name === 'constructor' || typeof f !== 'function') continue;
+  timed[name] = (...args: unknown[]): unknown => {
+    const t0 = performance.now();
+    const r: unknown = (f as (...x: unknown[]) => unknown).apply(backend, args);
+    const k = key(name, args);
+    const s = spent.get(k) ?? { ms: 0, calls: 0 };
+    s.ms += performance.now() - t0;
+    s.calls++;
+    spent.set(k, s);
+    return r;
+  };
+}
+
+const random = new Random(0);
+const data = new Float32Array(rows * nv);
+for (let i = 0; i < data.length; i++) data[i] = random.uniform() < 0.13 ? 1 : 0;
+const rbm = new Rbm({ nVisible: nv, nHidden: nh, backend: backend as Backend, seed: 0, batchSize: 100, shuffle: false, monitorSize: 0, learningRate: 0.05 });
+await rbm.fit({ rows: 100, cols: nv, data: data.subarray(0, 100 * nv) }, { epochs: 1 });
+spent.clear();
+const t0 = performance.now();
+await rbm.fit({ rows, cols: nv, data }, { epochs: 1 });
+const epochMs = performance.now() - t0;
+const kernels = [...spent].sort((x, y) => y[1].ms - x[1].ms).map(([k, v]) => ({ kernel: k, ms: v.ms, calls: v.calls }));
+const inside = kernels.reduce((s, k) => s + k.ms, 0);
+console.log(
+  JSON.stringify(
+    {
+      bench: 'cd1-profile',
+      backend: backend.info.description,
+      samples: rows,
+      epoch_ms: epochMs,
+      samples_per_s: (rows / epochMs) * 1000,
+      outside_backend_ms: epochMs - inside,
+      kernels,
+      machine: { ...machine(), vector: cpuVectorFlags() },
+    },
+    null,
+    2,
+  ),
+);
+rbm.dispose();
+backend.dispose();

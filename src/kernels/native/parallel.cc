@@ -1,0 +1,206 @@
+// The fork-join pool of the native backend and the products and loops that use it.
+//
+// On the products CD-1 makes (e.g. 100×784 · 784×500), OpenBLAS 0.3.21's own threading (Debian
+// 12's) is slower with 2 threads than with 1, while the same product cut into column blocks,
+// each a single-threaded sgemm, runs near twice one thread's speed (bench/RESULTS.md). So
+// OpenBLAS is set to 1 thread and a product big enough is cut into blocks of whole 16-wide
+// panels (2 per thread), which the caller's thread and the workers take from a shared counter:
+// a worker that gets no CPU (a busy machine) costs at most the block it holds, the others take
+// the rest. The blocks depend only on the sizes and the thread count, never on who computes
+// them: same inputs, same thread count → same bits.
+//
+// Workers wait for the next task by spinning for up to kSpinMicros (CD-1 calls products back to
+// back), yielding the CPU between short bursts so that other runnable processes on a shared
+// machine get it, then sleep on a condition variable: an idle Node process burns no core.
+// Tasks from several JavaScript threads at once are serialized on the pool (the one that finds
+// it busy runs single-threaded).
+#include "parallel.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+extern "C" {
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int);
+}
+
+namespace dbn {
+namespace {
+
+class ForkJoin {
+ public:
+  explicit ForkJoin(int threads) : threads_(threads) {
+    for (int i = 1; i < threads_; ++i) std::thread([this] { Work(); }).detach();
+  }
+  int threads() const { return threads_; }
+
+  // Runs task(i) for every i in [0, count), on the calling thread and the workers; returns when
+  // all are done. False (nothing run) when another thread holds the pool.
+  template <typename F>
+  bool Run(int count, const F& task) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    task_ = [](const void* t, int i) { (*static_cast<const F*>(t))(i); };
+    ctx_ = &task;
+    count_ = count;
+    next_.store(0, std::memory_order_relaxed);
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(sleep_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    Take();
+    // Workers still finishing a block: spin a little, then give the CPU away (it may be theirs).
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 256) Pause();
+      else std::this_thread::yield();
+    }
+    return true;
+  }
+
+ private:
+  static constexpr int64_t kSpinMicros = 200;
+
+  static void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
+  void Take() {
+    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < count_;) task_(ctx_, i);
+  }
+
+  void Work() {
+    uint64_t seen = 0;
+    for (;;) {
+      const auto start = std::chrono::steady_clock::now();
+      uint64_t g;
+      for (int spins = 0;; ++spins) {
+        g = generation_.load(std::memory_order_acquire);
+        if (g != seen) break;
+        if ((spins & 63) == 63) {
+          if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinMicros)) {
+            std::unique_lock<std::mutex> lock(sleep_);
+            wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+            g = generation_.load(std::memory_order_acquire);
+            break;
+          }
+          // Another runnable thread on this CPU (another process's) runs now; none: back at once.
+          std::this_thread::yield();
+        }
+        Pause();
+      }
+      seen = g;
+      Take();
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  const int threads_;
+  std::mutex busy_;
+  std::mutex sleep_;
+  std::condition_variable wake_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> next_{0};
+  std::atomic<int> pending_{0};
+  int count_ = 0;
+  void (*task_)(const void*, int) = nullptr;
+  const void* ctx_ = nullptr;
+};
+
+// The process's pool, made on first use and never destroyed (its workers are detached and may
+// still be asleep at exit). Takes OpenBLAS's thread count, then sets OpenBLAS itself to 1 thread.
+ForkJoin& Pool() {
+  static ForkJoin* pool = [] {
+    const int n = std::max(1, std::min(openblas_get_num_threads(), 64));
+    openblas_set_num_threads(1);
+    return new ForkJoin(n);
+  }();
+  return *pool;
+}
+
+// Products smaller than this many multiply-adds run on one thread (the hand-off costs more).
+constexpr double kSplitMacs = 4.0e6;
+// Blocks per thread: more than one, so a thread without a CPU holds up only part of its share;
+// few, because each sgemm call packs op(a) again.
+constexpr size_t kBlocksPerThread = 2;
+
+}  // namespace
+
+int PoolThreads() { return Pool().threads(); }
+
+void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
+                   float beta, float* c, const Epilogue* epilogue) {
+  const auto lda = static_cast<blasint>(transA ? m : k);
+  const auto ldb = static_cast<blasint>(transB ? k : n);
+  const auto ldc = static_cast<blasint>(n);
+  const auto ta = transA ? CblasTrans : CblasNoTrans;
+  const auto tb = transB ? CblasTrans : CblasNoTrans;
+  auto whole = [&] {
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha,
+                a, lda, b, ldb, beta, c, ldc);
+    if (epilogue != nullptr) epilogue->apply(epilogue->ctx, c, n, 0, m, 0, n);
+  };
+  ForkJoin& pool = Pool();
+  const bool byColumns = n >= m;
+  const size_t extent = byColumns ? n : m;
+  // Blocks of whole 16-wide panels, so no block ends in a partial register tile but the last.
+  const size_t panels = (extent + 15) / 16;
+  const size_t blocks = std::min(panels, kBlocksPerThread * static_cast<size_t>(pool.threads()));
+  if (pool.threads() < 2 || static_cast<double>(m) * n * k < kSplitMacs || blocks < 2) {
+    whole();
+    return;
+  }
+  auto block = [&](int i) {
+    const auto part = static_cast<size_t>(i);
+    const size_t lo = std::min(extent, 16 * (panels * part / blocks));
+    const size_t hi = std::min(extent, 16 * (panels * (part + 1) / blocks));
+    if (hi <= lo) return;
+    const auto len = static_cast<blasint>(hi - lo);
+    if (byColumns) {
+      // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
+      const float* bp = transB ? b + lo * k : b + lo;
+      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), len, static_cast<blasint>(k), alpha, a, lda, bp, ldb,
+                  beta, c + lo, ldc);
+      if (epilogue != nullptr) epilogue->apply(epilogue->ctx, c, n, 0, m, lo, hi - lo);
+    } else {
+      // Rows lo…hi of op(a) and c: a's rows (m×k) or columns (k×m, transposed).
+      const float* ap = transA ? a + lo : a + lo * k;
+      cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(n), static_cast<blasint>(k), alpha, ap, lda, b, ldb,
+                  beta, c + lo * n, ldc);
+      if (epilogue != nullptr) epilogue->apply(epilogue->ctx, c, n, lo, hi - lo, 0, n);
+    }
+  };
+  if (!pool.Run(static_cast<int>(blocks), block)) whole();
+}
+
+void ParallelFor(size_t n, size_t grain, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx) {
+  ForkJoin& pool = Pool();
+  const size_t g = std::max<size_t>(grain, 1);
+  const size_t blocks = std::min(n / g, kBlocksPerThread * static_cast<size_t>(pool.threads()));
+  if (pool.threads() < 2 || blocks < 2) {
+    if (n > 0) body(ctx, 0, n);
+    return;
+  }
+  // Block edges on multiples of 16 elements (64 bytes), so blocks share no cache line.
+  auto block = [&](int i) {
+    const auto part = static_cast<size_t>(i);
+    const size_t lo = part == 0 ? 0 : std::min(n, (n * part / blocks) & ~size_t{15});
+    const size_t hi = part + 1 == blocks ? n : std::min(n, (n * (part + 1) / blocks) & ~size_t{15});
+    if (hi > lo) body(ctx, lo, hi);
+  };
+  if (!pool.Run(static_cast<int>(blocks), block)) body(ctx, 0, n);
+}
+
+}  // namespace dbn

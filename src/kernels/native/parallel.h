@@ -1,0 +1,29 @@
+// Matrix products and elementwise loops on several threads: the addon's own fork-join pool over
+// single-threaded OpenBLAS calls (see parallel.cc for why).
+#pragma once
+
+#include <cstddef>
+
+namespace dbn {
+
+// Called on each block of a product right after the block is computed, while it is in cache:
+// the block is rows [row0, row0 + rows) × columns [col0, col0 + cols) of c (row stride ldc).
+struct Epilogue {
+  void (*apply)(const void* ctx, float* c, size_t ldc, size_t row0, size_t rows, size_t col0, size_t cols);
+  const void* ctx;
+};
+
+// c = alpha·op(a)·op(b) + beta·c (row-major; op(a) m×k, op(b) k×n), then `epilogue` (if given)
+// on every element of c. Big products are cut into column (or row) blocks over the pool; the
+// blocks depend only on the sizes and the thread count, so the bits do too.
+void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
+                   float beta, float* c, const Epilogue* epilogue = nullptr);
+
+// Runs body(ctx, lo, hi) over [0, n) cut into blocks of at least `grain` elements, on the pool
+// when n is big enough. Each element is in exactly one block; blocks may run in any order.
+void ParallelFor(size_t n, size_t grain, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx);
+
+// The threads products run on (OpenBLAS's count at first use: OPENBLAS_NUM_THREADS or the CPUs).
+int PoolThreads();
+
+}  // namespace dbn

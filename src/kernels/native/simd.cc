@@ -1,0 +1,161 @@
+// The native backend's hot elementwise loops; see simd.h. Every function marked DBN_CLONES is
+// compiled three times (baseline x86-64, x86-64-v3, x86-64-v4) and chosen at load time by the
+// CPU; the baseline build flags (binding.gyp) let no AVX instruction outside those clones.
+#include "simd.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "vecmath.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DBN_NO_CLONES)
+#define DBN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define DBN_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define DBN_CLONES
+#endif
+
+namespace dbn {
+
+DBN_CLONES void SigmoidBiasInPlace(float* c, size_t ldc, const float* bias, size_t rows, size_t cols) {
+  for (size_t i = 0; i < rows; ++i) {
+    float* ci = c + i * ldc;
+    for (size_t j = 0; j < cols; ++j) ci[j] = Sigmoid(ci[j] + bias[j]);
+  }
+}
+
+DBN_CLONES void AddRowSigmoidLoop(float* out, const float* x, const float* bias, size_t rows, size_t cols) {
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x + i * cols;
+    float* oi = out + i * cols;
+    for (size_t j = 0; j < cols; ++j) oi[j] = Sigmoid(xi[j] + bias[j]);
+  }
+}
+
+DBN_CLONES void AddRowLoop(float* out, const float* x, const float* bias, size_t rows, size_t cols) {
+  for (size_t i = 0; i < rows; ++i) {
+    const float* xi = x + i * cols;
+    float* oi = out + i * cols;
+    for (size_t j = 0; j < cols; ++j) oi[j] = xi[j] + bias[j];
+  }
+}
+
+DBN_CLONES void BernoulliLoop(float* out, const float* p, const float* u, size_t n) {
+  for (size_t i = 0; i < n; ++i) out[i] = u[i] < p[i] ? 1.0f : 0.0f;
+}
+
+DBN_CLONES void MomentumLoop(float* param, float* velocity, const float* grad, size_t n, float lr, float mu, float wd, float gs) {
+  for (size_t i = 0; i < n; ++i) {
+    const float v = mu * velocity[i] + lr * (gs * grad[i] - wd * param[i]);
+    velocity[i] = v;
+    param[i] += v;
+  }
+}
+
+DBN_CLONES double SumSquaredDiffLoop(const float* a, const float* b, size_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (size_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    s += d * d;
+  }
+  return s;
+}
+
+DBN_CLONES void ColSumLoop(float* out, const float* x, size_t rows, size_t cols, double alpha, double beta) {
+  constexpr size_t kBlock = 512;
+  double acc[kBlock];
+  for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
+    const size_t w = std::min(kBlock, cols - j0);
+    std::fill(acc, acc + w, 0.0);
+    for (size_t i = 0; i < rows; ++i) {
+      const float* xi = x + i * cols + j0;
+      for (size_t j = 0; j < w; ++j) acc[j] += xi[j];
+    }
+    float* o = out + j0;
+    if (beta == 0) {
+      for (size_t j = 0; j < w; ++j) o[j] = static_cast<float>(alpha * acc[j]);
+    } else {
+      for (size_t j = 0; j < w; ++j) o[j] = static_cast<float>(alpha * acc[j] + beta * o[j]);
+    }
+  }
+}
+
+namespace {
+
+// The binary16 bit pattern nearest to x (ties to even; ±Infinity beyond ±65504; NaN quiet).
+inline uint16_t HalfOf(float x) {
+  const uint32_t u = BitsOf(x);
+  const uint32_t a = u & 0x7fffffffu;
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  if (a >= 0x477ff000u) return static_cast<uint16_t>(a > 0x7f800000u ? sign | 0x7e00u | ((a >> 13) & 0x3ffu) : sign | 0x7c00u);
+  if (a < 0x38800000u) return static_cast<uint16_t>(sign | static_cast<uint32_t>(std::nearbyint(static_cast<double>(FloatOf(a)) * 16777216.0)));
+  return static_cast<uint16_t>(sign | ((a - 0x37fff001u + ((a >> 13) & 1u)) >> 13));
+}
+
+inline float FloatOfHalf(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t e = (h >> 10) & 0x1fu;
+  const uint32_t m = h & 0x3ffu;
+  if (e == 0) return FloatOf(sign | BitsOf(static_cast<float>(m) * 5.9604644775390625e-8f));
+  if (e == 0x1f) return FloatOf(sign | 0x7f800000u | (m << 13));
+  return FloatOf(sign | ((e + 112) << 23) | (m << 13));
+}
+
+
+#if defined(DBN_X86_DISPATCH)
+__attribute__((target("avx,f16c"))) size_t ToHalvesF16c(const float* x, uint16_t* h, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m128i v = _mm256_cvtps_ph(_mm256_loadu_ps(x + k), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h + k), v);
+  }
+  return k;
+}
+
+__attribute__((target("avx,f16c"))) size_t FromHalvesF16c(const uint16_t* h, float* x, size_t n) {
+  size_t k = 0;
+  for (; k + 8 <= n; k += 8) _mm256_storeu_ps(x + k, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + k))));
+  return k;
+}
+
+bool HasF16c() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  }();
+  return has;
+}
+#endif
+
+}  // namespace
+
+void ToHalves(const float* x, uint16_t* h, size_t n) {
+  size_t k = 0;
+#if defined(DBN_X86_DISPATCH)
+  if (HasF16c()) k = ToHalvesF16c(x, h, n);
+#endif
+  for (; k < n; ++k) h[k] = HalfOf(x[k]);
+}
+
+void FromHalves(const uint16_t* h, float* x, size_t n) {
+  size_t k = 0;
+#if defined(DBN_X86_DISPATCH)
+  if (HasF16c()) k = FromHalvesF16c(h, x, n);
+#endif
+  for (; k < n; ++k) x[k] = FloatOfHalf(h[k]);
+}
+
+const char* SimdLevel() {
+#if defined(DBN_X86_DISPATCH)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return "avx512";
+  if (__builtin_cpu_supports("x86-64-v3")) return "avx2";
+  return "baseline";
+#else
+  return "compiler target";
+#endif
+}
+
+}  // namespace dbn
