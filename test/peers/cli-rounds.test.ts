@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readModelFile } from '../../src/rbm/model-file.js';
+import { generateKeyPair, writeKeyPair } from '../../src/sync/keys.js';
 import { killAll, spawnTrain } from './harness.js';
 import type { Proc } from './harness.js';
 
@@ -35,6 +36,18 @@ function peerArgs(all: readonly number[], i: number, extra: readonly string[] = 
   return ['--bind', `tcp://127.0.0.1:${all[i]}`, '--peers', others.join(','), '--plaintext', '--shard', `${i + 1}/${all.length}`, ...RUN, ...extra];
 }
 
+/** CURVE keys for `n` peers under `dir`: keys<i>/curve.key, curve.pub and peers/*.pub of the others (as a user sets them up). */
+async function curveKeys(dir: string, n: number): Promise<{ dirs: string[]; pubs: string[] }> {
+  const pairs = Array.from({ length: n }, () => generateKeyPair());
+  const dirs = pairs.map((_, i) => path.join(dir, `keys${i}`));
+  for (const [i, pair] of pairs.entries()) {
+    await writeKeyPair(dirs[i]!, pair);
+    fs.mkdirSync(path.join(dirs[i]!, 'peers'), { mode: 0o700 });
+    for (const [j, other] of pairs.entries()) if (j !== i) fs.writeFileSync(path.join(dirs[i]!, 'peers', `peer${j}.pub`), `${other.publicKey}\n`, { mode: 0o644 });
+  }
+  return { dirs, pubs: pairs.map((p) => p.publicKey) };
+}
+
 /** Largest absolute difference between the tensors of two model files (same names and sizes required). */
 function modelDiff(a: string, b: string): number {
   const ma = readModelFile(a);
@@ -53,12 +66,14 @@ function accuracyOf(p: Proc): number {
   return line === undefined ? Number.NaN : Number(/test accuracy ([\d.]+)%/.exec(line)![1]) / 100;
 }
 
-test.serial('three peers started one after another end with the same model, bit for bit', async (t) => {
+test.serial('three CURVE peers started one after another end with the same model, bit for bit, within 3 points of one process', async (t) => {
   const dir = tmp();
   const all = ports(3);
   const procs: Proc[] = [];
+  const keys = await curveKeys(dir, 3);
   for (const i of [2, 0, 1]) {
-    procs[i] = spawnTrain(dir, `p${i}`, peerArgs(all, i));
+    const others = all.flatMap((p, j) => (j === i ? [] : [`tcp://127.0.0.1:${p}#${keys.pubs[j]}`]));
+    procs[i] = spawnTrain(dir, `p${i}`, ['--bind', `tcp://127.0.0.1:${all[i]}`, '--keys', keys.dirs[i]!, '--peers', others.join(','), '--shard', `${i + 1}/3`, ...RUN, '--finetune', '3']);
     await new Promise((r) => setTimeout(r, 1500));
   }
   for (const p of procs) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
