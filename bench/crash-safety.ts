@@ -52,6 +52,8 @@ export interface CrashSafetyResult {
   readonly examples: readonly string[];
   /** Most temporary files seen in one directory after a kill (a killed save leaves one; the next save of that file removes it). */
   readonly maxTempFiles: number;
+  /** Kills that left a temporary file: the writer was killed in the middle of a save. */
+  readonly killsMidSave: number;
   readonly elapsedS: number;
 }
 
@@ -68,6 +70,7 @@ export async function crashSafety(opts: CrashSafetyOptions): Promise<CrashSafety
   let filesChecked = 0;
   let unreadable = 0;
   let maxTempFiles = 0;
+  let killsMidSave = 0;
   const examples: string[] = [];
   try {
     for (let done = 0; done < opts.kills; ) {
@@ -84,7 +87,9 @@ export async function crashSafety(opts: CrashSafetyOptions): Promise<CrashSafety
             if (examples.length < 5) examples.push(`${path.basename(dir)}/${name}: ${problem}`);
           }
         }
-        maxTempFiles = Math.max(maxTempFiles, fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')).length);
+        const temps = fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')).length;
+        maxTempFiles = Math.max(maxTempFiles, temps);
+        if (temps > 0) killsMidSave++;
       }
       done += batch;
     }
@@ -92,7 +97,7 @@ export async function crashSafety(opts: CrashSafetyOptions): Promise<CrashSafety
     backend.dispose();
     fs.rmSync(root, { recursive: true, force: true });
   }
-  return { mode: opts.mode, kills: opts.kills, filesChecked, unreadable, examples, maxTempFiles, elapsedS: (performance.now() - t0) / 1000 };
+  return { mode: opts.mode, kills: opts.kills, filesChecked, unreadable, examples, maxTempFiles, killsMidSave, elapsedS: (performance.now() - t0) / 1000 };
 }
 
 /** Starts a writer in `dir`, waits until it has saved every file once, then SIGKILLs it after `delayMs`. */
