@@ -113,14 +113,15 @@ function checkTrainArgs(a: TrainArgs): void {
   }
 }
 
-function outputFiles(a: TrainArgs): { modelFile: string; checkpointFile: string; pictures: [string, string] } {
+function outputFiles(a: TrainArgs, singleProcess: boolean): { modelFile: string; checkpointFile: string; pictures: [string, string] } {
   const out = a.out;
   const files = { modelFile: path.join(out, 'model.dbn'), checkpointFile: path.join(out, 'checkpoint.dbn'), pictures: [path.join(out, 'filters.png'), path.join(out, 'samples.png')] as [string, string] };
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new InvalidOptionError(`--out: '${out}' exists and is not a directory.`);
   if (!a.force) {
-    // A fresh run would also replace an earlier run's checkpoint; a resumed one continues its own.
+    // A fresh single-process run would also replace an earlier run's checkpoint; a resumed one
+    // continues its own (a restarted peer takes a snapshot from the others instead).
     const resumingFrom = a.resume === undefined ? undefined : path.resolve(a.resume);
-    const kept = path.resolve(files.checkpointFile) === resumingFrom ? [] : [files.checkpointFile];
+    const kept = !singleProcess || path.resolve(files.checkpointFile) === resumingFrom ? [] : [files.checkpointFile];
     for (const f of [files.modelFile, ...files.pictures, ...kept]) {
       if (fs.existsSync(f)) throw new InvalidOptionError(`--out: '${f}' exists; pass --force to overwrite it (or choose another --out).`);
     }
@@ -145,7 +146,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   checkTrainArgs(a);
   const layers = layerList(a);
   const peerConfig = await resolvePeerArgs(a);
-  const { modelFile, checkpointFile, pictures } = outputFiles(a);
+  const { modelFile, checkpointFile, pictures } = outputFiles(a, peerConfig === undefined);
   const progress = createProgress({ quiet: a.quiet });
   const full = loadData(a, a.seed, a.visible === 'gaussian');
   const classes = full.train.y instanceof Int32Array ? full.train.classes : undefined;
