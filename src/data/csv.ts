@@ -428,7 +428,9 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
   if (labelIdx < 0) return ds;
   if (labelType === 'category') {
     if (options.classNames !== undefined) return { ...ds, y: yi.done(), classes: options.classNames.length, classNames: options.classNames, labelName: options.label! };
-    return { ...ds, ...categories(texts), labelName: options.label! };
+    const found = categories(texts);
+    if (found.classes > MAX_CLASSES) throw new DatasetError(`${name}: column '${options.label!}' names ${found.classes} classes; at most ${MAX_CLASSES} (MAX_CLASSES) are supported.`, 'ELABEL', name);
+    return { ...ds, ...found, labelName: options.label! };
   }
   return classLabels
     ? { ...ds, y: yi.done(), classes, labelName: options.label! }

@@ -88,3 +88,12 @@ test(`CSV class labels are capped at MAX_CLASSES (${MAX_CLASSES})`, (t) => {
   t.throws(() => parseCsv(`a,y\n1,${MAX_CLASSES}\n`, 'cap.csv', { label: 'y' }), { instanceOf: DatasetError, code: 'ELABEL' });
   t.is(parseCsv(`a,y\n1,0\n2,${MAX_CLASSES - 1}\n`, 'top.csv', { label: 'y' }).classes, MAX_CLASSES);
 });
+
+test(`CSV category labels are capped at MAX_CLASSES (${MAX_CLASSES}) too`, (t) => {
+  const big = t.throws(() => parseCsv('a,y\n1,0\n2,999999999\n', 'cat.csv', { label: 'y', labelType: 'category' }), { instanceOf: DatasetError });
+  t.is(big?.code, 'ELABEL');
+  t.regex(big?.message ?? '', /cat\.csv: column 'y' names 1000000000 classes; at most 65536 \(MAX_CLASSES\)/);
+  const rows = Array.from({ length: MAX_CLASSES + 1 }, (_, i) => `${i},c${i}`).join('\n');
+  t.throws(() => parseCsv(`a,y\n${rows}\n`, 'names.csv', { label: 'y', labelType: 'category' }), { instanceOf: DatasetError, code: 'ELABEL', message: /names 65537 classes/ });
+  t.is(parseCsv('a,y\n1,cat\n2,dog\n', 'ok.csv', { label: 'y', labelType: 'category' }).classes, 2);
+});
