@@ -66,7 +66,8 @@ export type ModelFileErrorCode =
   | 'ENONFINITE'
   | 'EKIND'
   | 'EEXIST'
-  | 'EIO';
+  | 'EIO'
+  | 'ECHECKSUM';
 
 /** A model file cannot be read or written: missing, truncated, wrong magic/version, bad header, wrong sizes, NaN/Inf. */
 export class ModelFileError extends DbnError {

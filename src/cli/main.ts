@@ -4,6 +4,7 @@
  */
 import yargs, { type CommandModule } from 'yargs';
 import { DbnError } from '../errors.js';
+import { escapeText } from './escape.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { infoCommand } from './commands/info.js';
 import { keygenCommand } from './commands/keygen.js';
@@ -54,8 +55,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     const e = err as Error;
     const prefix = err instanceof DbnError ? `dbn-node: ${e.name}` : 'dbn-node: error';
-    process.stderr.write(`${prefix}: ${e.message}\n`);
-    if (debug && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
+    process.stderr.write(`${prefix}: ${escapeText(e.message)}\n`);
+    if (debug && e.stack !== undefined) process.stderr.write(`${e.stack.split('\n').map(escapeText).join('\n')}\n`);
     else if (!(err instanceof DbnError)) process.stderr.write('(run with --debug for the stack trace)\n');
     return err instanceof UsageError ? 2 : 1;
   }

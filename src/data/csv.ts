@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { DatasetError, InvalidOptionError } from '../errors.js';
 import { validateOptions } from '../validate.js';
 import type { Dataset } from './dataset.js';
+import { MAX_CLASSES } from './limits.js';
 import { openForRead, readAt } from './read-file.js';
 
 /** Options of {@link loadCsv} and {@link parseCsv}. */
@@ -409,6 +410,7 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
       } else if (classLabels) {
         const c = value(labelIdx, 'an integer class label ≥ 0');
         if (!Number.isInteger(c) || c < 0 || c > 0x7fffffff) bad(labelIdx, 'an integer class label ≥ 0', 'ELABEL');
+        if (c >= MAX_CLASSES) bad(labelIdx, `a class label below ${MAX_CLASSES} (MAX_CLASSES)`, 'ELABEL');
         yi.reserve(1);
         yi.data[yi.length++] = c;
         if (c + 1 > classes) classes = c + 1;
@@ -426,7 +428,9 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
   if (labelIdx < 0) return ds;
   if (labelType === 'category') {
     if (options.classNames !== undefined) return { ...ds, y: yi.done(), classes: options.classNames.length, classNames: options.classNames, labelName: options.label! };
-    return { ...ds, ...categories(texts), labelName: options.label! };
+    const found = categories(texts);
+    if (found.classes > MAX_CLASSES) throw new DatasetError(`${name}: column '${options.label!}' names ${found.classes} classes; at most ${MAX_CLASSES} (MAX_CLASSES) are supported.`, 'ELABEL', name);
+    return { ...ds, ...found, labelName: options.label! };
   }
   return classLabels
     ? { ...ds, y: yi.done(), classes, labelName: options.label! }

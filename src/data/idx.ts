@@ -4,11 +4,16 @@
  * Layout (big-endian): bytes 0–1 are zero; byte 2 is the element type (0x08 ubyte, 0x09 signed
  * byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64); byte 3 is the number of dimensions
  * `d`; then `d` uint32 sizes; then the elements, last dimension fastest. A file starting with the
- * gzip magic `1f 8b` is inflated first.
+ * gzip magic `1f 8b` is inflated first, never past the size its header declares (plus one byte,
+ * to see that there is more): a small `.gz` that inflates to gigabytes is refused after reading
+ * that one extra byte. Every dimension must be at least 1; labels are capped at
+ * {@link MAX_CLASSES}.
  */
 import * as fs from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import * as zlib from 'node:zlib';
 import { DatasetError } from '../errors.js';
+import { MAX_CLASSES } from './limits.js';
 import { validateOptions } from '../validate.js';
 import type { Dataset } from './dataset.js';
 import { openForRead, readAt } from './read-file.js';
@@ -94,6 +99,10 @@ function parseHeader(file: string, buf: Uint8Array): IdxHeader {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const shape: number[] = [];
   for (let i = 0; i < dims; i++) shape.push(view.getUint32(4 + 4 * i, false));
+  const zero = shape.indexOf(0);
+  if (zero >= 0) {
+    throw new DatasetError(`${file}: dimension ${zero} of shape [${shape.join(', ')}] is 0 (bytes ${4 + 4 * zero}..${7 + 4 * zero}); expected every dimension to be at least 1.`, 'ESHAPE', file);
+  }
   return { type: t.type, shape, dataOffset };
 }
 
@@ -154,10 +163,20 @@ function decode(h: IdxHeader, bytes: Uint8Array, count: number): IdxArray['data'
   }
 }
 
-function gunzip(file: string, compressed: Uint8Array, partial: boolean): Buffer {
+/** Bytes of inflated output read to find an IDX header (4 + 4 · 255 at most). */
+const HEADER_BYTES = 1024;
+/** Most bytes inflated while looking for the header: a compressed prefix that inflates to more is refused. */
+const HEADER_INFLATE_CAP = 1 << 20;
+
+/**
+ * Inflates `compressed` (all of it, or a prefix when `partial`), producing at most `maxOutput`
+ * bytes; `undefined` when the data would inflate to more.
+ */
+function gunzip(file: string, compressed: Uint8Array, partial: boolean, maxOutput: number): Buffer | undefined {
   try {
-    return zlib.gunzipSync(compressed, partial ? { finishFlush: zlib.constants.Z_SYNC_FLUSH } : {});
+    return zlib.gunzipSync(compressed, { maxOutputLength: maxOutput, ...(partial ? { finishFlush: zlib.constants.Z_SYNC_FLUSH } : {}) });
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
     const why = err instanceof Error ? err.message : String(err);
     throw new DatasetError(`${file}: the gzip data fails to inflate (${why}); expected a complete .gz stream holding an IDX file.`, 'EGZIP', file, {
       cause: err,
@@ -166,32 +185,68 @@ function gunzip(file: string, compressed: Uint8Array, partial: boolean): Buffer 
 }
 
 /**
- * The inflated content of a gzip file, or (with `minBytes`) at least its first `minBytes` bytes
- * when the file is longer: prefixes of the compressed stream are inflated until enough comes out.
+ * The first (at least {@link HEADER_BYTES}, unless the file is shorter) inflated bytes of a gzip
+ * file, inflating ever longer prefixes of `compressed` (itself only a prefix of the file when
+ * `isPrefix`).
  */
-function inflatePrefix(file: string, compressed: Uint8Array, minBytes?: number): { bytes: Buffer; whole: boolean } {
+function inflateHead(file: string, compressed: Uint8Array, isPrefix: boolean): Buffer {
+  for (let take = Math.min(compressed.length, 256); ; take = Math.min(compressed.length, take * 2)) {
+    const out = gunzip(file, compressed.subarray(0, take), isPrefix || take < compressed.length, HEADER_INFLATE_CAP);
+    if (out === undefined) {
+      throw new DatasetError(
+        `${file}: the first ${take} compressed bytes inflate to more than ${HEADER_INFLATE_CAP} bytes before an IDX header ends; expected a .gz stream holding an IDX file.`,
+        'EGZIP',
+        file,
+      );
+    }
+    if (out.length >= HEADER_BYTES || take === compressed.length) return out;
+  }
+}
+
+/** Bytes a file with header `h` declares: the header and every element. */
+function declaredBytes(file: string, h: IdxHeader): number {
+  const bytes = h.dataOffset + h.shape.reduce((a, b) => a * b, 1) * SIZE_OF[h.type];
+  if (!Number.isSafeInteger(bytes) || bytes > bufferConstants.MAX_LENGTH) {
+    throw new DatasetError(`${file}: the header declares shape ${describeShape(h)}, ${bytes} bytes, more than this loader can hold (${bufferConstants.MAX_LENGTH}).`, 'ESIZE', file);
+  }
+  return bytes;
+}
+
+/**
+ * The inflated content of a gzip file whose header `h` declares `declared` bytes, never inflating
+ * more than `declared + 1`; with `minBytes`, prefixes of the stream are inflated until at least
+ * `minBytes` come out (`whole: false`), else the whole stream.
+ */
+function inflateBounded(file: string, compressed: Uint8Array, h: IdxHeader, declared: number, minBytes?: number): { bytes: Buffer; whole: boolean } {
+  const tooLong = (): never => {
+    throw new DatasetError(
+      `${file}: the gzip data inflates to more than the ${declared} bytes its header declares (shape ${describeShape(h)}); stopped after ${declared + 1}.`,
+      'ESIZE',
+      file,
+    );
+  };
   if (minBytes !== undefined) {
     let take = Math.min(compressed.length, minBytes + 4096);
     while (take < compressed.length) {
-      const out = gunzip(file, compressed.subarray(0, take), true);
+      const out = gunzip(file, compressed.subarray(0, take), true, declared + 1) ?? tooLong();
       if (out.length >= minBytes) return { bytes: out, whole: false };
       take = Math.min(compressed.length, take * 2);
     }
   }
-  return { bytes: gunzip(file, compressed, false), whole: true };
+  return { bytes: gunzip(file, compressed, false, declared + 1) ?? tooLong(), whole: true };
 }
 
 /**
  * Reads the header of an IDX or IDX.gz file without decoding its data (for gzip, only the first
- * block is inflated). Throws {@link DatasetError} as {@link loadIdx} does.
+ * bytes are inflated). Throws {@link DatasetError} as {@link loadIdx} does.
  */
 export function readIdxHeader(path: string): IdxHeader {
   const { fd, size } = openForRead(path);
   try {
-    const head = readAt(path, fd, 0, Math.min(size, 1024));
+    const head = readAt(path, fd, 0, Math.min(size, HEADER_BYTES));
     if (!isGzip(head)) return parseHeader(path, head);
-    const compressed = size <= 1024 ? head : readAt(path, fd, 0, Math.min(size, 65536));
-    return parseHeader(path, gunzip(path, compressed, true));
+    const compressed = size <= HEADER_BYTES ? head : readAt(path, fd, 0, Math.min(size, 65536));
+    return parseHeader(path, inflateHead(path, compressed, size > compressed.length));
   } finally {
     fs.closeSync(fd);
   }
@@ -205,8 +260,10 @@ export function readIdxHeader(path: string): IdxHeader {
  * file is not longer or shorter than its header says is then limited to those items.
  *
  * Throws {@link DatasetError}: `'ENOENT'`/`'EIO'` (cannot read), `'EEMPTY'`, `'EMAGIC'` (first two
- * bytes not zero), `'ETYPE'` (unsupported type code), `'ESHAPE'` (no dimensions), `'ETRUNCATED'`
- * (fewer bytes than the header declares), `'ESIZE'` (trailing bytes), `'EGZIP'` (bad gzip data).
+ * bytes not zero), `'ETYPE'` (unsupported type code), `'ESHAPE'` (no dimensions, or a dimension of
+ * 0), `'ETRUNCATED'` (fewer bytes than the header declares), `'ESIZE'` (trailing bytes, or gzip data
+ * inflating to more than the header declares: inflation stops one byte past it), `'EGZIP'` (bad
+ * gzip data).
  */
 export function loadIdx(path: string, options: { readonly limit?: number } = {}): IdxArray {
   validateOptions('loadIdx', LOAD_OPTIONS, options);
@@ -215,15 +272,13 @@ export function loadIdx(path: string, options: { readonly limit?: number } = {})
   let content: Uint8Array;
   let whole = true;
   try {
-    const head = readAt(path, fd, 0, Math.min(size, 1024));
+    const head = readAt(path, fd, 0, Math.min(size, HEADER_BYTES));
     if (isGzip(head)) {
       const compressed = readAt(path, fd, 0, size);
-      let minBytes: number | undefined;
-      if (limit !== undefined) {
-        const h = parseHeader(path, inflatePrefix(path, compressed, 1024).bytes);
-        minBytes = h.dataOffset + Math.min(h.shape[0]!, limit) * itemElements(h) * SIZE_OF[h.type];
-      }
-      const r = inflatePrefix(path, compressed, minBytes);
+      const h = parseHeader(path, inflateHead(path, compressed, false));
+      const declared = declaredBytes(path, h);
+      const minBytes = limit === undefined ? undefined : h.dataOffset + Math.min(h.shape[0]!, limit) * itemElements(h) * SIZE_OF[h.type];
+      const r = inflateBounded(path, compressed, h, declared, minBytes);
       content = r.bytes;
       whole = r.whole;
     } else if (limit !== undefined) {
@@ -268,7 +323,7 @@ export interface IdxDatasetOptions {
  * `x` of shape `[n, prod(shape[1:])]`, ubyte pixels scaled to [0, 1] by default.
  *
  * Throws {@link DatasetError} as {@link loadIdx} does, plus `'ESHAPE'` (label count ≠ image count,
- * labels not 1-D), `'ELABEL'` (labels not integers ≥ 0) and `'ENONFINITE'` (NaN/Inf in float images).
+ * labels not 1-D), `'ELABEL'` (labels not integers in `[0, MAX_CLASSES)`, see `limits.ts`) and `'ENONFINITE'` (NaN/Inf in float images).
  */
 export function loadIdxDataset(imagesPath: string, labelsPath?: string, options: IdxDatasetOptions = {}): Dataset {
   validateOptions('loadIdxDataset', DATASET_OPTIONS, options);
@@ -316,7 +371,9 @@ export function loadIdxDataset(imagesPath: string, labelsPath?: string, options:
   let classes = 0;
   for (let i = 0; i < n; i++) {
     const c = labels.data[i]!;
-    if (c < 0) throw new DatasetError(`${labelsPath}: label ${i} is ${c}; expected a class index ≥ 0.`, 'ELABEL', labelsPath);
+    if (c < 0 || c >= MAX_CLASSES) {
+      throw new DatasetError(`${labelsPath}: label ${i} is ${c}; expected a class index in [0, ${MAX_CLASSES}) (MAX_CLASSES).`, 'ELABEL', labelsPath);
+    }
     y[i] = c;
     if (c + 1 > classes) classes = c + 1;
   }

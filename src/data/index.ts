@@ -13,3 +13,4 @@ export type { ShardMode, SplitOptions } from './split.js';
 export { shard, timeOrderedSplit, trainTestSplit } from './split.js';
 export type { LabelsLike, MatrixLike, NdArrayLike, NumericArray, RowsColsMatrix, ShapedArray } from './matrix.js';
 export { toLabels, toMatrix } from './matrix.js';
+export { MAX_CLASSES } from './limits.js';

@@ -7,6 +7,11 @@
  * files each hold one (e.g. every peer's `curve.pub` copied in under a distinct name). A key
  * line is a 40-character Z85 key optionally followed by whitespace and a comment; blank lines
  * and lines starting with `#` that are not keys are comments.
+ *
+ * Permissions (not on Windows), like OpenSSH: the key directory and `curve.key` must not be
+ * readable or writable by group or others (a writable directory lets anyone replace `curve.key`
+ * or add a `peers/*.pub`); an allowlist file, directory or `*.pub` in it must not be writable by
+ * them. Each refusal is a {@link SyncError} `EKEYPERM` naming the path and the `chmod` that fixes it.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
@@ -61,11 +66,13 @@ export function checkKeyPair(pair: KeyPair, where: string): void {
  * Writes `pair` to `dir/curve.pub` and `dir/curve.key` (mode 0600), creating `dir` (mode 0700)
  * if needed. Each file is written to a temporary name, synced, then moved into place, so a
  * reader never sees half a key. Refuses (SyncError `EEXIST`) to replace an existing key unless
- * `force` is set.
+ * `force` is set, and (`EKEYPERM`) to write into an existing directory that group or others can
+ * read or write.
  */
 export async function writeKeyPair(dir: string, pair: KeyPair, opts: { readonly force?: boolean } = {}): Promise<void> {
   checkKeyPair(pair, 'writeKeyPair');
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkPrivate(dir, 'key directory', '700');
   const force = opts.force === true;
   if (!force) {
     for (const f of [SECRET_KEY_FILE, PUBLIC_KEY_FILE]) {
@@ -79,20 +86,17 @@ export async function writeKeyPair(dir: string, pair: KeyPair, opts: { readonly 
 }
 
 /**
- * Reads the key pair of `dir` and checks that the two keys belong together. Refuses a secret
- * key file readable by group or others (SyncError `EKEYPERM`), like OpenSSH.
+ * Reads the key pair of `dir` and checks that the two keys belong together. Refuses a key
+ * directory or a secret key file that group or others can read or write (SyncError `EKEYPERM`),
+ * like OpenSSH.
  */
 export async function readKeyPair(dir: string): Promise<KeyPair> {
   const secretPath = join(dir, SECRET_KEY_FILE);
   const publicPath = join(dir, PUBLIC_KEY_FILE);
   const secretKey = firstKey(await readText(secretPath), secretPath);
   const publicKey = firstKey(await readText(publicPath), publicPath);
-  if (process.platform !== 'win32') {
-    const mode = (await stat(secretPath)).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new SyncError(`${secretPath} has mode 0${mode.toString(8)}; a secret key must not be readable by others (chmod 600).`, 'EKEYPERM');
-    }
-  }
+  await checkPrivate(dir, 'key directory', '700');
+  await checkPrivate(secretPath, 'secret key', '600');
   const pair = { publicKey, secretKey };
   checkKeyPair(pair, dir);
   return pair;
@@ -100,7 +104,8 @@ export async function readKeyPair(dir: string): Promise<KeyPair> {
 
 /**
  * Reads an allowlist of CURVE public keys: a file of key lines, or a directory whose `*.pub`
- * files are read in name order. Returns the distinct keys in order of appearance.
+ * files are read in name order. Returns the distinct keys in order of appearance. Refuses
+ * (`EKEYPERM`) an allowlist, or a `*.pub` in it, that group or others can write.
  */
 export async function readAllowlist(path: string): Promise<string[]> {
   let isDir: boolean;
@@ -110,9 +115,13 @@ export async function readAllowlist(path: string): Promise<string[]> {
     throw new SyncError(`Cannot read the allowlist ${path}: ${(err as Error).message}`, 'ENOENT', { cause: err });
   }
   const keys: string[] = [];
+  await checkNotWritable(path, isDir ? 'allowlist directory' : 'allowlist');
   if (isDir) {
     const names = (await readdir(path)).filter((n) => n.endsWith('.pub')).sort();
-    for (const n of names) keys.push(...parseKeyLines(await readText(join(path, n)), join(path, n)));
+    for (const n of names) {
+      await checkNotWritable(join(path, n), 'allowed public key');
+      keys.push(...parseKeyLines(await readText(join(path, n)), join(path, n)));
+    }
   } else {
     keys.push(...parseKeyLines(await readText(path), path));
   }
@@ -147,6 +156,24 @@ async function readText(path: string): Promise<string> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : 'EIO';
     throw new SyncError(`Cannot read ${path}: ${(err as Error).message}`, code, { cause: err });
+  }
+}
+
+/** Throws `EKEYPERM` unless only the owner can read or write `path` (a no-op on Windows). */
+async function checkPrivate(path: string, what: string, fix: '600' | '700'): Promise<void> {
+  if (process.platform === 'win32') return;
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new SyncError(`${path}: the ${what} has mode 0${mode.toString(8)}, so group or others can read or write it; run chmod ${fix} ${path}`, 'EKEYPERM');
+  }
+}
+
+/** Throws `EKEYPERM` if group or others can write `path` (a no-op on Windows). */
+async function checkNotWritable(path: string, what: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const mode = (await stat(path)).mode & 0o777;
+  if ((mode & 0o022) !== 0) {
+    throw new SyncError(`${path}: the ${what} has mode 0${mode.toString(8)}, so group or others can change which keys are allowed; run chmod go-w ${path}`, 'EKEYPERM');
   }
 }
 

@@ -2,10 +2,11 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import { Dbn, type DbnOptions, type FineTuneOptions } from '../../src/dbn/index.js';
 import { ModelFileError } from '../../src/errors.js';
-import { Rbm, readModelFile, writeModelFile } from '../../src/rbm/index.js';
+import { Rbm, readModelFile } from '../../src/rbm/index.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { cpuBackends, unavailable } from '../helpers/backends.js';
 import { maxAbsDiff, prototypes, sameBits, tmpFile } from './fixtures.js';
+import { writeRawModel } from '../helpers/model-bytes.js';
 import { allParameters } from '../helpers/peer-context.js';
 
 for (const u of unavailable) {
@@ -169,7 +170,7 @@ test('bad model files raise ModelFileError with the matching code', async (t) =>
     const ts = new Map(mf.tensors);
     edit(h, ts);
     const file = tmpFile(`${label}.dbn`);
-    writeModelFile(file, h as { kind: string }, [...ts.values()]);
+    writeRawModel(file, h as { kind: string }, [...ts.values()]);
     return file;
   };
   const fails = (file: string, code: string, pattern: RegExp): void => {

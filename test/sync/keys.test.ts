@@ -83,3 +83,43 @@ test('modelFingerprint hashes canonical JSON (key order does not matter)', (t) =
   t.not(modelFingerprint({ layers: [784, 500] }), modelFingerprint({ layers: [784, 501] }));
   t.regex(modelFingerprint([1, 'x', null]), /^[0-9a-f]{64}$/);
 });
+
+test('a key directory or curve.key that group or others can reach is refused, naming the path and the chmod', async (t) => {
+  const dir = join(t.context.dir, 'keys');
+  await writeKeyPair(dir, generateKeyPair());
+  t.is((await stat(dir)).mode & 0o777, 0o700);
+  for (const mode of [0o777, 0o770, 0o750, 0o705]) {
+    await chmod(dir, mode);
+    const err = await t.throwsAsync(readKeyPair(dir), { instanceOf: SyncError });
+    t.is(err?.code, 'EKEYPERM');
+    t.is(err?.message, `${dir}: the key directory has mode 0${mode.toString(8)}, so group or others can read or write it; run chmod 700 ${dir}`);
+  }
+  await chmod(dir, 0o700);
+  await chmod(join(dir, 'curve.key'), 0o640);
+  await t.throwsAsync(readKeyPair(dir), { instanceOf: SyncError, code: 'EKEYPERM', message: new RegExp(`the secret key has mode 0640.*run chmod 600 ${join(dir, 'curve.key')}$`) });
+  await chmod(join(dir, 'curve.key'), 0o600);
+  t.is((await readKeyPair(dir)).publicKey.length, 40);
+
+  const open = join(t.context.dir, 'shared');
+  await mkdir(open);
+  await chmod(open, 0o777);
+  await t.throwsAsync(writeKeyPair(open, generateKeyPair()), { instanceOf: SyncError, code: 'EKEYPERM', message: /run chmod 700/ });
+  t.deepEqual(await readdir(open), [], 'nothing written into a directory others can reach');
+});
+
+test('an allowlist that group or others can write is refused', async (t) => {
+  const a = generateKeyPair();
+  const dir = join(t.context.dir, 'peers');
+  await mkdir(dir);
+  await writeFile(join(dir, 'a.pub'), `${a.publicKey}\n`);
+  t.deepEqual(await readAllowlist(dir), [a.publicKey]);
+  await chmod(dir, 0o777);
+  await t.throwsAsync(readAllowlist(dir), { instanceOf: SyncError, code: 'EKEYPERM', message: new RegExp(`${dir}: the allowlist directory has mode 0777.*chmod go-w`) });
+  await chmod(dir, 0o755);
+  await chmod(join(dir, 'a.pub'), 0o666);
+  await t.throwsAsync(readAllowlist(dir), { instanceOf: SyncError, code: 'EKEYPERM', message: /a\.pub: the allowed public key has mode 0666/ });
+  const file = join(t.context.dir, 'allow.txt');
+  await writeFile(file, `${a.publicKey}\n`);
+  await chmod(file, 0o620);
+  await t.throwsAsync(readAllowlist(file), { instanceOf: SyncError, code: 'EKEYPERM' });
+});

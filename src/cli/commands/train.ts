@@ -8,6 +8,7 @@ import type { PeerGroup } from '../../distributed/index.js';
 import { InvalidOptionError, SyncError } from '../../errors.js';
 import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, parseJsonConfig, squareSide } from '../common.js';
 import { type DataArgs, type LoadedData, dataOptions, loadData } from '../data-options.js';
+import { describeFatalCheckpoint, saveCheckpointOnFatal } from '../fatal-checkpoint.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
 import { MetricsWriter } from '../metrics.js';
 import { type PeerArgs, type PeerConfig, peerOptions, resolvePeerArgs } from '../peer-options.js';
@@ -112,12 +113,16 @@ function checkTrainArgs(a: TrainArgs): void {
   }
 }
 
-function outputFiles(a: TrainArgs): { modelFile: string; checkpointFile: string; pictures: [string, string] } {
+function outputFiles(a: TrainArgs, singleProcess: boolean): { modelFile: string; checkpointFile: string; pictures: [string, string] } {
   const out = a.out;
   const files = { modelFile: path.join(out, 'model.dbn'), checkpointFile: path.join(out, 'checkpoint.dbn'), pictures: [path.join(out, 'filters.png'), path.join(out, 'samples.png')] as [string, string] };
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new InvalidOptionError(`--out: '${out}' exists and is not a directory.`);
-  if (!a.force && a.resume === undefined) {
-    for (const f of [files.modelFile, ...files.pictures]) {
+  if (!a.force) {
+    // A fresh single-process run would also replace an earlier run's checkpoint; a resumed one
+    // continues its own (a restarted peer takes a snapshot from the others instead).
+    const resumingFrom = a.resume === undefined ? undefined : path.resolve(a.resume);
+    const kept = !singleProcess || path.resolve(files.checkpointFile) === resumingFrom ? [] : [files.checkpointFile];
+    for (const f of [files.modelFile, ...files.pictures, ...kept]) {
       if (fs.existsSync(f)) throw new InvalidOptionError(`--out: '${f}' exists; pass --force to overwrite it (or choose another --out).`);
     }
   }
@@ -141,7 +146,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   checkTrainArgs(a);
   const layers = layerList(a);
   const peerConfig = await resolvePeerArgs(a);
-  const { modelFile, checkpointFile, pictures } = outputFiles(a);
+  const { modelFile, checkpointFile, pictures } = outputFiles(a, peerConfig === undefined);
   const progress = createProgress({ quiet: a.quiet });
   const full = loadData(a, a.seed, a.visible === 'gaussian');
   const classes = full.train.y instanceof Int32Array ? full.train.classes : undefined;
@@ -160,12 +165,14 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let singleProcessTraining = false;
   try {
     fs.mkdirSync(a.out, { recursive: true });
     model = a.resume !== undefined ? Dbn.resume(a.resume, { backend }) : new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed });
     if (a.resume !== undefined) progress.line(`resumed from ${a.resume}`);
     model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }), training: data.training };
     progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
+    singleProcessTraining = peerConfig === undefined;
     if (peerConfig !== undefined) {
       peers = await startPeerRun(peerConfig, model, schedule(a, classes), a.out, (l) => progress.line(l), metrics);
       model = peers.model;
@@ -179,6 +186,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     }
     await peers?.finish();
     model.save(modelFile, { overwrite: true });
+    singleProcessTraining = false;
     progress.line(`model saved to ${modelFile}`);
     if (a.pictures) writePictures(model, pictures, a.seed, progress);
   } catch (err) {
@@ -188,6 +196,10 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       return;
     }
     if (peers !== undefined && model !== undefined && err instanceof SyncError) saveCheckpoint(model, checkpointFile, progress, `peer training failed (${err.code})`);
+    if (singleProcessTraining && model !== undefined) {
+      progress.stop();
+      progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), 'training failed'));
+    }
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
