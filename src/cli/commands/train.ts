@@ -195,7 +195,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       process.exitCode = 130;
       return;
     }
-    if (peers !== undefined && model !== undefined && err instanceof SyncError) saveCheckpoint(model, checkpointFile, progress, `peer training failed (${err.code})`);
+    if (peers !== undefined && model !== undefined && err instanceof SyncError) progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), `peer training failed (${err.code})`));
     if (singleProcessTraining && model !== undefined) {
       progress.stop();
       progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), 'training failed'));
