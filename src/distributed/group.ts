@@ -22,6 +22,7 @@ import { PLAN_STEP, type Collective, type RoundPosition } from '../rbm/collectiv
 import { Mesh, type MeshOptions } from '../sync/mesh.js';
 import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, decodeRound, encodeArrays, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
 import { JoinDesk, type StartResult } from './join.js';
+import { ShardedExchange } from './exchange.js';
 import { ViewChanges } from './views.js';
 
 /** Options of {@link PeerGroup.open}. */
@@ -71,13 +72,6 @@ export interface PeerEntry extends WireMember {
   lastHeard: number;
 }
 
-interface Contribution {
-  readonly position: RoundPosition;
-  readonly admit: WireMember[];
-  readonly payload: readonly Buffer[];
-  readonly own?: { readonly scalars: Float64Array; readonly tensors: Float32Array[] };
-}
-
 interface Waiting {
   readonly round: number;
   readonly position: RoundPosition;
@@ -110,7 +104,6 @@ export class PeerGroup implements Collective {
   finalModel: (() => Buffer) | undefined;
   /** Called by the leader to snapshot the model (a checkpoint's bytes) for an admitted peer. */
   snapshotProvider: (() => Buffer) | undefined;
-  private readonly contributions = new Map<number, Map<string, Contribution>>();
   private last: { round: number; scalars: Float64Array; tensors: Float32Array[]; admit: WireMember[] } | undefined;
   private waiting: Waiting | undefined;
   private readonly pendingJoins = new Map<string, WireMember>();
@@ -125,6 +118,8 @@ export class PeerGroup implements Collective {
   readonly desk: JoinDesk;
   /** Failures and view changes. */
   readonly views: ViewChanges;
+  /** The sums of the rounds. */
+  readonly exchange: ShardedExchange;
 
   private constructor(
     readonly mesh: Mesh,
@@ -135,6 +130,7 @@ export class PeerGroup implements Collective {
     this.peerTimeoutMs = options.peerTimeoutMs ?? 5000;
     this.desk = new JoinDesk(this);
     this.views = new ViewChanges(this);
+    this.exchange = new ShardedExchange(this);
   }
 
   /** Binds this peer's socket. */
@@ -190,11 +186,7 @@ export class PeerGroup implements Collective {
     if (TRACE) process.stderr.write(`[rounds] ${short(this.id)} enter ${round} stage ${position.stage} epoch ${position.epoch} step ${position.step} members ${this.members.map(short).join(',')}\n`);
     if (this.admitted !== undefined && this.admitted.round === round) this.serveSnapshots(this.admitted.peers, round);
     const admit = this.admissions(position, tensors);
-    const own = { scalars: Float64Array.from(scalars), tensors: tensors.map((t) => Float32Array.from(t)) };
-    const meta = { stage: position.stage, epoch: position.epoch, step: position.step, admit };
-    const payload = encodeArrays(own.scalars, own.tensors);
-    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'contribution', meta, payload, round);
-    this.store(round, this.id, { position, admit, payload: [], own });
+    this.exchange.begin({ round, position, admit, scalars: Float64Array.from(scalars), tensors: tensors.map((t) => Float32Array.from(t)) });
     const since = performance.now();
     await new Promise<void>((resolve, reject) => {
       this.waiting = { round, position, tensors, scalars, since, resolve, reject };
@@ -226,63 +218,28 @@ export class PeerGroup implements Collective {
     }
   }
 
-  /** Forgets the contributions of rounds before `round`. */
+  /** Forgets what is kept for rounds before `round`. */
   dropRoundsBelow(round: number): void {
-    for (const r of this.contributions.keys()) if (r < round) this.contributions.delete(r);
+    this.exchange.dropBelow(round);
   }
 
-  private store(round: number, sender: string, c: Contribution): void {
-    let m = this.contributions.get(round);
-    if (m === undefined) {
-      m = new Map();
-      this.contributions.set(round, m);
-    }
-    m.set(sender, c);
-  }
-
-  /** Completes the waiting round when every member's contribution is in. */
+  /** Completes the waiting round when every chunk's sum is in. */
   checkRound(): void {
     const w = this.waiting;
     if (w === undefined || w.round !== this.next) return;
-    const got = this.contributions.get(w.round);
-    if (got === undefined || !this.members.every((id) => got.has(id))) return;
+    let admit: WireMember[] | undefined;
     try {
-      this.sumRound(w, got);
+      admit = this.exchange.progress(w.tensors, w.scalars);
     } catch (err) {
       this.fail(err instanceof SyncError ? err : new SyncError(`Round ${w.round}: ${(err as Error).message}`, 'EPROTOCOL', { cause: err }));
       return;
     }
-    this.completeRound(w, this.contributions.get(w.round)!.get(this.leader!)?.admit ?? []);
-  }
-
-  private sumRound(w: Waiting, got: Map<string, Contribution>): void {
-    const lengths = w.tensors.map((t) => t.length);
-    let first = true;
-    for (const id of this.members) {
-      const c = got.get(id)!;
-      const p = c.position;
-      if (p.stage !== w.position.stage || p.epoch !== w.position.epoch || p.step !== w.position.step) {
-        throw new SyncError(
-          `Peer ${short(id)} is at stage ${p.stage} epoch ${p.epoch} step ${p.step} while this peer is at stage ${w.position.stage} epoch ${w.position.epoch} step ${w.position.step} in round ${w.round}: the peers do not train the same schedule.`,
-          'EPOSITION',
-        );
-      }
-      let arrays = c.own;
-      if (arrays === undefined) {
-        try {
-          arrays = decodeArrays(c.payload, w.scalars.length, lengths);
-        } catch (err) {
-          throw new SyncError(`Peer ${short(id)} sent a malformed contribution to round ${w.round}: ${(err as Error).message}`, 'EPROTOCOL', { cause: err });
-        }
-      }
-      addInto(w.tensors, w.scalars, arrays, first);
-      first = false;
-    }
+    if (admit !== undefined) this.completeRound(w, admit);
   }
 
   private completeRound(w: Waiting, admit: readonly WireMember[]): void {
     this.last = { round: w.round, scalars: Float64Array.from(w.scalars), tensors: w.tensors.map((t) => Float32Array.from(t)), admit: [...admit] };
-    this.contributions.delete(w.round);
+    this.exchange.completed(w.round);
     this.next = w.round + 1;
     this.counters.rounds++;
     this.waiting = undefined;
@@ -349,7 +306,7 @@ export class PeerGroup implements Collective {
     this.counters.bytesReceived += frames.reduce((s, f) => s + f.length, 0);
     const known = this.directory.get(msg.sender);
     if (known !== undefined) {
-      if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution') {
+      if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution' && msg.kind !== 'chunk') {
         this.suspect(msg.sender, 'restarted');
       }
       if (known.instance === 0 || !this.members.includes(msg.sender)) known.instance = msg.instance;
@@ -373,6 +330,10 @@ export class PeerGroup implements Collective {
         this.byes.add(msg.sender);
         if (msg.meta['leaving'] === true) this.suspect(msg.sender, 'left the run');
         return;
+      case 'chunk':
+        if (known === undefined || known.instance !== msg.instance || msg.round < this.next || msg.round > this.next + 1) return;
+        this.exchange.onSum(msg);
+        return this.checkRound();
       case 'resultRequest':
         return this.onResultRequest(msg);
       case 'result':
@@ -395,8 +356,7 @@ export class PeerGroup implements Collective {
     else if (msg.round < this.next || msg.round > this.next + 1) return;
     const m = msg.meta;
     const position = { stage: intField(m, 'stage', -1, 1e6), epoch: intField(m, 'epoch', 0, 1e9), step: intField(m, 'step', PLAN_STEP, 1e9) };
-    const admit = membersField(m, 'admit', 8);
-    this.store(msg.round, msg.sender, { position, admit, payload: msg.payload });
+    this.exchange.onPart(msg, position, membersField(m, 'admit', 8));
     this.checkRound();
   }
 
@@ -499,19 +459,6 @@ export class PeerGroup implements Collective {
   emit(event: GroupEvent['event'], detail: string): void {
     this.options.onEvent?.({ event, detail });
   }
-}
-
-function addInto(tensors: readonly Float32Array[], scalars: Float64Array, from: { scalars: Float64Array; tensors: readonly Float32Array[] }, first: boolean): void {
-  if (first) {
-    scalars.set(from.scalars);
-    tensors.forEach((t, i) => t.set(from.tensors[i]!));
-    return;
-  }
-  for (let i = 0; i < scalars.length; i++) scalars[i]! += from.scalars[i]!;
-  tensors.forEach((t, k) => {
-    const f = from.tensors[k]!;
-    for (let i = 0; i < t.length; i++) t[i]! += f[i]!;
-  });
 }
 
 /** The first 8 hex of an id, for messages. */

@@ -142,7 +142,10 @@ export class ViewChanges {
     this.coordination = undefined;
     this.g.emit('view', `view ${view}: ${this.g.members.length} member(s) after round ${cut}${lost.length > 0 ? `; dropped ${lost.map(short).join(', ')}` : ''}`);
     if (done === cut - 1) this.g.sendTo(holder, 'resultRequest', {}, [], cut);
-    else this.g.checkRound();
+    else {
+      this.g.exchange.resend();
+      this.g.checkRound();
+    }
   }
 }
 

@@ -7,7 +7,7 @@
  * |---|---|
  * | 0 | fixed 56-byte header, little-endian (below) |
  * | 1 | UTF-8 JSON object: the kind's fields ({@link MAX_META_BYTES} at most) |
- * | 2 … | binary payload: float64 scalars then float32 tensors (`contribution`, `result`), or the model bytes (`snapshot`, `finished`) |
+ * | 2 … | binary payload: float64 scalars then float32 tensors (`contribution`: a chunk; `result`), a chunk's sum (`chunk`), or the model bytes (`snapshot`, `finished`) |
  *
  * Header: `magic 'DBNR'` (4) · `version` u8 · `kind` u8 · `reserved` u16 (0) · `runId` 16 bytes
  * (ASCII, zero-padded) · `sender` 16 bytes (the sender id) · `instance` u32 (random per process
@@ -43,6 +43,7 @@ export const RoundKind = {
   snapshot: 10,
   finished: 11,
   bye: 12,
+  chunk: 13,
 } as const;
 /** A message kind's name. */
 export type RoundKindName = keyof typeof RoundKind;
