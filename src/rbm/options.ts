@@ -87,6 +87,12 @@ export interface RbmOptions {
   readonly initStd?: number;
   /** Rows used for the per-epoch pseudo-likelihood and free-energy monitors. Default 1000; 0 turns them off. */
   readonly monitorSize?: number;
+  /**
+   * The last `softmaxUnits` visible units form one softmax group (a one-hot label, as in the
+   * top-level associative memory of Hinton, Osindero & Teh 2006): their means are a softmax and
+   * a sample switches exactly one of them on. Bernoulli visible units only. Default 0 (none).
+   */
+  readonly softmaxUnits?: number;
 }
 
 /** The constraints table of {@link RbmOptions}. */
@@ -127,6 +133,7 @@ export const rbmConstraints: Constraints = {
   },
   initStd: { kind: 'number', min: 0, minOpen: true },
   monitorSize: { kind: 'integer', min: 0 },
+  softmaxUnits: { kind: 'integer', min: 0 },
 };
 
 /** Resolved options: every default filled in (the backend is held apart). */
@@ -159,6 +166,7 @@ export function resolveRbmOptions(o: RbmOptions, seed: number): ResolvedRbmOptio
     seed,
     initStd: o.initStd ?? 0.01,
     monitorSize: o.monitorSize ?? 1000,
+    softmaxUnits: o.softmaxUnits ?? 0,
   };
 }
 

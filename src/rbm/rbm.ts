@@ -11,6 +11,7 @@ import { Random, type RandomSource } from '../random.js';
 import { type HostMatrix, type MatrixInput, sliceRows, toHostMatrix, validateOptions } from '../validate.js';
 import { type Collective, batchBounds, planEpoch } from './collective.js';
 import { readModelFile, requireTensor, writeModelFile, type NamedTensor, type WriteOptions } from './model-file.js';
+import { SoftmaxGroup } from './softmax-group.js';
 import { Workspace, gatherRows, uniformsInto } from './workspace.js';
 import {
   type EpochMetrics,
@@ -127,6 +128,7 @@ export class Rbm {
   private readonly target: Tensor;
   private readonly vmean: Tensor;
   private readonly trainWs = new Map<number, Workspace>();
+  private readonly softmax: SoftmaxGroup | undefined;
   private chain: Tensor | undefined;
   private qInitialized = false;
   private fitted = false;
@@ -142,6 +144,7 @@ export class Rbm {
     if (s === 'exponential' && options.learningRateDecay !== undefined && !(options.learningRateDecay > 0 && options.learningRateDecay <= 1)) {
       throw new InvalidOptionError(`The 'learningRateDecay' option of Rbm must be a number in (0, 1] with the 'exponential' schedule. Got ${options.learningRateDecay}.`);
     }
+    checkSoftmaxUnits(options);
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
     this.options = resolveRbmOptions(options, seed);
     this.backend = options.backend ?? defaultBackend().backend;
@@ -163,6 +166,7 @@ export class Rbm {
     this.target = b.alloc(1, nh);
     this.vmean = b.alloc(1, nv);
     b.fill(this.target, this.options.sparsityTarget);
+    this.softmax = this.options.softmaxUnits > 0 ? new SoftmaxGroup(b, nv, this.options.softmaxUnits) : undefined;
     const w0 = new Float32Array(nv * nh);
     this.rng.fillNormal(w0, this.options.initStd);
     b.write(this.W, w0);
@@ -472,6 +476,10 @@ export class Rbm {
   /** `v = E[v | h]`: σ(hWᵀ + b_v) for Bernoulli units, hWᵀ + b_v for Gaussian ones. */
   private visibleMeans(v: Tensor, h: Tensor): void {
     const b = this.backend;
+    if (this.softmax !== undefined) {
+      this.softmax.means(v, h, this.W, this.bv);
+      return;
+    }
     if (this.options.visible === 'bernoulli' && b.linearSigmoid !== undefined) {
       b.linearSigmoid(v, h, this.W, this.bv, true);
       return;
@@ -488,6 +496,7 @@ export class Rbm {
     if (this.options.visible === 'bernoulli') {
       uniformsInto(b, ws.noiseV, noise, rng);
       b.bernoulli(out, v, ws.noiseV);
+      this.softmax?.sample(out, v, rng);
     } else {
       b.write(ws.noiseV, rng.fillNormal(noise));
       b.add(out, v, ws.noiseV);
@@ -934,6 +943,13 @@ function checkVector(v: unknown, n: number, arg: string, where: string): asserts
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(v[i]!)) throw new InvalidDataError(`Argument '${arg}' passed to '${where}' must be finite; element ${i} is ${v[i]}.`);
   }
+}
+
+function checkSoftmaxUnits(o: RbmOptions): void {
+  const s = o.softmaxUnits ?? 0;
+  if (s === 0) return;
+  if (s < 2 || s >= o.nVisible) throw new InvalidOptionError(`The 'softmaxUnits' option of Rbm must be 0 or an integer in [2, ${o.nVisible - 1}] (fewer than nVisible). Got ${s}.`);
+  if ((o.visible ?? 'bernoulli') !== 'bernoulli') throw new InvalidOptionError(`The 'softmaxUnits' option of Rbm needs Bernoulli visible units. Got visible '${String(o.visible)}'.`);
 }
 
 function isState(x: unknown): x is [number, number, number, number] {
