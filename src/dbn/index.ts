@@ -22,3 +22,9 @@ export type { JoinResult, PeerLink, PeerTrainingOptions, PeerTrainingReport, Pee
 export { DeltaGuard } from './delta-guard.js';
 export type { DeltaGuardOptions, DeltaKind, DeltaRejection, GuardVerdict, TensorShape } from './delta-guard.js';
 export { FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup } from './peer-fingerprint.js';
+export { AssociativeMemory } from './associative.js';
+export type { AssociativeOptions, ChainOptions, FeatureSamples } from './associative.js';
+export type { AssociativeTrainOptions } from './associative-train.js';
+export { associativeLogLikelihood, estimateAssociativeLogPartition } from './associative-ais.js';
+export type { AssociativeAisResult } from './associative-ais.js';
+export type { GenerateRequest } from './generate.js';
