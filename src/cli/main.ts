@@ -7,7 +7,8 @@ import { DbnError } from '../errors.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { infoCommand } from './commands/info.js';
 import { keygenCommand } from './commands/keygen.js';
-import { filtersCommand, sampleCommand } from './commands/pictures.js';
+import { filtersCommand } from './commands/pictures.js';
+import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
 
 /** A command-line usage error (unknown flag, missing argument). */

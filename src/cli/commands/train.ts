@@ -9,6 +9,7 @@ import { Peer } from '../../sync/index.js';
 import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, squareSide } from '../common.js';
 import { type DataArgs, dataOptions, loadData } from '../data-options.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
+import { associativeFor, samplesPicture, trainAssociativeLayer } from '../associative.js';
 import { MetricsWriter } from '../metrics.js';
 import { type PeerArgs, peerFingerprint, peerOptions, resolvePeerArgs } from '../peer-options.js';
 import { createProgress, fmt } from '../progress.js';
@@ -36,6 +37,8 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
   readonly pictures: boolean;
   readonly 'checkpoint-every'?: number | undefined;
   readonly resume?: string | undefined;
+  readonly associative: number;
+  readonly 'associative-epochs'?: number | undefined;
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
@@ -51,6 +54,13 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('weight-decay', { type: 'number', group: 'Model:' })
     .option('sparsity-cost', { type: 'number', group: 'Model:' })
     .option('sparsity-target', { type: 'number', group: 'Model:' })
+    .option('associative', {
+      type: 'number',
+      default: 2000,
+      describe: 'hidden units of the top-level associative memory over [top features, label] (Hinton 2006; trained by PCD when the data has labels; 0 = none)',
+      group: 'Model:',
+    })
+    .option('associative-epochs', { type: 'number', describe: 'epochs of the associative memory (default: --epochs)', group: 'Model:' })
     .option('finetune', { type: 'number', default: 30, describe: 'supervised fine-tuning epochs (0 = pretraining only; needs labels)', group: 'Fine-tuning:' })
     .option('finetune-learning-rate', { type: 'number', default: 0.1, group: 'Fine-tuning:' })
     .option('dropout', { type: 'number', default: 0, describe: 'hidden-layer dropout while fine-tuning', group: 'Fine-tuning:' })
@@ -137,7 +147,8 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       dbn = Dbn.resume(a.resume, { backend });
       progress.line(`resumed from ${a.resume}`);
     } else {
-      dbn = new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed });
+      const associative = associativeFor(a, data.train, peerConfig !== undefined, progress);
+      dbn = new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed, ...(associative === undefined ? {} : { associative }) });
     }
     const model = dbn;
     model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }) };
@@ -188,6 +199,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     progress.stop();
     const pretrainS = (performance.now() - t0) / 1000;
     progress.line(`pretrained ${model.layers.length} layer(s) in ${pretrainS.toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(trainX.x, 2000)))}`);
+    if (!abort.signal.aborted) await trainAssociativeLayer(model, data, { signal: abort.signal, checkpoint, metrics, progress, quiet: a.quiet });
     if (!abort.signal.aborted && a.finetune > 0 && data.train.y instanceof Int32Array && trainer?.runFinished !== true) {
       const t1 = performance.now();
       if (trainer !== undefined) progress.line('fine-tuning as a peer: no early stopping (every peer ends with the same weights)');
@@ -243,8 +255,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       const filt = new Float32Array(count * model.nVisible);
       for (let j = 0; j < count; j++) for (let i = 0; i < model.nVisible; i++) filt[j * model.nVisible + i] = w.data[i * w.cols + j]!;
       writeFileAtomic(pictures[0]!, renderGrid(filt, count, { width: side, height: side, normalize: 'per-tile', scale: 2 }), true);
-      const samples = model.generate(64, { gibbsSteps: 1000, seed: a.seed });
-      writeFileAtomic(pictures[1]!, renderGrid(samples.data, 64, { width: side, height: side, scale: 2 }), true);
+      writeFileAtomic(pictures[1]!, samplesPicture(model, side, a.seed), true);
       progress.line(`pictures: ${pictures.join(', ')}`);
     }
   } finally {
