@@ -164,8 +164,8 @@ export class AssociativeMemory {
   }
 
   /**
-   * Runs `chains` Gibbs chains (label clamped, or free) from random starts drawn from the visible
-   * biases, `burnIn` steps, then takes a sample every `thin` steps until `count` are taken; each
+   * Runs `chains` Gibbs chains (label clamped, or free) from label-driven starts (see
+   * {@link startChains}), `burnIn` steps, then takes a sample every `thin` steps until `count` are taken; each
    * sample is `E[features | h]` with `h ~ p(h | v)` from the chain's state. Deterministic for a
    * given generator state and backend.
    */
@@ -176,16 +176,7 @@ export class AssociativeMemory {
     const rbm = clamped ?? this.rbm;
     const nv = rbm.nVisible;
     try {
-      const bias = this.rbm.getParameters().visibleBias;
-      const start = o.random.fillUniform(new Float32Array(o.chains * nv));
-      for (let r = 0; r < o.chains; r++) {
-        for (let i = 0; i < nf; i++) start[r * nv + i] = start[r * nv + i]! < sigmoid(bias[i]!) ? 1 : 0;
-        if (clamped === undefined) {
-          const k = o.random.int(this.classes);
-          for (let j = 0; j < this.classes; j++) start[r * nv + nf + j] = j === k ? 1 : 0;
-        }
-      }
-      let v: HostMatrix = { rows: o.chains, cols: nv, data: start };
+      let v = this.startChains(rbm, o.chains, o.label, o.random);
       const features = new Float32Array(o.count * nf);
       const labels = new Int32Array(o.count);
       let taken = 0;
@@ -202,6 +193,19 @@ export class AssociativeMemory {
     } finally {
       clamped?.dispose();
     }
+  }
+
+  /**
+   * Starting states of `chains` chains in `rbm` (the clamped RBM when `label` is given, else the
+   * joint one): from features all off and the label (given, or uniform at random), a hidden
+   * sample `h ~ p(h | v)` and a visible sample `v ~ p(v | h)` — so each chain starts in its
+   * label's region rather than in whichever mode a random start falls into first.
+   */
+  private startChains(rbm: Rbm, chains: number, label: number | undefined, random: RandomSource): HostMatrix {
+    const nv = rbm.nVisible;
+    const v0 = new Float32Array(chains * nv);
+    if (label === undefined) for (let r = 0; r < chains; r++) v0[r * nv + this.nFeatures + random.int(this.classes)] = 1;
+    return rbm.sampleVisibles(rbm.sampleHiddens({ rows: chains, cols: nv, data: v0 }, { random }), { random });
   }
 
   /** The header and tensors that describe this layer in a model file (see `Rbm.toTensors`). */
@@ -240,8 +244,4 @@ function checkLabels(labels: unknown, rows: number, classes: number, where: stri
     const v = labels[i]!;
     if (v < 0 || v >= classes) throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
   }
-}
-
-function sigmoid(z: number): number {
-  return 1 / (1 + Math.exp(-z));
 }
