@@ -64,7 +64,7 @@ export async function trainAssociativeLayer(
       o.progress.update((b.epoch - first) * b.batches + b.batch + 1, { epoch: b.epoch, recon: b.reconstructionError });
     },
     onEpoch: (m) => {
-      o.metrics?.write({ phase: 'pretrain', layer: 'associative', ...m });
+      o.metrics?.write({ phase: 'associative', ...m });
       if (!process.stderr.isTTY || o.quiet) o.progress.line(`associative epoch ${m.epoch}: recon ${fmt(m.reconstructionError)}  ${(m.elapsedMs / 1000).toFixed(1)}s`);
     },
   });

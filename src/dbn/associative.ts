@@ -10,6 +10,7 @@ import { InvalidDataError, InvalidOptionError, ModelFileError, ShapeMismatchErro
 import type { RandomSource } from '../random.js';
 import { Rbm, type EpochMetrics, type FitOptions, type NamedTensor } from '../rbm/index.js';
 import { type Constraints, type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../validate.js';
+import { rbmConstraints } from '../rbm/options.js';
 import { layerConstraints, type LayerOptions } from './options.js';
 
 /** Options of the associative top layer (`Dbn` option `associative`): a layer's options and the number of classes. */
@@ -22,6 +23,8 @@ export interface AssociativeOptions extends Omit<LayerOptions, 'visible' | 'soft
 export const associativeConstraints: Constraints = {
   ...Object.fromEntries(Object.entries(layerConstraints).filter(([k]) => k !== 'visible' && k !== 'softmaxUnits')),
   classes: { kind: 'integer', min: 2 },
+  discriminativeWeight: rbmConstraints['discriminativeWeight']!,
+  labelNegativePhase: rbmConstraints['labelNegativePhase']!,
 };
 
 /** How to draw samples from the associative memory's Gibbs chains. */

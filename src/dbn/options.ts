@@ -191,7 +191,7 @@ export interface Evaluation {
 }
 
 /** Rbm options a Dbn layer may not set. */
-const NOT_LAYER_OPTIONS = new Set(['nVisible', 'backend', 'seed', 'random', 'softmaxUnits']);
+const NOT_LAYER_OPTIONS = new Set(['nVisible', 'backend', 'seed', 'random', 'softmaxUnits', 'discriminativeWeight', 'labelNegativePhase']);
 
 /** The constraints table of {@link LayerOptions}. */
 export const layerConstraints: Constraints = Object.fromEntries(Object.entries(rbmConstraints).filter(([k]) => !NOT_LAYER_OPTIONS.has(k)));

@@ -13,6 +13,13 @@ import type { RandomSource } from '../random.js';
 export class SoftmaxGroup {
   private host = new Float32Array(0);
   private draws = new Float32Array(0);
+  private clampHost = new Float32Array(0);
+  /**
+   * While set, the group is clamped: means and samples take its units from these rows
+   * (`rows × nVisible`, one-hot in the group's columns) — the negative phase of training with
+   * the labels clamped (`labelNegativePhase: 'clamped'`).
+   */
+  clampFrom: Tensor | undefined;
 
   constructor(
     private readonly backend: Backend,
@@ -38,6 +45,7 @@ export class SoftmaxGroup {
     const host = this.hostFor(v);
     b.read(v, host);
     softmaxGroupMeansInPlace(host, v.rows, this.nVisible, this.size);
+    this.applyClamp(host, v.rows);
     b.write(v, host);
   }
 
@@ -48,6 +56,13 @@ export class SoftmaxGroup {
   sample(out: Tensor, v: Tensor, rng: RandomSource): void {
     const b = this.backend;
     const rows = out.rows;
+    if (this.clampFrom !== undefined) {
+      const host = this.hostFor(out);
+      b.read(out, host);
+      this.applyClamp(host, rows);
+      b.write(out, host);
+      return;
+    }
     if (this.draws.length < rows) this.draws = new Float32Array(rows);
     const u = rng.fillUniform(this.draws.subarray(0, rows));
     const means = this.hostFor(v);
@@ -61,6 +76,20 @@ export class SoftmaxGroup {
       for (let j = 0; j < this.size; j++) means[row + j] = j === k ? 1 : 0;
     }
     b.write(out, means);
+  }
+
+  /** Copies the group's columns of {@link clampFrom} into `host` (`rows × nVisible`), if clamped. */
+  private applyClamp(host: Float32Array, rows: number): void {
+    const from = this.clampFrom;
+    if (from === undefined) return;
+    const n = from.rows * from.cols;
+    if (this.clampHost.length < n) this.clampHost = new Float32Array(n);
+    const src = this.clampHost.subarray(0, n);
+    this.backend.read(from, src);
+    for (let r = 0; r < rows; r++) {
+      const o = r * this.nVisible + this.start;
+      host.set(src.subarray(o, o + this.size), o);
+    }
   }
 
   private hostFor(t: Tensor): Float32Array {

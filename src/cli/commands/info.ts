@@ -27,6 +27,12 @@ function handler(a: ArgumentsCamelCase<InfoArgs>): void {
     const o = l.options ?? {};
     lines.push(`  layer ${i}: ${String(o['nVisible'])} ${String(o['visible'])} → ${String(o['nHidden'])} ${String(o['hidden'])}, ${l.epochsTrained ?? 0} epoch(s) trained, lr ${String(o['learningRate'])}, k ${String(o['k'])}${o['persistent'] ? ' (PCD)' : ''}`);
   });
+  const assoc = h['associative'] as { options?: Record<string, unknown>; epochsTrained?: number } | undefined;
+  if (assoc?.options !== undefined) {
+    const o = assoc.options;
+    const labels = Number(o['softmaxUnits']);
+    lines.push(`  associative: ${Number(o['nVisible']) - labels} features + ${labels} labels → ${String(o['nHidden'])}, ${assoc.epochsTrained ?? 0} epoch(s) trained, lr ${String(o['learningRate'])}${o['persistent'] ? ' (PCD)' : ''}`);
+  }
   const c = h['classifier'] as { classes?: number; epochsDone?: number; bestEpoch?: number } | undefined;
   if (c !== undefined) lines.push(`  classifier: softmax over ${c.classes} classes, fine-tuned ${c.epochsDone} epoch(s) (best ${c.bestEpoch})`);
   else if (h['kind'] === 'dbn') lines.push('  classifier: none (pretrained only)');
