@@ -3,7 +3,8 @@
  *
  * Trains a DBN with a top-level associative memory on the bundled MNIST digits (8,000 train /
  * 2,000 test, seeded split), as `dbn-node train` does: 784-500-500 by CD-1, then the
- * associative memory [500 features + 10 labels] ↔ 2000 by PCD (Hinton, Osindero & Teh 2006).
+ * associative memory [500 features + 10 labels] ↔ 500 (Hinton, Osindero & Teh 2006) with the
+ * library's associative defaults unless flags say otherwise.
  * Then, per class, draws `--per-class` samples with the label clamped and measures:
  * - the share an independent classifier puts in the requested class: a one-hidden-layer MLP
  *   (784-`--mlp-hidden`-10, ReLU, softmax, SGD with momentum) written here in plain TypeScript,
@@ -15,9 +16,12 @@
  *   `log p(features, label)` of the test rows under it; the free-energy classification accuracy.
  *
  * Usage: tsx bench/generation.ts [--backend native|js] [--layers 500,500] [--epochs 10]
- *        [--associative 2000] [--associative-epochs 10] [--associative-lr 0.05] [--per-class 50]
+ *        [--associative 500] [--associative-epochs 10] [--associative-lr 0.05] [--associative-batch 20]
+ *        [--associative-k 1] [--associative-cd] (CD instead of PCD) [--associative-beta 1]
+ *        [--associative-negative sampled|clamped] [--per-class 50]
  *        [--burn-in 1000] [--ais-runs 100] [--ais-betas 1000] [--mlp-hidden 100] [--mlp-epochs 15]
  *        [--seed 1] [--model FILE] (load the trained DBN from FILE if it exists, else save it there)
+ *        [--stack FILE] (take the pretrained 784-500-500 stack from FILE's layers; train only the associative layer)
  *        [--png FILE] (also write the per-class grid, one row per class, 10 columns)
  * Prints one JSON object with every figure, the settings and the machine.
  */
@@ -37,9 +41,14 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     layers: { type: 'string', default: '500,500' },
     epochs: { type: 'string', default: '10' },
-    associative: { type: 'string', default: '2000' },
+    associative: { type: 'string', default: '500' },
     'associative-epochs': { type: 'string', default: '10' },
     'associative-lr': { type: 'string' },
+    'associative-batch': { type: 'string' },
+    'associative-k': { type: 'string' },
+    'associative-cd': { type: 'boolean', default: false },
+    'associative-beta': { type: 'string' },
+    'associative-negative': { type: 'string' },
     'per-class': { type: 'string', default: '50' },
     'burn-in': { type: 'string', default: '1000' },
     'ais-runs': { type: 'string', default: '100' },
@@ -48,6 +57,7 @@ const { values } = parseArgs({
     'mlp-epochs': { type: 'string', default: '15' },
     seed: { type: 'string', default: '1' },
     model: { type: 'string' },
+    stack: { type: 'string' },
     png: { type: 'string' },
   },
 });
@@ -81,11 +91,24 @@ if (values.model !== undefined && existsSync(values.model)) {
       nHidden: num('associative'),
       epochs: num('associative-epochs'),
       ...(values['associative-lr'] === undefined ? {} : { learningRate: num('associative-lr') }),
+      ...(values['associative-batch'] === undefined ? {} : { batchSize: num('associative-batch') }),
+      ...(values['associative-k'] === undefined ? {} : { k: num('associative-k') }),
+      ...(values['associative-cd'] ? { persistent: false } : {}),
+      ...(values['associative-beta'] === undefined ? {} : { discriminativeWeight: num('associative-beta') }),
+      ...(values['associative-negative'] === undefined ? {} : { labelNegativePhase: values['associative-negative'] as 'sampled' | 'clamped' }),
     },
     backend,
     seed,
   });
-  await dbn.pretrain(train.x, { onEpoch: (l, m) => log(`layer ${l} epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
+  if (values.stack !== undefined) {
+    // reuse the pretrained stack of another model file; train only the associative layer here
+    const stack = Dbn.load(values.stack, { backend });
+    stack.layers.forEach((l, i) => dbn.layers[i]!.setParameters(l.getParameters()));
+    stack.dispose();
+    log(`stack from ${values.stack}`);
+  } else {
+    await dbn.pretrain(train.x, { onEpoch: (l, m) => log(`layer ${l} epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
+  }
   await dbn.pretrainAssociative(train.x, trainY, { onEpoch: (m) => log(`associative epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
   trainSeconds = (performance.now() - t0) / 1000;
   if (values.model !== undefined) dbn.save(values.model);
@@ -276,7 +299,10 @@ console.log(
       benchmark: 'generation',
       dataset: `bundled MNIST digits, ${train.x.rows} train / ${test.x.rows} test`,
       architecture: `${[784, ...dbn.layers.map((l) => l.nHidden)].join('-')} + associative (${mem.nFeatures}+${mem.classes})-${mem.nHidden}`,
-      settings: { ...values, associativeLearningRate: mem.rbm.options.learningRate, persistent: mem.rbm.options.persistent },
+      settings: {
+        ...values,
+        associative: (({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }) => ({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }))(mem.rbm.options),
+      },
       backend: backend.info.description ?? backend.info.name,
       backendReason: reason,
       classifier: { kind: `MLP 784-${mlp.nHid}-10 (plain TypeScript, trained here on the real training digits)`, testAccuracy: mlpAccuracy, seconds: mlpSeconds },

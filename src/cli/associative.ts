@@ -15,13 +15,12 @@ export interface AssociativeArgs {
   readonly associative: number;
   readonly 'associative-epochs'?: number | undefined;
   readonly epochs: number;
-  readonly 'batch-size': number;
   readonly k: number;
 }
 
 /**
  * The `associative` option of the DBN `train` builds: on when the training rows have class
- * labels and `--associative` is not 0; off for peer training (the associative layer is not
+ * labels and `--associative` is not 0 (library defaults for the rest, `ASSOCIATIVE_DEFAULTS`); off for peer training (the associative layer is not
  * exchanged between peers), saying so.
  */
 export function associativeFor(a: AssociativeArgs, train: Dataset, peers: boolean, progress: Pick<Progress, 'line'>): AssociativeOptions | undefined {
@@ -36,7 +35,7 @@ export function associativeFor(a: AssociativeArgs, train: Dataset, peers: boolea
   let classes = train.classes ?? 0;
   for (const v of train.y) classes = Math.max(classes, v + 1);
   if (classes < 2) return undefined;
-  return { classes, nHidden: a.associative, epochs: a['associative-epochs'] ?? a.epochs, batchSize: a['batch-size'], k: a.k };
+  return { classes, nHidden: a.associative, epochs: a['associative-epochs'] ?? a.epochs, k: a.k };
 }
 
 /** Trains the associative layer of `model` (if any) on the training rows, with a progress bar; reports free-energy test accuracy. */
@@ -58,7 +57,7 @@ export async function trainAssociativeLayer(
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
     onBatch: (b) => {
       if (!started) {
-        o.progress.start(`associative (${mem.nFeatures}+${mem.classes} labels→${mem.nHidden}, PCD)`, b.batches * Math.max(1, rbm.options.epochs - first));
+        o.progress.start(`associative (${mem.nFeatures}+${mem.classes} labels→${mem.nHidden})`, b.batches * Math.max(1, rbm.options.epochs - first));
         started = true;
       }
       o.progress.update((b.epoch - first) * b.batches + b.batch + 1, { epoch: b.epoch, recon: b.reconstructionError });

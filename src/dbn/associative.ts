@@ -3,7 +3,7 @@
  * is [the features of the layer below, a one-hot label], the label units forming one softmax
  * group (`Rbm` option `softmaxUnits`). It classifies by the free energy of each label and
  * generates by clamping a label and running its Gibbs chain. It trains through `Rbm.fit` like
- * any layer, so CD-k, PCD (the default here, Tieleman 2008) and collective training apply.
+ * any layer, so CD-k, PCD (Tieleman 2008) and collective training apply.
  */
 import type { Backend } from '../kernels/backend.js';
 import { InvalidDataError, InvalidOptionError, ModelFileError, ShapeMismatchError } from '../errors.js';
@@ -18,6 +18,14 @@ export interface AssociativeOptions extends Omit<LayerOptions, 'visible' | 'soft
   /** Number of classes: label units of the softmax group. Required (≥ 2). */
   readonly classes: number;
 }
+
+/**
+ * Defaults of the associative layer that differ from a layer's: CD-1 on minibatches of 20 with
+ * the labels clamped in the negative phase and the discriminative term at β = 1. Chosen by
+ * label-clamped samples of the bundled digits (bench/generation.ts, bench/RESULTS.md): PCD and the
+ * sampled-label negative phase let most classes' chains fall into a few digits' modes.
+ */
+export const ASSOCIATIVE_DEFAULTS = { persistent: false, batchSize: 20, learningRate: 0.1, discriminativeWeight: 1, labelNegativePhase: 'clamped' } as const;
 
 /** The constraints table of {@link AssociativeOptions}. */
 export const associativeConstraints: Constraints = {
@@ -73,12 +81,12 @@ export class AssociativeMemory {
     this.nFeatures = rbm.nVisible - this.classes;
   }
 
-  /** A fresh associative memory over `nFeatures` features (PCD by default). */
+  /** A fresh associative memory over `nFeatures` features ({@link ASSOCIATIVE_DEFAULTS} unless `options` say otherwise). */
   static create(nFeatures: number, options: AssociativeOptions, backend: Backend, seed: number): AssociativeMemory {
     validateOptions('Dbn associative layer', associativeConstraints, options);
     if (options.nHidden === undefined) throw new InvalidOptionError(`The 'nHidden' option of the Dbn associative layer is required.`);
     const { classes, ...layer } = options;
-    const rbm = new Rbm({ persistent: true, ...layer, nVisible: nFeatures + classes, softmaxUnits: classes, backend, seed });
+    const rbm = new Rbm({ ...ASSOCIATIVE_DEFAULTS, ...layer, nVisible: nFeatures + classes, softmaxUnits: classes, backend, seed });
     return new AssociativeMemory(rbm);
   }
 

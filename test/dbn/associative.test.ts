@@ -190,7 +190,7 @@ test('a Dbn with an associative layer learns labels, generates the same bits for
     await dbn.pretrain(x);
     const history = await dbn.pretrainAssociative(x, y);
     t.is(history.length, 15);
-    t.true(dbn.associative!.rbm.options.persistent, 'PCD by default');
+    t.is(dbn.associative!.rbm.options.labelNegativePhase, 'clamped', 'the associative defaults apply');
     const pred = dbn.freeEnergyProba(x);
     let right = 0;
     for (let r = 0; r < x.rows; r++) {

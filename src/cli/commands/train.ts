@@ -56,8 +56,8 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('sparsity-target', { type: 'number', group: 'Model:' })
     .option('associative', {
       type: 'number',
-      default: 2000,
-      describe: 'hidden units of the top-level associative memory over [top features, label] (Hinton 2006; trained by PCD when the data has labels; 0 = none)',
+      default: 500,
+      describe: 'hidden units of the top-level associative memory over [top features, label] (Hinton 2006; trained when the data has labels; 0 = none)',
       group: 'Model:',
     })
     .option('associative-epochs', { type: 'number', describe: 'epochs of the associative memory (default: --epochs)', group: 'Model:' })
