@@ -49,7 +49,7 @@ test.serial('info, evaluate, sample and filters read the model', (t) => {
   t.regex(info.stdout, /layer 0: 784 bernoulli → 49 bernoulli, 2 epoch\(s\) trained/);
   t.regex(info.stdout, /layer 1: 49 bernoulli → 25 bernoulli/);
   t.regex(info.stdout, /classifier: softmax over 10 classes/);
-  t.regex(info.stdout, /associative: 25 features \+ 10 labels → 40, 2 epoch\(s\) trained, lr [\d.]+ \(PCD\)/);
+  t.regex(info.stdout, /associative: 25 features \+ 10 labels → 40, 2 epoch\(s\) trained, lr 0\.1, labels clamped in the negative phase, discriminative β 1/);
   const ev = cli(['evaluate', '--model', model, '--limit', '600', '--backend', 'js', '--seed', '3', '--json']);
   t.is(ev.code, 0, ev.stderr);
   const e = JSON.parse(ev.stdout) as { accuracy: number; rows: number; confusionMatrix: number[][] };

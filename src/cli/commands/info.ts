@@ -31,7 +31,7 @@ function handler(a: ArgumentsCamelCase<InfoArgs>): void {
   if (assoc?.options !== undefined) {
     const o = assoc.options;
     const labels = Number(o['softmaxUnits']);
-    lines.push(`  associative: ${Number(o['nVisible']) - labels} features + ${labels} labels → ${String(o['nHidden'])}, ${assoc.epochsTrained ?? 0} epoch(s) trained, lr ${String(o['learningRate'])}${o['persistent'] ? ' (PCD)' : ''}`);
+    lines.push(`  associative: ${Number(o['nVisible']) - labels} features + ${labels} labels → ${String(o['nHidden'])}, ${assoc.epochsTrained ?? 0} epoch(s) trained, lr ${String(o['learningRate'])}${o['persistent'] ? ' (PCD)' : ''}${o['labelNegativePhase'] === 'clamped' ? ', labels clamped in the negative phase' : ''}${Number(o['discriminativeWeight']) > 0 ? `, discriminative β ${String(o['discriminativeWeight'])}` : ''}`);
   }
   const c = h['classifier'] as { classes?: number; epochsDone?: number; bestEpoch?: number } | undefined;
   if (c !== undefined) lines.push(`  classifier: softmax over ${c.classes} classes, fine-tuned ${c.epochsDone} epoch(s) (best ${c.bestEpoch})`);
