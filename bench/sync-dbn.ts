@@ -13,7 +13,8 @@
 import { parseArgs } from 'node:util';
 import { loadBundledDigits } from '../src/data/bundled-digits.js';
 import { shard, trainTestSplit } from '../src/data/split.js';
-import { Dbn, PeerTrainer } from '../src/dbn/index.js';
+import { Dbn } from '../src/dbn/index.js';
+import { PeerTrainer } from '../src/distributed/index.js';
 import type { LayerOptions } from '../src/dbn/index.js';
 import { createBackend, defaultBackend } from '../src/kernels/index.js';
 import { Peer } from '../src/sync/peer.js';

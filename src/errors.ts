@@ -96,7 +96,8 @@ export type DatasetErrorCode =
   | 'EQUOTE'
   | 'ENONNUMERIC'
   | 'ENONFINITE'
-  | 'ELABEL';
+  | 'ELABEL'
+  | 'EMISSING';
 
 /** A dataset file or array is malformed; the message names the file, the place and what was expected. */
 export class DatasetError extends DbnError {

@@ -53,3 +53,6 @@ export * from './metrics/index.js';
 
 // peer-to-peer sync
 export * from './sync/index.js';
+
+// peer training (synchronous rounds over ZeroMQ; the asynchronous mode)
+export * from './distributed/index.js';

@@ -2,6 +2,7 @@
  * Option validation by table (one constraints object per class, one helper, one message shape)
  * and data validation at the public boundary.
  */
+import { type MatrixLike, toMatrix } from './data/matrix.js';
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError } from './errors.js';
 
 /** One constraint on one option. */
@@ -109,8 +110,12 @@ export interface HostMatrix {
   readonly data: Float32Array;
 }
 
-/** What a method accepts as a data matrix: a {@link HostMatrix} or an array of equal-length rows. */
-export type MatrixInput = HostMatrix | ArrayLike<ArrayLike<number>>;
+/**
+ * What a method accepts as a data matrix: a {@link HostMatrix}, an `ndarray` (2-D, any strides),
+ * `{data, shape: [rows, cols]}`, `{rows, cols, data}` with any numeric array, or `number[][]`
+ * (see {@link toMatrix}).
+ */
+export type MatrixInput = MatrixLike;
 
 /**
  * Converts `input` to a {@link HostMatrix} with `cols` columns (if given), checking shape and that
@@ -135,30 +140,13 @@ export function toHostMatrix(
     }
     m = input;
   } else {
-    if (input === null || typeof input !== 'object' || typeof (input as ArrayLike<unknown>).length !== 'number') {
-      throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must be a matrix (rows of numbers or {rows, cols, data}).`);
-    }
-    const rows = input.length;
-    const first = rows > 0 ? input[0] : undefined;
-    const cols = first === undefined ? (opts.cols ?? 0) : first.length;
-    const data = new Float32Array(rows * cols);
-    for (let i = 0; i < rows; i++) {
-      const row = input[i];
-      if (row === undefined || row === null || typeof row.length !== 'number') {
-        throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}': row ${i} is not an array.`);
-      }
-      if (row.length !== cols) {
-        throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}': row ${i} has ${row.length} columns, expected ${cols}.`);
-      }
-      for (let j = 0; j < cols; j++) data[i * cols + j] = row[j]!;
-    }
-    m = { rows, cols, data };
-  }
-  if (opts.cols !== undefined && m.cols !== opts.cols) {
-    throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must have ${opts.cols} columns, got ${m.cols}.`);
+    m = toMatrix(input, arg, where);
   }
   if (m.rows < (opts.minRows ?? 1)) {
     throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must have at least ${opts.minRows ?? 1} row(s), got ${m.rows}.`);
+  }
+  if (opts.cols !== undefined && m.cols !== opts.cols) {
+    throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must have ${opts.cols} columns, got ${m.cols}.`);
   }
   const d = m.data;
   const unit = opts.unitInterval === true;

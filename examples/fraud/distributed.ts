@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { averagePrecision, type Backend, Dbn, DatasetError, type HostMatrix, InvalidOptionError, rocAuc, Standardizer } from '../../src/index.js';
 import { BankAggregator } from './aggregate.js';
-import { PeerTrainer, type PeerTrainingStats } from '../../src/dbn/index.js';
+import { PeerTrainer, type PeerTrainingStats } from '../../src/distributed/index.js';
 import { type AveragedFineTuneResult, DEFAULT_MODELS, fineTuneAveraged, fineTuneRecipe, flattenClassifier, fraudProbability, meanScores, modelSeed, unflattenClassifier, weightedLogLoss } from './finetune.js';
 import { modelFingerprint, Peer } from '../../src/sync/index.js';
 import { buildFeatures, type FeatureOptions, fraudLayers, type LoadOptions, loadTransactions, oversample, oversamplingFactor, type Part, type PipelineResult, rowErrors } from './pipeline.js';

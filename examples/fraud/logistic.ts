@@ -1,24 +1,34 @@
 /**
- * L2-regularized logistic regression, the baseline of the fraud pipeline: full-batch accelerated
- * gradient descent (Nesterov / FISTA with backtracking and adaptive restart, Beck & Teboulle
- * 2009; O'Donoghue & Candès 2015) in float64 on the objective
+ * L2-regularized logistic regression, the baseline of the fraud pipeline, in float64 on the objective
  *
- *   J(w, b) = (1/C) Σ_i c_i · logloss(y_i, σ(x_i·w + b)) + (λ/2)·‖w‖²,   C = Σ_i c_i,
+ *   J(w, b) = (1/T) Σ_i c_i · logloss(y_i, σ(x_i·w + b)) + (λ/2)·‖w‖²,   T = Σ_i c_i,
  *
  * where `c_i = positiveWeight` for positive rows and 1 otherwise; the intercept `b` is not
- * penalized. The objective is strictly convex (λ > 0), so the minimizer is unique and the result
- * does not depend on the starting point.
+ * penalized. With the `c` option, λ = 1/(c·T): the same minimizer as scikit-learn's
+ * `LogisticRegression(C=c)` (whose objective is `C·Σ c_i·logloss + ½‖w‖²`); its default, C = 1,
+ * is this class's default. The objective is strictly convex (λ > 0), so the minimizer is unique.
+ *
+ * Solvers: `'newton'` (default) — Newton's method with the exact Hessian (a Cholesky solve per
+ * step, `features + 1` unknowns) and a backtracking (Armijo) line search: a handful of steps to
+ * a gradient below `tolerance`, whatever the conditioning. `'agd'` — full-batch accelerated
+ * gradient descent (Nesterov / FISTA with backtracking and adaptive restart, Beck & Teboulle
+ * 2009; O'Donoghue & Candès 2015), the earlier solver: on badly conditioned data it can stop at
+ * `maxIterations` far from the minimizer.
  */
-import { InvalidDataError, NotFittedError } from '../../src/errors.js';
+import { InvalidDataError, InvalidOptionError, NotFittedError } from '../../src/errors.js';
 import { type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../../src/validate.js';
 
 /** Options of {@link LogisticRegression}. */
 export interface LogisticOptions {
-  /** λ of the L2 penalty on the weights. Default 1e-4. */
+  /** λ of the L2 penalty on the weights (instead of `c`). */
   readonly l2?: number;
+  /** Inverse regularization strength as scikit-learn's `C`: λ = 1/(c·Σ c_i). Default 1 (when `l2` is not given). */
+  readonly c?: number;
+  /** `'newton'` (default) or `'agd'` (accelerated gradient descent). */
+  readonly solver?: 'newton' | 'agd';
   /** Weight of each positive row in the loss (class weighting). Default 1. */
   readonly positiveWeight?: number;
-  /** Iterations at most. Default 3000. */
+  /** Iterations at most. Default 100 (newton) or 3000 (agd). */
   readonly maxIterations?: number;
   /** Stop when every component of the gradient is below this in absolute value. Default 1e-6. */
   readonly tolerance?: number;
@@ -26,6 +36,8 @@ export interface LogisticOptions {
 
 const CONSTRAINTS = {
   l2: { kind: 'number', min: 0, minOpen: true },
+  c: { kind: 'number', min: 0, minOpen: true },
+  solver: { kind: 'enum', values: ['newton', 'agd'] },
   positiveWeight: { kind: 'number', min: 0, minOpen: true },
   maxIterations: { kind: 'integer', min: 1 },
   tolerance: { kind: 'number', min: 0, minOpen: true },
@@ -33,7 +45,10 @@ const CONSTRAINTS = {
 
 /** A binary logistic-regression classifier; see the module notes for the objective. */
 export class LogisticRegression {
-  readonly l2: number;
+  /** λ when given; otherwise derived from {@link c} at fit time. */
+  readonly l2: number | undefined;
+  readonly c: number;
+  readonly solver: 'newton' | 'agd';
   readonly positiveWeight: number;
   readonly maxIterations: number;
   readonly tolerance: number;
@@ -48,9 +63,12 @@ export class LogisticRegression {
 
   constructor(options: LogisticOptions = {}) {
     validateOptions('LogisticRegression', CONSTRAINTS, options);
-    this.l2 = options.l2 ?? 1e-4;
+    if (options.l2 !== undefined && options.c !== undefined) throw new InvalidOptionError("LogisticRegression takes 'l2' or 'c', not both.");
+    this.l2 = options.l2;
+    this.c = options.c ?? 1;
+    this.solver = options.solver ?? 'newton';
     this.positiveWeight = options.positiveWeight ?? 1;
-    this.maxIterations = options.maxIterations ?? 3000;
+    this.maxIterations = options.maxIterations ?? (this.solver === 'newton' ? 100 : 3000);
     this.tolerance = options.tolerance ?? 1e-6;
   }
 
@@ -63,8 +81,49 @@ export class LogisticRegression {
       if (y[i] !== 0 && y[i] !== 1) throw new InvalidDataError(`Argument 'y' passed to 'LogisticRegression.fit' must hold 0 or 1; element ${i} is ${String(y[i])}.`);
       c[i] = y[i] === 1 ? this.positiveWeight : 1;
     }
-    const d = m.cols + 1;
-    const p = new Problem(m, y, c, this.l2);
+    let total = 0;
+    for (let i = 0; i < m.rows; i++) total += c[i]!;
+    const p = new Problem(m, y, c, this.l2 ?? 1 / (this.c * total));
+    const theta = this.solver === 'newton' ? this.newton(p, m.cols + 1) : this.agd(p, m.cols + 1);
+    this.weights = theta.slice(0, m.cols);
+    this.bias = theta[m.cols]!;
+    return this;
+  }
+
+  /** Newton's method with an Armijo backtracking line search; sets `iterations` and `converged`. */
+  private newton(p: Problem, d: number): Float64Array {
+    const theta = new Float64Array(d);
+    const g = new Float64Array(d);
+    const h = new Float64Array(d * d);
+    const step = new Float64Array(d);
+    const trial = new Float64Array(d);
+    this.converged = false;
+    let it = 0;
+    let f = p.valueGradientHessian(theta, g, h);
+    for (; it < this.maxIterations; it++) {
+      let gmax = 0;
+      for (let j = 0; j < d; j++) gmax = Math.max(gmax, Math.abs(g[j]!));
+      if (gmax < this.tolerance) {
+        this.converged = true;
+        break;
+      }
+      choleskySolve(h, g, step, d);
+      let slope = 0;
+      for (let j = 0; j < d; j++) slope += g[j]! * step[j]!;
+      let t = 1;
+      for (let k = 0; k < 60; k++, t /= 2) {
+        for (let j = 0; j < d; j++) trial[j] = theta[j]! - t * step[j]!;
+        if (p.valueAndGradient(trial, undefined) <= f - 1e-4 * t * slope) break;
+      }
+      theta.set(trial);
+      f = p.valueGradientHessian(theta, g, h);
+    }
+    this.iterations = it;
+    return theta;
+  }
+
+  /** Accelerated gradient descent (the earlier solver); sets `iterations` and `converged`. */
+  private agd(p: Problem, d: number): Float64Array {
     let theta = new Float64Array(d);
     let xPrev = new Float64Array(d);
     let t = 1;
@@ -107,9 +166,7 @@ export class LogisticRegression {
       lip *= 0.9;
     }
     this.iterations = it;
-    this.weights = theta.slice(0, m.cols);
-    this.bias = theta[m.cols]!;
-    return this;
+    return theta;
   }
 
   /** `x·w + b` for every row (length `rows`). */
@@ -179,6 +236,70 @@ class Problem {
       grad[cols] = grad[cols]! / this.total;
     }
     return loss / this.total + 0.5 * this.l2 * pen;
+  }
+
+  /** J(θ), writing ∇J(θ) into `grad` and the Hessian (row-major, `d × d`) into `hess`. */
+  valueGradientHessian(theta: Float64Array, grad: Float64Array, hess: Float64Array): number {
+    const { rows, cols, data } = this.x;
+    const d = cols + 1;
+    const f = this.valueAndGradient(theta, grad);
+    const b = theta[cols]!;
+    const { c } = this;
+    hess.fill(0);
+    const xi = new Float64Array(d);
+    xi[cols] = 1;
+    for (let i = 0; i < rows; i++) {
+      const o = i * cols;
+      let z = b;
+      for (let j = 0; j < cols; j++) {
+        xi[j] = data[o + j]!;
+        z += xi[j]! * theta[j]!;
+      }
+      const e = Math.exp(-Math.abs(z));
+      const w = (c[i]! * e) / ((1 + e) * (1 + e)); // c_i·σ(z)·(1 − σ(z))
+      for (let j = 0; j < d; j++) {
+        const wj = w * xi[j]!;
+        const row = j * d;
+        for (let k = j; k < d; k++) hess[row + k]! += wj * xi[k]!;
+      }
+    }
+    for (let j = 0; j < d; j++) {
+      for (let k = j; k < d; k++) {
+        const v = hess[j * d + k]! / this.total + (j === k && j < cols ? this.l2 : 0);
+        hess[j * d + k] = v;
+        hess[k * d + j] = v;
+      }
+    }
+    return f;
+  }
+}
+
+/** Solves `a·x = b` for a symmetric positive-definite `a` (`n × n`, row-major; left untouched) by Cholesky. */
+function choleskySolve(a: Float64Array, b: Float64Array, x: Float64Array, n: number): void {
+  const l = new Float64Array(n * n);
+  let scale = 0;
+  for (let j = 0; j < n; j++) scale = Math.max(scale, a[j * n + j]!);
+  const jitter = 1e-14 * scale;
+  for (let j = 0; j < n; j++) {
+    let s = a[j * n + j]! + jitter;
+    for (let k = 0; k < j; k++) s -= l[j * n + k]! * l[j * n + k]!;
+    const dj = Math.sqrt(Math.max(s, jitter));
+    l[j * n + j] = dj;
+    for (let i = j + 1; i < n; i++) {
+      let t = a[i * n + j]!;
+      for (let k = 0; k < j; k++) t -= l[i * n + k]! * l[j * n + k]!;
+      l[i * n + j] = t / dj;
+    }
+  }
+  for (let i = 0; i < n; i++) {
+    let t = b[i]!;
+    for (let k = 0; k < i; k++) t -= l[i * n + k]! * x[k]!;
+    x[i] = t / l[i * n + i]!;
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let t = x[i]!;
+    for (let k = i + 1; k < n; k++) t -= l[k * n + i]! * x[k]!;
+    x[i] = t / l[i * n + i]!;
   }
 }
 

@@ -88,3 +88,32 @@ export function squareSide(n: number): number | undefined {
   const s = Math.round(Math.sqrt(n));
   return s * s === n ? s : undefined;
 }
+
+/**
+ * Reads a `--config` file: JSON only (an object of options). Anything else — YAML, JavaScript,
+ * a JSON array — is refused with an {@link InvalidOptionError} naming the file, never evaluated.
+ */
+export function parseJsonConfig(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InvalidOptionError(`--config: cannot read '${file}' (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw new InvalidOptionError(`--config: '${file}' is not JSON (${(err as Error).message.replace(/\s+/g, ' ')}); --config takes a JSON object of options, e.g. {"layers": "64,32", "epochs": 10}.`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError(`--config: '${file}' holds ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}; --config takes a JSON object of options.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** The `version` field of the package's own package.json (two levels above both src/cli and dist/cli). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}

@@ -8,8 +8,11 @@ import { evaluateCommand } from './commands/evaluate.js';
 import { infoCommand } from './commands/info.js';
 import { keygenCommand } from './commands/keygen.js';
 import { filtersCommand } from './commands/pictures.js';
+import { predictCommand } from './commands/predict.js';
 import { sampleCommand } from './commands/sample.js';
 import { trainCommand } from './commands/train.js';
+import { transformCommand } from './commands/transform.js';
+import { packageVersion } from './common.js';
 
 /** A command-line usage error (unknown flag, missing argument). */
 export class UsageError extends DbnError {
@@ -32,16 +35,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(filtersCommand as CommandModule)
     .command(infoCommand as CommandModule)
     .command(keygenCommand as CommandModule)
-    .demandCommand(1, 'Name a command: train, evaluate, sample, filters, info or keygen (dbn-node --help).')
+    .command(predictCommand as CommandModule)
+    .command(transformCommand as CommandModule)
+    .demandCommand(1, 'Name a command: train, evaluate, predict, transform, sample, filters, info or keygen (dbn-node --help).')
     .recommendCommands()
     .strict()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version(packageVersion())
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .epilogue('Each command has its own --help with examples.')
     .fail((msg: string | null, err: Error | undefined) => {
-      if (err !== undefined) throw err;
+      if (err !== undefined) throw err.name === 'YError' ? new UsageError(err.message) : err;
       throw new UsageError(msg ?? 'invalid arguments');
     });
   try {

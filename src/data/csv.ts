@@ -15,8 +15,14 @@ import { openForRead, readAt } from './read-file.js';
 export interface CsvOptions {
   /** The name of the label column; it goes to `y` and is left out of the features. */
   readonly label?: string;
-  /** `'class'` (default): labels must be integers ≥ 0 (`y` is an `Int32Array`); `'number'`: any finite number (`Float32Array`). */
-  readonly labelType?: 'class' | 'number';
+  /**
+   * `'class'` (default): labels must be integers ≥ 0 (`y` is an `Int32Array`); `'number'`: any finite
+   * number (`Float32Array`); `'category'`: any text — integers ≥ 0 are used as they are, other
+   * labels are mapped to `0 … n−1` in sorted order and their texts returned as `classNames`.
+   */
+  readonly labelType?: 'class' | 'number' | 'category';
+  /** With `labelType: 'category'`, the fixed label texts (class `i` is `classNames[i]`); other labels are refused. */
+  readonly classNames?: readonly string[];
   /** Whether the first non-blank line names the columns (default `true`); without one, columns are named `col1 … colN`. */
   readonly hasHeader?: boolean;
   /** The field separator, one ASCII character other than `"`, CR or LF (default `','`). */
@@ -27,7 +33,12 @@ export interface CsvOptions {
 
 const OPTIONS = {
   label: { kind: 'string' },
-  labelType: { kind: 'enum', values: ['class', 'number'] },
+  labelType: { kind: 'enum', values: ['class', 'number', 'category'] },
+  classNames: {
+    kind: 'custom',
+    expected: 'a non-empty array of distinct strings',
+    check: (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string') && new Set(v).size === v.length,
+  },
   hasHeader: { kind: 'boolean' },
   delimiter: {
     kind: 'custom',
@@ -266,6 +277,11 @@ function listColumns(names: readonly string[]): string {
   return names.length > 60 ? `${shown}, … (${names.length} in all)` : shown;
 }
 
+/** A {@link Dataset} read from CSV: with `labelType: 'category'` and text labels, `classNames[i]` is the text of class `i`. */
+export interface CsvDataset extends Dataset {
+  readonly classNames?: readonly string[];
+}
+
 /** Growable typed array. */
 class Column<T extends Float32Array | Int32Array> {
   length = 0;
@@ -285,7 +301,7 @@ class Column<T extends Float32Array | Int32Array> {
 }
 
 /** Reads records from `sc`, refilling it from `refill` when it runs dry; builds the dataset. */
-function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOptions): Dataset {
+function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOptions): CsvDataset {
   const name = sc.name;
   const step = (): Step => {
     for (;;) {
@@ -339,7 +355,10 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
   }
   const featureNames = featureIdx.map((k) => header[k]!);
   const cols = featureIdx.length;
-  const classLabels = (options.labelType ?? 'class') === 'class';
+  const labelType = options.labelType ?? 'class';
+  const classLabels = labelType === 'class';
+  const texts: string[] = [];
+  const fixedClasses = options.classNames === undefined ? undefined : new Map(options.classNames.map((c, i) => [c, i]));
 
   const x = new Column(new Float32Array(0), (n) => new Float32Array(n));
   const yi = new Column(new Int32Array(0), (n) => new Int32Array(n));
@@ -349,8 +368,10 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
 
   const bad = (k: number, expected: string, code: string): never => {
     const t = sc.text(k);
-    const got = t.trim() === '' ? 'an empty cell' : show(t);
-    throw new DatasetError(`${name}: line ${sc.lines[k]!}, column '${header[k]!}': expected ${expected}, got ${got}.`, code, name);
+    if (t.trim() === '') {
+      throw new DatasetError(`${name}: line ${sc.lines[k]!} (data row ${rows + 1}), column '${header[k]!}': missing value (an empty cell); expected ${expected}.`, 'EMISSING', name);
+    }
+    throw new DatasetError(`${name}: line ${sc.lines[k]!}, column '${header[k]!}': expected ${expected}, got ${show(t)}.`, code, name);
   };
   const value = (k: number, expected: string): number => {
     const v = sc.number(k);
@@ -374,7 +395,18 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
     for (let j = 0; j < cols; j++) out[o++] = value(featureIdx[j]!, 'a number');
     x.length = o;
     if (labelIdx >= 0) {
-      if (classLabels) {
+      if (labelType === 'category') {
+        const t = sc.text(labelIdx).trim();
+        if (t === '') bad(labelIdx, 'a class label', 'EMISSING');
+        if (fixedClasses !== undefined) {
+          const c = fixedClasses.get(t);
+          if (c === undefined) bad(labelIdx, `one of the classes ${listColumns(options.classNames!)}`, 'ELABEL');
+          yi.reserve(1);
+          yi.data[yi.length++] = c!;
+        } else {
+          texts.push(t);
+        }
+      } else if (classLabels) {
         const c = value(labelIdx, 'an integer class label ≥ 0');
         if (!Number.isInteger(c) || c < 0 || c > 0x7fffffff) bad(labelIdx, 'an integer class label ≥ 0', 'ELABEL');
         yi.reserve(1);
@@ -392,9 +424,30 @@ function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOpt
   }
   const ds: Dataset = { x: { rows, cols, data: x.done() }, featureNames, source: `csv:${name}` };
   if (labelIdx < 0) return ds;
+  if (labelType === 'category') {
+    if (options.classNames !== undefined) return { ...ds, y: yi.done(), classes: options.classNames.length, classNames: options.classNames, labelName: options.label! };
+    return { ...ds, ...categories(texts), labelName: options.label! };
+  }
   return classLabels
     ? { ...ds, y: yi.done(), classes, labelName: options.label! }
     : { ...ds, y: yf.done(), labelName: options.label! };
+}
+
+/** Class indices for label texts: the integers themselves when every label is an integer ≥ 0, else indices into the sorted distinct texts. */
+function categories(texts: readonly string[]): { y: Int32Array; classes: number; classNames?: readonly string[] } {
+  const y = new Int32Array(texts.length);
+  if (texts.every((t) => /^\d{1,9}$/.test(t))) {
+    let classes = 0;
+    texts.forEach((t, i) => {
+      y[i] = Number(t);
+      classes = Math.max(classes, y[i]! + 1);
+    });
+    return { y, classes };
+  }
+  const names = [...new Set(texts)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const index = new Map(names.map((n, i) => [n, i]));
+  texts.forEach((t, i) => (y[i] = index.get(t)!));
+  return { y, classes: names.length, classNames: names };
 }
 
 function delimiterByte(options: CsvOptions): number {
@@ -405,7 +458,7 @@ function delimiterByte(options: CsvOptions): number {
  * Parses CSV text already in memory (see {@link loadCsv}); `name` stands for the file in messages.
  * Returns a {@link Dataset} with `x` of shape `[records, features]` and `featureNames`.
  */
-export function parseCsv(text: string | Uint8Array, name = 'csv text', options: CsvOptions = {}): Dataset {
+export function parseCsv(text: string | Uint8Array, name = 'csv text', options: CsvOptions = {}): CsvDataset {
   validateOptions('parseCsv', OPTIONS, options);
   const sc = new Scanner(name, delimiterByte(options));
   const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
@@ -430,16 +483,17 @@ function hasBom(b: Buffer, p: number): boolean {
  * `'ENOENT'`/`'EIO'`, `'EEMPTY'` (no header or no data rows), `'EHEADER'` (duplicate names),
  * `'ECOLUMN'` (a named column is missing; the message lists the columns), `'ERAGGED'` (a record
  * with a different number of fields than the header), `'EQUOTE'` (unclosed quote, text after a
- * closing quote), `'ENONNUMERIC'` (text or an empty cell), `'ENONFINITE'` (NaN, Inf, beyond float32),
- * `'ELABEL'` (a class label that is not an integer ≥ 0).
+ * closing quote), `'EMISSING'` (an empty cell: the message names the line, the data row and the
+ * column), `'ENONNUMERIC'` (text), `'ENONFINITE'` (NaN, Inf, beyond float32), `'ELABEL'` (a class
+ * label that is not an integer ≥ 0, or not one of `classNames`).
  */
-export function loadCsv(path: string, options: CsvOptions = {}): Dataset {
+export function loadCsv(path: string, options: CsvOptions = {}): CsvDataset {
   validateOptions('loadCsv', OPTIONS, options);
   return readCsvFile(path, options, CHUNK);
 }
 
 /** {@link loadCsv} reading `chunkBytes` at a time (exported for tests of the chunk boundaries). */
-export function readCsvFile(path: string, options: CsvOptions, chunkBytes: number): Dataset {
+export function readCsvFile(path: string, options: CsvOptions, chunkBytes: number): CsvDataset {
   const { fd } = openForRead(path);
   try {
     const sc = new Scanner(path, delimiterByte(options));

@@ -10,6 +10,7 @@ import { InvalidDataError, InvalidOptionError, ModelFileError, type ModelFileErr
 import { Random } from '../random.js';
 import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type NamedTensor, type RbmOptions, type WriteOptions } from '../rbm/index.js';
 import { requireTensor } from '../rbm/model-file.js';
+import { type LabelsLike, toLabels } from '../data/matrix.js';
 import { type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../validate.js';
 import { argmax, type DenseParameters, type DenseShape, FeedForwardNet, type HiddenActivation, PROBABILITY_FLOOR } from './network.js';
 import {
@@ -33,7 +34,7 @@ import { type FineTuneEpoch, type ValidationSums, collectiveFineTuneEpoch, local
 import { forStage } from '../rbm/collective.js';
 import { AssociativeMemory } from './associative.js';
 import { type AssociativeTrainOptions, trainAssociative } from './associative-train.js';
-import { type GenerateRequest, generateSamples } from './generate.js';
+import { type GenerateRequest, generateRequestConstraints, generateSamples } from './generate.js';
 
 /** The fine-tuned classifier and the progress of its training run. */
 interface Classifier {
@@ -258,12 +259,14 @@ export class Dbn {
       throw new InvalidOptionError(`Argument 'layer' passed to 'Dbn.transform' must be an integer in [0, ${this.layers.length - 1}]. Got ${String(layer)}.`);
     }
     let h = this.checkInput(data, 'Dbn.transform');
+    this.requirePretrained('Dbn.transform', layer);
     for (let i = 0; i <= layer; i++) h = this.layers[i]!.transform(h);
     return h;
   }
 
   /** Mean-field reconstruction of `data`: hidden means up the stack, visible means down (`rows × nVisible`). */
   reconstruct(data: MatrixInput): HostMatrix {
+    this.requirePretrained('Dbn.reconstruct', this.layers.length - 1);
     let v = this.transform(data);
     for (let i = this.layers.length - 1; i >= 0; i--) v = this.layers[i]!.meanVisibles(v);
     return v;
@@ -287,6 +290,8 @@ export class Dbn {
       if (!Number.isSafeInteger(request) || request < 1) throw new InvalidOptionError(`Argument 'n' passed to 'Dbn.generate' must be an integer >= 1. Got ${String(request)}.`);
       request = { ...opts, count: request };
     }
+    validateOptions('Dbn.generate', generateRequestConstraints, request);
+    this.requirePretrained('Dbn.generate', this.layers.length - 1);
     const rng = request.seed === undefined ? this.sampleRng : new Random(request.seed);
     return generateSamples(this, request, rng);
   }
@@ -305,7 +310,7 @@ export class Dbn {
    * {@link Dbn.resume}) continues when `fineTune` is called again with the same options; once a run
    * has finished, calling `fineTune` starts a new one.
    */
-  async fineTune(data: MatrixInput, labels: Int32Array, opts: FineTuneOptions = {}): Promise<FineTuneResult> {
+  async fineTune(data: MatrixInput, labels: LabelsLike, opts: FineTuneOptions = {}): Promise<FineTuneResult> {
     this.assertLive();
     validateOptions('Dbn.fineTune', fineTuneConstraints, opts);
     const o = resolveFineTune(opts);
@@ -447,7 +452,7 @@ export class Dbn {
   }
 
   /** Accuracy, confusion matrix (rows = true class) and mean log loss on labelled rows. */
-  evaluate(data: MatrixInput, labels: Int32Array): Evaluation {
+  evaluate(data: MatrixInput, labels: LabelsLike): Evaluation {
     const net = this.requireClassifier('Dbn.evaluate');
     const x = this.checkInput(data, 'Dbn.evaluate');
     const y = checkLabels(labels, x.rows, 'Dbn.evaluate', 'labels');
@@ -510,7 +515,7 @@ export class Dbn {
    * parameter, computed by the same backpropagation code as training (no dropout, no decay).
    * For tests and diagnostics.
    */
-  gradients(data: MatrixInput, labels: Int32Array): ClassifierGradients {
+  gradients(data: MatrixInput, labels: LabelsLike): ClassifierGradients {
     const net = this.requireClassifier('Dbn.gradients');
     const x = this.checkInput(data, 'Dbn.gradients');
     const y = checkLabels(labels, x.rows, 'Dbn.gradients', 'labels');
@@ -732,6 +737,11 @@ export class Dbn {
     this.classifier = undefined;
   }
 
+  /** Calls {@link dispose}: `using` releases the object at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   // ---------------------------------------------------------------- helpers
 
   private freshClassifier(classes: number, init: 'auto' | 'random'): Classifier {
@@ -776,6 +786,11 @@ export class Dbn {
 
   private assertLive(): void {
     if (this.disposed) throw new NotFittedError('This Dbn has been disposed.');
+  }
+
+  private requirePretrained(where: string, upTo: number): void {
+    const i = this.layers.findIndex((l, k) => k <= upTo && !l.isFitted);
+    if (i >= 0) throw new NotFittedError(`${where} needs pretrained layers, and layer ${i} has no learned weights: call Dbn.pretrain (or Dbn.load) first.`);
   }
 }
 
@@ -844,9 +859,9 @@ function subTensors(all: ReadonlyMap<string, NamedTensor>, prefix: string): Map<
 }
 
 function checkLabels(labels: unknown, rows: number, where: string, arg: string): Int32Array {
-  if (!(labels instanceof Int32Array)) throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must be an Int32Array of class indices.`);
-  if (labels.length !== rows) throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
-  return labels;
+  const y = toLabels(labels, arg, where);
+  if (y.length !== rows) throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must hold ${rows} labels (one per row), got ${y.length}.`);
+  return y;
 }
 
 function checkLabelRange(labels: Int32Array, classes: number, where: string, arg: string): void {

@@ -7,6 +7,7 @@ import type { BatchInfo, EpochMetrics, RbmOptions } from '../rbm/index.js';
 import { rbmConstraints } from '../rbm/options.js';
 import type { Constraints, MatrixInput } from '../validate.js';
 import type { AssociativeOptions } from './associative.js';
+import type { LabelsLike } from '../data/matrix.js';
 
 /**
  * Options of one layer of a {@link Dbn}: any {@link RbmOptions} except `nVisible` (the width of
@@ -102,7 +103,7 @@ export interface LabelledData {
   /** `rows × nVisible`. */
   readonly x: MatrixInput;
   /** Length `rows`, classes in `[0, classes)`. */
-  readonly y: Int32Array;
+  readonly y: LabelsLike;
 }
 
 /** Options of {@link Dbn.fineTune}. */

@@ -227,4 +227,7 @@ export interface Backend {
 
   /** Releases everything the backend holds (GPU context, native buffers). Idempotent. */
   dispose(): void;
+
+  /** The same as {@link Backend.dispose}, so `using backend = createBackend('js')` releases it at the end of the block. */
+  [Symbol.dispose](): void;
 }

@@ -532,6 +532,7 @@ export class Rbm {
   /** `E[h | v]` for every row of `data` (`rows × nVisible` → `rows × nHidden`). */
   meanHiddens(data: MatrixInput): HostMatrix {
     const x = this.checkData(data, 'Rbm.meanHiddens');
+    this.requireFitted('Rbm.meanHiddens');
     return this.mapChunks(x, this.options.nHidden, (ws, out) => {
       this.hiddenMeans(ws.h, ws.pre, ws.v0);
       this.backend.read(ws.h, out);
@@ -541,6 +542,7 @@ export class Rbm {
   /** Features for `data`: the hidden means (as scikit-learn's `transform`). `rows × nHidden`. */
   transform(data: MatrixInput): HostMatrix {
     const x = this.checkData(data, 'Rbm.transform');
+    this.requireFitted('Rbm.transform');
     return this.mapChunks(x, this.options.nHidden, (ws, out) => {
       this.hiddenMeans(ws.h, ws.pre, ws.v0);
       this.backend.read(ws.h, out);
@@ -550,6 +552,7 @@ export class Rbm {
   /** A sample of `h ~ p(h | v)` for every row of `data` (`rows × nHidden`), from the model's generator or `opts.random`. */
   sampleHiddens(data: MatrixInput, opts: SampleOptions = {}): HostMatrix {
     const x = this.checkData(data, 'Rbm.sampleHiddens');
+    this.requireFitted('Rbm.sampleHiddens');
     const rng = this.samplingSource(opts, 'Rbm.sampleHiddens');
     return this.mapChunks(x, this.options.nHidden, (ws, out) => {
       this.hiddenMeans(ws.h, ws.pre, ws.v0);
@@ -561,6 +564,7 @@ export class Rbm {
   /** `E[v | h]` for every row of `hidden` (`rows × nHidden` → `rows × nVisible`). */
   meanVisibles(hidden: MatrixInput): HostMatrix {
     const h = this.checkHidden(hidden, 'Rbm.meanVisibles');
+    this.requireFitted('Rbm.meanVisibles');
     return this.mapHidden(h, (ws, out) => {
       this.visibleMeans(ws.vn, ws.hs);
       this.backend.read(ws.vn, out);
@@ -570,6 +574,7 @@ export class Rbm {
   /** A sample of `v ~ p(v | h)` for every row of `hidden` (`rows × nVisible`), from the model's generator or `opts.random`. */
   sampleVisibles(hidden: MatrixInput, opts: SampleOptions = {}): HostMatrix {
     const h = this.checkHidden(hidden, 'Rbm.sampleVisibles');
+    this.requireFitted('Rbm.sampleVisibles');
     const rng = this.samplingSource(opts, 'Rbm.sampleVisibles');
     return this.mapHidden(h, (ws, out) => {
       this.visibleMeans(ws.vn, ws.hs);
@@ -585,6 +590,7 @@ export class Rbm {
    */
   gibbs(data: MatrixInput, steps = 1, opts: SampleOptions = {}): HostMatrix {
     const x = this.checkData(data, 'Rbm.gibbs');
+    this.requireFitted('Rbm.gibbs');
     if (!Number.isSafeInteger(steps) || steps < 1) throw new InvalidOptionError(`Argument 'steps' passed to 'Rbm.gibbs' must be an integer >= 1. Got ${steps}.`);
     const rng = this.samplingSource(opts, 'Rbm.gibbs');
     return this.mapChunks(x, this.options.nVisible, (ws, out) => {
@@ -608,6 +614,7 @@ export class Rbm {
   freeEnergy(data: MatrixInput): Float64Array {
     this.requireBernoulliHidden('Rbm.freeEnergy');
     const x = this.checkData(data, 'Rbm.freeEnergy');
+    this.requireFitted('Rbm.freeEnergy');
     return this.freeEnergyOf(x);
   }
 
@@ -645,6 +652,7 @@ export class Rbm {
       throw new DbnError('Rbm.scoreSamples (pseudo-likelihood) is defined for Bernoulli visible units only.', 'EUNSUPPORTED');
     }
     const x = this.checkData(data, 'Rbm.scoreSamples');
+    this.requireFitted('Rbm.scoreSamples');
     return this.pseudoLikelihood(x, this.rng);
   }
 
@@ -664,6 +672,7 @@ export class Rbm {
   /** Mean squared error between `data` and its mean-field reconstruction `E[v | E[h | v]]`. */
   reconstructionError(data: MatrixInput): number {
     const x = this.checkData(data, 'Rbm.reconstructionError');
+    this.requireFitted('Rbm.reconstructionError');
     let sum = 0;
     this.eachChunk(x, (ws) => {
       this.hiddenMeans(ws.h, ws.pre, ws.v0);
@@ -859,6 +868,11 @@ export class Rbm {
     this.trainWs.clear();
   }
 
+  /** Calls {@link dispose}: `using` releases the object at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   // ----------------------------------------------------------------- helpers
 
   private monitor(x: HostMatrix, valid: HostMatrix | undefined): { pseudoLogLikelihood?: number; freeEnergyGap?: number } {
@@ -959,6 +973,11 @@ export class Rbm {
 
   private assertLive(): void {
     if (this.disposed) throw new NotFittedError('This Rbm has been disposed.');
+  }
+
+  private requireFitted(where: string): void {
+    this.assertLive();
+    if (!this.fitted) throw new NotFittedError(`${where} needs learned weights: call Rbm.fit (or partialFit, setParameters, Rbm.load) first.`);
   }
 }
 

@@ -109,7 +109,7 @@ test.serial('bad flags and files: one line on stderr, non-zero exit, nothing ove
 test('--help lists every command with examples', (t) => {
   const r = cli(['--help']);
   t.is(r.code, 0);
-  for (const c of ['train', 'evaluate', 'sample', 'filters', 'info', 'keygen']) t.regex(r.stdout, new RegExp(`dbn-node ${c}`));
+  for (const c of ['train', 'evaluate', 'predict', 'transform', 'sample', 'filters', 'info', 'keygen']) t.regex(r.stdout, new RegExp(`dbn-node ${c}`));
   const tr = cli(['train', '--help']);
   t.regex(tr.stdout, /Examples:/);
 });

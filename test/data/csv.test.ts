@@ -49,8 +49,12 @@ test('a non-numeric cell names the file, the line and the column', (t) => {
 });
 
 test('empty cells, NaN, Inf and float32 overflow are rejected', (t) => {
-  const empty = csvError(t, () => parseCsv('a,b\n1,\n', 'e.csv'), 'ENONNUMERIC');
-  t.is(empty, "e.csv: line 2, column 'b': expected a number, got an empty cell.");
+  const empty = csvError(t, () => parseCsv('a,b\n1,2\n\n1,\n', 'e.csv'), 'EMISSING');
+  t.is(empty, "e.csv: line 4 (data row 2), column 'b': missing value (an empty cell); expected a number.");
+  const blank = csvError(t, () => parseCsv('a;b;y\n1;2;x\n3; ;\n', 'e.csv', { delimiter: ';', label: 'y', labelType: 'category' }), 'EMISSING');
+  t.is(blank, "e.csv: line 3 (data row 2), column 'b': missing value (an empty cell); expected a number.");
+  const noLabel = csvError(t, () => parseCsv('a,y\n1,x\n3,\n', 'e.csv', { label: 'y', labelType: 'category' }), 'EMISSING');
+  t.is(noLabel, "e.csv: line 3 (data row 2), column 'y': missing value (an empty cell); expected a class label.");
   for (const v of ['NaN', 'Infinity', '-inf', '"nan"']) {
     const msg = csvError(t, () => parseCsv(`a,b\n1,2\n3,${v}\n`, 'n.csv'), 'ENONFINITE');
     t.true(msg.startsWith("n.csv: line 3, column 'b'"), msg);
@@ -137,4 +141,22 @@ test('loadCsv: a missing file is ENOENT naming it', (t) => {
   const err = t.throws(() => loadCsv(p), { instanceOf: DatasetError });
   t.is(err?.code, 'ENOENT');
   t.true(err?.message.includes('absent.csv'));
+});
+
+test("labelType 'category': text labels map to sorted class indices; integers stay as they are; a fixed mapping refuses unknown labels", (t) => {
+  const text = 'x;species\n1;versicolor\n2;setosa\n3; virginica\n4;setosa\n';
+  const ds = parseCsv(text, 'iris.csv', { label: 'species', labelType: 'category', delimiter: ';' });
+  t.deepEqual(ds.classNames, ['setosa', 'versicolor', 'virginica']);
+  t.deepEqual(Array.from(ds.y!), [1, 0, 2, 0]);
+  t.is(ds.classes, 3);
+  t.deepEqual(Array.from(ds.x.data), [1, 2, 3, 4]);
+  const ints = parseCsv('x,c\n1,2\n2,0\n', 'i.csv', { label: 'c', labelType: 'category' });
+  t.is(ints.classNames, undefined);
+  t.deepEqual(Array.from(ints.y!), [2, 0]);
+  t.is(ints.classes, 3);
+  const fixed = parseCsv('x,c\n1,b\n2,a\n', 'f.csv', { label: 'c', labelType: 'category', classNames: ['b', 'a', 'z'] });
+  t.deepEqual(Array.from(fixed.y!), [0, 1]);
+  t.is(fixed.classes, 3);
+  const msg = csvError(t, () => parseCsv('x,c\n1,b\n2,q\n', 'f.csv', { label: 'c', labelType: 'category', classNames: ['a', 'b'] }), 'ELABEL');
+  t.is(msg, "f.csv: line 3, column 'c': expected one of the classes 'a', 'b', got 'q'.");
 });

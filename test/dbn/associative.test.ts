@@ -223,6 +223,8 @@ test('a Dbn with an associative layer learns labels, generates the same bits for
 test('bad requests get one clear typed error', (t) => {
   const dbn = new Dbn({ nVisible: 6, layers: [{ nHidden: 4 }], seed: 1 });
   try {
+    t.throws(() => dbn.generate({ count: 1 }), { instanceOf: NotFittedError, message: /pretrain/ });
+    dbn.layers[0]!.setParameters(dbn.layers[0]!.getParameters());
     t.throws(() => dbn.generate({ label: 0, count: 1 }), { instanceOf: NotFittedError, message: /associative/ });
     t.throws(() => dbn.generate({ count: 0 }), { instanceOf: InvalidOptionError, message: /'count'/ });
     t.throws(() => dbn.freeEnergyProba({ rows: 1, cols: 6, data: new Float32Array(6) }), { instanceOf: NotFittedError });

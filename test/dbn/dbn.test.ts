@@ -56,6 +56,7 @@ for (const { name, make } of cpuBackends) {
       for (let i = 0; i < r.data.length; i++) s += (r.data[i]! - x.data[i]!) ** 2;
       return s / r.data.length;
     };
+    for (const l of dbn.layers) l.setParameters(l.getParameters()); // score the initial weights
     const before = mse(dbn.reconstruct(x));
     await dbn.pretrain(x);
     const f0 = dbn.transform(x, 0);
@@ -157,7 +158,8 @@ test('bad options raise InvalidOptionError naming the layer, the option and the 
     await rejects({ dropout: 1 }, InvalidOptionError, /The 'dropout' option of Dbn.fineTune must be a number in \[0, 1\)\. Got 1\./);
     await rejects({ patience: 0 }, InvalidOptionError, /'patience'/);
     await rejects({ checkpoint: { path: 'x' } }, InvalidOptionError, /'checkpoint' option of Dbn.fineTune must be \{ path: string, everyEpochs: integer >= 1 \}/);
-    await rejects({ classes: 2 }, ShapeMismatchError, /must be an Int32Array/, x, [0]);
+    await rejects({ classes: 2 }, ShapeMismatchError, /must be an array of integer class indices >= 0 .*; got a string/, x, 'a');
+    await rejects({ classes: 2 }, InvalidDataError, /must hold integer class indices >= 0; element 0 is 0.5/, x, [0.5]);
     await rejects({ classes: 2 }, ShapeMismatchError, /must hold 1 labels/, x, new Int32Array([0, 1]));
     await rejects({ classes: 2, validationFraction: 0 }, InvalidDataError, /classes in \[0, 1\]; element 0 is 3/, x, new Int32Array([3]));
     await rejects({ validationFraction: 0 }, InvalidDataError, /single class/);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { InvalidDataError, NotFittedError } from '../../src/errors.js';
+import { InvalidDataError, InvalidOptionError, NotFittedError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import { LogisticRegression } from '../../examples/fraud/logistic.js';
 
@@ -60,4 +60,32 @@ test('bad labels and an unfitted model raise typed errors', (t) => {
   t.throws(() => new LogisticRegression().fit([[0], [1]], [0]), { instanceOf: InvalidDataError });
   t.throws(() => new LogisticRegression().predictProba([[0]]), { instanceOf: NotFittedError });
   t.throws(() => new LogisticRegression({ l2: 0 }), { message: /'l2' option of LogisticRegression/ });
+});
+
+test("c = C gives scikit-learn's objective (λ = 1/(C·Σc_i)); newton and agd reach the same minimizer; 'l2' and 'c' exclude each other", (t) => {
+  const rng = new Random(8);
+  const n = 300;
+  const x = Array.from({ length: n }, () => [rng.normal() * 3, rng.normal(), rng.normal() * 0.1]);
+  const y = x.map((r) => (r[0]! * 0.5 + r[2]! * 8 + rng.normal() > 1 ? 1 : 0));
+  const pw = 2;
+  const total = y.reduce((s: number, v) => s + (v === 1 ? pw : 1), 0);
+  const cc = 0.05;
+  const m = new LogisticRegression({ c: cc, positiveWeight: pw, tolerance: 1e-11 }).fit(x, y);
+  t.true(m.converged);
+  t.true(m.iterations < 30, `${m.iterations} Newton steps`);
+  // Stationarity of C·Σ c_i·logloss + ½‖w‖², computed here from scratch.
+  const grad = [0, 0, 0, 0];
+  x.forEach((r, i) => {
+    const z = m.bias + r.reduce((s, v, j) => s + v * m.weights![j]!, 0);
+    const resid = (y[i] === 1 ? pw : 1) * (1 / (1 + Math.exp(-z)) - y[i]!);
+    r.forEach((v, j) => (grad[j]! += cc * resid * v));
+    grad[3]! += cc * resid;
+  });
+  for (let j = 0; j < 3; j++) t.true(Math.abs(grad[j]! + m.weights![j]!) < 1e-7 * total, `w${j}: ${grad[j]! + m.weights![j]!}`);
+  t.true(Math.abs(grad[3]!) < 1e-7 * total, 'bias');
+  const agd = new LogisticRegression({ l2: 1 / (cc * total), positiveWeight: pw, solver: 'agd', tolerance: 1e-9, maxIterations: 200_000 }).fit(x, y);
+  t.true(agd.converged);
+  for (let j = 0; j < 3; j++) t.true(Math.abs(agd.weights![j]! - m.weights![j]!) < 1e-5, `w${j}`);
+  t.throws(() => new LogisticRegression({ l2: 1, c: 1 }), { instanceOf: InvalidOptionError, message: /'l2' or 'c', not both/ });
+  t.throws(() => new LogisticRegression({ solver: 'lbfgs' as 'newton' }), { instanceOf: InvalidOptionError, message: /'solver' option/ });
 });

@@ -2,8 +2,8 @@
 import anyTest from 'ava';
 import type { TestFn } from 'ava';
 import type { Dbn } from '../../src/dbn/dbn.js';
-import { encodeFingerprint } from '../../src/dbn/peer-fingerprint.js';
-import type { PeerLink, PeerTrainer } from '../../src/dbn/peer-training.js';
+import { encodeFingerprint } from '../../src/distributed/async/peer-fingerprint.js';
+import type { PeerLink, PeerTrainer } from '../../src/distributed/async/peer-training.js';
 import type { Peer } from '../../src/sync/peer.js';
 import type { DeltaMessage } from '../../src/sync/wire.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DeltaGuard } from '../../src/dbn/delta-guard.js';
+import { DeltaGuard } from '../../src/distributed/async/delta-guard.js';
 import {
   FINGERPRINT_HEADER,
   encodeFingerprint,
@@ -7,8 +7,8 @@ import {
   readFingerprintHeader,
   sampleIndices,
   samplesPerGroup,
-} from '../../src/dbn/peer-fingerprint.js';
-import { sameSequences } from '../../src/dbn/peer-training.js';
+} from '../../src/distributed/async/peer-fingerprint.js';
+import { sameSequences } from '../../src/distributed/async/peer-training.js';
 
 const SHAPES = [[2, 3], [1, 2]] as const;
 const delta = (scale: number): Float32Array[] => [new Float32Array([1, 2, 3, 4, 5, 6]).map((v) => v * scale), new Float32Array([scale, -scale])];

@@ -41,6 +41,7 @@ export function spawnTrain(dir: string, name: string, args: readonly string[], o
     const parts = carry.s.split('\n');
     carry.s = parts.pop()!;
     lines.push(...parts);
+    if (parts.length > 0) fs.appendFileSync(path.join(dir, `${name}.log`), parts.map((l) => `${l}\n`).join(''));
     for (const w of [...waiters]) w();
   };
   const out = { s: '' };

@@ -1,8 +1,8 @@
 import { loadBundledDigits, shard, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
-import { PeerTrainer } from '../../src/dbn/peer-training.js';
-import type { PeerTrainingOptions } from '../../src/dbn/peer-training.js';
+import { PeerTrainer } from '../../src/distributed/async/peer-training.js';
+import type { PeerTrainingOptions } from '../../src/distributed/async/peer-training.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';

@@ -10,6 +10,7 @@ for (const { name, make } of cpuBackends) {
   test(`${name}: on real MNIST digits the reconstruction error falls every epoch and reaches the recorded score`, async (t) => {
     const backend = make();
     const rbm = new Rbm({ nVisible: 784, nHidden: 64, backend, seed: 1, batchSize: 50, learningRate: 0.05, monitorSize: 200 });
+    rbm.setParameters(rbm.getParameters()); // score the initial weights
     const start = rbm.reconstructionError(digits.x);
     const h = await rbm.fit(digits.x, { epochs: 5 });
     const errs = h.map((m) => m.reconstructionError);

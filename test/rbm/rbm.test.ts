@@ -167,6 +167,7 @@ for (const { name, make } of cpuBackends) {
   test(`${name}: hidden sample means approach the mean field`, (t) => {
     const backend = make();
     const rbm = new Rbm({ nVisible: 8, nHidden: 6, backend, seed: 9, initStd: 1 });
+    rbm.setParameters(rbm.getParameters()); // the random initial weights, declared learned
     const v = binaryData(1, 8, 2);
     const reps = 4000;
     const many: HostMatrix = { rows: reps, cols: 8, data: new Float32Array(reps * 8) };
@@ -194,6 +195,7 @@ for (const { name, make } of cpuBackends) {
     }
     for (const hidden of ['bernoulli', 'noisy-relu'] as const) {
       const rbm = new Rbm({ nVisible: 6, nHidden: 4, visible: 'gaussian', hidden, backend, seed: 3, learningRate: 0.01, batchSize: 20 });
+      rbm.setParameters(rbm.getParameters());
       const e0 = rbm.reconstructionError(x);
       const h = await rbm.fit(x, { epochs: 15 });
       const e1 = rbm.reconstructionError(x);
@@ -211,6 +213,7 @@ for (const { name, make } of cpuBackends) {
       nVisible: 16, nHidden: 12, backend, seed: 5, persistent: true, k: 3, sparsityCost: 0.1, sparsityTarget: 0.2,
       learningRateSchedule: 'exponential', learningRateDecay: 0.95, batchSize: 25, monitorSize: 50,
     });
+    rbm.setParameters(rbm.getParameters());
     const before = rbm.reconstructionError(data);
     const hist = await rbm.fit(data, { epochs: 25, validation: patterns(40, 16, 9) });
     t.true(rbm.reconstructionError(data) < before);

@@ -406,6 +406,11 @@ class GpuBackend implements Backend {
     this.#scratch.clear();
     this.#engine.dispose();
   }
+
+  /** Calls {@link dispose}: `using` releases the object at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 function describeArray(a: unknown): string {

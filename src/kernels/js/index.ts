@@ -264,6 +264,11 @@ class JsBackend implements Backend {
     this.gemmWorkspace.release();
     this.colSumScratch = new Float64Array(0);
   }
+
+  /** Calls {@link dispose}: `using` releases the object at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 /** `t` as a {@link JsTensor}, or a typed error naming the operation and argument. */

@@ -334,6 +334,11 @@ class NativeBackend implements Backend {
   dispose(): void {
     this.#disposed = true;
   }
+
+  /** Calls {@link dispose}: `using` releases the object at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 function describeArray(a: unknown): string {

@@ -1,8 +1,8 @@
 import { loadBundledDigits, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
-import { PeerTrainer } from '../../src/dbn/peer-training.js';
-import type { PeerTrainingOptions } from '../../src/dbn/peer-training.js';
+import { PeerTrainer } from '../../src/distributed/async/peer-training.js';
+import type { PeerTrainingOptions } from '../../src/distributed/async/peer-training.js';
 import { InvalidOptionError, SyncError } from '../../src/errors.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
 import { Random } from '../../src/random.js';

@@ -2,7 +2,7 @@
  * Serverless data-parallel training of a {@link Dbn} by several peers, each on its own shard of
  * the data, exchanging parameter deltas through a sync `Peer` (ZeroMQ). The transport knows
  * nothing of models; this file decides what a delta is, how it is merged, checked and repaired.
- * The reasoning and measurements are in `src/dbn/PEER-TRAINING.md`.
+ * The reasoning and measurements are in `docs/async-peer-training.md`.
  *
  * Parameter groups (the `layer` field of a delta): `0…L−1` the RBMs (`[W nv×nh, bv 1×nv, bh
  * 1×nh]`), `L` the fine-tuned classifier (`[W₀, b₀, …, W_head, b_head]`, weights `nIn×nOut`,
@@ -27,18 +27,18 @@
  * - Lockstep (`lockstep: true`): every publication point is a round; a peer publishes its
  *   round-r delta, waits for the round-r delta of every live trainer, and loads
  *   `base + Σ deltas` summed in an order fixed by their contents, so all peers hold the same
- *   bits after every round whatever the arrival order or the load (see PEER-TRAINING.md, "Lockstep").
+ *   bits after every round whatever the arrival order or the load (see docs/async-peer-training.md, "Lockstep").
  */
-import { InvalidDataError, InvalidOptionError, SyncError } from '../errors.js';
-import type { DeltaStepArgs, DeltaStepResult } from '../kernels/backend.js';
-import { float16FromFloat32, float16Table } from '../sync/float16.js';
-import { sparseFrame } from '../sync/wire.js';
-import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../sync/index.js';
-import { type Constraints, type MatrixInput, validateOptions } from '../validate.js';
-import type { ClassifierParameters, Dbn, PretrainHistory } from './dbn.js';
+import { InvalidDataError, InvalidOptionError, SyncError } from '../../errors.js';
+import type { DeltaStepArgs, DeltaStepResult } from '../../kernels/backend.js';
+import { float16FromFloat32, float16Table } from '../../sync/float16.js';
+import { sparseFrame } from '../../sync/wire.js';
+import type { DeltaMessage, HeartbeatMessage, LayerTensors, Peer, PeerInfo, ReceivedSnapshot, Snapshot } from '../../sync/index.js';
+import { type Constraints, type MatrixInput, validateOptions } from '../../validate.js';
+import type { ClassifierParameters, Dbn, PretrainHistory } from '../../dbn/dbn.js';
 import { type DeltaKind, DeltaGuard, type DeltaRejection, type TensorShape } from './delta-guard.js';
-import type { HiddenActivation } from './network.js';
-import type { FineTuneOptions, FineTuneResult, PretrainOptions } from './options.js';
+import type { HiddenActivation } from '../../dbn/network.js';
+import type { FineTuneOptions, FineTuneResult, PretrainOptions } from '../../dbn/options.js';
 import { encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup, takeSamples } from './peer-fingerprint.js';
 
 /** What {@link PeerTrainer} needs of a sync `Peer` (a `Peer` is one; tests may wrap one). */
@@ -73,7 +73,7 @@ export interface PeerTrainingOptions {
    * so the shared weights move by the mean of the peers' changes. `'sum'`: each change counts
    * in full (asynchronous data-parallel SGD: K peers make the updates of one model on all the
    * data, with stale gradients). Remote deltas are always added as they come: every peer holds
-   * the initial weights plus every published delta. Default `'average'` (see PEER-TRAINING.md).
+   * the initial weights plus every published delta. Default `'average'` (see docs/async-peer-training.md).
    */
   readonly merge?: 'sum' | 'average';
   /** Send deltas as binary16 with error feedback (the last delta of a stage goes as float32). Default false. */

@@ -1,0 +1,54 @@
+/**
+ * `train` as a peer: opens the group, brings the model into the run (fresh, from a snapshot, or
+ * the finished model), and finishes it; the training itself is the same code as a local run,
+ * with the group as the collective.
+ */
+import * as path from 'node:path';
+import type { Dbn } from '../dbn/index.js';
+import { PeerGroup, type GroupEvent, enterRun, modelBytes, runFingerprint } from '../distributed/index.js';
+import type { MetricsWriter } from './metrics.js';
+import type { PeerConfig } from './peer-options.js';
+
+/** A peer's side of a run, as the `train` command holds it. */
+export interface PeerRun {
+  readonly group: PeerGroup;
+  readonly model: Dbn;
+  /** The run had finished before this peer joined: `model` is its final model. */
+  readonly finished: boolean;
+  /** Ends this peer's part (serving late joiners meanwhile) and closes the group. */
+  finish(): Promise<void>;
+}
+
+/**
+ * Opens the group on the peer flags and enters the run. `schedule` holds every training option
+ * (peers compare their fingerprints: a peer with other options is refused with a clear error).
+ */
+export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Record<string, unknown>, out: string, log: (line: string) => void, metrics: MetricsWriter | undefined): Promise<PeerRun> {
+  const onEvent = (e: GroupEvent): void => {
+    metrics?.write({ phase: 'peers', ...e });
+    log(`peer ${e.event}: ${e.detail}`);
+  };
+  const largest = model.layers.reduce((s, l) => s + 3 * (l.nVisible + 1) * (l.nHidden + 1), 0) * 4;
+  const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(model, schedule), maxFrameBytes: largest + (16 << 20), onEvent });
+  log(`peer ${group.id.slice(0, 8)} at ${group.endpoint} (run ${config.group.runId}): waiting for ${config.group.expectedPeers - 1} other peer(s)…`);
+  const scratch = path.join(out, '.peer-snapshot.dbn');
+  try {
+    const entry = await enterRun(group, model, scratch);
+    if (entry.start.kind === 'joined') log(`joined the running run at round ${entry.start.round} from a snapshot (${entry.start.members} members)`);
+    if (entry.finished) log('the run had already finished: took its final model');
+    return {
+      group,
+      model: entry.model,
+      finished: entry.finished,
+      async finish() {
+        await group.finish(() => modelBytes(entry.model, path.join(out, '.peer-final.dbn')));
+        const s = group.stats();
+        log(`peers: ${s.rounds} rounds, ${s.members} member(s) at the end, ${(s.bytesSent / 2 ** 20).toFixed(1)} MiB sent, ${(s.bytesReceived / 2 ** 20).toFixed(1)} MiB received, ${(s.waitMs / 1000).toFixed(1)} s waiting, ${s.recoveries} view change(s), ${s.snapshotsServed} snapshot(s) served`);
+        metrics?.write({ phase: 'peers', event: 'stats', ...s });
+      },
+    };
+  } catch (err) {
+    group.close();
+    throw err;
+  }
+}

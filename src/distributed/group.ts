@@ -1,0 +1,635 @@
+/**
+ * A group of peers that train one model in synchronous rounds, with no server: a
+ * {@link Collective} over ZeroMQ. See docs/peer-training.md for the protocol; in short:
+ *
+ * - **Rounds.** Every member sends its contribution to round `g` (gradient sums and row counts)
+ *   to every other member; when a member holds every member's contribution it adds them in the
+ *   order of the members' ids, so every replica gets the same bits. Members are at most one round
+ *   apart (finishing round `g` needs everyone's contribution to `g`).
+ * - **Views.** The members of round `g` form a view (a number and a sorted list of ids). The
+ *   lowest id is the view's leader. A peer not heard for `peerTimeoutMs` is suspected; the lowest
+ *   unsuspected member coordinates a view change: it collects every live member's last completed
+ *   round, takes `cut` = the largest, keeps the members that completed `cut − 1` or more, and
+ *   names a member that completed `cut` (its result is fetched by those that did not). So every
+ *   survivor applies the same rounds with the same sums.
+ * - **Joins.** A peer that starts while the others train asks to join; the leader admits it in
+ *   its contribution to an epoch's summary round, so every member learns of it with that round,
+ *   and sends it a snapshot (a checkpoint) at the next round, the plan round of the next epoch.
+ */
+import { randomInt } from 'node:crypto';
+import { SyncError, WireFormatError } from '../errors.js';
+import { PLAN_STEP, type Collective, type RoundPosition } from '../rbm/collective.js';
+import { Mesh, type MeshOptions } from '../sync/mesh.js';
+import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, decodeRound, encodeArrays, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
+import { JoinDesk, type StartResult } from './join.js';
+
+/** Options of {@link PeerGroup.open}. */
+export interface PeerGroupOptions {
+  /** Name of the run, 1–16 of `[A-Za-z0-9._-]`; messages of other runs are ignored. */
+  readonly runId: string;
+  /** 64 hex: the model and training schedule; peers with another are refused. */
+  readonly fingerprint: string;
+  readonly mesh: Omit<MeshOptions, 'maxFrameBytes'>;
+  /** Largest message part: the largest parameter tensor or snapshot, in bytes. */
+  readonly maxFrameBytes: number;
+  /** Endpoints (and CURVE public keys) of the other peers. */
+  readonly peers: readonly { readonly endpoint: string; readonly publicKey: string | null }[];
+  /** How many peers (this one included) start the run together. */
+  readonly expectedPeers: number;
+  /** Heartbeat period. Default 500 ms. */
+  readonly heartbeatMs?: number;
+  /** A member not heard for this long is dropped from the rounds. Default 5000 ms. */
+  readonly peerTimeoutMs?: number;
+  /** Longest wait for the expected peers at the start. Default 120000 ms. */
+  readonly startTimeoutMs?: number;
+  /** Notable events (peers joined and lost, view changes) as one line each. */
+  readonly onEvent?: (event: GroupEvent) => void;
+}
+
+/** A notable event of the group. */
+export interface GroupEvent {
+  readonly event: 'started' | 'joined' | 'peer-admitted' | 'peer-lost' | 'view' | 'snapshot-served' | 'warning' | 'refused';
+  readonly detail: string;
+}
+
+/** Counters of a group, for reports and tests. */
+export interface GroupStats {
+  readonly rounds: number;
+  readonly view: number;
+  readonly members: number;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  readonly waitMs: number;
+  readonly recoveries: number;
+  readonly snapshotsServed: number;
+}
+
+/** A known peer. */
+export interface PeerEntry extends WireMember {
+  instance: number;
+  lastHeard: number;
+}
+
+interface Contribution {
+  readonly position: RoundPosition;
+  readonly admit: WireMember[];
+  readonly payload: readonly Buffer[];
+  readonly own?: { readonly scalars: Float64Array; readonly tensors: Float32Array[] };
+}
+
+interface Waiting {
+  readonly round: number;
+  readonly position: RoundPosition;
+  readonly tensors: readonly Float32Array[];
+  readonly scalars: Float64Array;
+  readonly since: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface Coordination {
+  readonly since: number;
+  readonly suspects: Set<string>;
+  readonly states: Map<string, number>;
+}
+
+const TRACE = process.env['DBN_NODE_TRACE_ROUNDS'] === '1';
+
+/** Most peers a group tracks. */
+export const MAX_PEERS = 256;
+
+/** One peer's side of a group; create with {@link PeerGroup.open}, then {@link PeerGroup.start}. */
+export class PeerGroup implements Collective {
+  readonly id: string;
+  readonly instance = randomInt(1, 2 ** 32 - 1);
+  readonly heartbeatMs: number;
+  readonly peerTimeoutMs: number;
+  /** Known peers by id (bounded by {@link MAX_PEERS}). */
+  readonly directory = new Map<string, PeerEntry>();
+  /** Sorted ids of the current view's members; empty before the start. */
+  members: string[] = [];
+  view = 0;
+  /** The round the next {@link allReduce} takes part in. */
+  next = 0;
+  /** Set when training is over: the final model, for peers that ask to join. */
+  finalModel: (() => Buffer) | undefined;
+  /** Called by the leader to snapshot the model (a checkpoint's bytes) for an admitted peer. */
+  snapshotProvider: (() => Buffer) | undefined;
+  private readonly contributions = new Map<number, Map<string, Contribution>>();
+  private last: { round: number; scalars: Float64Array; tensors: Float32Array[]; admit: WireMember[] } | undefined;
+  private waiting: Waiting | undefined;
+  private readonly suspects = new Set<string>();
+  private recovery: { coordinator: string; since: number } | undefined;
+  private coordination: Coordination | undefined;
+  private readonly pendingJoins = new Map<string, WireMember>();
+  private admitted: { round: number; peers: WireMember[] } | undefined;
+  private fatal: SyncError | undefined;
+  private readonly byes = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private lastYield = 0;
+  private readonly counters = { rounds: 0, bytesSent: 0, bytesReceived: 0, waitMs: 0, recoveries: 0, snapshotsServed: 0 };
+  /** The start barrier and join protocol. */
+  readonly desk: JoinDesk;
+
+  private constructor(
+    readonly mesh: Mesh,
+    readonly options: PeerGroupOptions,
+  ) {
+    this.id = mesh.id;
+    this.heartbeatMs = options.heartbeatMs ?? 500;
+    this.peerTimeoutMs = options.peerTimeoutMs ?? 5000;
+    this.desk = new JoinDesk(this);
+  }
+
+  /** Binds this peer's socket. */
+  static async open(options: PeerGroupOptions): Promise<PeerGroup> {
+    const holder: { group?: PeerGroup } = {};
+    const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) => holder.group?.emit('warning', err.message));
+    const group = new PeerGroup(mesh, options);
+    holder.group = group;
+    mesh.listen((frames) => group.onFrames(frames));
+    return group;
+  }
+
+  /** The endpoint other peers dial. */
+  get endpoint(): string {
+    return this.mesh.endpoint;
+  }
+
+  /** This peer as a member record. */
+  get self(): WireMember {
+    return { id: this.id, endpoint: this.mesh.endpoint, publicKey: this.options.mesh.plaintext === true ? null : this.options.mesh.keys!.publicKey };
+  }
+
+  /** The lowest id of the view. */
+  get leader(): string | undefined {
+    return this.members[0];
+  }
+
+  /**
+   * Waits for the expected peers (a fresh run) or joins a running one: resolves with a snapshot
+   * to resume from, or the final model of a run that has finished.
+   */
+  async start(): Promise<StartResult> {
+    this.timer = setInterval(() => this.tick(), this.heartbeatMs);
+    return this.desk.start(this.options.startTimeoutMs ?? 120_000);
+  }
+
+  stats(): GroupStats {
+    return { ...this.counters, view: this.view, members: this.members.length };
+  }
+
+  // ------------------------------------------------------------------ rounds
+
+  async allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.closed || this.view === 0) throw new SyncError('PeerGroup.allReduce: the group is not started or is closed.', 'ECLOSED');
+    // A round that completes at once (a group of one) never waits on a socket: let timers and
+    // messages (joiners, heartbeats) in now and then.
+    if (performance.now() - this.lastYield > 20) {
+      await new Promise<void>((r) => setImmediate(r));
+      this.lastYield = performance.now();
+    }
+    const round = this.next;
+    if (TRACE) process.stderr.write(`[rounds] ${short(this.id)} enter ${round} stage ${position.stage} epoch ${position.epoch} step ${position.step} members ${this.members.map(short).join(',')}\n`);
+    if (this.admitted !== undefined && this.admitted.round === round) this.serveSnapshots(this.admitted.peers, round);
+    const admit = this.admissions(position, tensors);
+    const own = { scalars: Float64Array.from(scalars), tensors: tensors.map((t) => Float32Array.from(t)) };
+    const meta = { stage: position.stage, epoch: position.epoch, step: position.step, admit };
+    const payload = encodeArrays(own.scalars, own.tensors);
+    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'contribution', meta, payload, round);
+    this.store(round, this.id, { position, admit, payload: [], own });
+    const since = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      this.waiting = { round, position, tensors, scalars, since, resolve, reject };
+      this.checkRound();
+    });
+    if (this.waiting === undefined && performance.now() - since > 1) this.lastYield = performance.now();
+    this.counters.waitMs += performance.now() - since;
+  }
+
+  /** The leader admits waiting joiners in its contribution to an epoch's summary round (they enter at the next plan round). */
+  private admissions(position: RoundPosition, tensors: readonly Float32Array[]): WireMember[] {
+    const summary = tensors.length === 0 && position.step !== PLAN_STEP;
+    if (!summary || this.leader !== this.id || this.pendingJoins.size === 0) return [];
+    const admit = [...this.pendingJoins.values()].filter((p) => !this.members.includes(p.id)).slice(0, 8);
+    this.pendingJoins.clear();
+    return admit;
+  }
+
+  private serveSnapshots(peers: readonly WireMember[], round: number): void {
+    this.admitted = undefined;
+    if (this.snapshotProvider === undefined) return;
+    const bytes = this.snapshotProvider();
+    const members = this.members.map((id) => this.memberRecord(id));
+    for (const p of peers) {
+      if (!this.members.includes(p.id)) continue;
+      this.sendTo(p.id, 'snapshot', { members }, [bytes], round);
+      this.counters.snapshotsServed++;
+      this.emit('snapshot-served', `snapshot (${bytes.length} bytes) to ${short(p.id)} at ${p.endpoint} for round ${round}`);
+    }
+  }
+
+  /** Forgets the contributions of rounds before `round`. */
+  dropRoundsBelow(round: number): void {
+    for (const r of this.contributions.keys()) if (r < round) this.contributions.delete(r);
+  }
+
+  private store(round: number, sender: string, c: Contribution): void {
+    let m = this.contributions.get(round);
+    if (m === undefined) {
+      m = new Map();
+      this.contributions.set(round, m);
+    }
+    m.set(sender, c);
+  }
+
+  /** Completes the waiting round when every member's contribution is in. */
+  private checkRound(): void {
+    const w = this.waiting;
+    if (w === undefined || w.round !== this.next) return;
+    const got = this.contributions.get(w.round);
+    if (got === undefined || !this.members.every((id) => got.has(id))) return;
+    try {
+      this.sumRound(w, got);
+    } catch (err) {
+      this.fail(err instanceof SyncError ? err : new SyncError(`Round ${w.round}: ${(err as Error).message}`, 'EPROTOCOL', { cause: err }));
+      return;
+    }
+    this.completeRound(w, this.contributions.get(w.round)!.get(this.leader!)?.admit ?? []);
+  }
+
+  private sumRound(w: Waiting, got: Map<string, Contribution>): void {
+    const lengths = w.tensors.map((t) => t.length);
+    let first = true;
+    for (const id of this.members) {
+      const c = got.get(id)!;
+      const p = c.position;
+      if (p.stage !== w.position.stage || p.epoch !== w.position.epoch || p.step !== w.position.step) {
+        throw new SyncError(
+          `Peer ${short(id)} is at stage ${p.stage} epoch ${p.epoch} step ${p.step} while this peer is at stage ${w.position.stage} epoch ${w.position.epoch} step ${w.position.step} in round ${w.round}: the peers do not train the same schedule.`,
+          'EPOSITION',
+        );
+      }
+      let arrays = c.own;
+      if (arrays === undefined) {
+        try {
+          arrays = decodeArrays(c.payload, w.scalars.length, lengths);
+        } catch (err) {
+          throw new SyncError(`Peer ${short(id)} sent a malformed contribution to round ${w.round}: ${(err as Error).message}`, 'EPROTOCOL', { cause: err });
+        }
+      }
+      addInto(w.tensors, w.scalars, arrays, first);
+      first = false;
+    }
+  }
+
+  private completeRound(w: Waiting, admit: readonly WireMember[]): void {
+    this.last = { round: w.round, scalars: Float64Array.from(w.scalars), tensors: w.tensors.map((t) => Float32Array.from(t)), admit: [...admit] };
+    this.contributions.delete(w.round);
+    this.next = w.round + 1;
+    this.counters.rounds++;
+    this.waiting = undefined;
+    if (admit.length > 0) this.admit(admit, w.round);
+    w.resolve();
+  }
+
+  private admit(admit: readonly WireMember[], round: number): void {
+    const wasLeader = this.leader === this.id;
+    const now = Date.now();
+    for (const p of admit) {
+      if (p.id === this.id) continue;
+      this.remember(p, 0, now);
+    }
+    this.members = [...new Set([...this.members, ...admit.map((p) => p.id)])].sort();
+    this.view++;
+    this.emit('peer-admitted', `${admit.map((p) => `${short(p.id)} (${p.endpoint})`).join(', ')} from round ${round + 1}; ${this.members.length} members`);
+    if (wasLeader) this.admitted = { round: round + 1, peers: [...admit] };
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  /** Sends a message to a known peer; counts the bytes. */
+  sendTo(id: string, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next): void {
+    const p = this.directory.get(id);
+    if (p === undefined) return;
+    this.sendToEndpoint(p.endpoint, p.publicKey, kind, meta, payload, round);
+  }
+
+  sendToEndpoint(endpoint: string, publicKey: string | null, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next): void {
+    const frames = encodeRound({ kind, runId: this.options.runId, sender: this.id, instance: this.instance, view: this.view, round }, meta, payload);
+    if (this.mesh.send(endpoint, publicKey, frames)) this.counters.bytesSent += frames.reduce((s, f) => s + f.length, 0);
+  }
+
+  /** Records a peer (bounded); false when the table is full. */
+  remember(p: WireMember, instance: number, now: number): boolean {
+    const e = this.directory.get(p.id);
+    if (e !== undefined) {
+      if (instance !== 0) e.instance = instance;
+      e.lastHeard = Math.max(e.lastHeard, now);
+      return true;
+    }
+    if (this.directory.size >= MAX_PEERS) return false;
+    this.directory.set(p.id, { ...p, instance, lastHeard: now });
+    return true;
+  }
+
+  memberRecord(id: string): WireMember {
+    if (id === this.id) return this.self;
+    const e = this.directory.get(id)!;
+    return { id, endpoint: e.endpoint, publicKey: e.publicKey };
+  }
+
+  private onFrames(frames: Buffer[]): void {
+    if (this.closed) return;
+    let msg: RoundMessage;
+    try {
+      msg = decodeRound(frames);
+    } catch (err) {
+      if (err instanceof WireFormatError) this.emit('refused', `malformed message: ${err.message}`);
+      return;
+    }
+    if (msg.runId !== this.options.runId || msg.sender === this.id) return;
+    this.counters.bytesReceived += frames.reduce((s, f) => s + f.length, 0);
+    const known = this.directory.get(msg.sender);
+    if (known !== undefined) {
+      if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution') {
+        this.suspect(msg.sender, 'restarted');
+      }
+      if (known.instance === 0 || !this.members.includes(msg.sender)) known.instance = msg.instance;
+      known.lastHeard = Date.now();
+    }
+    try {
+      this.handle(msg, known);
+    } catch (err) {
+      if (err instanceof WireFormatError) this.emit('refused', `${msg.kind} from ${short(msg.sender)}: ${err.message}`);
+      else throw err;
+    }
+  }
+
+  private handle(msg: RoundMessage, known: PeerEntry | undefined): void {
+    switch (msg.kind) {
+      case 'contribution':
+        return this.onContribution(msg, known);
+      case 'heartbeat':
+        return;
+      case 'bye':
+        this.byes.add(msg.sender);
+        if (msg.meta['leaving'] === true) this.suspect(msg.sender, 'left the run');
+        return;
+      case 'resultRequest':
+        return this.onResultRequest(msg);
+      case 'result':
+        return this.onResult(msg);
+      case 'recover':
+        return this.onRecover(msg);
+      case 'state':
+        return this.onState(msg);
+      case 'newView':
+        return this.onNewView(msg);
+      default:
+        return this.desk.handle(msg, known);
+    }
+  }
+
+  private onContribution(msg: RoundMessage, known: PeerEntry | undefined): void {
+    if (known === undefined || known.instance !== msg.instance) return;
+    // Before its snapshot a joiner does not know its first round yet: it keeps the latest rounds.
+    if (this.view === 0) this.dropRoundsBelow(msg.round - 2);
+    else if (msg.round < this.next || msg.round > this.next + 1) return;
+    const m = msg.meta;
+    const position = { stage: intField(m, 'stage', -1, 1e6), epoch: intField(m, 'epoch', 0, 1e9), step: intField(m, 'step', PLAN_STEP, 1e9) };
+    const admit = membersField(m, 'admit', 8);
+    this.store(msg.round, msg.sender, { position, admit, payload: msg.payload });
+    this.checkRound();
+  }
+
+  private onResultRequest(msg: RoundMessage): void {
+    const l = this.last;
+    if (l === undefined || l.round !== msg.round) return;
+    this.sendTo(msg.sender, 'result', { admit: l.admit }, encodeArrays(l.scalars, l.tensors), l.round);
+  }
+
+  private onResult(msg: RoundMessage): void {
+    const w = this.waiting;
+    if (w === undefined || w.round !== msg.round) return;
+    const { scalars, tensors } = decodeArrays(msg.payload, w.scalars.length, w.tensors.map((t) => t.length));
+    w.scalars.set(scalars);
+    w.tensors.forEach((t, i) => t.set(tensors[i]!));
+    this.completeRound(w, membersField(msg.meta, 'admit', 8));
+  }
+
+  // ------------------------------------------------------------------ failures
+
+  /** Marks a member as suspected (not heard, or restarted); a view change follows. */
+  suspect(id: string, why: string): void {
+    if (!this.members.includes(id) || id === this.id || this.suspects.has(id)) return;
+    this.suspects.add(id);
+    this.emit('peer-lost', `${short(id)} (${this.directory.get(id)?.endpoint ?? '?'}): ${why}`);
+    if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
+  }
+
+  private beginRecovery(): void {
+    const alive = this.members.filter((id) => !this.suspects.has(id));
+    const coordinator = alive[0]!;
+    if (coordinator === this.id) {
+      this.coordinate([...this.suspects]);
+      return;
+    }
+    this.recovery = { coordinator, since: Date.now() };
+    this.sendTo(coordinator, 'state', { completed: this.next - 1, suspects: [...this.suspects] });
+  }
+
+  private coordinate(suspects: readonly string[]): void {
+    this.counters.recoveries++;
+    this.coordination = { since: Date.now(), suspects: new Set([...suspects, ...this.suspects]), states: new Map([[this.id, this.next - 1]]) };
+    for (const id of this.members) if (id !== this.id && !this.coordination.suspects.has(id)) this.sendTo(id, 'recover', { suspects: [...this.coordination.suspects] });
+    this.checkCoordination();
+  }
+
+  private onRecover(msg: RoundMessage): void {
+    if (msg.view !== this.view || !this.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
+    this.recovery = { coordinator: msg.sender, since: Date.now() };
+    this.sendTo(msg.sender, 'state', { completed: this.next - 1, suspects: [...this.suspects] });
+  }
+
+  private onState(msg: RoundMessage): void {
+    if (msg.view !== this.view || !this.members.includes(msg.sender)) return;
+    const completed = intField(msg.meta, 'completed', -1);
+    const theirs = suspectList(msg.meta);
+    if (this.coordination === undefined) {
+      const alive = this.members.filter((id) => !theirs.includes(id) && !this.suspects.has(id));
+      if (alive[0] !== this.id) return;
+      this.coordinate(theirs);
+    }
+    const c = this.coordination!;
+    for (const s of theirs) if (s !== this.id) c.suspects.add(s);
+    if (!c.suspects.has(msg.sender)) c.states.set(msg.sender, completed);
+    this.checkCoordination();
+  }
+
+  private checkCoordination(force = false): void {
+    const c = this.coordination;
+    if (c === undefined) return;
+    const expected = this.members.filter((id) => !c.suspects.has(id));
+    if (!force && !expected.every((id) => c.states.has(id))) return;
+    const cut = Math.max(...c.states.values());
+    const members = [...c.states.entries()].filter(([, done]) => done >= cut - 1).map(([id]) => id).sort();
+    const holder = [...c.states.entries()].find(([id, done]) => done === cut && id === this.id)?.[0] ?? [...c.states.entries()].find(([, done]) => done === cut)![0];
+    const view = this.view + 1;
+    const records = members.map((id) => this.memberRecord(id));
+    this.coordination = undefined;
+    for (const id of members) {
+      if (id === this.id) continue;
+      const p = this.directory.get(id)!;
+      this.mesh.send(p.endpoint, p.publicKey, encodeRound({ kind: 'newView', runId: this.options.runId, sender: this.id, instance: this.instance, view, round: cut }, { members: records, holder }));
+    }
+    this.applyView(view, records, cut, holder);
+  }
+
+  private onNewView(msg: RoundMessage): void {
+    if (msg.view <= this.view) return;
+    const members = membersField(msg.meta, 'members', MAX_PEERS);
+    const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
+    this.applyView(msg.view, members, msg.round, holder);
+  }
+
+  private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
+    if (!members.some((m) => m.id === this.id)) {
+      this.fail(new SyncError(`This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`, 'EEXCLUDED'));
+      return;
+    }
+    const done = this.next - 1;
+    if (done !== cut && done !== cut - 1) {
+      this.fail(new SyncError(`View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`, 'EPROTOCOL'));
+      return;
+    }
+    const now = Date.now();
+    const lost = this.members.filter((id) => !members.some((m) => m.id === id));
+    for (const m of members) if (m.id !== this.id) this.remember(m, 0, now);
+    for (const m of members) {
+      const e = this.directory.get(m.id);
+      if (e !== undefined) e.lastHeard = now;
+    }
+    this.members = members.map((m) => m.id).sort();
+    this.view = view;
+    this.suspects.clear();
+    this.recovery = undefined;
+    this.coordination = undefined;
+    this.emit('view', `view ${view}: ${this.members.length} member(s) after round ${cut}${lost.length > 0 ? `; dropped ${lost.map(short).join(', ')}` : ''}`);
+    if (done === cut - 1) this.sendTo(holder, 'resultRequest', {}, [], cut);
+    else this.checkRound();
+  }
+
+  // ------------------------------------------------------------------ timers and end
+
+  private tick(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    if (this.view === 0) {
+      this.desk.tick(now);
+      return;
+    }
+    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'heartbeat', {});
+    this.desk.tick(now);
+    for (const id of this.members) {
+      const e = this.directory.get(id);
+      if (id !== this.id && e !== undefined && now - e.lastHeard > this.peerTimeoutMs) this.suspect(id, `not heard for ${now - e.lastHeard} ms`);
+    }
+    const r = this.recovery;
+    if (r !== undefined && now - r.since > this.peerTimeoutMs) {
+      this.recovery = undefined;
+      this.suspect(r.coordinator, 'did not complete the view change');
+      if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
+    }
+    const c = this.coordination;
+    if (c !== undefined && now - c.since > this.peerTimeoutMs) this.checkCoordination(true);
+  }
+
+  /** A joiner asks to be admitted (leader only queues it). */
+  queueJoin(p: WireMember): void {
+    if (this.members.includes(p.id)) {
+      this.suspect(p.id, 'restarted and asks to join');
+      return;
+    }
+    if (this.pendingJoins.size < 16) this.pendingJoins.set(p.id, p);
+  }
+
+  /**
+   * Ends this peer's part: tells the members, then serves late joiners the final model and
+   * answers view changes until every member said so too, or `2 × peerTimeoutMs` passed.
+   */
+  async finish(finalModel: () => Buffer): Promise<void> {
+    const bytes = finalModel();
+    this.finalModel = () => bytes;
+    const waiting = [...this.pendingJoins.keys(), ...(this.admitted?.peers.map((p) => p.id) ?? [])];
+    this.pendingJoins.clear();
+    this.admitted = undefined;
+    this.desk.serveFinished(waiting);
+    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'bye', {});
+    const until = Date.now() + 2 * this.peerTimeoutMs;
+    while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.suspects.has(id) || waiting.includes(id))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.mesh.drain(1000);
+  }
+
+  /**
+   * Leaves the run before its end (e.g. on SIGINT): tells the members, who go on without this
+   * peer at once, and rejects a waiting round with `EABORTED`.
+   */
+  async leave(): Promise<void> {
+    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'bye', { leaving: true });
+    this.fail(new SyncError('This peer left the run (interrupted).', 'EABORTED'));
+    await this.mesh.drain(1000);
+  }
+
+  /** Stops timers and sockets; a waiting round rejects. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.desk.close();
+    this.waiting?.reject(new SyncError('The peer group was closed.', 'ECLOSED'));
+    this.waiting = undefined;
+    this.mesh.close(500);
+  }
+
+  /** Fails the group: the waiting round and every later one reject with `err`. */
+  fail(err: SyncError): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = err;
+    this.waiting?.reject(err);
+    this.waiting = undefined;
+    this.desk.fail(err);
+  }
+
+  emit(event: GroupEvent['event'], detail: string): void {
+    this.options.onEvent?.({ event, detail });
+  }
+}
+
+function addInto(tensors: readonly Float32Array[], scalars: Float64Array, from: { scalars: Float64Array; tensors: readonly Float32Array[] }, first: boolean): void {
+  if (first) {
+    scalars.set(from.scalars);
+    tensors.forEach((t, i) => t.set(from.tensors[i]!));
+    return;
+  }
+  for (let i = 0; i < scalars.length; i++) scalars[i]! += from.scalars[i]!;
+  tensors.forEach((t, k) => {
+    const f = from.tensors[k]!;
+    for (let i = 0; i < t.length; i++) t[i]! += f[i]!;
+  });
+}
+
+function suspectList(meta: Record<string, unknown>): string[] {
+  const v = meta['suspects'];
+  if (!Array.isArray(v) || v.length > MAX_PEERS || !v.every((s) => typeof s === 'string' && /^[0-9a-f]{32}$/.test(s))) throw new WireFormatError('EFIELD', "Field 'suspects' must be a list of peer ids.");
+  return v as string[];
+}
+
+/** The first 8 hex of an id, for messages. */
+export function short(id: string): string {
+  return id.slice(0, 8);
+}

@@ -1,0 +1,16 @@
+/**
+ * Peer training: several replicas of one model train as one, over ZeroMQ, with no server.
+ * Synchronous data-parallel rounds ({@link PeerGroup}, a `Collective` for `Dbn.pretrain` and
+ * `Dbn.fineTune`), a start barrier, view changes when a peer is lost, and joins from snapshots.
+ */
+export { MAX_PEERS, PeerGroup } from './group.js';
+export type { GroupEvent, GroupStats, PeerGroupOptions } from './group.js';
+export type { StartResult } from './join.js';
+export { enterRun, modelBytes, runFingerprint } from './trainer.js';
+export type { RunEntry } from './trainer.js';
+// The asynchronous mode (deltas applied as they arrive), for peers of very different speed.
+export { PeerTrainer, sameSequences } from './async/peer-training.js';
+export type { JoinResult, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats } from './async/peer-training.js';
+export { DeltaGuard } from './async/delta-guard.js';
+export type { DeltaGuardOptions, DeltaKind, DeltaRejection, GuardVerdict, TensorShape } from './async/delta-guard.js';
+export { FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup } from './async/peer-fingerprint.js';
