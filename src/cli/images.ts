@@ -90,3 +90,14 @@ export function writeFileAtomic(file: string, bytes: Buffer | string, overwrite:
     throw err;
   }
 }
+
+/** A header-less CSV of `m` (`rows × cols`): one row per line, values with 6 decimals. */
+export function samplesCsv(m: { readonly rows: number; readonly cols: number; readonly data: Float32Array }): string {
+  const lines: string[] = [];
+  for (let r = 0; r < m.rows; r++) {
+    const row: string[] = [];
+    for (let c = 0; c < m.cols; c++) row.push(m.data[r * m.cols + c]!.toFixed(6));
+    lines.push(row.join(','));
+  }
+  return lines.join('\n') + '\n';
+}

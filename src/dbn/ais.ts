@@ -117,6 +117,9 @@ export function baseRateBias(data: MatrixInput, smoothing = 0.05): Float64Array 
 export function estimateLogPartition(rbm: Rbm, opts: AisOptions = {}): AisResult {
   validateOptions('estimateLogPartition', aisConstraints, opts);
   requireBernoulli(rbm, 'estimateLogPartition');
+  if (rbm.options.softmaxUnits > 0) {
+    throw new DbnError('estimateLogPartition anneals independent binary visible units; an RBM with a softmax group needs estimateAssociativeLogPartition.', 'EUNSUPPORTED');
+  }
   const nv = rbm.nVisible;
   const nh = rbm.nHidden;
   const M = opts.runs ?? 100;

@@ -32,6 +32,9 @@ import {
 } from './options.js';
 import { type FineTuneEpoch, type ValidationSums, collectiveFineTuneEpoch, localFineTuneEpoch } from './fine-tune-epoch.js';
 import { forStage } from '../rbm/collective.js';
+import { AssociativeMemory } from './associative.js';
+import { type AssociativeTrainOptions, trainAssociative } from './associative-train.js';
+import { type GenerateRequest, generateRequestConstraints, generateSamples } from './generate.js';
 
 /** The fine-tuned classifier and the progress of its training run. */
 interface Classifier {
@@ -96,6 +99,7 @@ export class Dbn {
   metadata: Record<string, unknown> = {};
 
   private classifier: Classifier | undefined;
+  private assoc: AssociativeMemory | undefined;
   private readonly fineTuneSeed: number;
   private readonly splitSeed: number;
   private readonly sampleRng: Random;
@@ -110,8 +114,13 @@ export class Dbn {
     }
     const specs = options.layers.map((l, i) => checkLayer(l, i, i === 0 ? undefined : options.layers[i - 1]!));
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
-    const seeds = deriveSeeds(seed, specs.length + 3);
-    this.options = Object.freeze({ nVisible: options.nVisible, layers: Object.freeze(options.layers.map((l) => Object.freeze({ ...l }))), seed });
+    const seeds = deriveSeeds(seed, specs.length + 4);
+    this.options = Object.freeze({
+      nVisible: options.nVisible,
+      layers: Object.freeze(options.layers.map((l) => Object.freeze({ ...l }))),
+      seed,
+      ...(options.associative === undefined ? {} : { associative: Object.freeze({ ...options.associative }) }),
+    });
     this.fineTuneSeed = seeds[specs.length]!;
     this.splitSeed = seeds[specs.length + 1]!;
     this.sampleRng = new Random(seeds[specs.length + 2]!);
@@ -134,6 +143,38 @@ export class Dbn {
       throw err;
     }
     this.layers = Object.freeze(layers);
+    if (options.associative !== undefined) {
+      try {
+        this.assoc = AssociativeMemory.create(this.nOutput, options.associative, this.backend, seeds[specs.length + 3]!);
+      } catch (err) {
+        for (const l of layers) l.dispose();
+        throw err;
+      }
+    }
+  }
+
+  /** The top-level associative memory (the `associative` option), or undefined. */
+  get associative(): AssociativeMemory | undefined {
+    return this.assoc;
+  }
+
+  /**
+   * Trains the associative memory on the top features of `data` (`rows × nVisible`) with their
+   * `labels`, until it has run its `epochs` (so a resumed checkpoint continues). Call after
+   * {@link pretrain}. Collective training and checkpoints work as in `pretrain`.
+   */
+  async pretrainAssociative(data: MatrixInput, labels: Int32Array, opts: AssociativeTrainOptions = {}): Promise<EpochMetrics[]> {
+    this.assertLive();
+    if (this.assoc === undefined) throw new NotFittedError(`Dbn.pretrainAssociative needs the Dbn option 'associative'.`);
+    const x = this.checkInput(data, 'Dbn.pretrainAssociative');
+    return trainAssociative(this.assoc, () => this.transform(x), labels, this.layers.length + 1, opts, (path) => this.save(path, { overwrite: true, trainingState: true }));
+  }
+
+  /** Class probabilities of `data` by the associative memory's free energies (`rows × classes`). */
+  freeEnergyProba(data: MatrixInput): HostMatrix {
+    this.assertLive();
+    if (this.assoc === undefined) throw new NotFittedError(`Dbn.freeEnergyProba needs the Dbn option 'associative'.`);
+    return this.assoc.predictProba(this.transform(data));
   }
 
   /** The seed every layer's seed and the fine-tuning generator derive from. */
@@ -233,33 +274,27 @@ export class Dbn {
   }
 
   /**
-   * `n` samples from the model (`n × nVisible`): `gibbsSteps` steps of alternating Gibbs sampling
-   * in the top RBM (chains started from its visible biases), then the visible means passed down
-   * through the lower layers. In [0, 1] for Bernoulli input units. Training streams are untouched.
+   * Samples from the model (`count × nVisible`, in [0, 1] for Bernoulli input units): Gibbs
+   * chains in the top-level RBM — the associative memory with `label` clamped, if there is one —
+   * then one top-down pass (see {@link GenerateRequest}). `generate(n, opts)` is
+   * `generate({ count: n, ...opts })`. Training streams are untouched.
+   *
+   * @example
+   * ```ts
+   * const sevens = dbn.generate({ label: 7, count: 10, burnIn: 1000, seed: 1 });
+   * ```
    */
-  generate(n: number, opts: GenerateOptions = {}): HostMatrix {
+  generate(request: number | GenerateRequest, opts: GenerateOptions = {}): HostMatrix {
     this.assertLive();
-    validateOptions('Dbn.generate', generateConstraints, opts);
-    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidOptionError(`Argument 'n' passed to 'Dbn.generate' must be an integer >= 1. Got ${String(n)}.`);
-    this.requirePretrained('Dbn.generate', this.layers.length - 1);
-    const steps = opts.gibbsSteps ?? 1000;
-    const rng = opts.seed === undefined ? this.sampleRng : new Random(opts.seed);
-    const top = this.layers[this.layers.length - 1]!;
-    const nv = top.nVisible;
-    const bv = top.getParameters().visibleBias;
-    const start = new Float32Array(n * nv);
-    if (top.options.visible === 'bernoulli') {
-      rng.fillUniform(start);
-      for (let k = 0; k < start.length; k++) start[k] = start[k]! < sigmoid(bv[k % nv]!) ? 1 : 0;
-    } else {
-      rng.fillNormal(start);
-      for (let k = 0; k < start.length; k++) start[k] = start[k]! + bv[k % nv]!;
+    if (typeof request === 'number') {
+      validateOptions('Dbn.generate', generateConstraints, opts);
+      if (!Number.isSafeInteger(request) || request < 1) throw new InvalidOptionError(`Argument 'n' passed to 'Dbn.generate' must be an integer >= 1. Got ${String(request)}.`);
+      request = { ...opts, count: request };
     }
-    let v: HostMatrix = { rows: n, cols: nv, data: start };
-    if (steps > 1) v = top.gibbs(v, steps - 1, { random: rng });
-    v = top.meanVisibles(top.sampleHiddens(v, { random: rng }));
-    for (let i = this.layers.length - 2; i >= 0; i--) v = this.layers[i]!.meanVisibles(v);
-    return v;
+    validateOptions('Dbn.generate', generateRequestConstraints, request);
+    this.requirePretrained('Dbn.generate', this.layers.length - 1);
+    const rng = request.seed === undefined ? this.sampleRng : new Random(request.seed);
+    return generateSamples(this, request, rng);
   }
 
   // ------------------------------------------------------------ fine-tuning
@@ -518,6 +553,12 @@ export class Dbn {
       trainingState: state,
       metadata: this.metadata,
     };
+    if (this.assoc !== undefined) {
+      const a = this.assoc.toTensors(state);
+      header['options'] = { ...(header['options'] as object), associative: this.options.associative };
+      header['associative'] = a.header;
+      for (const t of a.tensors) tensors.push({ ...t, name: `associative.${t.name}` });
+    }
     const c = this.classifier;
     if (c !== undefined) {
       const L = this.layers.length;
@@ -611,6 +652,10 @@ export class Dbn {
         Dbn.restoring = undefined;
       }
       if (h['classifier'] !== undefined) dbn.classifier = dbn.classifierFromFile(mf, file);
+      const assoc = (options as { associative?: { classes?: unknown } }).associative;
+      if (assoc !== undefined) {
+        dbn.assoc = AssociativeMemory.fromTensors(h['associative'], subTensors(mf.tensors, 'associative.'), file, backend, dbn.nOutput, Number(assoc.classes));
+      }
       const meta = h['metadata'];
       if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
         throw new ModelFileError(file, 'EHEADER', '"metadata" must be a JSON object.');
@@ -688,6 +733,7 @@ export class Dbn {
     if (this.disposed) return;
     this.disposed = true;
     for (const l of this.layers) l.dispose();
+    this.assoc?.dispose();
     this.classifier?.net.dispose();
     this.classifier = undefined;
   }
@@ -858,8 +904,4 @@ function scoreProbabilities(p: HostMatrix, y: Int32Array, classes: number): Eval
     loss -= Math.log(Math.max(p.data[r * p.cols + t]!, PROBABILITY_FLOOR));
   }
   return { accuracy: correct / p.rows, confusionMatrix: confusion, logLoss: loss / p.rows };
-}
-
-function sigmoid(z: number): number {
-  return 1 / (1 + Math.exp(-z));
 }

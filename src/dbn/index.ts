@@ -17,4 +17,10 @@ export type {
 export type { DenseParameters, HiddenActivation } from './network.js';
 export { averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './ais.js';
 export type { AisOptions, AisResult } from './ais.js';
+export { AssociativeMemory } from './associative.js';
+export type { AssociativeOptions, ChainOptions, FeatureSamples } from './associative.js';
+export type { AssociativeTrainOptions } from './associative-train.js';
+export { associativeLogLikelihood, estimateAssociativeLogPartition } from './associative-ais.js';
+export type { AssociativeAisResult } from './associative-ais.js';
+export type { GenerateRequest } from './generate.js';
 export type { Collective, RoundPosition, ResumePoint } from '../rbm/collective.js';

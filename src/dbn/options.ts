@@ -6,6 +6,7 @@ import type { Backend } from '../kernels/backend.js';
 import type { BatchInfo, EpochMetrics, RbmOptions } from '../rbm/index.js';
 import { rbmConstraints } from '../rbm/options.js';
 import type { Constraints, MatrixInput } from '../validate.js';
+import type { AssociativeOptions } from './associative.js';
 import type { LabelsLike } from '../data/matrix.js';
 
 /**
@@ -27,6 +28,12 @@ export interface DbnOptions {
   readonly backend?: Backend;
   /** Seed from which every layer's seed, the fine-tuning generator and the validation split derive. Default: drawn at random (see `dbn.seed`). */
   readonly seed?: number;
+  /**
+   * A top-level associative memory above the stack (Hinton, Osindero & Teh 2006): an RBM over
+   * [top features, one-hot label] with a softmax label group, trained by
+   * {@link Dbn.pretrainAssociative}; it classifies by free energy and generates chosen classes.
+   */
+  readonly associative?: AssociativeOptions;
 }
 
 /** The resolved options of a {@link Dbn} (the backend is held apart). */
@@ -34,6 +41,7 @@ export interface ResolvedDbnOptions {
   readonly nVisible: number;
   readonly layers: readonly LayerOptions[];
   readonly seed: number;
+  readonly associative?: AssociativeOptions;
 }
 
 /** Where and how often to write checkpoints (atomically; an existing file is replaced). */
@@ -186,7 +194,7 @@ export interface Evaluation {
 }
 
 /** Rbm options a Dbn layer may not set. */
-const NOT_LAYER_OPTIONS = new Set(['nVisible', 'backend', 'seed', 'random']);
+const NOT_LAYER_OPTIONS = new Set(['nVisible', 'backend', 'seed', 'random', 'softmaxUnits', 'discriminativeWeight', 'labelNegativePhase']);
 
 /** The constraints table of {@link LayerOptions}. */
 export const layerConstraints: Constraints = Object.fromEntries(Object.entries(rbmConstraints).filter(([k]) => !NOT_LAYER_OPTIONS.has(k)));
@@ -201,6 +209,7 @@ export const dbnConstraints: Constraints = {
   },
   backend: rbmConstraints['backend']!,
   seed: rbmConstraints['seed']!,
+  associative: { kind: 'object' },
 };
 
 const checkpointConstraint = {

@@ -87,6 +87,26 @@ export interface RbmOptions {
   readonly initStd?: number;
   /** Rows used for the per-epoch pseudo-likelihood and free-energy monitors. Default 1000; 0 turns them off. */
   readonly monitorSize?: number;
+  /**
+   * The last `softmaxUnits` visible units form one softmax group (a one-hot label, as in the
+   * top-level associative memory of Hinton, Osindero & Teh 2006): their means are a softmax and
+   * a sample switches exactly one of them on. Bernoulli visible units only. Default 0 (none).
+   */
+  readonly softmaxUnits?: number;
+  /**
+   * With a softmax label group: weight β of the discriminative term of the hybrid objective
+   * `log p(v) + β · log p(label | rest)` (Larochelle & Bengio 2008), whose exact gradient is added
+   * to the CD gradient. Default 0 (generative training only).
+   */
+  readonly discriminativeWeight?: number;
+  /**
+   * With a softmax label group: `'sampled'` (default) runs the negative phase on the joint
+   * `p(v, h)`, the label units sampled like the others (Hinton et al. 2006); `'clamped'` keeps
+   * every negative chain's label fixed (the data row's for CD, chain `i`'s label `i mod C` for
+   * PCD), so each class's conditional `p(rest | label)` — what label-clamped generation samples —
+   * is fitted to that class's rows.
+   */
+  readonly labelNegativePhase?: 'sampled' | 'clamped';
 }
 
 /** The constraints table of {@link RbmOptions}. */
@@ -127,6 +147,9 @@ export const rbmConstraints: Constraints = {
   },
   initStd: { kind: 'number', min: 0, minOpen: true },
   monitorSize: { kind: 'integer', min: 0 },
+  softmaxUnits: { kind: 'integer', min: 0 },
+  discriminativeWeight: { kind: 'number', min: 0 },
+  labelNegativePhase: { kind: 'enum', values: ['sampled', 'clamped'] },
 };
 
 /** Resolved options: every default filled in (the backend is held apart). */
@@ -159,6 +182,9 @@ export function resolveRbmOptions(o: RbmOptions, seed: number): ResolvedRbmOptio
     seed,
     initStd: o.initStd ?? 0.01,
     monitorSize: o.monitorSize ?? 1000,
+    softmaxUnits: o.softmaxUnits ?? 0,
+    discriminativeWeight: o.discriminativeWeight ?? 0,
+    labelNegativePhase: o.labelNegativePhase ?? 'sampled',
   };
 }
 

@@ -11,6 +11,8 @@ import { Random, type RandomSource } from '../random.js';
 import { type HostMatrix, type MatrixInput, sliceRows, toHostMatrix, validateOptions } from '../validate.js';
 import { type Collective, batchBounds, planEpoch } from './collective.js';
 import { readModelFile, requireTensor, writeModelFile, type NamedTensor, type WriteOptions } from './model-file.js';
+import { DiscriminativeGradient } from './discriminative.js';
+import { SoftmaxGroup } from './softmax-group.js';
 import { Workspace, gatherRows, uniformsInto } from './workspace.js';
 import {
   type EpochMetrics,
@@ -127,6 +129,9 @@ export class Rbm {
   private readonly target: Tensor;
   private readonly vmean: Tensor;
   private readonly trainWs = new Map<number, Workspace>();
+  private readonly softmax: SoftmaxGroup | undefined;
+  private readonly discriminative: DiscriminativeGradient | undefined;
+  private labelRows: Tensor | undefined;
   private chain: Tensor | undefined;
   private qInitialized = false;
   private fitted = false;
@@ -142,6 +147,7 @@ export class Rbm {
     if (s === 'exponential' && options.learningRateDecay !== undefined && !(options.learningRateDecay > 0 && options.learningRateDecay <= 1)) {
       throw new InvalidOptionError(`The 'learningRateDecay' option of Rbm must be a number in (0, 1] with the 'exponential' schedule. Got ${options.learningRateDecay}.`);
     }
+    checkSoftmaxUnits(options);
     const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
     this.options = resolveRbmOptions(options, seed);
     this.backend = options.backend ?? defaultBackend().backend;
@@ -163,6 +169,9 @@ export class Rbm {
     this.target = b.alloc(1, nh);
     this.vmean = b.alloc(1, nv);
     b.fill(this.target, this.options.sparsityTarget);
+    this.softmax = this.options.softmaxUnits > 0 ? new SoftmaxGroup(b, nv, this.options.softmaxUnits) : undefined;
+    const beta = this.options.discriminativeWeight;
+    this.discriminative = beta > 0 ? new DiscriminativeGradient(b, nv, nh, this.options.softmaxUnits, beta) : undefined;
     const w0 = new Float32Array(nv * nh);
     this.rng.fillNormal(w0, this.options.initStd);
     b.write(this.W, w0);
@@ -312,6 +321,9 @@ export class Rbm {
     // positive phase
     this.hiddenMeans(ws.h, ws.pre, ws.v0);
     this.sampleHiddenInto(ws.hs, ws.h, ws.pre, ws);
+    const clamp = this.softmax !== undefined && o.labelNegativePhase === 'clamped' ? this.softmax : undefined;
+    // CD's first negative step reuses these visible means: clamp them already
+    if (clamp !== undefined && !o.persistent) clamp.clampFrom = ws.v0;
     // reconstruction error from one Gibbs step (before the update)
     this.visibleMeans(ws.vn, ws.hs);
     const err = b.sumSquaredDiff(ws.vn, ws.v0) / (n * o.nVisible);
@@ -334,11 +346,13 @@ export class Rbm {
           b.write(this.chain, c);
         }
       }
+      if (clamp !== undefined) clamp.clampFrom = this.chainLabels(m);
       vNeg = this.gibbsChain(neg, this.chain, o.k, true);
       b.copy(this.chain, neg.hsn);
     } else {
       vNeg = this.gibbsChain(neg, ws.hs, o.k, false, true);
     }
+    if (clamp !== undefined) clamp.clampFrom = undefined;
     // gradients
     // positive statistics over the n rows, negative ones over the m chains, each scaled per row
     const pos = sum ? 1 : 1 / n;
@@ -363,7 +377,21 @@ export class Rbm {
       b.colSum(this.vmean, ws.v0, 1 / n, 0);
       b.gemm(this.gW, this.vmean, this.dq, { transA: true, alpha: cost, beta: 1 });
     }
+    this.discriminative?.addTo({ W: this.W, bv: this.bv, bh: this.bh, gW: this.gW, gbv: this.gbv, gbh: this.gbh }, ws.v0, pos);
     return err;
+  }
+
+  /** Rows whose label units hold chain `i`'s fixed label `i mod C` (clamped PCD chains). */
+  private chainLabels(m: number): Tensor {
+    if (this.labelRows === undefined || this.labelRows.rows !== m) {
+      if (this.labelRows !== undefined) this.backend.free(this.labelRows);
+      const { nVisible: nv, softmaxUnits: c } = this.options;
+      const host = new Float32Array(m * nv);
+      for (let i = 0; i < m; i++) host[i * nv + nv - c + (i % c)] = 1;
+      this.labelRows = this.backend.alloc(m, nv);
+      this.backend.write(this.labelRows, host);
+    }
+    return this.labelRows;
   }
 
   /** The momentum update of epoch `epoch` from the gradient in `gW`, `gbv`, `gbh`, times `gradScale`. */
@@ -474,6 +502,10 @@ export class Rbm {
   /** `v = E[v | h]`: σ(hWᵀ + b_v) for Bernoulli units, hWᵀ + b_v for Gaussian ones. */
   private visibleMeans(v: Tensor, h: Tensor): void {
     const b = this.backend;
+    if (this.softmax !== undefined) {
+      this.softmax.means(v, h, this.W, this.bv);
+      return;
+    }
     if (this.options.visible === 'bernoulli' && b.linearSigmoid !== undefined) {
       b.linearSigmoid(v, h, this.W, this.bv, true);
       return;
@@ -490,6 +522,7 @@ export class Rbm {
     if (this.options.visible === 'bernoulli') {
       uniformsInto(b, ws.noiseV, noise, rng);
       b.bernoulli(out, v, ws.noiseV);
+      this.softmax?.sample(out, v, rng);
     } else {
       b.write(ws.noiseV, rng.fillNormal(noise));
       b.add(out, v, ws.noiseV);
@@ -831,6 +864,8 @@ export class Rbm {
     const b = this.backend;
     for (const t of [this.W, this.bv, this.bh, this.vW, this.vbv, this.vbh, this.gW, this.gbv, this.gbh, this.q, this.dq, this.target, this.vmean]) b.free(t);
     if (this.chain !== undefined) b.free(this.chain);
+    this.discriminative?.free();
+    if (this.labelRows !== undefined) b.free(this.labelRows);
     for (const ws of this.trainWs.values()) ws.free();
     this.trainWs.clear();
   }
@@ -954,6 +989,19 @@ function checkVector(v: unknown, n: number, arg: string, where: string): asserts
   }
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(v[i]!)) throw new InvalidDataError(`Argument '${arg}' passed to '${where}' must be finite; element ${i} is ${v[i]}.`);
+  }
+}
+
+function checkSoftmaxUnits(o: RbmOptions): void {
+  const s = o.softmaxUnits ?? 0;
+  if (s === 0) {
+    if ((o.discriminativeWeight ?? 0) > 0) throw new InvalidOptionError(`The 'discriminativeWeight' option of Rbm needs a softmax label group ('softmaxUnits').`);
+    return;
+  }
+  if (s < 2 || s >= o.nVisible) throw new InvalidOptionError(`The 'softmaxUnits' option of Rbm must be 0 or an integer in [2, ${o.nVisible - 1}] (fewer than nVisible). Got ${s}.`);
+  if ((o.visible ?? 'bernoulli') !== 'bernoulli') throw new InvalidOptionError(`The 'softmaxUnits' option of Rbm needs Bernoulli visible units. Got visible '${String(o.visible)}'.`);
+  if ((o.discriminativeWeight ?? 0) > 0 && (s === 0 || (o.hidden ?? 'bernoulli') !== 'bernoulli')) {
+    throw new InvalidOptionError(`The 'discriminativeWeight' option of Rbm needs a softmax label group ('softmaxUnits') and Bernoulli hidden units.`);
   }
 }
 

@@ -42,6 +42,12 @@ function handler(a: ArgumentsCamelCase<InfoArgs>): void {
         `${showValue(l['epochsTrained'] ?? 0)} epoch(s) trained, lr ${showValue(o['learningRate'])}, k ${showValue(o['k'])}${o['persistent'] === true ? ' (PCD)' : ''}`,
     );
   });
+  const assoc = h['associative'];
+  if (isObject(assoc) && isObject(assoc['options'])) {
+    const o = assoc['options'];
+    const labels = Number(o['softmaxUnits']);
+    lines.push(`  associative: ${Number(o['nVisible']) - labels} features + ${labels} labels → ${showValue(o['nHidden'])}, ${showValue(assoc['epochsTrained'] ?? 0)} epoch(s) trained, lr ${showValue(o['learningRate'])}${o['persistent'] === true ? ' (PCD)' : ''}${o['labelNegativePhase'] === 'clamped' ? ', labels clamped in the negative phase' : ''}${Number(o['discriminativeWeight']) > 0 ? `, discriminative β ${showValue(o['discriminativeWeight'])}` : ''}`);
+  }
   const c = h['classifier'];
   if (isObject(c)) {
     lines.push(`  classifier: softmax over ${showValue(c['classes'])} classes, fine-tuned ${showValue(c['epochsDone'])} epoch(s) (best ${showValue(c['bestEpoch'])})`);

