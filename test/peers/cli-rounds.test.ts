@@ -84,7 +84,7 @@ test.serial('three CURVE peers started one after another end with the same model
   const accs = procs.map(accuracyOf);
   t.is(new Set(accs).size, 1, `accuracies ${accs.join(', ')}`);
   // Parity on this small slice: one process on all the rows, same options (full-size figures: bench/peer-parity.ts).
-  const one = spawnTrain(dir, 'one', [...RUN, '--finetune', '3']);
+  const one = spawnTrain(dir, 'one', [...RUN, '--finetune', '3', '--associative', '0']);
   t.is(await one.exited(EXIT_MS), 0, one.lines.join('\n'));
   t.true(Math.abs(accs[0]! - accuracyOf(one)) <= 0.03, `peers ${accs[0]}, one process ${accuracyOf(one)}`);
 });
