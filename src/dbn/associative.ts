@@ -81,7 +81,7 @@ export class AssociativeMemory {
     this.nFeatures = rbm.nVisible - this.classes;
   }
 
-  /** A fresh associative memory over `nFeatures` features ({@link ASSOCIATIVE_DEFAULTS} unless `options` say otherwise). */
+  /** A fresh associative memory over `nFeatures` features (CD-1, minibatches of 20, learning rate 0.1, discriminative weight 1, labels clamped in the negative phase, unless `options` say otherwise). */
   static create(nFeatures: number, options: AssociativeOptions, backend: Backend, seed: number): AssociativeMemory {
     validateOptions('Dbn associative layer', associativeConstraints, options);
     if (options.nHidden === undefined) throw new InvalidOptionError(`The 'nHidden' option of the Dbn associative layer is required.`);
@@ -90,6 +90,7 @@ export class AssociativeMemory {
     return new AssociativeMemory(rbm);
   }
 
+  /** Hidden units of the associative RBM. */
   get nHidden(): number {
     return this.rbm.nHidden;
   }
@@ -176,7 +177,7 @@ export class AssociativeMemory {
 
   /**
    * Runs `chains` Gibbs chains (label clamped, or free) from label-driven starts (see
-   * {@link startChains}), `burnIn` steps, then takes a sample every `thin` steps until `count` are taken; each
+   * see `startChains`), `burnIn` steps, then takes a sample every `thin` steps until `count` are taken; each
    * sample is `E[features | h]` with `h ~ p(h | v)` from the chain's state. Deterministic for a
    * given generator state and backend.
    */
@@ -236,6 +237,7 @@ export class AssociativeMemory {
     return new AssociativeMemory(rbm);
   }
 
+  /** Frees the associative RBM's tensors. */
   dispose(): void {
     this.rbm.dispose();
   }

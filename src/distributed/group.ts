@@ -93,7 +93,10 @@ export class PeerGroup implements Collective {
   readonly instance = randomInt(1, 2 ** 32 - 1);
   readonly heartbeatMs: number;
   readonly peerTimeoutMs: number;
-  /** Known peers by id (bounded by {@link MAX_PEERS}). */
+  /**
+   * Known peers by id (bounded by {@link MAX_PEERS}).
+   * @internal
+   */
   readonly directory = new Map<string, PeerEntry>();
   /** Sorted ids of the current view's members; empty before the start. */
   members: string[] = [];
@@ -114,11 +117,20 @@ export class PeerGroup implements Collective {
   private closed = false;
   private lastYield = 0;
   private readonly counters = { rounds: 0, bytesSent: 0, bytesReceived: 0, waitMs: 0, recoveries: 0, snapshotsServed: 0 };
-  /** The start barrier and join protocol. */
+  /**
+   * The start barrier and join protocol.
+   * @internal
+   */
   readonly desk: JoinDesk;
-  /** Failures and view changes. */
+  /**
+   * Failures and view changes.
+   * @internal
+   */
   readonly views: ViewChanges;
-  /** The sums of the rounds. */
+  /**
+   * The sums of the rounds.
+   * @internal
+   */
   readonly exchange: ShardedExchange;
 
   private constructor(
@@ -167,6 +179,7 @@ export class PeerGroup implements Collective {
     return this.desk.start(this.options.startTimeoutMs ?? 120_000);
   }
 
+  /** Counters of this peer's rounds, bytes, waits, view changes and snapshots. */
   stats(): GroupStats {
     return { ...this.counters, view: this.view, members: this.members.length };
   }
@@ -269,6 +282,10 @@ export class PeerGroup implements Collective {
     this.sendToEndpoint(p.endpoint, p.publicKey, kind, meta, payload, round);
   }
 
+  /**
+   * Sends a message to an endpoint (dialing it with `publicKey` under CURVE); counts the bytes.
+   * @internal
+   */
   sendToEndpoint(endpoint: string, publicKey: string | null, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next): void {
     const frames = encodeRound({ kind, runId: this.options.runId, sender: this.id, instance: this.instance, view: this.view, round }, meta, payload);
     if (this.mesh.send(endpoint, publicKey, frames)) this.counters.bytesSent += frames.reduce((s, f) => s + f.length, 0);
@@ -287,6 +304,10 @@ export class PeerGroup implements Collective {
     return true;
   }
 
+  /**
+   * The record (id, endpoint, key) of a known peer or of this one.
+   * @internal
+   */
   memberRecord(id: string): WireMember {
     if (id === this.id) return this.self;
     const e = this.directory.get(id)!;
@@ -394,6 +415,10 @@ export class PeerGroup implements Collective {
     this.views.suspect(id, why);
   }
 
+  /**
+   * Counts a view change this peer coordinated.
+   * @internal
+   */
   countRecovery(): void {
     this.counters.recoveries++;
   }
@@ -456,6 +481,10 @@ export class PeerGroup implements Collective {
     this.desk.fail(err);
   }
 
+  /**
+   * Reports an event to `options.onEvent`.
+   * @internal
+   */
   emit(event: GroupEvent['event'], detail: string): void {
     this.options.onEvent?.({ event, detail });
   }
