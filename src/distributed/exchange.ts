@@ -73,6 +73,9 @@ export class ShardedExchange {
 
   /** Sends this member's parts of `r` to the other members (under the current view). */
   begin(r: OwnRound): void {
+    if (!allFinite(r.scalars) || !r.tensors.every(allFinite)) {
+      throw new SyncError(`This peer's contribution to round ${r.round} (stage ${r.position.stage}, epoch ${r.position.epoch}) is not finite: its training diverged (try a lower learning rate).`, 'ENONFINITE');
+    }
     this.own = r;
     this.scalarSum = undefined;
     this.sendParts();
@@ -151,8 +154,10 @@ export class ShardedExchange {
       const { start, end } = chunkBounds(total, members.length, mine);
       const chunk = new Float32Array(end - start);
       const sum = new Float64Array(r.scalars.length);
-      for (const id of members) {
-        const part = id === g.id ? { scalars: r.scalars, chunk: readFlat(r.tensors, start, end) } : this.decodePart(id, current(id)!, r, end - start);
+      const decoded = members.map((id) => (id === g.id ? { scalars: r.scalars, chunk: readFlat(r.tensors, start, end) } : this.decodePart(id, current(id)!, r, end - start)));
+      const liar = members.find((_, i) => !allFinite(decoded[i]!.scalars) || !allFinite(decoded[i]!.chunk));
+      if (liar !== undefined) return this.refuse(this.parts, r.round, liar, 'sent non-finite values');
+      for (const part of decoded) {
         for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part.scalars[i]!;
         for (let i = 0; i < chunk.length; i++) chunk[i] = chunk[i]! + part.chunk[i]!;
       }
@@ -163,14 +168,17 @@ export class ShardedExchange {
     }
     const sums = this.sums.get(r.round);
     if (!members.every((id) => sums?.get(id)?.view === view)) return undefined;
-    members.forEach((id, k) => {
+    const chunks = members.map((id, k) => {
       const { start, end } = chunkBounds(total, members.length, k);
       const bytes = sums!.get(id)!.payload;
       if (bytes.length !== (end - start) * 4) throw new SyncError(`Peer ${short(id)} sent a chunk sum of ${bytes.length} bytes for round ${r.round}, expected ${(end - start) * 4}.`, 'EPROTOCOL');
       const chunk = new Float32Array(end - start);
       new Uint8Array(chunk.buffer).set(bytes);
-      writeFlat(tensors, start, chunk);
+      return { start, chunk };
     });
+    const liar = members.find((_, k) => !allFinite(chunks[k]!.chunk));
+    if (liar !== undefined) return this.refuse(this.sums, r.round, liar, 'sent a non-finite chunk sum');
+    for (const { start, chunk } of chunks) writeFlat(tensors, start, chunk);
     scalars.set(this.scalarSum);
     const leader = members[0]!;
     const admit = leader === g.id ? r.admit : (parts?.get(leader)?.admit ?? []);
@@ -179,6 +187,17 @@ export class ShardedExchange {
     this.own = undefined;
     this.scalarSum = undefined;
     return admit;
+  }
+
+  /**
+   * Drops what `id` sent for `round` and has it dropped from the rounds (after this call
+   * returns, so the view change does not run inside the exchange): a peer whose numbers are not
+   * finite would poison every replica.
+   */
+  private refuse<T>(map: Map<number, Map<string, T>>, round: number, id: string, why: string): undefined {
+    map.get(round)?.delete(id);
+    setImmediate(() => this.g.suspect(id, `${why} in round ${round}`));
+    return undefined;
   }
 
   private decodePart(id: string, part: Part, r: OwnRound, chunkLength: number): { scalars: Float64Array; chunk: Float32Array } {
@@ -196,4 +215,9 @@ export class ShardedExchange {
       throw new SyncError(`Peer ${short(id)} sent a malformed contribution to round ${r.round}: ${(err as Error).message}`, 'EPROTOCOL', { cause: err });
     }
   }
+}
+
+function allFinite(a: Float32Array | Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
 }

@@ -80,7 +80,7 @@ async function openGroups(n: number, base: number): Promise<PeerGroup[]> {
   );
 }
 
-async function fitAll(groups: readonly PeerGroup[], x: HostMatrix, epochs: number, stopAfter?: { member: number; rounds: number }): Promise<Rbm[]> {
+async function fitAll(groups: readonly PeerGroup[], x: HostMatrix, epochs: number, stopAfter?: { member: number; rounds: number }, tolerateFailures = false): Promise<Rbm[]> {
   const backend = createJsBackend();
   const rbms = groups.map(() => new Rbm({ nVisible: x.cols, nHidden: 6, batchSize: 20, seed: 9, backend }));
   await Promise.all(groups.map((g) => g.start()));
@@ -100,7 +100,7 @@ async function fitAll(groups: readonly PeerGroup[], x: HostMatrix, epochs: numbe
         };
       }
       await r.fit(rowsOf(x, (i) => i % groups.length === k), { epochs, collective }).catch((e: Error) => {
-        if (e.message !== 'stopped') throw e;
+        if (e.message !== 'stopped' && !tolerateFailures) throw e;
       });
     }),
   );
@@ -139,6 +139,37 @@ test.serial('when a member is lost mid-run the others change view, go on, and st
     t.is(groups[0]!.view, groups[1]!.view);
     t.is(rbms[0]!.epochsTrained, 3);
     t.true(groups[0]!.stats().recoveries + groups[1]!.stats().recoveries >= 1, events.join('\n'));
+  } finally {
+    for (const g of groups) g.close();
+  }
+});
+
+test.serial('a member whose contributions are not finite is dropped; the others end with the same finite bits', async (t) => {
+  const { x } = prototypes(240, 16, 4, 7);
+  const groups = await openGroups(3, 7380);
+  const events: string[] = [];
+  // The liar's wire: after a few rounds every chunk it sends for others to sum is NaN.
+  const liar = groups[2]!;
+  const send = liar.sendTo.bind(liar);
+  liar.sendTo = (id, kind, meta, payload = [], round = liar.next) => {
+    const poisoned = kind === 'contribution' && round > 5 ? [payload[0]!, Buffer.from(new Float32Array(payload[1]!.length / 4).fill(Number.NaN).buffer)] : payload;
+    send(id, kind, meta, poisoned, round);
+  };
+  try {
+    for (const g of groups.slice(0, 2)) {
+      const prev = g.options.onEvent;
+      (g.options as { onEvent?: (e: { event: string; detail: string }) => void }).onEvent = (e) => {
+        events.push(`${e.event}: ${e.detail}`);
+        prev?.(e as never);
+      };
+    }
+    const rbms = await fitAll(groups, x, 3, undefined, true);
+    const w = rbms.map((r) => r.getParameters().weights.data);
+    t.true(sameBits(w[0]!, w[1]!));
+    t.true(w[0]!.every((v) => Number.isFinite(v)));
+    t.deepEqual(groups[0]!.members, groups[1]!.members);
+    t.false(groups[0]!.members.includes(liar.id));
+    t.truthy(events.find((e) => e.includes('non-finite')), events.join('\n'));
   } finally {
     for (const g of groups) g.close();
   }
