@@ -15,7 +15,8 @@ import { InvalidOptionError, SyncError } from '../errors.js';
 import type { KeyPair } from './keys.js';
 import { SendQueue } from './queues.js';
 import { ENDPOINT_RE } from './rounds-wire.js';
-import { isZ85Key, z85Decode, z85Encode } from './z85.js';
+import { isZ85Key, z85Decode } from './z85.js';
+import { serveZap } from './zap.js';
 
 /** Options of {@link Mesh.open}. */
 export interface MeshOptions {
@@ -106,7 +107,10 @@ export class Mesh {
       throw new InvalidOptionError(`${opts.bind} listens on every interface; set an advertised endpoint other peers can reach.`);
     }
     const mesh = new Mesh(ctx, router, zap, opts, endpoint, onWarning);
-    if (zap !== undefined) void mesh.zapLoop(zap, new Set((opts.allowlist ?? []).map((k) => Buffer.from(z85Decode(k)!).toString('hex'))));
+    if (zap !== undefined) {
+      const allowed = new Set((opts.allowlist ?? []).map((k) => Buffer.from(z85Decode(k)!).toString('hex')));
+      void serveZap(zap, (key) => allowed.has(key.toString('hex')), (detail) => onWarning(new SyncError(`Refused a connection: ${detail} is not allowed.`, 'EKEY')));
+    }
     void mesh.receiveLoop();
     return mesh;
   }
@@ -193,28 +197,6 @@ export class Mesh {
         this.onMessage(frames.slice(1));
       } catch (err) {
         this.onWarning(err as Error);
-      }
-    }
-  }
-
-  private async zapLoop(zap: zmq.Router, allowed: Set<string>): Promise<void> {
-    for (;;) {
-      let f: Buffer[];
-      try {
-        f = await zap.receive();
-      } catch {
-        return;
-      }
-      // ZAP request (RFC 27): [routing id, empty, version, request id, domain, address, identity, mechanism, credentials...].
-      const [rid, empty, version, requestId, , address, , mechanism, key] = f;
-      if (rid === undefined || empty === undefined || requestId === undefined) continue;
-      const isCurve = mechanism?.toString() === 'CURVE' && key !== undefined && key.length === 32;
-      const ok = isCurve && version?.toString() === '1.0' && allowed.has(key.toString('hex'));
-      if (!ok) this.onWarning(new SyncError(`Refused a connection from ${address?.toString() ?? '?'}: ${isCurve ? `key ${z85Encode(key)} is not in the allowlist` : 'not CURVE'}.`, 'EKEY'));
-      try {
-        await zap.send([rid, empty, '1.0', requestId, ok ? '200' : '400', ok ? 'OK' : 'Key not allowed', '', '']);
-      } catch {
-        if (this.closed) return;
       }
     }
   }

@@ -54,6 +54,7 @@ import type { Constraints } from '../validate.js';
 import { checkKeyPair } from './keys.js';
 import type { KeyPair } from './keys.js';
 import { Inbox, SendQueue } from './queues.js';
+import { serveZap } from './zap.js';
 import {
   decode,
   encodeDelta,
@@ -76,7 +77,7 @@ import type {
   SnapshotRequestMessage,
   SnapshotResponseMessage,
 } from './wire.js';
-import { isZ85Key, z85Decode, z85Encode } from './z85.js';
+import { isZ85Key, z85Decode } from './z85.js';
 
 /** Options of {@link Peer}. */
 export interface PeerOptions {
@@ -493,7 +494,11 @@ export class Peer extends EventEmitter<PeerEvents> {
       for (const key of this.curve.allowed) this.curve.allowedRaw.push(Buffer.from(rawKey(key)));
       this.zap = new zmq.Router({ context: ctx, linger: 0 });
       await this.bindOrFail(this.zap, 'inproc://zeromq.zap.01', 'ZAP handler');
-      void this.zapLoop(this.zap);
+      const allowedRaw = this.curve.allowedRaw;
+      void serveZap(this.zap, (key) => allowedRaw.some((k) => k.equals(key)), (detail) => {
+        this.counters.rejected.key++;
+        this.emit('rejected', { reason: 'key', detail });
+      });
     }
 
     this.pub = new zmq.XPublisher({ context: ctx, sendHighWaterMark: o.sndHWM, linger: o.lingerMs, maxMessageSize: CONTROL_FRAME_BYTES, ...security(true) });
@@ -1275,32 +1280,6 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (this.closed || this.routerQueue === undefined) return;
     if (this.routerQueue.push([rid, ...frames])) this.counters.sent.snapshotResponses++;
     else this.counters.dropped.queueFull++;
-  }
-
-  private async zapLoop(zap: zmq.Router): Promise<void> {
-    for (;;) {
-      let f: Buffer[];
-      try {
-        f = await zap.receive();
-      } catch {
-        return;
-      }
-      // ZAP request (RFC 27): [routing id, empty, version, request id, domain, address, identity, mechanism, credentials...].
-      const [rid, empty, version, requestId, , address, , mechanism, key] = f;
-      if (rid === undefined || empty === undefined || requestId === undefined) continue;
-      const isCurve = mechanism?.toString() === 'CURVE' && key !== undefined && key.length === 32;
-      const allowed = isCurve && version?.toString() === '1.0' && this.curve!.allowedRaw.some((k) => k.equals(key));
-      if (!allowed) {
-        this.counters.rejected.key++;
-        const who = isCurve ? `key ${z85Encode(key)}` : `mechanism ${mechanism?.toString() ?? '?'}`;
-        this.emit('rejected', { reason: 'key', detail: `${who} from ${address?.toString() ?? '?'}` });
-      }
-      try {
-        await zap.send([rid, empty, '1.0', requestId, allowed ? '200' : '400', allowed ? 'OK' : 'Key not allowed', '', '']);
-      } catch {
-        if (this.closed) return;
-      }
-    }
   }
 
   /** Counts and reports failed handshakes on `socket`, then calls `after` (if given). */
