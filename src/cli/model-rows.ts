@@ -4,11 +4,13 @@
  * Shared by `evaluate`, `predict` and `transform`.
  */
 import { type Dataset, take } from '../data/index.js';
+import { Dbn } from '../dbn/index.js';
 import { DbnError } from '../errors.js';
 import type { HostMatrix } from '../validate.js';
-import { canonicalData, loadSource, type ScalerJson, scalerFromJson, type SourceArgs, type Source } from './data-options.js';
+import { type ComputeArgs, type GlobalArgs, checkWritable, openBackend, requireFile } from './common.js';
+import { canonicalData, checkLimit, loadSource, type ScalerJson, scalerFromJson, type SourceArgs, type Source } from './data-options.js';
 import { writeFileAtomic } from './images.js';
-import type { TrainingRecord } from './training-record.js';
+import { type TrainingRecord, trainingRecordOf } from './training-record.js';
 
 /** Reads `--data` (or, without it, the model's own training source) as the model's inputs. */
 export function sourceForModel(a: SourceArgs, record: TrainingRecord | undefined, needLabels: boolean): Source {
@@ -61,4 +63,39 @@ export function inputsForModel(a: SourceArgs, metadata: Record<string, unknown>,
 export function writeOutput(out: string | undefined, text: string, force: boolean): void {
   if (out === undefined) process.stdout.write(text);
   else writeFileAtomic(out, text, force);
+}
+
+/** Flags of a command that reads a model and writes one CSV line per input row (`predict`, `transform`). */
+export interface RowsCommandArgs extends GlobalArgs, ComputeArgs, SourceArgs {
+  readonly model: string;
+  readonly out?: string | undefined;
+  readonly force: boolean;
+}
+
+/**
+ * Runs a rows command: checks the flags, opens the backend, loads the model, reads the rows as
+ * the model was trained on them, writes the header and one line per row that `lines` returns to
+ * `--out` (or stdout), and prints `summary` on stderr; disposes everything.
+ */
+export async function runRowsCommand(
+  a: RowsCommandArgs,
+  lines: (dbn: Dbn, x: HostMatrix) => { readonly lines: string[]; readonly summary: string },
+  prepare: (dbn: Dbn) => void = () => undefined,
+): Promise<void> {
+  requireFile('--model', a.model);
+  checkLimit(a.limit);
+  if (a.out !== undefined) checkWritable('--out', a.out, a.force);
+  const { backend, line } = await openBackend(a.backend, a.debug);
+  let dbn: Dbn | undefined;
+  try {
+    dbn = Dbn.load(a.model, { backend });
+    prepare(dbn);
+    const { x, name } = inputsForModel(a, dbn.metadata, trainingRecordOf(dbn.metadata));
+    const out = lines(dbn, x);
+    writeOutput(a.out, `${out.lines.join('\n')}\n`, a.force);
+    if (!a.quiet) process.stderr.write(`${line}\n${out.summary} of ${name}${a.out === undefined ? '' : ` → ${a.out}`}\n`);
+  } finally {
+    dbn?.dispose();
+    backend.dispose();
+  }
 }

@@ -1,44 +1,34 @@
 /** `dbn-node predict`: the class and class probabilities of every row of a file, from a fine-tuned model. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Dbn } from '../../dbn/index.js';
 import { NotFittedError } from '../../errors.js';
-import { type ComputeArgs, type GlobalArgs, checkWritable, computeOptions, openBackend, requireFile } from '../common.js';
-import { checkLimit, type SourceArgs, sourceOptions } from '../data-options.js';
-import { csvField, inputsForModel, writeOutput } from '../model-rows.js';
+import { type GlobalArgs, computeOptions } from '../common.js';
+import { sourceOptions } from '../data-options.js';
+import { type RowsCommandArgs, csvField, runRowsCommand } from '../model-rows.js';
 import { trainingRecordOf } from '../training-record.js';
 
-interface PredictArgs extends GlobalArgs, ComputeArgs, SourceArgs {
-  readonly model: string;
-  readonly out?: string | undefined;
-  readonly force: boolean;
-}
+type PredictArgs = RowsCommandArgs;
 
 async function handler(a: ArgumentsCamelCase<PredictArgs>): Promise<void> {
-  requireFile('--model', a.model);
-  checkLimit(a.limit);
-  if (a.out !== undefined) checkWritable('--out', a.out, a.force);
-  const { backend, line } = await openBackend(a.backend);
-  let dbn: Dbn | undefined;
-  try {
-    dbn = Dbn.load(a.model, { backend });
-    if (dbn.classes === undefined) throw new NotFittedError(`${a.model} holds a DBN that was never fine-tuned: it has no classifier to predict with (train it with labels).`);
-    const record = trainingRecordOf(dbn.metadata);
-    const { x, name } = inputsForModel(a, dbn.metadata, record);
-    const proba = dbn.predictProba(x);
-    const names = Array.from({ length: proba.cols }, (_, k) => record?.classNames?.[k] ?? String(k));
-    const lines = [['row', 'class', ...names.map((n) => `p_${n}`)].map((f) => csvField(f)).join(',')];
-    for (let r = 0; r < proba.rows; r++) {
-      const p = proba.data.subarray(r * proba.cols, (r + 1) * proba.cols);
-      let best = 0;
-      for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
-      lines.push([String(r + 1), csvField(names[best]!), ...Array.from(p, (v) => v.toFixed(6))].join(','));
-    }
-    writeOutput(a.out, `${lines.join('\n')}\n`, a.force);
-    if (!a.quiet) process.stderr.write(`${line}\npredicted ${proba.rows} rows of ${name}${a.out === undefined ? '' : ` → ${a.out}`}\n`);
-  } finally {
-    dbn?.dispose();
-    backend.dispose();
-  }
+  let names: string[] = [];
+  await runRowsCommand(
+    a,
+    (dbn, x) => {
+      const proba = dbn.predictProba(x);
+      const lines = [['row', 'class', ...names.map((n) => `p_${n}`)].map((f) => csvField(f)).join(',')];
+      for (let r = 0; r < proba.rows; r++) {
+        const p = proba.data.subarray(r * proba.cols, (r + 1) * proba.cols);
+        let best = 0;
+        for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
+        lines.push([String(r + 1), csvField(names[best]!), ...Array.from(p, (v) => v.toFixed(6))].join(','));
+      }
+      return { lines, summary: `predicted ${proba.rows} rows` };
+    },
+    (dbn) => {
+      if (dbn.classes === undefined) throw new NotFittedError(`${a.model} holds a DBN that was never fine-tuned: it has no classifier to predict with (train it with labels).`);
+      const record = trainingRecordOf(dbn.metadata);
+      names = Array.from({ length: dbn.classes }, (_, k) => record?.classNames?.[k] ?? String(k));
+    },
+  );
 }
 
 /** The `predict` command. */

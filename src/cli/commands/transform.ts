@@ -1,40 +1,30 @@
 /** `dbn-node transform`: the features a pretrained model computes for every row of a file. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Dbn } from '../../dbn/index.js';
 import { InvalidOptionError } from '../../errors.js';
-import { type ComputeArgs, type GlobalArgs, checkWritable, computeOptions, openBackend, requireFile } from '../common.js';
-import { checkLimit, type SourceArgs, sourceOptions } from '../data-options.js';
-import { inputsForModel, writeOutput } from '../model-rows.js';
-import { trainingRecordOf } from '../training-record.js';
+import { type GlobalArgs, computeOptions } from '../common.js';
+import { sourceOptions } from '../data-options.js';
+import { type RowsCommandArgs, runRowsCommand } from '../model-rows.js';
 
-interface TransformArgs extends GlobalArgs, ComputeArgs, SourceArgs {
-  readonly model: string;
+interface TransformArgs extends RowsCommandArgs {
   readonly layer?: number | undefined;
-  readonly out?: string | undefined;
-  readonly force: boolean;
 }
 
 async function handler(a: ArgumentsCamelCase<TransformArgs>): Promise<void> {
-  requireFile('--model', a.model);
-  checkLimit(a.limit);
-  if (a.out !== undefined) checkWritable('--out', a.out, a.force);
-  const { backend, line } = await openBackend(a.backend);
-  let dbn: Dbn | undefined;
-  try {
-    dbn = Dbn.load(a.model, { backend });
-    const top = dbn.layers.length - 1;
-    const layer = a.layer ?? top;
-    if (!Number.isSafeInteger(layer) || layer < 0 || layer > top) throw new InvalidOptionError(`--layer must be an integer in [0, ${top}] (the model has ${top + 1} layer(s)), got ${layer}.`);
-    const { x, name } = inputsForModel(a, dbn.metadata, trainingRecordOf(dbn.metadata));
-    const h = dbn.transform(x, layer);
-    const lines = [['row', ...Array.from({ length: h.cols }, (_, j) => `h${layer}_${j}`)].join(',')];
-    for (let r = 0; r < h.rows; r++) lines.push([String(r + 1), ...Array.from(h.data.subarray(r * h.cols, (r + 1) * h.cols), (v) => String(v))].join(','));
-    writeOutput(a.out, `${lines.join('\n')}\n`, a.force);
-    if (!a.quiet) process.stderr.write(`${line}\ntransformed ${h.rows} rows of ${name} to ${h.cols} features of layer ${layer}${a.out === undefined ? '' : ` → ${a.out}`}\n`);
-  } finally {
-    dbn?.dispose();
-    backend.dispose();
-  }
+  let layer = 0;
+  await runRowsCommand(
+    a,
+    (dbn, x) => {
+      const h = dbn.transform(x, layer);
+      const lines = [['row', ...Array.from({ length: h.cols }, (_, j) => `h${layer}_${j}`)].join(',')];
+      for (let r = 0; r < h.rows; r++) lines.push([String(r + 1), ...Array.from(h.data.subarray(r * h.cols, (r + 1) * h.cols), (v) => String(v))].join(','));
+      return { lines, summary: `transformed ${h.rows} rows to ${h.cols} features of layer ${layer}` };
+    },
+    (dbn) => {
+      const top = dbn.layers.length - 1;
+      layer = a.layer ?? top;
+      if (!Number.isSafeInteger(layer) || layer < 0 || layer > top) throw new InvalidOptionError(`--layer must be an integer in [0, ${top}] (the model has ${top + 1} layer(s)), got ${layer}.`);
+    },
+  );
 }
 
 /** The `transform` command. */
