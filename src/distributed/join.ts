@@ -58,7 +58,8 @@ export class JoinDesk {
       for (const p of g.directory.values()) if (!this.heard.has(p.id)) g.sendToEndpoint(p.endpoint, p.publicKey, 'hello', this.hello(), [], 0);
       this.checkBarrier();
     } else if (this.mode === 'joining') {
-      for (const [id, h] of this.heard) if (h.running) g.sendTo(id, 'join', this.identity(), [], 0);
+      // Every peer heard, running or not when last heard: a peer restarted since then may be running again (a peer not running ignores it).
+      for (const id of this.heard.keys()) g.sendTo(id, 'join', this.identity(), [], 0);
     }
     if ((this.mode === 'starting' || this.mode === 'joining') && now > this.deadline) this.timeout(now);
   }
