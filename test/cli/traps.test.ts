@@ -154,3 +154,18 @@ test('--version prints the package version', (t) => {
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout.trim(), (JSON.parse(fs.readFileSync('package.json', 'utf8')) as { version: string }).version);
 });
+
+test('evaluate prints class names from the model escaped: a label holding terminal control sequences cannot drive the terminal', (t) => {
+  const csv = path.join(dir, 'hostile-labels.csv');
+  const names = ['ok', 'evil\u001b[2J\u001b[31m', 'x\u202eyz'];
+  const rows = irisLike(45, 3).map((r) => { const k = species.indexOf(r[2]!); return [r[0], r[1], names[k], r[3], r[4]]; });
+  fs.writeFileSync(csv, ['a;b;species;c;d', ...rows.map((r) => r.join(';'))].join('\n'));
+  const out = path.join(dir, 'hostile');
+  const tr = cli(['train', '--data', csv, '--delimiter', ';', '--label', 'species', '--finetune', '2', '--out', out, ...small]);
+  t.is(tr.code, 0, tr.stderr);
+  const ev = cli(['evaluate', '--model', path.join(out, 'model.dbn'), '--backend', 'js', '--quiet']);
+  t.is(ev.code, 0, ev.stderr);
+  t.false((ev.stdout + ev.stderr).includes('\u001b') || (ev.stdout + ev.stderr).includes('\u202e'), 'no raw ESC or bidi override printed');
+  t.true(ev.stdout.includes('evil\\x1b[2J\\x1b[31m'), ev.stdout);
+  t.true(ev.stdout.includes('x\\u{202e}yz'), ev.stdout);
+});

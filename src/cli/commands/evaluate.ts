@@ -8,6 +8,7 @@ import { type Dataset, take } from '../../data/index.js';
 import { Dbn } from '../../dbn/index.js';
 import { DbnError } from '../../errors.js';
 import { type ComputeArgs, type GlobalArgs, computeOptions, openBackend, requireFile } from '../common.js';
+import { escapeText } from '../escape.js';
 import { canonicalData, checkLimit, type SourceArgs, sourceOptions, splitSource } from '../data-options.js';
 import { allRows, scaleForModel, sourceForModel } from '../model-rows.js';
 import { fmt } from '../progress.js';
@@ -93,9 +94,10 @@ async function handler(a: ArgumentsCamelCase<EvaluateArgs>): Promise<void> {
       return;
     }
     if (!a.quiet) process.stderr.write(`${line}\n`);
-    const names = ev.confusionMatrix.map((_, i) => classNames?.[i] ?? String(i));
+    // Class names come from the model file: escaped, so a crafted name cannot drive the terminal.
+    const names = ev.confusionMatrix.map((_, i) => escapeText(classNames?.[i] ?? String(i)));
     const out: string[] = [];
-    out.push(`${a.model} on ${chosen.description}`);
+    out.push(`${escapeText(a.model)} on ${escapeText(chosen.description)}`);
     out.push(`accuracy ${(ev.accuracy * 100).toFixed(2)}%   log-loss ${fmt(ev.logLoss)}`);
     out.push('confusion matrix (rows: true class, columns: predicted):');
     const w = Math.max(5, ...ev.confusionMatrix.flat().map((v) => String(v).length + 1), ...names.map((n) => n.length + 1));
