@@ -31,18 +31,19 @@ test('the guard refuses an unknown layer, wrong shapes and non-finite values, na
 });
 
 test('the hard cap is relative to this peer\'s own weights (at least the floor): a 1e30 delta is refused', (t) => {
-  const g = new DeltaGuard({ weightFactor: 1, weightFloor: 1 });
+  // SHAPES hold 8 entries: a floor of 1/√8 per entry is a scale of 1.
+  const g = new DeltaGuard({ weightFactor: 1, weightFloor: 1 / Math.sqrt(8) });
   const n = Math.sqrt(93);
-  t.like(g.check(0, delta(1), SHAPES, SHAPES), { ok: false, reason: 'cap' }, 'weights unknown: the floor 1 bounds the norm');
+  t.like(g.check(0, delta(1), SHAPES, SHAPES), { ok: false, reason: 'cap' }, 'weights unknown: the floor bounds the norm');
   g.observeWeights(0, 10);
   t.true(g.check(0, delta((10 / n) * (1 - 1e-4)), SHAPES, SHAPES).ok, 'just under ‖w‖');
   t.like(g.check(0, delta((10 / n) * (1 + 1e-4)), SHAPES, SHAPES), { ok: false, reason: 'cap' });
   t.like(g.check(0, delta(1e30), SHAPES, SHAPES), { ok: false, reason: 'cap' });
   t.like(g.check(0, delta(2e37), SHAPES, SHAPES), { ok: false, reason: 'cap' });
   g.observeWeights(0, 0.001);
-  t.is(g.weightScale(0), 1, 'tiny weights: the floor');
+  t.true(Math.abs(g.weightScale(0, 8) - 1) < 1e-12, 'tiny weights: the floor');
   g.observeWeights(0, Number.NaN);
-  t.is(g.weightScale(0), 1, 'a non-finite norm is not recorded');
+  t.true(Math.abs(g.weightScale(0, 8) - 1) < 1e-12, 'a non-finite norm is not recorded');
 });
 
 test('the own-update bound arms after the warm-up and compares with the median of this peer\'s own updates only', (t) => {
@@ -108,15 +109,16 @@ test('the rate limit bounds what one sender moves within the window, relative to
 });
 
 test('the check after merging refuses non-finite or exploded weights: two 2e38 deltas summing to Inf', (t) => {
-  const settings = new DeltaGuard().settings;
+  const settings = new DeltaGuard({ weightFactor: 1, weightFloor: 1 }).settings;
   const sum = Math.fround(Math.fround(2e38) + Math.fround(2e38));
   t.is(sum, Number.POSITIVE_INFINITY);
-  t.false(mergedWeightsSound(1, sum * sum, 2, settings));
-  t.false(mergedWeightsSound(100, Number.NaN, 1, settings));
+  t.false(mergedWeightsSound(1, sum * sum, 2, 1, settings));
+  t.false(mergedWeightsSound(100, Number.NaN, 1, 1, settings));
   // Each accepted delta adds at most weightFactor × ‖w‖: 2 deltas, at most 3 × ‖w‖.
-  t.true(mergedWeightsSound(100, 900, 2, settings));
-  t.false(mergedWeightsSound(100, 901, 2, settings));
-  t.true(mergedWeightsSound(0, 4, 1, settings), 'the floor: from zero weights, up to 2 × 1');
+  t.true(mergedWeightsSound(100, 900, 2, 1, settings));
+  t.false(mergedWeightsSound(100, 901, 2, 1, settings));
+  t.true(mergedWeightsSound(0, 4, 1, 1, settings), 'the floor: from zero weights, up to 2 × 1');
+  t.false(mergedWeightsSound(0, 4.01, 1, 1, settings));
 });
 
 test('fingerprints: layout, fixed sample indices, divergence by hand', (t) => {

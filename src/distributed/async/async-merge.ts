@@ -5,8 +5,8 @@
  * docs/async-peer-training.md for the measured trade-off).
  */
 import type { DeltaMessage, ReceivedSnapshot } from '../../sync/index.js';
-import { mergedWeightsSound, sumOfSquares } from './delta-guard.js';
-import { addInto, addIntoBoth, publishDense, publishSparse, remoteTensors } from './encodings.js';
+import { lengthOf, mergedWeightsSound, sumOfSquares } from './delta-guard.js';
+import { addInto, addIntoBoth, publishDense, publishSparse } from './encodings.js';
 import type { BatchPosition, MergeStrategy, TrainerContext } from './merge-strategy.js';
 import type { AsyncSettings } from './options.js';
 import { sameShapes } from './parameter-groups.js';
@@ -26,6 +26,7 @@ export function sameSequences(a: ReadonlyMap<string, number>, b: ReadonlyMap<str
 /** The asynchronous {@link MergeStrategy}. */
 export class AsyncMerge implements MergeStrategy {
   readonly kind = 'async';
+  readonly rateLimited = true;
   readonly announced = 0;
   private queue: DeltaMessage[] = [];
   private antiEntropyTimer: NodeJS.Timeout | undefined;
@@ -62,6 +63,7 @@ export class AsyncMerge implements MergeStrategy {
   enterGroup(): void {
     this.applyPending();
   }
+
 
   afterBatch(id: number, position: BatchPosition): Promise<void> | undefined {
     void position;
@@ -163,7 +165,7 @@ export class AsyncMerge implements MergeStrategy {
     const result =
       encoding.kind === 'sparse' && !final
         ? publishSparse(this.ctx, g, cur, shapes, received, share, encoding.fraction)
-        : publishDense(this.ctx, g, cur, shapes, remoteTensors(g, received), share, encoding.kind === 'float16' && !final);
+        : publishDense(this.ctx, g, cur, shapes, received, share, encoding.kind === 'float16' && !final);
     this.ctx.counters.applied += result.merged;
     this.ctx.endSync(g, t0);
   }
@@ -227,7 +229,7 @@ export class AsyncMerge implements MergeStrategy {
     const beforeSq = sumOfSquares(target);
     const trial = target.map((t) => t.slice());
     for (const msg of list) for (let t = 0; t < trial.length; t++) addInto(trial[t]!, tensorOf(msg, t), 1);
-    if (!mergedWeightsSound(beforeSq, sumOfSquares(trial), list.length, this.ctx.guard.settings)) {
+    if (!mergedWeightsSound(beforeSq, sumOfSquares(trial), list.length, lengthOf(trial), this.ctx.guard.settings)) {
       this.ctx.counters.rolledBack++;
       this.ctx.report('rejected', `merging ${list.length} queued delta(s) into group ${id} would break its weights: kept the last good state`);
       return;

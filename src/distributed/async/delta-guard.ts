@@ -21,11 +21,15 @@ export type DeltaRejection = 'layer' | 'shape' | 'nonfinite' | 'cap' | 'norm' | 
 /** Options of {@link DeltaGuard}. */
 export interface DeltaGuardOptions {
   /**
-   * Hard cap: a delta whose L2 norm exceeds `weightFactor × ‖w‖`, `‖w‖` this peer's own norm of
-   * the group's parameters (at least `weightFloor`), is refused. Default 1.
+   * Hard cap: a delta whose L2 norm exceeds `weightFactor × s` is refused, `s` being this peer's
+   * own norm of the group's parameters `‖w‖`, or `weightFloor × √n` (n: the group's entries) when
+   * that is larger. Default 10.
    */
   readonly weightFactor?: number;
-  /** The least `‖w‖` the cap and rate limit use (fresh layers start with tiny weights). Default 1. */
+  /**
+   * The least scale the cap, rate limit and merge check use, as an RMS per entry: fresh layers
+   * start with tiny weights and take large first steps. Default 0.1.
+   */
   readonly weightFloor?: number;
   /** A delta whose norm exceeds `normFactor ×` the median of this peer's own recent updates of the group is refused. Default 10. */
   readonly normFactor?: number;
@@ -33,7 +37,7 @@ export interface DeltaGuardOptions {
   readonly normWindow?: number;
   /** The bound on own updates applies once this peer has published this many updates of the group. Default 5. */
   readonly normWarmup?: number;
-  /** Per sender and group, the norms accepted within `rateWindowMs` sum to at most `rateFactor × ‖w‖`. Default 4. */
+  /** Per sender and group, the norms accepted within `rateWindowMs` sum to at most `rateFactor × s` (`s` as for the cap). Default 20. */
   readonly rateFactor?: number;
   /** The rate limit's window. Default 1000. */
   readonly rateWindowMs?: number;
@@ -63,7 +67,7 @@ interface RateWindow {
 /** Resolved {@link DeltaGuardOptions}. */
 export type GuardSettings = Required<DeltaGuardOptions>;
 
-export const GUARD_DEFAULTS: GuardSettings = { weightFactor: 1, weightFloor: 1, normFactor: 10, normWindow: 50, normWarmup: 5, rateFactor: 4, rateWindowMs: 1000 };
+export const GUARD_DEFAULTS: GuardSettings = { weightFactor: 10, weightFloor: 0.1, normFactor: 10, normWindow: 50, normWarmup: 5, rateFactor: 20, rateWindowMs: 1000 };
 
 /** Keeps this peer's own weight norms and update norms per group, and each sender's recent norms. */
 export class DeltaGuard {
@@ -81,9 +85,9 @@ export class DeltaGuard {
     if (Number.isFinite(norm)) this.weightNorms.set(layer, norm);
   }
 
-  /** This peer's norm of the group's parameters as the bounds use it (at least `weightFloor`). */
-  weightScale(layer: number): number {
-    return Math.max(this.weightNorms.get(layer) ?? 0, this.settings.weightFloor);
+  /** This peer's scale of group `layer` (of `elements` entries) as the bounds use it: its weight norm, at least `weightFloor × √elements`. */
+  weightScale(layer: number, elements: number): number {
+    return scaleOf(this.weightNorms.get(layer) ?? 0, elements, this.settings);
   }
 
   /**
@@ -107,7 +111,7 @@ export class DeltaGuard {
     if (!Number.isFinite(sq)) return { ok: false, reason: 'nonfinite', detail: `the delta for layer ${layer} holds a NaN or an infinity` };
     const norm = Math.sqrt(sq);
     const s = this.settings;
-    const scale = this.weightScale(layer);
+    const scale = this.weightScale(layer, elementsOf(expected!));
     if (norm > s.weightFactor * scale) {
       return { ok: false, reason: 'cap', detail: `norm ${norm.toPrecision(3)} > ${s.weightFactor} × this peer's weight norm ${scale.toPrecision(3)} (layer ${layer})` };
     }
@@ -172,16 +176,35 @@ export class DeltaGuard {
   }
 }
 
+/** The scale of a group of `elements` entries and norm `norm`: the norm, at least `weightFloor × √elements`. */
+export function scaleOf(norm: number, elements: number, settings: GuardSettings): number {
+  return Math.max(Number.isFinite(norm) ? norm : 0, settings.weightFloor * Math.sqrt(elements));
+}
+
 /**
- * The check after merging: whether parameters whose squared norm went from `beforeSq` to
- * `afterSq` are sound — finite, and not grown beyond what the hard cap allows (each accepted
- * delta adds at most `weightFactor × ‖w‖`, so `count` of them at most `(1 + count · weightFactor)`
- * times the norm). Otherwise the caller keeps the last good state.
+ * The check after merging: whether parameters of `elements` entries whose squared norm went
+ * from `beforeSq` to `afterSq` are sound — finite, and not grown beyond what the hard cap allows
+ * (each accepted delta adds at most `weightFactor × s`, so `count` of them leave at most
+ * `s · (1 + count · weightFactor)`). Otherwise the caller keeps the last good state.
  */
-export function mergedWeightsSound(beforeSq: number, afterSq: number, count: number, settings: GuardSettings): boolean {
+export function mergedWeightsSound(beforeSq: number, afterSq: number, count: number, elements: number, settings: GuardSettings): boolean {
   if (!Number.isFinite(afterSq)) return false;
-  const before = Math.max(Math.sqrt(beforeSq), settings.weightFloor);
+  const before = scaleOf(Math.sqrt(beforeSq), elements, settings);
   return Math.sqrt(afterSq) <= before * (1 + Math.max(count, 1) * settings.weightFactor) * (1 + 1e-6);
+}
+
+/** The entries of tensors of `shapes`. */
+export function elementsOf(shapes: readonly TensorShape[]): number {
+  let n = 0;
+  for (const [rows, cols] of shapes) n += rows * cols;
+  return n;
+}
+
+/** The entries of `tensors`. */
+export function lengthOf(tensors: readonly { readonly length: number }[]): number {
+  let n = 0;
+  for (const t of tensors) n += t.length;
+  return n;
 }
 
 /** `Σ v²` over tensors, in float64. */

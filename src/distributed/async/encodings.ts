@@ -8,7 +8,7 @@
 import type { HostKernels } from '../../kernels/host/host-kernels.js';
 import type { DeltaMessage } from '../../sync/index.js';
 import { sparseFrame } from '../../sync/wire.js';
-import { type DeltaGuard, type DeltaKind, mergedWeightsSound, sumOfSquares, type TensorShape } from './delta-guard.js';
+import { type DeltaGuard, type DeltaKind, lengthOf, mergedWeightsSound, sumOfSquares, type TensorShape } from './delta-guard.js';
 import type { PeerLink } from './link.js';
 import type { ParameterGroups } from './parameter-groups.js';
 import { type Counters, deltaOverhead, type GroupState } from './state.js';
@@ -84,7 +84,7 @@ export function countPublished(ctx: PublishContext, g: GroupState, shapes: reado
  */
 function mergeSound(ctx: PublishContext, beforeSq: number, after: readonly Float32Array[], merged: number): boolean {
   if (merged === 0) return true;
-  if (mergedWeightsSound(beforeSq, sumOfSquares(after), merged, ctx.guard.settings)) return true;
+  if (mergedWeightsSound(beforeSq, sumOfSquares(after), merged, lengthOf(after), ctx.guard.settings)) return true;
   ctx.counters.rolledBack++;
   return false;
 }
@@ -105,14 +105,15 @@ function send(ctx: PublishContext, id: number, change: Change, shapes: TensorSha
  * fused pass per tensor. A merge that would leave broken weights is undone: the pass is redone
  * without the remote deltas (they are dropped, counted in `rolledBack`).
  */
-export function publishDense(ctx: PublishContext, g: GroupState, cur: Float32Array[], shapes: TensorShape[], remote: readonly Float32Array[][], share: number, float16: boolean): Publication {
+export function publishDense(ctx: PublishContext, g: GroupState, cur: Float32Array[], shapes: TensorShape[], received: readonly DeltaMessage[], share: number, float16: boolean): Publication {
+  const remote = remoteTensors(g, received);
   // With share < 1 this peer keeps only its share of its own change, like everyone else.
   const keep = share < 1;
   const curSq = sumOfSquares(cur);
   ctx.guard.observeWeights(g.id, Math.sqrt(curSq));
   let merging = remote;
   let out = fusedChange(ctx, cur, g, merging, share, keep, float16 && LITTLE_ENDIAN);
-  if (!mergeSound(ctx, curSq, g.curNext, merging.length)) {
+  if (!mergeSound(ctx, curSq, g.curNext, received.length)) {
     merging = [];
     out = fusedChange(ctx, cur, g, merging, share, keep, float16 && LITTLE_ENDIAN);
   }
@@ -136,7 +137,7 @@ export function publishDense(ctx: PublishContext, g: GroupState, cur: Float32Arr
     for (const r of merging) for (let t = 0; t < cur.length; t++) addIntoBoth(cur[t]!, g.base[t]!, r[t]!);
     ctx.groups.write(g.id, cur);
   }
-  return { settled, merged: merging.length };
+  return { settled, merged: merging.length > 0 ? received.length : 0 };
 }
 
 /**
@@ -204,7 +205,7 @@ function mergeReceived(ctx: PublishContext, g: GroupState, cur: Float32Array[], 
  * (float32 after each addition, as the kernels sum several remote deltas), the sparse ones by
  * their entries only.
  */
-export function remoteTensors(g: GroupState, received: readonly DeltaMessage[]): Float32Array[][] {
+function remoteTensors(g: GroupState, received: readonly DeltaMessage[]): Float32Array[][] {
   if (!received.some((m) => m.sparse !== undefined)) return received.map((m) => m.tensors);
   const acc = (g.accumulated ??= g.base.map((b) => new Float32Array(b.length)));
   for (const a of acc) a.fill(0);

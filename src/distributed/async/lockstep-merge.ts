@@ -7,7 +7,7 @@
  */
 import { InvalidDataError, SyncError } from '../../errors.js';
 import type { DeltaMessage } from '../../sync/index.js';
-import { mergedWeightsSound, sumOfSquares } from './delta-guard.js';
+import { lengthOf, mergedWeightsSound, sumOfSquares } from './delta-guard.js';
 import { roundChange, sendRound } from './encodings.js';
 import type { BatchPosition, MergeStrategy, TrainerContext } from './merge-strategy.js';
 import type { RemoteView } from './remote-peers.js';
@@ -45,6 +45,7 @@ function roundKey(group: number, round: number): string {
 /** The lockstep {@link MergeStrategy}. */
 export class LockstepMerge implements MergeStrategy {
   readonly kind = 'lockstep';
+  readonly rateLimited = false;
   readonly layerBarrier = true;
   readonly pending = 0;
   announced = 0;
@@ -246,7 +247,7 @@ export class LockstepMerge implements MergeStrategy {
     }
     this.sum(g, deltas, this.ctx.common.merge === 'average' ? 1 / deltas.length : 1);
     this.held.delete(key);
-    if (!mergedWeightsSound(sumOfSquares(g.base), sumOfSquares(g.next), deltas.length, this.ctx.guard.settings)) {
+    if (!mergedWeightsSound(sumOfSquares(g.base), sumOfSquares(g.next), deltas.length, lengthOf(g.base), this.ctx.guard.settings)) {
       this.ctx.counters.rolledBack++;
       this.fail(`the sum of round ${r} of group ${g.id} would break the weights`);
       throw this.failure!;

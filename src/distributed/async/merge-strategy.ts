@@ -42,6 +42,12 @@ export interface MergeStrategy {
   readonly kind: 'async' | 'lockstep';
   /** Whether a barrier waits at the end of every RBM layer (always at the end of pretraining and fine-tuning). */
   readonly layerBarrier: boolean;
+  /**
+   * Whether remote deltas are rate-limited per sender. Lockstep rounds bound the rate already
+   * (one delta per sender and round), and a refusal there ends the run, so its outcome must not
+   * depend on timing.
+   */
+  readonly rateLimited: boolean;
   /** Accepted deltas waiting to be merged. */
   readonly pending: number;
   /** What this peer puts in its heartbeats' `progress.samples` (lockstep: publication points per epoch). */

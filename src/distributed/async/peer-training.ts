@@ -16,7 +16,7 @@ import type { MatrixInput } from '../../validate.js';
 import type { Dbn, PretrainHistory } from '../../dbn/dbn.js';
 import type { FineTuneOptions, FineTuneResult, PretrainOptions } from '../../dbn/options.js';
 import { AsyncMerge, averageInto } from './async-merge.js';
-import { DeltaGuard } from './delta-guard.js';
+import { DeltaGuard, sumOfSquares } from './delta-guard.js';
 import type { PeerLink } from './link.js';
 import { LockstepMerge } from './lockstep-merge.js';
 import type { MergeStrategy, TrainerContext } from './merge-strategy.js';
@@ -319,6 +319,7 @@ export class PeerTrainer {
 
   private enterGroup(id: number, epochs: number): void {
     this.group = newGroupState(id, this.groups.read(id));
+    this.guard.observeWeights(id, Math.sqrt(sumOfSquares(this.group.base)));
     this.strategy.enterGroup(this.group);
     this.lastGroup = id;
     this.stage = id;
@@ -404,7 +405,7 @@ export class PeerTrainer {
     // A sparse delta's tensors are only built on access: the guard needs their lengths alone.
     const tensors = msg.sparse === undefined ? msg.tensors : msg.shapes.map(([r, c]) => ({ length: r * c }));
     const kind = msg.sparse === undefined ? 'dense' : 'sparse';
-    const origin = { sender: msg.senderId, now: Date.now() };
+    const origin = this.strategy.rateLimited ? { sender: msg.senderId, now: Date.now() } : undefined;
     const verdict = this.guard.check(msg.layer, tensors, msg.shapes, this.expectedShapes(msg), msg.sumSquares, kind, origin);
     this.counters.receiveMs += performance.now() - t0;
     if (!verdict.ok) {
@@ -413,7 +414,7 @@ export class PeerTrainer {
       this.strategy.refused(msg, `${verdict.reason}: ${verdict.detail}`);
       return;
     }
-    this.guard.acceptRemote(msg.layer, verdict.norm, origin);
+    if (origin !== undefined) this.guard.acceptRemote(msg.layer, verdict.norm, origin);
     this.strategy.receive(msg, verdict.norm, kind);
   };
 
