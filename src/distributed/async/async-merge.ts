@@ -7,7 +7,7 @@
 import type { DeltaMessage, ReceivedSnapshot } from '../../sync/index.js';
 import { lengthOf, mergedWeightsSound, sumOfSquares } from './delta-guard.js';
 import { addInto, addIntoBoth, publishDense, publishSparse } from './encodings.js';
-import type { BatchPosition, MergeStrategy, TrainerContext } from './merge-strategy.js';
+import type { MergeStrategy, TrainerContext } from './merge-strategy.js';
 import type { AsyncSettings } from './options.js';
 import { sameShapes } from './parameter-groups.js';
 
@@ -65,8 +65,7 @@ export class AsyncMerge implements MergeStrategy {
   }
 
 
-  afterBatch(id: number, position: BatchPosition): Promise<void> | undefined {
-    void position;
+  afterBatch(id: number): Promise<void> | undefined {
     const since = this.ctx.countBatch(id);
     const { publishMs } = this.settings;
     if (since < this.ctx.common.publishEvery && (publishMs === undefined || this.ctx.sinceLastSync() < publishMs)) return undefined;

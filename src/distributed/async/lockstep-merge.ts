@@ -95,8 +95,7 @@ export class LockstepMerge implements MergeStrategy {
    * A remote delta is the next round of its sender in its group when its `baseSequence` is the
    * last one received; anything else means a delta was lost, which lockstep cannot repair.
    */
-  receive(msg: DeltaMessage, norm: number): void {
-    void norm;
+  receive(msg: DeltaMessage): void {
     const chainKey = `${msg.senderId}/${msg.layer}`;
     let chain = this.chains.get(chainKey);
     if (chain === undefined) this.chains.set(chainKey, (chain = { last: 0, count: 0 }));
