@@ -10,7 +10,7 @@
  * all the rows for reference.
  *
  *   npx tsx bench/async-tradeoff.ts [--rows 3000] [--test 2000] [--layers 100,100] [--epochs 2]
- *     [--finetune 5] [--delay-ms 20] [--backend native]
+ *     [--finetune 5] [--delay-ms 20] [--backend native] [--modes sync,async]
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,6 +40,7 @@ const { values } = parseArgs({
     ports: { type: 'string', default: '' },
     delay: { type: 'string', default: '0' },
     out: { type: 'string', default: '' },
+    modes: { type: 'string', default: 'sync,async' },
   },
 });
 
@@ -102,6 +103,7 @@ async function child(): Promise<void> {
   const hook = onBatch === undefined ? {} : { onBatch };
   const others = ports.filter((_, j) => j !== index).map((p) => `tcp://127.0.0.1:${p}`);
   const t0 = performance.now();
+  let stats: Record<string, unknown> = {};
   if (values.mode === 'async') {
     const peer = await Peer.create({ runId: 'tradeoff', fingerprint: 'ab'.repeat(32), bind: `tcp://127.0.0.1:${ports[index]}`, plaintext: true, peers: others });
     const trainer = new PeerTrainer(dbn, peer);
@@ -109,6 +111,8 @@ async function child(): Promise<void> {
     await trainer.pretrain(part.x, hook);
     await trainer.fineTune(part.x, part.y as Int32Array, { epochs: finetune, classes: 10, ...hook });
     await trainer.finish();
+    const s = trainer.stats();
+    stats = { published: s.published, applied: s.applied, rejected: s.rejected, rolledBack: s.rolledBack, barrierTimeouts: s.barrierTimeouts, antiEntropy: s.antiEntropy };
     trainer.close();
     await peer.close();
   } else {
@@ -123,7 +127,7 @@ async function child(): Promise<void> {
   }
   const trainSeconds = (performance.now() - t0) / 1000;
   fs.writeFileSync(values.out, parameters(dbn));
-  console.log(JSON.stringify({ index, accuracy: accuracy(dbn, test), trainSeconds }));
+  console.log(JSON.stringify({ index, accuracy: accuracy(dbn, test), trainSeconds, stats }));
   dbn.dispose();
   process.exit(0);
 }
@@ -132,6 +136,7 @@ interface PeerResult {
   readonly index: number;
   readonly accuracy: number;
   readonly trainSeconds: number;
+  readonly stats: Record<string, unknown>;
 }
 
 /** Runs 3 peers in `mode`, peer 2 delayed by `delay` ms a minibatch; returns their figures. */
@@ -153,7 +158,7 @@ async function setting(mode: 'sync' | 'async', delay: number, basePort: number):
   let replicaDifference = 0;
   for (let i = 1; i < PEERS; i++) for (let k = 0; k < params[0]!.length; k++) replicaDifference = Math.max(replicaDifference, Math.abs(params[0]![k]! - params[i]![k]!));
   fs.rmSync(dir, { recursive: true, force: true });
-  return { mode, slowPeerDelayMs: delay, accuracies: results.map((r) => r.accuracy), replicaDifference, wallSeconds, trainSeconds: results.map((r) => r.trainSeconds) };
+  return { mode, slowPeerDelayMs: delay, accuracies: results.map((r) => r.accuracy), replicaDifference, wallSeconds, trainSeconds: results.map((r) => r.trainSeconds), peerStats: results.map((r) => r.stats) };
 }
 
 async function main(): Promise<void> {
@@ -168,7 +173,7 @@ async function main(): Promise<void> {
   const basePort = 20_000 + (process.pid % 500) * 40;
   const settings: Record<string, unknown>[] = [];
   let n = 0;
-  for (const mode of ['sync', 'async'] as const) for (const d of [0, delay]) settings.push(await setting(mode, d, basePort + 12 * n++));
+  for (const mode of values.modes.split(',') as ('sync' | 'async')[]) for (const d of [0, delay]) settings.push(await setting(mode, d, basePort + 12 * n++));
   const config = { rows, test: testRows, layers: [784, ...hidden, 10], epochs, finetune, peers: PEERS, backend: values.backend, blasThreadsPerPeer: 1 };
   console.log(JSON.stringify({ bench: 'async-tradeoff', machine: machine(), config, onePeer, settings }, null, 2));
 }
