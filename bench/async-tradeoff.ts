@@ -175,7 +175,8 @@ async function main(): Promise<void> {
   let n = 0;
   for (const mode of values.modes.split(',') as ('sync' | 'async')[]) for (const d of [0, delay]) settings.push(await setting(mode, d, basePort + 12 * n++));
   const config = { rows, test: testRows, layers: [784, ...hidden, 10], epochs, finetune, peers: PEERS, backend: values.backend, blasThreadsPerPeer: 1 };
-  console.log(JSON.stringify({ bench: 'async-tradeoff', machine: machine(), config, onePeer, settings }, null, 2));
+  const avx512 = fs.existsSync('/proc/cpuinfo') && /\bavx512f\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+  console.log(JSON.stringify({ bench: 'async-tradeoff', machine: { ...machine(), avx512, loadAverage: os.loadavg() }, config, onePeer, settings }, null, 2));
 }
 
 await (values.child ? child() : main());
