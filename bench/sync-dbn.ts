@@ -57,7 +57,7 @@ for (let i = 0; i < K; i++) {
   peers.push(await Peer.create({ runId: 'bench-dbn', fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: i === 0 ? [] : [peers[0]!.address.pub], heartbeatIntervalMs: 250 }));
 }
 const dbns = peers.map(() => new Dbn({ nVisible: 784, layers: layersOf(E * scale), seed: 1, backend }));
-const trainers = peers.map((p, i) => new PeerTrainer(dbns[i]!, p, { publishEvery: 10, merge, antiEntropyMs: 10_000, minPeers: K - 1, barrierTimeoutMs: 600_000 }));
+const trainers = peers.map((p, i) => new PeerTrainer(dbns[i]!, p, { publishEvery: 10, mode: { kind: 'async', merge, antiEntropyMs: 10_000 }, minPeers: K - 1, barrierTimeoutMs: 600_000 }));
 await Promise.all(trainers.map((t) => t.join({ minPeers: K - 1, timeoutMs: 60_000 })));
 await Promise.all(
   trainers.map(async (t, i) => {

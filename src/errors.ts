@@ -24,8 +24,9 @@ export class InvalidOptionError extends DbnError {
 
 /** Input data has the wrong shape, or non-finite / out-of-domain values. */
 export class ShapeMismatchError extends DbnError {
-  constructor(message: string) {
-    super(message, 'ESHAPE');
+  /** `code` is `'ESHAPE'` unless a finer one is given (the host kernels name each fault: `src/kernels/host/checks.ts`). */
+  constructor(message: string, code = 'ESHAPE') {
+    super(message, code);
   }
 }
 

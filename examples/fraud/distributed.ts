@@ -174,12 +174,12 @@ export interface BankOptions extends LoadOptions, FeatureOptions {
   readonly positiveShare?: number;
   /** DBNs in the ensemble, each pretrained and fine-tuned by all banks from its own seed. Default the pooled run's (`DEFAULT_MODELS` in finetune.ts). */
   readonly models?: number;
-  /** How the banks' changes combine ({@link PeerTrainingOptions.merge}). Default `'sum'`. */
+  /** How the banks' changes combine ({@link MergeRule}). Default `'sum'`. */
   readonly merge?: 'sum' | 'average';
   /** Minibatches between two published deltas. Default 1. */
   readonly publishEvery?: number;
   /**
-   * Synchronous rounds ({@link PeerTrainingOptions.lockstep}): every bank holds the same bits
+   * Synchronous rounds ({@link LockstepMode}): every bank holds the same bits
    * after every round and a rerun with the same seed gives the same model. Default true; false:
    * asynchronous merging (deltas added as they arrive, results depend on timing).
    */
@@ -289,7 +289,12 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     if (k === 0) o.onAddress?.(p.seedAddress, o.bank === 0 ? agg.address : undefined);
     else if (o.bank === 0) await shareAddress(agg, tag, p.seedAddress);
     // With lockstep, minPeers makes a lost bank stop the run rather than leave the others to go on without it.
-    const t = new PeerTrainer(m, p, { merge, publishEvery: o.publishEvery ?? 1, barrierTimeoutMs: 600_000, normFactor: 1000, maxPending: QUEUE, lockstep, ...(lockstep ? { minPeers: o.banks - 1 } : {}) });
+    const t = new PeerTrainer(m, p, {
+      publishEvery: o.publishEvery ?? 1,
+      barrierTimeoutMs: 600_000,
+      guard: { normFactor: 1000 },
+      ...(lockstep ? { mode: { kind: 'lockstep', merge }, minPeers: o.banks - 1 } : { mode: { kind: 'async', merge, maxPending: QUEUE } }),
+    });
     trainer = t;
     await t.join({ minPeers: o.banks - 1, timeoutMs: 120_000 });
     // A barrier before training: a lockstep join refuses peers that have trained already, and a

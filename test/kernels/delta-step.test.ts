@@ -1,7 +1,7 @@
 // The optional `deltaStep` kernel (one publication point of peer-to-peer training), on every
 // backend that has it, against a plain float64 reference written from its specification.
 import test from 'ava';
-import { BackendUnavailableError } from '../../src/errors.js';
+import { BackendUnavailableError, ShapeMismatchError } from '../../src/errors.js';
 import type { Backend, DeltaStepArgs } from '../../src/kernels/backend.js';
 import { createBackend } from '../../src/kernels/index.js';
 import { Random } from '../../src/random.js';
@@ -146,11 +146,11 @@ for (const name of ['native', 'js', 'gpu']) {
   test(`${name}: deltaStep refuses arrays of the wrong length and an ambiguous output`, (t) => {
     const a = new Float32Array(8);
     const base: Omit<DeltaStepArgs, 'delta' | 'half'> = { cur: a, base: a, share: 1, keep: false, baseNext: new Float32Array(8), curNext: new Float32Array(8) };
-    t.throws(() => backend.deltaStep!({ ...base, base: new Float32Array(7), delta: new Float32Array(8) }), { instanceOf: RangeError, message: /base/ });
-    t.throws(() => backend.deltaStep!({ ...base, remote: [new Float32Array(9)], delta: new Float32Array(8) }), { instanceOf: RangeError, message: /remotes/ });
-    t.throws(() => backend.deltaStep!({ ...base, half: new Uint16Array(4) }), { instanceOf: RangeError, message: /half/ });
-    t.throws(() => backend.deltaStep!({ ...base, delta: new Float32Array(8), half: new Uint16Array(8) }), { message: /Exactly one of 'delta' and 'half'/ });
-    t.throws(() => backend.deltaStep!({ ...base }), { message: /Exactly one of 'delta' and 'half'/ });
-    t.throws(() => backend.deltaStep!({ ...base, share: 0, delta: new Float32Array(8) }), { message: /share/ });
+    t.throws(() => backend.deltaStep!({ ...base, base: new Float32Array(7), delta: new Float32Array(8) }), { instanceOf: ShapeMismatchError, code: 'EHOSTLENGTH', message: /base/ });
+    t.throws(() => backend.deltaStep!({ ...base, remote: [new Float32Array(9)], delta: new Float32Array(8) }), { instanceOf: ShapeMismatchError, code: 'EHOSTLENGTH', message: /remote\[0\]/ });
+    t.throws(() => backend.deltaStep!({ ...base, half: new Uint16Array(4) }), { instanceOf: ShapeMismatchError, code: 'EHOSTLENGTH', message: /half/ });
+    t.throws(() => backend.deltaStep!({ ...base, delta: new Float32Array(8), half: new Uint16Array(8) }), { code: 'EHOSTOUTPUT', message: /Exactly one of 'delta' and 'half'/ });
+    t.throws(() => backend.deltaStep!({ ...base }), { code: 'EHOSTOUTPUT', message: /Exactly one of 'delta' and 'half'/ });
+    t.throws(() => backend.deltaStep!({ ...base, share: 0, delta: new Float32Array(8) }), { code: 'EHOSTSHARE', message: /share/ });
   });
 }

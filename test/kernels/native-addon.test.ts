@@ -241,7 +241,7 @@ test('without a built addon, createNativeBackend throws BackendUnavailableError 
   // A copy of the backend module beside an empty build folder, as the install script leaves it after a failure.
   const dir = mkdtempSync(join(tmpdir(), 'dbn-native-'));
   try {
-    for (const f of ['src/errors.ts', 'src/kernels/backend.ts', 'src/kernels/native/index.ts']) {
+    for (const f of ['src/errors.ts', 'src/kernels/backend.ts', 'src/kernels/host/checks.ts', 'src/kernels/native/index.ts']) {
       mkdirSync(dirname(join(dir, f)), { recursive: true });
       copyFileSync(join(repo, f), join(dir, f));
     }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DeltaGuard } from '../../src/distributed/async/delta-guard.js';
+import { DeltaGuard, mergedWeightsSound } from '../../src/distributed/async/delta-guard.js';
 import {
   FINGERPRINT_HEADER,
   encodeFingerprint,
@@ -14,7 +14,7 @@ const SHAPES = [[2, 3], [1, 2]] as const;
 const delta = (scale: number): Float32Array[] => [new Float32Array([1, 2, 3, 4, 5, 6]).map((v) => v * scale), new Float32Array([scale, -scale])];
 
 test('the guard refuses an unknown layer, wrong shapes and non-finite values, naming the reason', (t) => {
-  const g = new DeltaGuard();
+  const g = new DeltaGuard({ weightFactor: 100 });
   t.like(g.check(7, delta(1), SHAPES, undefined), { ok: false, reason: 'layer' });
   t.like(g.check(0, [delta(1)[0]!], [SHAPES[0]], SHAPES), { ok: false, reason: 'shape' });
   t.like(g.check(0, delta(1), [[3, 2], [1, 2]], SHAPES), { ok: false, reason: 'shape' });
@@ -30,34 +30,95 @@ test('the guard refuses an unknown layer, wrong shapes and non-finite values, na
   if (ok.ok) t.is(ok.norm, Math.sqrt(93));
 });
 
-test('the norm check arms after the warm-up and compares with the median of the window', (t) => {
-  const g = new DeltaGuard({ normFactor: 10, normWindow: 5, normWarmup: 3 });
+test('the hard cap is relative to this peer\'s own weights (at least the floor): a 1e30 delta is refused', (t) => {
+  // SHAPES hold 8 entries: a floor of 1/√8 per entry is a scale of 1.
+  const g = new DeltaGuard({ weightFactor: 1, weightFloor: 1 / Math.sqrt(8) });
   const n = Math.sqrt(93);
-  // Before the warm-up even a huge delta passes.
-  t.true(g.check(0, delta(1000), SHAPES, SHAPES).ok);
-  for (const s of [1, 2, 3]) g.accept(0, s * n);
+  t.like(g.check(0, delta(1), SHAPES, SHAPES), { ok: false, reason: 'cap' }, 'weights unknown: the floor bounds the norm');
+  g.observeWeights(0, 10);
+  t.true(g.check(0, delta((10 / n) * (1 - 1e-4)), SHAPES, SHAPES).ok, 'just under ‖w‖');
+  t.like(g.check(0, delta((10 / n) * (1 + 1e-4)), SHAPES, SHAPES), { ok: false, reason: 'cap' });
+  t.like(g.check(0, delta(1e30), SHAPES, SHAPES), { ok: false, reason: 'cap' });
+  t.like(g.check(0, delta(2e37), SHAPES, SHAPES), { ok: false, reason: 'cap' });
+  g.observeWeights(0, 0.001);
+  t.true(Math.abs(g.weightScale(0, 8) - 1) < 1e-12, 'tiny weights: the floor');
+  g.observeWeights(0, Number.NaN);
+  t.true(Math.abs(g.weightScale(0, 8) - 1) < 1e-12, 'a non-finite norm is not recorded');
+});
+
+test('the own-update bound arms after the warm-up and compares with the median of this peer\'s own updates only', (t) => {
+  const g = new DeltaGuard({ weightFactor: 1e6, normFactor: 10, normWindow: 5, normWarmup: 3 });
+  const n = Math.sqrt(93);
+  t.true(g.check(0, delta(1000), SHAPES, SHAPES).ok, 'before the warm-up only the cap applies');
+  for (const s of [1, 2, 3]) g.acceptOwn(0, s * n);
   t.is(g.recentMedian(0), 2 * n);
   t.true(g.check(0, delta(19.9), SHAPES, SHAPES).ok, '19.9 n < 10 × median 2n');
   t.like(g.check(0, delta(20.1), SHAPES, SHAPES), { ok: false, reason: 'norm' });
   t.true(g.check(1, delta(20.1), SHAPES, SHAPES).ok, 'windows are per layer');
-  // The window keeps the last 5: after five norms of 100n the median is 100n.
-  for (let i = 0; i < 5; i++) g.accept(0, 100 * n);
-  t.is(g.recentMedian(0), 100 * n);
-  g.accept(0, 0);
-  g.accept(0, Number.NaN);
+  // Remote deltas taken do not move the bound.
+  for (let i = 0; i < 50; i++) g.acceptRemote(0, 19 * n, { sender: 'x', now: i * 10_000 });
+  t.is(g.recentMedian(0), 2 * n);
+  for (let i = 0; i < 5; i++) g.acceptOwn(0, 100 * n);
+  t.is(g.recentMedian(0), 100 * n, 'the window keeps the last 5 own norms');
+  g.acceptOwn(0, 0);
+  g.acceptOwn(0, Number.NaN);
   t.is(g.recentMedian(0), 100 * n, 'zero and NaN norms are not recorded');
 });
 
-test('sparse and dense deltas are judged against their own recent norms', (t) => {
-  const g = new DeltaGuard({ normFactor: 10, normWindow: 5, normWarmup: 3 });
+test('a sender growing its deltas by 3 % each time cannot walk the bound up (it is this peer\'s own median)', (t) => {
+  const g = new DeltaGuard({ weightFactor: 1e6, normFactor: 10, normWarmup: 5, rateFactor: 1e9 });
+  g.observeWeights(0, 1e6);
   const n = Math.sqrt(93);
-  for (let i = 0; i < 3; i++) g.accept(0, n, 'sparse');
-  t.is(g.recentMedian(0, 'sparse'), n);
-  t.is(g.recentMedian(0), undefined, 'a sparse norm does not enter the dense window');
-  // The whole residual a sparse run sends at a stage's end: 30× a sparse delta, still taken.
-  t.true(g.check(0, delta(30), SHAPES, SHAPES, undefined, 'dense').ok);
-  t.like(g.check(0, delta(30), SHAPES, SHAPES, undefined, 'sparse'), { ok: false, reason: 'norm' });
-  t.true(g.check(0, delta(9.9), SHAPES, SHAPES, undefined, 'sparse').ok);
+  for (let i = 0; i < 5; i++) g.acceptOwn(0, n);
+  let largest = 0;
+  let refused = 0;
+  for (let k = 0; k < 200; k++) {
+    const origin = { sender: 'walker', now: k * 2000 };
+    const v = g.check(0, delta(1.03 ** k), SHAPES, SHAPES, undefined, 'dense', origin);
+    if (v.ok) {
+      g.acceptRemote(0, v.norm, origin);
+      largest = Math.max(largest, v.norm);
+    } else {
+      t.is(v.reason, 'norm');
+      refused++;
+    }
+  }
+  t.true(largest <= 10 * n, `largest accepted ${largest / n} × the own median`);
+  t.true(largest > 9.5 * n);
+  // 1.03^k > 10 from k = 78 on: every later delta is refused.
+  t.is(refused, 200 - 78);
+});
+
+test('the rate limit bounds what one sender moves within the window, relative to this peer\'s weights', (t) => {
+  const g = new DeltaGuard({ weightFactor: 1, rateFactor: 4, rateWindowMs: 1000 });
+  const n = Math.sqrt(93);
+  g.observeWeights(0, 2 * n);
+  // Each delta has norm n = ‖w‖ / 2; the window allows 4 × ‖w‖ = 8 n.
+  const send = (sender: string, now: number): boolean => {
+    const v = g.check(0, delta(1), SHAPES, SHAPES, undefined, 'dense', { sender, now });
+    if (v.ok) g.acceptRemote(0, v.norm, { sender, now });
+    else t.is(v.reason, 'rate');
+    return v.ok;
+  };
+  const first = Array.from({ length: 10 }, (_, i) => send('a', i));
+  t.deepEqual(first, [true, true, true, true, true, true, true, true, false, false]);
+  t.true(send('b', 10), 'another sender has its own window');
+  t.true(send('a', 1001), 'the window moved on');
+  g.forget('a');
+  t.true(send('a', 1002));
+});
+
+test('the check after merging refuses non-finite or exploded weights: two 2e38 deltas summing to Inf', (t) => {
+  const settings = new DeltaGuard({ weightFactor: 1, weightFloor: 1 }).settings;
+  const sum = Math.fround(Math.fround(2e38) + Math.fround(2e38));
+  t.is(sum, Number.POSITIVE_INFINITY);
+  t.false(mergedWeightsSound(1, sum * sum, 2, 1, settings));
+  t.false(mergedWeightsSound(100, Number.NaN, 1, 1, settings));
+  // Each accepted delta adds at most weightFactor × ‖w‖: 2 deltas, at most 3 × ‖w‖.
+  t.true(mergedWeightsSound(100, 900, 2, 1, settings));
+  t.false(mergedWeightsSound(100, 901, 2, 1, settings));
+  t.true(mergedWeightsSound(0, 4, 1, 1, settings), 'the floor: from zero weights, up to 2 × 1');
+  t.false(mergedWeightsSound(0, 4.01, 1, 1, settings));
 });
 
 test('fingerprints: layout, fixed sample indices, divergence by hand', (t) => {

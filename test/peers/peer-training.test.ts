@@ -2,7 +2,7 @@ import { loadBundledDigits, shard, take } from '../../src/data/index.js';
 import { Dbn } from '../../src/dbn/dbn.js';
 import type { LayerOptions } from '../../src/dbn/options.js';
 import { PeerTrainer } from '../../src/distributed/async/peer-training.js';
-import type { PeerTrainingOptions } from '../../src/distributed/async/peer-training.js';
+import type { AsyncMode, PeerTrainingOptions } from '../../src/distributed/async/peer-training.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
@@ -41,8 +41,13 @@ function dbnOf(t: { context: Ctx }, layers: LayerOptions[] = LAYERS): Dbn {
   return d;
 }
 
+/** The asynchronous mode without anti-entropy rounds (they would make the tests depend on timing), plus `extra`. */
+function quiet(extra: Omit<AsyncMode, 'kind'> = {}): AsyncMode {
+  return { kind: 'async', antiEntropyMs: 0, ...extra };
+}
+
 function trainerOf(t: { context: Ctx }, dbn: Dbn, peer: Peer, opts: PeerTrainingOptions = {}): PeerTrainer {
-  const tr = new PeerTrainer(dbn, peer, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 20_000, ...opts });
+  const tr = new PeerTrainer(dbn, peer, { publishEvery: 3, barrierTimeoutMs: 20_000, mode: quiet(), ...opts });
   t.context.trainers.push(tr);
   return tr;
 }
@@ -92,7 +97,8 @@ test('three trainers on thirds of the rows end with the same weights; every delt
   for (const x of s) {
     t.is(x.applied, published - x.published, 'each applies every other peer’s deltas');
     t.is(x.transport.gaps, 0);
-    t.deepEqual(x.rejected, { layer: 0, shape: 0, nonfinite: 0, norm: 0 });
+    t.deepEqual(x.rejected, { layer: 0, shape: 0, nonfinite: 0, cap: 0, norm: 0, rate: 0 });
+    t.is(x.rolledBack, 0);
     t.true(x.divergence !== null && x.divergence < 1e-5);
   }
 });
@@ -101,7 +107,7 @@ test('float16 deltas with error feedback: half the bytes, and the peers still ag
   const a = await peerOf(t);
   const b = await peerOf(t, [a]);
   const dbns = [dbnOf(t), dbnOf(t)];
-  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { float16: true }));
+  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { mode: quiet({ encoding: { kind: 'float16' } }) }));
   await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
   await Promise.all(trainers.map(async (tr, i) => {
     await tr.pretrain(shard(digits, i, 2).x);
@@ -117,7 +123,7 @@ test('sparse deltas with error feedback: a fraction of the bytes, and the peers 
   const a = await peerOf(t);
   const b = await peerOf(t, [a]);
   const dbns = [dbnOf(t), dbnOf(t)];
-  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { sparse: 0.05 }));
+  const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { mode: quiet({ encoding: { kind: 'sparse', fraction: 0.05 } }) }));
   await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
   await Promise.all(trainers.map(async (tr, i) => {
     await tr.pretrain(shard(digits, i, 2).x);
@@ -137,7 +143,7 @@ test('a sparse publication sends about the asked fraction, the largest entries, 
   const w0 = dbn.layers[0]!.getParameters();
   const start = [w0.weights.data, w0.visibleBias, w0.hiddenBias].map((x) => Float64Array.from(x));
   const { link, sent } = memoryLink();
-  const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, merge: 'sum', sparse: 0.02 });
+  const tr = new PeerTrainer(dbn, link, { publishEvery: 3, barrierTimeoutMs: 0, mode: quiet({ merge: 'sum', encoding: { kind: 'sparse', fraction: 0.02 } }) });
   t.context.trainers.push(tr);
   const before: Float32Array[] = [];
   await tr.pretrain(take(digits, 240).x, {
@@ -192,14 +198,16 @@ test('a sparse publication sends about the asked fraction, the largest entries, 
   }
 });
 
-test('the sparse option is checked', (t) => {
+test('the sparse encoding is checked', (t) => {
   const dbn = dbnOf(t);
   const { link } = memoryLink();
   for (const bad of [0, 1, -0.1, Number.NaN]) {
-    t.throws(() => new PeerTrainer(dbn, link, { sparse: bad }), { instanceOf: InvalidOptionError, message: /sparse/ });
+    t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: { kind: 'sparse', fraction: bad } } }), { instanceOf: InvalidOptionError, message: /'fraction'/ });
   }
-  t.throws(() => new PeerTrainer(dbn, link, { sparse: 0.01, float16: true }), { instanceOf: InvalidOptionError, message: /'float16' and 'sparse'/ });
-  t.throws(() => new PeerTrainer(dbn, link, { sparse: 0.01, lockstep: true }), { instanceOf: InvalidOptionError, message: /'sparse'.*lockstep/ });
+  const missing = { kind: 'sparse' } as unknown as { kind: 'sparse'; fraction: number };
+  t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: missing } }), { instanceOf: InvalidOptionError, message: /fraction.*required/ });
+  const unknown = { kind: 'int8' } as unknown as { kind: 'float32' };
+  t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: unknown } }), { instanceOf: InvalidOptionError, message: /'float32', 'float16', 'sparse'/ });
 });
 
 /** `be` without its optional host-array kernels (deltaStep, sparseSelect): the trainer then runs its own TypeScript loops. */
@@ -224,7 +232,7 @@ const nativeOrSkip = (() => {
 
 for (const encoding of ['float32', 'float16', 'sparse'] as const) {
   const float16 = encoding === 'float16';
-  const sparse = encoding === 'sparse' ? { sparse: 0.05 } : {};
+  const encodingOption = encoding === 'sparse' ? ({ kind: 'sparse', fraction: 0.05 } as const) : ({ kind: encoding } as const);
   nativeOrSkip(`the backend's deltaStep/sparseSelect kernels and the trainer's own loops publish and keep the same bits (${encoding})`, async (t) => {
     const native = createNativeBackend();
     const dbns: Dbn[] = [];
@@ -245,7 +253,7 @@ for (const encoding of ['float32', 'float16', 'sparse'] as const) {
       const dbn = new Dbn({ nVisible: nv, layers: LAYERS, seed: 3, backend });
       dbns.push(dbn);
       const { link, sent, deliver, beat } = memoryLink();
-      const tr = new PeerTrainer(dbn, link, { publishEvery: 3, antiEntropyMs: 0, barrierTimeoutMs: 0, float16, ...sparse, merge: 'average' });
+      const tr = new PeerTrainer(dbn, link, { publishEvery: 3, barrierTimeoutMs: 0, mode: quiet({ encoding: encodingOption, merge: 'average' }) });
       t.context.trainers.push(tr);
       beat();
       let b = 0;
@@ -278,7 +286,7 @@ for (const encoding of ['float32', 'float16', 'sparse'] as const) {
 test('bad deltas are refused and counted; a good one is added exactly', async (t) => {
   const dbn = dbnOf(t);
   const p = await peerOf(t);
-  const tr = trainerOf(t, dbn, p, { normWarmup: 2 });
+  const tr = trainerOf(t, dbn, p, { guard: { normWarmup: 2 } });
   await tr.pretrain(digits.x); // publishes a few deltas: arms the norm check
   const raw = await peerOf(t, [p]);
   await p.waitForPeers(1, 5000);
@@ -299,7 +307,7 @@ test('bad deltas are refused and counted; a good one is added exactly', async (t
   raw.publishDelta(0, good, shapes);
   const deadline = Date.now() + 5000;
   while (tr.stats().pending < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  t.deepEqual(tr.stats().rejected, { layer: 1, shape: 1, nonfinite: 0, norm: 1 });
+  t.deepEqual(tr.stats().rejected, { layer: 1, shape: 1, nonfinite: 0, cap: 1, norm: 0, rate: 0 });
   await tr.finish(); // applies what waits
   const after = dbn.layers[0]!.getParameters();
   const expected = before.weights.data.slice();

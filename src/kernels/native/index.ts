@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
+import { checkDeltaStepArgs, checkFrameBytes, checkSparseSelectArgs } from '../host/checks.js';
 import type { Backend, BackendInfo, DeltaStepArgs, DeltaStepResult, GemmOptions, MomentumStepOptions, SparseSelectArgs, Tensor } from '../backend.js';
 
 /** The addon's functions. Each checks its arrays' lengths and throws rather than touch memory out of range. */
@@ -350,13 +351,14 @@ class NativeBackend implements Backend {
   }
 
   hostFrame(bytes: number): Buffer {
+    checkFrameBytes('native.hostFrame', bytes);
     const addon = this.#live();
     // Zero bytes, or a runtime without external buffers: an ordinary buffer.
     return (bytes > 0 ? addon.hostFrame(bytes) : undefined) ?? Buffer.alloc(bytes);
   }
 
   sparseSelect(a: SparseSelectArgs): number {
-    if (!(a.fraction > 0 && a.fraction < 1)) throw new ShapeMismatchError(`Argument 'fraction' passed to 'native.sparseSelect' must be in (0, 1), got ${a.fraction}.`);
+    checkSparseSelectArgs('native.sparseSelect', a);
     return this.#live().sparseSelect(a.cur, a.base, a.share, a.fraction, a.indices, a.values, a.sample);
   }
 
@@ -366,10 +368,7 @@ class NativeBackend implements Backend {
 
   deltaStep(a: DeltaStepArgs): DeltaStepResult {
     const addon = this.#live();
-    if ((a.delta === undefined) === (a.half === undefined)) {
-      throw new ShapeMismatchError("Exactly one of 'delta' and 'half' must be passed to 'native.deltaStep'.");
-    }
-    if (!(a.share > 0 && a.share <= 1)) throw new ShapeMismatchError(`Argument 'share' passed to 'native.deltaStep' must be in (0, 1], got ${a.share}.`);
+    checkDeltaStepArgs('native.deltaStep', a);
     // An empty `delta` selects half mode (the addon checks every length).
     const [sumSquares, overflow] = addon.deltaStep(a.cur, a.base, a.remote ?? [], a.baseNext, a.curNext, a.delta ?? EMPTY, a.half ?? EMPTY16, a.share, a.keep);
     return { sumSquares, overflow };
