@@ -11,9 +11,10 @@
  * Divergence: each peer publishes, after every pretraining epoch, a fingerprint of its RBM
  * parameters (a SHA-256 prefix of all their bytes, their L2 norm and {@link SAMPLE_COUNT} values at
  * fixed indices). Two peers' fingerprints of the same (stage, epoch) are compared: divergence is
- * 0 when the hashes agree (the replicas hold the same bits), else the largest absolute difference
- * of the sampled values (a lower bound of the largest difference over all parameters), or `NaN`
- * when only the hash tells them apart.
+ * 0 when the hashes agree (the replicas hold the same bits), else the larger of the largest
+ * absolute difference of the sampled values and the difference of the norms (both lower bounds of
+ * the largest difference over all parameters, up to the norm's scale), and at least
+ * `Number.MIN_VALUE` (so "differs somewhere" is never reported as 0).
  */
 import { createHash } from 'node:crypto';
 import { ID_RE } from '../sync/rounds-wire.js';
@@ -110,6 +111,9 @@ export class RunStats {
   onDivergence: DivergenceListener | undefined;
   /** Divergence above which {@link onDivergence} is called. */
   divergenceBound = 0;
+  /** Called when one round's barrier wait is over {@link longWaitSeconds}. */
+  onLongWait: ((seconds: number, round: number) => void) | undefined;
+  longWaitSeconds = 10;
 
   constructor(name: string) {
     this.name = name;
@@ -154,6 +158,7 @@ export class RunStats {
     this.rounds++;
     this.barrierWaitSeconds += waitSeconds;
     this.longestBarrierWaitSeconds = Math.max(this.longestBarrierWaitSeconds, waitSeconds);
+    if (waitSeconds > this.longWaitSeconds) this.onLongWait?.(waitSeconds, this.rounds - 1);
   }
 
   /** Records an epoch's figures of this peer. */
@@ -201,7 +206,7 @@ export class RunStats {
     if (mine === undefined || (p.divergenceAt?.stage === mine.stage && p.divergenceAt.epoch === mine.epoch)) return;
     p.divergence = fingerprintDivergence(mine, theirs);
     p.divergenceAt = { stage: mine.stage, epoch: mine.epoch };
-    if (this.onDivergence !== undefined && !(p.divergence <= this.divergenceBound)) this.onDivergence(p.id, p.name, p.divergence, p.divergenceAt);
+    if (this.onDivergence !== undefined && p.divergence > this.divergenceBound) this.onDivergence(p.id, p.name, p.divergence, p.divergenceAt);
   }
 
   /** Bytes and messages sent and received, summed over peers and kinds. */
@@ -224,10 +229,9 @@ export class RunStats {
 /** Divergence of two fingerprints of the same epoch (see the module doc). */
 export function fingerprintDivergence(a: ParamFingerprint, b: ParamFingerprint): number {
   if (a.hash === b.hash) return 0;
-  if (a.samples.length !== b.samples.length) return Number.NaN;
-  let max = 0;
-  for (let i = 0; i < a.samples.length; i++) max = Math.max(max, Math.abs(a.samples[i]! - b.samples[i]!));
-  return max > 0 ? max : Number.NaN;
+  let max = Math.abs(a.norm - b.norm);
+  if (a.samples.length === b.samples.length) for (let i = 0; i < a.samples.length; i++) max = Math.max(max, Math.abs(a.samples[i]! - b.samples[i]!));
+  return Math.max(max, Number.MIN_VALUE);
 }
 
 /** The fingerprint of parameter tensors (in a fixed order, the same on every replica). */
