@@ -126,7 +126,6 @@ export class Observer {
   /** A pretraining epoch of layer `layer` ended: its figures, and a fingerprint of the layer for divergence. */
   pretrainEpoch(layer: number, epoch: number, reconstructionError: number, rows: number): void {
     this.state.progress.samples += rows;
-    this.state.progress.phase = 'pretrain';
     this.state.epochDone({ stage: layer, epoch, phase: 'pretrain', value: reconstructionError });
     const rbm = this.model?.layers[layer];
     if (rbm === undefined) return;
@@ -138,7 +137,6 @@ export class Observer {
   fineTuneEpoch(epoch: number, loss: number, validationAccuracy: number | undefined, rows: number): void {
     const stage = this.model?.layers.length ?? 0;
     this.state.progress.samples += rows;
-    this.state.progress.phase = 'finetune';
     this.state.epochDone({ stage, epoch, phase: 'finetune', value: loss, ...(validationAccuracy === undefined ? {} : { accuracy: validationAccuracy }) });
   }
 

@@ -94,6 +94,7 @@ export class RunState {
   /** An epoch ended: its figures go to the history (and to the other peers with the next heartbeat). */
   epochDone(point: EpochPoint): void {
     const p = this.progress;
+    p.phase = point.phase;
     p.stage = point.stage;
     p.epoch = point.epoch;
     if (point.phase === 'pretrain') p.reconstructionError = point.value;
