@@ -48,11 +48,20 @@ export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Rec
         await group.finish(() => modelBytes(entry.model, path.join(out, '.peer-final.dbn')));
         const s = group.stats();
         log(`peers: ${s.rounds} rounds, ${s.members} member(s) at the end, ${(s.bytesSent / 2 ** 20).toFixed(1)} MiB sent, ${(s.bytesReceived / 2 ** 20).toFixed(1)} MiB received, ${(s.waitMs / 1000).toFixed(1)} s waiting, ${s.recoveries} view change(s), ${s.snapshotsServed} snapshot(s) served`);
-        metrics?.write({ phase: 'peers', event: 'stats', ...s });
+        metrics?.write({ phase: 'peers', event: 'stats', ...s, traffic: trafficRecord(group) });
       },
     };
   } catch (err) {
     group.close();
     throw err;
   }
+}
+
+/** Bytes sent to and received from each peer, by message kind, for the `--metrics` file. */
+function trafficRecord(group: PeerGroup): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [id, p] of group.runStats.peers) {
+    out[id] = { name: p.name, sent: Object.fromEntries([...p.sent].map(([k, t]) => [k, t.bytes])), received: Object.fromEntries([...p.received].map(([k, t]) => [k, t.bytes])) };
+  }
+  return out;
 }

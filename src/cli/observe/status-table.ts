@@ -25,7 +25,8 @@ export async function fetchStatus(url: string, timeoutMs: number): Promise<Statu
   try {
     res = await fetch(u, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+    const inner = (err as { cause?: { code?: string; message?: string } }).cause;
+    const cause = inner?.code ?? inner?.message ?? (err as Error).message;
     throw new StatusError(`Cannot reach ${u.href} (${cause}): is the peer running with --metrics-port, and is --metrics-host reachable from here?`, 'EUNREACHABLE', { cause: err });
   }
   if (!res.ok) throw new StatusError(`${u.href} answered HTTP ${res.status}: not a dbn-node --metrics-port server?`, 'EHTTP');
