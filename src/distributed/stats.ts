@@ -84,9 +84,13 @@ export interface SelfReport {
   readonly stage: number;
   readonly epoch: number;
   readonly round: number;
-  readonly point?: EpochPoint;
+  /** The latest epochs' figures (at most {@link REPORTED_POINTS}, oldest first). */
+  readonly points?: readonly EpochPoint[];
   readonly fingerprint?: ParamFingerprint;
 }
+
+/** Epoch points a heartbeat carries: several, so epochs shorter than a heartbeat are not missed. */
+export const REPORTED_POINTS = 6;
 
 /** A peer whose divergence passed the bound, for the log. */
 export type DivergenceListener = (id: string, name: string, divergence: number, at: { stage: number; epoch: number }) => void;
@@ -176,9 +180,9 @@ export class RunStats {
 
   /** What this peer says of itself in a heartbeat (bounded: a few hundred bytes). */
   report(round: number): SelfReport {
-    const point = this.history.at(-1);
+    const points = this.history.slice(-REPORTED_POINTS);
     const fingerprint = this.fingerprint;
-    return { name: this.name, stage: this.stage, epoch: this.epoch, round, ...(point === undefined ? {} : { point }), ...(fingerprint === undefined ? {} : { fingerprint }) };
+    return { name: this.name, stage: this.stage, epoch: this.epoch, round, points, ...(fingerprint === undefined ? {} : { fingerprint }) };
   }
 
   /** Takes what peer `id` says of itself (malformed fields are ignored: a report is a hint). */
@@ -191,8 +195,10 @@ export class RunStats {
     if (r.stage !== undefined) p.stage = r.stage;
     if (r.epoch !== undefined) p.epoch = r.epoch;
     if (r.round !== undefined) p.round = r.round;
-    const last = p.history.at(-1);
-    if (r.point !== undefined && (last === undefined || last.stage !== r.point.stage || last.epoch !== r.point.epoch || last.phase !== r.point.phase)) pushBounded(p.history, r.point, MAX_HISTORY);
+    const recent = p.history.slice(-2 * REPORTED_POINTS);
+    for (const point of r.points ?? []) {
+      if (!recent.some((q) => q.stage === point.stage && q.epoch === point.epoch && q.phase === point.phase)) pushBounded(p.history, point, MAX_HISTORY);
+    }
     if (r.fingerprint !== undefined) {
       p.fingerprint = r.fingerprint;
       this.compare(p);
@@ -294,7 +300,8 @@ function parseFingerprint(v: unknown): ParamFingerprint | undefined {
 
 function parseReport(meta: Record<string, unknown>): Partial<SelfReport> {
   const name = typeof meta['name'] === 'string' && NAME_RE.test(meta['name']) ? meta['name'] : undefined;
-  const point = parsePoint(meta['point']);
+  const list = meta['points'];
+  const points = Array.isArray(list) && list.length <= REPORTED_POINTS ? list.map(parsePoint).filter((x): x is EpochPoint => x !== undefined) : undefined;
   const fingerprint = parseFingerprint(meta['fingerprint']);
   const out: { -readonly [K in keyof SelfReport]?: SelfReport[K] } = {};
   if (name !== undefined) out.name = name;
@@ -304,7 +311,7 @@ function parseReport(meta: Record<string, unknown>): Partial<SelfReport> {
   if (stage !== undefined) out.stage = stage;
   if (epoch !== undefined) out.epoch = epoch;
   if (round !== undefined) out.round = round;
-  if (point !== undefined) out.point = point;
+  if (points !== undefined) out.points = points;
   if (fingerprint !== undefined) out.fingerprint = fingerprint;
   return out;
 }

@@ -64,11 +64,15 @@ test('every dbn_ metric is named with its unit, labelled only by bounded labels,
 
 test('peer reports: malformed fields are ignored, names are checked, the table of peers is bounded', (t) => {
   const stats = new RunStats('me');
-  stats.onReport(A, { name: 'bad name with spaces', stage: 'x', epoch: -4, round: 3, point: { stage: 0, epoch: 0, phase: 'pretrain', value: 'NaN' } });
+  stats.onReport(A, { name: 'bad name with spaces', stage: 'x', epoch: -4, round: 3, points: [{ stage: 0, epoch: 0, phase: 'pretrain', value: 'NaN' }] });
   const a = stats.peers.get(A)!;
   t.is(a.name, 'aaaaaaaa');
   t.is(a.round, 3);
   t.is(a.history.length, 0);
+  const point = (epoch: number): Record<string, unknown> => ({ stage: 0, epoch, phase: 'pretrain', value: epoch / 10 });
+  stats.onReport(A, { points: [point(0), point(1)] });
+  stats.onReport(A, { points: [point(1), point(2), point(3)] });
+  t.deepEqual(a.history.map((p) => p.epoch), [0, 1, 2, 3], 'points repeated in later heartbeats are kept once');
   stats.onReport('not-an-id', { name: 'x' });
   t.false(stats.peers.has('not-an-id'));
   for (let i = 0; i < 400; i++) stats.traffic('received', i.toString(16).padStart(32, '0'), 'heartbeat', 1);

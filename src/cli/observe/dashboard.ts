@@ -19,7 +19,7 @@ th{background:#f0f0f0} td:first-child,th:first-child{text-align:left}
 
 const SCRIPT = `
 const COLORS=['#1f77b4','#d62728','#2ca02c','#ff7f0e','#9467bd','#8c564b','#e377c2','#17becf'];
-const fmt=(v,d=4)=>v===null||v===undefined?'–':(Math.abs(v)>=1e5||(v!==0&&Math.abs(v)<1e-3)?v.toExponential(2):(+v).toFixed(d));
+const fmt=(v,d=4)=>v===null||v===undefined?'–':Number.isInteger(v)?String(v):(Math.abs(v)>=1e5||(v!==0&&Math.abs(v)<1e-3)?v.toExponential(2):(+v).toFixed(d));
 const bytes=(n)=>n>=1048576?(n/1048576).toFixed(1)+' MiB':n>=1024?(n/1024).toFixed(1)+' KiB':n+' B';
 function draw(canvas,series){
   const ctx=canvas.getContext('2d'),W=canvas.width,H=canvas.height,P=36;
@@ -76,7 +76,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>dbn-node</title><style>${STYLE}</style></head>
 <body>
 <h1 id="title">dbn-node</h1><div id="meta">loading…</div><div id="err" class="warn"></div>
-<h2>Training curves</h2><div id="legend"></div>
+<h2>Training curves</h2><div id="legend"></div><div id="meta2" style="color:#777;font-size:12px">Peers in step report the same summed figures, so their curves coincide.</div>
 <div class="charts">
 <div class="chart"><b>reconstruction error (pretraining)</b><canvas id="recon" width="380" height="200"></canvas></div>
 <div class="chart"><b>fine-tuning loss</b><canvas id="loss" width="380" height="200"></canvas></div>
