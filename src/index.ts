@@ -87,6 +87,8 @@ export * from './metrics/index.js';
 // 'dbn-node/sync' subpath (src/sync-entry.ts).
 export { MAX_PEERS, PeerGroup, PeerTrainer, enterRun, modelBytes, runFingerprint } from './distributed/index.js';
 export type { GroupEvent, GroupStats, JoinResult, PeerGroupOptions, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats, RunEntry, StartResult } from './distributed/index.js';
+export { REFUSAL_REASONS, RunStats, fingerprintDivergence, fingerprintOf } from './distributed/stats.js';
+export type { DivergenceListener, EpochPoint, ParamFingerprint, PeerRecord, RefusalReason, SelfReport, Traffic } from './distributed/stats.js';
 export { Peer, parseSeed } from './sync/index.js';
 export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './sync/index.js';
 export { PUBLIC_KEY_FILE, SECRET_KEY_FILE, generateKeyPair, modelFingerprint, publicKeyFromSecret, readAllowlist, readKeyPair, writeKeyPair } from './sync/index.js';

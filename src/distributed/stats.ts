@@ -34,6 +34,7 @@ export const NAME_RE = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Bounded reasons a message or peer is refused. */
 export const REFUSAL_REASONS = ['malformed', 'non-finite', 'identity', 'fingerprint', 'other'] as const;
+/** One of {@link REFUSAL_REASONS}. */
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** A fingerprint of a replica's parameters at the end of an epoch. */
@@ -84,7 +85,7 @@ export interface SelfReport {
   readonly stage: number;
   readonly epoch: number;
   readonly round: number;
-  /** The latest epochs' figures (at most {@link REPORTED_POINTS}, oldest first). */
+  /** The latest epochs' figures (at most `REPORTED_POINTS`, oldest first). */
   readonly points?: readonly EpochPoint[];
   readonly fingerprint?: ParamFingerprint;
 }
