@@ -6,6 +6,7 @@
  * small layer keep the run to seconds; every wait is bounded and every process killed afterwards.
  */
 import test from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -83,6 +84,58 @@ function roundBytes(samples: readonly Sample[], direction: 'sent' | 'received', 
   return ['contribution', 'chunk'].reduce((a, kind) => a + value(samples, `dbn_peer_bytes_${direction}_total`, { peer, kind }), 0);
 }
 
+type Scrape = { readonly metrics: Sample[]; readonly status: StatusDocument };
+
+/** Each peer's /status names the others and their ids; the rounds' bytes of each pair agree within the rounds in flight. */
+function checkScrapes(t: ExecutionContext, scraped: readonly Scrape[], names: readonly string[], ids: readonly string[]): void {
+  for (const [i, s] of scraped.entries()) {
+    t.is(s.status.self.name, names[i]!);
+    t.is(s.status.self.mode, 'peer');
+    t.is(s.status.self.members, 3);
+    t.deepEqual(s.status.peers.map((p) => [p.name, p.id, p.member]), names.flatMap((n, j) => (j === i ? [] : [[n, ids[j], true]])), 'each peer knows the others by name and id');
+    t.is(value(s.metrics, 'dbn_peers_alive'), 3);
+    t.true(value(s.metrics, 'dbn_round') >= 0 && s.status.self.round >= 0);
+  }
+  // Bytes of the rounds sent by A to B = received by B from A, within the rounds in flight.
+  for (const [a, sa] of scraped.entries()) {
+    for (const [b, sb] of scraped.entries()) {
+      if (a === b) continue;
+      const sent = roundBytes(sa.metrics, 'sent', names[b]!);
+      const received = roundBytes(sb.metrics, 'received', names[a]!);
+      const perRound = sent / Math.max(1, value(sa.metrics, 'dbn_rounds_total'));
+      const inFlight = (Math.abs(value(sa.metrics, 'dbn_rounds_total') - value(sb.metrics, 'dbn_rounds_total')) + 2) * perRound;
+      t.true(sent > 0 && Math.abs(sent - received) <= inFlight, `${names[a]}→${names[b]}: sent ${sent}, received ${received}, in flight at most ${inFlight}`);
+    }
+  }
+
+}
+
+/** After the run: the scraped figures are the JSONL's, per-peer traffic adds up, and the rounds' bytes agree exactly pair by pair. */
+function checkAfterExit(t: ExecutionContext, procs: readonly Proc[], scraped: readonly Scrape[], names: readonly string[], ids: readonly string[]): void {
+  for (const [i, p] of procs.entries()) {
+    const records = readMetrics(p);
+    // The scraped reconstruction error is the JSONL's at the scraped epoch, to the bit.
+    const m = scraped[i]!.metrics;
+    const at = records.find((r) => r['phase'] === 'pretrain' && r['epoch'] === value(m, 'dbn_epoch'));
+    t.is(at?.['reconstructionError'], value(m, 'dbn_reconstruction_error'), `${p.name}: /metrics and the JSONL at epoch ${value(m, 'dbn_epoch')}`);
+    t.true(value(m, 'dbn_minibatches_total') >= (at?.['epoch'] as number) + 1);
+    // The JSONL's end-of-run totals: per-peer traffic adds up to the peer's bytes sent and received.
+    const stats = records.find((r) => r['event'] === 'stats')!;
+    const traffic = stats['traffic'] as Record<string, { name: string; sent: Record<string, number>; received: Record<string, number> }>;
+    const sum = (dir: 'sent' | 'received'): number => Object.values(traffic).reduce((a, x) => a + Object.values(x[dir]).reduce((s, v) => s + v, 0), 0);
+    t.is(sum('sent'), stats['bytesSent'] as number);
+    t.is(sum('received'), stats['bytesReceived'] as number);
+  }
+  // At the end no round is in flight: the rounds' bytes agree exactly, pair by pair.
+  const finals = procs.map((p) => readMetrics(p).find((r) => r['event'] === 'stats')!['traffic'] as Record<string, { sent: Record<string, number>; received: Record<string, number> }>);
+  for (const a of [0, 1, 2]) {
+    for (const b of [0, 1, 2]) {
+      if (a === b) continue;
+      for (const kind of ['contribution', 'chunk']) t.is(finals[a]![ids[b]!]!.sent[kind], finals[b]![ids[a]!]!.received[kind], `${names[a]}→${names[b]} ${kind}`);
+    }
+  }
+}
+
 test.serial('three peers with --metrics-port: /metrics, /status and `dbn-node status` agree with each other and the JSONL while they train', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-observe-'));
   const names = ['p0', 'p1', 'p2'];
@@ -111,25 +164,7 @@ test.serial('three peers with --metrics-port: /metrics, /status and `dbn-node st
   t.is((JSON.parse(json.stdout) as StatusDocument).self.name, 'p1');
 
   const ids = scraped.map((s) => s.status.self.id!);
-  for (const [i, s] of scraped.entries()) {
-    t.is(s.status.self.name, names[i]!);
-    t.is(s.status.self.mode, 'peer');
-    t.is(s.status.self.members, 3);
-    t.deepEqual(s.status.peers.map((p) => [p.name, p.id, p.member]), names.flatMap((n, j) => (j === i ? [] : [[n, ids[j], true]])), 'each peer knows the others by name and id');
-    t.is(value(s.metrics, 'dbn_peers_alive'), 3);
-    t.true(value(s.metrics, 'dbn_round') >= 0 && s.status.self.round >= 0);
-  }
-  // Bytes of the rounds sent by A to B = received by B from A, within the rounds in flight.
-  for (const [a, sa] of scraped.entries()) {
-    for (const [b, sb] of scraped.entries()) {
-      if (a === b) continue;
-      const sent = roundBytes(sa.metrics, 'sent', names[b]!);
-      const received = roundBytes(sb.metrics, 'received', names[a]!);
-      const perRound = sent / Math.max(1, value(sa.metrics, 'dbn_rounds_total'));
-      const inFlight = (Math.abs(value(sa.metrics, 'dbn_rounds_total') - value(sb.metrics, 'dbn_rounds_total')) + 2) * perRound;
-      t.true(sent > 0 && Math.abs(sent - received) <= inFlight, `${names[a]}→${names[b]}: sent ${sent}, received ${received}, in flight at most ${inFlight}`);
-    }
-  }
+  checkScrapes(t, scraped, names, ids);
 
   // Replica divergence: each peer compares the others' parameter fingerprints with its own; in
   // synchronous rounds the replicas hold the same bits, so it is 0.
@@ -138,26 +173,6 @@ test.serial('three peers with --metrics-port: /metrics, /status and `dbn-node st
   t.deepEqual(divergences, [[0, 0], [0, 0], [0, 0]]);
   for (const p of procs) t.is(await p.exited(120_000), 0, p.lines.slice(-20).join('\n'));
 
-  for (const [i, p] of procs.entries()) {
-    const records = readMetrics(p);
-    // The scraped reconstruction error is the JSONL's at the scraped epoch, to the bit.
-    const m = scraped[i]!.metrics;
-    const at = records.find((r) => r['phase'] === 'pretrain' && r['epoch'] === value(m, 'dbn_epoch'));
-    t.is(at?.['reconstructionError'], value(m, 'dbn_reconstruction_error'), `${p.name}: /metrics and the JSONL at epoch ${value(m, 'dbn_epoch')}`);
-    t.true(value(m, 'dbn_minibatches_total') >= (at?.['epoch'] as number) + 1);
-    // The JSONL's end-of-run totals: per-peer traffic adds up to the peer's bytes sent and received.
-    const stats = records.find((r) => r['event'] === 'stats')!;
-    const traffic = stats['traffic'] as Record<string, { name: string; sent: Record<string, number>; received: Record<string, number> }>;
-    const sum = (dir: 'sent' | 'received'): number => Object.values(traffic).reduce((a, x) => a + Object.values(x[dir]).reduce((s, v) => s + v, 0), 0);
-    t.is(sum('sent'), stats['bytesSent'] as number);
-    t.is(sum('received'), stats['bytesReceived'] as number);
-  }
-  // At the end no round is in flight: the rounds' bytes agree exactly, pair by pair.
-  const finals = procs.map((p) => readMetrics(p).find((r) => r['event'] === 'stats')!['traffic'] as Record<string, { sent: Record<string, number>; received: Record<string, number> }>);
-  for (const a of [0, 1, 2]) {
-    for (const b of [0, 1, 2]) {
-      if (a === b) continue;
-      for (const kind of ['contribution', 'chunk']) t.is(finals[a]![ids[b]!]!.sent[kind], finals[b]![ids[a]!]!.received[kind], `${names[a]}→${names[b]} ${kind}`);
-    }
-  }
+  checkAfterExit(t, procs, scraped, names, ids);
+  t.regex(procs[0]!.lines.join('\n'), /fine-tune epoch 0: loss [\d.]+ {2}train acc [\d.]+ {2}val acc 0\.\d+/, 'validation accuracy is a number in peer mode');
 });

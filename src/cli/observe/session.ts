@@ -115,7 +115,7 @@ export class Observer {
     this.model = model;
   }
 
-  /** A pretraining minibatch of `rows` rows was trained on. */
+  /** A minibatch (this process's share of a round's, in peer mode) was trained on. */
   batchDone(phase: 'pretrain' | 'finetune', stage: number): void {
     const p = this.state.progress;
     p.phase = phase;
