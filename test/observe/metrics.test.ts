@@ -15,7 +15,7 @@ import { killAll, readMetrics, spawnTrain } from '../peers/harness.js';
 import type { Proc } from '../peers/harness.js';
 import type { StatusDocument } from '../../src/cli/observe/state.js';
 
-const RUN = ['--limit', '1200', '--layers', '64', '--epochs', '12', '--finetune', '2', '--batch-size', '50', '--associative', '0', '--no-pictures', '--plaintext'];
+const RUN = ['--limit', '900', '--layers', '64', '--epochs', '14', '--finetune', '2', '--batch-size', '50', '--associative', '0', '--no-pictures', '--plaintext'];
 const base = 7600 + (process.pid % 150) * 8;
 
 test.afterEach.always(() => killAll());
@@ -148,9 +148,10 @@ test.serial('three peers with --metrics-port: /metrics, /status and `dbn-node st
   const urls = await Promise.all(procs.map(async (p) => (await p.waitLine(/^metrics: (http:\/\/\S+)\/metrics/, 60_000))[1]!));
   t.deepEqual(urls, http.map((p) => `http://127.0.0.1:${p}`));
 
+  // `dbn-node status` as a user types it (started now: a CLI process takes seconds to start).
+  const cli = Promise.all([statusCli(['--url', urls[0]!]), statusCli(['--url', urls[1]!, '--json'])]);
   // During the run: once every peer finished two pretraining epochs, scrape all three at once.
   await until('two epochs on every peer', 60_000, () => procs.every((p) => pretrainRecords(p).length >= 2));
-  const cli = Promise.all([statusCli(['--url', urls[0]!]), statusCli(['--url', urls[1]!, '--json'])]);
   const scraped = await Promise.all(urls.map(async (u) => ({ metrics: parseMetrics(await get(`${u}/metrics`)), status: JSON.parse(await get(`${u}/status`)) as StatusDocument })));
   const [table, json] = await cli;
   t.true(procs.every((p) => p.running), 'the scrapes happened during the run');
@@ -158,7 +159,7 @@ test.serial('three peers with --metrics-port: /metrics, /status and `dbn-node st
   t.is(json.code, 0, json.stderr);
   fs.writeFileSync(path.join(dir, 'status-table.txt'), table.stdout);
   t.log(`dbn-node status --url ${urls[0]}\n${table.stdout}`);
-  t.regex(table.stdout, /^p0 \([0-9a-f]{8}\) {2}tcp:\/\/127\.0\.0\.1:\d+ {2}peer {2}pretrain/);
+  t.regex(table.stdout, /^p0 \([0-9a-f]{8}\) {2}tcp:\/\/127\.0\.0\.1:\d+ {2}peer {2}(pretrain|finetune) /);
   t.regex(table.stdout, /\np1 +[0-9a-f]{8} {2}tcp:\/\/127\.0\.0\.1:\d+ {2}yes /);
   t.regex(table.stdout, /\np2 +[0-9a-f]{8} {2}tcp:\/\/127\.0\.0\.1:\d+ {2}yes /);
   t.is((JSON.parse(json.stdout) as StatusDocument).self.name, 'p1');

@@ -285,7 +285,7 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
     progress.line('no pretraining (--epochs 0): the layers keep their initial weights');
   }
   if (abort.signal.aborted) return;
-  ctx.observer.phase('associative');
+  if (model.associative !== undefined) ctx.observer.phase('associative');
   await trainAssociativeLayer(model, data, { signal: abort.signal, checkpoint, metrics, progress, quiet: a.quiet });
   if (abort.signal.aborted) return;
   if (a.finetune > 0 && data.train.y instanceof Int32Array) await fineTune(ctx, model, data.train.y, checkpoint);
