@@ -24,10 +24,10 @@ test('text: summary lines unchanged, events as "peer <event>: …" with WARN for
   log.event('barrier-wait', 'waited 12.0 s for the peers at one round barrier', 'warn');
   t.deepEqual(lines, [
     'layer 0 epoch 1: recon 0.0559',
-    'WARN peer peer-lost: p1 (73118c22) (tcp://127.0.0.1:7791): not heard for 5012 ms',
+    'WARN: peer peer-lost: p1 (73118c22) (tcp://127.0.0.1:7791): not heard for 5012 ms',
     'peer view: view 2: 2 member(s) after round 40; dropped p1 (73118c22)',
-    'WARN peer refused: hello from tcp://x:1: its id 0badc0de does not derive from its key',
-    'WARN peer barrier-wait: waited 12.0 s for the peers at one round barrier',
+    'WARN: peer refused: hello from tcp://x:1: its id 0badc0de does not derive from its key',
+    'WARN: peer barrier-wait: waited 12.0 s for the peers at one round barrier',
   ]);
 });
 

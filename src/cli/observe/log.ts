@@ -1,6 +1,6 @@
 /**
  * `--log-format text|json`: the summary lines of `train` and one line per notable event. Text
- * keeps the lines as they always were and prefixes the ones an operator must act on with `WARN `;
+ * keeps the lines as they always were and prefixes the ones an operator must act on with `WARN: ` (as the other warnings of the CLI);
  * JSON writes one object per line: `{ time, level, name, id, msg }` for summary lines and
  * `{ time, level, name, id, event, detail }` for events. Event details name peers by their name
  * next to the id derived from their key (`p2 (1a2b3c4d)`).
@@ -39,7 +39,7 @@ export class RunLog {
   /** A notable event; `level` defaults to WARN for lost peers, refusals and warnings. */
   event(event: string, detail: string, level: Level = WARN_EVENTS.has(event) ? 'warn' : 'info'): void {
     const named = this.nameIds(detail);
-    if (this.format === 'text') this.progress.line(`${level === 'warn' ? 'WARN ' : ''}peer ${event}: ${named}`);
+    if (this.format === 'text') this.progress.line(`${level === 'warn' ? 'WARN: ' : ''}peer ${event}: ${named}`);
     else this.progress.line(this.json(level, { event, detail: named }));
   }
 
