@@ -46,7 +46,7 @@ interface Drawn {
 }
 
 const hasChromium = fs.existsSync(CHROMIUM);
-(hasChromium ? test.serial : test.serial.skip)('the dashboard of a live three-peer run draws every peer’s curves, the peers table and the filters', async (t) => {
+(hasChromium ? test.serial : test.serial.skip)('the dashboard of a live three-peer run draws every peer’s curves, the peers table, the filters and samples', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-dashboard-'));
   const names = ['alpha', 'beta', 'gamma'];
   const zmq = names.map((_, i) => base + i);
@@ -70,7 +70,7 @@ const hasChromium = fs.existsSync(CHROMIUM);
   await page.goto(`${url}/`);
   // The page's own code runs in the browser: these checks are written as the browser's JavaScript.
   await page.waitForFunction("document.querySelectorAll('#peers tbody tr').length === 2 && Number(document.getElementById('acc').dataset.series) === 3", undefined, { timeout: 20_000 });
-  await page.waitForFunction("document.getElementById('filters').naturalWidth > 0", undefined, { timeout: 20_000 });
+  await page.waitForFunction("document.getElementById('filters').naturalWidth > 0 && document.getElementById('samples').naturalWidth > 0", undefined, { timeout: 20_000 });
   t.true(procs.every((p) => p.running), 'the page was read during the run');
   const drawn = (await page.evaluate(`(() => {
     const chart = (id) => {
