@@ -3,7 +3,8 @@
 # then the npm dependencies (which builds the native BLAS addon and the TypeScript).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(libopenblas-dev dataset-fashion-mnist)
+# chromium: the headless browser of test/observe/dashboard.test.ts (driven by playwright-core; nothing downloaded)
+packages=(libopenblas-dev dataset-fashion-mnist chromium)
 if [ -f scripts/ci-gpu-deps.sh ]; then packages+=($(bash scripts/ci-gpu-deps.sh --list)); fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -139,3 +139,10 @@ export class SyncError extends DbnError {
     super(message, code, options);
   }
 }
+
+/** `dbn-node status` could not read a peer's `/status` (`EUNREACHABLE`, `EHTTP`, `EBADSTATUS`). */
+export class StatusError extends DbnError {
+  constructor(message: string, code: 'EUNREACHABLE' | 'EHTTP' | 'EBADSTATUS', options?: { cause?: unknown }) {
+    super(message, code, options);
+  }
+}

@@ -90,6 +90,8 @@ export type { GroupEvent, GroupStats, JoinResult, PeerGroupOptions, PeerLink, Pe
 export type { AsyncMode, DeltaEncoding, LockstepMode, MergeRule } from './distributed/index.js';
 export { hostKernelsFor, TypeScriptHostKernels } from './kernels/host/host-kernels.js';
 export type { HostKernelFault, HostKernels } from './kernels/host/host-kernels.js';
+export { REFUSAL_REASONS, RunStats, fingerprintDivergence, fingerprintOf } from './distributed/stats.js';
+export type { DivergenceListener, EpochPoint, ParamFingerprint, PeerRecord, RefusalReason, SelfReport, Traffic } from './distributed/stats.js';
 export { Peer, parseSeed } from './sync/index.js';
 export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './sync/index.js';
 export { PUBLIC_KEY_FILE, SECRET_KEY_FILE, generateKeyPair, modelFingerprint, publicKeyFromSecret, readAllowlist, readKeyPair, writeKeyPair } from './sync/index.js';

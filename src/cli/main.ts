@@ -11,6 +11,7 @@ import { keygenCommand } from './commands/keygen.js';
 import { filtersCommand } from './commands/pictures.js';
 import { predictCommand } from './commands/predict.js';
 import { sampleCommand } from './commands/sample.js';
+import { statusCommand } from './commands/status.js';
 import { trainCommand } from './commands/train.js';
 import { transformCommand } from './commands/transform.js';
 import { packageVersion } from './common.js';
@@ -38,7 +39,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .command(keygenCommand as CommandModule)
     .command(predictCommand as CommandModule)
     .command(transformCommand as CommandModule)
-    .demandCommand(1, 'Name a command: train, evaluate, predict, transform, sample, filters, info or keygen (dbn-node --help).')
+    .command(statusCommand as CommandModule)
+    .demandCommand(1, 'Name a command: train, evaluate, predict, transform, sample, filters, info, keygen or status (dbn-node --help).')
     .recommendCommands()
     .strict()
     .help()

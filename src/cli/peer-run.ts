@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { Dbn } from '../dbn/index.js';
 import { PeerGroup, type GroupEvent, enterRun, modelBytes, runFingerprint } from '../distributed/index.js';
 import type { MetricsWriter } from './metrics.js';
+import type { Observer } from './observe/session.js';
 import type { PeerConfig } from './peer-options.js';
 
 /** A peer's side of a run, as the `train` command holds it. */
@@ -23,14 +24,17 @@ export interface PeerRun {
  * Opens the group on the peer flags and enters the run. `schedule` holds every training option
  * (peers compare their fingerprints: a peer with other options is refused with a clear error).
  */
-export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Record<string, unknown>, out: string, log: (line: string) => void, metrics: MetricsWriter | undefined): Promise<PeerRun> {
+export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Record<string, unknown>, out: string, log: (line: string) => void, metrics: MetricsWriter | undefined, observer?: Observer): Promise<PeerRun> {
   const onEvent = (e: GroupEvent): void => {
     metrics?.write({ phase: 'peers', ...e });
-    log(`peer ${e.event}: ${e.detail}`);
+    if (observer === undefined) log(`peer ${e.event}: ${e.detail}`);
+    else observer.log.groupEvent(e);
   };
   const largest = model.layers.reduce((s, l) => s + 3 * (l.nVisible + 1) * (l.nHidden + 1), 0) * 4;
-  const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(model, schedule), maxFrameBytes: largest + (16 << 20), onEvent });
-  log(`peer ${group.id.slice(0, 8)} at ${group.endpoint} (run ${config.group.runId}): waiting for ${config.group.expectedPeers - 1} other peer(s)…`);
+  const name = observer?.state.name;
+  const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(model, schedule), maxFrameBytes: largest + (16 << 20), onEvent, ...(name === undefined ? {} : { name }) });
+  observer?.attach(group);
+  log(`peer ${name === undefined ? '' : `${name} `}${group.id.slice(0, 8)} at ${group.endpoint} (run ${config.group.runId}): waiting for ${config.group.expectedPeers - 1} other peer(s)…`);
   const scratch = path.join(out, '.peer-snapshot.dbn');
   try {
     const entry = await enterRun(group, model, scratch);
@@ -44,11 +48,20 @@ export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Rec
         await group.finish(() => modelBytes(entry.model, path.join(out, '.peer-final.dbn')));
         const s = group.stats();
         log(`peers: ${s.rounds} rounds, ${s.members} member(s) at the end, ${(s.bytesSent / 2 ** 20).toFixed(1)} MiB sent, ${(s.bytesReceived / 2 ** 20).toFixed(1)} MiB received, ${(s.waitMs / 1000).toFixed(1)} s waiting, ${s.recoveries} view change(s), ${s.snapshotsServed} snapshot(s) served`);
-        metrics?.write({ phase: 'peers', event: 'stats', ...s });
+        metrics?.write({ phase: 'peers', event: 'stats', ...s, traffic: trafficRecord(group) });
       },
     };
   } catch (err) {
     group.close();
     throw err;
   }
+}
+
+/** Bytes sent to and received from each peer, by message kind, for the `--metrics` file. */
+function trafficRecord(group: PeerGroup): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [id, p] of group.runStats.peers) {
+    out[id] = { name: p.name, sent: Object.fromEntries([...p.sent].map(([k, t]) => [k, t.bytes])), received: Object.fromEntries([...p.received].map(([k, t]) => [k, t.bytes])) };
+  }
+  return out;
 }

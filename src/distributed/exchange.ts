@@ -196,6 +196,7 @@ export class ShardedExchange {
    */
   private refuse<T>(map: Map<number, Map<string, T>>, round: number, id: string, why: string): undefined {
     map.get(round)?.delete(id);
+    this.g.runStats.refused('non-finite');
     setImmediate(() => this.g.suspect(id, `${why} in round ${round}`));
     return undefined;
   }

@@ -24,6 +24,7 @@ import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, d
 import { JoinDesk, type StartResult } from './join.js';
 import { ShardedExchange } from './exchange.js';
 import { ViewChanges } from './views.js';
+import { RunStats, UNIDENTIFIED, countEvent } from './stats.js';
 
 /** Options of {@link PeerGroup.open}. */
 export interface PeerGroupOptions {
@@ -46,6 +47,8 @@ export interface PeerGroupOptions {
   readonly startTimeoutMs?: number;
   /** Notable events (peers joined and lost, view changes) as one line each. */
   readonly onEvent?: (event: GroupEvent) => void;
+  /** This peer's name in other peers' reports (see {@link RunStats}); default the first 8 hex of its id. */
+  readonly name?: string;
 }
 
 /** A notable event of the group. */
@@ -132,6 +135,8 @@ export class PeerGroup implements Collective {
    * @internal
    */
   readonly exchange: ShardedExchange;
+  /** Traffic, rounds, refusals and what the peers report of themselves. */
+  readonly runStats: RunStats;
 
   private constructor(
     readonly mesh: Mesh,
@@ -143,6 +148,7 @@ export class PeerGroup implements Collective {
     this.desk = new JoinDesk(this);
     this.views = new ViewChanges(this);
     this.exchange = new ShardedExchange(this);
+    this.runStats = new RunStats(options.name ?? short(this.id));
   }
 
   /** Binds this peer's socket. */
@@ -207,6 +213,7 @@ export class PeerGroup implements Collective {
     });
     if (this.waiting === undefined && performance.now() - since > 1) this.lastYield = performance.now();
     this.counters.waitMs += performance.now() - since;
+    this.runStats.roundDone((performance.now() - since) / 1000);
   }
 
   /** The leader admits waiting joiners in its contribution to an epoch's summary round (they enter at the next plan round). */
@@ -279,16 +286,19 @@ export class PeerGroup implements Collective {
   sendTo(id: string, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next): void {
     const p = this.directory.get(id);
     if (p === undefined) return;
-    this.sendToEndpoint(p.endpoint, p.publicKey, kind, meta, payload, round);
+    this.sendToEndpoint(p.endpoint, p.publicKey, kind, meta, payload, round, id);
   }
 
   /**
    * Sends a message to an endpoint (dialing it with `publicKey` under CURVE); counts the bytes.
    * @internal
    */
-  sendToEndpoint(endpoint: string, publicKey: string | null, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next): void {
+  sendToEndpoint(endpoint: string, publicKey: string | null, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next, to?: string): void {
     const frames = encodeRound({ kind, runId: this.options.runId, sender: this.id, instance: this.instance, view: this.view, round }, meta, payload);
-    if (this.mesh.send(endpoint, publicKey, frames)) this.counters.bytesSent += frames.reduce((s, f) => s + f.length, 0);
+    if (!this.mesh.send(endpoint, publicKey, frames)) return;
+    const bytes = frames.reduce((s, f) => s + f.length, 0);
+    this.counters.bytesSent += bytes;
+    this.runStats.traffic('sent', to ?? [...this.directory.values()].find((p) => p.endpoint === endpoint)?.id ?? UNIDENTIFIED, kind, bytes);
   }
 
   /** Records a peer (bounded); false when the table is full. */
@@ -326,6 +336,7 @@ export class PeerGroup implements Collective {
     if (msg.runId !== this.options.runId || msg.sender === this.id) return;
     this.counters.bytesReceived += frames.reduce((s, f) => s + f.length, 0);
     const known = this.directory.get(msg.sender);
+    this.runStats.traffic('received', known === undefined ? UNIDENTIFIED : msg.sender, msg.kind, frames.reduce((s, f) => s + f.length, 0));
     if (known !== undefined) {
       if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution' && msg.kind !== 'chunk') {
         this.suspect(msg.sender, 'restarted');
@@ -346,6 +357,7 @@ export class PeerGroup implements Collective {
       case 'contribution':
         return this.onContribution(msg, known);
       case 'heartbeat':
+        if (known !== undefined) this.runStats.onReport(msg.sender, msg.meta);
         return;
       case 'bye':
         this.byes.add(msg.sender);
@@ -405,7 +417,8 @@ export class PeerGroup implements Collective {
       this.desk.tick(now);
       return;
     }
-    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'heartbeat', {});
+    const report = this.runStats.report(this.next - 1);
+    for (const id of this.members) if (id !== this.id) this.sendTo(id, 'heartbeat', { ...report });
     this.desk.tick(now);
     this.views.tick(now);
   }
@@ -486,6 +499,7 @@ export class PeerGroup implements Collective {
    * @internal
    */
   emit(event: GroupEvent['event'], detail: string): void {
+    countEvent(this.runStats, event, detail);
     this.options.onEvent?.({ event, detail });
   }
 }

@@ -15,9 +15,10 @@ import { MetricsWriter } from '../metrics.js';
 import { type PeerArgs, type PeerConfig, peerOptions, resolvePeerArgs } from '../peer-options.js';
 import { type PeerRun, startPeerRun } from '../peer-run.js';
 import { type Progress, createProgress, fmt } from '../progress.js';
+import { type ObserveArgs, Observer, observeOptions } from '../observe/session.js';
 
 /** Flags of `train`. */
-export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
+export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs, ObserveArgs {
   readonly layers: string | readonly (number | LayerOptions)[];
   readonly epochs: number;
   readonly 'learning-rate'?: number | undefined;
@@ -44,7 +45,7 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs {
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
-  return peerOptions(dataOptions(computeOptions(y)))
+  return observeOptions(peerOptions(dataOptions(computeOptions(y))))
     .option('layers', { type: 'string', default: '500,500', describe: 'hidden units per layer, e.g. 500,500,2000 (a config file may give per-layer objects)', group: 'Model:' })
     .option('epochs', { type: 'number', default: 5, describe: 'pretraining epochs per layer', group: 'Model:' })
     .option('learning-rate', { type: 'number', describe: 'pretraining learning rate (default 0.1; 0.01 for Gaussian visible units)', group: 'Model:' })
@@ -114,6 +115,7 @@ interface RunContext {
   readonly abort: AbortController;
   readonly checkpointFile: string;
   readonly collective: PeerGroup | undefined;
+  readonly observer: Observer;
 }
 
 function checkTrainArgs(a: TrainArgs): void {
@@ -147,6 +149,12 @@ function shardOf(data: LoadedData, peerConfig: PeerConfig): LoadedData {
   return { ...data, train: part, description: `${data.description}; shard ${index + 1}/${count}: ${part.x.rows} training rows` };
 }
 
+/** The options `/status` shows (paths and sizes, no key material). */
+function runOptions(a: TrainArgs): Record<string, unknown> {
+  const keys = ['layers', 'epochs', 'learning-rate', 'batch-size', 'k', 'pcd', 'visible', 'hidden', 'finetune', 'finetune-learning-rate', 'data', 'limit', 'backend', 'seed', 'out', 'bind', 'advertise', 'shard', 'run-id', 'heartbeat-ms', 'peer-timeout-ms', 'plaintext'] as const;
+  return Object.fromEntries(keys.flatMap((k) => ((a as unknown as Record<string, unknown>)[k] === undefined ? [] : [[k, (a as unknown as Record<string, unknown>)[k]]])));
+}
+
 /** Every option that decides which rounds a run has and what they compute (peers must agree on it). */
 function schedule(a: TrainArgs, classes: number | undefined): Record<string, unknown> {
   return { finetune: a.finetune, finetuneLearningRate: a['finetune-learning-rate'], dropout: a.dropout, patience: a.patience, classes: classes ?? null, visible: a.visible };
@@ -157,7 +165,8 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   const layers = layerList(a);
   const peerConfig = await resolvePeerArgs(a);
   const { modelFile, checkpointFile, pictures } = outputFiles(a, peerConfig === undefined);
-  const progress = createProgress({ quiet: a.quiet });
+  const observer = Observer.create(a, createProgress({ quiet: a.quiet }), runOptions(a));
+  const progress = observer.progress;
   const full = loadData(a, a.seed, a.visible === 'gaussian');
   const classes = full.train.y instanceof Int32Array ? full.train.classes : undefined;
   const data = peerConfig === undefined ? full : shardOf(full, peerConfig);
@@ -177,6 +186,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   process.once('SIGTERM', onSignal);
   let singleProcessTraining = false;
   try {
+    await observer.serve();
     fs.mkdirSync(a.out, { recursive: true });
     const associative = a.resume === undefined ? associativeFor(a, data.train, peerConfig !== undefined, progress) : undefined;
     model =
@@ -186,18 +196,21 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     if (a.resume !== undefined) progress.line(`resumed from ${a.resume}`);
     model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }), training: data.training };
     progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
+    observer.setModel(model);
     singleProcessTraining = peerConfig === undefined;
     if (peerConfig !== undefined) {
-      peers = await startPeerRun(peerConfig, model, schedule(a, classes), a.out, (l) => progress.line(l), metrics);
+      peers = await startPeerRun(peerConfig, model, schedule(a, classes), a.out, (l) => progress.line(l), metrics, observer);
       model = peers.model;
+      observer.setModel(model);
     }
-    const ctx: RunContext = { a, data, classes, progress, metrics, abort, checkpointFile, collective: peers?.group };
+    const ctx: RunContext = { a, data, classes, progress, metrics, abort, checkpointFile, collective: peers?.group, observer };
     if (peers?.finished !== true) await train(ctx, model);
     if (abort.signal.aborted) {
       saveCheckpoint(model, checkpointFile, progress, 'stopped early');
       process.exitCode = 130;
       return;
     }
+    observer.phase('done');
     await peers?.finish();
     model.save(modelFile, { overwrite: true });
     singleProcessTraining = false;
@@ -220,6 +233,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     process.off('SIGTERM', onSignal);
     progress.stop();
     peers?.group.close();
+    await observer.close();
     metrics?.close();
     model?.dispose();
     backend.dispose();
@@ -244,6 +258,7 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
     ...(checkpoint === undefined ? {} : { checkpoint }),
     ...(data.test === undefined ? {} : { validation: data.test.x }),
     onBatch: (layer, b) => {
+      ctx.observer.batchDone('pretrain', layer);
       if (layer !== layerShown) {
         progress.stop();
         firstEpoch = b.epoch;
@@ -255,6 +270,7 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
     },
     onEpoch: (layer, m) => {
       metrics?.write({ phase: 'pretrain', layer, ...m });
+      ctx.observer.pretrainEpoch(layer, m.epoch, m.reconstructionError, data.train.x.rows);
       if (!process.stderr.isTTY || a.quiet) {
         const extra = m.pseudoLogLikelihood === undefined ? '' : `  pseudo-LL ${fmt(m.pseudoLogLikelihood)}`;
         const gap = m.freeEnergyGap === undefined ? '' : `  F-gap ${fmt(m.freeEnergyGap)}`;
@@ -269,6 +285,7 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
     progress.line('no pretraining (--epochs 0): the layers keep their initial weights');
   }
   if (abort.signal.aborted) return;
+  if (model.associative !== undefined) ctx.observer.phase('associative');
   await trainAssociativeLayer(model, data, { signal: abort.signal, checkpoint, metrics, progress, quiet: a.quiet });
   if (abort.signal.aborted) return;
   if (a.finetune > 0 && data.train.y instanceof Int32Array) await fineTune(ctx, model, data.train.y, checkpoint);
@@ -288,8 +305,10 @@ async function fineTune(ctx: RunContext, model: Dbn, y: Int32Array, checkpoint: 
     ...(ctx.collective === undefined ? {} : { collective: ctx.collective }),
     ...(ctx.classes === undefined ? {} : { classes: ctx.classes }),
     ...(checkpoint === undefined ? {} : { checkpoint }),
+    onBatch: () => ctx.observer.batchDone('finetune', model.layers.length),
     onEpoch: (m) => {
       metrics?.write({ phase: 'finetune', ...m });
+      ctx.observer.fineTuneEpoch(m.epoch, m.loss, m.validationAccuracy, y.length);
       progress.update(m.epoch + 1, { loss: m.loss, 'val acc': m.validationAccuracy ?? Number.NaN });
       if (!process.stderr.isTTY || a.quiet) {
         progress.line(`fine-tune epoch ${m.epoch}: loss ${fmt(m.loss)}  train acc ${fmt(m.trainAccuracy)}  val acc ${fmt(m.validationAccuracy ?? Number.NaN)}`);
