@@ -96,6 +96,13 @@ export class JoinDesk {
     g.members = [...ids].sort();
     g.view = 1;
     g.next = 0;
+    // A member known only from another peer's hello has never been heard itself (lastHeard 0):
+    // the run starts its clock now, or the first heartbeat check would drop it at once.
+    const now = Date.now();
+    for (const id of g.members) {
+      const e = g.directory.get(id);
+      if (e !== undefined) e.lastHeard = Math.max(e.lastHeard, now);
+    }
     this.mode = 'running';
     g.emit('started', `all ${g.members.length} peers present after ${((Date.now() - this.startedAt) / 1000).toFixed(1)} s; members ${g.members.map(short).join(', ')}`);
     this.settle?.resolve({ kind: 'fresh', members: g.members.length });

@@ -20,12 +20,15 @@ export class ViewChanges {
   private readonly suspects = new Set<string>();
   private recovery: { coordinator: string; since: number } | undefined;
   private coordination: Coordination | undefined;
+  /** When this peer last checked (its first check counts from when the group was made). */
+  private lastTick = Date.now();
 
   constructor(private readonly g: PeerGroup) {}
 
   /** Every heartbeat: suspects members not heard for the timeout, and a stalled view change's coordinator. */
   tick(now: number): void {
     const g = this.g;
+    this.creditDeafTime(now);
     for (const id of g.members) {
       const e = g.directory.get(id);
       if (id !== g.id && e !== undefined && now - e.lastHeard > g.peerTimeoutMs) this.suspect(id, `not heard for ${now - e.lastHeard} ms`);
@@ -38,6 +41,25 @@ export class ViewChanges {
     }
     const c = this.coordination;
     if (c !== undefined && now - c.since > g.peerTimeoutMs) this.checkCoordination(true);
+  }
+
+  /**
+   * Silence is judged by the time this peer was listening. When a tick comes late, this peer's
+   * event loop was held (a long computation, a loaded machine): messages that arrived meanwhile
+   * are still queued in its sockets, so the time beyond one heartbeat is credited to every member
+   * and to a pending view change, not counted against them. Without this, peers that all finished
+   * a long layer-boundary computation at once dropped each other (seen under load).
+   */
+  private creditDeafTime(now: number): void {
+    const deaf = now - this.lastTick - this.g.heartbeatMs;
+    this.lastTick = now;
+    if (deaf <= this.g.heartbeatMs) return;
+    for (const id of this.g.members) {
+      const e = this.g.directory.get(id);
+      if (e !== undefined && e.lastHeard > 0) e.lastHeard = Math.min(now, e.lastHeard + deaf);
+    }
+    if (this.recovery !== undefined) this.recovery = { ...this.recovery, since: Math.min(now, this.recovery.since + deaf) };
+    if (this.coordination !== undefined) this.coordination = { ...this.coordination, since: Math.min(now, this.coordination.since + deaf) };
   }
 
   /** Whether `id` is suspected now. */

@@ -174,3 +174,41 @@ test.serial('a member whose contributions are not finite is dropped; the others 
     for (const g of groups) g.close();
   }
 });
+
+test.serial('a peer whose event loop was held longer than the peer timeout does not drop the members it could not hear meanwhile', async (t) => {
+  // Both groups live in this process, so holding the event loop makes every one of them deaf at
+  // once, as when all peers of a run compute a layer boundary on a loaded machine. Silence is
+  // judged by listening time: no view change, the same bits.
+  const { x } = prototypes(240, 16, 4, 8);
+  const groups = await openGroups(2, 7400);
+  const events: string[] = [];
+  for (const g of groups) {
+    const prev = g.options.onEvent;
+    (g.options as { onEvent?: (e: { event: string; detail: string }) => void }).onEvent = (e) => {
+      events.push(`${e.event}: ${e.detail}`);
+      prev?.(e as never);
+    };
+  }
+  const held = groups[0]!;
+  const allReduce = held.allReduce.bind(held);
+  let heldOnce = false;
+  held.allReduce = async (p, ts, s) => {
+    if (!heldOnce && held.stats().rounds >= 6) {
+      heldOnce = true;
+      const until = Date.now() + 2500; // 2.5 × the peer timeout of openGroups
+      while (Date.now() < until);
+    }
+    await allReduce(p, ts, s);
+  };
+  try {
+    const rbms = await fitAll(groups, x, 3);
+    t.true(heldOnce);
+    const w = rbms.map((r) => r.getParameters().weights.data);
+    t.true(sameBits(w[0]!, w[1]!), events.join('\n'));
+    t.is(groups[0]!.view, 1, events.join('\n'));
+    t.is(groups[1]!.view, 1, events.join('\n'));
+    t.is(groups[0]!.stats().recoveries + groups[1]!.stats().recoveries, 0);
+  } finally {
+    for (const g of groups) g.close();
+  }
+});
