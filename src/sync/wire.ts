@@ -556,6 +556,19 @@ export function encodeSnapshotResponse(
   return frames;
 }
 
+/**
+ * An encoded SNAPSHOT_RESPONSE answering `requestId` instead: a fresh header, the other frames
+ * shared (not copied), the CRC recomputed. Lets a server answer many requests from one encoding.
+ */
+export function readdressSnapshotResponse(frames: readonly Buffer[], requestId: number): Buffer[] {
+  checkSeq(requestId, 'requestId', 'readdressSnapshotResponse', 0);
+  const header = Buffer.from(frames[1]!);
+  writeSeq(header, OFF.sequence, requestId);
+  const out = [frames[0]!, header, ...frames.slice(2)];
+  seal(out);
+  return out;
+}
+
 function makeHeader(env: Envelope, kind: number, flags: number, shapes: readonly Shape[], where: string): Buffer {
   checkEnvelope(env, where);
   const h = Buffer.alloc(HEADER_BYTES + 8 * shapes.length);
