@@ -38,7 +38,7 @@
  *   consecutive 1, 2, 3 …); base sequence < sequence = the sender's previous DELTA of the same
  *   layer (0 if none); layer. Frames: n payload frames.
  * - HEARTBEAT: n = 0; sequence = the sender's last DELTA sequence (0 if none). Frames: info
- *   (UTF-8 JSON ≤ 64 KiB: `{"self":Addr,"peers":[Addr…],"progress":{"epoch","batches","samples"}}`,
+ *   (UTF-8 JSON ≤ 64 KiB as `JSON.stringify` writes it: `{"self":Addr,"peers":[Addr…],"progress":{"epoch","batches","samples"}}`,
  *   `Addr = {"pub": endpoint, "router": endpoint, "key": z85 | null}`, unknown members ignored),
  *   then the weight fingerprint (0–64 float64 LE, opaque to sync).
  * - SNAPSHOT_REQUEST: n = 0; sequence = request id ≥ 1. Frames: requested layers (u16 LE each,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { ShapeMismatchError, WireFormatError } from '../../src/errors.js';
-import { MAX_MESSAGE_FRAMES, MAX_TENSORS_PER_MESSAGE, WIRE_VERSION, checksum, decode, encodeDelta, encodeSnapshotResponse } from '../../src/sync/wire.js';
+import { MAX_MESSAGE_FRAMES, MAX_TENSORS_PER_MESSAGE, WIRE_VERSION, checksum, decode, encodeDelta, encodeHeartbeat, encodeSnapshotResponse } from '../../src/sync/wire.js';
 
 const env = { runId: 'lim', fingerprint: 'ab'.repeat(32), senderId: 'cd'.repeat(16), timestamp: 0 };
 
@@ -52,4 +52,22 @@ test('a header that counts more than 256 tensors is refused (EFIELD) even with m
   const frames = [ok[0]!, header, ...Array.from({ length: n }, () => Buffer.alloc(4))];
   header.writeUInt32LE(checksum(frames), 100);
   t.is(codeOf(() => decode(frames)), 'EFIELD');
+});
+
+test('a heartbeat info that is not in JSON.stringify form is refused, even with a valid CRC', (t) => {
+  const hb = encodeHeartbeat(env, {
+    lastSequence: 0,
+    self: { pub: 'tcp://10.0.0.1:5555', router: 'tcp://10.0.0.1:5556', publicKey: null },
+    peers: [],
+    progress: { epoch: 1, batches: 2, samples: 20 },
+    weightFingerprint: [],
+  });
+  t.is(decode(hb).kind, 'heartbeat');
+  const text = hb[2]!.toString('utf8');
+  for (const variant of [text.replace('"samples":20', '"samples":2e1'), text.replace('"epoch":1', '"epoch": 1'), text.replace('"batches":2', '"batches":2.0')]) {
+    t.not(variant, text);
+    const frames = [hb[0]!, Buffer.from(hb[1]!), Buffer.from(variant, 'utf8'), hb[3]!];
+    frames[1]!.writeUInt32LE(checksum(frames), 100);
+    t.is(codeOf(() => decode(frames)), 'EFIELD', variant);
+  }
 });

@@ -334,11 +334,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function parseInfo(frame: Uint8Array): { self: PeerAddress; peers: PeerAddress[]; progress: Progress } {
   let json: unknown;
+  let text = '';
   try {
-    json = JSON.parse(utf8.decode(frame));
+    text = utf8.decode(frame);
+    json = JSON.parse(text);
   } catch {
     fail('EFIELD', 'The heartbeat info is not UTF-8 JSON.');
   }
+  // One encoding per value: no whitespace, no -0, 2e1 or 20.0, no escapes or duplicate members
+  // that JSON.stringify would not write (unknown members stay allowed).
+  if (JSON.stringify(json) !== text) fail('EFIELD', 'The heartbeat info is not JSON as JSON.stringify writes it.');
   if (!isObject(json)) fail('EFIELD', 'The heartbeat info is not a JSON object.');
   const self = parseAddress(json.self, 'self');
   if (!Array.isArray(json.peers) || json.peers.length > MAX_GOSSIP_PEERS) fail('EFIELD', `The heartbeat 'peers' is not an array of at most ${MAX_GOSSIP_PEERS} addresses.`);
