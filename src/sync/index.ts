@@ -56,3 +56,5 @@ export {
 } from './keys.js';
 export type { KeyPair } from './keys.js';
 export { modelFingerprint } from './fingerprint.js';
+export { keyPrefix, senderIdFor } from './identity.js';
+export { MAX_MESSAGE_FRAMES, MAX_TENSORS_PER_MESSAGE } from './wire.js';

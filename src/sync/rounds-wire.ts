@@ -28,6 +28,7 @@ export const MAX_META_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_FRAMES = 64;
 
 const MAGIC = 'DBNR';
+const RUN_ID_RE = /^[A-Za-z0-9._-]{1,16}$/;
 
 /** Message kinds. */
 export const RoundKind = {
@@ -68,6 +69,7 @@ export interface RoundMessage extends RoundHeader {
 
 /** Encodes a message; `payload` buffers are sent as they are (callers pass copies they will not mutate). */
 export function encodeRound(h: RoundHeader, meta: Record<string, unknown>, payload: readonly Buffer[] = []): Buffer[] {
+  if (!RUN_ID_RE.test(h.runId)) throw new WireFormatError('EFIELD', `The run id must be 1–16 characters of [A-Za-z0-9._-], got ${JSON.stringify(h.runId)}.`);
   const head = Buffer.alloc(HEADER_BYTES);
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt8(ROUNDS_WIRE_VERSION, 4);
@@ -93,9 +95,12 @@ export function decodeRound(frames: readonly Buffer[]): RoundMessage {
   if (version !== ROUNDS_WIRE_VERSION) throw new WireFormatError('EVERSION', `Rounds wire version ${version} is not supported (this peer speaks ${ROUNDS_WIRE_VERSION}).`);
   const kind = KIND_NAMES.get(head.readUInt8(5));
   if (kind === undefined) throw new WireFormatError('EKIND', `Unknown message kind ${head.readUInt8(5)}.`);
+  if (head.readUInt16LE(6) !== 0) throw new WireFormatError('EFIELD', `The reserved header field is ${head.readUInt16LE(6)}, not 0.`);
   const runBytes = head.subarray(8, 24);
   const end = runBytes.indexOf(0);
   const runId = runBytes.toString('latin1', 0, end < 0 ? 16 : end);
+  // Every byte counts (nothing after the NUL padding, nothing the encoder would not write).
+  if ((end >= 0 && runBytes.subarray(end).some((b) => b !== 0)) || !RUN_ID_RE.test(runId)) throw new WireFormatError('EFIELD', 'The run id is not 1–16 characters of [A-Za-z0-9._-], NUL-padded.');
   const round = head.readDoubleLE(48);
   if (!Number.isSafeInteger(round) || round < -1) throw new WireFormatError('EFIELD', `The round ${round} is not an integer >= -1.`);
   const metaFrame = frames[1]!;

@@ -4,6 +4,7 @@ import * as zmq from 'zeromq';
 import { InvalidOptionError, ShapeMismatchError, SyncError } from '../../src/errors.js';
 import { Peer, parseSeed } from '../../src/sync/peer.js';
 import type { PeerEvents, PeerOptions } from '../../src/sync/peer.js';
+import { senderIdFor } from '../../src/sync/identity.js';
 import { generateKeyPair } from '../../src/sync/keys.js';
 import type { KeyPair } from '../../src/sync/keys.js';
 import { encodeDelta, encodeHeartbeat } from '../../src/sync/wire.js';
@@ -299,7 +300,8 @@ test('a snapshot request returns the provider’s tensors and sequences; older d
     [a.senderId, 5],
     [other, 3],
   ]);
-  t.is(b.stats().perSender[other]!.floor, 3);
+  // A claim about a sender B has never heard is a hint only: it creates no floor.
+  t.is(b.stats().perSender[other], undefined);
 
   const only = await b.requestSnapshot(5000, { layers: [1] });
   t.deepEqual(asked, [1]);
@@ -423,7 +425,7 @@ test('a frame beyond maxFrameBytes never reaches the application; setMaxFrameByt
   t.throws(() => b.setMaxFrameBytes(100), { instanceOf: InvalidOptionError });
 });
 
-test('CURVE: an allowlisted peer cannot speak under another peer’s sender id', async (t) => {
+test('CURVE: an allowlisted peer cannot speak under another peer’s sender id (ids carry the key prefix)', async (t) => {
   const { keys, allow } = keysFor(3);
   const a = await open(t, { keys: keys[0]!, allowlist: allow });
   // M: a hand-driven CURVE publisher holding the third allowlisted key.
@@ -441,7 +443,7 @@ test('CURVE: an allowlisted peer cannot speak under another peer’s sender id',
   const refused = waitFor(b, 'rejected', (r) => r.reason === 'sender' && r.senderId === a.senderId);
   await m.send(forged(a.senderId, 666)); // A was heard under A's key: refused
   await refused;
-  const ownId = '77'.repeat(16);
+  const ownId = senderIdFor(keys[2]!.publicKey); // an id derived from M's own key
   const accepted = waitFor(b, 'delta', (d) => d.senderId === ownId);
   await m.send(forged(ownId, 7)); // M under an id of its own: delivered
   await accepted;
