@@ -118,7 +118,11 @@ export const rbmConstraints: Constraints = {
   backend: {
     kind: 'custom',
     expected: 'a Backend (from createBackend / defaultBackend)',
-    check: (v) => typeof v === 'object' && v !== null && typeof (v as { gemm?: unknown }).gemm === 'function' && typeof (v as { info?: unknown }).info === 'object',
+    check: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as { gemm?: unknown }).gemm === 'function' &&
+      typeof (v as { info?: unknown }).info === 'object',
   },
   learningRate: { kind: 'number', min: 0, minOpen: true },
   learningRateSchedule: {
@@ -143,7 +147,12 @@ export const rbmConstraints: Constraints = {
   random: {
     kind: 'custom',
     expected: 'a RandomSource (fillUniform, fillNormal, permutation, int, getState, setState)',
-    check: (v) => typeof v === 'object' && v !== null && ['fillUniform', 'fillNormal', 'permutation', 'int', 'getState', 'setState'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+    check: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      ['fillUniform', 'fillNormal', 'permutation', 'int', 'getState', 'setState'].every(
+        (m) => typeof (v as Record<string, unknown>)[m] === 'function',
+      ),
   },
   initStd: { kind: 'number', min: 0, minOpen: true },
   monitorSize: { kind: 'integer', min: 0 },

@@ -45,7 +45,21 @@ export class Workspace {
   }
 
   free(): void {
-    for (const t of [this.v0, this.pre, this.h, this.hs, this.noiseH, this.vn, this.vs, this.noiseV, this.preN, this.hn, this.hsn, this.col1, this.col2]) {
+    for (const t of [
+      this.v0,
+      this.pre,
+      this.h,
+      this.hs,
+      this.noiseH,
+      this.vn,
+      this.vs,
+      this.noiseV,
+      this.preN,
+      this.hn,
+      this.hsn,
+      this.col1,
+      this.col2,
+    ]) {
       this.b.free(t);
     }
   }

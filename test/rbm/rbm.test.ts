@@ -142,7 +142,7 @@ for (const { name, make } of cpuBackends) {
     backend.dispose();
   });
 
-  test(`${name}: input is not mutated; transform equals meanHiddens; gibbs gives no NaN`, async (t) => {
+  test(`${name}: input is not mutated; transform is the mean field σ(vW + b_h) (and meanHiddens its alias); gibbs gives no NaN`, async (t) => {
     const backend = make();
     const data = binaryData(30, 10, 6);
     const copy = new Float32Array(data.data);
@@ -153,7 +153,18 @@ for (const { name, make } of cpuBackends) {
     rbm.freeEnergy(data);
     rbm.scoreSamples(data);
     t.deepEqual(data.data, copy);
-    t.deepEqual(rbm.transform(data).data, rbm.meanHiddens(data).data);
+    const features = rbm.transform(data);
+    t.deepEqual(features.data, rbm.meanHiddens(data).data);
+    // independent expectation: the mean field computed on the host from the parameters
+    const params = rbm.getParameters();
+    for (let row = 0; row < data.rows; row++) {
+      for (let j = 0; j < 5; j++) {
+        let act = params.hiddenBias[j]!;
+        for (let i = 0; i < 10; i++) act += data.data[row * 10 + i]! * params.weights.data[i * 5 + j]!;
+        const expected = 1 / (1 + Math.exp(-act));
+        t.true(Math.abs(features.data[row * 5 + j]! - expected) < 1e-5, `row ${row} unit ${j}: ${features.data[row * 5 + j]} vs ${expected}`);
+      }
+    }
     // huge weights: the sigmoid saturates but must stay finite
     const p = rbm.getParameters();
     rbm.setParameters({ ...p, weights: { ...p.weights, data: p.weights.data.map((_, i) => (i % 2 ? 1e4 : -1e4)) } });
@@ -172,7 +183,7 @@ for (const { name, make } of cpuBackends) {
     const reps = 4000;
     const many: HostMatrix = { rows: reps, cols: 8, data: new Float32Array(reps * 8) };
     for (let r = 0; r < reps; r++) many.data.set(v.data, r * 8);
-    const mean = rbm.meanHiddens(v).data;
+    const mean = rbm.transform(v).data;
     const s = rbm.sampleHiddens(many).data;
     for (let j = 0; j < 6; j++) {
       let m = 0;
