@@ -62,7 +62,11 @@ const aisConstraints: Constraints = {
   baseRateVisibleBias: {
     kind: 'custom',
     expected: 'an array of finite numbers (one per visible unit)',
-    check: (v) => typeof v === 'object' && v !== null && typeof (v as ArrayLike<number>).length === 'number' && Array.from(v as ArrayLike<number>).every((x) => typeof x === 'number' && Number.isFinite(x)),
+    check: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as ArrayLike<number>).length === 'number' &&
+      Array.from(v as ArrayLike<number>).every((x) => typeof x === 'number' && Number.isFinite(x)),
   },
 };
 
@@ -74,7 +78,8 @@ function isSchedule(v: unknown): v is readonly number[] {
 
 /** Salakhutdinov & Murray's schedule shape with `k` steps: `k + 1` values from 0 to 1. */
 export function betaSchedule(k: number): Float64Array {
-  if (!Number.isSafeInteger(k) || k < 3) throw new InvalidOptionError(`Argument 'k' passed to 'betaSchedule' must be an integer >= 3. Got ${String(k)}.`);
+  if (!Number.isSafeInteger(k) || k < 3)
+    throw new InvalidOptionError(`Argument 'k' passed to 'betaSchedule' must be an integer >= 3. Got ${String(k)}.`);
   const n1 = Math.max(1, Math.round((k * 1) / 29));
   const n2 = Math.max(1, Math.round((k * 8) / 29));
   const n3 = k - n1 - n2;
@@ -118,7 +123,10 @@ export function estimateLogPartition(rbm: Rbm, opts: AisOptions = {}): AisResult
   validateOptions('estimateLogPartition', aisConstraints, opts);
   requireBernoulli(rbm, 'estimateLogPartition');
   if (rbm.options.softmaxUnits > 0) {
-    throw new DbnError('estimateLogPartition anneals independent binary visible units; an RBM with a softmax group needs estimateAssociativeLogPartition.', 'EUNSUPPORTED');
+    throw new DbnError(
+      'estimateLogPartition anneals independent binary visible units; an RBM with a softmax group needs estimateAssociativeLogPartition.',
+      'EUNSUPPORTED',
+    );
   }
   const nv = rbm.nVisible;
   const nh = rbm.nHidden;
@@ -128,7 +136,9 @@ export function estimateLogPartition(rbm: Rbm, opts: AisOptions = {}): AisResult
   const bA = new Float64Array(nv);
   if (opts.baseRateVisibleBias !== undefined) {
     if (opts.baseRateVisibleBias.length !== nv) {
-      throw new ShapeMismatchError(`The 'baseRateVisibleBias' option of estimateLogPartition must have ${nv} values (one per visible unit), got ${opts.baseRateVisibleBias.length}.`);
+      throw new ShapeMismatchError(
+        `The 'baseRateVisibleBias' option of estimateLogPartition must have ${nv} values (one per visible unit), got ${opts.baseRateVisibleBias.length}.`,
+      );
     }
     bA.set(Array.from(opts.baseRateVisibleBias));
   }
@@ -220,7 +230,8 @@ export function estimateLogPartition(rbm: Rbm, opts: AisOptions = {}): AisResult
  */
 export function averageLogLikelihood(rbm: Rbm, data: MatrixInput, logZ: number): number {
   requireBernoulli(rbm, 'averageLogLikelihood');
-  if (!Number.isFinite(logZ)) throw new InvalidOptionError(`Argument 'logZ' passed to 'averageLogLikelihood' must be a finite number. Got ${logZ}.`);
+  if (!Number.isFinite(logZ))
+    throw new InvalidOptionError(`Argument 'logZ' passed to 'averageLogLikelihood' must be a finite number. Got ${logZ}.`);
   const f = rbm.freeEnergy(data);
   let s = 0;
   for (let i = 0; i < f.length; i++) s -= f[i]!;
@@ -229,7 +240,10 @@ export function averageLogLikelihood(rbm: Rbm, data: MatrixInput, logZ: number):
 
 function requireBernoulli(rbm: Rbm, where: string): void {
   if (rbm.options.visible !== 'bernoulli' || rbm.options.hidden !== 'bernoulli') {
-    throw new DbnError(`${where} is implemented for Bernoulli–Bernoulli RBMs only (this one has '${rbm.options.visible}' visible and '${rbm.options.hidden}' hidden units).`, 'EUNSUPPORTED');
+    throw new DbnError(
+      `${where} is implemented for Bernoulli–Bernoulli RBMs only (this one has '${rbm.options.visible}' visible and '${rbm.options.hidden}' hidden units).`,
+      'EUNSUPPORTED',
+    );
   }
 }
 

@@ -8,7 +8,7 @@ import type { Backend } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/index.js';
 import { InvalidDataError, InvalidOptionError, ModelFileError, NotFittedError } from '../errors.js';
 import { Random } from '../random.js';
-import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type RbmOptions, type WriteOptions } from '../rbm/index.js';
+import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type WriteOptions } from '../rbm/index.js';
 import type { LabelsLike } from '../data/matrix.js';
 import { type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../validate.js';
 import { argmax, type DenseParameters, FeedForwardNet } from './network.js';
@@ -21,8 +21,6 @@ import {
   fineTuneConstraints,
   type GenerateOptions,
   generateConstraints,
-  layerConstraints,
-  type LayerOptions,
   pretrainConstraints,
   type PretrainOptions,
   type ResolvedDbnOptions,
@@ -41,7 +39,8 @@ import {
   type Stack,
 } from './classifier.js';
 import { runFineTune, splitValidation } from './fine-tune.js';
-import { FILE_KIND, impliedVisible, layerTensors, readLayers, savedOptions, serializableLayer, subTensors } from './io.js';
+import { FILE_KIND, layerTensors, readLayers, savedOptions, serializableLayer, subTensors } from './io.js';
+import { checkLayer, deriveSeeds, makeLayer } from './layer-specs.js';
 import { checkLabelRange, checkLabels, maxLabel, scoreProbabilities } from './labels.js';
 import { type GenerateRequest, generateRequestConstraints, generateSamples } from './generate.js';
 
@@ -561,38 +560,4 @@ export class Dbn {
         `${where} needs pretrained layers, and layer ${i} has no learned weights: call Dbn.pretrain (or Dbn.load) first.`,
       );
   }
-}
-
-// ------------------------------------------------------------------ module helpers
-
-/** Validates layer `i`'s options; returns them with the visible units the layer below implies. */
-function checkLayer(l: LayerOptions, i: number, below: LayerOptions | undefined): LayerOptions {
-  const owner = `Dbn layer ${i}`;
-  validateOptions(owner, layerConstraints, l);
-  if (l.nHidden === undefined) throw new InvalidOptionError(`The 'nHidden' option of ${owner} is required.`);
-  if (below !== undefined) {
-    const implied = impliedVisible(below);
-    if (l.visible !== undefined && l.visible !== implied) {
-      throw new InvalidOptionError(
-        `The 'visible' option of ${owner} must be '${implied}' (implied by the '${below.hidden ?? 'bernoulli'}' hidden units of layer ${i - 1}) or omitted. Got '${l.visible}'.`,
-      );
-    }
-    return { ...l, visible: implied };
-  }
-  return l;
-}
-
-function makeLayer(o: RbmOptions, i: number): Rbm {
-  try {
-    return new Rbm(o);
-  } catch (err) {
-    if (err instanceof InvalidOptionError) throw new InvalidOptionError(err.message.replace(/ of Rbm\b/g, ` of Dbn layer ${i}`));
-    throw err;
-  }
-}
-
-/** `count` seeds derived deterministically from `seed`. */
-function deriveSeeds(seed: number, count: number): number[] {
-  const r = new Random(seed);
-  return Array.from({ length: count }, () => r.nextUint32());
 }

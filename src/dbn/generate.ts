@@ -57,7 +57,9 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   const thin = request.thin ?? 100;
   const mem = dbn.associative;
   if (request.label !== undefined && mem === undefined) {
-    throw new NotFittedError(`The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`);
+    throw new NotFittedError(
+      `The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`,
+    );
   }
   if (mem !== undefined && request.label !== undefined && request.label >= mem.classes) {
     throw new InvalidOptionError(`The 'label' option of Dbn.generate must be an integer in [0, ${mem.classes - 1}]. Got ${request.label}.`);

@@ -168,12 +168,18 @@ export class FeedForwardNet {
 
   /** Host copies of every layer's parameters, the head last. */
   getLayers(): DenseParameters[] {
-    return this.shapes.map((s, i) => ({ weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.W[i]!) }, bias: this.readT(this.bias[i]!) }));
+    return this.shapes.map((s, i) => ({
+      weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.W[i]!) },
+      bias: this.readT(this.bias[i]!),
+    }));
   }
 
   /** Host copies of the velocities (`weights`/`bias` fields hold the velocities of the weights/biases). */
   getVelocities(): DenseParameters[] {
-    return this.shapes.map((s, i) => ({ weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.vW[i]!) }, bias: this.readT(this.vb[i]!) }));
+    return this.shapes.map((s, i) => ({
+      weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.vW[i]!) },
+      bias: this.readT(this.vb[i]!),
+    }));
   }
 
   setVelocities(i: number, weights: Float32Array, bias: Float32Array): void {
@@ -332,7 +338,8 @@ export class FeedForwardNet {
     if (this.disposed) return;
     this.disposed = true;
     this.releaseWorkspaces();
-    for (const t of [...this.W, ...this.bias, ...this.vW, ...this.vb, ...this.gW, ...this.gb, ...(this.bestW ?? []), ...(this.bestB ?? [])]) this.backend.free(t);
+    for (const t of [...this.W, ...this.bias, ...this.vW, ...this.vb, ...this.gW, ...this.gb, ...(this.bestW ?? []), ...(this.bestB ?? [])])
+      this.backend.free(t);
   }
 
   // ------------------------------------------------------------------ internals

@@ -217,8 +217,15 @@ const checkpointConstraint = {
   expected: '{ path: string, everyEpochs: integer >= 1 }',
   check: (v: unknown) => {
     const c = v as { path?: unknown; everyEpochs?: unknown } | null;
-    return typeof c === 'object' && c !== null && typeof c.path === 'string' && c.path.length > 0 &&
-      typeof c.everyEpochs === 'number' && Number.isSafeInteger(c.everyEpochs) && c.everyEpochs >= 1;
+    return (
+      typeof c === 'object' &&
+      c !== null &&
+      typeof c.path === 'string' &&
+      c.path.length > 0 &&
+      typeof c.everyEpochs === 'number' &&
+      Number.isSafeInteger(c.everyEpochs) &&
+      c.everyEpochs >= 1
+    );
   },
 } as const;
 
@@ -244,7 +251,8 @@ export const fineTuneConstraints: Constraints = {
   validation: {
     kind: 'custom',
     expected: '{ x: matrix, y: Int32Array }',
-    check: (v) => typeof v === 'object' && v !== null && typeof (v as { x?: unknown }).x === 'object' && (v as { y?: unknown }).y instanceof Int32Array,
+    check: (v) =>
+      typeof v === 'object' && v !== null && typeof (v as { x?: unknown }).x === 'object' && (v as { y?: unknown }).y instanceof Int32Array,
   },
   validationFraction: { kind: 'number', min: 0, max: 1, maxOpen: true },
   patience: { kind: 'integer', min: 1 },
