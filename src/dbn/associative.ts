@@ -138,17 +138,17 @@ export class AssociativeMemory {
   /** `p(label = k | features) = exp(−F([x, e_k])) / Σ_j exp(−F([x, e_j]))` (`rows × classes`). */
   predictProba(features: MatrixInput): HostMatrix {
     const f = this.labelFreeEnergies(features);
-    const c = this.classes;
+    const classes = this.classes;
     for (let r = 0; r < f.rows; r++) {
       let min = Number.POSITIVE_INFINITY;
-      for (let k = 0; k < c; k++) min = Math.min(min, f.data[r * c + k]!);
+      for (let k = 0; k < classes; k++) min = Math.min(min, f.data[r * classes + k]!);
       let sum = 0;
-      for (let k = 0; k < c; k++) {
-        const e = Math.exp(min - f.data[r * c + k]!);
-        f.data[r * c + k] = e;
+      for (let k = 0; k < classes; k++) {
+        const e = Math.exp(min - f.data[r * classes + k]!);
+        f.data[r * classes + k] = e;
         sum += e;
       }
-      for (let k = 0; k < c; k++) f.data[r * c + k] = f.data[r * c + k]! / sum;
+      for (let k = 0; k < classes; k++) f.data[r * classes + k] = f.data[r * classes + k]! / sum;
     }
     return f;
   }
@@ -196,27 +196,27 @@ export class AssociativeMemory {
    * sample is `E[features | h]` with `h ~ p(h | v)` from the chain's state. Deterministic for a
    * given generator state and backend.
    */
-  sample(o: ChainOptions): FeatureSamples {
+  sample(options: ChainOptions): FeatureSamples {
     const nf = this.nFeatures;
-    const perChain = Math.ceil(o.count / o.chains);
-    const clamped = o.label === undefined ? undefined : this.clamped(o.label);
+    const perChain = Math.ceil(options.count / options.chains);
+    const clamped = options.label === undefined ? undefined : this.clamped(options.label);
     const rbm = clamped ?? this.rbm;
     const nv = rbm.nVisible;
     try {
-      let v = this.startChains(rbm, o.chains, o.label, o.random);
-      const features = new Float32Array(o.count * nf);
-      const labels = new Int32Array(o.count);
+      let v = this.startChains(rbm, options.chains, options.label, options.random);
+      const features = new Float32Array(options.count * nf);
+      const labels = new Int32Array(options.count);
       let taken = 0;
-      for (let s = 0; s < perChain && taken < o.count; s++) {
-        const steps = s === 0 ? o.burnIn : o.thin;
-        if (steps > 0) v = rbm.gibbs(v, steps, { random: o.random });
-        const means = rbm.meanVisibles(rbm.sampleHiddens(v, { random: o.random }));
-        for (let r = 0; r < o.chains && taken < o.count; r++, taken++) {
+      for (let s = 0; s < perChain && taken < options.count; s++) {
+        const steps = s === 0 ? options.burnIn : options.thin;
+        if (steps > 0) v = rbm.gibbs(v, steps, { random: options.random });
+        const means = rbm.meanVisibles(rbm.sampleHiddens(v, { random: options.random }));
+        for (let r = 0; r < options.chains && taken < options.count; r++, taken++) {
           features.set(means.data.subarray(r * nv, r * nv + nf), taken * nf);
-          labels[taken] = o.label ?? labelOf(v.data, r * nv + nf, this.classes);
+          labels[taken] = options.label ?? labelOf(v.data, r * nv + nf, this.classes);
         }
       }
-      return { features: { rows: o.count, cols: nf, data: features }, labels };
+      return { features: { rows: options.count, cols: nf, data: features }, labels };
     } finally {
       clamped?.dispose();
     }

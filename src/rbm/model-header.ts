@@ -55,9 +55,9 @@ function validateRbm(
   where: string,
   fail: Fail,
 ): { nv: number; nh: number } {
-  const o = h['options'];
-  if (!isPlainObject(o)) fail('EHEADER', `${where}header has no "options" object.`);
-  const opts = o as Record<string, unknown>;
+  const saved = h['options'];
+  if (!isPlainObject(saved)) fail('EHEADER', `${where}header has no "options" object.`);
+  const opts = saved as Record<string, unknown>;
   const nv = count(opts['nVisible'], 1, MAX_UNITS, `${where}option 'nVisible'`, fail);
   const nh = count(opts['nHidden'], 1, MAX_UNITS, `${where}option 'nHidden'`, fail);
   if (h['epochsTrained'] !== undefined) count(h['epochsTrained'], 0, MAX_EPOCHS, `${where}"epochsTrained"`, fail);
@@ -96,10 +96,10 @@ function validateRbm(
 }
 
 function validateDbn(h: Record<string, unknown>, tensors: ReadonlyMap<string, TensorShape>, fail: Fail): void {
-  const o = h['options'];
-  if (!isPlainObject(o) || !Array.isArray((o as { layers?: unknown }).layers))
+  const saved = h['options'];
+  if (!isPlainObject(saved) || !Array.isArray((saved as { layers?: unknown }).layers))
     fail('EHEADER', 'header has no "options" object with a "layers" list.');
-  const opts = o as { nVisible?: unknown; seed?: unknown; layers: unknown[] };
+  const opts = saved as { nVisible?: unknown; seed?: unknown; layers: unknown[] };
   const nVisible = count(opts.nVisible, 1, MAX_UNITS, "option 'nVisible'", fail);
   if (opts.layers.length < 1 || opts.layers.length > MAX_LAYERS)
     fail('EHEADER', `"options.layers" must list 1 to ${MAX_LAYERS} layers, got ${opts.layers.length}.`);
@@ -123,19 +123,20 @@ function validateDbn(h: Record<string, unknown>, tensors: ReadonlyMap<string, Te
   const ch = h['classifier'];
   if (ch === undefined) return;
   if (!isPlainObject(ch)) fail('EHEADER', 'classifier: not an object.');
-  const c = ch as Record<string, unknown>;
-  const classes = c['classes'];
+  const classifier = ch as Record<string, unknown>;
+  const classes = classifier['classes'];
   if (typeof classes !== 'number' || !Number.isSafeInteger(classes) || classes < 2 || classes > MAX_CLASSES) {
     fail('EHEADER', `classifier: 'classes' must be an integer >= 2 and <= ${MAX_CLASSES}, got ${describe(classes)}.`);
   }
-  count(c['epochsDone'], 0, MAX_EPOCHS, "classifier: 'epochsDone'", fail);
-  count(c['bestEpoch'], -1, MAX_EPOCHS, "classifier: 'bestEpoch'", fail);
-  if (c['sinceBest'] !== undefined) count(c['sinceBest'], 0, MAX_EPOCHS, "classifier: 'sinceBest'", fail);
-  const score = c['bestScore'];
+  count(classifier['epochsDone'], 0, MAX_EPOCHS, "classifier: 'epochsDone'", fail);
+  count(classifier['bestEpoch'], -1, MAX_EPOCHS, "classifier: 'bestEpoch'", fail);
+  if (classifier['sinceBest'] !== undefined) count(classifier['sinceBest'], 0, MAX_EPOCHS, "classifier: 'sinceBest'", fail);
+  const score = classifier['bestScore'];
   if (score !== undefined && score !== null && (typeof score !== 'number' || !Number.isFinite(score)))
     fail('EHEADER', "classifier: 'bestScore' must be a finite number or null.");
-  for (const key of ['finished', 'stoppedEarly', 'hasBest']) optional(c, key, 'boolean', 'classifier: ', fail);
-  if (c['rng'] !== undefined && !isGeneratorState(c['rng'])) fail('EHEADER', "classifier: 'rng' must be 4 unsigned 32-bit integers.");
+  for (const key of ['finished', 'stoppedEarly', 'hasBest']) optional(classifier, key, 'boolean', 'classifier: ', fail);
+  if (classifier['rng'] !== undefined && !isGeneratorState(classifier['rng']))
+    fail('EHEADER', "classifier: 'rng' must be 4 unsigned 32-bit integers.");
   const head = tensors.get('head.bias');
   if (head !== undefined && (head.rows !== 1 || head.cols !== classes))
     fail('ESIZE', `tensor 'head.bias' is ${head.rows}x${head.cols}, expected 1x${classes as number}.`);
@@ -152,8 +153,8 @@ function count(v: unknown, min: number, max: number, what: string, fail: Fail): 
   return v as number;
 }
 
-function optional(o: Record<string, unknown>, key: string, type: 'string' | 'boolean', where: string, fail: Fail): void {
-  const v = o[key];
+function optional(record: Record<string, unknown>, key: string, type: 'string' | 'boolean', where: string, fail: Fail): void {
+  const v = record[key];
   if (v !== undefined && typeof v !== type) fail('EHEADER', `${where}"${key}" must be a ${type}, got ${describe(v)}.`);
 }
 

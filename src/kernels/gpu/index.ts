@@ -144,9 +144,9 @@ class GpuBackend implements Backend {
 
   free(t: Tensor): void {
     const e = this.#live();
-    const g = this.#own(t, 'free', 't');
-    g.freed = true;
-    e.free(g.id);
+    const tensor = this.#own(t, 'free', 't');
+    tensor.freed = true;
+    e.free(tensor.id);
   }
 
   write(dst: Tensor, src: Float32Array): void {
