@@ -59,7 +59,6 @@ class NetWorkspace {
   readonly act: Tensor[];
   /** Per layer: the negative loss gradient w.r.t. the layer's output, turned in place into the one w.r.t. its input sum. */
   readonly delta: Tensor[];
-  readonly hostX: Float32Array;
   readonly hostY: Float32Array;
   readonly hostP: Float32Array;
   /** Per hidden layer: `act ⊙ mask / keep` (allocated with dropout). */
@@ -84,7 +83,6 @@ class NetWorkspace {
     this.y = b.alloc(n, classes);
     this.act = shapes.map((s) => b.alloc(n, s.nOut));
     this.delta = shapes.map((s) => b.alloc(n, s.nOut));
-    this.hostX = new Float32Array(n * nIn);
     this.hostY = new Float32Array(n * classes);
     this.hostP = new Float32Array(n * classes);
   }
