@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import { DatasetError, InvalidOptionError } from '../errors.js';
 import { validateOptions } from '../validate.js';
 import type { Dataset } from './dataset.js';
-import { MAX_CLASSES } from './limits.js';
 import { openForRead, readAt } from './read-file.js';
+import { Scanner, type Step } from './csv-scanner.js';
+import { listColumns, RowCollector } from './csv-rows.js';
 
 /** Options of {@link loadCsv} and {@link parseCsv}. */
 export interface CsvOptions {
@@ -43,7 +44,7 @@ const OPTIONS = {
   hasHeader: { kind: 'boolean' },
   delimiter: {
     kind: 'custom',
-    expected: 'one ASCII character other than \'"\', CR or LF',
+    expected: "one ASCII character other than '\"', CR or LF",
     check: (v: unknown) => typeof v === 'string' && v.length === 1 && v.charCodeAt(0) < 128 && !'"\r\n'.includes(v),
   },
   columns: {
@@ -53,405 +54,85 @@ const OPTIONS = {
   },
 } as const;
 
-const QUOTE = 0x22;
-const CR = 0x0d;
-const LF = 0x0a;
 const CHUNK = 16 << 20;
-const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
-const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const NONFINITE_RE = /^[+-]?(?:nan|inf|infinity)$/i;
-
-type Step = 'record' | 'blank' | 'incomplete' | 'eof';
-
-/** A resumable scanner over the bytes of a CSV file; fields are byte ranges of `buf`. */
-class Scanner {
-  buf: Buffer = Buffer.alloc(0);
-  pos = 0;
-  end = 0;
-  final = false;
-  line = 1;
-  recordLine = 1;
-  nFields = 0;
-  starts: number[] = [];
-  ends: number[] = [];
-  escaped: boolean[] = [];
-  lines: number[] = [];
-
-  constructor(
-    readonly name: string,
-    readonly delim: number,
-  ) {}
-
-  private push(s: number, e: number, esc: boolean, line: number): void {
-    const k = this.nFields++;
-    this.starts[k] = s;
-    this.ends[k] = e;
-    this.escaped[k] = esc;
-    this.lines[k] = line;
-  }
-
-  /** Scans one record from `pos`; on `'incomplete'` nothing is consumed. */
-  next(): Step {
-    const { buf, end, delim } = this;
-    let p = this.pos;
-    if (p >= end) return this.final ? 'eof' : 'incomplete';
-    const startLine = this.line;
-    let line = startLine;
-    this.nFields = 0;
-    this.recordLine = startLine;
-    for (;;) {
-      let e: number;
-      if (buf[p] === QUOTE) {
-        const fieldLine = line;
-        let q = p + 1;
-        let esc = false;
-        let close: number;
-        for (;;) {
-          close = buf.indexOf(QUOTE, q);
-          if (close < 0 || close >= end) {
-            if (!this.final) return 'incomplete';
-            throw new DatasetError(
-              `${this.name}: line ${fieldLine}: a quoted field is never closed (expected a closing '"' before the end of the file).`,
-              'EQUOTE',
-              this.name,
-            );
-          }
-          if (close + 1 >= end && !this.final) return 'incomplete';
-          if (buf[close + 1] === QUOTE) {
-            esc = true;
-            q = close + 2;
-            continue;
-          }
-          break;
-        }
-        for (let i = p + 1; i < close; i++) if (buf[i] === LF) line++;
-        this.push(p + 1, close, esc, fieldLine);
-        e = close + 1;
-        if (e < end && buf[e] !== delim && buf[e] !== CR && buf[e] !== LF) {
-          throw new DatasetError(
-            `${this.name}: line ${line}: unexpected character '${String.fromCharCode(buf[e]!)}' after the closing quote of field ${this.nFields}; expected the delimiter or the end of the line.`,
-            'EQUOTE',
-            this.name,
-          );
-        }
-      } else {
-        e = p;
-        while (e < end) {
-          const b = buf[e]!;
-          if (b === delim || b === LF || b === CR) break;
-          e++;
-        }
-        this.push(p, e, false, line);
-      }
-      if (e >= end) {
-        if (!this.final) return 'incomplete';
-        this.pos = end;
-        break;
-      }
-      const b = buf[e]!;
-      if (b === delim) {
-        p = e + 1;
-        if (p >= end && !this.final) return 'incomplete';
-        if (p >= end) {
-          this.push(p, p, false, line);
-          this.pos = end;
-          break;
-        }
-        continue;
-      }
-      if (b === CR) {
-        if (e + 1 >= end && !this.final) return 'incomplete';
-        this.pos = buf[e + 1] === LF ? e + 2 : e + 1;
-      } else {
-        this.pos = e + 1;
-      }
-      line++;
-      break;
-    }
-    this.line = line;
-    if (this.nFields === 1 && this.starts[0] === this.ends[0] && buf[this.starts[0]! - 1] !== QUOTE) return 'blank';
-    return 'record';
-  }
-
-  /** The text of field `k` of the current record (quotes removed, `""` unescaped). */
-  text(k: number): string {
-    const s = this.buf.toString('utf8', this.starts[k], this.ends[k]);
-    return this.escaped[k] ? s.replaceAll('""', '"') : s;
-  }
-
-  /** Field `k` as a number, or `NaN` when it is not a decimal number (validated by the caller). */
-  number(k: number): number {
-    if (this.escaped[k]) return parseDecimalString(this.text(k));
-    return parseDecimal(this.buf, this.starts[k]!, this.ends[k]!);
-  }
-}
-
-function isSpace(b: number): boolean {
-  return b === 0x20 || b === 0x09;
-}
-
-/**
- * Parses a decimal number from bytes `[s, e)` (surrounding spaces allowed); `NaN` when the text
- * is not one. With ≤ 15 significant digits and a power of ten ≤ 22 the result is one correctly
- * rounded division or multiplication of exact doubles (Clinger's fast path); otherwise `Number()`
- * decides. Either way the value equals `Number(text)`.
- */
-function parseDecimal(buf: Buffer, s: number, e: number): number {
-  while (s < e && isSpace(buf[s]!)) s++;
-  while (e > s && isSpace(buf[e - 1]!)) e--;
-  let p = s;
-  let neg = false;
-  if (p < e && (buf[p] === 0x2d || buf[p] === 0x2b)) {
-    neg = buf[p] === 0x2d;
-    p++;
-  }
-  let m = 0;
-  let sig = 0;
-  let exp = 0;
-  let digits = 0;
-  while (p < e) {
-    const d = buf[p]! - 0x30;
-    if (d < 0 || d > 9) break;
-    if (m !== 0 || d !== 0) {
-      if (sig < 15) m = m * 10 + d;
-      else exp++;
-      sig++;
-    }
-    digits++;
-    p++;
-  }
-  if (p < e && buf[p] === 0x2e) {
-    p++;
-    while (p < e) {
-      const d = buf[p]! - 0x30;
-      if (d < 0 || d > 9) break;
-      if (m !== 0 || d !== 0) {
-        if (sig < 15) {
-          m = m * 10 + d;
-          exp--;
-        }
-        sig++;
-      } else {
-        exp--;
-      }
-      digits++;
-      p++;
-    }
-  }
-  if (digits === 0) return Number.NaN;
-  if (p < e && (buf[p] === 0x65 || buf[p] === 0x45)) {
-    p++;
-    let eneg = false;
-    if (p < e && (buf[p] === 0x2d || buf[p] === 0x2b)) {
-      eneg = buf[p] === 0x2d;
-      p++;
-    }
-    let x = 0;
-    const from = p;
-    while (p < e) {
-      const d = buf[p]! - 0x30;
-      if (d < 0 || d > 9) break;
-      if (x < 1e6) x = x * 10 + d;
-      p++;
-    }
-    if (p === from) return Number.NaN;
-    exp += eneg ? -x : x;
-  }
-  if (p !== e) return Number.NaN;
-  if (sig > 15 || exp < -22 || exp > 22) return Number(buf.toString('latin1', s, e));
-  const v = exp < 0 ? m / POW10[-exp]! : m * POW10[exp]!;
-  return neg ? -v : v;
-}
-
-function parseDecimalString(t: string): number {
-  const s = t.trim();
-  return NUMBER_RE.test(s) ? Number(s) : Number.NaN;
-}
-
-function show(t: string): string {
-  const s = t.length > 40 ? `${t.slice(0, 40)}…` : t;
-  return `'${s}'`;
-}
-
-function listColumns(names: readonly string[]): string {
-  const shown = names.slice(0, 60).map((n) => `'${n}'`).join(', ');
-  return names.length > 60 ? `${shown}, … (${names.length} in all)` : shown;
-}
 
 /** A {@link Dataset} read from CSV: with `labelType: 'category'` and text labels, `classNames[i]` is the text of class `i`. */
 export interface CsvDataset extends Dataset {
   readonly classNames?: readonly string[];
 }
 
-/** Growable typed array. */
-class Column<T extends Float32Array | Int32Array> {
-  length = 0;
-  constructor(
-    public data: T,
-    private readonly make: (n: number) => T,
-  ) {}
-  reserve(extra: number): void {
-    if (this.length + extra <= this.data.length) return;
-    const bigger = this.make(Math.max(this.data.length * 2, this.length + extra, 1024));
-    bigger.set(this.data.subarray(0, this.length));
-    this.data = bigger;
-  }
-  done(): T {
-    return this.data.slice(0, this.length) as T;
-  }
-}
-
-/** Reads records from `sc`, refilling it from `refill` when it runs dry; builds the dataset. */
-function build(sc: Scanner, refill: (() => boolean) | undefined, options: CsvOptions): CsvDataset {
-  const name = sc.name;
+/** Reads records from `scanner`, refilling it from `refill` when it runs dry; builds the dataset. */
+function build(scanner: Scanner, refill: (() => boolean) | undefined, options: CsvOptions): CsvDataset {
+  const name = scanner.name;
   const step = (): Step => {
     for (;;) {
-      const r = sc.next();
-      if (r === 'blank') continue;
-      if (r === 'incomplete' && refill !== undefined && refill()) continue;
-      return r;
+      const result = scanner.next();
+      if (result === 'blank') continue;
+      if (result === 'incomplete' && refill !== undefined && refill()) continue;
+      return result;
     }
   };
   let first = step();
   if (first === 'eof') throw new DatasetError(`${name}: the file is empty; expected a header line and data rows.`, 'EEMPTY', name);
-
   const hasHeader = options.hasHeader ?? true;
-  const nCols = sc.nFields;
-  const headerLine = sc.recordLine;
-  const header: string[] = [];
-  for (let k = 0; k < nCols; k++) header.push(hasHeader ? sc.text(k) : `col${k + 1}`);
+  const header = readHeader(scanner, hasHeader);
+  if (hasHeader) first = step();
+  const layout = { ...header, hasHeader, fields: header.names.length, ...selectColumns(name, header.names, options) };
+  const collector = new RowCollector(scanner, layout, options);
+  for (let result = first; result !== 'eof'; result = step()) {
+    if (result === 'incomplete') throw new Error('unreachable: a final chunk cannot be incomplete');
+    collector.add();
+  }
+  return collector.finish();
+}
+
+/** The column names: the first record's texts (checked unique) or `col1 … colN`. */
+function readHeader(scanner: Scanner, hasHeader: boolean): { names: string[]; headerLine: number } {
+  const name = scanner.name;
+  const headerLine = scanner.recordLine;
+  const names: string[] = [];
+  for (let k = 0; k < scanner.nFields; k++) names.push(hasHeader ? scanner.text(k) : `col${k + 1}`);
   if (hasHeader) {
     const seen = new Map<string, number>();
-    header.forEach((h, k) => {
-      const prev = seen.get(h);
-      if (prev !== undefined) {
-        throw new DatasetError(`${name}: line ${headerLine}: columns ${prev + 1} and ${k + 1} are both named '${h}'; expected unique column names.`, 'EHEADER', name);
+    names.forEach((column, k) => {
+      const previous = seen.get(column);
+      if (previous !== undefined) {
+        throw new DatasetError(
+          `${name}: line ${headerLine}: columns ${previous + 1} and ${k + 1} are both named '${column}'; expected unique column names.`,
+          'EHEADER',
+          name,
+        );
       }
-      seen.set(h, k);
+      seen.set(column, k);
     });
-    first = step();
   }
-  const index = (col: string, role: string): number => {
-    const k = header.indexOf(col);
-    if (k < 0) {
-      throw new DatasetError(`${name}: no column '${col}' (${role}); the columns are ${listColumns(header)}.`, 'ECOLUMN', name);
-    }
+  return { names, headerLine };
+}
+
+/** The index of the label column (−1 for none) and of the feature columns, from the options. */
+function selectColumns(name: string, header: readonly string[], options: CsvOptions): { labelIndex: number; featureIndices: number[] } {
+  const index = (column: string, role: string): number => {
+    const k = header.indexOf(column);
+    if (k < 0) throw new DatasetError(`${name}: no column '${column}' (${role}); the columns are ${listColumns(header)}.`, 'ECOLUMN', name);
     return k;
   };
-  const labelIdx = options.label === undefined ? -1 : index(options.label, 'the label');
-  let featureIdx: number[];
+  const labelIndex = options.label === undefined ? -1 : index(options.label, 'the label');
+  let featureIndices: number[];
   if (options.columns !== undefined) {
-    featureIdx = options.columns.map((c) => index(c, 'a requested feature'));
-    if (labelIdx >= 0 && featureIdx.includes(labelIdx)) {
+    featureIndices = options.columns.map((column) => index(column, 'a requested feature'));
+    if (labelIndex >= 0 && featureIndices.includes(labelIndex)) {
       throw new InvalidOptionError(`Column '${options.label}' passed to 'loadCsv' is the label; it cannot also be in 'columns'.`);
     }
-    if (new Set(featureIdx).size !== featureIdx.length) {
+    if (new Set(featureIndices).size !== featureIndices.length) {
       throw new InvalidOptionError(`The 'columns' option of loadCsv names a column twice: ${options.columns.join(', ')}.`);
     }
   } else {
-    featureIdx = header.map((_, k) => k).filter((k) => k !== labelIdx);
+    featureIndices = header.map((_, k) => k).filter((k) => k !== labelIndex);
   }
-  if (featureIdx.length === 0) {
+  if (featureIndices.length === 0) {
     throw new DatasetError(`${name}: no feature columns left (the only column is the label '${options.label}').`, 'ECOLUMN', name);
   }
-  const featureNames = featureIdx.map((k) => header[k]!);
-  const cols = featureIdx.length;
-  const labelType = options.labelType ?? 'class';
-  const classLabels = labelType === 'class';
-  const texts: string[] = [];
-  const fixedClasses = options.classNames === undefined ? undefined : new Map(options.classNames.map((c, i) => [c, i]));
-
-  const x = new Column(new Float32Array(0), (n) => new Float32Array(n));
-  const yi = new Column(new Int32Array(0), (n) => new Int32Array(n));
-  const yf = new Column(new Float32Array(0), (n) => new Float32Array(n));
-  let classes = 0;
-  let rows = 0;
-
-  const bad = (k: number, expected: string, code: string): never => {
-    const t = sc.text(k);
-    if (t.trim() === '') {
-      throw new DatasetError(`${name}: line ${sc.lines[k]!} (data row ${rows + 1}), column '${header[k]!}': missing value (an empty cell); expected ${expected}.`, 'EMISSING', name);
-    }
-    throw new DatasetError(`${name}: line ${sc.lines[k]!}, column '${header[k]!}': expected ${expected}, got ${show(t)}.`, code, name);
-  };
-  const value = (k: number, expected: string): number => {
-    const v = sc.number(k);
-    if (Number.isNaN(v)) bad(k, expected, NONFINITE_RE.test(sc.text(k).trim()) ? 'ENONFINITE' : 'ENONNUMERIC');
-    if (!Number.isFinite(Math.fround(v))) bad(k, `${expected} within the float32 range`, 'ENONFINITE');
-    return v;
-  };
-
-  for (let r = first; r !== 'eof'; r = step()) {
-    if (r === 'incomplete') throw new Error('unreachable: a final chunk cannot be incomplete');
-    if (sc.nFields !== nCols) {
-      throw new DatasetError(
-        `${name}: line ${sc.recordLine}: expected ${nCols} fields (as ${hasHeader ? `in the header on line ${headerLine}` : `on line ${headerLine}`}), got ${sc.nFields}.`,
-        'ERAGGED',
-        name,
-      );
-    }
-    x.reserve(cols);
-    const out = x.data;
-    let o = x.length;
-    for (let j = 0; j < cols; j++) out[o++] = value(featureIdx[j]!, 'a number');
-    x.length = o;
-    if (labelIdx >= 0) {
-      if (labelType === 'category') {
-        const t = sc.text(labelIdx).trim();
-        if (t === '') bad(labelIdx, 'a class label', 'EMISSING');
-        if (fixedClasses !== undefined) {
-          const c = fixedClasses.get(t);
-          if (c === undefined) bad(labelIdx, `one of the classes ${listColumns(options.classNames!)}`, 'ELABEL');
-          yi.reserve(1);
-          yi.data[yi.length++] = c!;
-        } else {
-          texts.push(t);
-        }
-      } else if (classLabels) {
-        const c = value(labelIdx, 'an integer class label ≥ 0');
-        if (!Number.isInteger(c) || c < 0 || c > 0x7fffffff) bad(labelIdx, 'an integer class label ≥ 0', 'ELABEL');
-        if (c >= MAX_CLASSES) bad(labelIdx, `a class label below ${MAX_CLASSES} (MAX_CLASSES)`, 'ELABEL');
-        yi.reserve(1);
-        yi.data[yi.length++] = c;
-        if (c + 1 > classes) classes = c + 1;
-      } else {
-        yf.reserve(1);
-        yf.data[yf.length++] = value(labelIdx, 'a number');
-      }
-    }
-    rows++;
-  }
-  if (rows === 0) {
-    throw new DatasetError(`${name}: no data rows${hasHeader ? ` after the header on line ${headerLine}` : ''}.`, 'EEMPTY', name);
-  }
-  const ds: Dataset = { x: { rows, cols, data: x.done() }, featureNames, source: `csv:${name}` };
-  if (labelIdx < 0) return ds;
-  if (labelType === 'category') {
-    if (options.classNames !== undefined) return { ...ds, y: yi.done(), classes: options.classNames.length, classNames: options.classNames, labelName: options.label! };
-    const found = categories(texts);
-    if (found.classes > MAX_CLASSES) throw new DatasetError(`${name}: column '${options.label!}' names ${found.classes} classes; at most ${MAX_CLASSES} (MAX_CLASSES) are supported.`, 'ELABEL', name);
-    return { ...ds, ...found, labelName: options.label! };
-  }
-  return classLabels
-    ? { ...ds, y: yi.done(), classes, labelName: options.label! }
-    : { ...ds, y: yf.done(), labelName: options.label! };
-}
-
-/** Class indices for label texts: the integers themselves when every label is an integer ≥ 0, else indices into the sorted distinct texts. */
-function categories(texts: readonly string[]): { y: Int32Array; classes: number; classNames?: readonly string[] } {
-  const y = new Int32Array(texts.length);
-  if (texts.every((t) => /^\d{1,9}$/.test(t))) {
-    let classes = 0;
-    texts.forEach((t, i) => {
-      y[i] = Number(t);
-      classes = Math.max(classes, y[i]! + 1);
-    });
-    return { y, classes };
-  }
-  const names = [...new Set(texts)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const index = new Map(names.map((n, i) => [n, i]));
-  texts.forEach((t, i) => (y[i] = index.get(t)!));
-  return { y, classes: names.length, classNames: names };
+  return { labelIndex, featureIndices };
 }
 
 function delimiterByte(options: CsvOptions): number {

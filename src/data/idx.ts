@@ -101,7 +101,11 @@ function parseHeader(file: string, buf: Uint8Array): IdxHeader {
   for (let i = 0; i < dims; i++) shape.push(view.getUint32(4 + 4 * i, false));
   const zero = shape.indexOf(0);
   if (zero >= 0) {
-    throw new DatasetError(`${file}: dimension ${zero} of shape [${shape.join(', ')}] is 0 (bytes ${4 + 4 * zero}..${7 + 4 * zero}); expected every dimension to be at least 1.`, 'ESHAPE', file);
+    throw new DatasetError(
+      `${file}: dimension ${zero} of shape [${shape.join(', ')}] is 0 (bytes ${4 + 4 * zero}..${7 + 4 * zero}); expected every dimension to be at least 1.`,
+      'ESHAPE',
+      file,
+    );
   }
   return { type: t.type, shape, dataOffset };
 }
@@ -112,7 +116,7 @@ function describeShape(h: IdxHeader): string {
 
 /** Checks that `available` data bytes hold the `items` outer items the caller needs. */
 function checkLength(file: string, h: IdxHeader, items: number, available: number, exact: boolean): void {
-  const itemBytes = (h.shape.slice(1).reduce((a, b) => a * b, 1)) * SIZE_OF[h.type];
+  const itemBytes = h.shape.slice(1).reduce((a, b) => a * b, 1) * SIZE_OF[h.type];
   const need = items * itemBytes;
   if (available < need) {
     const item = itemBytes === 0 ? 0 : Math.floor(available / itemBytes);
@@ -178,9 +182,14 @@ function gunzip(file: string, compressed: Uint8Array, partial: boolean, maxOutpu
   } catch (err) {
     if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
     const why = err instanceof Error ? err.message : String(err);
-    throw new DatasetError(`${file}: the gzip data fails to inflate (${why}); expected a complete .gz stream holding an IDX file.`, 'EGZIP', file, {
-      cause: err,
-    });
+    throw new DatasetError(
+      `${file}: the gzip data fails to inflate (${why}); expected a complete .gz stream holding an IDX file.`,
+      'EGZIP',
+      file,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -207,7 +216,11 @@ function inflateHead(file: string, compressed: Uint8Array, isPrefix: boolean): B
 function declaredBytes(file: string, h: IdxHeader): number {
   const bytes = h.dataOffset + h.shape.reduce((a, b) => a * b, 1) * SIZE_OF[h.type];
   if (!Number.isSafeInteger(bytes) || bytes > bufferConstants.MAX_LENGTH) {
-    throw new DatasetError(`${file}: the header declares shape ${describeShape(h)}, ${bytes} bytes, more than this loader can hold (${bufferConstants.MAX_LENGTH}).`, 'ESIZE', file);
+    throw new DatasetError(
+      `${file}: the header declares shape ${describeShape(h)}, ${bytes} bytes, more than this loader can hold (${bufferConstants.MAX_LENGTH}).`,
+      'ESIZE',
+      file,
+    );
   }
   return bytes;
 }
@@ -217,7 +230,13 @@ function declaredBytes(file: string, h: IdxHeader): number {
  * more than `declared + 1`; with `minBytes`, prefixes of the stream are inflated until at least
  * `minBytes` come out (`whole: false`), else the whole stream.
  */
-function inflateBounded(file: string, compressed: Uint8Array, h: IdxHeader, declared: number, minBytes?: number): { bytes: Buffer; whole: boolean } {
+function inflateBounded(
+  file: string,
+  compressed: Uint8Array,
+  h: IdxHeader,
+  declared: number,
+  minBytes?: number,
+): { bytes: Buffer; whole: boolean } {
   const tooLong = (): never => {
     throw new DatasetError(
       `${file}: the gzip data inflates to more than the ${declared} bytes its header declares (shape ${describeShape(h)}); stopped after ${declared + 1}.`,
@@ -355,7 +374,11 @@ export function loadIdxDataset(imagesPath: string, labelsPath?: string, options:
 
   const labels = loadIdx(labelsPath, options.limit !== undefined ? { limit: options.limit } : {});
   if (labels.shape.length !== 1) {
-    throw new DatasetError(`${labelsPath}: labels must be 1-D (shape [n]); the header declares shape [${labels.shape.join(', ')}].`, 'ESHAPE', labelsPath);
+    throw new DatasetError(
+      `${labelsPath}: labels must be 1-D (shape [n]); the header declares shape [${labels.shape.join(', ')}].`,
+      'ESHAPE',
+      labelsPath,
+    );
   }
   if (labels.shape[0] !== n) {
     throw new DatasetError(
@@ -365,14 +388,22 @@ export function loadIdxDataset(imagesPath: string, labelsPath?: string, options:
     );
   }
   if (labels.type === 'float' || labels.type === 'double') {
-    throw new DatasetError(`${labelsPath}: labels have type ${labels.type}; expected an integer type (ubyte, byte, short or int).`, 'ELABEL', labelsPath);
+    throw new DatasetError(
+      `${labelsPath}: labels have type ${labels.type}; expected an integer type (ubyte, byte, short or int).`,
+      'ELABEL',
+      labelsPath,
+    );
   }
   const y = new Int32Array(n);
   let classes = 0;
   for (let i = 0; i < n; i++) {
     const c = labels.data[i]!;
     if (c < 0 || c >= MAX_CLASSES) {
-      throw new DatasetError(`${labelsPath}: label ${i} is ${c}; expected a class index in [0, ${MAX_CLASSES}) (MAX_CLASSES).`, 'ELABEL', labelsPath);
+      throw new DatasetError(
+        `${labelsPath}: label ${i} is ${c}; expected a class index in [0, ${MAX_CLASSES}) (MAX_CLASSES).`,
+        'ELABEL',
+        labelsPath,
+      );
     }
     y[i] = c;
     if (c + 1 > classes) classes = c + 1;

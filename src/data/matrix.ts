@@ -11,7 +11,16 @@ import { InvalidDataError, ShapeMismatchError } from '../errors.js';
 import type { HostMatrix } from '../validate.js';
 
 /** The numeric typed arrays accepted as matrix storage. */
-export type NumericArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | Uint8Array | Uint8ClampedArray | Uint16Array | Uint32Array;
+export type NumericArray =
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Uint16Array
+  | Uint32Array;
 
 /**
  * The fields of an [ndarray](https://github.com/scijs/ndarray) that are read: any object with
@@ -47,7 +56,8 @@ export type MatrixLike = HostMatrix | RowsColsMatrix | NdArrayLike | ShapedArray
 /** Everything accepted where class labels are expected: integers ≥ 0 in any array, or a 1-D ndarray. */
 export type LabelsLike = Int32Array | NumericArray | readonly number[] | NdArrayLike;
 
-const ACCEPTED = 'an ndarray (2-D, float32 or float64), {data, shape: [rows, cols]} (a typed array with its shape), {rows, cols, data} or number[][]';
+const ACCEPTED =
+  'an ndarray (2-D, float32 or float64), {data, shape: [rows, cols]} (a typed array with its shape), {rows, cols, data} or number[][]';
 const ACCEPTED_LABELS = 'an array of integer class indices >= 0 (Int32Array, any typed array, number[] or a 1-D ndarray)';
 
 function isNumericArray(x: unknown): x is NumericArray {
@@ -59,8 +69,13 @@ function isStorage(x: unknown): x is NumericArray | readonly number[] {
 }
 
 function isNdArray(x: object): x is NdArrayLike {
-  const o = x as Partial<NdArrayLike>;
-  return Array.isArray(o.shape) && Array.isArray(o.stride) && typeof o.offset === 'number' && o.data !== undefined;
+  const candidate = x as Partial<NdArrayLike>;
+  return (
+    Array.isArray(candidate.shape) &&
+    Array.isArray(candidate.stride) &&
+    typeof candidate.offset === 'number' &&
+    candidate.data !== undefined
+  );
 }
 
 /** A short description of what was given, for error messages. */
@@ -72,7 +87,11 @@ export function describeInput(x: unknown): string {
   if (ArrayBuffer.isView(x)) return `a ${x.constructor.name} of length ${(x as unknown as ArrayLike<unknown>).length ?? x.byteLength}`;
   if (Array.isArray(x)) {
     const first: unknown = x[0];
-    return x.length === 0 ? 'an empty array' : Array.isArray(first) || isNumericArray(first) ? `an array of ${x.length} rows` : `an array of ${x.length} ${typeof first}s`;
+    return x.length === 0
+      ? 'an empty array'
+      : Array.isArray(first) || isNumericArray(first)
+        ? `an array of ${x.length} rows`
+        : `an array of ${x.length} ${typeof first}s`;
   }
   const keys = Object.keys(x).slice(0, 6);
   return `an object with keys {${keys.join(', ')}}`;
@@ -90,9 +109,18 @@ function checkDims(rows: unknown, cols: unknown, arg: string, method: string, x:
 }
 
 /** Row-major float32 copy of flat storage; values pass through `Math.fround` as any Float32Array store would. */
-function flatToHost(rows: number, cols: number, data: NumericArray | readonly number[], arg: string, method: string, x: unknown): HostMatrix {
+function flatToHost(
+  rows: number,
+  cols: number,
+  data: NumericArray | readonly number[],
+  arg: string,
+  method: string,
+  x: unknown,
+): HostMatrix {
   if (data.length !== rows * cols) {
-    throw new ShapeMismatchError(`Argument '${arg}' passed to '${method}' claims shape [${rows}, ${cols}] but holds ${data.length} values (expected ${rows * cols}).`);
+    throw new ShapeMismatchError(
+      `Argument '${arg}' passed to '${method}' claims shape [${rows}, ${cols}] but holds ${data.length} values (expected ${rows * cols}).`,
+    );
   }
   if (data instanceof Float32Array) return { rows, cols, data };
   if (Array.isArray(data)) {
@@ -137,7 +165,10 @@ function rowsToHost(x: ArrayLike<ArrayLike<number>>, arg: string, method: string
       throw bad(arg, method, x, `row ${i} is ${describeInput(row)}, not an array of numbers`);
     }
     const r = row as ArrayLike<unknown>;
-    if (r.length !== cols) throw new ShapeMismatchError(`Argument '${arg}' passed to '${method}': row ${i} has ${r.length} columns, expected ${cols} (as row 0).`);
+    if (r.length !== cols)
+      throw new ShapeMismatchError(
+        `Argument '${arg}' passed to '${method}': row ${i} has ${r.length} columns, expected ${cols} (as row 0).`,
+      );
     for (let j = 0; j < cols; j++) {
       const v = r[j];
       if (typeof v !== 'number') throw bad(arg, method, x, `row ${i}, column ${j} is ${describeInput(v)}, not a number`);
@@ -156,22 +187,23 @@ function rowsToHost(x: ArrayLike<ArrayLike<number>>, arg: string, method: string
 export function toMatrix(x: unknown, argName: string, method: string): HostMatrix {
   if (x === null || typeof x !== 'object') throw bad(argName, method, x);
   if (isNdArray(x)) return ndToHost(x, argName, method);
-  const o = x as { rows?: unknown; cols?: unknown; data?: unknown; shape?: unknown };
-  if (o.data !== undefined && (o.rows !== undefined || o.cols !== undefined)) {
-    checkDims(o.rows, o.cols, argName, method, x);
-    if (!isStorage(o.data)) throw bad(argName, method, x, "'data' is not a numeric array");
-    return flatToHost(o.rows as number, o.cols as number, o.data, argName, method, x);
+  const candidate = x as { rows?: unknown; cols?: unknown; data?: unknown; shape?: unknown };
+  if (candidate.data !== undefined && (candidate.rows !== undefined || candidate.cols !== undefined)) {
+    checkDims(candidate.rows, candidate.cols, argName, method, x);
+    if (!isStorage(candidate.data)) throw bad(argName, method, x, "'data' is not a numeric array");
+    return flatToHost(candidate.rows as number, candidate.cols as number, candidate.data, argName, method, x);
   }
-  if (o.data !== undefined && o.shape !== undefined) {
-    if (!Array.isArray(o.shape) || o.shape.length !== 2) throw bad(argName, method, x, "'shape' must be [rows, cols]");
-    checkDims(o.shape[0], o.shape[1], argName, method, x);
-    if (!isStorage(o.data)) throw bad(argName, method, x, "'data' is not a numeric array");
-    return flatToHost(o.shape[0] as number, o.shape[1] as number, o.data, argName, method, x);
+  if (candidate.data !== undefined && candidate.shape !== undefined) {
+    if (!Array.isArray(candidate.shape) || candidate.shape.length !== 2) throw bad(argName, method, x, "'shape' must be [rows, cols]");
+    checkDims(candidate.shape[0], candidate.shape[1], argName, method, x);
+    if (!isStorage(candidate.data)) throw bad(argName, method, x, "'data' is not a numeric array");
+    return flatToHost(candidate.shape[0] as number, candidate.shape[1] as number, candidate.data, argName, method, x);
   }
   if (isNumericArray(x)) throw bad(argName, method, x, 'a flat typed array needs its shape: pass {data, shape: [rows, cols]}');
   if (typeof (x as ArrayLike<unknown>).length === 'number') {
     const rows = x as ArrayLike<unknown>;
-    if (rows.length > 0 && typeof rows[0] === 'number') throw bad(argName, method, x, 'a flat array of numbers needs its shape: pass {data, shape: [rows, cols]}');
+    if (rows.length > 0 && typeof rows[0] === 'number')
+      throw bad(argName, method, x, 'a flat array of numbers needs its shape: pass {data, shape: [rows, cols]}');
     return rowsToHost(x as ArrayLike<ArrayLike<number>>, argName, method);
   }
   throw bad(argName, method, x);
@@ -199,7 +231,10 @@ export function toLabels(y: unknown, argName: string, method: string): Int32Arra
   else throw new ShapeMismatchError(`Argument '${argName}' passed to '${method}' must be ${ACCEPTED_LABELS}; got ${describeInput(y)}.`);
   if (values instanceof Int32Array) {
     for (let i = 0; i < values.length; i++) {
-      if (values[i]! < 0) throw new InvalidDataError(`Argument '${argName}' passed to '${method}' must hold integer class indices >= 0; element ${i} is ${values[i]}.`);
+      if (values[i]! < 0)
+        throw new InvalidDataError(
+          `Argument '${argName}' passed to '${method}' must hold integer class indices >= 0; element ${i} is ${values[i]}.`,
+        );
     }
     return values;
   }
@@ -207,7 +242,9 @@ export function toLabels(y: unknown, argName: string, method: string): Int32Arra
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fffffff) {
-      throw new InvalidDataError(`Argument '${argName}' passed to '${method}' must hold integer class indices >= 0; element ${i} is ${typeof v === 'number' ? v : describeInput(v)}.`);
+      throw new InvalidDataError(
+        `Argument '${argName}' passed to '${method}' must hold integer class indices >= 0; element ${i} is ${typeof v === 'number' ? v : describeInput(v)}.`,
+      );
     }
     out[i] = v;
   }

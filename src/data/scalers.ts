@@ -97,9 +97,9 @@ export class Standardizer {
 
   /** A fitted standardizer from {@link Standardizer.toJSON}'s output; throws {@link DatasetError} if malformed. */
   static fromJSON(json: unknown): Standardizer {
-    const o = jsonObject('Standardizer', 'standardizer', json);
-    const mean = numberArray('Standardizer', o, 'mean');
-    const std = numberArray('Standardizer', o, 'std');
+    const fields = jsonObject('Standardizer', 'standardizer', json);
+    const mean = numberArray('Standardizer', fields, 'mean');
+    const std = numberArray('Standardizer', fields, 'std');
     if (mean.length !== std.length || !std.every((s) => s > 0)) {
       throw new DatasetError(`Standardizer.fromJSON: 'mean' and 'std' must have equal lengths and every std must be > 0.`, 'ESHAPE');
     }
@@ -203,13 +203,16 @@ export class MinMaxScaler {
 
   /** A fitted scaler from {@link MinMaxScaler.toJSON}'s output; throws {@link DatasetError} if malformed. */
   static fromJSON(json: unknown): MinMaxScaler {
-    const o = jsonObject('MinMaxScaler', 'minmax', json);
-    const min = numberArray('MinMaxScaler', o, 'min');
-    const max = numberArray('MinMaxScaler', o, 'max');
-    if (min.length !== max.length || min.some((v, j) => v > max[j]!) || typeof o.clip !== 'boolean') {
-      throw new DatasetError(`MinMaxScaler.fromJSON: 'min' and 'max' must have equal lengths with min ≤ max, and 'clip' must be a boolean.`, 'ESHAPE');
+    const fields = jsonObject('MinMaxScaler', 'minmax', json);
+    const min = numberArray('MinMaxScaler', fields, 'min');
+    const max = numberArray('MinMaxScaler', fields, 'max');
+    if (min.length !== max.length || min.some((v, j) => v > max[j]!) || typeof fields.clip !== 'boolean') {
+      throw new DatasetError(
+        `MinMaxScaler.fromJSON: 'min' and 'max' must have equal lengths with min ≤ max, and 'clip' must be a boolean.`,
+        'ESHAPE',
+      );
     }
-    const s = new MinMaxScaler({ clip: o.clip });
+    const s = new MinMaxScaler({ clip: fields.clip });
     s.min = min;
     s.max = max;
     return s;

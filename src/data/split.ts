@@ -44,14 +44,18 @@ export function trainTestSplit(ds: Dataset, options: SplitOptions = {}): { train
   // The tolerance keeps e.g. 0.1 · 30 = 3.0000000000000004 at 3 test rows.
   const nTest = options.testSize ?? Math.ceil((options.testFraction ?? 0.2) * n - 1e-9);
   if (nTest >= n || nTest < 1) {
-    throw new InvalidOptionError(`trainTestSplit: a test set of ${nTest} row(s) from ${n} leaves no training or no test rows; expected 1 ≤ test rows < ${n}.`);
+    throw new InvalidOptionError(
+      `trainTestSplit: a test set of ${nTest} row(s) from ${n} leaves no training or no test rows; expected 1 ≤ test rows < ${n}.`,
+    );
   }
   const shuffle = options.shuffle ?? true;
   const rng = new Random(options.seed ?? 0);
   if (options.stratify === true) {
     if (!shuffle) throw new InvalidOptionError(`trainTestSplit: 'stratify' needs 'shuffle' (a stratified split draws rows at random).`);
     if (!(ds.y instanceof Int32Array)) {
-      throw new InvalidOptionError(`trainTestSplit: 'stratify' needs class labels (an Int32Array 'y'); this dataset has ${ds.y === undefined ? 'none' : 'numeric targets'}.`);
+      throw new InvalidOptionError(
+        `trainTestSplit: 'stratify' needs class labels (an Int32Array 'y'); this dataset has ${ds.y === undefined ? 'none' : 'numeric targets'}.`,
+      );
     }
     const { train, test } = stratifiedIndices(ds.y, nTest, rng);
     return { train: subset(ds, train, 'train split'), test: subset(ds, test, 'test split') };
@@ -99,8 +103,14 @@ export function timeOrderedSplit(
   fractions: readonly [number, number, number],
 ): { train: Dataset; val: Dataset; test: Dataset } {
   checkDataset(ds, 'timeOrderedSplit');
-  if (!Array.isArray(fractions) || fractions.length !== 3 || !fractions.every((f) => typeof f === 'number' && Number.isFinite(f) && f >= 0)) {
-    throw new InvalidOptionError(`Argument 'fractions' passed to 'timeOrderedSplit' must be [train, val, test], three numbers ≥ 0. Got ${String(fractions)}.`);
+  if (
+    !Array.isArray(fractions) ||
+    fractions.length !== 3 ||
+    !fractions.every((f) => typeof f === 'number' && Number.isFinite(f) && f >= 0)
+  ) {
+    throw new InvalidOptionError(
+      `Argument 'fractions' passed to 'timeOrderedSplit' must be [train, val, test], three numbers ≥ 0. Got ${String(fractions)}.`,
+    );
   }
   const [a, b, c] = fractions;
   if (Math.abs(a + b + c - 1) > 1e-9) {
@@ -131,7 +141,9 @@ export function shard(ds: Dataset, index: number, count: number, mode: ShardMode
   checkDataset(ds, 'shard');
   const n = ds.x.rows;
   if (!Number.isSafeInteger(count) || count < 1 || count > n) {
-    throw new InvalidOptionError(`Argument 'count' passed to 'shard' must be an integer in [1, ${n}] (the dataset has ${n} rows). Got ${String(count)}.`);
+    throw new InvalidOptionError(
+      `Argument 'count' passed to 'shard' must be an integer in [1, ${n}] (the dataset has ${n} rows). Got ${String(count)}.`,
+    );
   }
   if (!Number.isSafeInteger(index) || index < 0 || index >= count) {
     throw new InvalidOptionError(`Argument 'index' passed to 'shard' must be an integer in [0, ${count - 1}]. Got ${String(index)}.`);

@@ -62,7 +62,11 @@ const aisConstraints: Constraints = {
   baseRateVisibleBias: {
     kind: 'custom',
     expected: 'an array of finite numbers (one per visible unit)',
-    check: (v) => typeof v === 'object' && v !== null && typeof (v as ArrayLike<number>).length === 'number' && Array.from(v as ArrayLike<number>).every((x) => typeof x === 'number' && Number.isFinite(x)),
+    check: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as ArrayLike<number>).length === 'number' &&
+      Array.from(v as ArrayLike<number>).every((x) => typeof x === 'number' && Number.isFinite(x)),
   },
 };
 
@@ -74,7 +78,8 @@ function isSchedule(v: unknown): v is readonly number[] {
 
 /** Salakhutdinov & Murray's schedule shape with `k` steps: `k + 1` values from 0 to 1. */
 export function betaSchedule(k: number): Float64Array {
-  if (!Number.isSafeInteger(k) || k < 3) throw new InvalidOptionError(`Argument 'k' passed to 'betaSchedule' must be an integer >= 3. Got ${String(k)}.`);
+  if (!Number.isSafeInteger(k) || k < 3)
+    throw new InvalidOptionError(`Argument 'k' passed to 'betaSchedule' must be an integer >= 3. Got ${String(k)}.`);
   const n1 = Math.max(1, Math.round((k * 1) / 29));
   const n2 = Math.max(1, Math.round((k * 8) / 29));
   const n3 = k - n1 - n2;
@@ -118,100 +123,120 @@ export function estimateLogPartition(rbm: Rbm, opts: AisOptions = {}): AisResult
   validateOptions('estimateLogPartition', aisConstraints, opts);
   requireBernoulli(rbm, 'estimateLogPartition');
   if (rbm.options.softmaxUnits > 0) {
-    throw new DbnError('estimateLogPartition anneals independent binary visible units; an RBM with a softmax group needs estimateAssociativeLogPartition.', 'EUNSUPPORTED');
+    throw new DbnError(
+      'estimateLogPartition anneals independent binary visible units; an RBM with a softmax group needs estimateAssociativeLogPartition.',
+      'EUNSUPPORTED',
+    );
   }
   const nv = rbm.nVisible;
-  const nh = rbm.nHidden;
-  const M = opts.runs ?? 100;
+  const runs = opts.runs ?? 100;
   const betas = typeof opts.betas === 'object' ? Float64Array.from(opts.betas) : betaSchedule(opts.betas ?? 10000);
-  const K = betas.length - 1;
-  const bA = new Float64Array(nv);
+  const baseBias = new Float64Array(nv);
   if (opts.baseRateVisibleBias !== undefined) {
     if (opts.baseRateVisibleBias.length !== nv) {
-      throw new ShapeMismatchError(`The 'baseRateVisibleBias' option of estimateLogPartition must have ${nv} values (one per visible unit), got ${opts.baseRateVisibleBias.length}.`);
+      throw new ShapeMismatchError(
+        `The 'baseRateVisibleBias' option of estimateLogPartition must have ${nv} values (one per visible unit), got ${opts.baseRateVisibleBias.length}.`,
+      );
     }
-    bA.set(Array.from(opts.baseRateVisibleBias));
+    baseBias.set(Array.from(opts.baseRateVisibleBias));
   }
-  const rng = new Random(opts.seed ?? rbm.seed);
-  const params = rbm.getParameters();
-  const bB = params.visibleBias;
-  const dB = new Float64Array(nv);
-  for (let i = 0; i < nv; i++) dB[i] = bB[i]! - bA[i]!;
+  const logWeights = annealedLogWeights(rbm, baseBias, betas, runs, new Random(opts.seed ?? rbm.seed));
+  let logZBase = rbm.nHidden * Math.LN2;
+  for (let i = 0; i < nv; i++) logZBase += softplus(baseBias[i]!);
+  return summarize(logWeights, logZBase, betas.length - 1);
+}
 
-  const b = rbm.backend;
-  const W = b.alloc(nv, nh);
-  const bh = b.alloc(1, nh);
-  const V = b.alloc(M, nv);
-  const X = b.alloc(M, nh);
-  const H = b.alloc(M, nh);
-  const VP = b.alloc(M, nv);
-  const mix = b.alloc(1, nv);
-  const U = b.alloc(M, nv);
+/**
+ * The log importance weights of `runs` annealing runs from the base-rate model `p_A` (visible
+ * biases `baseBias`, no weights) to `rbm` through the inverse temperatures `betas`: the hidden
+ * units summed out analytically, one Gibbs transition leaving `p_β` invariant between steps.
+ */
+function annealedLogWeights(rbm: Rbm, baseBias: Float64Array, betas: Float64Array, runs: number, rng: Random): Float64Array {
+  const nv = rbm.nVisible;
+  const nh = rbm.nHidden;
+  const steps = betas.length - 1;
+  const params = rbm.getParameters();
+  const visibleBias = params.visibleBias;
+  const biasGap = new Float64Array(nv);
+  for (let i = 0; i < nv; i++) biasGap[i] = visibleBias[i]! - baseBias[i]!;
+  const backend = rbm.backend;
+  const weights = backend.alloc(nv, nh);
+  const hiddenBias = backend.alloc(1, nh);
+  const visible = backend.alloc(runs, nv);
+  const hiddenInput = backend.alloc(runs, nh);
+  const hidden = backend.alloc(runs, nh);
+  const visibleProb = backend.alloc(runs, nv);
+  const mixedBias = backend.alloc(1, nv);
+  const uniforms = backend.alloc(runs, nv);
   try {
-    b.write(W, params.weights.data);
-    b.write(bh, params.hiddenBias);
-    const hv = new Float32Array(M * nv);
-    const hx = new Float32Array(M * nh);
-    const hh = new Float32Array(M * nh);
-    const hmix = new Float32Array(nv);
+    backend.write(weights, params.weights.data);
+    backend.write(hiddenBias, params.hiddenBias);
+    const hostVisible = new Float32Array(runs * nv);
+    const hostInput = new Float32Array(runs * nh);
+    const hostHidden = new Float32Array(runs * nh);
+    const hostMixed = new Float32Array(nv);
     // v_1 ~ p_A
-    rng.fillUniform(hv);
-    for (let k = 0; k < hv.length; k++) hv[k] = hv[k]! < sigmoid(bA[k % nv]!) ? 1 : 0;
-    b.write(V, hv);
-    const logw = new Float64Array(M);
-    for (let k = 1; k <= K; k++) {
-      const bPrev = betas[k - 1]!;
-      const bCur = betas[k]!;
-      b.gemm(X, V, W);
-      b.addRow(X, X, bh);
-      b.read(X, hx);
-      for (let r = 0; r < M; r++) {
-        let lin = 0;
-        for (let i = 0; i < nv; i++) if (hv[r * nv + i]! !== 0) lin += dB[i]!;
-        let sp = 0;
+    rng.fillUniform(hostVisible);
+    for (let k = 0; k < hostVisible.length; k++) hostVisible[k] = hostVisible[k]! < sigmoid(baseBias[k % nv]!) ? 1 : 0;
+    backend.write(visible, hostVisible);
+    const logWeights = new Float64Array(runs);
+    for (let step = 1; step <= steps; step++) {
+      const betaPrev = betas[step - 1]!;
+      const beta = betas[step]!;
+      backend.gemm(hiddenInput, visible, weights);
+      backend.addRow(hiddenInput, hiddenInput, hiddenBias);
+      backend.read(hiddenInput, hostInput);
+      for (let run = 0; run < runs; run++) {
+        let visibleTerm = 0;
+        for (let i = 0; i < nv; i++) if (hostVisible[run * nv + i]! !== 0) visibleTerm += biasGap[i]!;
+        let hiddenTerm = 0;
         for (let j = 0; j < nh; j++) {
-          const x = hx[r * nh + j]!;
-          sp += softplus(bCur * x) - softplus(bPrev * x);
+          const input = hostInput[run * nh + j]!;
+          hiddenTerm += softplus(beta * input) - softplus(betaPrev * input);
         }
-        logw[r]! += (bCur - bPrev) * lin + sp;
+        logWeights[run]! += (beta - betaPrev) * visibleTerm + hiddenTerm;
       }
-      if (k === K) break;
+      if (step === steps) break;
       // one Gibbs transition leaving p_{β_k} invariant
-      rng.fillUniform(hh);
-      for (let t = 0; t < hh.length; t++) hh[t] = hh[t]! < sigmoid(bCur * hx[t]!) ? 1 : 0;
-      b.write(H, hh);
-      b.gemm(VP, H, W, { transB: true, alpha: bCur });
-      for (let i = 0; i < nv; i++) hmix[i] = (1 - bCur) * bA[i]! + bCur * bB[i]!;
-      b.write(mix, hmix);
-      b.addRowSigmoid(VP, VP, mix);
-      b.write(U, rng.fillUniform(hv));
-      b.bernoulli(V, VP, U);
-      b.read(V, hv);
+      rng.fillUniform(hostHidden);
+      for (let t = 0; t < hostHidden.length; t++) hostHidden[t] = hostHidden[t]! < sigmoid(beta * hostInput[t]!) ? 1 : 0;
+      backend.write(hidden, hostHidden);
+      backend.gemm(visibleProb, hidden, weights, { transB: true, alpha: beta });
+      for (let i = 0; i < nv; i++) hostMixed[i] = (1 - beta) * baseBias[i]! + beta * visibleBias[i]!;
+      backend.write(mixedBias, hostMixed);
+      backend.addRowSigmoid(visibleProb, visibleProb, mixedBias);
+      backend.write(uniforms, rng.fillUniform(hostVisible));
+      backend.bernoulli(visible, visibleProb, uniforms);
+      backend.read(visible, hostVisible);
     }
-    let logZA = nh * Math.LN2;
-    for (let i = 0; i < nv; i++) logZA += softplus(bA[i]!);
-    let a = Number.NEGATIVE_INFINITY;
-    for (let r = 0; r < M; r++) a = Math.max(a, logw[r]!);
-    let mean = 0;
-    for (let r = 0; r < M; r++) mean += Math.exp(logw[r]! - a);
-    mean /= M;
-    let ss = 0;
-    for (let r = 0; r < M; r++) ss += (Math.exp(logw[r]! - a) - mean) ** 2;
-    const sd = M > 1 ? Math.sqrt(ss / (M - 1)) : 0;
-    const se = sd / Math.sqrt(M);
-    const base = logZA + a;
-    return {
-      logZ: base + Math.log(mean),
-      logZStd: se / mean,
-      logZLow: mean - 3 * se > 0 ? base + Math.log(mean - 3 * se) : Number.NEGATIVE_INFINITY,
-      logZHigh: base + Math.log(mean + 3 * se),
-      logZBase: logZA,
-      runs: M,
-      steps: K,
-    };
+    return logWeights;
   } finally {
-    for (const t of [W, bh, V, X, H, VP, mix, U]) b.free(t);
+    for (const t of [weights, hiddenBias, visible, hiddenInput, hidden, visibleProb, mixedBias, uniforms]) backend.free(t);
   }
+}
+
+/** `log Z` from the runs' log importance weights (shifted by their maximum for range), with ±3 standard errors. */
+function summarize(logWeights: Float64Array, logZBase: number, steps: number): AisResult {
+  const runs = logWeights.length;
+  let shift = Number.NEGATIVE_INFINITY;
+  for (let run = 0; run < runs; run++) shift = Math.max(shift, logWeights[run]!);
+  let mean = 0;
+  for (let run = 0; run < runs; run++) mean += Math.exp(logWeights[run]! - shift);
+  mean /= runs;
+  let squares = 0;
+  for (let run = 0; run < runs; run++) squares += (Math.exp(logWeights[run]! - shift) - mean) ** 2;
+  const sd = runs > 1 ? Math.sqrt(squares / (runs - 1)) : 0;
+  const se = sd / Math.sqrt(runs);
+  const base = logZBase + shift;
+  return {
+    logZ: base + Math.log(mean),
+    logZStd: se / mean,
+    logZLow: mean - 3 * se > 0 ? base + Math.log(mean - 3 * se) : Number.NEGATIVE_INFINITY,
+    logZHigh: base + Math.log(mean + 3 * se),
+    logZBase,
+    runs,
+    steps,
+  };
 }
 
 /**
@@ -220,7 +245,8 @@ export function estimateLogPartition(rbm: Rbm, opts: AisOptions = {}): AisResult
  */
 export function averageLogLikelihood(rbm: Rbm, data: MatrixInput, logZ: number): number {
   requireBernoulli(rbm, 'averageLogLikelihood');
-  if (!Number.isFinite(logZ)) throw new InvalidOptionError(`Argument 'logZ' passed to 'averageLogLikelihood' must be a finite number. Got ${logZ}.`);
+  if (!Number.isFinite(logZ))
+    throw new InvalidOptionError(`Argument 'logZ' passed to 'averageLogLikelihood' must be a finite number. Got ${logZ}.`);
   const f = rbm.freeEnergy(data);
   let s = 0;
   for (let i = 0; i < f.length; i++) s -= f[i]!;
@@ -229,7 +255,10 @@ export function averageLogLikelihood(rbm: Rbm, data: MatrixInput, logZ: number):
 
 function requireBernoulli(rbm: Rbm, where: string): void {
   if (rbm.options.visible !== 'bernoulli' || rbm.options.hidden !== 'bernoulli') {
-    throw new DbnError(`${where} is implemented for Bernoulli–Bernoulli RBMs only (this one has '${rbm.options.visible}' visible and '${rbm.options.hidden}' hidden units).`, 'EUNSUPPORTED');
+    throw new DbnError(
+      `${where} is implemented for Bernoulli–Bernoulli RBMs only (this one has '${rbm.options.visible}' visible and '${rbm.options.hidden}' hidden units).`,
+      'EUNSUPPORTED',
+    );
   }
 }
 

@@ -40,7 +40,12 @@ export async function trainAssociative(
     ...(opts.collective !== undefined ? { collective: forStage(opts.collective, stage) } : {}),
     ...(opts.onBatch !== undefined ? { onBatch: opts.onBatch } : {}),
     onEpoch: async (m) => {
-      if (ckpt !== undefined && opts.signal?.aborted !== true && (rbm.epochsTrained % ckpt.everyEpochs === 0 || rbm.epochsTrained >= target)) save(ckpt.path);
+      if (
+        ckpt !== undefined &&
+        opts.signal?.aborted !== true &&
+        (rbm.epochsTrained % ckpt.everyEpochs === 0 || rbm.epochsTrained >= target)
+      )
+        save(ckpt.path);
       if (opts.onEpoch) await opts.onEpoch(m);
     },
   });

@@ -25,7 +25,13 @@ export interface AssociativeOptions extends Omit<LayerOptions, 'visible' | 'soft
  * label-clamped samples of the bundled digits (bench/generation.ts, bench/RESULTS.md): PCD and the
  * sampled-label negative phase let most classes' chains fall into a few digits' modes.
  */
-export const ASSOCIATIVE_DEFAULTS = { persistent: false, batchSize: 20, learningRate: 0.1, discriminativeWeight: 1, labelNegativePhase: 'clamped' } as const;
+export const ASSOCIATIVE_DEFAULTS = {
+  persistent: false,
+  batchSize: 20,
+  learningRate: 0.1,
+  discriminativeWeight: 1,
+  labelNegativePhase: 'clamped',
+} as const;
 
 /** The constraints table of {@link AssociativeOptions}. */
 export const associativeConstraints: Constraints = {
@@ -76,7 +82,10 @@ export class AssociativeMemory {
 
   /** Wraps `rbm`, whose last `softmaxUnits` visible units are the label group. */
   constructor(readonly rbm: Rbm) {
-    if (rbm.options.softmaxUnits < 2) throw new InvalidOptionError(`AssociativeMemory needs an Rbm with a softmax label group ('softmaxUnits' >= 2); got ${rbm.options.softmaxUnits}.`);
+    if (rbm.options.softmaxUnits < 2)
+      throw new InvalidOptionError(
+        `AssociativeMemory needs an Rbm with a softmax label group ('softmaxUnits' >= 2); got ${rbm.options.softmaxUnits}.`,
+      );
     this.classes = rbm.options.softmaxUnits;
     this.nFeatures = rbm.nVisible - this.classes;
   }
@@ -129,17 +138,17 @@ export class AssociativeMemory {
   /** `p(label = k | features) = exp(−F([x, e_k])) / Σ_j exp(−F([x, e_j]))` (`rows × classes`). */
   predictProba(features: MatrixInput): HostMatrix {
     const f = this.labelFreeEnergies(features);
-    const c = this.classes;
+    const classes = this.classes;
     for (let r = 0; r < f.rows; r++) {
       let min = Number.POSITIVE_INFINITY;
-      for (let k = 0; k < c; k++) min = Math.min(min, f.data[r * c + k]!);
+      for (let k = 0; k < classes; k++) min = Math.min(min, f.data[r * classes + k]!);
       let sum = 0;
-      for (let k = 0; k < c; k++) {
-        const e = Math.exp(min - f.data[r * c + k]!);
-        f.data[r * c + k] = e;
+      for (let k = 0; k < classes; k++) {
+        const e = Math.exp(min - f.data[r * classes + k]!);
+        f.data[r * classes + k] = e;
         sum += e;
       }
-      for (let k = 0; k < c; k++) f.data[r * c + k] = f.data[r * c + k]! / sum;
+      for (let k = 0; k < classes; k++) f.data[r * classes + k] = f.data[r * classes + k]! / sum;
     }
     return f;
   }
@@ -162,7 +171,9 @@ export class AssociativeMemory {
    */
   clamped(label: number): Rbm {
     if (!Number.isSafeInteger(label) || label < 0 || label >= this.classes) {
-      throw new InvalidOptionError(`The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`);
+      throw new InvalidOptionError(
+        `The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`,
+      );
     }
     const p = this.rbm.getParameters();
     const nf = this.nFeatures;
@@ -171,7 +182,11 @@ export class AssociativeMemory {
     const row = (nf + label) * nh;
     for (let j = 0; j < nh; j++) hiddenBias[j] = hiddenBias[j]! + p.weights.data[row + j]!;
     const rbm = new Rbm({ nVisible: nf, nHidden: nh, backend: this.rbm.backend, seed: this.rbm.seed, monitorSize: 0 });
-    rbm.setParameters({ weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) }, visibleBias: p.visibleBias.slice(0, nf), hiddenBias });
+    rbm.setParameters({
+      weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) },
+      visibleBias: p.visibleBias.slice(0, nf),
+      hiddenBias,
+    });
     return rbm;
   }
 
@@ -181,27 +196,27 @@ export class AssociativeMemory {
    * sample is `E[features | h]` with `h ~ p(h | v)` from the chain's state. Deterministic for a
    * given generator state and backend.
    */
-  sample(o: ChainOptions): FeatureSamples {
+  sample(options: ChainOptions): FeatureSamples {
     const nf = this.nFeatures;
-    const perChain = Math.ceil(o.count / o.chains);
-    const clamped = o.label === undefined ? undefined : this.clamped(o.label);
+    const perChain = Math.ceil(options.count / options.chains);
+    const clamped = options.label === undefined ? undefined : this.clamped(options.label);
     const rbm = clamped ?? this.rbm;
     const nv = rbm.nVisible;
     try {
-      let v = this.startChains(rbm, o.chains, o.label, o.random);
-      const features = new Float32Array(o.count * nf);
-      const labels = new Int32Array(o.count);
+      let v = this.startChains(rbm, options.chains, options.label, options.random);
+      const features = new Float32Array(options.count * nf);
+      const labels = new Int32Array(options.count);
       let taken = 0;
-      for (let s = 0; s < perChain && taken < o.count; s++) {
-        const steps = s === 0 ? o.burnIn : o.thin;
-        if (steps > 0) v = rbm.gibbs(v, steps, { random: o.random });
-        const means = rbm.meanVisibles(rbm.sampleHiddens(v, { random: o.random }));
-        for (let r = 0; r < o.chains && taken < o.count; r++, taken++) {
+      for (let s = 0; s < perChain && taken < options.count; s++) {
+        const steps = s === 0 ? options.burnIn : options.thin;
+        if (steps > 0) v = rbm.gibbs(v, steps, { random: options.random });
+        const means = rbm.meanVisibles(rbm.sampleHiddens(v, { random: options.random }));
+        for (let r = 0; r < options.chains && taken < options.count; r++, taken++) {
           features.set(means.data.subarray(r * nv, r * nv + nf), taken * nf);
-          labels[taken] = o.label ?? labelOf(v.data, r * nv + nf, this.classes);
+          labels[taken] = options.label ?? labelOf(v.data, r * nv + nf, this.classes);
         }
       }
-      return { features: { rows: o.count, cols: nf, data: features }, labels };
+      return { features: { rows: options.count, cols: nf, data: features }, labels };
     } finally {
       clamped?.dispose();
     }
@@ -226,13 +241,24 @@ export class AssociativeMemory {
   }
 
   /** Rebuilds the layer from a model file's header and tensors (checked against `nFeatures` and `classes`). */
-  static fromTensors(header: unknown, tensors: ReadonlyMap<string, NamedTensor>, file: string, backend: Backend, nFeatures: number, classes: number): AssociativeMemory {
+  static fromTensors(
+    header: unknown,
+    tensors: ReadonlyMap<string, NamedTensor>,
+    file: string,
+    backend: Backend,
+    nFeatures: number,
+    classes: number,
+  ): AssociativeMemory {
     if (typeof header !== 'object' || header === null) throw new ModelFileError(file, 'EHEADER', '"associative" must be an object.');
     const rbm = Rbm.fromTensors(header as Record<string, unknown>, tensors, file, backend);
     if (rbm.options.softmaxUnits !== classes || rbm.nVisible !== nFeatures + classes) {
       const got = `${rbm.nVisible} visible units with a softmax group of ${rbm.options.softmaxUnits}`;
       rbm.dispose();
-      throw new ModelFileError(file, 'EHEADER', `associative layer: has ${got}; the options call for ${nFeatures} features + ${classes} classes.`);
+      throw new ModelFileError(
+        file,
+        'EHEADER',
+        `associative layer: has ${got}; the options call for ${nFeatures} features + ${classes} classes.`,
+      );
     }
     return new AssociativeMemory(rbm);
   }
@@ -251,10 +277,13 @@ function labelOf(v: Float32Array, offset: number, n: number): number {
 }
 
 function checkLabels(labels: unknown, rows: number, classes: number, where: string): asserts labels is Int32Array {
-  if (!(labels instanceof Int32Array)) throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an Int32Array of class indices.`);
-  if (labels.length !== rows) throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
+  if (!(labels instanceof Int32Array))
+    throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an Int32Array of class indices.`);
+  if (labels.length !== rows)
+    throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
   for (let i = 0; i < labels.length; i++) {
     const v = labels[i]!;
-    if (v < 0 || v >= classes) throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
+    if (v < 0 || v >= classes)
+      throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
   }
 }

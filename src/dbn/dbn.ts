@@ -6,57 +6,45 @@
  */
 import type { Backend } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/index.js';
-import { InvalidDataError, InvalidOptionError, ModelFileError, type ModelFileErrorCode, NotFittedError, ShapeMismatchError } from '../errors.js';
+import { InvalidDataError, InvalidOptionError, ModelFileError, NotFittedError } from '../errors.js';
 import { Random } from '../random.js';
-import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type NamedTensor, type RbmOptions, type WriteOptions } from '../rbm/index.js';
-import { requireTensor } from '../rbm/model-file.js';
-import { type LabelsLike, toLabels } from '../data/matrix.js';
+import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type WriteOptions } from '../rbm/index.js';
+import type { LabelsLike } from '../data/matrix.js';
 import { type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../validate.js';
-import { argmax, type DenseParameters, type DenseShape, FeedForwardNet, type HiddenActivation, PROBABILITY_FLOOR } from './network.js';
+import { argmax, type DenseParameters, FeedForwardNet } from './network.js';
 import {
   dbnConstraints,
   type DbnOptions,
   type Evaluation,
-  type FineTuneMetrics,
   type FineTuneOptions,
   type FineTuneResult,
   fineTuneConstraints,
   type GenerateOptions,
   generateConstraints,
-  layerConstraints,
-  type LayerOptions,
   pretrainConstraints,
   type PretrainOptions,
   type ResolvedDbnOptions,
   resolveFineTune,
 } from './options.js';
-import { type FineTuneEpoch, type ValidationSums, collectiveFineTuneEpoch, localFineTuneEpoch } from './fine-tune-epoch.js';
 import { forStage } from '../rbm/collective.js';
 import { AssociativeMemory } from './associative.js';
 import { type AssociativeTrainOptions, trainAssociative } from './associative-train.js';
+import {
+  type Classifier,
+  type ClassifierParameters,
+  checkClassifierParameters,
+  classifierFromFile,
+  classifierTensors,
+  freshClassifier,
+  type Stack,
+} from './classifier.js';
+import { runFineTune, splitValidation } from './fine-tune.js';
+import { FILE_KIND, layerTensors, readLayers, savedOptions, serializableLayer, subTensors } from './io.js';
+import { checkLayer, deriveSeeds, makeLayer } from './layer-specs.js';
+import { checkLabelRange, checkLabels, maxLabel, scoreProbabilities } from './labels.js';
 import { type GenerateRequest, generateRequestConstraints, generateSamples } from './generate.js';
 
-/** The fine-tuned classifier and the progress of its training run. */
-interface Classifier {
-  readonly net: FeedForwardNet;
-  /** Drives shuffles and dropout masks; checkpointed. */
-  readonly rng: Random;
-  epochsDone: number;
-  /** Best validation score so far (lower is better: log loss or −accuracy). */
-  bestScore: number;
-  bestEpoch: number;
-  sinceBest: number;
-  finished: boolean;
-  stoppedEarly: boolean;
-}
-
-/** Host copies of the fine-tuned classifier's parameters. */
-export interface ClassifierParameters {
-  /** Activation of each hidden layer, bottom first. */
-  readonly activations: readonly HiddenActivation[];
-  /** Dense layers, bottom first, the softmax head last: weights `nIn × nOut`, bias `nOut`. */
-  readonly layers: readonly DenseParameters[];
-}
+export type { ClassifierParameters } from './classifier.js';
 
 /** Mean gradients of the cross-entropy, for tests of backpropagation. */
 export interface ClassifierGradients {
@@ -68,8 +56,6 @@ export interface ClassifierGradients {
 
 /** What {@link Dbn.pretrain} resolves with: the metrics of the epochs run now, per layer. */
 export type PretrainHistory = EpochMetrics[][];
-
-const FILE_KIND = 'dbn';
 
 /**
  * A deep belief network: `nVisible → layers[0].nHidden → … → layers[L−1].nHidden`, with an
@@ -167,7 +153,14 @@ export class Dbn {
     this.assertLive();
     if (this.assoc === undefined) throw new NotFittedError(`Dbn.pretrainAssociative needs the Dbn option 'associative'.`);
     const x = this.checkInput(data, 'Dbn.pretrainAssociative');
-    return trainAssociative(this.assoc, () => this.transform(x), labels, this.layers.length + 1, opts, (path) => this.save(path, { overwrite: true, trainingState: true }));
+    return trainAssociative(
+      this.assoc,
+      () => this.transform(x),
+      labels,
+      this.layers.length + 1,
+      opts,
+      (path) => this.save(path, { overwrite: true, trainingState: true }),
+    );
   }
 
   /** Class probabilities of `data` by the associative memory's free energies (`rows × classes`). */
@@ -257,7 +250,9 @@ export class Dbn {
   transform(data: MatrixInput, layer = this.layers.length - 1): HostMatrix {
     this.assertLive();
     if (!Number.isSafeInteger(layer) || layer < 0 || layer >= this.layers.length) {
-      throw new InvalidOptionError(`Argument 'layer' passed to 'Dbn.transform' must be an integer in [0, ${this.layers.length - 1}]. Got ${String(layer)}.`);
+      throw new InvalidOptionError(
+        `Argument 'layer' passed to 'Dbn.transform' must be an integer in [0, ${this.layers.length - 1}]. Got ${String(layer)}.`,
+      );
     }
     let h = this.checkInput(data, 'Dbn.transform');
     this.requirePretrained('Dbn.transform', layer);
@@ -288,7 +283,8 @@ export class Dbn {
     this.assertLive();
     if (typeof request === 'number') {
       validateOptions('Dbn.generate', generateConstraints, opts);
-      if (!Number.isSafeInteger(request) || request < 1) throw new InvalidOptionError(`Argument 'n' passed to 'Dbn.generate' must be an integer >= 1. Got ${String(request)}.`);
+      if (!Number.isSafeInteger(request) || request < 1)
+        throw new InvalidOptionError(`Argument 'n' passed to 'Dbn.generate' must be an integer >= 1. Got ${String(request)}.`);
       request = { ...opts, count: request };
     }
     validateOptions('Dbn.generate', generateRequestConstraints, request);
@@ -314,127 +310,55 @@ export class Dbn {
   async fineTune(data: MatrixInput, labels: LabelsLike, opts: FineTuneOptions = {}): Promise<FineTuneResult> {
     this.assertLive();
     validateOptions('Dbn.fineTune', fineTuneConstraints, opts);
-    const o = resolveFineTune(opts);
+    const settings = resolveFineTune(opts);
     const x = this.checkInput(data, 'Dbn.fineTune');
     const y = checkLabels(labels, x.rows, 'Dbn.fineTune', 'labels');
-    let c = this.classifier;
-    if (c !== undefined && !c.finished && opts.classes !== undefined && opts.classes !== c.net.classes) {
-      throw new InvalidOptionError(`The 'classes' option of Dbn.fineTune must be ${c.net.classes} to continue the unfinished run. Got ${opts.classes}.`);
-    }
-    if (opts.collective !== undefined && opts.classes === undefined && (c === undefined || c.finished)) {
-      throw new InvalidOptionError(`The 'classes' option of Dbn.fineTune is required with 'collective' (every replica must build the same classifier, whatever labels its own rows hold).`);
-    }
-    const classes = c !== undefined && !c.finished ? c.net.classes : (opts.classes ?? maxLabel(y) + 1);
-    if (classes < 2) throw new InvalidDataError(`Argument 'labels' passed to 'Dbn.fineTune' holds a single class (0); pass the 'classes' option (>= 2).`);
-    checkLabelRange(y, classes, 'Dbn.fineTune', 'labels');
-
-    let train: HostMatrix = x;
-    let trainY = y;
-    let valid: HostMatrix | undefined;
-    let validY: Int32Array | undefined;
+    const unfinished = this.classifier !== undefined && !this.classifier.finished ? this.classifier : undefined;
+    const classes = this.fineTuneClasses(unfinished, y, opts);
+    let given: { x: HostMatrix; y: Int32Array } | undefined;
     if (opts.validation !== undefined) {
-      valid = this.checkInput(opts.validation.x, 'Dbn.fineTune', 'validation.x');
-      validY = checkLabels(opts.validation.y, valid.rows, 'Dbn.fineTune', 'validation.y');
-      checkLabelRange(validY, classes, 'Dbn.fineTune', 'validation.y');
-    } else if (o.validationFraction > 0) {
-      const nValid = Math.round(o.validationFraction * x.rows);
-      if (nValid < 1 || nValid >= x.rows) {
-        throw new InvalidOptionError(`The 'validationFraction' option of Dbn.fineTune leaves ${nValid} of ${x.rows} rows for validation; it needs at least 1 and at most ${x.rows - 1}.`);
-      }
-      const order = new Random(this.splitSeed).permutation(x.rows);
-      [valid, validY] = gather(x, y, order.subarray(0, nValid));
-      [train, trainY] = gather(x, y, order.subarray(nValid));
+      const validX = this.checkInput(opts.validation.x, 'Dbn.fineTune', 'validation.x');
+      given = { x: validX, y: checkLabels(opts.validation.y, validX.rows, 'Dbn.fineTune', 'validation.y') };
+      checkLabelRange(given.y, classes, 'Dbn.fineTune', 'validation.y');
     }
-
-    if (c === undefined || c.finished) {
+    const rows = splitValidation(x, y, settings, given, this.splitSeed);
+    let classifier = unfinished;
+    if (classifier === undefined) {
       this.classifier?.net.dispose();
       this.classifier = undefined;
-      c = this.freshClassifier(classes, o.init);
-      this.classifier = c;
+      classifier = freshClassifier(this.stack(), classes, settings.init);
+      this.classifier = classifier;
     }
-    if (opts.onStart) await opts.onStart({ classes, epochsDone: c.epochsDone });
-    const collective = opts.collective === undefined ? undefined : forStage(opts.collective, this.layers.length);
-    const hasValid = valid !== undefined || (collective !== undefined && o.validationFraction > 0);
-    const history: FineTuneMetrics[] = [];
-    const rates = { hidden: o.dropout, input: o.inputDropout };
-    const validate =
-      valid === undefined || validY === undefined
-        ? undefined
-        : (): ValidationSums => {
-            const v = scoreProbabilities(c.net.predictProba(valid), validY, classes);
-            return { logLossSum: v.logLoss * valid.rows, correct: v.accuracy * valid.rows, rows: valid.rows };
-          };
-    const ckpt = opts.checkpoint;
-    let aborted = false;
-    try {
-      while (c.epochsDone < o.epochs && !(hasValid && c.sinceBest >= o.patience)) {
-        if (opts.signal?.aborted) {
-          aborted = true;
-          break;
-        }
-        const epoch = c.epochsDone;
-        const started = performance.now();
-        const learningRate = o.learningRate * o.learningRateDecay ** epoch;
-        const spec: FineTuneEpoch = {
-          net: c.net,
-          rng: c.rng,
-          epoch,
-          x: train,
-          y: trainY,
-          batchSize: o.batchSize,
-          update: { learningRate, momentum: o.momentum, weightDecay: o.weightDecay },
-          rates,
-          onBatch: opts.onBatch,
-          signal: opts.signal,
-          validate,
-        };
-        const sums = collective === undefined ? await localFineTuneEpoch(spec) : await collectiveFineTuneEpoch(spec, collective);
-        if (sums.aborted) {
-          aborted = true;
-          break;
-        }
-        const best = this.judgeEpoch(c, epoch, sums.validation, o.monitor);
-        c.epochsDone++;
-        const v = sums.validation;
-        const m: FineTuneMetrics = {
-          epoch,
-          loss: sums.lossSum / sums.rows,
-          trainAccuracy: sums.correct / sums.rows,
-          ...(v !== undefined ? { validationLoss: v.logLossSum / v.rows, validationAccuracy: v.correct / v.rows } : {}),
-          best,
-          learningRate,
-          elapsedMs: performance.now() - started,
-        };
-        history.push(m);
-        if (ckpt !== undefined && c.epochsDone % ckpt.everyEpochs === 0) this.save(ckpt.path, { overwrite: true, trainingState: true });
-        if (opts.onEpoch) await opts.onEpoch(m);
-      }
-      if (!aborted) {
-        c.stoppedEarly = hasValid && c.sinceBest >= o.patience;
-        if (hasValid) c.net.restoreBest();
-        c.finished = true;
-        c.net.clearTrainingState();
-        if (ckpt !== undefined) this.save(ckpt.path, { overwrite: true, trainingState: true });
-      }
-    } finally {
-      c.net.releaseWorkspaces();
-    }
-    return { history, epochs: c.epochsDone, bestEpoch: hasValid ? c.bestEpoch : -1, finished: c.finished, stoppedEarly: c.stoppedEarly };
+    if (opts.onStart) await opts.onStart({ classes, epochsDone: classifier.epochsDone });
+    const checkpointPath = opts.checkpoint?.path;
+    return runFineTune(classifier, rows, {
+      settings,
+      opts,
+      classes,
+      collective: opts.collective === undefined ? undefined : forStage(opts.collective, this.layers.length),
+      checkpoint: () => {
+        if (checkpointPath !== undefined) this.save(checkpointPath, { overwrite: true, trainingState: true });
+      },
+    });
   }
 
-  /** Early-stopping bookkeeping after an epoch: keeps the best weights. Returns whether this epoch is the best so far. */
-  private judgeEpoch(c: Classifier, epoch: number, v: ValidationSums | undefined, monitor: 'logLoss' | 'accuracy'): boolean {
-    if (v === undefined) return false;
-    const score = monitor === 'accuracy' ? -(v.correct / v.rows) : v.logLossSum / v.rows;
-    if (score < c.bestScore) {
-      c.bestScore = score;
-      c.bestEpoch = epoch;
-      c.sinceBest = 0;
-      c.net.keepBest();
-      return true;
+  /** The class count of a fine-tuning run: the unfinished run's, else the option, else the labels'; checks the labels against it. */
+  private fineTuneClasses(unfinished: Classifier | undefined, y: Int32Array, opts: FineTuneOptions): number {
+    if (unfinished !== undefined && opts.classes !== undefined && opts.classes !== unfinished.net.classes) {
+      throw new InvalidOptionError(
+        `The 'classes' option of Dbn.fineTune must be ${unfinished.net.classes} to continue the unfinished run. Got ${opts.classes}.`,
+      );
     }
-    c.sinceBest++;
-    return false;
+    if (opts.collective !== undefined && opts.classes === undefined && unfinished === undefined) {
+      throw new InvalidOptionError(
+        `The 'classes' option of Dbn.fineTune is required with 'collective' (every replica must build the same classifier, whatever labels its own rows hold).`,
+      );
+    }
+    const classes = unfinished !== undefined ? unfinished.net.classes : (opts.classes ?? maxLabel(y) + 1);
+    if (classes < 2)
+      throw new InvalidDataError(`Argument 'labels' passed to 'Dbn.fineTune' holds a single class (0); pass the 'classes' option (>= 2).`);
+    checkLabelRange(y, classes, 'Dbn.fineTune', 'labels');
+    return classes;
   }
 
   /** Class probabilities (`rows × classes`, rows summing to 1) from the fine-tuned classifier. */
@@ -475,40 +399,13 @@ export class Dbn {
    */
   setClassifierParameters(p: ClassifierParameters): void {
     this.assertLive();
-    const where = 'Dbn.setClassifierParameters';
-    const layers = p?.layers;
-    const L = this.layers.length;
-    if (!Array.isArray(layers) || layers.length !== L + 1) {
-      throw new ShapeMismatchError(`Argument 'p.layers' passed to '${where}' must hold ${L + 1} dense layers (one per RBM, then the head).`);
-    }
-    const head = layers[L]!;
-    const classes = head?.bias instanceof Float32Array ? head.bias.length : 0;
-    if (this.classifier !== undefined && classes !== this.classifier.net.classes) {
-      throw new ShapeMismatchError(`Argument 'p.layers' passed to '${where}' has a head of ${classes} classes; the classifier has ${this.classifier.net.classes}.`);
-    }
-    if (classes < 2) throw new ShapeMismatchError(`Argument 'p.layers[${L}].bias' passed to '${where}' must be a Float32Array of at least 2 classes.`);
-    const { shapes, activations } = this.netShape(classes);
-    if (p.activations !== undefined && (p.activations.length !== activations.length || p.activations.some((a, i) => a !== activations[i]))) {
-      throw new ShapeMismatchError(`Argument 'p.activations' passed to '${where}' must be [${activations.join(', ')}].`);
-    }
-    const checked = layers.map((l, i) => {
-      const s = shapes[i]!;
-      const w = toHostMatrix(l.weights, where, `p.layers[${i}].weights`, { cols: s.nOut });
-      if (w.rows !== s.nIn) throw new ShapeMismatchError(`Argument 'p.layers[${i}].weights' passed to '${where}' must have ${s.nIn} rows, got ${w.rows}.`);
-      if (!(l.bias instanceof Float32Array) || l.bias.length !== s.nOut) {
-        throw new ShapeMismatchError(`Argument 'p.layers[${i}].bias' passed to '${where}' must be a Float32Array of length ${s.nOut}.`);
-      }
-      for (let k = 0; k < l.bias.length; k++) {
-        if (!Number.isFinite(l.bias[k]!)) throw new InvalidDataError(`Argument 'p.layers[${i}].bias' passed to '${where}' must hold finite values; element ${k} is ${l.bias[k]}.`);
-      }
-      return { w: w.data, b: l.bias };
-    });
+    const { classes, layers } = checkClassifierParameters(this.stack(), p, this.classifier?.net.classes);
     if (this.classifier === undefined) {
-      const c = this.freshClassifier(classes, 'random');
-      c.finished = true;
-      this.classifier = c;
+      const classifier = freshClassifier(this.stack(), classes, 'random');
+      classifier.finished = true;
+      this.classifier = classifier;
     }
-    for (const [i, l] of checked.entries()) this.classifier.net.setLayer(i, l.w, l.b);
+    for (const [i, layer] of layers.entries()) this.classifier.net.setLayer(i, layer.weights, layer.bias);
   }
 
   /**
@@ -539,57 +436,25 @@ export class Dbn {
   save(file: string, opts: WriteOptions & { readonly trainingState?: boolean } = {}): void {
     this.assertLive();
     const state = opts.trainingState ?? false;
-    const tensors: NamedTensor[] = [];
-    const layers = this.layers.map((rbm, i) => {
-      const { header, tensors: ts } = rbm.toTensors(state);
-      for (const t of ts) tensors.push({ ...t, name: `layer${i}.${t.name}` });
-      return header;
-    });
+    const { headers, tensors } = layerTensors(this.layers, state);
     const header: Record<string, unknown> = {
       kind: FILE_KIND,
       library: 'dbn-node',
       options: { nVisible: this.nVisible, seed: this.seed, layers: this.options.layers.map(serializableLayer) },
-      layers,
+      layers: headers,
       trainingState: state,
       metadata: this.metadata,
     };
     if (this.assoc !== undefined) {
-      const a = this.assoc.toTensors(state);
+      const associative = this.assoc.toTensors(state);
       header['options'] = { ...(header['options'] as object), associative: this.options.associative };
-      header['associative'] = a.header;
-      for (const t of a.tensors) tensors.push({ ...t, name: `associative.${t.name}` });
+      header['associative'] = associative.header;
+      for (const tensor of associative.tensors) tensors.push({ ...tensor, name: `associative.${tensor.name}` });
     }
-    const c = this.classifier;
-    if (c !== undefined) {
-      const L = this.layers.length;
-      const name = (i: number, what: string): string => (i < L ? `net.layer${i}.${what}` : `head.${what}`);
-      const push = (ps: DenseParameters[], w: string, b: string): void => {
-        ps.forEach((p, i) => {
-          tensors.push({ name: name(i, w), rows: p.weights.rows, cols: p.weights.cols, data: p.weights.data });
-          tensors.push({ name: name(i, b), rows: 1, cols: p.bias.length, data: p.bias });
-        });
-      };
-      push(c.net.getLayers(), 'weights', 'bias');
-      const ch: Record<string, unknown> = {
-        classes: c.net.classes,
-        activations: c.net.activations,
-        epochsDone: c.epochsDone,
-        finished: c.finished,
-        stoppedEarly: c.stoppedEarly,
-        bestEpoch: c.bestEpoch,
-        bestScore: Number.isFinite(c.bestScore) ? c.bestScore : null,
-        sinceBest: c.sinceBest,
-      };
-      if (state && !c.finished) {
-        ch['rng'] = c.rng.getState();
-        push(c.net.getVelocities(), 'velocityWeights', 'velocityBias');
-        const best = c.net.getBest();
-        if (best !== undefined) {
-          push(best, 'bestWeights', 'bestBias');
-          ch['hasBest'] = true;
-        }
-      }
-      header['classifier'] = ch;
+    if (this.classifier !== undefined) {
+      const classifier = classifierTensors(this.classifier, this.layers.length, state);
+      tensors.push(...classifier.tensors);
+      header['classifier'] = classifier.header;
     }
     writeModelFile(file, header as { kind: string }, tensors, opts);
   }
@@ -615,117 +480,41 @@ export class Dbn {
     return Dbn.fromFile(mf, file, opts.backend);
   }
 
-  private static fromFile(mf: ModelFile, file: string, backendOpt: Backend | undefined): Dbn {
-    const h = mf.header;
-    const options = h['options'] as { nVisible?: unknown; seed?: unknown; layers?: unknown } | undefined;
-    if (typeof options !== 'object' || options === null || !Array.isArray(options.layers)) {
-      throw new ModelFileError(file, 'EHEADER', 'header has no "options" object with a "layers" list.');
-    }
-    const headers = h['layers'];
-    if (!Array.isArray(headers) || headers.length !== options.layers.length) {
-      throw new ModelFileError(file, 'EHEADER', `header must hold one "layers" entry per layer (${options.layers.length}).`);
-    }
+  private static fromFile(modelFile: ModelFile, file: string, backendOpt: Backend | undefined): Dbn {
+    const header = modelFile.header;
+    const saved = savedOptions(modelFile, file);
     const backend = backendOpt ?? defaultBackend().backend;
     const rbms: Rbm[] = [];
     let dbn: Dbn | undefined;
     try {
-      const specs = options.layers as LayerOptions[];
-      let nv = options.nVisible;
-      for (const [i, lh] of headers.entries()) {
-        if (typeof lh !== 'object' || lh === null) throw new ModelFileError(file, 'EHEADER', `layer ${i}'s header is not an object.`);
-        const rbm = layerFromFile(lh as Record<string, unknown>, subTensors(mf.tensors, `layer${i}.`), file, backend, i);
-        rbms.push(rbm);
-        const spec = specs[i];
-        const visible = i === 0 ? (spec?.visible ?? 'bernoulli') : impliedVisible(specs[i - 1]);
-        if (rbm.nVisible !== nv || rbm.nHidden !== spec?.nHidden || rbm.options.visible !== visible) {
-          throw new ModelFileError(file, 'EHEADER', `layer ${i} is a ${rbm.nVisible}x${rbm.nHidden} '${rbm.options.visible}'-visible RBM, but the DBN options call for ${String(nv)}x${String(spec?.nHidden)} '${visible}'-visible.`);
-        }
-        nv = rbm.nHidden;
-      }
+      readLayers(modelFile, file, backend, saved, rbms);
       Dbn.restoring = rbms;
       try {
-        dbn = new Dbn({ ...(options as unknown as DbnOptions), backend });
+        dbn = new Dbn({ ...(saved.options as unknown as DbnOptions), backend });
       } catch (err) {
-        if (err instanceof InvalidOptionError) throw new ModelFileError(file, 'EHEADER', `invalid options in header: ${err.message}`, { cause: err });
+        if (err instanceof InvalidOptionError)
+          throw new ModelFileError(file, 'EHEADER', `invalid options in header: ${err.message}`, { cause: err });
         throw err;
       } finally {
         Dbn.restoring = undefined;
       }
-      if (h['classifier'] !== undefined) dbn.classifier = dbn.classifierFromFile(mf, file);
-      const assoc = (options as { associative?: { classes?: unknown } }).associative;
-      if (assoc !== undefined) {
-        dbn.assoc = AssociativeMemory.fromTensors(h['associative'], subTensors(mf.tensors, 'associative.'), file, backend, dbn.nOutput, Number(assoc.classes));
+      if (header['classifier'] !== undefined) dbn.classifier = classifierFromFile(dbn.stack(), modelFile, file);
+      const associative = saved.options.associative;
+      if (associative !== undefined) {
+        const tensors = subTensors(modelFile.tensors, 'associative.');
+        dbn.assoc = AssociativeMemory.fromTensors(header['associative'], tensors, file, backend, dbn.nOutput, Number(associative.classes));
       }
-      const meta = h['metadata'];
-      if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) {
+      const metadata = header['metadata'];
+      if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))) {
         throw new ModelFileError(file, 'EHEADER', '"metadata" must be a JSON object.');
       }
-      dbn.metadata = (meta as Record<string, unknown> | undefined) ?? {};
+      dbn.metadata = (metadata as Record<string, unknown> | undefined) ?? {};
       return dbn;
     } catch (err) {
       if (dbn !== undefined) dbn.dispose();
-      else for (const r of rbms) r.dispose();
+      else for (const rbm of rbms) rbm.dispose();
       throw err;
     }
-  }
-
-  private classifierFromFile(mf: ModelFile, file: string): Classifier {
-    const ch = mf.header['classifier'] as Record<string, unknown>;
-    const fail = (msg: string): never => {
-      throw new ModelFileError(file, 'EHEADER', `classifier: ${msg}`);
-    };
-    if (typeof ch !== 'object' || ch === null) fail('not an object.');
-    const classes = ch['classes'];
-    if (typeof classes !== 'number' || !Number.isSafeInteger(classes) || classes < 2) fail(`'classes' must be an integer >= 2, got ${String(classes)}.`);
-    const count = (k: string, min: number): number => {
-      const v = ch[k];
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) fail(`'${k}' must be an integer >= ${min}, got ${String(v)}.`);
-      return v as number;
-    };
-    const { shapes, activations } = this.netShape(classes as number);
-    const acts = ch['activations'];
-    if (!Array.isArray(acts) || acts.length !== activations.length || acts.some((a, i) => a !== activations[i])) {
-      fail(`'activations' must be ${JSON.stringify(activations)} for these layers.`);
-    }
-    const hasState = mf.header['trainingState'] === true && ch['finished'] === false;
-    const net = new FeedForwardNet(this.backend, activations, shapes);
-    const c: Classifier = {
-      net,
-      rng: new Random(this.fineTuneSeed),
-      epochsDone: 0,
-      bestScore: Number.POSITIVE_INFINITY,
-      bestEpoch: -1,
-      sinceBest: 0,
-      finished: !hasState,
-      stoppedEarly: ch['stoppedEarly'] === true,
-    };
-    try {
-      const L = this.layers.length;
-      const name = (i: number, what: string): string => (i < L ? `net.layer${i}.${what}` : `head.${what}`);
-      const read = (w: string, b: string, set: (i: number, w: Float32Array, b: Float32Array) => void): void => {
-        shapes.forEach((s, i) => set(i, requireTensor(mf, file, name(i, w), s.nIn, s.nOut), requireTensor(mf, file, name(i, b), 1, s.nOut)));
-      };
-      read('weights', 'bias', (i, w, b) => net.setLayer(i, w, b));
-      c.epochsDone = count('epochsDone', 0);
-      c.bestEpoch = count('bestEpoch', -1);
-      if (hasState) {
-        const score = ch['bestScore'];
-        if (score !== null && typeof score !== 'number') fail(`'bestScore' must be a number or null.`);
-        c.bestScore = score === null ? Number.POSITIVE_INFINITY : (score as number);
-        c.sinceBest = count('sinceBest', 0);
-        const rng = ch['rng'];
-        if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v < 2 ** 32)) {
-          fail("'rng' must be 4 unsigned 32-bit integers.");
-        }
-        c.rng.setState(rng as [number, number, number, number]);
-        read('velocityWeights', 'velocityBias', (i, w, b) => net.setVelocities(i, w, b));
-        if (ch['hasBest'] === true) read('bestWeights', 'bestBias', (i, w, b) => net.setBest(i, w, b));
-      }
-    } catch (err) {
-      net.dispose();
-      throw err;
-    }
-    return c;
   }
 
   /** Frees every layer's and the classifier's tensors (not the backend, which the caller owns). Idempotent. */
@@ -745,34 +534,9 @@ export class Dbn {
 
   // ---------------------------------------------------------------- helpers
 
-  private freshClassifier(classes: number, init: 'auto' | 'random'): Classifier {
-    const { shapes, activations } = this.netShape(classes);
-    const net = new FeedForwardNet(this.backend, activations, shapes);
-    const rng = new Random(this.fineTuneSeed);
-    const L = this.layers.length;
-    const top = shapes[L]!;
-    net.setLayer(L, rng.fillNormal(new Float32Array(top.nIn * top.nOut), 0.01), new Float32Array(top.nOut));
-    for (const [i, rbm] of this.layers.entries()) {
-      const s = shapes[i]!;
-      if (init === 'auto' && rbm.isFitted) {
-        const p = rbm.getParameters();
-        net.setLayer(i, p.weights.data, p.hiddenBias);
-      } else {
-        // Glorot & Bengio (2010) uniform init; ×4 for the logistic sigmoid, He et al. (2015) for ReLU.
-        const limit = activations[i] === 'relu' ? Math.sqrt(6 / s.nIn) : 4 * Math.sqrt(6 / (s.nIn + s.nOut));
-        const w = rng.fillUniform(new Float32Array(s.nIn * s.nOut));
-        for (let k = 0; k < w.length; k++) w[k] = (2 * w[k]! - 1) * limit;
-        net.setLayer(i, w, new Float32Array(s.nOut));
-      }
-    }
-    return { net, rng, epochsDone: 0, bestScore: Number.POSITIVE_INFINITY, bestEpoch: -1, sinceBest: 0, finished: false, stoppedEarly: false };
-  }
-
-  private netShape(classes: number): { shapes: DenseShape[]; activations: HiddenActivation[] } {
-    const shapes: DenseShape[] = this.layers.map((l) => ({ nIn: l.nVisible, nOut: l.nHidden }));
-    shapes.push({ nIn: this.nOutput, nOut: classes });
-    const activations = this.layers.map((l): HiddenActivation => (l.options.hidden === 'noisy-relu' ? 'relu' : 'sigmoid'));
-    return { shapes, activations };
+  /** The stack the classifier is unrolled from. */
+  private stack(): Stack {
+    return { backend: this.backend, layers: this.layers, fineTuneSeed: this.fineTuneSeed };
   }
 
   private requireClassifier(where: string): FeedForwardNet {
@@ -791,117 +555,9 @@ export class Dbn {
 
   private requirePretrained(where: string, upTo: number): void {
     const i = this.layers.findIndex((l, k) => k <= upTo && !l.isFitted);
-    if (i >= 0) throw new NotFittedError(`${where} needs pretrained layers, and layer ${i} has no learned weights: call Dbn.pretrain (or Dbn.load) first.`);
-  }
-}
-
-// ------------------------------------------------------------------ module helpers
-
-/** Validates layer `i`'s options; returns them with the visible units the layer below implies. */
-function checkLayer(l: LayerOptions, i: number, below: LayerOptions | undefined): LayerOptions {
-  const owner = `Dbn layer ${i}`;
-  validateOptions(owner, layerConstraints, l);
-  if (l.nHidden === undefined) throw new InvalidOptionError(`The 'nHidden' option of ${owner} is required.`);
-  if (below !== undefined) {
-    const implied = impliedVisible(below);
-    if (l.visible !== undefined && l.visible !== implied) {
-      throw new InvalidOptionError(
-        `The 'visible' option of ${owner} must be '${implied}' (implied by the '${below.hidden ?? 'bernoulli'}' hidden units of layer ${i - 1}) or omitted. Got '${l.visible}'.`,
+    if (i >= 0)
+      throw new NotFittedError(
+        `${where} needs pretrained layers, and layer ${i} has no learned weights: call Dbn.pretrain (or Dbn.load) first.`,
       );
-    }
-    return { ...l, visible: implied };
   }
-  return l;
-}
-
-/** Visible units of the layer above one with these options. */
-function impliedVisible(below: LayerOptions | undefined): 'bernoulli' | 'gaussian' {
-  return below?.hidden === 'noisy-relu' ? 'gaussian' : 'bernoulli';
-}
-
-function makeLayer(o: RbmOptions, i: number): Rbm {
-  try {
-    return new Rbm(o);
-  } catch (err) {
-    if (err instanceof InvalidOptionError) throw new InvalidOptionError(err.message.replace(/ of Rbm\b/g, ` of Dbn layer ${i}`));
-    throw err;
-  }
-}
-
-/** `count` seeds derived deterministically from `seed`. */
-function deriveSeeds(seed: number, count: number): number[] {
-  const r = new Random(seed);
-  return Array.from({ length: count }, () => r.nextUint32());
-}
-
-/** Layer options as JSON can hold them (a schedule function is recorded as 'constant', as Rbm does). */
-function serializableLayer(l: LayerOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...l };
-  if (typeof l.learningRateSchedule === 'function') out['learningRateSchedule'] = 'constant';
-  return out;
-}
-
-/** `Rbm.fromTensors`, with its errors naming the layer. */
-function layerFromFile(header: Record<string, unknown>, tensors: ReadonlyMap<string, NamedTensor>, file: string, backend: Backend, i: number): Rbm {
-  try {
-    return Rbm.fromTensors(header, tensors, file, backend);
-  } catch (err) {
-    if (!(err instanceof ModelFileError)) throw err;
-    const detail = err.message.startsWith(`${file}: `) ? err.message.slice(file.length + 2) : err.message;
-    throw new ModelFileError(file, err.code as ModelFileErrorCode, `layer ${i}: ${detail}`, { cause: err });
-  }
-}
-
-/** The tensors whose names start with `prefix`, with the prefix removed. */
-function subTensors(all: ReadonlyMap<string, NamedTensor>, prefix: string): Map<string, NamedTensor> {
-  const out = new Map<string, NamedTensor>();
-  for (const [k, t] of all) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), { ...t, name: k.slice(prefix.length) });
-  return out;
-}
-
-function checkLabels(labels: unknown, rows: number, where: string, arg: string): Int32Array {
-  const y = toLabels(labels, arg, where);
-  if (y.length !== rows) throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must hold ${rows} labels (one per row), got ${y.length}.`);
-  return y;
-}
-
-function checkLabelRange(labels: Int32Array, classes: number, where: string, arg: string): void {
-  for (let i = 0; i < labels.length; i++) {
-    const v = labels[i]!;
-    if (v < 0 || v >= classes) throw new InvalidDataError(`Argument '${arg}' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
-  }
-}
-
-function maxLabel(labels: Int32Array): number {
-  let m = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i]! > m) m = labels[i]!;
-  return m;
-}
-
-/** Rows `idx` of `x` and their labels, copied. */
-function gather(x: HostMatrix, y: Int32Array, idx: Uint32Array): [HostMatrix, Int32Array] {
-  const c = x.cols;
-  const data = new Float32Array(idx.length * c);
-  const labels = new Int32Array(idx.length);
-  for (let i = 0; i < idx.length; i++) {
-    const r = idx[i]!;
-    data.set(x.data.subarray(r * c, (r + 1) * c), i * c);
-    labels[i] = y[r]!;
-  }
-  return [{ rows: idx.length, cols: c, data }, labels];
-}
-
-/** Accuracy, confusion matrix and mean log loss of class probabilities `p` (`rows × classes`). */
-function scoreProbabilities(p: HostMatrix, y: Int32Array, classes: number): Evaluation {
-  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  let correct = 0;
-  let loss = 0;
-  for (let r = 0; r < p.rows; r++) {
-    const pred = argmax(p.data, r * p.cols, p.cols);
-    const t = y[r]!;
-    confusion[t]![pred]!++;
-    if (pred === t) correct++;
-    loss -= Math.log(Math.max(p.data[r * p.cols + t]!, PROBABILITY_FLOOR));
-  }
-  return { accuracy: correct / p.rows, confusionMatrix: confusion, logLoss: loss / p.rows };
 }

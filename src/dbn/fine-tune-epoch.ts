@@ -121,7 +121,7 @@ export async function collectiveFineTuneEpoch(e: FineTuneEpoch, collective: Coll
       rows += n;
       loss = res.lossSum / n;
     } else {
-      for (const g of grads) g.fill(0);
+      for (const grad of grads) grad.fill(0);
     }
     scalars[0] = n;
     await collective.allReduce({ stage: 0, epoch: e.epoch, step }, grads, scalars);

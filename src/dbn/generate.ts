@@ -57,7 +57,9 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   const thin = request.thin ?? 100;
   const mem = dbn.associative;
   if (request.label !== undefined && mem === undefined) {
-    throw new NotFittedError(`The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`);
+    throw new NotFittedError(
+      `The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`,
+    );
   }
   if (mem !== undefined && request.label !== undefined && request.label >= mem.classes) {
     throw new InvalidOptionError(`The 'label' option of Dbn.generate must be an integer in [0, ${mem.classes - 1}]. Got ${request.label}.`);
@@ -75,10 +77,10 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
 }
 
 /** Chains in the top RBM of a stack without an associative layer, started from its visible biases. */
-function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number; thin: number }, rng: Random): HostMatrix {
+function topChains(top: Rbm, settings: { count: number; chains: number; burnIn: number; thin: number }, rng: Random): HostMatrix {
   const nv = top.nVisible;
   const bv = top.getParameters().visibleBias;
-  const start = new Float32Array(o.chains * nv);
+  const start = new Float32Array(settings.chains * nv);
   if (top.options.visible === 'bernoulli') {
     rng.fillUniform(start);
     for (let k = 0; k < start.length; k++) start[k] = start[k]! < sigmoid(bv[k % nv]!) ? 1 : 0;
@@ -86,18 +88,18 @@ function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number;
     rng.fillNormal(start);
     for (let k = 0; k < start.length; k++) start[k] = start[k]! + bv[k % nv]!;
   }
-  let v: HostMatrix = { rows: o.chains, cols: nv, data: start };
-  const out = new Float32Array(o.count * nv);
+  let v: HostMatrix = { rows: settings.chains, cols: nv, data: start };
+  const out = new Float32Array(settings.count * nv);
   let taken = 0;
-  for (let s = 0; taken < o.count; s++) {
-    const steps = s === 0 ? o.burnIn : o.thin;
+  for (let s = 0; taken < settings.count; s++) {
+    const steps = s === 0 ? settings.burnIn : settings.thin;
     if (steps > 0) v = top.gibbs(v, steps, { random: rng });
     const means = top.meanVisibles(top.sampleHiddens(v, { random: rng }));
-    const n = Math.min(o.chains, o.count - taken);
+    const n = Math.min(settings.chains, settings.count - taken);
     out.set(means.data.subarray(0, n * nv), taken * nv);
     taken += n;
   }
-  return { rows: o.count, cols: nv, data: out };
+  return { rows: settings.count, cols: nv, data: out };
 }
 
 function sigmoid(z: number): number {

@@ -59,7 +59,6 @@ class NetWorkspace {
   readonly act: Tensor[];
   /** Per layer: the negative loss gradient w.r.t. the layer's output, turned in place into the one w.r.t. its input sum. */
   readonly delta: Tensor[];
-  readonly hostX: Float32Array;
   readonly hostY: Float32Array;
   readonly hostP: Float32Array;
   /** Per hidden layer: `act ⊙ mask / keep` (allocated with dropout). */
@@ -84,7 +83,6 @@ class NetWorkspace {
     this.y = b.alloc(n, classes);
     this.act = shapes.map((s) => b.alloc(n, s.nOut));
     this.delta = shapes.map((s) => b.alloc(n, s.nOut));
-    this.hostX = new Float32Array(n * nIn);
     this.hostY = new Float32Array(n * classes);
     this.hostP = new Float32Array(n * classes);
   }
@@ -168,12 +166,18 @@ export class FeedForwardNet {
 
   /** Host copies of every layer's parameters, the head last. */
   getLayers(): DenseParameters[] {
-    return this.shapes.map((s, i) => ({ weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.W[i]!) }, bias: this.readT(this.bias[i]!) }));
+    return this.shapes.map((s, i) => ({
+      weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.W[i]!) },
+      bias: this.readT(this.bias[i]!),
+    }));
   }
 
   /** Host copies of the velocities (`weights`/`bias` fields hold the velocities of the weights/biases). */
   getVelocities(): DenseParameters[] {
-    return this.shapes.map((s, i) => ({ weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.vW[i]!) }, bias: this.readT(this.vb[i]!) }));
+    return this.shapes.map((s, i) => ({
+      weights: { rows: s.nIn, cols: s.nOut, data: this.readT(this.vW[i]!) },
+      bias: this.readT(this.vb[i]!),
+    }));
   }
 
   setVelocities(i: number, weights: Float32Array, bias: Float32Array): void {
@@ -289,18 +293,18 @@ export class FeedForwardNet {
     this.backward(ws, none);
     const layers = this.shapes.map((s, i) => {
       const w = this.readT(this.gW[i]!);
-      const g = this.readT(this.gb[i]!);
+      const grad = this.readT(this.gb[i]!);
       for (let k = 0; k < w.length; k++) w[k] = -w[k]! / n;
-      for (let k = 0; k < g.length; k++) g[k] = -g[k]! / n;
-      return { weights: { rows: s.nIn, cols: s.nOut, data: w }, bias: g };
+      for (let k = 0; k < grad.length; k++) grad[k] = -grad[k]! / n;
+      return { weights: { rows: s.nIn, cols: s.nOut, data: w }, bias: grad };
     });
     return { loss: lossSum / n, layers };
   }
 
   /** Class probabilities of every row of `x` (`rows × nIn` → `rows × classes`). */
   predictProba(x: HostMatrix): HostMatrix {
-    const c = this.classes;
-    const out = new Float32Array(x.rows * c);
+    const classes = this.classes;
+    const out = new Float32Array(x.rows * classes);
     const temp = new Map<number, NetWorkspace>();
     const none = { hidden: 0, input: 0 };
     try {
@@ -313,12 +317,12 @@ export class FeedForwardNet {
         }
         this.backend.write(ws.x, x.data.subarray(start * x.cols, (start + n) * x.cols));
         this.forward(ws, none, undefined);
-        this.backend.read(ws.act[ws.act.length - 1]!, out.subarray(start * c, (start + n) * c));
+        this.backend.read(ws.act[ws.act.length - 1]!, out.subarray(start * classes, (start + n) * classes));
       }
     } finally {
       for (const ws of temp.values()) ws.free();
     }
-    return { rows: x.rows, cols: c, data: out };
+    return { rows: x.rows, cols: classes, data: out };
   }
 
   /** Frees the per-batch-size training buffers (they are rebuilt on demand). */
@@ -332,16 +336,17 @@ export class FeedForwardNet {
     if (this.disposed) return;
     this.disposed = true;
     this.releaseWorkspaces();
-    for (const t of [...this.W, ...this.bias, ...this.vW, ...this.vb, ...this.gW, ...this.gb, ...(this.bestW ?? []), ...(this.bestB ?? [])]) this.backend.free(t);
+    for (const t of [...this.W, ...this.bias, ...this.vW, ...this.vb, ...this.gW, ...this.gb, ...(this.bestW ?? []), ...(this.bestB ?? [])])
+      this.backend.free(t);
   }
 
   // ------------------------------------------------------------------ internals
 
   private load(ws: NetWorkspace, x: Float32Array, labels: ArrayLike<number>, n: number): void {
-    const c = this.classes;
+    const classes = this.classes;
     const y = ws.hostY;
     y.fill(0);
-    for (let r = 0; r < n; r++) y[r * c + labels[r]!] = 1;
+    for (let r = 0; r < n; r++) y[r * classes + labels[r]!] = 1;
     this.backend.write(ws.x, x);
     this.backend.write(ws.y, y);
   }
@@ -407,15 +412,15 @@ export class FeedForwardNet {
   }
 
   private lossOf(ws: NetWorkspace, labels: ArrayLike<number>, n: number): BatchLoss {
-    const c = this.classes;
-    const p = ws.hostP.subarray(0, n * c);
+    const classes = this.classes;
+    const p = ws.hostP.subarray(0, n * classes);
     this.backend.read(ws.act[ws.act.length - 1]!, p);
     let lossSum = 0;
     let correct = 0;
     for (let r = 0; r < n; r++) {
       const y = labels[r]!;
-      lossSum -= Math.log(Math.max(p[r * c + y]!, PROBABILITY_FLOOR));
-      if (argmax(p, r * c, c) === y) correct++;
+      lossSum -= Math.log(Math.max(p[r * classes + y]!, PROBABILITY_FLOOR));
+      if (argmax(p, r * classes, classes) === y) correct++;
     }
     return { lossSum, correct };
   }

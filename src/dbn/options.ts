@@ -216,9 +216,16 @@ const checkpointConstraint = {
   kind: 'custom',
   expected: '{ path: string, everyEpochs: integer >= 1 }',
   check: (v: unknown) => {
-    const c = v as { path?: unknown; everyEpochs?: unknown } | null;
-    return typeof c === 'object' && c !== null && typeof c.path === 'string' && c.path.length > 0 &&
-      typeof c.everyEpochs === 'number' && Number.isSafeInteger(c.everyEpochs) && c.everyEpochs >= 1;
+    const checkpoint = v as { path?: unknown; everyEpochs?: unknown } | null;
+    return (
+      typeof checkpoint === 'object' &&
+      checkpoint !== null &&
+      typeof checkpoint.path === 'string' &&
+      checkpoint.path.length > 0 &&
+      typeof checkpoint.everyEpochs === 'number' &&
+      Number.isSafeInteger(checkpoint.everyEpochs) &&
+      checkpoint.everyEpochs >= 1
+    );
   },
 } as const;
 
@@ -244,7 +251,8 @@ export const fineTuneConstraints: Constraints = {
   validation: {
     kind: 'custom',
     expected: '{ x: matrix, y: Int32Array }',
-    check: (v) => typeof v === 'object' && v !== null && typeof (v as { x?: unknown }).x === 'object' && (v as { y?: unknown }).y instanceof Int32Array,
+    check: (v) =>
+      typeof v === 'object' && v !== null && typeof (v as { x?: unknown }).x === 'object' && (v as { y?: unknown }).y instanceof Int32Array,
   },
   validationFraction: { kind: 'number', min: 0, max: 1, maxOpen: true },
   patience: { kind: 'integer', min: 1 },
@@ -283,19 +291,19 @@ export interface ResolvedFineTune {
 }
 
 /** Fills in the defaults of {@link FineTuneOptions}. */
-export function resolveFineTune(o: FineTuneOptions): ResolvedFineTune {
+export function resolveFineTune(options: FineTuneOptions): ResolvedFineTune {
   return {
-    epochs: o.epochs ?? 50,
-    learningRate: o.learningRate ?? 0.1,
-    learningRateDecay: o.learningRateDecay ?? 1,
-    momentum: o.momentum ?? 0.9,
-    weightDecay: o.weightDecay ?? 1e-4,
-    batchSize: o.batchSize ?? 100,
-    validationFraction: o.validationFraction ?? 0.1,
-    patience: o.patience ?? 10,
-    monitor: o.monitor ?? 'logLoss',
-    dropout: o.dropout ?? 0,
-    inputDropout: o.inputDropout ?? 0,
-    init: o.init ?? 'auto',
+    epochs: options.epochs ?? 50,
+    learningRate: options.learningRate ?? 0.1,
+    learningRateDecay: options.learningRateDecay ?? 1,
+    momentum: options.momentum ?? 0.9,
+    weightDecay: options.weightDecay ?? 1e-4,
+    batchSize: options.batchSize ?? 100,
+    validationFraction: options.validationFraction ?? 0.1,
+    patience: options.patience ?? 10,
+    monitor: options.monitor ?? 'logLoss',
+    dropout: options.dropout ?? 0,
+    inputDropout: options.inputDropout ?? 0,
+    init: options.init ?? 'auto',
   };
 }

@@ -81,7 +81,7 @@ export class DiscriminativeGradient {
     const gLabelW = new Float64Array(C * nh);
     const gLabelB = new Float64Array(C);
     const gHidden = new Float64Array(nh);
-    const o = new Float64Array(C * nh);
+    const hiddenGivenLabel = new Float64Array(C * nh);
     const score = new Float64Array(C);
     for (let r = 0; r < n; r++) {
       let y = 0;
@@ -92,7 +92,7 @@ export class DiscriminativeGradient {
         for (let j = 0; j < nh; j++) {
           const z = this.hostPre[r * nh + j]! - this.w[(nf + y) * nh + j]! + this.w[(nf + k) * nh + j]!;
           const sig = 1 / (1 + Math.exp(-z));
-          o[k * nh + j] = sig;
+          hiddenGivenLabel[k * nh + j] = sig;
           f += z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
         }
         score[k] = f;
@@ -103,14 +103,15 @@ export class DiscriminativeGradient {
       for (let k = 0; k < C; k++) score[k]! /= sum;
       for (let j = 0; j < nh; j++) {
         let expected = 0;
-        for (let k = 0; k < C; k++) expected += score[k]! * o[k * nh + j]!;
-        const dj = o[y * nh + j]! - expected;
+        for (let k = 0; k < C; k++) expected += score[k]! * hiddenGivenLabel[k * nh + j]!;
+        const dj = hiddenGivenLabel[y * nh + j]! - expected;
         this.hostD[r * nh + j] = dj;
         gHidden[j]! += dj;
       }
       for (let k = 0; k < C; k++) {
         gLabelB[k]! += (k === y ? 1 : 0) - score[k]!;
-        for (let j = 0; j < nh; j++) gLabelW[k * nh + j]! += (k === y ? o[y * nh + j]! : 0) - score[k]! * o[k * nh + j]!;
+        for (let j = 0; j < nh; j++)
+          gLabelW[k * nh + j]! += (k === y ? hiddenGivenLabel[y * nh + j]! : 0) - score[k]! * hiddenGivenLabel[k * nh + j]!;
         // the product vᵀD below also adds D's row to label row y: take it back out
         if (k === y) for (let j = 0; j < nh; j++) gLabelW[k * nh + j]! -= this.hostD[r * nh + j]!;
       }

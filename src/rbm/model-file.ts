@@ -159,7 +159,9 @@ export function readModelFile(file: string, expectedKind?: string): ModelFile {
     buf = fs.readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : 'EIO';
-    throw new ModelFileError(file, code, code === 'ENOENT' ? 'no such model file.' : `cannot read: ${(err as Error).message}`, { cause: err });
+    throw new ModelFileError(file, code, code === 'ENOENT' ? 'no such model file.' : `cannot read: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return parseModelFile(buf, file, expectedKind);
 }
@@ -177,12 +179,17 @@ export function parseModelFile(buf: Buffer, file: string, expectedKind?: string)
   }
   const version = buf.readUInt32LE(4);
   if (!MODEL_FORMAT_VERSIONS_READ.includes(version)) {
-    throw new ModelFileError(file, 'EVERSION', `format version ${version} is not supported (this library reads versions ${MODEL_FORMAT_VERSIONS_READ.join(' and ')}).`);
+    throw new ModelFileError(
+      file,
+      'EVERSION',
+      `format version ${version} is not supported (this library reads versions ${MODEL_FORMAT_VERSIONS_READ.join(' and ')}).`,
+    );
   }
   let body = buf;
   let checksum: number | undefined;
   if (version >= 2) {
-    if (buf.length < 16) throw new ModelFileError(file, 'ETRUNCATED', `file is ${buf.length} bytes, shorter than a version-2 preamble and checksum (16).`);
+    if (buf.length < 16)
+      throw new ModelFileError(file, 'ETRUNCATED', `file is ${buf.length} bytes, shorter than a version-2 preamble and checksum (16).`);
     body = buf.subarray(0, buf.length - 4);
     checksum = buf.readUInt32LE(buf.length - 4);
     const actual = crc32(body);
@@ -193,7 +200,11 @@ export function parseModelFile(buf: Buffer, file: string, expectedKind?: string)
       } catch (err) {
         if (err instanceof ModelFileError && (err.code === 'ETRUNCATED' || err.code === 'ESIZE')) throw err;
       }
-      throw new ModelFileError(file, 'ECHECKSUM', `checksum mismatch: the file stores CRC-32 ${hex32(checksum)}, its bytes give ${hex32(actual)}; the file is corrupt.`);
+      throw new ModelFileError(
+        file,
+        'ECHECKSUM',
+        `checksum mismatch: the file stores CRC-32 ${hex32(checksum)}, its bytes give ${hex32(actual)}; the file is corrupt.`,
+      );
     }
   }
   const { header, entries, payloadStart } = layout(body, file);
@@ -210,7 +221,11 @@ export function parseModelFile(buf: Buffer, file: string, expectedKind?: string)
     else for (let k = 0; k < data.length; k++) data[k] = body.readFloatLE(off + k * 4);
     const bad = firstNonFinite(data);
     if (bad >= 0) {
-      throw new ModelFileError(file, 'ENONFINITE', `tensor '${e.name}' holds ${data[bad]} at row ${Math.floor(bad / e.cols)}, column ${bad % e.cols}.`);
+      throw new ModelFileError(
+        file,
+        'ENONFINITE',
+        `tensor '${e.name}' holds ${data[bad]} at row ${Math.floor(bad / e.cols)}, column ${bad % e.cols}.`,
+      );
     }
     tensors.set(e.name, { name: e.name, rows: e.rows, cols: e.cols, data });
     off += data.length * 4;
@@ -253,7 +268,11 @@ function layout(body: Buffer, file: string): { header: ModelHeader & { tensors?:
     seen.add(e.name);
     const bytes = e.rows * e.cols * 4;
     if (off + bytes > body.length) {
-      throw new ModelFileError(file, 'ETRUNCATED', `tensor '${e.name}' (${e.rows}x${e.cols}) needs ${bytes} bytes at offset ${off}, but the file ends at ${body.length}.`);
+      throw new ModelFileError(
+        file,
+        'ETRUNCATED',
+        `tensor '${e.name}' (${e.rows}x${e.cols}) needs ${bytes} bytes at offset ${off}, but the file ends at ${body.length}.`,
+      );
     }
     entries.push({ name: e.name, rows: e.rows, cols: e.cols });
     off += bytes;

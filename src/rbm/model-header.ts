@@ -48,10 +48,16 @@ export function validateModelHeader(file: string, header: Record<string, unknown
 }
 
 /** The checks of one RBM header: at the top of an `.rbm` file, or one entry of a DBN's `layers`. */
-function validateRbm(h: Record<string, unknown>, tensors: ReadonlyMap<string, TensorShape>, prefix: string, where: string, fail: Fail): { nv: number; nh: number } {
-  const o = h['options'];
-  if (!isPlainObject(o)) fail('EHEADER', `${where}header has no "options" object.`);
-  const opts = o as Record<string, unknown>;
+function validateRbm(
+  h: Record<string, unknown>,
+  tensors: ReadonlyMap<string, TensorShape>,
+  prefix: string,
+  where: string,
+  fail: Fail,
+): { nv: number; nh: number } {
+  const saved = h['options'];
+  if (!isPlainObject(saved)) fail('EHEADER', `${where}header has no "options" object.`);
+  const opts = saved as Record<string, unknown>;
   const nv = count(opts['nVisible'], 1, MAX_UNITS, `${where}option 'nVisible'`, fail);
   const nh = count(opts['nHidden'], 1, MAX_UNITS, `${where}option 'nHidden'`, fail);
   if (h['epochsTrained'] !== undefined) count(h['epochsTrained'], 0, MAX_EPOCHS, `${where}"epochsTrained"`, fail);
@@ -90,11 +96,13 @@ function validateRbm(h: Record<string, unknown>, tensors: ReadonlyMap<string, Te
 }
 
 function validateDbn(h: Record<string, unknown>, tensors: ReadonlyMap<string, TensorShape>, fail: Fail): void {
-  const o = h['options'];
-  if (!isPlainObject(o) || !Array.isArray((o as { layers?: unknown }).layers)) fail('EHEADER', 'header has no "options" object with a "layers" list.');
-  const opts = o as { nVisible?: unknown; seed?: unknown; layers: unknown[] };
+  const saved = h['options'];
+  if (!isPlainObject(saved) || !Array.isArray((saved as { layers?: unknown }).layers))
+    fail('EHEADER', 'header has no "options" object with a "layers" list.');
+  const opts = saved as { nVisible?: unknown; seed?: unknown; layers: unknown[] };
   const nVisible = count(opts.nVisible, 1, MAX_UNITS, "option 'nVisible'", fail);
-  if (opts.layers.length < 1 || opts.layers.length > MAX_LAYERS) fail('EHEADER', `"options.layers" must list 1 to ${MAX_LAYERS} layers, got ${opts.layers.length}.`);
+  if (opts.layers.length < 1 || opts.layers.length > MAX_LAYERS)
+    fail('EHEADER', `"options.layers" must list 1 to ${MAX_LAYERS} layers, got ${opts.layers.length}.`);
   opts.layers.forEach((l, i) => {
     if (!isPlainObject(l)) fail('EHEADER', `"options.layers[${i}]" must be an object.`);
   });
@@ -107,39 +115,46 @@ function validateDbn(h: Record<string, unknown>, tensors: ReadonlyMap<string, Te
   (headers as unknown[]).forEach((lh, i) => {
     if (!isPlainObject(lh)) fail('EHEADER', `layer ${i}'s header is not an object.`);
     const dims = validateRbm(lh as Record<string, unknown>, tensors, `layer${i}.`, `layer ${i}: `, fail);
-    if (dims.nv !== nv) fail('EHEADER', `layer ${i} has ${dims.nv} visible units, but ${i === 0 ? 'the DBN input has' : `layer ${i - 1} has`} ${nv}.`);
+    if (dims.nv !== nv)
+      fail('EHEADER', `layer ${i} has ${dims.nv} visible units, but ${i === 0 ? 'the DBN input has' : `layer ${i - 1} has`} ${nv}.`);
     nv = dims.nh;
     top = dims.nh;
   });
   const ch = h['classifier'];
   if (ch === undefined) return;
   if (!isPlainObject(ch)) fail('EHEADER', 'classifier: not an object.');
-  const c = ch as Record<string, unknown>;
-  const classes = c['classes'];
+  const classifier = ch as Record<string, unknown>;
+  const classes = classifier['classes'];
   if (typeof classes !== 'number' || !Number.isSafeInteger(classes) || classes < 2 || classes > MAX_CLASSES) {
     fail('EHEADER', `classifier: 'classes' must be an integer >= 2 and <= ${MAX_CLASSES}, got ${describe(classes)}.`);
   }
-  count(c['epochsDone'], 0, MAX_EPOCHS, "classifier: 'epochsDone'", fail);
-  count(c['bestEpoch'], -1, MAX_EPOCHS, "classifier: 'bestEpoch'", fail);
-  if (c['sinceBest'] !== undefined) count(c['sinceBest'], 0, MAX_EPOCHS, "classifier: 'sinceBest'", fail);
-  const score = c['bestScore'];
-  if (score !== undefined && score !== null && (typeof score !== 'number' || !Number.isFinite(score))) fail('EHEADER', "classifier: 'bestScore' must be a finite number or null.");
-  for (const key of ['finished', 'stoppedEarly', 'hasBest']) optional(c, key, 'boolean', 'classifier: ', fail);
-  if (c['rng'] !== undefined && !isGeneratorState(c['rng'])) fail('EHEADER', "classifier: 'rng' must be 4 unsigned 32-bit integers.");
+  count(classifier['epochsDone'], 0, MAX_EPOCHS, "classifier: 'epochsDone'", fail);
+  count(classifier['bestEpoch'], -1, MAX_EPOCHS, "classifier: 'bestEpoch'", fail);
+  if (classifier['sinceBest'] !== undefined) count(classifier['sinceBest'], 0, MAX_EPOCHS, "classifier: 'sinceBest'", fail);
+  const score = classifier['bestScore'];
+  if (score !== undefined && score !== null && (typeof score !== 'number' || !Number.isFinite(score)))
+    fail('EHEADER', "classifier: 'bestScore' must be a finite number or null.");
+  for (const key of ['finished', 'stoppedEarly', 'hasBest']) optional(classifier, key, 'boolean', 'classifier: ', fail);
+  if (classifier['rng'] !== undefined && !isGeneratorState(classifier['rng']))
+    fail('EHEADER', "classifier: 'rng' must be 4 unsigned 32-bit integers.");
   const head = tensors.get('head.bias');
-  if (head !== undefined && (head.rows !== 1 || head.cols !== classes)) fail('ESIZE', `tensor 'head.bias' is ${head.rows}x${head.cols}, expected 1x${classes as number}.`);
+  if (head !== undefined && (head.rows !== 1 || head.cols !== classes))
+    fail('ESIZE', `tensor 'head.bias' is ${head.rows}x${head.cols}, expected 1x${classes as number}.`);
   const headW = tensors.get('head.weights');
-  if (headW !== undefined && headW.cols !== classes) fail('ESIZE', `tensor 'head.weights' has ${headW.cols} columns, expected ${classes as number} (one per class).`);
-  if (headW !== undefined && headW.rows !== top) fail('ESIZE', `tensor 'head.weights' has ${headW.rows} rows, expected ${top} (the top layer's units).`);
+  if (headW !== undefined && headW.cols !== classes)
+    fail('ESIZE', `tensor 'head.weights' has ${headW.cols} columns, expected ${classes as number} (one per class).`);
+  if (headW !== undefined && headW.rows !== top)
+    fail('ESIZE', `tensor 'head.weights' has ${headW.rows} rows, expected ${top} (the top layer's units).`);
 }
 
 function count(v: unknown, min: number, max: number, what: string, fail: Fail): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail('EHEADER', `${what} must be an integer in [${min}, ${max}], got ${describe(v)}.`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    fail('EHEADER', `${what} must be an integer in [${min}, ${max}], got ${describe(v)}.`);
   return v as number;
 }
 
-function optional(o: Record<string, unknown>, key: string, type: 'string' | 'boolean', where: string, fail: Fail): void {
-  const v = o[key];
+function optional(record: Record<string, unknown>, key: string, type: 'string' | 'boolean', where: string, fail: Fail): void {
+  const v = record[key];
   if (v !== undefined && typeof v !== type) fail('EHEADER', `${where}"${key}" must be a ${type}, got ${describe(v)}.`);
 }
 

@@ -118,7 +118,11 @@ export const rbmConstraints: Constraints = {
   backend: {
     kind: 'custom',
     expected: 'a Backend (from createBackend / defaultBackend)',
-    check: (v) => typeof v === 'object' && v !== null && typeof (v as { gemm?: unknown }).gemm === 'function' && typeof (v as { info?: unknown }).info === 'object',
+    check: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as { gemm?: unknown }).gemm === 'function' &&
+      typeof (v as { info?: unknown }).info === 'object',
   },
   learningRate: { kind: 'number', min: 0, minOpen: true },
   learningRateSchedule: {
@@ -143,7 +147,12 @@ export const rbmConstraints: Constraints = {
   random: {
     kind: 'custom',
     expected: 'a RandomSource (fillUniform, fillNormal, permutation, int, getState, setState)',
-    check: (v) => typeof v === 'object' && v !== null && ['fillUniform', 'fillNormal', 'permutation', 'int', 'getState', 'setState'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+    check: (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      ['fillUniform', 'fillNormal', 'permutation', 'int', 'getState', 'setState'].every(
+        (m) => typeof (v as Record<string, unknown>)[m] === 'function',
+      ),
   },
   initStd: { kind: 'number', min: 0, minOpen: true },
   monitorSize: { kind: 'integer', min: 0 },
@@ -156,48 +165,48 @@ export const rbmConstraints: Constraints = {
 export type ResolvedRbmOptions = Required<Omit<RbmOptions, 'backend' | 'seed' | 'random'>> & { readonly seed: number };
 
 /** Fills in the defaults of `o`. */
-export function resolveRbmOptions(o: RbmOptions, seed: number): ResolvedRbmOptions {
-  const visible = o.visible ?? 'bernoulli';
-  const schedule = o.learningRateSchedule ?? 'constant';
+export function resolveRbmOptions(options: RbmOptions, seed: number): ResolvedRbmOptions {
+  const visible = options.visible ?? 'bernoulli';
+  const schedule = options.learningRateSchedule ?? 'constant';
   return {
-    nVisible: o.nVisible,
-    nHidden: o.nHidden,
+    nVisible: options.nVisible,
+    nHidden: options.nHidden,
     visible,
-    hidden: o.hidden ?? 'bernoulli',
-    learningRate: o.learningRate ?? (visible === 'gaussian' ? 0.01 : 0.1),
+    hidden: options.hidden ?? 'bernoulli',
+    learningRate: options.learningRate ?? (visible === 'gaussian' ? 0.01 : 0.1),
     learningRateSchedule: schedule,
-    learningRateDecay: o.learningRateDecay ?? (schedule === 'exponential' ? 1 : 0),
-    initialMomentum: o.initialMomentum ?? 0.5,
-    finalMomentum: o.finalMomentum ?? 0.9,
-    momentumSwitchEpoch: o.momentumSwitchEpoch ?? 5,
-    weightDecay: o.weightDecay ?? 0.0002,
-    sparsityTarget: o.sparsityTarget ?? 0.1,
-    sparsityCost: o.sparsityCost ?? 0,
-    sparsityDecay: o.sparsityDecay ?? 0.9,
-    k: o.k ?? 1,
-    persistent: o.persistent ?? false,
-    batchSize: o.batchSize ?? 100,
-    epochs: o.epochs ?? 10,
-    shuffle: o.shuffle ?? true,
+    learningRateDecay: options.learningRateDecay ?? (schedule === 'exponential' ? 1 : 0),
+    initialMomentum: options.initialMomentum ?? 0.5,
+    finalMomentum: options.finalMomentum ?? 0.9,
+    momentumSwitchEpoch: options.momentumSwitchEpoch ?? 5,
+    weightDecay: options.weightDecay ?? 0.0002,
+    sparsityTarget: options.sparsityTarget ?? 0.1,
+    sparsityCost: options.sparsityCost ?? 0,
+    sparsityDecay: options.sparsityDecay ?? 0.9,
+    k: options.k ?? 1,
+    persistent: options.persistent ?? false,
+    batchSize: options.batchSize ?? 100,
+    epochs: options.epochs ?? 10,
+    shuffle: options.shuffle ?? true,
     seed,
-    initStd: o.initStd ?? 0.01,
-    monitorSize: o.monitorSize ?? 1000,
-    softmaxUnits: o.softmaxUnits ?? 0,
-    discriminativeWeight: o.discriminativeWeight ?? 0,
-    labelNegativePhase: o.labelNegativePhase ?? 'sampled',
+    initStd: options.initStd ?? 0.01,
+    monitorSize: options.monitorSize ?? 1000,
+    softmaxUnits: options.softmaxUnits ?? 0,
+    discriminativeWeight: options.discriminativeWeight ?? 0,
+    labelNegativePhase: options.labelNegativePhase ?? 'sampled',
   };
 }
 
 /** The learning rate of `epoch` under the schedule of `o`. */
-export function learningRateAt(o: ResolvedRbmOptions, epoch: number): number {
-  const s = o.learningRateSchedule;
-  if (typeof s === 'function') return s(epoch, o.learningRate);
-  if (s === 'exponential') return o.learningRate * o.learningRateDecay ** epoch;
-  if (s === 'inverse') return o.learningRate / (1 + o.learningRateDecay * epoch);
-  return o.learningRate;
+export function learningRateAt(options: ResolvedRbmOptions, epoch: number): number {
+  const schedule = options.learningRateSchedule;
+  if (typeof schedule === 'function') return schedule(epoch, options.learningRate);
+  if (schedule === 'exponential') return options.learningRate * options.learningRateDecay ** epoch;
+  if (schedule === 'inverse') return options.learningRate / (1 + options.learningRateDecay * epoch);
+  return options.learningRate;
 }
 
 /** The momentum of `epoch` (the usual 0.5 → 0.9 switch). */
-export function momentumAt(o: ResolvedRbmOptions, epoch: number): number {
-  return epoch < o.momentumSwitchEpoch ? o.initialMomentum : o.finalMomentum;
+export function momentumAt(options: ResolvedRbmOptions, epoch: number): number {
+  return epoch < options.momentumSwitchEpoch ? options.initialMomentum : options.finalMomentum;
 }

@@ -87,8 +87,8 @@ export class SoftmaxGroup {
     const src = this.clampHost.subarray(0, n);
     this.backend.read(from, src);
     for (let r = 0; r < rows; r++) {
-      const o = r * this.nVisible + this.start;
-      host.set(src.subarray(o, o + this.size), o);
+      const offset = r * this.nVisible + this.start;
+      host.set(src.subarray(offset, offset + this.size), offset);
     }
   }
 
@@ -106,17 +106,17 @@ export class SoftmaxGroup {
 export function softmaxGroupMeansInPlace(x: Float32Array, rows: number, cols: number, size: number): void {
   const start = cols - size;
   for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let i = 0; i < start; i++) x[o + i] = 1 / (1 + Math.exp(-x[o + i]!));
+    const offset = r * cols;
+    for (let i = 0; i < start; i++) x[offset + i] = 1 / (1 + Math.exp(-x[offset + i]!));
     let max = Number.NEGATIVE_INFINITY;
-    for (let i = start; i < cols; i++) max = Math.max(max, x[o + i]!);
+    for (let i = start; i < cols; i++) max = Math.max(max, x[offset + i]!);
     let sum = 0;
     for (let i = start; i < cols; i++) {
-      const e = Math.exp(x[o + i]! - max);
-      x[o + i] = e;
+      const e = Math.exp(x[offset + i]! - max);
+      x[offset + i] = e;
       sum += e;
     }
-    for (let i = start; i < cols; i++) x[o + i] = x[o + i]! / sum;
+    for (let i = start; i < cols; i++) x[offset + i] = x[offset + i]! / sum;
   }
 }
 

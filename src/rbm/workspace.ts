@@ -45,7 +45,21 @@ export class Workspace {
   }
 
   free(): void {
-    for (const t of [this.v0, this.pre, this.h, this.hs, this.noiseH, this.vn, this.vs, this.noiseV, this.preN, this.hn, this.hsn, this.col1, this.col2]) {
+    for (const t of [
+      this.v0,
+      this.pre,
+      this.h,
+      this.hs,
+      this.noiseH,
+      this.vn,
+      this.vs,
+      this.noiseV,
+      this.preN,
+      this.hn,
+      this.hsn,
+      this.col1,
+      this.col2,
+    ]) {
       this.b.free(t);
     }
   }
@@ -66,11 +80,11 @@ export function uniformsInto(b: Backend, t: Tensor, host: Float32Array, rng: Ran
 
 /** Rows `order[start..start+n)` of `x` (or contiguous rows when `order` is undefined), copied into `host`. */
 export function gatherRows(x: HostMatrix, order: Uint32Array | undefined, start: number, n: number, host: Float32Array): HostMatrix {
-  const c = x.cols;
+  const cols = x.cols;
   if (order === undefined) return sliceRows(x, start, start + n);
   for (let i = 0; i < n; i++) {
     const r = order[start + i]!;
-    host.set(x.data.subarray(r * c, (r + 1) * c), i * c);
+    host.set(x.data.subarray(r * cols, (r + 1) * cols), i * cols);
   }
-  return { rows: n, cols: c, data: host.subarray(0, n * c) };
+  return { rows: n, cols: cols, data: host.subarray(0, n * cols) };
 }

@@ -22,7 +22,10 @@ test('the bundled digits: 10,000 real MNIST images with plausible statistics', (
   const mean = sum / ds.x.data.length;
   t.true(mean >= 0.1 && mean <= 0.15, `mean pixel ${mean}`);
   const counts = classCounts(ds.y as Int32Array, 10);
-  t.is(counts.reduce((a, b) => a + b, 0), 10000);
+  t.is(
+    counts.reduce((a, b) => a + b, 0),
+    10000,
+  );
   for (const [d, c] of counts.entries()) t.true(c >= 800, `digit ${d}: ${c} images`);
 });
 
@@ -35,7 +38,10 @@ test('the bundled digits come in a fixed round-robin order and match the package
   let maxDiff = 0;
   for (let j = 0; j < 784; j++) maxDiff = Math.max(maxDiff, Math.abs(ds.x.data[13 * 784 + j]! - three[784 + j]!));
   t.true(maxDiff <= 0.0005 + 1e-7, `max difference ${maxDiff}`);
-  t.true(ds.x.data.subarray(13 * 784, 14 * 784).some((v) => v > 0.5), 'the image has ink');
+  t.true(
+    ds.x.data.subarray(13 * 784, 14 * 784).some((v) => v > 0.5),
+    'the image has ink',
+  );
   return undefined;
 });
 

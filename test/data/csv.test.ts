@@ -36,7 +36,7 @@ test('RFC 4180 quoting: delimiters, escaped quotes and line breaks inside quotes
   t.deepEqual(Array.from(ds.y!), [1, 0]);
   // the header spans lines 1-2, so the data rows are on lines 3 and 5
   const msg = csvError(t, () => parseCsv(text.replace('4,5', '4,x'), 'q.csv'), 'ENONNUMERIC');
-  t.true(msg.includes("line 5, column 'say \"hi\"'"), msg);
+  t.true(msg.includes('line 5, column \'say "hi"\''), msg);
 });
 
 test('a non-numeric cell names the file, the line and the column', (t) => {
@@ -51,7 +51,11 @@ test('a non-numeric cell names the file, the line and the column', (t) => {
 test('empty cells, NaN, Inf and float32 overflow are rejected', (t) => {
   const empty = csvError(t, () => parseCsv('a,b\n1,2\n\n1,\n', 'e.csv'), 'EMISSING');
   t.is(empty, "e.csv: line 4 (data row 2), column 'b': missing value (an empty cell); expected a number.");
-  const blank = csvError(t, () => parseCsv('a;b;y\n1;2;x\n3; ;\n', 'e.csv', { delimiter: ';', label: 'y', labelType: 'category' }), 'EMISSING');
+  const blank = csvError(
+    t,
+    () => parseCsv('a;b;y\n1;2;x\n3; ;\n', 'e.csv', { delimiter: ';', label: 'y', labelType: 'category' }),
+    'EMISSING',
+  );
   t.is(blank, "e.csv: line 3 (data row 2), column 'b': missing value (an empty cell); expected a number.");
   const noLabel = csvError(t, () => parseCsv('a,y\n1,x\n3,\n', 'e.csv', { label: 'y', labelType: 'category' }), 'EMISSING');
   t.is(noLabel, "e.csv: line 3 (data row 2), column 'y': missing value (an empty cell); expected a class label.");
@@ -75,16 +79,34 @@ test('a missing label column lists the columns that exist', (t) => {
 });
 
 test('empty file, header only, duplicate names, unclosed quote', (t) => {
-  t.regex(csvError(t, () => parseCsv('', 'empty.csv'), 'EEMPTY'), /^empty\.csv: the file is empty/);
+  t.regex(
+    csvError(t, () => parseCsv('', 'empty.csv'), 'EEMPTY'),
+    /^empty\.csv: the file is empty/,
+  );
   csvError(t, () => parseCsv('\n\r\n\n', 'blank.csv'), 'EEMPTY');
-  t.regex(csvError(t, () => parseCsv('a,b\n', 'h.csv'), 'EEMPTY'), /h\.csv: no data rows after the header on line 1/);
-  t.regex(csvError(t, () => parseCsv('a,b,a\n1,2,3\n', 'd.csv'), 'EHEADER'), /columns 1 and 3 are both named 'a'/);
-  t.regex(csvError(t, () => parseCsv('a,b\n1,"2\n3,4\n', 'u.csv'), 'EQUOTE'), /u\.csv: line 2: a quoted field is never closed/);
-  t.regex(csvError(t, () => parseCsv('a,b\n1,"2"x\n', 'u.csv'), 'EQUOTE'), /line 2: unexpected character 'x'/);
+  t.regex(
+    csvError(t, () => parseCsv('a,b\n', 'h.csv'), 'EEMPTY'),
+    /h\.csv: no data rows after the header on line 1/,
+  );
+  t.regex(
+    csvError(t, () => parseCsv('a,b,a\n1,2,3\n', 'd.csv'), 'EHEADER'),
+    /columns 1 and 3 are both named 'a'/,
+  );
+  t.regex(
+    csvError(t, () => parseCsv('a,b\n1,"2\n3,4\n', 'u.csv'), 'EQUOTE'),
+    /u\.csv: line 2: a quoted field is never closed/,
+  );
+  t.regex(
+    csvError(t, () => parseCsv('a,b\n1,"2"x\n', 'u.csv'), 'EQUOTE'),
+    /line 2: unexpected character 'x'/,
+  );
 });
 
 test('class labels must be integers ≥ 0; labelType number keeps any number', (t) => {
-  t.regex(csvError(t, () => parseCsv('a,y\n1,0\n2,0.5\n', 'l.csv', { label: 'y' }), 'ELABEL'), /line 3, column 'y': expected an integer class label ≥ 0, got '0.5'/);
+  t.regex(
+    csvError(t, () => parseCsv('a,y\n1,0\n2,0.5\n', 'l.csv', { label: 'y' }), 'ELABEL'),
+    /line 3, column 'y': expected an integer class label ≥ 0, got '0.5'/,
+  );
   csvError(t, () => parseCsv('a,y\n1,-1\n', 'l.csv', { label: 'y' }), 'ELABEL');
   const reg = parseCsv('a,y\n1,0.5\n2,-3\n', 'l.csv', { label: 'y', labelType: 'number' });
   t.true(reg.y instanceof Float32Array);
@@ -112,9 +134,21 @@ test('no header, other delimiters, surrounding spaces', (t) => {
 });
 
 test('values equal Number(text) rounded to float32, long and short', (t) => {
-  const vals = ['-1.3598071336738', '0.000000123456789', '123456789012345678901', '1.7976931348623157e-300', '3.4028234e38', '9007199254740993', '0.1', '-0'];
+  const vals = [
+    '-1.3598071336738',
+    '0.000000123456789',
+    '123456789012345678901',
+    '1.7976931348623157e-300',
+    '3.4028234e38',
+    '9007199254740993',
+    '0.1',
+    '-0',
+  ];
   const ds = parseCsv(`v\n${vals.join('\n')}\n`, 'v.csv');
-  t.deepEqual(Array.from(ds.x.data), vals.map((v) => Math.fround(Number(v))));
+  t.deepEqual(
+    Array.from(ds.x.data),
+    vals.map((v) => Math.fround(Number(v))),
+  );
 });
 
 test('loadCsv reads files in chunks: every chunk size gives the same dataset as parseCsv', (t) => {
@@ -157,6 +191,10 @@ test("labelType 'category': text labels map to sorted class indices; integers st
   const fixed = parseCsv('x,c\n1,b\n2,a\n', 'f.csv', { label: 'c', labelType: 'category', classNames: ['b', 'a', 'z'] });
   t.deepEqual(Array.from(fixed.y!), [0, 1]);
   t.is(fixed.classes, 3);
-  const msg = csvError(t, () => parseCsv('x,c\n1,b\n2,q\n', 'f.csv', { label: 'c', labelType: 'category', classNames: ['a', 'b'] }), 'ELABEL');
+  const msg = csvError(
+    t,
+    () => parseCsv('x,c\n1,b\n2,q\n', 'f.csv', { label: 'c', labelType: 'category', classNames: ['a', 'b'] }),
+    'ELABEL',
+  );
   t.is(msg, "f.csv: line 3, column 'c': expected one of the classes 'a', 'b', got 'q'.");
 });

@@ -5,7 +5,8 @@ import { FASHION_MNIST_DIR, FASHION_MNIST_FILES, loadFashionMnist, readIdxHeader
 import { DatasetError } from '../../src/errors.js';
 
 const present = Object.values(FASHION_MNIST_FILES).every((f) => fs.existsSync(path.join(FASHION_MNIST_DIR, f)));
-if (!present) console.log(`Skipping the Fashion-MNIST file tests: no files in ${FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist).`);
+if (!present)
+  console.log(`Skipping the Fashion-MNIST file tests: no files in ${FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist).`);
 const withFiles = present ? test : test.skip;
 
 withFiles('Fashion-MNIST headers declare 60,000 + 10,000 images of 28×28', (t) => {

@@ -118,7 +118,10 @@ test('loadIdxDataset scales ubyte pixels by 1/255 and reads labels', (t) => {
     const ds = loadIdxDataset(img, lab);
     t.is(ds.x.rows, 3);
     t.is(ds.x.cols, 4);
-    t.deepEqual(Array.from(ds.x.data), PIXELS.map((v) => Math.fround(v / 255)));
+    t.deepEqual(
+      Array.from(ds.x.data),
+      PIXELS.map((v) => Math.fround(v / 255)),
+    );
     t.deepEqual(Array.from(ds.y!), [4, 0, 2]);
     t.true(ds.y instanceof Int32Array);
     t.is(ds.classes, 5);

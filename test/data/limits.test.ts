@@ -76,7 +76,10 @@ test(`labels are capped at MAX_CLASSES (${MAX_CLASSES})`, (t) => {
   const err = t.throws(() => loadIdxDataset(img, huge), { instanceOf: DatasetError });
   t.is(err?.code, 'ELABEL');
   t.regex(err?.message ?? '', /label 1 is 2147483647; expected a class index in \[0, 65536\) \(MAX_CLASSES\)/);
-  t.throws(() => loadIdxDataset(img, writeFile(dir, 'cap.idx', idxBytes('int', [2], [0, MAX_CLASSES]))), { instanceOf: DatasetError, code: 'ELABEL' });
+  t.throws(() => loadIdxDataset(img, writeFile(dir, 'cap.idx', idxBytes('int', [2], [0, MAX_CLASSES]))), {
+    instanceOf: DatasetError,
+    code: 'ELABEL',
+  });
   const top = loadIdxDataset(img, writeFile(dir, 'top.idx', idxBytes('int', [2], [0, MAX_CLASSES - 1])));
   t.is(top.classes, MAX_CLASSES);
 });
@@ -90,10 +93,16 @@ test(`CSV class labels are capped at MAX_CLASSES (${MAX_CLASSES})`, (t) => {
 });
 
 test(`CSV category labels are capped at MAX_CLASSES (${MAX_CLASSES}) too`, (t) => {
-  const big = t.throws(() => parseCsv('a,y\n1,0\n2,999999999\n', 'cat.csv', { label: 'y', labelType: 'category' }), { instanceOf: DatasetError });
+  const big = t.throws(() => parseCsv('a,y\n1,0\n2,999999999\n', 'cat.csv', { label: 'y', labelType: 'category' }), {
+    instanceOf: DatasetError,
+  });
   t.is(big?.code, 'ELABEL');
   t.regex(big?.message ?? '', /cat\.csv: column 'y' names 1000000000 classes; at most 65536 \(MAX_CLASSES\)/);
   const rows = Array.from({ length: MAX_CLASSES + 1 }, (_, i) => `${i},c${i}`).join('\n');
-  t.throws(() => parseCsv(`a,y\n${rows}\n`, 'names.csv', { label: 'y', labelType: 'category' }), { instanceOf: DatasetError, code: 'ELABEL', message: /names 65537 classes/ });
+  t.throws(() => parseCsv(`a,y\n${rows}\n`, 'names.csv', { label: 'y', labelType: 'category' }), {
+    instanceOf: DatasetError,
+    code: 'ELABEL',
+    message: /names 65537 classes/,
+  });
   t.is(parseCsv('a,y\n1,cat\n2,dog\n', 'ok.csv', { label: 'y', labelType: 'category' }).classes, 2);
 });

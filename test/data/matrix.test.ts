@@ -24,11 +24,14 @@ test('toMatrix: every accepted shape gives the same row-major float32 matrix', (
     // column-major storage: element (i, j) at j*3 + i
     ['ndarray transposed', ndarray(Float64Array.from([0, 10, 20, 1, 11, 21, 2, 12, 22, 3, 13, 23]), [4, 3]).transpose(1, 0)],
     // a 3×4 window (offset, step) of a bigger 5×8 array holding 10 i + j at (i + 1, 2 j)
-    ['ndarray strided view', (() => {
-      const big = ndarray(new Float64Array(40), [5, 8]);
-      for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) big.set(i + 1, 2 * j, 10 * i + j);
-      return big.lo(1, 0).hi(3, 8).step(1, 2);
-    })()],
+    [
+      'ndarray strided view',
+      (() => {
+        const big = ndarray(new Float64Array(40), [5, 8]);
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) big.set(i + 1, 2 * j, 10 * i + j);
+        return big.lo(1, 0).hi(3, 8).step(1, 2);
+      })(),
+    ],
     ['ndarray reversed rows', ndarray(Float32Array.from([...rows[2]!, ...rows[1]!, ...rows[0]!]), [3, 4]).step(-1, 1)],
   ];
   for (const [name, input] of cases) {
@@ -58,21 +61,34 @@ test('toMatrix: errors name the argument, the method, what was given and what is
     const e = t.throws(() => toMatrix(input, 'data', 'Rbm.fit'), { instanceOf: ShapeMismatchError });
     t.regex(e?.message ?? '', /^Argument 'data' passed to 'Rbm\.fit'/);
     t.regex(e?.message ?? '', re);
-    if (!/claims shape|row 1 has/.test(e?.message ?? '')) t.regex(e?.message ?? '', /an ndarray \(2-D, float32 or float64\), \{data, shape: \[rows, cols\]\}.*number\[\]\[\]/);
+    if (!/claims shape|row 1 has/.test(e?.message ?? ''))
+      t.regex(e?.message ?? '', /an ndarray \(2-D, float32 or float64\), \{data, shape: \[rows, cols\]\}.*number\[\]\[\]/);
   }
 });
 
 test('toLabels: any integer array; non-integers and negatives named', (t) => {
   const want = [0, 2, 1, 1];
-  for (const y of [want, Int32Array.from(want), Float64Array.from(want), Uint8Array.from(want), ndarray(Float64Array.from([9, 0, 9, 2, 9, 1, 9, 1]), [4], [2], 1)]) {
+  for (const y of [
+    want,
+    Int32Array.from(want),
+    Float64Array.from(want),
+    Uint8Array.from(want),
+    ndarray(Float64Array.from([9, 0, 9, 2, 9, 1, 9, 1]), [4], [2], 1),
+  ]) {
     t.deepEqual(Array.from(toLabels(y, 'labels', 'Dbn.fineTune')), want);
   }
   const i32 = Int32Array.from(want);
   t.is(toLabels(i32, 'labels', 'X'), i32);
-  t.throws(() => toLabels([0, 1.5], 'labels', 'Dbn.fineTune'), { instanceOf: InvalidDataError, message: /'labels' passed to 'Dbn.fineTune' must hold integer class indices >= 0; element 1 is 1.5/ });
+  t.throws(() => toLabels([0, 1.5], 'labels', 'Dbn.fineTune'), {
+    instanceOf: InvalidDataError,
+    message: /'labels' passed to 'Dbn.fineTune' must hold integer class indices >= 0; element 1 is 1.5/,
+  });
   t.throws(() => toLabels(Int32Array.from([0, -1]), 'labels', 'X'), { instanceOf: InvalidDataError, message: /element 1 is -1/ });
   t.throws(() => toLabels(['a'], 'labels', 'X'), { instanceOf: InvalidDataError, message: /element 0 is a string/ });
-  t.throws(() => toLabels({ length: 2 }, 'labels', 'X'), { instanceOf: ShapeMismatchError, message: /must be an array of integer class indices/ });
+  t.throws(() => toLabels({ length: 2 }, 'labels', 'X'), {
+    instanceOf: ShapeMismatchError,
+    message: /must be an array of integer class indices/,
+  });
 });
 
 test('Rbm and Dbn take ndarrays, Float64 shaped arrays and number[] labels, with the same results as HostMatrix input', async (t) => {
@@ -97,7 +113,10 @@ test('Rbm and Dbn take ndarrays, Float64 shaped arrays and number[] labels, with
   const rbm = new Rbm({ nVisible: 6, nHidden: 3, backend, seed: 1 });
   await rbm.fit({ data: x64, shape: [n, 6] }, { epochs: 1 });
   t.deepEqual(Array.from(rbm.transform(ndarray(x64, [n, 6])).data), Array.from(rbm.transform(host).data));
-  t.throws(() => rbm.transform(ndarray(x64, [n * 6])), { instanceOf: ShapeMismatchError, message: /'Rbm.transform'.*a 1-D ndarray of shape \[240\]/ });
+  t.throws(() => rbm.transform(ndarray(x64, [n * 6])), {
+    instanceOf: ShapeMismatchError,
+    message: /'Rbm.transform'.*a 1-D ndarray of shape \[240\]/,
+  });
   rbm.dispose();
   a.dispose();
   b.dispose();

@@ -24,7 +24,17 @@ test('Standardizer is fitted on the training rows only and applied unchanged to 
   const s = new Standardizer().fit(train);
   t.deepEqual(Array.from(s.parameters.mean), [3, 20, 7]);
   close(t, Float32Array.from(s.parameters.std), [Math.sqrt(8 / 3), Math.sqrt(200), 1]);
-  close(t, s.transform(train).data, [-2 / Math.sqrt(8 / 3), -10 / Math.sqrt(200), 0, 0, -10 / Math.sqrt(200), 0, 2 / Math.sqrt(8 / 3), 20 / Math.sqrt(200), 0]);
+  close(t, s.transform(train).data, [
+    -2 / Math.sqrt(8 / 3),
+    -10 / Math.sqrt(200),
+    0,
+    0,
+    -10 / Math.sqrt(200),
+    0,
+    2 / Math.sqrt(8 / 3),
+    20 / Math.sqrt(200),
+    0,
+  ]);
   const test2 = matrix([
     [3, 20, 9],
     [7, 50, 7],

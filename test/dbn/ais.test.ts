@@ -95,7 +95,12 @@ test('betaSchedule, baseRateBias and the option checks', (t) => {
   t.is(s[1], 0.5);
   t.true(Math.abs(s[9]! - 0.9) < 1e-12);
   for (let i = 1; i < s.length; i++) t.true(s[i]! > s[i - 1]!);
-  const bA = baseRateBias([[1, 0], [1, 0], [1, 1], [0, 0]]);
+  const bA = baseRateBias([
+    [1, 0],
+    [1, 0],
+    [1, 1],
+    [0, 0],
+  ]);
   const p0 = (0.75 + 0.05) / 1.05;
   const p1 = (0.25 + 0.05) / 1.05;
   t.true(Math.abs(bA[0]! - Math.log(p0 / (1 - p0))) < 1e-12);
@@ -104,7 +109,10 @@ test('betaSchedule, baseRateBias and the option checks', (t) => {
 
   const backend = cpuBackends[0]!.make();
   const rbm = new Rbm({ nVisible: 3, nHidden: 2, backend, seed: 1 });
-  t.throws(() => estimateLogPartition(rbm, { betas: 2 }), { instanceOf: InvalidOptionError, message: /The 'betas' option of estimateLogPartition must be an integer >= 3 or an increasing array/ });
+  t.throws(() => estimateLogPartition(rbm, { betas: 2 }), {
+    instanceOf: InvalidOptionError,
+    message: /The 'betas' option of estimateLogPartition must be an integer >= 3 or an increasing array/,
+  });
   t.throws(() => estimateLogPartition(rbm, { betas: [0, 0.7, 0.5, 1] }), { instanceOf: InvalidOptionError });
   t.throws(() => estimateLogPartition(rbm, { runs: 0 }), { instanceOf: InvalidOptionError, message: /'runs'/ });
   t.throws(() => estimateLogPartition(rbm, { baseRateVisibleBias: [0, 1] }), { instanceOf: ShapeMismatchError, message: /3 values/ });

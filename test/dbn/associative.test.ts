@@ -109,7 +109,10 @@ for (const { name, make } of cpuBackends) {
       const counts = new Array<number>(C).fill(0);
       for (let r = 0; r < n; r++) {
         const lab = Array.from(s.data.subarray(r * (NF + C) + NF, (r + 1) * (NF + C)));
-        t.is(lab.reduce((a, x) => a + x, 0), 1);
+        t.is(
+          lab.reduce((a, x) => a + x, 0),
+          1,
+        );
         counts[lab.indexOf(1)]!++;
       }
       for (let k = 0; k < C; k++) {
@@ -148,7 +151,13 @@ for (const { name, make } of cpuBackends) {
       }
       const got = new Float64Array(NF);
       for (let r = 0; r < chains; r++) for (let i = 0; i < NF; i++) got[i]! += clamped.features.data[r * NF + i]! / chains;
-      t.true(maxAbsDiff(got, ef.map((x) => x / pk)) < 0.04, `${Array.from(got)} vs ${Array.from(ef.map((x) => x / pk))}`);
+      t.true(
+        maxAbsDiff(
+          got,
+          ef.map((x) => x / pk),
+        ) < 0.04,
+        `${Array.from(got)} vs ${Array.from(ef.map((x) => x / pk))}`,
+      );
       const again = mem.sample({ label, count: chains, chains: 500, burnIn: 30, thin: 5, random: new Random(2) });
       const other = mem.sample({ label, count: chains, chains: 500, burnIn: 30, thin: 5, random: new Random(3) });
       t.true(sameBits(again.features.data, clamped.features.data), 'same seed, same samples');
@@ -164,7 +173,8 @@ for (const { name, make } of cpuBackends) {
     const mem = tinyMemory(backend, 7);
     try {
       let z = 0;
-      for (let f = 0; f < 1 << NF; f++) for (let k = 0; k < C; k++) for (let h = 0; h < 1 << NH; h++) z += Math.exp(negEnergy(mem, f, k, h));
+      for (let f = 0; f < 1 << NF; f++)
+        for (let k = 0; k < C; k++) for (let h = 0; h < 1 << NH; h++) z += Math.exp(negEnergy(mem, f, k, h));
       const est = estimateAssociativeLogPartition(mem, { runs: 100, betas: 300, seed: 1 });
       t.is(est.perLabel.length, C);
       t.true(Math.abs(est.logZ - Math.log(z)) < 0.05, `AIS ${est.logZ} vs exact ${Math.log(z)}`);
@@ -232,7 +242,16 @@ test('bad requests get one clear typed error', (t) => {
     dbn.dispose();
   }
   t.throws(() => new Rbm({ nVisible: 5, nHidden: 2, softmaxUnits: 1 }), { instanceOf: InvalidOptionError, message: /softmaxUnits/ });
-  t.throws(() => new Rbm({ nVisible: 5, nHidden: 2, softmaxUnits: 2, visible: 'gaussian' }), { instanceOf: InvalidOptionError, message: /Bernoulli/ });
-  t.throws(() => new Dbn({ nVisible: 6, layers: [{ nHidden: 4 }], associative: { classes: 1, nHidden: 3 } }), { instanceOf: InvalidOptionError, message: /'classes'/ });
-  t.throws(() => new Dbn({ nVisible: 6, layers: [{ nHidden: 4, softmaxUnits: 2 } as never] }), { instanceOf: InvalidOptionError, message: /softmaxUnits/ });
+  t.throws(() => new Rbm({ nVisible: 5, nHidden: 2, softmaxUnits: 2, visible: 'gaussian' }), {
+    instanceOf: InvalidOptionError,
+    message: /Bernoulli/,
+  });
+  t.throws(() => new Dbn({ nVisible: 6, layers: [{ nHidden: 4 }], associative: { classes: 1, nHidden: 3 } }), {
+    instanceOf: InvalidOptionError,
+    message: /'classes'/,
+  });
+  t.throws(() => new Dbn({ nVisible: 6, layers: [{ nHidden: 4, softmaxUnits: 2 } as never] }), {
+    instanceOf: InvalidOptionError,
+    message: /softmaxUnits/,
+  });
 });

@@ -22,8 +22,14 @@ for (const { name, make } of cpuBackends) {
     const dbn = new Dbn({ nVisible: 16, layers, seed: 42, backend });
     const seen: number[][] = [[], []];
     const history = await dbn.pretrain(x, { onEpoch: (l, m) => void seen[l]!.push(m.epoch) });
-    t.deepEqual(seen, [[0, 1, 2], [0, 1, 2, 3]]);
-    t.deepEqual(history.map((h) => h.length), [3, 4]);
+    t.deepEqual(seen, [
+      [0, 1, 2],
+      [0, 1, 2, 3],
+    ]);
+    t.deepEqual(
+      history.map((h) => h.length),
+      [3, 4],
+    );
     t.true(dbn.isPretrained);
     t.not(dbn.layers[0]!.seed, dbn.layers[1]!.seed);
 
@@ -40,9 +46,15 @@ for (const { name, make } of cpuBackends) {
     }
     // the seeds derive from the DBN seed alone
     const again = new Dbn({ nVisible: 16, layers, seed: 42, backend });
-    t.deepEqual(again.layers.map((l) => l.seed), dbn.layers.map((l) => l.seed));
+    t.deepEqual(
+      again.layers.map((l) => l.seed),
+      dbn.layers.map((l) => l.seed),
+    );
     const other = new Dbn({ nVisible: 16, layers, seed: 43, backend });
-    t.notDeepEqual(other.layers.map((l) => l.seed), dbn.layers.map((l) => l.seed));
+    t.notDeepEqual(
+      other.layers.map((l) => l.seed),
+      dbn.layers.map((l) => l.seed),
+    );
     for (const m of [dbn, again, other, r0, r1]) m.dispose();
     backend.dispose();
   });
@@ -50,7 +62,15 @@ for (const { name, make } of cpuBackends) {
   test(`${name}: transform shapes; reconstruction improves with pretraining; generate stays in [0, 1]`, async (t) => {
     const backend = make();
     const { x } = prototypes(90, 20, 3, 2);
-    const dbn = new Dbn({ nVisible: 20, layers: [{ nHidden: 12, epochs: 15, batchSize: 10, ...quiet }, { nHidden: 8, epochs: 15, batchSize: 10, ...quiet }], seed: 7, backend });
+    const dbn = new Dbn({
+      nVisible: 20,
+      layers: [
+        { nHidden: 12, epochs: 15, batchSize: 10, ...quiet },
+        { nHidden: 8, epochs: 15, batchSize: 10, ...quiet },
+      ],
+      seed: 7,
+      backend,
+    });
     const mse = (r: { data: Float32Array }): number => {
       let s = 0;
       for (let i = 0; i < r.data.length; i++) s += (r.data[i]! - x.data[i]!) ** 2;
@@ -77,11 +97,15 @@ for (const { name, make } of cpuBackends) {
     t.true(sameBits(paramsBefore, dbn.layers[1]!.getParameters().weights.data), 'generate leaves the weights alone');
     // samples of a model of three prototypes lie near one of them
     const protoRows = [0, 1, 2].map((p) => x.data.subarray(p * 20, p * 20 + 20));
-    const near = Array.from({ length: 7 }, (_, r) => Math.min(...protoRows.map((p) => {
-      let d = 0;
-      for (let j = 0; j < 20; j++) d += Math.abs(g.data[r * 20 + j]! - p[j]!);
-      return d;
-    })));
+    const near = Array.from({ length: 7 }, (_, r) =>
+      Math.min(
+        ...protoRows.map((p) => {
+          let d = 0;
+          for (let j = 0; j < 20; j++) d += Math.abs(g.data[r * 20 + j]! - p[j]!);
+          return d;
+        }),
+      ),
+    );
     t.true(near.filter((d) => d < 4).length >= 5, `distances to the nearest prototype: ${near.map((d) => d.toFixed(1)).join(', ')}`);
     dbn.dispose();
     backend.dispose();
@@ -90,7 +114,15 @@ for (const { name, make } of cpuBackends) {
   test(`${name}: generating does not disturb the training streams`, async (t) => {
     const backend = make();
     const { x } = prototypes(40, 12, 2, 3);
-    const spec = { nVisible: 12, layers: [{ nHidden: 6, epochs: 2, batchSize: 10, ...quiet }, { nHidden: 4, epochs: 2, batchSize: 10, ...quiet }], seed: 9, backend };
+    const spec = {
+      nVisible: 12,
+      layers: [
+        { nHidden: 6, epochs: 2, batchSize: 10, ...quiet },
+        { nHidden: 4, epochs: 2, batchSize: 10, ...quiet },
+      ],
+      seed: 9,
+      backend,
+    };
     const a = new Dbn(spec);
     const b = new Dbn(spec);
     await a.pretrain(x);
@@ -111,7 +143,15 @@ test('noisy-ReLU layers put Gaussian visible units above them and train', async 
   const { make } = cpuBackends[0]!;
   const backend = make();
   const { x } = prototypes(40, 10, 2, 4);
-  const dbn = new Dbn({ nVisible: 10, layers: [{ nHidden: 8, hidden: 'noisy-relu', learningRate: 0.01, epochs: 2, ...quiet }, { nHidden: 4, epochs: 2, ...quiet }], seed: 1, backend });
+  const dbn = new Dbn({
+    nVisible: 10,
+    layers: [
+      { nHidden: 8, hidden: 'noisy-relu', learningRate: 0.01, epochs: 2, ...quiet },
+      { nHidden: 4, epochs: 2, ...quiet },
+    ],
+    seed: 1,
+    backend,
+  });
   t.is(dbn.layers[1]!.options.visible, 'gaussian');
   await dbn.pretrain(x);
   t.true(dbn.transform(x).data.every(Number.isFinite));
@@ -127,13 +167,25 @@ test('bad options raise InvalidOptionError naming the layer, the option and the 
     const err = t.throws(() => new Dbn(opts as never), { instanceOf: InvalidOptionError });
     t.regex(err?.message ?? '', pattern);
   };
-  bad({ nVisible: 4, layers: [{ nHidden: 3 }, { nHidden: 0 }], backend }, /^The 'nHidden' option of Dbn layer 1 must be an integer in \[1, inf\]\. Got 0\.$/);
+  bad(
+    { nVisible: 4, layers: [{ nHidden: 3 }, { nHidden: 0 }], backend },
+    /^The 'nHidden' option of Dbn layer 1 must be an integer in \[1, inf\]\. Got 0\.$/,
+  );
   bad({ nVisible: 4, layers: [{ nHidden: 3 }, {}], backend }, /The 'nHidden' option of Dbn layer 1 is required/);
-  bad({ nVisible: 4, layers: [{ nHidden: 3, learningRate: -1 }], backend }, /The 'learningRate' option of Dbn layer 0 must be a number in \(0, inf\)\. Got -1\./);
+  bad(
+    { nVisible: 4, layers: [{ nHidden: 3, learningRate: -1 }], backend },
+    /The 'learningRate' option of Dbn layer 0 must be a number in \(0, inf\)\. Got -1\./,
+  );
   bad({ nVisible: 4, layers: [{ nHidden: 3, nVisible: 4 }], backend }, /Dbn layer 0 has no option 'nVisible'/);
   bad({ nVisible: 4, layers: [{ nHidden: 3, seed: 1 }], backend }, /Dbn layer 0 has no option 'seed'/);
-  bad({ nVisible: 4, layers: [{ nHidden: 3 }, { nHidden: 2, visible: 'gaussian' }], backend }, /The 'visible' option of Dbn layer 1 must be 'bernoulli'/);
-  bad({ nVisible: 4, layers: [{ nHidden: 3, learningRateSchedule: 'exponential', learningRateDecay: 2 }], backend }, /'learningRateDecay' option of Dbn layer 0 must be a number in \(0, 1\]/);
+  bad(
+    { nVisible: 4, layers: [{ nHidden: 3 }, { nHidden: 2, visible: 'gaussian' }], backend },
+    /The 'visible' option of Dbn layer 1 must be 'bernoulli'/,
+  );
+  bad(
+    { nVisible: 4, layers: [{ nHidden: 3, learningRateSchedule: 'exponential', learningRateDecay: 2 }], backend },
+    /'learningRateDecay' option of Dbn layer 0 must be a number in \(0, 1\]/,
+  );
   bad({ nVisible: 4, layers: [], backend }, /The 'layers' option of Dbn must be a non-empty array/);
   bad({ nVisible: 0, layers: [{ nHidden: 3 }], backend }, /The 'nVisible' option of Dbn must be an integer/);
   bad({ layers: [{ nHidden: 3 }], backend }, /The 'nVisible' option of Dbn is required/);
@@ -142,7 +194,10 @@ test('bad options raise InvalidOptionError naming the layer, the option and the 
 
   const dbn = new Dbn({ nVisible: 4, layers: [{ nHidden: 3 }, { nHidden: 2 }], seed: 1, backend });
   const x = [[0, 1, 0, 1]];
-  t.throws(() => dbn.transform(x, 2), { instanceOf: InvalidOptionError, message: /'layer' passed to 'Dbn.transform' must be an integer in \[0, 1\]/ });
+  t.throws(() => dbn.transform(x, 2), {
+    instanceOf: InvalidOptionError,
+    message: /'layer' passed to 'Dbn.transform' must be an integer in \[0, 1\]/,
+  });
   t.throws(() => dbn.transform([[0, 1, 0]]), { instanceOf: ShapeMismatchError, message: /must have 4 columns, got 3/ });
   t.throws(() => dbn.transform([[0, 2, 0, 1]]), { instanceOf: InvalidDataError, message: /\[0, 1\]/ });
   t.throws(() => dbn.generate(0), { instanceOf: InvalidOptionError });
@@ -150,14 +205,24 @@ test('bad options raise InvalidOptionError naming the layer, the option and the 
   t.throws(() => dbn.predict(x), { instanceOf: NotFittedError, message: /call Dbn.fineTune first/ });
   t.throws(() => dbn.evaluate(x, new Int32Array([0])), { instanceOf: NotFittedError });
   const y = new Int32Array([0]);
-  const rejects = async (opts: object, ctor: typeof InvalidOptionError | typeof InvalidDataError | typeof ShapeMismatchError, pattern: RegExp, data = x, labels: unknown = y): Promise<void> => {
+  const rejects = async (
+    opts: object,
+    ctor: typeof InvalidOptionError | typeof InvalidDataError | typeof ShapeMismatchError,
+    pattern: RegExp,
+    data = x,
+    labels: unknown = y,
+  ): Promise<void> => {
     const err = await t.throwsAsync(dbn.fineTune(data, labels as Int32Array, opts), { instanceOf: ctor });
     t.regex(err?.message ?? '', pattern);
   };
   return (async () => {
     await rejects({ dropout: 1 }, InvalidOptionError, /The 'dropout' option of Dbn.fineTune must be a number in \[0, 1\)\. Got 1\./);
     await rejects({ patience: 0 }, InvalidOptionError, /'patience'/);
-    await rejects({ checkpoint: { path: 'x' } }, InvalidOptionError, /'checkpoint' option of Dbn.fineTune must be \{ path: string, everyEpochs: integer >= 1 \}/);
+    await rejects(
+      { checkpoint: { path: 'x' } },
+      InvalidOptionError,
+      /'checkpoint' option of Dbn.fineTune must be \{ path: string, everyEpochs: integer >= 1 \}/,
+    );
     await rejects({ classes: 2 }, ShapeMismatchError, /must be an array of integer class indices >= 0 .*; got a string/, x, 'a');
     await rejects({ classes: 2 }, InvalidDataError, /must hold integer class indices >= 0; element 0 is 0.5/, x, [0.5]);
     await rejects({ classes: 2 }, ShapeMismatchError, /must hold 1 labels/, x, new Int32Array([0, 1]));

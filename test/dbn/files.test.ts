@@ -49,7 +49,10 @@ for (const { name, make } of cpuBackends) {
     t.throws(() => dbn.save(file), { instanceOf: ModelFileError, code: 'EEXIST' });
     const back = Dbn.load(file, { backend });
     t.deepEqual(back.metadata, { source: 'prototypes', scaler: { min: [0, 0.5] } });
-    t.deepEqual(back.options.layers.map((l) => l.nHidden), [9, 7]);
+    t.deepEqual(
+      back.options.layers.map((l) => l.nHidden),
+      [9, 7],
+    );
     t.is(back.seed, 21);
     t.is(back.classes, 3);
     t.true(back.isPretrained);
@@ -88,9 +91,15 @@ for (const { name, make } of cpuBackends) {
     });
     t.is(first.layers[1]!.epochsTrained, 2, 'the aborted epoch is counted in memory');
     const resumed = Dbn.resume(file, { backend });
-    t.deepEqual(resumed.layers.map((l) => l.epochsTrained), [3, 1]);
+    t.deepEqual(
+      resumed.layers.map((l) => l.epochsTrained),
+      [3, 1],
+    );
     const h = await resumed.pretrain(x);
-    t.deepEqual(h.map((e) => e.map((m) => m.epoch)), [[], [1, 2]]);
+    t.deepEqual(
+      h.map((e) => e.map((m) => m.epoch)),
+      [[], [1, 2]],
+    );
     sameModel(t, straight, resumed);
     t.deepEqual(await resumed.pretrain(x), [[], []], 'a finished stack trains no further');
     for (const d of [straight, first, resumed]) d.dispose();
@@ -124,7 +133,10 @@ for (const { name, make } of cpuBackends) {
     t.is(r2.history.length, 4, 'epochs 2..5 run after the checkpoint of epoch 2');
     t.is(r2.history[0]!.epoch, 2);
     t.is(r2.bestEpoch, r0.bestEpoch);
-    t.deepEqual(r2.history.map((m) => m.validationLoss), r0.history.slice(2).map((m) => m.validationLoss));
+    t.deepEqual(
+      r2.history.map((m) => m.validationLoss),
+      r0.history.slice(2).map((m) => m.validationLoss),
+    );
     sameModel(t, straight, resumed);
     // the final checkpoint holds the finished model
     const done = Dbn.load(file, { backend });
@@ -164,7 +176,10 @@ test('bad model files raise ModelFileError with the matching code', async (t) =>
   const good = tmpFile('good.dbn');
   dbn.save(good);
   const mf = readModelFile(good);
-  const tamper = (label: string, edit: (h: Record<string, unknown>, ts: Map<string, { name: string; rows: number; cols: number; data: Float32Array }>) => void): string => {
+  const tamper = (
+    label: string,
+    edit: (h: Record<string, unknown>, ts: Map<string, { name: string; rows: number; cols: number; data: Float32Array }>) => void,
+  ): string => {
     const h = JSON.parse(JSON.stringify(mf.header)) as Record<string, unknown>;
     delete h['tensors'];
     const ts = new Map(mf.tensors);
@@ -185,20 +200,60 @@ test('bad model files raise ModelFileError with the matching code', async (t) =>
   const rbmFile = tmpFile('single.rbm');
   new Rbm({ nVisible: 4, nHidden: 2, backend }).save(rbmFile);
   fails(rbmFile, 'EKIND', /holds a 'rbm' model, expected 'dbn'/);
-  fails(tamper('no-options', (h) => delete h['options']), 'EHEADER', /"options"/);
-  fails(tamper('layer-count', (h) => (h['layers'] as unknown[]).pop()), 'EHEADER', /one "layers" entry per layer/);
-  fails(tamper('shape', (h) => {
-    ((h['options'] as { layers: { nHidden: number }[] }).layers[1]!).nHidden = 8;
-  }), 'EHEADER', /layer 1 is a 9x7 'bernoulli'-visible RBM, but the DBN options call for 9x8/);
-  fails(tamper('bad-option', (h) => {
-    ((h['options'] as { layers: { batchSize: number }[] }).layers[0]!).batchSize = -3;
-  }), 'EHEADER', /invalid options in header: The 'batchSize' option of Dbn layer 0/);
-  fails(tamper('no-head-bias', (_h, ts) => ts.delete('head.bias')), 'EHEADER', /missing tensor 'head.bias'/);
-  fails(tamper('head-shape', (_h, ts) => ts.set('head.bias', { name: 'head.bias', rows: 1, cols: 4, data: new Float32Array(4) })), 'ESIZE', /'head.bias' is 1x4, expected 1x3/);
-  fails(tamper('no-layer-weights', (_h, ts) => ts.delete('layer0.weights')), 'EHEADER', /layer 0: missing tensor 'weights'/);
-  fails(tamper('classes', (h) => ((h['classifier'] as { classes: number }).classes = 1)), 'EHEADER', /classifier: 'classes' must be an integer >= 2/);
-  fails(tamper('metadata', (h) => (h['metadata'] = [1, 2])), 'EHEADER', /"metadata" must be a JSON object/);
-  fails(tamper('activations', (h) => ((h['classifier'] as { activations: string[] }).activations = ['relu', 'sigmoid'])), 'EHEADER', /'activations' must be/);
+  fails(
+    tamper('no-options', (h) => delete h['options']),
+    'EHEADER',
+    /"options"/,
+  );
+  fails(
+    tamper('layer-count', (h) => (h['layers'] as unknown[]).pop()),
+    'EHEADER',
+    /one "layers" entry per layer/,
+  );
+  fails(
+    tamper('shape', (h) => {
+      (h['options'] as { layers: { nHidden: number }[] }).layers[1]!.nHidden = 8;
+    }),
+    'EHEADER',
+    /layer 1 is a 9x7 'bernoulli'-visible RBM, but the DBN options call for 9x8/,
+  );
+  fails(
+    tamper('bad-option', (h) => {
+      (h['options'] as { layers: { batchSize: number }[] }).layers[0]!.batchSize = -3;
+    }),
+    'EHEADER',
+    /invalid options in header: The 'batchSize' option of Dbn layer 0/,
+  );
+  fails(
+    tamper('no-head-bias', (_h, ts) => ts.delete('head.bias')),
+    'EHEADER',
+    /missing tensor 'head.bias'/,
+  );
+  fails(
+    tamper('head-shape', (_h, ts) => ts.set('head.bias', { name: 'head.bias', rows: 1, cols: 4, data: new Float32Array(4) })),
+    'ESIZE',
+    /'head.bias' is 1x4, expected 1x3/,
+  );
+  fails(
+    tamper('no-layer-weights', (_h, ts) => ts.delete('layer0.weights')),
+    'EHEADER',
+    /layer 0: missing tensor 'weights'/,
+  );
+  fails(
+    tamper('classes', (h) => ((h['classifier'] as { classes: number }).classes = 1)),
+    'EHEADER',
+    /classifier: 'classes' must be an integer >= 2/,
+  );
+  fails(
+    tamper('metadata', (h) => (h['metadata'] = [1, 2])),
+    'EHEADER',
+    /"metadata" must be a JSON object/,
+  );
+  fails(
+    tamper('activations', (h) => ((h['classifier'] as { activations: string[] }).activations = ['relu', 'sigmoid'])),
+    'EHEADER',
+    /'activations' must be/,
+  );
   const nan = tamper('nan', (_h, ts) => {
     const w = ts.get('net.layer1.weights')!;
     const data = w.data.slice();

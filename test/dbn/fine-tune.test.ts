@@ -11,7 +11,13 @@ for (const u of unavailable) {
 const quiet = { monitorSize: 0 } as const;
 
 /** Mean cross-entropy of the network in float64 on the host (an independent forward pass). */
-function hostLoss(p: ClassifierParameters, x: Float32Array, rows: number, y: Int32Array, override?: { layer: number; bias: boolean; index: number; value: number }): number {
+function hostLoss(
+  p: ClassifierParameters,
+  x: Float32Array,
+  rows: number,
+  y: Int32Array,
+  override?: { layer: number; bias: boolean; index: number; value: number },
+): number {
   let total = 0;
   for (let r = 0; r < rows; r++) {
     let a: number[] = Array.from(x.subarray(r * p.layers[0]!.weights.rows, (r + 1) * p.layers[0]!.weights.rows));
@@ -43,7 +49,15 @@ for (const { name, make } of cpuBackends) {
     const backend = make();
     const { x, y } = prototypes(12, 6, 3, 11, 0.2);
     for (const hidden of ['bernoulli', 'noisy-relu'] as const) {
-      const dbn = new Dbn({ nVisible: 6, layers: [{ nHidden: 5, hidden, learningRate: 0.01, epochs: 2, batchSize: 4, ...quiet }, { nHidden: 4, epochs: 2, batchSize: 4, ...quiet }], seed: 3, backend });
+      const dbn = new Dbn({
+        nVisible: 6,
+        layers: [
+          { nHidden: 5, hidden, learningRate: 0.01, epochs: 2, batchSize: 4, ...quiet },
+          { nHidden: 4, epochs: 2, batchSize: 4, ...quiet },
+        ],
+        seed: 3,
+        backend,
+      });
       await dbn.pretrain(x);
       // a few epochs so that the head is not near zero, then the gradient at that point
       await dbn.fineTune(x, y, { epochs: 3, validationFraction: 0, batchSize: 4, learningRate: 0.5 });
@@ -60,9 +74,15 @@ for (const { name, make } of cpuBackends) {
             const index = rng.int(n);
             const v0 = bias ? layer.bias[index]! : layer.weights.data[index]!;
             const h = 1e-4;
-            const num = (hostLoss(p, x.data, 12, y, { layer: li, bias, index, value: v0 + h }) - hostLoss(p, x.data, 12, y, { layer: li, bias, index, value: v0 - h })) / (2 * h);
+            const num =
+              (hostLoss(p, x.data, 12, y, { layer: li, bias, index, value: v0 + h }) -
+                hostLoss(p, x.data, 12, y, { layer: li, bias, index, value: v0 - h })) /
+              (2 * h);
             const ana = bias ? g.layers[li]!.bias[index]! : g.layers[li]!.weights.data[index]!;
-            t.true(Math.abs(num - ana) <= 2e-4 + 2e-3 * Math.abs(num), `${hidden} layer ${li} ${bias ? 'bias' : 'weight'} ${index}: numerical ${num}, backprop ${ana}`);
+            t.true(
+              Math.abs(num - ana) <= 2e-4 + 2e-3 * Math.abs(num),
+              `${hidden} layer ${li} ${bias ? 'bias' : 'weight'} ${index}: numerical ${num}, backprop ${ana}`,
+            );
             checked++;
           }
         }
@@ -72,12 +92,23 @@ for (const { name, make } of cpuBackends) {
       // a finished run followed by fineTune starts a new run from the same init: same result
       const before = dbn.getClassifierParameters();
       await dbn.fineTune(x, y, { epochs: 3, validationFraction: 0, batchSize: 4, learningRate: 0.5 });
-      t.true(sameBits(dbn.getClassifierParameters().layers[0]!.weights.data, before.layers[0]!.weights.data), 'a new run reproduces the first');
+      t.true(
+        sameBits(dbn.getClassifierParameters().layers[0]!.weights.data, before.layers[0]!.weights.data),
+        'a new run reproduces the first',
+      );
       dbn.dispose();
 
       // one full-batch step without momentum or decay moves every parameter by −ε·∇ (random init, no pretraining)
       const eps = 0.3;
-      const probe = new Dbn({ nVisible: 6, layers: [{ nHidden: 5, hidden, epochs: 2, ...quiet }, { nHidden: 4, epochs: 2, ...quiet }], seed: 8, backend });
+      const probe = new Dbn({
+        nVisible: 6,
+        layers: [
+          { nHidden: 5, hidden, epochs: 2, ...quiet },
+          { nHidden: 4, epochs: 2, ...quiet },
+        ],
+        seed: 8,
+        backend,
+      });
       await probe.fineTune(x, y, { epochs: 0, validationFraction: 0 });
       const p0 = probe.getClassifierParameters();
       const g0 = probe.gradients(x, y);
@@ -98,10 +129,24 @@ for (const { name, make } of cpuBackends) {
   test(`${name}: fine-tuning lowers the loss and fits the training data; evaluate and predictProba are consistent`, async (t) => {
     const backend = make();
     const { x, y } = prototypes(150, 24, 3, 12, 0.15);
-    const dbn = new Dbn({ nVisible: 24, layers: [{ nHidden: 16, epochs: 20, batchSize: 10, learningRate: 0.3, ...quiet }, { nHidden: 12, epochs: 20, batchSize: 10, learningRate: 0.3, ...quiet }], seed: 4, backend });
+    const dbn = new Dbn({
+      nVisible: 24,
+      layers: [
+        { nHidden: 16, epochs: 20, batchSize: 10, learningRate: 0.3, ...quiet },
+        { nHidden: 12, epochs: 20, batchSize: 10, learningRate: 0.3, ...quiet },
+      ],
+      seed: 4,
+      backend,
+    });
     await dbn.pretrain(x);
     const losses: number[] = [];
-    const res = await dbn.fineTune(x, y, { epochs: 20, batchSize: 10, dropout: 0.1, patience: 25, onEpoch: (m) => void losses.push(m.loss) });
+    const res = await dbn.fineTune(x, y, {
+      epochs: 20,
+      batchSize: 10,
+      dropout: 0.1,
+      patience: 25,
+      onEpoch: (m) => void losses.push(m.loss),
+    });
     t.true(res.finished);
     t.is(res.epochs, 20);
     t.is(res.history.length, 20);
@@ -110,9 +155,15 @@ for (const { name, make } of cpuBackends) {
     const ev = dbn.evaluate(x, y);
     t.true(ev.accuracy >= 0.95, `training accuracy ${ev.accuracy}`);
     t.is(ev.confusionMatrix.length, 3);
-    t.is(ev.confusionMatrix.flat().reduce((s, v) => s + v, 0), 150);
+    t.is(
+      ev.confusionMatrix.flat().reduce((s, v) => s + v, 0),
+      150,
+    );
     t.is(ev.confusionMatrix.reduce((s, row, i) => s + row[i]!, 0) / 150, ev.accuracy);
-    t.deepEqual(ev.confusionMatrix.map((row) => row.reduce((s, v) => s + v, 0)), [50, 50, 50]);
+    t.deepEqual(
+      ev.confusionMatrix.map((row) => row.reduce((s, v) => s + v, 0)),
+      [50, 50, 50],
+    );
     const proba = dbn.predictProba(x);
     t.deepEqual([proba.rows, proba.cols], [150, 3]);
     const pred = dbn.predict(x);
@@ -139,7 +190,12 @@ for (const { name, make } of cpuBackends) {
     const snapshots: Float32Array[] = [];
     const val: number[] = [];
     const res = await dbn.fineTune(x, y, {
-      epochs: 40, learningRate: 1, batchSize: 5, weightDecay: 0, patience: 3, validation: { x: vx, y: vy },
+      epochs: 40,
+      learningRate: 1,
+      batchSize: 5,
+      weightDecay: 0,
+      patience: 3,
+      validation: { x: vx, y: vy },
       onEpoch: (m) => {
         val.push(m.validationLoss!);
         snapshots.push(dbn.getClassifierParameters().layers[1]!.weights.data);
@@ -158,12 +214,27 @@ for (const { name, make } of cpuBackends) {
 test('the classifier starts from the RBMs (weights and hidden biases), or from Glorot-uniform weights with init: random', async (t) => {
   const backend = cpuBackends[0]!.make();
   const { x, y } = prototypes(30, 8, 2, 14, 0.1);
-  const dbn = new Dbn({ nVisible: 8, layers: [{ nHidden: 6, epochs: 3, batchSize: 10, ...quiet }, { nHidden: 4, hidden: 'noisy-relu', learningRate: 0.01, epochs: 3, batchSize: 10, ...quiet }], seed: 6, backend });
+  const dbn = new Dbn({
+    nVisible: 8,
+    layers: [
+      { nHidden: 6, epochs: 3, batchSize: 10, ...quiet },
+      { nHidden: 4, hidden: 'noisy-relu', learningRate: 0.01, epochs: 3, batchSize: 10, ...quiet },
+    ],
+    seed: 6,
+    backend,
+  });
   await dbn.pretrain(x);
   await dbn.fineTune(x, y, { epochs: 0, validationFraction: 0 });
   const auto = dbn.getClassifierParameters();
   t.deepEqual(auto.activations, ['sigmoid', 'relu']);
-  t.deepEqual(auto.layers.map((l) => [l.weights.rows, l.weights.cols]), [[8, 6], [6, 4], [4, 2]]);
+  t.deepEqual(
+    auto.layers.map((l) => [l.weights.rows, l.weights.cols]),
+    [
+      [8, 6],
+      [6, 4],
+      [4, 2],
+    ],
+  );
   for (const [i, rbm] of dbn.layers.entries()) {
     const p = rbm.getParameters();
     t.true(sameBits(auto.layers[i]!.weights.data, p.weights.data), `layer ${i} weights`);
@@ -179,7 +250,10 @@ test('the classifier starts from the RBMs (weights and hidden biases), or from G
   for (const i of [0, 1]) {
     const w = rand.layers[i]!.weights.data;
     t.false(sameBits(w, auto.layers[i]!.weights.data));
-    t.true(w.every((v) => Math.abs(v) <= limits[i]!), `layer ${i} within ±${limits[i]}`);
+    t.true(
+      w.every((v) => Math.abs(v) <= limits[i]!),
+      `layer ${i} within ±${limits[i]}`,
+    );
     t.true(Math.max(...w.map(Math.abs)) > limits[i]! / 2, `layer ${i} spreads over its range`);
     t.true(rand.layers[i]!.bias.every((b) => b === 0));
   }

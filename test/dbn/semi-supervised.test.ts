@@ -26,7 +26,10 @@ if (backendEntry === undefined) {
     const heldOutY = labels(3000, 4000);
     const spec = {
       nVisible: 784,
-      layers: [{ nHidden: 300, epochs: 10, monitorSize: 0 }, { nHidden: 300, epochs: 10, monitorSize: 0 }],
+      layers: [
+        { nHidden: 300, epochs: 10, monitorSize: 0 },
+        { nHidden: 300, epochs: 10, monitorSize: 0 },
+      ],
       seed: 1,
       backend,
     };

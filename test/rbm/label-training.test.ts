@@ -62,7 +62,11 @@ for (const { name, make } of cpuBackends) {
       const eps = 1e-2;
       const numeric = (kind: 'w' | 'bv' | 'bh', i: number): number => {
         const bump = (d: number): RbmParameters => {
-          const q = { weights: { ...p0.weights, data: p0.weights.data.slice() }, visibleBias: p0.visibleBias.slice(), hiddenBias: p0.hiddenBias.slice() };
+          const q = {
+            weights: { ...p0.weights, data: p0.weights.data.slice() },
+            visibleBias: p0.visibleBias.slice(),
+            hiddenBias: p0.hiddenBias.slice(),
+          };
           const arr = kind === 'w' ? q.weights.data : kind === 'bv' ? q.visibleBias : q.hiddenBias;
           arr[i] = arr[i]! + d;
           return q;
@@ -92,7 +96,16 @@ for (const { name, make } of cpuBackends) {
     const data = rows(64, 3);
     try {
       for (const persistent of [false, true]) {
-        const clamped = new Rbm({ ...plain, nVisible: NV, nHidden: NH, softmaxUnits: C, labelNegativePhase: 'clamped', persistent, backend, seed: 2 });
+        const clamped = new Rbm({
+          ...plain,
+          nVisible: NV,
+          nHidden: NH,
+          softmaxUnits: C,
+          labelNegativePhase: 'clamped',
+          persistent,
+          backend,
+          seed: 2,
+        });
         const sampled = new Rbm({ ...plain, nVisible: NV, nHidden: NH, softmaxUnits: C, persistent, backend, seed: 2 });
         try {
           const p0 = params(5);
@@ -100,7 +113,8 @@ for (const { name, make } of cpuBackends) {
             r.setParameters(p0);
             for (let e = 0; e < 3; e++) r.partialFit({ rows: 64, cols: NV, data: data.x });
           }
-          const moved = (r: Rbm): number => Math.max(...Array.from({ length: C }, (_, k) => Math.abs(r.getParameters().visibleBias[NF + k]! - p0.visibleBias[NF + k]!)));
+          const moved = (r: Rbm): number =>
+            Math.max(...Array.from({ length: C }, (_, k) => Math.abs(r.getParameters().visibleBias[NF + k]! - p0.visibleBias[NF + k]!)));
           if (persistent) {
             // chains hold labels i mod C (16 chains: 6, 5, 5); data holds its own counts: only their difference moves the biases
             const counts = [0, 0, 0];
@@ -127,6 +141,12 @@ for (const { name, make } of cpuBackends) {
 }
 
 test('the label-training options need a softmax group', (t) => {
-  t.throws(() => new Rbm({ nVisible: 6, nHidden: 2, discriminativeWeight: 1 }), { instanceOf: InvalidOptionError, message: /discriminativeWeight/ });
-  t.throws(() => new Rbm({ nVisible: 6, nHidden: 2, softmaxUnits: 2, labelNegativePhase: 'fixed' as never }), { instanceOf: InvalidOptionError, message: /labelNegativePhase/ });
+  t.throws(() => new Rbm({ nVisible: 6, nHidden: 2, discriminativeWeight: 1 }), {
+    instanceOf: InvalidOptionError,
+    message: /discriminativeWeight/,
+  });
+  t.throws(() => new Rbm({ nVisible: 6, nHidden: 2, softmaxUnits: 2, labelNegativePhase: 'fixed' as never }), {
+    instanceOf: InvalidOptionError,
+    message: /labelNegativePhase/,
+  });
 });

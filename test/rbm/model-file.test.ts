@@ -29,7 +29,14 @@ test('the byte layout is the documented one and round-trips', (t) => {
   t.is(buf.readUInt32LE(4), 2);
   const hlen = buf.readUInt32LE(8);
   const header = JSON.parse(buf.toString('utf8', 12, 12 + hlen));
-  t.deepEqual(header, { kind: 'test', note: 'x', tensors: [{ name: 'a', rows: 2, cols: 3 }, { name: 'b', rows: 1, cols: 1 }] });
+  t.deepEqual(header, {
+    kind: 'test',
+    note: 'x',
+    tensors: [
+      { name: 'a', rows: 2, cols: 3 },
+      { name: 'b', rows: 1, cols: 1 },
+    ],
+  });
   const start = 12 + hlen + ((4 - ((12 + hlen) % 4)) % 4);
   t.is(start % 4, 0);
   t.is(buf.length, start + 7 * 4 + 4);
@@ -48,19 +55,56 @@ test('every way a file can be wrong has its own code', (t) => {
   const cases: [string, Buffer, string, RegExp][] = [
     ['short', buf.subarray(0, 8), 'ETRUNCATED', /shorter than the 12-byte preamble/],
     ['magic', Buffer.concat([Buffer.from('PNG!'), buf.subarray(4)]), 'EMAGIC', /magic is "PNG!"/],
-    ['version', (() => { const b = Buffer.from(buf); b.writeUInt32LE(9, 4); return b; })(), 'EVERSION', /version 9/],
+    [
+      'version',
+      (() => {
+        const b = Buffer.from(buf);
+        b.writeUInt32LE(9, 4);
+        return b;
+      })(),
+      'EVERSION',
+      /version 9/,
+    ],
     ['header length', reseal((b) => b.writeUInt32LE(1e6, 8), buf), 'ETRUNCATED', /header claims/],
     ['json', reseal((b) => b.write('}', 12), buf), 'EHEADER', /not valid JSON/],
     ['truncated payload', buf.subarray(0, buf.length - 4), 'ETRUNCATED', /tensor 'b'/],
     ['trailing bytes', Buffer.concat([buf, Buffer.alloc(4)]), 'ESIZE', /4 bytes after the last tensor/],
     ['nan', reseal((b) => b.writeFloatLE(Number.NaN, b.length - 8), buf), 'ENONFINITE', /tensor 'a' holds NaN at row 1, column 2/],
-    ['flipped payload bit', (() => { const b = Buffer.from(buf); b[b.length - 6]! ^= 0x10; return b; })(), 'ECHECKSUM', /checksum mismatch: the file stores CRC-32 0x[0-9a-f]{8}, its bytes give 0x[0-9a-f]{8}/],
-    ['flipped checksum bit', (() => { const b = Buffer.from(buf); b[b.length - 1]! ^= 0x01; return b; })(), 'ECHECKSUM', /checksum mismatch/],
-    ['no kind', (() => {
-      const json = Buffer.from(JSON.stringify({ tensors: [] }));
-      const b = Buffer.alloc(12 + json.length + 4); b.write('DBNM', 0, 'latin1'); b.writeUInt32LE(2, 4); b.writeUInt32LE(json.length, 8); json.copy(b, 12);
-      b.writeUInt32LE(crc32(b.subarray(0, b.length - 4)), b.length - 4); return b;
-    })(), 'EHEADER', /string "kind"/],
+    [
+      'flipped payload bit',
+      (() => {
+        const b = Buffer.from(buf);
+        b[b.length - 6]! ^= 0x10;
+        return b;
+      })(),
+      'ECHECKSUM',
+      /checksum mismatch: the file stores CRC-32 0x[0-9a-f]{8}, its bytes give 0x[0-9a-f]{8}/,
+    ],
+    [
+      'flipped checksum bit',
+      (() => {
+        const b = Buffer.from(buf);
+        b[b.length - 1]! ^= 0x01;
+        return b;
+      })(),
+      'ECHECKSUM',
+      /checksum mismatch/,
+    ],
+    [
+      'no kind',
+      (() => {
+        const json = Buffer.from(JSON.stringify({ tensors: [] }));
+        const b = Buffer.alloc(12 + json.length + 4);
+        b.write('DBNM', 0, 'latin1');
+        b.writeUInt32LE(2, 4);
+        b.writeUInt32LE(json.length, 8);
+        json.copy(b, 12);
+        b.writeUInt32LE(crc32(b.subarray(0, b.length - 4)), b.length - 4);
+        return b;
+      })(),
+      'EHEADER',
+      /string "kind"/,
+    ],
   ];
   for (const [what, bytes, code, re] of cases) {
     const err = t.throws(() => parseModelFile(bytes, `${what}.rbm`), { instanceOf: ModelFileError }, what);
@@ -69,7 +113,11 @@ test('every way a file can be wrong has its own code', (t) => {
     t.true(err!.message.startsWith(`${what}.rbm: `), what);
   }
   t.is(hlen > 0, true);
-  t.throws(() => parseModelFile(buf, 'k.rbm', 'rbm'), { instanceOf: ModelFileError, code: 'EKIND', message: /holds a 'test' model, expected 'rbm'/ });
+  t.throws(() => parseModelFile(buf, 'k.rbm', 'rbm'), {
+    instanceOf: ModelFileError,
+    code: 'EKIND',
+    message: /holds a 'test' model, expected 'rbm'/,
+  });
   t.throws(() => readModelFile(path.join(dir, 'missing.rbm')), { instanceOf: ModelFileError, code: 'ENOENT' });
 });
 
@@ -80,15 +128,22 @@ test('writes are atomic and never overwrite without asking', (t) => {
   t.throws(() => writeModelFile(f, { kind: 'test' }, []), { instanceOf: ModelFileError, code: 'EEXIST' });
   t.deepEqual(fs.readFileSync(f), before);
   t.throws(() => writeModelFile(path.join(dir, 'nodir', 'x.bin'), { kind: 'test' }, tensors), { instanceOf: ModelFileError, code: 'EIO' });
-  t.throws(() => writeModelFile(f, { kind: 'test' }, [{ name: 'z', rows: 2, cols: 2, data: new Float32Array(3) }], { overwrite: true }), { instanceOf: ModelFileError, code: 'ESIZE' });
+  t.throws(() => writeModelFile(f, { kind: 'test' }, [{ name: 'z', rows: 2, cols: 2, data: new Float32Array(3) }], { overwrite: true }), {
+    instanceOf: ModelFileError,
+    code: 'ESIZE',
+  });
   t.deepEqual(fs.readFileSync(f), before, 'a failed write leaves the old file intact');
   writeModelFile(f, { kind: 'test2' }, [], { overwrite: true });
   t.is(readModelFile(f).header.kind, 'test2');
-  t.deepEqual(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no temp files left behind');
+  t.deepEqual(
+    fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no temp files left behind',
+  );
 });
 
 test('Rbm.load rejects a file with wrong tensor shapes or bad options', (t) => {
-  const [{ make }] = cpuBackends as [typeof cpuBackends[0]];
+  const [{ make }] = cpuBackends as [(typeof cpuBackends)[0]];
   const backend = make();
   const f1 = path.join(dir, 'shape.rbm');
   writeModelFile(f1, { kind: 'rbm', options: { nVisible: 3, nHidden: 2 } }, [
@@ -151,13 +206,31 @@ test('header fields are checked for type and range, and counts against tensor sh
     ['count against shape', rbm({}, 4), 'ESIZE', /tensor 'weights' is 3x2, expected 4x2/],
     ['metadata list', rbm({ metadata: ['x'] }), 'EHEADER', /"metadata" must be a JSON object/],
     ['library number', rbm({ library: 5 }), 'EHEADER', /"library" must be a string/],
-    ['dbn layers as a number', encodeModelFile({ kind: 'dbn', options: { nVisible: 3, layers: [{ nHidden: 2 }] }, layers: 5 }, []), 'EHEADER', /one "layers" entry per layer \(1\)/],
-    ['dbn options.layers as a number', encodeModelFile({ kind: 'dbn', options: { nVisible: 3, layers: 5 }, layers: [] }, []), 'EHEADER', /"options" object with a "layers" list/],
-    ['dbn layer chain', encodeModelFile({ kind: 'dbn', options: { nVisible: 4, layers: [{ nHidden: 2 }] }, layers: [{ options: { nVisible: 3, nHidden: 2 } }] }, [
-      { name: 'layer0.weights', rows: 3, cols: 2, data: new Float32Array(6) },
-      { name: 'layer0.visibleBias', rows: 1, cols: 3, data: new Float32Array(3) },
-      { name: 'layer0.hiddenBias', rows: 1, cols: 2, data: new Float32Array(2) },
-    ]), 'EHEADER', /layer 0 has 3 visible units, but the DBN input has 4/],
+    [
+      'dbn layers as a number',
+      encodeModelFile({ kind: 'dbn', options: { nVisible: 3, layers: [{ nHidden: 2 }] }, layers: 5 }, []),
+      'EHEADER',
+      /one "layers" entry per layer \(1\)/,
+    ],
+    [
+      'dbn options.layers as a number',
+      encodeModelFile({ kind: 'dbn', options: { nVisible: 3, layers: 5 }, layers: [] }, []),
+      'EHEADER',
+      /"options" object with a "layers" list/,
+    ],
+    [
+      'dbn layer chain',
+      encodeModelFile(
+        { kind: 'dbn', options: { nVisible: 4, layers: [{ nHidden: 2 }] }, layers: [{ options: { nVisible: 3, nHidden: 2 } }] },
+        [
+          { name: 'layer0.weights', rows: 3, cols: 2, data: new Float32Array(6) },
+          { name: 'layer0.visibleBias', rows: 1, cols: 3, data: new Float32Array(3) },
+          { name: 'layer0.hiddenBias', rows: 1, cols: 2, data: new Float32Array(2) },
+        ],
+      ),
+      'EHEADER',
+      /layer 0 has 3 visible units, but the DBN input has 4/,
+    ],
   ];
   for (const [what, bytes, code, re] of cases) {
     const err = t.throws(() => parseModelFile(bytes, `${what}.rbm`), { instanceOf: ModelFileError }, what);
@@ -175,9 +248,17 @@ test('save refuses non-finite weights and leaves the good file as it was', (t) =
   const w = new Float32Array(6);
   w[4] = Number.NaN;
   rbm.writeParametersTrusted(w, new Float32Array(3), new Float32Array(2));
-  t.throws(() => rbm.save(f, { overwrite: true }), { instanceOf: ModelFileError, code: 'ENONFINITE', message: /refusing to save: tensor 'weights' holds NaN at row 2, column 0; the existing file is left as it was/ });
+  t.throws(() => rbm.save(f, { overwrite: true }), {
+    instanceOf: ModelFileError,
+    code: 'ENONFINITE',
+    message: /refusing to save: tensor 'weights' holds NaN at row 2, column 0; the existing file is left as it was/,
+  });
   t.deepEqual(fs.readFileSync(f), before);
-  t.throws(() => rbm.save(path.join(dir, 'nan-new.rbm')), { instanceOf: ModelFileError, code: 'ENONFINITE', message: /nothing was written/ });
+  t.throws(() => rbm.save(path.join(dir, 'nan-new.rbm')), {
+    instanceOf: ModelFileError,
+    code: 'ENONFINITE',
+    message: /nothing was written/,
+  });
   t.false(fs.existsSync(path.join(dir, 'nan-new.rbm')));
   rbm.dispose();
   backend.dispose();
@@ -218,7 +299,7 @@ test('a save fsyncs the file, renames it into place, then fsyncs the directory',
   t.is(readModelFile(f).header.kind, 'test');
 });
 
-test('a temp file left by a killed save is removed by the next save; a live writer\'s is kept', (t) => {
+test("a temp file left by a killed save is removed by the next save; a live writer's is kept", (t) => {
   const sub = fs.mkdtempSync(path.join(dir, 'stale-'));
   const f = path.join(sub, 'model.dbn');
   const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
@@ -227,8 +308,8 @@ test('a temp file left by a killed save is removed by the next save; a live writ
   const other = path.join(sub, `.other.dbn.${dead}.0badf00d.tmp`);
   for (const p of [stale, live, other]) fs.writeFileSync(p, 'half a model');
   writeModelFile(f, { kind: 'test' }, tensors);
-  t.false(fs.existsSync(stale), 'the dead writer\'s temp file is gone');
-  t.true(fs.existsSync(live), 'a live process\'s temp file is kept');
-  t.true(fs.existsSync(other), 'another file\'s temp file is not touched');
+  t.false(fs.existsSync(stale), "the dead writer's temp file is gone");
+  t.true(fs.existsSync(live), "a live process's temp file is kept");
+  t.true(fs.existsSync(other), "another file's temp file is not touched");
   t.is(readModelFile(f).header.kind, 'test');
 });

@@ -34,7 +34,15 @@ test('every Rbm inference method refuses an unfitted model with NotFittedError, 
 
 test('Dbn.transform, reconstruct and generate refuse layers that were never pretrained', async (t) => {
   const backend = createJsBackend();
-  const dbn = new Dbn({ nVisible: 6, layers: [{ nHidden: 4, epochs: 1, batchSize: 2 }, { nHidden: 2, epochs: 1, batchSize: 2 }], backend, seed: 1 });
+  const dbn = new Dbn({
+    nVisible: 6,
+    layers: [
+      { nHidden: 4, epochs: 1, batchSize: 2 },
+      { nHidden: 2, epochs: 1, batchSize: 2 },
+    ],
+    backend,
+    seed: 1,
+  });
   for (const [name, call] of [
     ['Dbn.transform', () => dbn.transform(x)],
     ['Dbn.reconstruct', () => dbn.reconstruct(x)],

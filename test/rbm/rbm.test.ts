@@ -67,8 +67,14 @@ for (const { name, make } of cpuBackends) {
   test(`${name}: a CD-1 update on a 3x2 RBM with fixed uniforms matches the hand computation`, (t) => {
     const backend = make();
     const rbm = new Rbm({
-      nVisible: 3, nHidden: 2, backend, random: fixedSource([0.3, 0.6]),
-      learningRate: 0.5, initialMomentum: 0, weightDecay: 0, batchSize: 1,
+      nVisible: 3,
+      nHidden: 2,
+      backend,
+      random: fixedSource([0.3, 0.6]),
+      learningRate: 0.5,
+      initialMomentum: 0,
+      weightDecay: 0,
+      batchSize: 1,
     });
     rbm.setParameters({
       weights: { rows: 3, cols: 2, data: Float32Array.from([0.1, -0.2, 0.3, 0.4, -0.5, 0.6]) },
@@ -142,7 +148,7 @@ for (const { name, make } of cpuBackends) {
     backend.dispose();
   });
 
-  test(`${name}: input is not mutated; transform equals meanHiddens; gibbs gives no NaN`, async (t) => {
+  test(`${name}: input is not mutated; transform is the mean field σ(vW + b_h) (and meanHiddens its alias); gibbs gives no NaN`, async (t) => {
     const backend = make();
     const data = binaryData(30, 10, 6);
     const copy = new Float32Array(data.data);
@@ -153,7 +159,21 @@ for (const { name, make } of cpuBackends) {
     rbm.freeEnergy(data);
     rbm.scoreSamples(data);
     t.deepEqual(data.data, copy);
-    t.deepEqual(rbm.transform(data).data, rbm.meanHiddens(data).data);
+    const features = rbm.transform(data);
+    t.deepEqual(features.data, rbm.meanHiddens(data).data);
+    // independent expectation: the mean field computed on the host from the parameters
+    const params = rbm.getParameters();
+    for (let row = 0; row < data.rows; row++) {
+      for (let j = 0; j < 5; j++) {
+        let act = params.hiddenBias[j]!;
+        for (let i = 0; i < 10; i++) act += data.data[row * 10 + i]! * params.weights.data[i * 5 + j]!;
+        const expected = 1 / (1 + Math.exp(-act));
+        t.true(
+          Math.abs(features.data[row * 5 + j]! - expected) < 1e-5,
+          `row ${row} unit ${j}: ${features.data[row * 5 + j]} vs ${expected}`,
+        );
+      }
+    }
     // huge weights: the sigmoid saturates but must stay finite
     const p = rbm.getParameters();
     rbm.setParameters({ ...p, weights: { ...p.weights, data: p.weights.data.map((_, i) => (i % 2 ? 1e4 : -1e4)) } });
@@ -172,7 +192,7 @@ for (const { name, make } of cpuBackends) {
     const reps = 4000;
     const many: HostMatrix = { rows: reps, cols: 8, data: new Float32Array(reps * 8) };
     for (let r = 0; r < reps; r++) many.data.set(v.data, r * 8);
-    const mean = rbm.meanHiddens(v).data;
+    const mean = rbm.transform(v).data;
     const s = rbm.sampleHiddens(many).data;
     for (let j = 0; j < 6; j++) {
       let m = 0;
@@ -210,8 +230,18 @@ for (const { name, make } of cpuBackends) {
     const backend = make();
     const data = patterns(120, 16, 8);
     const rbm = new Rbm({
-      nVisible: 16, nHidden: 12, backend, seed: 5, persistent: true, k: 3, sparsityCost: 0.1, sparsityTarget: 0.2,
-      learningRateSchedule: 'exponential', learningRateDecay: 0.95, batchSize: 25, monitorSize: 50,
+      nVisible: 16,
+      nHidden: 12,
+      backend,
+      seed: 5,
+      persistent: true,
+      k: 3,
+      sparsityCost: 0.1,
+      sparsityTarget: 0.2,
+      learningRateSchedule: 'exponential',
+      learningRateDecay: 0.95,
+      batchSize: 25,
+      monitorSize: 50,
     });
     rbm.setParameters(rbm.getParameters());
     const before = rbm.reconstructionError(data);
@@ -249,7 +279,7 @@ for (const { name, make } of cpuBackends) {
 
 if (cpuBackends.length >= 2) {
   test('a model saved on one backend loads on another with the same outputs (1e-5)', async (t) => {
-    const [first, second] = cpuBackends as [typeof cpuBackends[0], typeof cpuBackends[0]];
+    const [first, second] = cpuBackends as [(typeof cpuBackends)[0], (typeof cpuBackends)[0]];
     const b1 = first.make();
     const b2 = second.make();
     const data = binaryData(64, 20, 13);
@@ -290,11 +320,18 @@ test('every bad option raises InvalidOptionError naming the option and the expec
 });
 
 test('bad data raises ShapeMismatchError / InvalidDataError', async (t) => {
-  const [{ make }] = cpuBackends as [typeof cpuBackends[0]];
+  const [{ make }] = cpuBackends as [(typeof cpuBackends)[0]];
   const backend = make();
   const rbm = new Rbm({ nVisible: 3, nHidden: 2, backend, seed: 1 });
   t.throws(() => rbm.partialFit([[1, 0]]), { instanceOf: ShapeMismatchError, message: /must have 3 columns, got 2/ });
-  t.throws(() => rbm.partialFit([[1, 0, 1], [1, 0]]), { instanceOf: ShapeMismatchError, message: /row 1 has 2 columns/ });
+  t.throws(
+    () =>
+      rbm.partialFit([
+        [1, 0, 1],
+        [1, 0],
+      ]),
+    { instanceOf: ShapeMismatchError, message: /row 1 has 2 columns/ },
+  );
   t.throws(() => rbm.partialFit([[1, 0, 2]]), { instanceOf: InvalidDataError, message: /\[0, 1\].*row 0, column 2 is 2/ });
   t.throws(() => rbm.transform([[1, Number.NaN, 0]]), { instanceOf: InvalidDataError, message: /column 1 is NaN/ });
   t.throws(() => rbm.transform({ rows: 2, cols: 3, data: new Float32Array(5) }), { instanceOf: ShapeMismatchError });
@@ -323,10 +360,18 @@ for (const { name, make } of cpuBackends) {
     rbm.writeParametersTrusted(w2, bv2, bh2);
     const q = rbm.getParameters();
     t.deepEqual([q.weights.data, q.visibleBias, q.hiddenBias], [w2, bv2, bh2]);
-    t.throws(() => rbm.readParametersInto(new Float32Array(11), bv, bh), { instanceOf: ShapeMismatchError, message: "Argument 'weights' passed to 'Rbm.readParametersInto' must be a Float32Array of 12 values, got 11 values." });
-    t.throws(() => rbm.writeParametersTrusted(w2, bv2, new Float32Array(4)), { instanceOf: ShapeMismatchError, message: /'hiddenBias' passed to 'Rbm.writeParametersTrusted' must be a Float32Array of 3 values/ });
+    t.throws(() => rbm.readParametersInto(new Float32Array(11), bv, bh), {
+      instanceOf: ShapeMismatchError,
+      message: "Argument 'weights' passed to 'Rbm.readParametersInto' must be a Float32Array of 12 values, got 11 values.",
+    });
+    t.throws(() => rbm.writeParametersTrusted(w2, bv2, new Float32Array(4)), {
+      instanceOf: ShapeMismatchError,
+      message: /'hiddenBias' passed to 'Rbm.writeParametersTrusted' must be a Float32Array of 3 values/,
+    });
     // The validating form refuses what the trusted one would take.
     w2[0] = Number.NaN;
-    t.throws(() => rbm.setParameters({ weights: { rows: 4, cols: 3, data: w2 }, visibleBias: bv2, hiddenBias: bh2 }), { instanceOf: InvalidDataError });
+    t.throws(() => rbm.setParameters({ weights: { rows: 4, cols: 3, data: w2 }, visibleBias: bv2, hiddenBias: bh2 }), {
+      instanceOf: InvalidDataError,
+    });
   });
 }

@@ -132,7 +132,13 @@ abstract class KernelHost {
   }
 
   /** The kernel for `name` with output `rows × cols`, built on first use. */
-  protected kernelFor(name: KernelName, rows: number, cols: number, constants: Readonly<Record<string, number>>, argKey: string): GpuJsKernel {
+  protected kernelFor(
+    name: KernelName,
+    rows: number,
+    cols: number,
+    constants: Readonly<Record<string, number>>,
+    argKey: string,
+  ): GpuJsKernel {
     const key = `${name}|${rows}x${cols}|${JSON.stringify(constants)}|${argKey}`;
     let k = this.kernels.get(key);
     if (k === undefined) {

@@ -10,16 +10,14 @@
  * `info.description`. Nothing is loaded (not gpu.js, not `gl`, not `webgpu`) until
  * {@link createGpuBackend} is called. See `README.md` here for what each mode needs.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
-import { installCommand, MissingPackageError, requireOptional, resolveOptional } from '../../optional.js';
+import { MissingPackageError } from '../../optional.js';
 import { validateOptions } from '../../validate.js';
 import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
-import { SyncExecutor, type GpuEngine, type GpuJsModule, type Step, type TensorRef } from './executor.js';
+import type { GpuEngine, Step, TensorRef } from './executor.js';
 import type { KernelName } from './kernels.js';
 import { quietDriverLogs } from './drivers.js';
-import { startWebGpuEngine } from './webgpu-engine.js';
+import { loadGpuJs, startSync, startWebGpu } from './modes.js';
 
 /**
  * A gpu.js mode: `'auto'` picks the fastest that really runs (see the README), `'gpu'` is
@@ -95,7 +93,9 @@ class GpuBackend implements Backend {
   #same(op: string, out: GpuTensor, ...args: [GpuTensor, string][]): void {
     for (const [t, name] of args) {
       if (t.rows !== out.rows || t.cols !== out.cols) {
-        throw new ShapeMismatchError(`Argument '${name}' passed to 'gpu.${op}' must be ${out.rows} × ${out.cols} like 'out', got ${t.rows} × ${t.cols}.`);
+        throw new ShapeMismatchError(
+          `Argument '${name}' passed to 'gpu.${op}' must be ${out.rows} × ${out.cols} like 'out', got ${t.rows} × ${t.cols}.`,
+        );
       }
     }
   }
@@ -135,16 +135,18 @@ class GpuBackend implements Backend {
   alloc(rows: number, cols: number): Tensor {
     this.#live();
     if (!Number.isSafeInteger(rows) || rows < 0 || !Number.isSafeInteger(cols) || cols < 0) {
-      throw new ShapeMismatchError(`Arguments 'rows' and 'cols' passed to 'gpu.alloc' must be non-negative integers, got ${rows} × ${cols}.`);
+      throw new ShapeMismatchError(
+        `Arguments 'rows' and 'cols' passed to 'gpu.alloc' must be non-negative integers, got ${rows} × ${cols}.`,
+      );
     }
     return this.#newTensor(rows, cols);
   }
 
   free(t: Tensor): void {
     const e = this.#live();
-    const g = this.#own(t, 'free', 't');
-    g.freed = true;
-    e.free(g.id);
+    const tensor = this.#own(t, 'free', 't');
+    tensor.freed = true;
+    e.free(tensor.id);
   }
 
   write(dst: Tensor, src: Float32Array): void {
@@ -152,7 +154,9 @@ class GpuBackend implements Backend {
     const t = this.#own(dst, 'write', 'dst');
     const n = t.rows * t.cols;
     if (!(src instanceof Float32Array) || src.length !== n) {
-      throw new ShapeMismatchError(`Argument 'src' passed to 'gpu.write' must be a Float32Array of ${n} elements (${t.rows} × ${t.cols}), got ${describeArray(src)}.`);
+      throw new ShapeMismatchError(
+        `Argument 'src' passed to 'gpu.write' must be a Float32Array of ${n} elements (${t.rows} × ${t.cols}), got ${describeArray(src)}.`,
+      );
     }
     e.write(t.id, src);
   }
@@ -162,7 +166,9 @@ class GpuBackend implements Backend {
     const t = this.#own(src, 'read', 'src');
     const n = t.rows * t.cols;
     if (!(dst instanceof Float32Array) || dst.length !== n) {
-      throw new ShapeMismatchError(`Argument 'dst' passed to 'gpu.read' must be a Float32Array of ${n} elements (${t.rows} × ${t.cols}), got ${describeArray(dst)}.`);
+      throw new ShapeMismatchError(
+        `Argument 'dst' passed to 'gpu.read' must be a Float32Array of ${n} elements (${t.rows} × ${t.cols}), got ${describeArray(dst)}.`,
+      );
     }
     e.read(t.id, dst);
   }
@@ -216,7 +222,15 @@ class GpuBackend implements Backend {
     this.#linear('linearSigmoidBernoulli', out, x, w, bias, transW, u);
   }
 
-  #linear(op: 'linearSigmoid' | 'linearSigmoidBernoulli', out: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW: boolean, u: Tensor | undefined): void {
+  #linear(
+    op: 'linearSigmoid' | 'linearSigmoidBernoulli',
+    out: Tensor,
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor,
+    transW: boolean,
+    u: Tensor | undefined,
+  ): void {
     const e = this.#live();
     const o = this.#own(out, op, 'out');
     const tx = this.#own(x, op, 'x');
@@ -237,7 +251,10 @@ class GpuBackend implements Backend {
     }
     if (k === 0) {
       // σ(bias) broadcast, then the sample when asked for
-      const steps: Step[] = [{ kernel: 'fill', out: o.id, args: [0] }, { kernel: 'addRowSigmoid', out: o.id, args: [ref(o), ref(tb)] }];
+      const steps: Step[] = [
+        { kernel: 'fill', out: o.id, args: [0] },
+        { kernel: 'addRowSigmoid', out: o.id, args: [ref(o), ref(tb)] },
+      ];
       if (u !== undefined) steps.push({ kernel: 'bernoulli', out: o.id, args: [ref(o), args[3] as TensorRef] });
       e.run(steps);
       return;
@@ -251,7 +268,14 @@ class GpuBackend implements Backend {
       e.run(steps);
       return;
     }
-    const kernel: KernelName = op === 'linearSigmoid' ? (transW ? 'linearSigmoidT' : 'linearSigmoid') : transW ? 'linearSigmoidBernoulliT' : 'linearSigmoidBernoulli';
+    const kernel: KernelName =
+      op === 'linearSigmoid'
+        ? transW
+          ? 'linearSigmoidT'
+          : 'linearSigmoid'
+        : transW
+          ? 'linearSigmoidBernoulliT'
+          : 'linearSigmoidBernoulli';
     e.run([{ kernel, out: o.id, args, constants: { k } }]);
   }
 
@@ -282,7 +306,10 @@ class GpuBackend implements Backend {
   }
 
   bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
-    this.#elementwise('bernoulli', 'bernoulli', out, [[p, 'p'], [u, 'u']]);
+    this.#elementwise('bernoulli', 'bernoulli', out, [
+      [p, 'p'],
+      [u, 'u'],
+    ]);
   }
 
   relu(out: Tensor, x: Tensor): void {
@@ -290,19 +317,31 @@ class GpuBackend implements Backend {
   }
 
   noisyRelu(out: Tensor, x: Tensor, noise: Tensor): void {
-    this.#elementwise('noisyRelu', 'noisyRelu', out, [[x, 'x'], [noise, 'noise']]);
+    this.#elementwise('noisyRelu', 'noisyRelu', out, [
+      [x, 'x'],
+      [noise, 'noise'],
+    ]);
   }
 
   add(out: Tensor, a: Tensor, b: Tensor): void {
-    this.#elementwise('add', 'add', out, [[a, 'a'], [b, 'b']]);
+    this.#elementwise('add', 'add', out, [
+      [a, 'a'],
+      [b, 'b'],
+    ]);
   }
 
   sub(out: Tensor, a: Tensor, b: Tensor): void {
-    this.#elementwise('sub', 'sub', out, [[a, 'a'], [b, 'b']]);
+    this.#elementwise('sub', 'sub', out, [
+      [a, 'a'],
+      [b, 'b'],
+    ]);
   }
 
   mul(out: Tensor, a: Tensor, b: Tensor): void {
-    this.#elementwise('mul', 'mul', out, [[a, 'a'], [b, 'b']]);
+    this.#elementwise('mul', 'mul', out, [
+      [a, 'a'],
+      [b, 'b'],
+    ]);
   }
 
   scale(out: Tensor, x: Tensor, alpha: number): void {
@@ -310,15 +349,30 @@ class GpuBackend implements Backend {
   }
 
   axpy(out: Tensor, alpha: number, x: Tensor): void {
-    this.#elementwise('axpy', 'axpy', out, [[out, 'out'], [x, 'x']], [alpha]);
+    this.#elementwise(
+      'axpy',
+      'axpy',
+      out,
+      [
+        [out, 'out'],
+        [x, 'x'],
+      ],
+      [alpha],
+    );
   }
 
   sigmoidBackward(out: Tensor, delta: Tensor, act: Tensor): void {
-    this.#elementwise('sigmoidBackward', 'sigmoidBackward', out, [[delta, 'delta'], [act, 'act']]);
+    this.#elementwise('sigmoidBackward', 'sigmoidBackward', out, [
+      [delta, 'delta'],
+      [act, 'act'],
+    ]);
   }
 
   reluBackward(out: Tensor, delta: Tensor, act: Tensor): void {
-    this.#elementwise('reluBackward', 'reluBackward', out, [[delta, 'delta'], [act, 'act']]);
+    this.#elementwise('reluBackward', 'reluBackward', out, [
+      [delta, 'delta'],
+      [act, 'act'],
+    ]);
   }
 
   colSum(out: Tensor, x: Tensor, alpha: number, beta: number): void {
@@ -340,7 +394,11 @@ class GpuBackend implements Backend {
     const g = this.#own(grad, 'momentumStep', 'grad');
     this.#same('momentumStep', p, [v, 'velocity'], [g, 'grad']);
     e.run([
-      { kernel: 'momentumVelocity', out: v.id, args: [ref(p), ref(v), ref(g), opts.learningRate, opts.momentum, opts.weightDecay, opts.gradScale] },
+      {
+        kernel: 'momentumVelocity',
+        out: v.id,
+        args: [ref(p), ref(v), ref(g), opts.learningRate, opts.momentum, opts.weightDecay, opts.gradScale],
+      },
       { kernel: 'add', out: p.id, args: [ref(p), ref(v)] },
     ]);
   }
@@ -424,162 +482,6 @@ class GpuBackend implements Backend {
 function describeArray(a: unknown): string {
   if (a instanceof Float32Array) return `${a.length} elements`;
   return a === null ? 'null' : typeof a === 'object' ? (a.constructor?.name ?? 'an object') : typeof a;
-}
-
-// ------------------------------------------------------------------ starting a mode
-
-/** gpu.js, or {@link MissingPackageError} when it is not installed (it is an optional peer dependency). */
-function loadGpuJs(): GpuJsModule {
-  try {
-    return requireOptional<GpuJsModule>('gpu.js');
-  } catch (err) {
-    if (err instanceof MissingPackageError) throw err;
-    throw new BackendUnavailableError('gpu', `the 'gpu.js' package does not load (${firstLine(err)}); reinstall it with \`${installCommand('gpu.js')}\`.`);
-  }
-}
-
-function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-}
-
-/** The synchronous gpu.js modes and the kernel class each must run on. */
-const syncModes = {
-  cpu: { kernelClass: 'CPUKernel', storage: 'rows' },
-  webasm: { kernelClass: 'WebAssemblyKernel', storage: 'rows' },
-  headlessgl: { kernelClass: 'HeadlessGLKernel', storage: 'device' },
-} as const;
-
-type SyncMode = keyof typeof syncModes;
-
-/** Why headless-gl cannot start here, in words a user can act on. */
-function headlessGlUnavailable(): string {
-  let gl: unknown;
-  try {
-    createRequire(resolveOptional('gpu.js')).resolve('gl');
-  } catch {
-    return `the optional package 'gl' (headless-gl) is not installed: run \`${installCommand('gl')}\`, which builds it from source ` +
-      'and needs a C++ toolchain, python3 and the X11/GL headers (Debian: scripts/ci-gpu-deps.sh)';
-  }
-  try {
-    gl = createRequire(resolveOptional('gpu.js'))('gl');
-  } catch (err) {
-    return `the package 'gl' is installed but its native module does not load (${firstLine(err)}): rebuild it with \`npm rebuild gl\``;
-  }
-  if (typeof gl !== 'function') return "the package 'gl' does not export a context factory";
-  const display = process.env['DISPLAY'];
-  return display === undefined || display === ''
-    ? "'gl' loads but cannot create an OpenGL context: there is no X display (DISPLAY is unset); run under `xvfb-run -a` " +
-        '(Debian packages xvfb, xauth, libgl1-mesa-dri) or on a machine with a display'
-    : `'gl' loads but cannot create an OpenGL context on DISPLAY=${display} (no GLX/OpenGL driver for it?)`;
-}
-
-/** The OpenGL driver libraries this process has mapped (Linux), to tell a GPU from a software rasterizer. */
-function glDriver(): { hardware: boolean; name: string } {
-  let maps = '';
-  try {
-    maps = readFileSync('/proc/self/maps', 'utf8');
-  } catch {
-    return { hardware: false, name: 'an OpenGL driver headless-gl does not name (assumed not a GPU)' };
-  }
-  if (/libGLX_nvidia|libnvidia-glcore/.test(maps)) return { hardware: true, name: 'the NVIDIA OpenGL driver' };
-  const dri = /\/([a-z0-9_]+)_dri\.so/.exec(maps)?.[1];
-  if (dri === 'swrast' || dri === 'kms_swrast') return { hardware: false, name: 'Mesa llvmpipe/softpipe, a software rasterizer on the CPU' };
-  if (dri !== undefined) return { hardware: true, name: `the Mesa '${dri}' driver` };
-  return { hardware: false, name: 'an OpenGL driver headless-gl does not name (assumed not a GPU)' };
-}
-
-function startSync(mode: SyncMode, requested: string): GpuEngine {
-  const gpujs = loadGpuJs();
-  const { kernelClass, storage } = syncModes[mode];
-  if (mode === 'headlessgl') {
-    const supported = (gpujs as unknown as { GPU: { isHeadlessGLSupported: boolean } }).GPU.isHeadlessGLSupported;
-    if (!supported) throw new BackendUnavailableError('gpu', `mode '${requested}' needs headless-gl: ${headlessGlUnavailable()}`);
-  }
-  let gpu;
-  try {
-    gpu = new gpujs.GPU({ mode });
-  } catch (err) {
-    throw new BackendUnavailableError('gpu', `gpu.js cannot start mode '${mode}': ${firstLine(err)}`);
-  }
-  if (gpu.Kernel.name !== kernelClass) {
-    const chosen = gpu.Kernel.name;
-    gpu.destroy();
-    throw new BackendUnavailableError('gpu', `gpu.js chose ${chosen} for mode '${mode}', not ${kernelClass}`);
-  }
-  const exec = new SyncExecutor(gpujs, gpu, storage, kernelClass);
-  const engine: GpuEngine = {
-    mode,
-    detail: '',
-    device: 'the CPU',
-    hardware: false,
-    fuses: storage === 'device',
-    alloc: (id, rows, cols) => exec.alloc(id, rows, cols),
-    free: (id) => exec.free(id),
-    write: (id, src) => exec.write(id, src),
-    read: (id, dst) => exec.read(id, dst),
-    run: (steps) => exec.run(steps),
-    kernelClasses: () => exec.kernelClasses(),
-    dispose: () => void exec.destroy(),
-  };
-  try {
-    probe(engine);
-  } catch (err) {
-    void exec.destroy();
-    if (err instanceof BackendUnavailableError) throw err;
-    throw new BackendUnavailableError('gpu', `mode '${mode}' started but its first kernels failed: ${firstLine(err)}`);
-  }
-  if (mode === 'headlessgl') {
-    const driver = glDriver();
-    return { ...engine, device: driver.name, hardware: driver.hardware, detail: `headlessgl — OpenGL (headless-gl) on ${driver.name}${driver.hardware ? '' : ': no GPU'}` };
-  }
-  const detail = mode === 'webasm' ? 'webasm — gpu.js WebAssembly SIMD kernels on the CPU: no GPU' : 'cpu — gpu.js JavaScript kernels on the CPU: no GPU';
-  return { ...engine, detail };
-}
-
-/**
- * Runs a product, a fused sigmoid and a reduction on a 2 × 3 example and compares with values
- * computed here; a mode that answers wrongly (e.g. 8-bit textures instead of float32) does not start.
- */
-export function probe(e: GpuEngine): void {
-  const a = Float32Array.of(0.125, -1.5, 2.25, 0.5, 3.75, -0.625);
-  const b = Float32Array.of(1.5, -0.25, 0.75, 2, -1.125, 0.5);
-  e.alloc(1, 2, 3);
-  e.alloc(2, 3, 2);
-  e.alloc(3, 2, 2);
-  e.alloc(4, 1, 2);
-  e.write(1, a);
-  e.write(2, b);
-  e.write(4, Float32Array.of(0.1, -0.2));
-  e.run([{ kernel: 'linearSigmoid', out: 3, args: [{ t: 1 }, { t: 2 }, { t: 4 }], constants: { k: 3 } }]);
-  const got = new Float32Array(4);
-  e.read(3, got);
-  const bias = [0.1, -0.2];
-  for (let i = 0; i < 2; i++) {
-    for (let j = 0; j < 2; j++) {
-      let z = Math.fround(bias[j]!);
-      for (let p = 0; p < 3; p++) z += a[i * 3 + p]! * b[p * 2 + j]!;
-      const want = 1 / (1 + Math.exp(-z));
-      const have = got[i * 2 + j]!;
-      if (!(Math.abs(have - want) <= 1e-6)) {
-        throw new BackendUnavailableError('gpu', `mode '${e.mode}' computes σ(x·w + b)[${i}][${j}] = ${have}, expected ${want}: the device does not give float32 results`);
-      }
-    }
-  }
-  for (const id of [1, 2, 3, 4]) e.free(id);
-}
-
-function startWebGpu(): GpuEngine {
-  resolveOptional('gpu.js');
-  resolveOptional('webgpu');
-  const e = startWebGpuEngine();
-  try {
-    probe(e);
-  } catch (err) {
-    e.dispose();
-    if (err instanceof BackendUnavailableError) throw err;
-    throw new BackendUnavailableError('gpu', `mode 'webgpu' started but its first kernels failed: ${firstLine(err)}`);
-  }
-  return e;
 }
 
 /**

@@ -53,7 +53,14 @@ export function fillKernel(this: KernelThis, value: number): number {
 }
 
 /** `out = alpha·a·b + beta·c`; `a` m × k, `b` k × n, `c` and out m × n; `beta = 0` ignores `c`. */
-export function gemmNNKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, b: KernelMatrix, c: KernelMatrix, alpha: number, beta: number): number {
+export function gemmNNKernel(
+  this: KernelThis<InnerConstants>,
+  a: KernelMatrix,
+  b: KernelMatrix,
+  c: KernelMatrix,
+  alpha: number,
+  beta: number,
+): number {
   const r = this.thread.y;
   const j = this.thread.x;
   let s = 0;
@@ -68,7 +75,14 @@ export function gemmNNKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, 
 }
 
 /** `out = alpha·a·bᵀ + beta·c`; `a` m × k, `b` n × k. */
-export function gemmNTKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, b: KernelMatrix, c: KernelMatrix, alpha: number, beta: number): number {
+export function gemmNTKernel(
+  this: KernelThis<InnerConstants>,
+  a: KernelMatrix,
+  b: KernelMatrix,
+  c: KernelMatrix,
+  alpha: number,
+  beta: number,
+): number {
   const r = this.thread.y;
   const j = this.thread.x;
   let s = 0;
@@ -83,7 +97,14 @@ export function gemmNTKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, 
 }
 
 /** `out = alpha·aᵀ·b + beta·c`; `a` k × m, `b` k × n. */
-export function gemmTNKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, b: KernelMatrix, c: KernelMatrix, alpha: number, beta: number): number {
+export function gemmTNKernel(
+  this: KernelThis<InnerConstants>,
+  a: KernelMatrix,
+  b: KernelMatrix,
+  c: KernelMatrix,
+  alpha: number,
+  beta: number,
+): number {
   const r = this.thread.y;
   const j = this.thread.x;
   let s = 0;
@@ -98,7 +119,14 @@ export function gemmTNKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, 
 }
 
 /** `out = alpha·aᵀ·bᵀ + beta·c`; `a` k × m, `b` n × k. */
-export function gemmTTKernel(this: KernelThis<InnerConstants>, a: KernelMatrix, b: KernelMatrix, c: KernelMatrix, alpha: number, beta: number): number {
+export function gemmTTKernel(
+  this: KernelThis<InnerConstants>,
+  a: KernelMatrix,
+  b: KernelMatrix,
+  c: KernelMatrix,
+  alpha: number,
+  beta: number,
+): number {
   const r = this.thread.y;
   const j = this.thread.x;
   let s = 0;

@@ -12,10 +12,24 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { installCommand } from '../../optional.js';
 import type { AsyncExecutor, GpuJsModule } from './executor.js';
-import { CTRL_LENGTH, CTRL_REPLIES, CTRL_STATUS, TEXT_BYTES, type WorkerHello, type WorkerRequest, type WorkerShared } from './webgpu-engine.js';
+import {
+  CTRL_LENGTH,
+  CTRL_REPLIES,
+  CTRL_STATUS,
+  TEXT_BYTES,
+  type WorkerHello,
+  type WorkerRequest,
+  type WorkerShared,
+} from './webgpu-engine.js';
 
 interface Adapter {
-  readonly info?: { readonly vendor?: string; readonly architecture?: string; readonly device?: string; readonly description?: string; readonly isFallbackAdapter?: boolean };
+  readonly info?: {
+    readonly vendor?: string;
+    readonly architecture?: string;
+    readonly device?: string;
+    readonly description?: string;
+    readonly isFallbackAdapter?: boolean;
+  };
 }
 
 interface NavigatorGpu {
@@ -64,7 +78,14 @@ function keepGlOutOfThisThread(): void {
   } catch {
     return;
   }
-  require.cache[glPath] ??= { id: glPath, filename: glPath, loaded: true, exports: null, children: [], paths: [] } as unknown as NodeJS.Module;
+  require.cache[glPath] ??= {
+    id: glPath,
+    filename: glPath,
+    loaded: true,
+    exports: null,
+    children: [],
+    paths: [],
+  } as unknown as NodeJS.Module;
 }
 
 async function start(): Promise<void> {

@@ -112,7 +112,8 @@ export class GemmWorkspace {
         this.memory = createWasmMacroKernel(support.module);
         return;
       }
-      if (prefer === 'wasm-simd') throw new BackendUnavailableError('js', `the 'wasm-simd' gemm kernel was asked for, but ${support.reason}.`);
+      if (prefer === 'wasm-simd')
+        throw new BackendUnavailableError('js', `the 'wasm-simd' gemm kernel was asked for, but ${support.reason}.`);
     }
     const factory = prefer === 'typescript' ? undefined : compileAsmModule();
     this.kernel = factory === undefined ? 'typescript' : 'asm.js';
@@ -167,7 +168,11 @@ class TypeScriptMemory implements KernelMemory {
       const buffer = new ArrayBuffer(Math.ceil(bytes / 8) * 8);
       const panels = new Float64Array(buffer);
       const f32 = new Float32Array(buffer);
-      this.heap = { panels, f32, macro: (mc, nc, kc, pa, pb, pc, ldc) => macroKernel(panels, f32, mc, nc, kc, pa >> 3, pb >> 3, pc >> 2, ldc >> 2) };
+      this.heap = {
+        panels,
+        f32,
+        macro: (mc, nc, kc, pa, pb, pc, ldc) => macroKernel(panels, f32, mc, nc, kc, pa >> 3, pb >> 3, pc >> 2, ldc >> 2),
+      };
     }
     return this.heap;
   }
@@ -225,12 +230,16 @@ export function asmMacroKernelSource(mr: number, nr: number): string {
     tile((i, j) => `c${i}_${j} = 0.0;`),
     'for (p = 0; (p | 0) < (kc | 0); p = (p + 1) | 0) {',
     bs.map((b, j) => `${b} = +H[(b + ${8 * j}) >> 3];`).join(' '),
-    Array.from({ length: mr }, (_, i) => [`x = +H[(a + ${8 * i}) >> 3];`, ...bs.map((b, j) => `c${i}_${j} = c${i}_${j} + x * ${b};`)].join(' ')).join('\n'),
+    Array.from({ length: mr }, (_, i) =>
+      [`x = +H[(a + ${8 * i}) >> 3];`, ...bs.map((b, j) => `c${i}_${j} = c${i}_${j} + x * ${b};`)].join(' '),
+    ).join('\n'),
     `a = (a + ${8 * mr}) | 0;`,
     `b = (b + ${8 * nr}) | 0;`,
     '}',
     'c = (pc + imul(ir, ldc) + (jr << 2)) | 0;',
-    Array.from({ length: mr }, (_, i) => [...bs.map((_, j) => `F[(c + ${4 * j}) >> 2] = +F[(c + ${4 * j}) >> 2] + c${i}_${j};`), 'c = (c + ldc) | 0;'].join(' ')).join('\n'),
+    Array.from({ length: mr }, (_, i) =>
+      [...bs.map((_, j) => `F[(c + ${4 * j}) >> 2] = +F[(c + ${4 * j}) >> 2] + c${i}_${j};`), 'c = (c + ldc) | 0;'].join(' '),
+    ).join('\n'),
     '}',
     '}',
     '}',
@@ -313,7 +322,18 @@ function roundUp(x: number, to: number): number {
 }
 
 /** Packs `alpha · op(a)[i0 : i0+mc, p0 : p0+kc]` at `w[0…]` as `mr`-high panels, each `kc × mr` with the row index fastest. */
-function packA(w: Float64Array | Float32Array, mr: number, a: Float32Array, aRow: number, aCol: number, alpha: number, i0: number, mc: number, p0: number, kc: number): void {
+function packA(
+  w: Float64Array | Float32Array,
+  mr: number,
+  a: Float32Array,
+  aRow: number,
+  aCol: number,
+  alpha: number,
+  i0: number,
+  mc: number,
+  p0: number,
+  kc: number,
+): void {
   let q = 0;
   const r1 = aRow;
   const r2 = 2 * aRow;
@@ -343,7 +363,18 @@ function packA(w: Float64Array | Float32Array, mr: number, a: Float32Array, aRow
 }
 
 /** Packs `op(b)[p0 : p0+kc, j0 : j0+nc]` at `w[offset…]` as `nr`-wide panels, each `kc × nr` with the column index fastest. */
-function packB(w: Float64Array | Float32Array, offset: number, nr: number, b: Float32Array, bRow: number, bCol: number, p0: number, kc: number, j0: number, nc: number): void {
+function packB(
+  w: Float64Array | Float32Array,
+  offset: number,
+  nr: number,
+  b: Float32Array,
+  bRow: number,
+  bCol: number,
+  p0: number,
+  kc: number,
+  j0: number,
+  nc: number,
+): void {
   let q = offset;
   for (let jr = 0; jr < nc; jr += nr) {
     const cols = Math.min(nr, nc - jr);
@@ -389,7 +420,17 @@ function packB(w: Float64Array | Float32Array, offset: number, nr: number, b: Fl
 }
 
 /** The plain TypeScript macro-kernel (offsets in elements): what the asm.js one computes, tile by tile with {@link microKernel}. */
-function macroKernel(w: Float64Array, cw: Float32Array, mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number): void {
+function macroKernel(
+  w: Float64Array,
+  cw: Float32Array,
+  mc: number,
+  nc: number,
+  kc: number,
+  pa: number,
+  pb: number,
+  pc: number,
+  ldc: number,
+): void {
   const t = tile;
   for (let jr = 0; jr < nc; jr += NR) {
     for (let ir = 0; ir < mc; ir += MR) {
@@ -413,17 +454,38 @@ const tile = new Float64Array(MR * NR);
  * `out` (row-major `MR × NR`). Branch-free, so V8 optimizes it once with complete type feedback.
  */
 function microKernel(w: Float64Array, kc: number, pa: number, pb: number, out: Float64Array): void {
-  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
-  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c00 = 0,
+    c01 = 0,
+    c02 = 0,
+    c03 = 0;
+  let c10 = 0,
+    c11 = 0,
+    c12 = 0,
+    c13 = 0;
   for (let p = 0; p < kc; p++) {
-    const b0 = w[pb]!, b1 = w[pb + 1]!, b2 = w[pb + 2]!, b3 = w[pb + 3]!;
+    const b0 = w[pb]!,
+      b1 = w[pb + 1]!,
+      b2 = w[pb + 2]!,
+      b3 = w[pb + 3]!;
     let x = w[pa]!;
-    c00 += x * b0; c01 += x * b1; c02 += x * b2; c03 += x * b3;
+    c00 += x * b0;
+    c01 += x * b1;
+    c02 += x * b2;
+    c03 += x * b3;
     x = w[pa + 1]!;
-    c10 += x * b0; c11 += x * b1; c12 += x * b2; c13 += x * b3;
+    c10 += x * b0;
+    c11 += x * b1;
+    c12 += x * b2;
+    c13 += x * b3;
     pa += MR;
     pb += NR;
   }
-  out[0] = c00; out[1] = c01; out[2] = c02; out[3] = c03;
-  out[4] = c10; out[5] = c11; out[6] = c12; out[7] = c13;
+  out[0] = c00;
+  out[1] = c01;
+  out[2] = c02;
+  out[3] = c03;
+  out[4] = c10;
+  out[5] = c11;
+  out[6] = c12;
+  out[7] = c13;
 }

@@ -78,7 +78,11 @@ export interface JsBackendOptions {
 const GEMM_KERNELS: readonly GemmKernelKind[] = ['wasm-simd', 'asm.js', 'typescript'];
 
 /** How `info.description` names each kernel. */
-const KERNEL_NAMES: Readonly<Record<GemmKernelKind, string>> = { 'wasm-simd': 'WebAssembly SIMD', 'asm.js': 'asm.js', typescript: 'typescript' };
+const KERNEL_NAMES: Readonly<Record<GemmKernelKind, string>> = {
+  'wasm-simd': 'WebAssembly SIMD',
+  'asm.js': 'asm.js',
+  typescript: 'typescript',
+};
 
 /**
  * Creates the portable TypeScript backend. With the default kernel it always starts.
@@ -89,7 +93,9 @@ const KERNEL_NAMES: Readonly<Record<GemmKernelKind, string>> = { 'wasm-simd': 'W
 export function createJsBackend(options: JsBackendOptions = {}): Backend {
   const kernel = options.gemmKernel;
   if (kernel !== undefined && !GEMM_KERNELS.includes(kernel)) {
-    throw new InvalidOptionError(`createJsBackend: 'gemmKernel' is ${JSON.stringify(kernel)}, expected ${GEMM_KERNELS.map((k) => `'${k}'`).join(', ')}.`);
+    throw new InvalidOptionError(
+      `createJsBackend: 'gemmKernel' is ${JSON.stringify(kernel)}, expected ${GEMM_KERNELS.map((k) => `'${k}'`).join(', ')}.`,
+    );
   }
   return new JsBackend(new GemmWorkspace(kernel));
 }
@@ -123,7 +129,9 @@ class JsBackend implements Backend {
   write(dst: Tensor, src: Float32Array): void {
     const d = own('write', 'dst', dst);
     if (src.length !== d.rows * d.cols) {
-      throw new ShapeMismatchError(`js.write: 'src' holds ${src.length} values, expected ${d.rows * d.cols} for a ${d.rows}x${d.cols} tensor.`);
+      throw new ShapeMismatchError(
+        `js.write: 'src' holds ${src.length} values, expected ${d.rows * d.cols} for a ${d.rows}x${d.cols} tensor.`,
+      );
     }
     d.data.set(src);
   }
@@ -131,7 +139,9 @@ class JsBackend implements Backend {
   read(src: Tensor, dst: Float32Array): void {
     const s = own('read', 'src', src);
     if (dst.length !== s.rows * s.cols) {
-      throw new ShapeMismatchError(`js.read: 'dst' holds ${dst.length} values, expected ${s.rows * s.cols} for a ${s.rows}x${s.cols} tensor.`);
+      throw new ShapeMismatchError(
+        `js.read: 'dst' holds ${dst.length} values, expected ${s.rows * s.cols} for a ${s.rows}x${s.cols} tensor.`,
+      );
     }
     dst.set(s.data);
   }

@@ -46,7 +46,8 @@ export function wasmGemmSupport(): { readonly module: object } | { readonly reas
   if (support === undefined) {
     const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
     const bytes = wasmMacroKernelBytes(MR, NR);
-    if (api === undefined) support = { reason: 'this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm)' };
+    if (api === undefined)
+      support = { reason: 'this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm)' };
     else if (!api.validate(bytes)) support = { reason: 'WebAssembly does not accept the SIMD128 gemm module on this engine' };
     else support = { module: new api.Module(bytes) };
   }
@@ -181,6 +182,8 @@ export function wasmMacroKernelBytes(mr: number, nr: number): Uint8Array {
   const zero = simd(op.v128Const, ...new Array<number>(16).fill(0));
   const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+  // One instruction group per line, like an assembly listing: Prettier leaves the layout alone.
+  // prettier-ignore
   const body: number[] = [
     ...i32(0), ...set(jr),
     op.loop, VOID, // for jr in 0, nr, …, nc − nr
@@ -216,6 +219,7 @@ export function wasmMacroKernelBytes(mr: number, nr: number): Uint8Array {
   ];
   const locals = [2, ...uleb(6), I32, ...uleb(nV128), V128];
   const code = [...locals, ...body];
+  // prettier-ignore
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
     ...section(1, [1, 0x60, 7, ...new Array<number>(7).fill(I32), 0]), // one type: (i32 × 7) → ()
