@@ -49,11 +49,15 @@ export interface ChainOptions {
   readonly thin: number;
   /** The generator every chain draws from. */
   readonly random: RandomSource;
+  /** Weight of the clamped label in the hidden units' input (see {@link AssociativeMemory.clamped}). Default 1: the exact conditional. */
+  readonly labelStrength?: number | undefined;
+  /** What a sample holds: `'means'` `E[features | h]` (default), or `'samples'` binary states `features ~ p(features | h)`. */
+  readonly states?: 'means' | 'samples' | undefined;
 }
 
 /** Samples of the associative memory's visible layer. */
 export interface FeatureSamples {
-  /** `count × nFeatures`: `E[features | h]` with `h` sampled from the chain's last state, in [0, 1]. */
+  /** `count × nFeatures`: `E[features | h]` (or a sample of it, see `states`) with `h` sampled from the chain's last state, in [0, 1]. */
   readonly features: HostMatrix;
   /** The label each sample's chain held (the clamped one, or the free chain's softmax sample). */
   readonly labels: Int32Array;
@@ -158,18 +162,22 @@ export class AssociativeMemory {
 
   /**
    * The RBM over the features alone with label `k` clamped: weights and visible biases of the
-   * feature units, hidden biases `b_h + W[k]`. Exactly `p(features, h | label = k)`. The caller disposes it.
+   * feature units, hidden biases `b_h + strength · W[k]`. With `strength` 1 (the default) exactly
+   * `p(features, h | label = k)`; a larger `strength` weighs the label as if it were shown that many
+   * times, `p_s(features, h | k) ∝ exp(−E(features, h) + (s − 1) W[k]·h)`, which sharpens the
+   * conditional towards the features the label predicts. The caller disposes it.
    */
-  clamped(label: number): Rbm {
+  clamped(label: number, strength = 1): Rbm {
     if (!Number.isSafeInteger(label) || label < 0 || label >= this.classes) {
       throw new InvalidOptionError(`The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`);
     }
+    if (!Number.isFinite(strength) || strength < 0) throw new InvalidOptionError(`The 'labelStrength' passed to the associative memory must be a finite number >= 0. Got ${String(strength)}.`);
     const p = this.rbm.getParameters();
     const nf = this.nFeatures;
     const nh = this.rbm.nHidden;
     const hiddenBias = new Float32Array(p.hiddenBias);
     const row = (nf + label) * nh;
-    for (let j = 0; j < nh; j++) hiddenBias[j] = hiddenBias[j]! + p.weights.data[row + j]!;
+    for (let j = 0; j < nh; j++) hiddenBias[j] = hiddenBias[j]! + strength * p.weights.data[row + j]!;
     const rbm = new Rbm({ nVisible: nf, nHidden: nh, backend: this.rbm.backend, seed: this.rbm.seed, monitorSize: 0 });
     rbm.setParameters({ weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) }, visibleBias: p.visibleBias.slice(0, nf), hiddenBias });
     return rbm;
@@ -178,13 +186,14 @@ export class AssociativeMemory {
   /**
    * Runs `chains` Gibbs chains (label clamped, or free) from label-driven starts (see
    * see `startChains`), `burnIn` steps, then takes a sample every `thin` steps until `count` are taken; each
-   * sample is `E[features | h]` with `h ~ p(h | v)` from the chain's state. Deterministic for a
+   * sample is `E[features | h]` (or, with `states: 'samples'`, `features ~ p(features | h)`) with
+   * `h ~ p(h | v)` from the chain's state. Deterministic for a
    * given generator state and backend.
    */
   sample(o: ChainOptions): FeatureSamples {
     const nf = this.nFeatures;
     const perChain = Math.ceil(o.count / o.chains);
-    const clamped = o.label === undefined ? undefined : this.clamped(o.label);
+    const clamped = o.label === undefined ? undefined : this.clamped(o.label, o.labelStrength);
     const rbm = clamped ?? this.rbm;
     const nv = rbm.nVisible;
     try {
@@ -195,9 +204,10 @@ export class AssociativeMemory {
       for (let s = 0; s < perChain && taken < o.count; s++) {
         const steps = s === 0 ? o.burnIn : o.thin;
         if (steps > 0) v = rbm.gibbs(v, steps, { random: o.random });
-        const means = rbm.meanVisibles(rbm.sampleHiddens(v, { random: o.random }));
+        const h = rbm.sampleHiddens(v, { random: o.random });
+        const out = o.states === 'samples' ? rbm.sampleVisibles(h, { random: o.random }) : rbm.meanVisibles(h);
         for (let r = 0; r < o.chains && taken < o.count; r++, taken++) {
-          features.set(means.data.subarray(r * nv, r * nv + nf), taken * nf);
+          features.set(out.data.subarray(r * nv, r * nv + nf), taken * nf);
           labels[taken] = o.label ?? labelOf(v.data, r * nv + nf, this.classes);
         }
       }

@@ -11,9 +11,15 @@ import type { AssociativeMemory } from './associative.js';
 import { generateConstraints, type GenerateOptions } from './options.js';
 
 /**
+ * How strongly a clamped label drives the chain by default (see {@link GenerateRequest.labelStrength}).
+ * Chosen with bench/generation.ts on the main job's model (bench/RESULTS.md): at 1 (the exact
+ * conditional of a CD-trained associative memory) several digits' chains drift into other digits' modes.
+ */
+export const DEFAULT_LABEL_STRENGTH = 2.5;
+
+/**
  * What {@link Dbn.generate} draws. Each of `chains` chains runs `burnIn` Gibbs steps
- * (v → h → v, sampled), then gives a sample every `thin` steps: `E[v | h]` with `h ~ p(h | v)`,
- * passed down the stack as visible means.
+ * (v → h → v, sampled), then gives a sample every `thin` steps, passed down the stack (see `downPass`).
  */
 export interface GenerateRequest extends GenerateOptions {
   /** Samples to draw (`count × nVisible`). Default 1. */
@@ -30,6 +36,18 @@ export interface GenerateRequest extends GenerateOptions {
   readonly thin?: number;
   /** Chains run side by side. Default `count` (one sample per chain). */
   readonly chains?: number;
+  /**
+   * Weight of the clamped label in the top RBM's hidden input (see `AssociativeMemory.clamped`):
+   * 1 samples the model's exact conditional `p(v | label)`; larger values sharpen it towards the
+   * label's digit at some cost in variety. Default {@link DEFAULT_LABEL_STRENGTH}. Ignored without `label`.
+   */
+  readonly labelStrength?: number;
+  /**
+   * The top-down pass (Hinton, Osindero & Teh 2006): `'sampled'` (default) draws binary states of
+   * the top RBM's visible layer and of every layer below but the input, whose probabilities
+   * `E[v | h₁]` are the sample; `'mean'` passes probabilities all the way down (smoother, blurrier).
+   */
+  readonly downPass?: 'sampled' | 'mean';
 }
 
 /** The constraints table of {@link GenerateRequest}. */
@@ -40,6 +58,8 @@ export const generateRequestConstraints: Constraints = {
   burnIn: { kind: 'integer', min: 0 },
   thin: { kind: 'integer', min: 1 },
   chains: { kind: 'integer', min: 1 },
+  labelStrength: { kind: 'number', min: 0 },
+  downPass: { kind: 'enum', values: ['sampled', 'mean'] },
 };
 
 /** What {@link generateSamples} needs of a `Dbn`. */
@@ -62,20 +82,29 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   if (mem !== undefined && request.label !== undefined && request.label >= mem.classes) {
     throw new InvalidOptionError(`The 'label' option of Dbn.generate must be an integer in [0, ${mem.classes - 1}]. Got ${request.label}.`);
   }
-  let v: HostMatrix;
+  const sampled = (request.downPass ?? 'sampled') === 'sampled';
+  const labelStrength = request.labelStrength ?? DEFAULT_LABEL_STRENGTH;
   if (mem !== undefined) {
-    v = mem.sample({ label: request.label, count, chains, burnIn, thin, random: rng }).features;
-    for (let i = dbn.layers.length - 1; i >= 0; i--) v = dbn.layers[i]!.meanVisibles(v);
-    return v;
+    const top = mem.sample({ label: request.label, count, chains, burnIn, thin, random: rng, labelStrength, states: sampled ? 'samples' : 'means' }).features;
+    return downPass(dbn.layers, dbn.layers.length - 1, top, sampled, rng);
   }
-  const top = dbn.layers[dbn.layers.length - 1]!;
-  v = topChains(top, { count, chains, burnIn, thin }, rng);
-  for (let i = dbn.layers.length - 2; i >= 0; i--) v = dbn.layers[i]!.meanVisibles(v);
-  return v;
+  // a one-layer stack's top chain is over the input itself: its means are the samples
+  const top = topChains(dbn.layers[dbn.layers.length - 1]!, { count, chains, burnIn, thin, sampled: sampled && dbn.layers.length > 1 }, rng);
+  return downPass(dbn.layers, dbn.layers.length - 2, top, sampled, rng);
+}
+
+/**
+ * From states of the visible layer of `layers[from]` down to the input: binary samples of each
+ * layer's visible units but the input's (`sampled`), or means all the way; the input's means last.
+ */
+function downPass(layers: readonly Rbm[], from: number, top: HostMatrix, sampled: boolean, rng: Random): HostMatrix {
+  let v = top;
+  for (let i = from; i >= 1; i--) v = sampled ? layers[i]!.sampleVisibles(v, { random: rng }) : layers[i]!.meanVisibles(v);
+  return from >= 0 ? layers[0]!.meanVisibles(v) : v;
 }
 
 /** Chains in the top RBM of a stack without an associative layer, started from its visible biases. */
-function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number; thin: number }, rng: Random): HostMatrix {
+function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number; thin: number; sampled: boolean }, rng: Random): HostMatrix {
   const nv = top.nVisible;
   const bv = top.getParameters().visibleBias;
   const start = new Float32Array(o.chains * nv);
@@ -92,9 +121,10 @@ function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number;
   for (let s = 0; taken < o.count; s++) {
     const steps = s === 0 ? o.burnIn : o.thin;
     if (steps > 0) v = top.gibbs(v, steps, { random: rng });
-    const means = top.meanVisibles(top.sampleHiddens(v, { random: rng }));
+    const h = top.sampleHiddens(v, { random: rng });
+    const states = o.sampled ? top.sampleVisibles(h, { random: rng }) : top.meanVisibles(h);
     const n = Math.min(o.chains, o.count - taken);
-    out.set(means.data.subarray(0, n * nv), taken * nv);
+    out.set(states.data.subarray(0, n * nv), taken * nv);
     taken += n;
   }
   return { rows: o.count, cols: nv, data: out };
