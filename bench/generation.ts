@@ -23,6 +23,8 @@
  *        [--seed 1] [--model FILE] (load the trained DBN from FILE if it exists, else save it there)
  *        [--stack FILE] (take the pretrained 784-500-500 stack from FILE's layers; train only the associative layer)
  *        [--png FILE] (also write the per-class grid, one row per class, 10 columns)
+ *        [--label-strength S] [--down-pass sampled|mean] (Dbn.generate's options; default its defaults)
+ *        [--mlp-cache FILE] (reuse the judge's weights from FILE when they match; else train and save them)
  * Prints one JSON object with every figure, the settings and the machine.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -60,6 +62,8 @@ const { values } = parseArgs({
     stack: { type: 'string' },
     png: { type: 'string' },
     'mlp-cache': { type: 'string' },
+    'label-strength': { type: 'string' },
+    'down-pass': { type: 'string' },
   },
 });
 const num = (k: keyof typeof values): number => Number(values[k]);
@@ -150,11 +154,15 @@ function rowsOfClass(x: HostMatrix, y: Int32Array, k: number, n: number): HostMa
   return { rows, cols: x.cols, data: Float32Array.from(data) };
 }
 
+const sampling = {
+  ...(values['label-strength'] === undefined ? {} : { labelStrength: num('label-strength') }),
+  ...(values['down-pass'] === undefined ? {} : { downPass: values['down-pass'] as 'sampled' | 'mean' }),
+};
 const t2 = performance.now();
 const perClassResults: { class: number; inClass: number; predicted: number[]; distance: number; realDistance: number; ratio: number }[] = [];
 const grid = new Float32Array(CLASSES * 10 * 784);
 for (let k = 0; k < CLASSES; k++) {
-  const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k });
+  const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k, ...sampling });
   grid.set(s.data.subarray(0, 10 * 784), k * 10 * 784);
   const pred = mlp.predict(s);
   const counts = new Array<number>(CLASSES).fill(0);
@@ -164,7 +172,7 @@ for (let k = 0; k < CLASSES; k++) {
   perClassResults.push({ class: k, inClass: counts[k]! / perClass, predicted: counts, distance, realDistance, ratio: distance / realDistance });
   log(`class ${k}: ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`);
 }
-const free = dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000 });
+const free = dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000, ...sampling });
 const freeCounts = new Array<number>(CLASSES).fill(0);
 for (const p of mlp.predict(free)) freeCounts[p]!++;
 const sampleSeconds = (performance.now() - t2) / 1000;
