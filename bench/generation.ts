@@ -33,6 +33,7 @@ import { renderGrid } from '../src/cli/images.js';
 import { loadBundledDigits } from '../src/data/bundled-digits.js';
 import { trainTestSplit } from '../src/data/split.js';
 import { associativeLogLikelihood, baseRateBias, Dbn, estimateAssociativeLogPartition } from '../src/dbn/index.js';
+import { DEFAULT_LABEL_STRENGTH } from '../src/dbn/generate.js';
 import { createBackend, defaultBackend } from '../src/kernels/index.js';
 import type { HostMatrix } from '../src/validate.js';
 import { machine } from './machine.js';
@@ -200,6 +201,7 @@ console.log(
         ...values,
         associative: (({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }) => ({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }))(mem.rbm.options),
       },
+      sampling: { labelStrength: sampling.labelStrength ?? DEFAULT_LABEL_STRENGTH, downPass: sampling.downPass ?? 'sampled', burnIn },
       backend: backend.info.description ?? backend.info.name,
       backendReason: reason,
       classifier: { kind: `MLP 784-${mlp.nHid}-10 (plain TypeScript, trained here on the real training digits)`, testAccuracy: mlpAccuracy, seconds: mlpSeconds },
