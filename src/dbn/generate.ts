@@ -7,7 +7,7 @@ import { InvalidOptionError, NotFittedError } from '../errors.js';
 import type { Random } from '../random.js';
 import type { Rbm } from '../rbm/index.js';
 import { type Constraints, type HostMatrix, validateOptions } from '../validate.js';
-import type { AssociativeMemory } from './associative.js';
+import type { AssociativeMemory, ChainOptions } from './associative.js';
 import { generateConstraints, type GenerateOptions } from './options.js';
 
 /**
@@ -26,10 +26,16 @@ export interface GenerateRequest extends GenerateOptions {
   readonly count?: number;
   /**
    * Clamp the associative memory's label to this class (needs a DBN with an `associative` top
-   * layer). Undefined: the label units run free with the features (or, without an associative
-   * layer, the top RBM's chain).
+   * layer). Undefined: see `freeLabel` (without an associative layer, the top RBM's chain).
    */
   readonly label?: number;
+  /**
+   * Without `label`, with an associative layer: `'uniform'` (default) draws each sample's class
+   * uniformly at random and runs that class's clamped chain (with `labelStrength`), so every class
+   * appears; `'chain'` lets the label units run free in one joint chain, which tends to stay in
+   * a few classes' modes.
+   */
+  readonly freeLabel?: 'uniform' | 'chain';
   /** Gibbs steps before a chain's first sample. Default `gibbsSteps − 1` (999). */
   readonly burnIn?: number;
   /** Gibbs steps between successive samples of one chain. Default 100. */
@@ -60,6 +66,7 @@ export const generateRequestConstraints: Constraints = {
   chains: { kind: 'integer', min: 1 },
   labelStrength: { kind: 'number', min: 0 },
   downPass: { kind: 'enum', values: ['sampled', 'mean'] },
+  freeLabel: { kind: 'enum', values: ['uniform', 'chain'] },
 };
 
 /** What {@link generateSamples} needs of a `Dbn`. */
@@ -85,12 +92,31 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   const sampled = (request.downPass ?? 'sampled') === 'sampled';
   const labelStrength = request.labelStrength ?? DEFAULT_LABEL_STRENGTH;
   if (mem !== undefined) {
-    const top = mem.sample({ label: request.label, count, chains, burnIn, thin, random: rng, labelStrength, states: sampled ? 'samples' : 'means' }).features;
+    const states = sampled ? 'samples' : 'means';
+    const chain = { count, chains, burnIn, thin, random: rng, labelStrength, states } as const;
+    const top = request.label === undefined && request.freeLabel !== 'chain' ? uniformLabels(mem, chain) : mem.sample({ ...chain, label: request.label }).features;
     return downPass(dbn.layers, dbn.layers.length - 1, top, sampled, rng);
   }
   // a one-layer stack's top chain is over the input itself: its means are the samples
   const top = topChains(dbn.layers[dbn.layers.length - 1]!, { count, chains, burnIn, thin, sampled: sampled && dbn.layers.length > 1 }, rng);
   return downPass(dbn.layers, dbn.layers.length - 2, top, sampled, rng);
+}
+
+/**
+ * `count` feature samples, each of a class drawn uniformly from `random`, in the order drawn:
+ * the clamped chains of each class drawn (at most `chains` side by side per class).
+ */
+function uniformLabels(mem: AssociativeMemory, o: Omit<ChainOptions, 'label'>): HostMatrix {
+  const labels = Array.from({ length: o.count }, () => o.random.int(mem.classes));
+  const nf = mem.nFeatures;
+  const out = new Float32Array(o.count * nf);
+  for (let k = 0; k < mem.classes; k++) {
+    const rows = labels.flatMap((l, i) => (l === k ? [i] : []));
+    if (rows.length === 0) continue;
+    const s = mem.sample({ ...o, label: k, count: rows.length, chains: Math.min(o.chains, rows.length) }).features;
+    rows.forEach((r, i) => out.set(s.data.subarray(i * nf, (i + 1) * nf), r * nf));
+  }
+  return { rows: o.count, cols: nf, data: out };
 }
 
 /**

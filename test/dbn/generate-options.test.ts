@@ -4,6 +4,7 @@ import { InvalidOptionError } from '../../src/errors.js';
 import type { Backend } from '../../src/kernels/backend.js';
 import { Random } from '../../src/random.js';
 import { Rbm } from '../../src/rbm/index.js';
+import type { HostMatrix } from '../../src/validate.js';
 import { cpuBackends } from '../helpers/backends.js';
 import { maxAbsDiff, prototypes, sameBits } from './fixtures.js';
 
@@ -44,6 +45,21 @@ function exactStrengthConditional(mem: AssociativeMemory, label: number, strengt
   }
   const z = p.reduce((a, x) => a + x, 0);
   return p.map((x) => x / z);
+}
+
+/** For each row of `samples`, the class whose mean training row is nearest (Euclidean). */
+function nearestClassMean(x: HostMatrix, y: Int32Array, classes: number, samples: HostMatrix): number[] {
+  const means = Array.from({ length: classes }, () => new Float64Array(x.cols));
+  const counts = new Array<number>(classes).fill(0);
+  for (let r = 0; r < x.rows; r++) {
+    counts[y[r]!]!++;
+    for (let i = 0; i < x.cols; i++) means[y[r]!]![i]! += x.data[r * x.cols + i]!;
+  }
+  means.forEach((m, k) => m.forEach((v, i) => (m[i] = v / counts[k]!)));
+  return Array.from({ length: samples.rows }, (_, r) => {
+    const d = means.map((m) => m.reduce((a, v, i) => a + (v - samples.data[r * samples.cols + i]!) ** 2, 0));
+    return d.indexOf(Math.min(...d));
+  });
 }
 
 for (const { name, make } of cpuBackends) {
@@ -100,12 +116,19 @@ test('Dbn.generate: sampled and mean down passes, label strength, same seed same
     t.false(sameBits(sampled.data, mean.data));
     t.false(sameBits(sampled.data, strong.data));
     t.true(sameBits(strong.data, dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, labelStrength: 4 }).data), 'same seed, same samples');
-    // the free chain ignores labelStrength; a sampled free chain still gives probabilities at the input
-    const free = dbn.generate({ count: 5, burnIn: 10, seed: 1, labelStrength: 9 });
-    t.true(sameBits(free.data, dbn.generate({ count: 5, burnIn: 10, seed: 1 }).data));
+    // the joint free chain ignores labelStrength; a sampled free chain still gives probabilities at the input
+    const free = dbn.generate({ count: 5, burnIn: 10, seed: 1, labelStrength: 9, freeLabel: 'chain' });
+    t.true(sameBits(free.data, dbn.generate({ count: 5, burnIn: 10, seed: 1, freeLabel: 'chain' }).data));
     t.true(free.data.some((v) => v > 0 && v < 1), 'input probabilities, not binary states');
+    // without a label, by default each sample's class is drawn uniformly: every class appears
+    const mixed = dbn.generate({ count: 45, burnIn: 30, seed: 2 });
+    t.true(sameBits(mixed.data, dbn.generate({ count: 45, burnIn: 30, seed: 2, freeLabel: 'uniform' }).data), "'uniform' is the default");
+    t.false(sameBits(mixed.data, dbn.generate({ count: 45, burnIn: 30, seed: 2, labelStrength: 1 }).data), 'labelStrength applies to its clamped chains');
+    const nearest = nearestClassMean(x, y, 3, mixed);
+    for (let k = 0; k < 3; k++) t.true(nearest.filter((c) => c === k).length >= 5, `class ${k}: ${nearest.join('')}`);
     t.throws(() => dbn.generate({ label: 0, count: 1, labelStrength: -1 }), { instanceOf: InvalidOptionError, message: /'labelStrength'/ });
     t.throws(() => dbn.generate({ label: 0, count: 1, downPass: 'up' as 'mean' }), { instanceOf: InvalidOptionError, message: /'downPass'/ });
+    t.throws(() => dbn.generate({ count: 1, freeLabel: 'x' as 'chain' }), { instanceOf: InvalidOptionError, message: /'freeLabel'/ });
   } finally {
     dbn.dispose();
   }
