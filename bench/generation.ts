@@ -173,9 +173,13 @@ for (let k = 0; k < CLASSES; k++) {
   perClassResults.push({ class: k, inClass: counts[k]! / perClass, predicted: counts, distance, realDistance, ratio: distance / realDistance });
   log(`class ${k}: ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`);
 }
-const free = dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000, ...sampling });
-const freeCounts = new Array<number>(CLASSES).fill(0);
-for (const p of mlp.predict(free)) freeCounts[p]!++;
+const freeCounts = (freeLabel: 'uniform' | 'chain'): number[] => {
+  const counts = new Array<number>(CLASSES).fill(0);
+  for (const p of mlp.predict(dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000, freeLabel, ...sampling }))) counts[p]!++;
+  return counts;
+};
+const freeUniform = freeCounts('uniform');
+const freeChain = freeCounts('chain');
 const sampleSeconds = (performance.now() - t2) / 1000;
 if (values.png !== undefined) writeFileSync(values.png, renderGrid(grid, CLASSES * 10, { width: 28, height: 28, columns: 10, scale: 2 }));
 
@@ -209,7 +213,7 @@ console.log(
       minInClass: Math.min(...inClass),
       meanInClass: inClass.reduce((a, b) => a + b, 0) / CLASSES,
       minDistanceRatio: Math.min(...ratios),
-      freeChainClassCounts: freeCounts,
+      freeClassCounts: { uniformLabel: freeUniform, jointChain: freeChain },
       freeEnergyTestAccuracy: feRight / testY.length,
       ais: {
         logZ: ais.logZ,
