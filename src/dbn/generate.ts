@@ -15,7 +15,7 @@ import { generateConstraints, type GenerateOptions } from './options.js';
  * Chosen with bench/generation.ts on the main job's model (bench/RESULTS.md): at 1 (the exact
  * conditional of a CD-trained associative memory) several digits' chains drift into other digits' modes.
  */
-export const DEFAULT_LABEL_STRENGTH = 2.5;
+export const DEFAULT_LABEL_STRENGTH = 3;
 
 /**
  * What {@link Dbn.generate} draws. Each of `chains` chains runs `burnIn` Gibbs steps
