@@ -23,6 +23,8 @@
  *        [--seed 1] [--model FILE] (load the trained DBN from FILE if it exists, else save it there)
  *        [--stack FILE] (take the pretrained 784-500-500 stack from FILE's layers; train only the associative layer)
  *        [--png FILE] (also write the per-class grid, one row per class, 10 columns)
+ *        [--label-strength S] [--down-pass sampled|mean] (Dbn.generate's options; default its defaults)
+ *        [--mlp-cache FILE] (reuse the judge's weights from FILE when they match; else train and save them)
  * Prints one JSON object with every figure, the settings and the machine.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,10 +33,11 @@ import { renderGrid } from '../src/cli/images.js';
 import { loadBundledDigits } from '../src/data/bundled-digits.js';
 import { trainTestSplit } from '../src/data/split.js';
 import { associativeLogLikelihood, baseRateBias, Dbn, estimateAssociativeLogPartition } from '../src/dbn/index.js';
+import { DEFAULT_LABEL_STRENGTH } from '../src/dbn/generate.js';
 import { createBackend, defaultBackend } from '../src/kernels/index.js';
-import { Random } from '../src/random.js';
 import type { HostMatrix } from '../src/validate.js';
 import { machine } from './machine.js';
+import { trainedMlp } from './mlp.js';
 
 const { values } = parseArgs({
   options: {
@@ -59,6 +62,9 @@ const { values } = parseArgs({
     model: { type: 'string' },
     stack: { type: 'string' },
     png: { type: 'string' },
+    'mlp-cache': { type: 'string' },
+    'label-strength': { type: 'string' },
+    'down-pass': { type: 'string' },
   },
 });
 const num = (k: keyof typeof values): number => Number(values[k]);
@@ -115,123 +121,11 @@ if (values.model !== undefined && existsSync(values.model)) {
 }
 const mem = dbn.associative!;
 
-// ------------------------------------------------------- the independent classifier
-/** A 784-H-10 MLP (ReLU, softmax), float64, trained by minibatch SGD with momentum. Nothing shared with the DBN. */
-class Mlp {
-  readonly w1: Float64Array;
-  readonly b1: Float64Array;
-  readonly w2: Float64Array;
-  readonly b2: Float64Array;
-  constructor(
-    readonly nIn: number,
-    readonly nHid: number,
-    readonly nOut: number,
-    rng: Random,
-  ) {
-    const he = (n: number, fanIn: number): Float64Array => Float64Array.from(rng.fillNormal(new Float32Array(n), Math.sqrt(2 / fanIn)));
-    this.w1 = he(nIn * nHid, nIn);
-    this.b1 = new Float64Array(nHid);
-    this.w2 = he(nHid * nOut, nHid);
-    this.b2 = new Float64Array(nOut);
-  }
-
-  /** Hidden activations and class probabilities of row `x`. */
-  forward(x: Float32Array, hid: Float64Array, out: Float64Array): void {
-    hid.set(this.b1);
-    for (let i = 0; i < this.nIn; i++) {
-      const v = x[i]!;
-      if (v === 0) continue;
-      const o = i * this.nHid;
-      for (let j = 0; j < this.nHid; j++) hid[j]! += v * this.w1[o + j]!;
-    }
-    for (let j = 0; j < this.nHid; j++) if (hid[j]! < 0) hid[j] = 0;
-    out.set(this.b2);
-    for (let j = 0; j < this.nHid; j++) {
-      const h = hid[j]!;
-      if (h === 0) continue;
-      for (let k = 0; k < this.nOut; k++) out[k]! += h * this.w2[j * this.nOut + k]!;
-    }
-    let max = -Infinity;
-    for (let k = 0; k < this.nOut; k++) max = Math.max(max, out[k]!);
-    let s = 0;
-    for (let k = 0; k < this.nOut; k++) s += out[k] = Math.exp(out[k]! - max);
-    for (let k = 0; k < this.nOut; k++) out[k]! /= s;
-  }
-
-  fit(x: HostMatrix, y: Int32Array, epochs: number, rng: Random): void {
-    const batch = 50;
-    const lr = 0.05;
-    const mom = 0.9;
-    const params = [this.w1, this.b1, this.w2, this.b2];
-    const grads = params.map((p) => new Float64Array(p.length));
-    const vel = params.map((p) => new Float64Array(p.length));
-    const hid = new Float64Array(this.nHid);
-    const out = new Float64Array(this.nOut);
-    const dh = new Float64Array(this.nHid);
-    for (let e = 0; e < epochs; e++) {
-      const order = rng.permutation(x.rows);
-      for (let s = 0; s < x.rows; s += batch) {
-        for (const g of grads) g.fill(0);
-        const n = Math.min(batch, x.rows - s);
-        for (let b = 0; b < n; b++) {
-          const r = order[s + b]!;
-          const row = x.data.subarray(r * x.cols, (r + 1) * x.cols);
-          this.forward(row, hid, out);
-          out[y[r]!]! -= 1;
-          dh.fill(0);
-          for (let j = 0; j < this.nHid; j++) {
-            if (hid[j] === 0) continue;
-            for (let k = 0; k < this.nOut; k++) {
-              grads[2]![j * this.nOut + k]! += hid[j]! * out[k]!;
-              dh[j]! += this.w2[j * this.nOut + k]! * out[k]!;
-            }
-          }
-          for (let k = 0; k < this.nOut; k++) grads[3]![k]! += out[k]!;
-          for (let i = 0; i < this.nIn; i++) {
-            const v = row[i]!;
-            if (v === 0) continue;
-            for (let j = 0; j < this.nHid; j++) grads[0]![i * this.nHid + j]! += v * dh[j]!;
-          }
-          for (let j = 0; j < this.nHid; j++) grads[1]![j]! += dh[j]!;
-        }
-        for (const [p, param] of params.entries()) {
-          const g = grads[p]!;
-          const v = vel[p]!;
-          for (let i = 0; i < param.length; i++) {
-            v[i] = mom * v[i]! - (lr / n) * g[i]!;
-            param[i]! += v[i]!;
-          }
-        }
-      }
-      log(`mlp epoch ${e}: test accuracy ${(100 * this.accuracy(test.x, testY)).toFixed(2)}%`);
-    }
-  }
-
-  predict(x: HostMatrix): Int32Array {
-    const hid = new Float64Array(this.nHid);
-    const out = new Float64Array(this.nOut);
-    const pred = new Int32Array(x.rows);
-    for (let r = 0; r < x.rows; r++) {
-      this.forward(x.data.subarray(r * x.cols, (r + 1) * x.cols), hid, out);
-      let best = 0;
-      for (let k = 1; k < this.nOut; k++) if (out[k]! > out[best]!) best = k;
-      pred[r] = best;
-    }
-    return pred;
-  }
-
-  accuracy(x: HostMatrix, y: Int32Array): number {
-    const p = this.predict(x);
-    let right = 0;
-    for (let r = 0; r < y.length; r++) if (p[r] === y[r]) right++;
-    return right / y.length;
-  }
-}
-
-const mlpRng = new Random(seed + 100);
-const mlp = new Mlp(784, num('mlp-hidden'), CLASSES, mlpRng);
 const t1 = performance.now();
-mlp.fit(train.x, trainY, num('mlp-epochs'), mlpRng);
+const mlp = trainedMlp(
+  { x: train.x, y: trainY },
+  { hidden: num('mlp-hidden'), epochs: num('mlp-epochs'), seed: seed + 100, cache: values['mlp-cache'], onEpoch: (m, e) => log(`mlp epoch ${e}: test accuracy ${(100 * m.accuracy(test.x, testY)).toFixed(2)}%`) },
+);
 const mlpSeconds = (performance.now() - t1) / 1000;
 const mlpAccuracy = mlp.accuracy(test.x, testY);
 
@@ -261,11 +155,15 @@ function rowsOfClass(x: HostMatrix, y: Int32Array, k: number, n: number): HostMa
   return { rows, cols: x.cols, data: Float32Array.from(data) };
 }
 
+const sampling = {
+  ...(values['label-strength'] === undefined ? {} : { labelStrength: num('label-strength') }),
+  ...(values['down-pass'] === undefined ? {} : { downPass: values['down-pass'] as 'sampled' | 'mean' }),
+};
 const t2 = performance.now();
 const perClassResults: { class: number; inClass: number; predicted: number[]; distance: number; realDistance: number; ratio: number }[] = [];
 const grid = new Float32Array(CLASSES * 10 * 784);
 for (let k = 0; k < CLASSES; k++) {
-  const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k });
+  const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k, ...sampling });
   grid.set(s.data.subarray(0, 10 * 784), k * 10 * 784);
   const pred = mlp.predict(s);
   const counts = new Array<number>(CLASSES).fill(0);
@@ -275,9 +173,13 @@ for (let k = 0; k < CLASSES; k++) {
   perClassResults.push({ class: k, inClass: counts[k]! / perClass, predicted: counts, distance, realDistance, ratio: distance / realDistance });
   log(`class ${k}: ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`);
 }
-const free = dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000 });
-const freeCounts = new Array<number>(CLASSES).fill(0);
-for (const p of mlp.predict(free)) freeCounts[p]!++;
+const freeCounts = (freeLabel: 'uniform' | 'chain'): number[] => {
+  const counts = new Array<number>(CLASSES).fill(0);
+  for (const p of mlp.predict(dbn.generate({ count: CLASSES * perClass, burnIn, seed: seed + 1000, freeLabel, ...sampling }))) counts[p]!++;
+  return counts;
+};
+const freeUniform = freeCounts('uniform');
+const freeChain = freeCounts('chain');
 const sampleSeconds = (performance.now() - t2) / 1000;
 if (values.png !== undefined) writeFileSync(values.png, renderGrid(grid, CLASSES * 10, { width: 28, height: 28, columns: 10, scale: 2 }));
 
@@ -303,6 +205,7 @@ console.log(
         ...values,
         associative: (({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }) => ({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }))(mem.rbm.options),
       },
+      sampling: { labelStrength: sampling.labelStrength ?? DEFAULT_LABEL_STRENGTH, downPass: sampling.downPass ?? 'sampled', burnIn },
       backend: backend.info.description ?? backend.info.name,
       backendReason: reason,
       classifier: { kind: `MLP 784-${mlp.nHid}-10 (plain TypeScript, trained here on the real training digits)`, testAccuracy: mlpAccuracy, seconds: mlpSeconds },
@@ -310,7 +213,7 @@ console.log(
       minInClass: Math.min(...inClass),
       meanInClass: inClass.reduce((a, b) => a + b, 0) / CLASSES,
       minDistanceRatio: Math.min(...ratios),
-      freeChainClassCounts: freeCounts,
+      freeClassCounts: { uniformLabel: freeUniform, jointChain: freeChain },
       freeEnergyTestAccuracy: feRight / testY.length,
       ais: {
         logZ: ais.logZ,

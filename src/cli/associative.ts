@@ -14,6 +14,7 @@ const SAMPLES_PER_CLASS = 10;
 export interface AssociativeArgs {
   readonly associative: number;
   readonly 'associative-epochs'?: number | undefined;
+  readonly 'associative-k'?: number | undefined;
   readonly epochs: number;
   readonly k: number;
 }
@@ -27,6 +28,8 @@ export function associativeFor(a: AssociativeArgs, train: Dataset, peers: boolea
   for (const [flag, v] of [['--associative', a.associative], ['--associative-epochs', a['associative-epochs']]] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new InvalidOptionError(`${flag} must be an integer >= 0, got ${v}.`);
   }
+  const k = a['associative-k'];
+  if (k !== undefined && (!Number.isSafeInteger(k) || k < 1)) throw new InvalidOptionError(`--associative-k must be an integer >= 1, got ${k}.`);
   if (a.associative === 0 || !(train.y instanceof Int32Array)) return undefined;
   if (peers) {
     progress.line('peer training: no associative top layer (it is not exchanged between peers); samples.png shows free samples');
@@ -35,7 +38,7 @@ export function associativeFor(a: AssociativeArgs, train: Dataset, peers: boolea
   let classes = train.classes ?? 0;
   for (const v of train.y) classes = Math.max(classes, v + 1);
   if (classes < 2) return undefined;
-  return { classes, nHidden: a.associative, epochs: a['associative-epochs'] ?? a.epochs, k: a.k };
+  return { classes, nHidden: a.associative, epochs: a['associative-epochs'] ?? a.epochs, k: k ?? a.k };
 }
 
 /** Trains the associative layer of `model` (if any) on the training rows, with a progress bar; reports free-energy test accuracy. */

@@ -15,6 +15,7 @@ import { statusCommand } from './commands/status.js';
 import { trainCommand } from './commands/train.js';
 import { transformCommand } from './commands/transform.js';
 import { packageVersion } from './common.js';
+import { relayGpuRun } from './quiet-gpu.js';
 
 /** A command-line usage error (unknown flag, missing argument). */
 export class UsageError extends DbnError {
@@ -25,6 +26,8 @@ export class UsageError extends DbnError {
 
 /** Runs the CLI on `argv` (without `node` and the script); resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  const relayed = await relayGpuRun(argv);
+  if (relayed !== undefined) return relayed;
   const debug = argv.includes('--debug');
   const parser = yargs([...argv])
     .scriptName('dbn-node')

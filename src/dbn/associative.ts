@@ -25,13 +25,7 @@ export interface AssociativeOptions extends Omit<LayerOptions, 'visible' | 'soft
  * label-clamped samples of the bundled digits (bench/generation.ts, bench/RESULTS.md): PCD and the
  * sampled-label negative phase let most classes' chains fall into a few digits' modes.
  */
-export const ASSOCIATIVE_DEFAULTS = {
-  persistent: false,
-  batchSize: 20,
-  learningRate: 0.1,
-  discriminativeWeight: 1,
-  labelNegativePhase: 'clamped',
-} as const;
+export const ASSOCIATIVE_DEFAULTS = { persistent: false, batchSize: 20, learningRate: 0.1, discriminativeWeight: 1, labelNegativePhase: 'clamped' } as const;
 
 /** The constraints table of {@link AssociativeOptions}. */
 export const associativeConstraints: Constraints = {
@@ -55,11 +49,15 @@ export interface ChainOptions {
   readonly thin: number;
   /** The generator every chain draws from. */
   readonly random: RandomSource;
+  /** Weight of the clamped label in the hidden units' input (see {@link AssociativeMemory.clamped}). Default 1: the exact conditional. */
+  readonly labelStrength?: number | undefined;
+  /** What a sample holds: `'means'` `E[features | h]` (default), or `'samples'` binary states `features ~ p(features | h)`. */
+  readonly states?: 'means' | 'samples' | undefined;
 }
 
 /** Samples of the associative memory's visible layer. */
 export interface FeatureSamples {
-  /** `count × nFeatures`: `E[features | h]` with `h` sampled from the chain's last state, in [0, 1]. */
+  /** `count × nFeatures`: `E[features | h]` (or a sample of it, see `states`) with `h` sampled from the chain's last state, in [0, 1]. */
   readonly features: HostMatrix;
   /** The label each sample's chain held (the clamped one, or the free chain's softmax sample). */
   readonly labels: Int32Array;
@@ -82,10 +80,7 @@ export class AssociativeMemory {
 
   /** Wraps `rbm`, whose last `softmaxUnits` visible units are the label group. */
   constructor(readonly rbm: Rbm) {
-    if (rbm.options.softmaxUnits < 2)
-      throw new InvalidOptionError(
-        `AssociativeMemory needs an Rbm with a softmax label group ('softmaxUnits' >= 2); got ${rbm.options.softmaxUnits}.`,
-      );
+    if (rbm.options.softmaxUnits < 2) throw new InvalidOptionError(`AssociativeMemory needs an Rbm with a softmax label group ('softmaxUnits' >= 2); got ${rbm.options.softmaxUnits}.`);
     this.classes = rbm.options.softmaxUnits;
     this.nFeatures = rbm.nVisible - this.classes;
   }
@@ -138,17 +133,17 @@ export class AssociativeMemory {
   /** `p(label = k | features) = exp(−F([x, e_k])) / Σ_j exp(−F([x, e_j]))` (`rows × classes`). */
   predictProba(features: MatrixInput): HostMatrix {
     const f = this.labelFreeEnergies(features);
-    const classes = this.classes;
+    const c = this.classes;
     for (let r = 0; r < f.rows; r++) {
       let min = Number.POSITIVE_INFINITY;
-      for (let k = 0; k < classes; k++) min = Math.min(min, f.data[r * classes + k]!);
+      for (let k = 0; k < c; k++) min = Math.min(min, f.data[r * c + k]!);
       let sum = 0;
-      for (let k = 0; k < classes; k++) {
-        const e = Math.exp(min - f.data[r * classes + k]!);
-        f.data[r * classes + k] = e;
+      for (let k = 0; k < c; k++) {
+        const e = Math.exp(min - f.data[r * c + k]!);
+        f.data[r * c + k] = e;
         sum += e;
       }
-      for (let k = 0; k < classes; k++) f.data[r * classes + k] = f.data[r * classes + k]! / sum;
+      for (let k = 0; k < c; k++) f.data[r * c + k] = f.data[r * c + k]! / sum;
     }
     return f;
   }
@@ -167,56 +162,56 @@ export class AssociativeMemory {
 
   /**
    * The RBM over the features alone with label `k` clamped: weights and visible biases of the
-   * feature units, hidden biases `b_h + W[k]`. Exactly `p(features, h | label = k)`. The caller disposes it.
+   * feature units, hidden biases `b_h + strength · W[k]`. With `strength` 1 (the default) exactly
+   * `p(features, h | label = k)`; a larger `strength` weighs the label as if it were shown that many
+   * times, `p_s(features, h | k) ∝ exp(−E(features, h) + (s − 1) W[k]·h)`, which sharpens the
+   * conditional towards the features the label predicts. The caller disposes it.
    */
-  clamped(label: number): Rbm {
+  clamped(label: number, strength = 1): Rbm {
     if (!Number.isSafeInteger(label) || label < 0 || label >= this.classes) {
-      throw new InvalidOptionError(
-        `The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`,
-      );
+      throw new InvalidOptionError(`The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`);
     }
+    if (!Number.isFinite(strength) || strength < 0) throw new InvalidOptionError(`The 'labelStrength' passed to the associative memory must be a finite number >= 0. Got ${String(strength)}.`);
     const p = this.rbm.getParameters();
     const nf = this.nFeatures;
     const nh = this.rbm.nHidden;
     const hiddenBias = new Float32Array(p.hiddenBias);
     const row = (nf + label) * nh;
-    for (let j = 0; j < nh; j++) hiddenBias[j] = hiddenBias[j]! + p.weights.data[row + j]!;
+    for (let j = 0; j < nh; j++) hiddenBias[j] = hiddenBias[j]! + strength * p.weights.data[row + j]!;
     const rbm = new Rbm({ nVisible: nf, nHidden: nh, backend: this.rbm.backend, seed: this.rbm.seed, monitorSize: 0 });
-    rbm.setParameters({
-      weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) },
-      visibleBias: p.visibleBias.slice(0, nf),
-      hiddenBias,
-    });
+    rbm.setParameters({ weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) }, visibleBias: p.visibleBias.slice(0, nf), hiddenBias });
     return rbm;
   }
 
   /**
    * Runs `chains` Gibbs chains (label clamped, or free) from label-driven starts (see
    * see `startChains`), `burnIn` steps, then takes a sample every `thin` steps until `count` are taken; each
-   * sample is `E[features | h]` with `h ~ p(h | v)` from the chain's state. Deterministic for a
+   * sample is `E[features | h]` (or, with `states: 'samples'`, `features ~ p(features | h)`) with
+   * `h ~ p(h | v)` from the chain's state. Deterministic for a
    * given generator state and backend.
    */
-  sample(options: ChainOptions): FeatureSamples {
+  sample(o: ChainOptions): FeatureSamples {
     const nf = this.nFeatures;
-    const perChain = Math.ceil(options.count / options.chains);
-    const clamped = options.label === undefined ? undefined : this.clamped(options.label);
+    const perChain = Math.ceil(o.count / o.chains);
+    const clamped = o.label === undefined ? undefined : this.clamped(o.label, o.labelStrength);
     const rbm = clamped ?? this.rbm;
     const nv = rbm.nVisible;
     try {
-      let v = this.startChains(rbm, options.chains, options.label, options.random);
-      const features = new Float32Array(options.count * nf);
-      const labels = new Int32Array(options.count);
+      let v = this.startChains(rbm, o.chains, o.label, o.random);
+      const features = new Float32Array(o.count * nf);
+      const labels = new Int32Array(o.count);
       let taken = 0;
-      for (let s = 0; s < perChain && taken < options.count; s++) {
-        const steps = s === 0 ? options.burnIn : options.thin;
-        if (steps > 0) v = rbm.gibbs(v, steps, { random: options.random });
-        const means = rbm.meanVisibles(rbm.sampleHiddens(v, { random: options.random }));
-        for (let r = 0; r < options.chains && taken < options.count; r++, taken++) {
-          features.set(means.data.subarray(r * nv, r * nv + nf), taken * nf);
-          labels[taken] = options.label ?? labelOf(v.data, r * nv + nf, this.classes);
+      for (let s = 0; s < perChain && taken < o.count; s++) {
+        const steps = s === 0 ? o.burnIn : o.thin;
+        if (steps > 0) v = rbm.gibbs(v, steps, { random: o.random });
+        const h = rbm.sampleHiddens(v, { random: o.random });
+        const out = o.states === 'samples' ? rbm.sampleVisibles(h, { random: o.random }) : rbm.meanVisibles(h);
+        for (let r = 0; r < o.chains && taken < o.count; r++, taken++) {
+          features.set(out.data.subarray(r * nv, r * nv + nf), taken * nf);
+          labels[taken] = o.label ?? labelOf(v.data, r * nv + nf, this.classes);
         }
       }
-      return { features: { rows: options.count, cols: nf, data: features }, labels };
+      return { features: { rows: o.count, cols: nf, data: features }, labels };
     } finally {
       clamped?.dispose();
     }
@@ -241,24 +236,13 @@ export class AssociativeMemory {
   }
 
   /** Rebuilds the layer from a model file's header and tensors (checked against `nFeatures` and `classes`). */
-  static fromTensors(
-    header: unknown,
-    tensors: ReadonlyMap<string, NamedTensor>,
-    file: string,
-    backend: Backend,
-    nFeatures: number,
-    classes: number,
-  ): AssociativeMemory {
+  static fromTensors(header: unknown, tensors: ReadonlyMap<string, NamedTensor>, file: string, backend: Backend, nFeatures: number, classes: number): AssociativeMemory {
     if (typeof header !== 'object' || header === null) throw new ModelFileError(file, 'EHEADER', '"associative" must be an object.');
     const rbm = Rbm.fromTensors(header as Record<string, unknown>, tensors, file, backend);
     if (rbm.options.softmaxUnits !== classes || rbm.nVisible !== nFeatures + classes) {
       const got = `${rbm.nVisible} visible units with a softmax group of ${rbm.options.softmaxUnits}`;
       rbm.dispose();
-      throw new ModelFileError(
-        file,
-        'EHEADER',
-        `associative layer: has ${got}; the options call for ${nFeatures} features + ${classes} classes.`,
-      );
+      throw new ModelFileError(file, 'EHEADER', `associative layer: has ${got}; the options call for ${nFeatures} features + ${classes} classes.`);
     }
     return new AssociativeMemory(rbm);
   }
@@ -277,13 +261,10 @@ function labelOf(v: Float32Array, offset: number, n: number): number {
 }
 
 function checkLabels(labels: unknown, rows: number, classes: number, where: string): asserts labels is Int32Array {
-  if (!(labels instanceof Int32Array))
-    throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an Int32Array of class indices.`);
-  if (labels.length !== rows)
-    throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
+  if (!(labels instanceof Int32Array)) throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an Int32Array of class indices.`);
+  if (labels.length !== rows) throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
   for (let i = 0; i < labels.length; i++) {
     const v = labels[i]!;
-    if (v < 0 || v >= classes)
-      throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
+    if (v < 0 || v >= classes) throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
   }
 }

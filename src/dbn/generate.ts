@@ -7,29 +7,53 @@ import { InvalidOptionError, NotFittedError } from '../errors.js';
 import type { Random } from '../random.js';
 import type { Rbm } from '../rbm/index.js';
 import { type Constraints, type HostMatrix, validateOptions } from '../validate.js';
-import type { AssociativeMemory } from './associative.js';
+import type { AssociativeMemory, ChainOptions } from './associative.js';
 import { generateConstraints, type GenerateOptions } from './options.js';
 
 /**
+ * How strongly a clamped label drives the chain by default (see {@link GenerateRequest.labelStrength}).
+ * Chosen with bench/generation.ts on the main job's model (bench/RESULTS.md): at 1 (the exact
+ * conditional of a CD-trained associative memory) several digits' chains drift into other digits' modes.
+ */
+export const DEFAULT_LABEL_STRENGTH = 3;
+
+/**
  * What {@link Dbn.generate} draws. Each of `chains` chains runs `burnIn` Gibbs steps
- * (v → h → v, sampled), then gives a sample every `thin` steps: `E[v | h]` with `h ~ p(h | v)`,
- * passed down the stack as visible means.
+ * (v → h → v, sampled), then gives a sample every `thin` steps, passed down the stack (see `downPass`).
  */
 export interface GenerateRequest extends GenerateOptions {
   /** Samples to draw (`count × nVisible`). Default 1. */
   readonly count?: number;
   /**
    * Clamp the associative memory's label to this class (needs a DBN with an `associative` top
-   * layer). Undefined: the label units run free with the features (or, without an associative
-   * layer, the top RBM's chain).
+   * layer). Undefined: see `freeLabel` (without an associative layer, the top RBM's chain).
    */
   readonly label?: number;
+  /**
+   * Without `label`, with an associative layer: `'uniform'` (default) draws each sample's class
+   * uniformly at random and runs that class's clamped chain (with `labelStrength`), so every class
+   * appears; `'chain'` lets the label units run free in one joint chain, which tends to stay in
+   * a few classes' modes.
+   */
+  readonly freeLabel?: 'uniform' | 'chain';
   /** Gibbs steps before a chain's first sample. Default `gibbsSteps − 1` (999). */
   readonly burnIn?: number;
   /** Gibbs steps between successive samples of one chain. Default 100. */
   readonly thin?: number;
   /** Chains run side by side. Default `count` (one sample per chain). */
   readonly chains?: number;
+  /**
+   * Weight of the clamped label in the top RBM's hidden input (see `AssociativeMemory.clamped`):
+   * 1 samples the model's exact conditional `p(v | label)`; larger values sharpen it towards the
+   * label's digit at some cost in variety. Default {@link DEFAULT_LABEL_STRENGTH}. Ignored without `label`.
+   */
+  readonly labelStrength?: number;
+  /**
+   * The top-down pass (Hinton, Osindero & Teh 2006): `'sampled'` (default) draws binary states of
+   * the top RBM's visible layer and of every layer below but the input, whose probabilities
+   * `E[v | h₁]` are the sample; `'mean'` passes probabilities all the way down (smoother, blurrier).
+   */
+  readonly downPass?: 'sampled' | 'mean';
 }
 
 /** The constraints table of {@link GenerateRequest}. */
@@ -40,6 +64,9 @@ export const generateRequestConstraints: Constraints = {
   burnIn: { kind: 'integer', min: 0 },
   thin: { kind: 'integer', min: 1 },
   chains: { kind: 'integer', min: 1 },
+  labelStrength: { kind: 'number', min: 0 },
+  downPass: { kind: 'enum', values: ['sampled', 'mean'] },
+  freeLabel: { kind: 'enum', values: ['uniform', 'chain'] },
 };
 
 /** What {@link generateSamples} needs of a `Dbn`. */
@@ -57,30 +84,56 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   const thin = request.thin ?? 100;
   const mem = dbn.associative;
   if (request.label !== undefined && mem === undefined) {
-    throw new NotFittedError(
-      `The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`,
-    );
+    throw new NotFittedError(`The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`);
   }
   if (mem !== undefined && request.label !== undefined && request.label >= mem.classes) {
     throw new InvalidOptionError(`The 'label' option of Dbn.generate must be an integer in [0, ${mem.classes - 1}]. Got ${request.label}.`);
   }
-  let v: HostMatrix;
+  const sampled = (request.downPass ?? 'sampled') === 'sampled';
+  const labelStrength = request.labelStrength ?? DEFAULT_LABEL_STRENGTH;
   if (mem !== undefined) {
-    v = mem.sample({ label: request.label, count, chains, burnIn, thin, random: rng }).features;
-    for (let i = dbn.layers.length - 1; i >= 0; i--) v = dbn.layers[i]!.meanVisibles(v);
-    return v;
+    const states = sampled ? 'samples' : 'means';
+    const chain = { count, chains, burnIn, thin, random: rng, labelStrength, states } as const;
+    const top = request.label === undefined && request.freeLabel !== 'chain' ? uniformLabels(mem, chain) : mem.sample({ ...chain, label: request.label }).features;
+    return downPass(dbn.layers, dbn.layers.length - 1, top, sampled, rng);
   }
-  const top = dbn.layers[dbn.layers.length - 1]!;
-  v = topChains(top, { count, chains, burnIn, thin }, rng);
-  for (let i = dbn.layers.length - 2; i >= 0; i--) v = dbn.layers[i]!.meanVisibles(v);
-  return v;
+  // a one-layer stack's top chain is over the input itself: its means are the samples
+  const top = topChains(dbn.layers[dbn.layers.length - 1]!, { count, chains, burnIn, thin, sampled: sampled && dbn.layers.length > 1 }, rng);
+  return downPass(dbn.layers, dbn.layers.length - 2, top, sampled, rng);
+}
+
+/**
+ * `count` feature samples, each of a class drawn uniformly from `random`, in the order drawn:
+ * the clamped chains of each class drawn (at most `chains` side by side per class).
+ */
+function uniformLabels(mem: AssociativeMemory, o: Omit<ChainOptions, 'label'>): HostMatrix {
+  const labels = Array.from({ length: o.count }, () => o.random.int(mem.classes));
+  const nf = mem.nFeatures;
+  const out = new Float32Array(o.count * nf);
+  for (let k = 0; k < mem.classes; k++) {
+    const rows = labels.flatMap((l, i) => (l === k ? [i] : []));
+    if (rows.length === 0) continue;
+    const s = mem.sample({ ...o, label: k, count: rows.length, chains: Math.min(o.chains, rows.length) }).features;
+    rows.forEach((r, i) => out.set(s.data.subarray(i * nf, (i + 1) * nf), r * nf));
+  }
+  return { rows: o.count, cols: nf, data: out };
+}
+
+/**
+ * From states of the visible layer of `layers[from]` down to the input: binary samples of each
+ * layer's visible units but the input's (`sampled`), or means all the way; the input's means last.
+ */
+function downPass(layers: readonly Rbm[], from: number, top: HostMatrix, sampled: boolean, rng: Random): HostMatrix {
+  let v = top;
+  for (let i = from; i >= 1; i--) v = sampled ? layers[i]!.sampleVisibles(v, { random: rng }) : layers[i]!.meanVisibles(v);
+  return from >= 0 ? layers[0]!.meanVisibles(v) : v;
 }
 
 /** Chains in the top RBM of a stack without an associative layer, started from its visible biases. */
-function topChains(top: Rbm, settings: { count: number; chains: number; burnIn: number; thin: number }, rng: Random): HostMatrix {
+function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number; thin: number; sampled: boolean }, rng: Random): HostMatrix {
   const nv = top.nVisible;
   const bv = top.getParameters().visibleBias;
-  const start = new Float32Array(settings.chains * nv);
+  const start = new Float32Array(o.chains * nv);
   if (top.options.visible === 'bernoulli') {
     rng.fillUniform(start);
     for (let k = 0; k < start.length; k++) start[k] = start[k]! < sigmoid(bv[k % nv]!) ? 1 : 0;
@@ -88,18 +141,19 @@ function topChains(top: Rbm, settings: { count: number; chains: number; burnIn: 
     rng.fillNormal(start);
     for (let k = 0; k < start.length; k++) start[k] = start[k]! + bv[k % nv]!;
   }
-  let v: HostMatrix = { rows: settings.chains, cols: nv, data: start };
-  const out = new Float32Array(settings.count * nv);
+  let v: HostMatrix = { rows: o.chains, cols: nv, data: start };
+  const out = new Float32Array(o.count * nv);
   let taken = 0;
-  for (let s = 0; taken < settings.count; s++) {
-    const steps = s === 0 ? settings.burnIn : settings.thin;
+  for (let s = 0; taken < o.count; s++) {
+    const steps = s === 0 ? o.burnIn : o.thin;
     if (steps > 0) v = top.gibbs(v, steps, { random: rng });
-    const means = top.meanVisibles(top.sampleHiddens(v, { random: rng }));
-    const n = Math.min(settings.chains, settings.count - taken);
-    out.set(means.data.subarray(0, n * nv), taken * nv);
+    const h = top.sampleHiddens(v, { random: rng });
+    const states = o.sampled ? top.sampleVisibles(h, { random: rng }) : top.meanVisibles(h);
+    const n = Math.min(o.chains, o.count - taken);
+    out.set(states.data.subarray(0, n * nv), taken * nv);
     taken += n;
   }
-  return { rows: settings.count, cols: nv, data: out };
+  return { rows: o.count, cols: nv, data: out };
 }
 
 function sigmoid(z: number): number {

@@ -23,4 +23,5 @@ export type { AssociativeTrainOptions } from './associative-train.js';
 export { associativeLogLikelihood, estimateAssociativeLogPartition } from './associative-ais.js';
 export type { AssociativeAisResult } from './associative-ais.js';
 export type { GenerateRequest } from './generate.js';
+export { DEFAULT_LABEL_STRENGTH } from './generate.js';
 export type { Collective, RoundPosition, ResumePoint } from '../rbm/collective.js';

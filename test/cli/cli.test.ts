@@ -77,6 +77,9 @@ test.serial('info, evaluate, sample and filters read the model', (t) => {
   const again = cli(['sample', '--model', model, '--class', '7', '--count', '5', '--steps', '20', '--csv', csv, '--force', '--backend', 'js', '--seed', '4']);
   t.is(again.code, 0, again.stderr);
   t.is(fs.readFileSync(csv, 'utf8'), rows.map((r) => r.map((v) => v.toFixed(6)).join(',')).join('\n') + '\n', 'same seed, same CSV');
+  const exact = cli(['sample', '--model', model, '--class', '7', '--count', '5', '--steps', '20', '--csv', csv, '--force', '--backend', 'js', '--seed', '4', '--label-strength', '1', '--down-pass', 'mean']);
+  t.is(exact.code, 0, exact.stderr);
+  t.not(fs.readFileSync(csv, 'utf8'), rows.map((r) => r.map((v) => v.toFixed(6)).join(',')).join('\n') + '\n', '--label-strength and --down-pass reach Dbn.generate');
 });
 
 test.serial('bad flags and files: one line on stderr, non-zero exit, nothing overwritten', (t) => {
@@ -92,6 +95,8 @@ test.serial('bad flags and files: one line on stderr, non-zero exit, nothing ove
     [['sample', '--model', model, '--out', path.join(run, 'samples.png')], /exists; pass --force/],
     [['sample', '--model', model, '--class', '10', '--out', path.join(dir, 'c.png')], /--class must be 'all' or an integer in \[0, 9\], got '10'/],
     [['sample', '--model', model, '--class', 'x', '--out', path.join(dir, 'c.png')], /--class must be 'all'/],
+    [['sample', '--model', model, '--class', '3', '--label-strength', '-1', '--out', path.join(dir, 'c.png')], /--label-strength must be a number >= 0, got -1/],
+    [['sample', '--model', model, '--class', '3', '--down-pass', 'up', '--out', path.join(dir, 'c.png')], /down-pass.*up/],
     [[], /Name a command/],
   ];
   for (const [args, re] of cases) {

@@ -3,7 +3,7 @@
  * as a PNG grid (`--out`) and/or a header-less CSV of visible probabilities (`--csv`).
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { Dbn, type GenerateRequest } from '../../dbn/index.js';
+import { DEFAULT_LABEL_STRENGTH, Dbn, type GenerateRequest } from '../../dbn/index.js';
 import { InvalidOptionError } from '../../errors.js';
 import type { HostMatrix } from '../../validate.js';
 import { type ComputeArgs, type GlobalArgs, checkWritable, computeOptions, openBackend, requireFile, squareSide } from '../common.js';
@@ -22,6 +22,8 @@ export interface SampleArgs extends GlobalArgs, ComputeArgs {
   readonly 'burn-in'?: number | undefined;
   readonly thin?: number | undefined;
   readonly chains?: number | undefined;
+  readonly 'label-strength'?: number | undefined;
+  readonly 'down-pass'?: string | undefined;
 }
 
 function builder(y: Argv): Argv<SampleArgs> {
@@ -37,6 +39,8 @@ function builder(y: Argv): Argv<SampleArgs> {
     .option('burn-in', { type: 'number', describe: 'Gibbs steps before the first sample of a chain (overrides --steps)' })
     .option('thin', { type: 'number', describe: 'Gibbs steps between samples of one chain (default 100)' })
     .option('chains', { type: 'number', describe: 'chains run side by side (default: one per sample)' })
+    .option('label-strength', { type: 'number', describe: `weight of the clamped label in the top layer (1: the model's exact conditional; default ${DEFAULT_LABEL_STRENGTH})` })
+    .option('down-pass', { type: 'string', choices: ['sampled', 'mean'], describe: "top-down pass: binary states down to the input's layer ('sampled', default) or probabilities ('mean')" })
     .example('$0 sample --model dbn-run/model.dbn --class all --count 10 --out digits.png', 'ten samples of every digit, one row per digit')
     .example('$0 sample --model dbn-run/model.dbn --class 7 --count 50 --csv sevens.csv', 'fifty 7s as CSV rows')
     .example('$0 sample --model dbn-run/model.dbn --out samples.png --count 100', '100 samples with the label free') as unknown as Argv<SampleArgs>;
@@ -60,13 +64,20 @@ function positive(flag: string, v: number | undefined, min: number): void {
  * `count` samples per class of `classes` (or `count` free samples), with the chain flags of `a`,
  * rows grouped by class. Class `k` draws from seed `seed + k`.
  */
-export function sampleRows(dbn: Dbn, classes: number[] | undefined, count: number, a: Pick<SampleArgs, 'steps' | 'burn-in' | 'thin' | 'chains' | 'seed'>): HostMatrix {
+export function sampleRows(
+  dbn: Dbn,
+  classes: number[] | undefined,
+  count: number,
+  a: Pick<SampleArgs, 'steps' | 'burn-in' | 'thin' | 'chains' | 'seed' | 'label-strength' | 'down-pass'>,
+): HostMatrix {
   const base: GenerateRequest = {
     count,
     gibbsSteps: a.steps,
     ...(a['burn-in'] === undefined ? {} : { burnIn: a['burn-in'] }),
     ...(a.thin === undefined ? {} : { thin: a.thin }),
     ...(a.chains === undefined ? {} : { chains: a.chains }),
+    ...(a['label-strength'] === undefined ? {} : { labelStrength: a['label-strength'] }),
+    ...(a['down-pass'] === undefined ? {} : { downPass: a['down-pass'] as 'sampled' | 'mean' }),
   };
   if (classes === undefined) return dbn.generate({ ...base, seed: a.seed });
   const data = new Float32Array(classes.length * count * dbn.nVisible);
@@ -81,6 +92,8 @@ async function handler(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
   positive('--burn-in', a['burn-in'], 0);
   positive('--thin', a.thin, 1);
   positive('--chains', a.chains, 1);
+  const strength = a['label-strength'];
+  if (strength !== undefined && !(Number.isFinite(strength) && strength >= 0)) throw new InvalidOptionError(`--label-strength must be a number >= 0, got ${strength}.`);
   const out = a.out ?? (a.csv === undefined ? 'samples.png' : undefined);
   if (out !== undefined) checkWritable('--out', out, a.force);
   if (a.csv !== undefined) checkWritable('--csv', a.csv, a.force);

@@ -42,6 +42,7 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs, 
   readonly resume?: string | undefined;
   readonly associative: number;
   readonly 'associative-epochs'?: number | undefined;
+  readonly 'associative-k'?: number | undefined;
 }
 
 function builder(y: Argv): Argv<TrainArgs> {
@@ -64,6 +65,7 @@ function builder(y: Argv): Argv<TrainArgs> {
       group: 'Model:',
     })
     .option('associative-epochs', { type: 'number', describe: 'epochs of the associative memory (default: --epochs)', group: 'Model:' })
+    .option('associative-k', { type: 'number', describe: 'Gibbs steps of its CD-k (default: --k; 3 gives more varied samples at twice its training time)', group: 'Model:' })
     .option('finetune', { type: 'number', default: 30, describe: 'supervised fine-tuning epochs (0 = pretraining only; needs labels)', group: 'Fine-tuning:' })
     .option('finetune-learning-rate', { type: 'number', default: 0.1, group: 'Fine-tuning:' })
     .option('dropout', { type: 'number', default: 0, describe: 'hidden-layer dropout while fine-tuning', group: 'Fine-tuning:' })

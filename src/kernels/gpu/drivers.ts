@@ -8,7 +8,8 @@
  * `createGpuBackend({ driverLogs: true })`) leaves the environment as it is.
  *
  * Dawn (the `webgpu` package) prints its adapter warnings from native code with no switch to turn
- * them off; they still appear in the webgpu mode.
+ * them off; the CLI holds them back by relaying its own stderr (`src/cli/quiet-gpu.ts`,
+ * `dawn-log.ts`), and so does `npm test`. A program using the library sees them.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
