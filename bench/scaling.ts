@@ -16,8 +16,9 @@
  * 10 fine-tuning epochs, no associative layer (peers train none).
  *
  * Usage: tsx bench/scaling.ts [--peers 1,2,4,8] [--series loopback,1000,100] [--limit 5000]
- *        [--epochs 1] [--finetune 10] [--target 0.85] [--png docs/scaling.png] [--dev]
- * `--dev` runs the TypeScript sources through tsx instead of the built `dist/` (`npm run build`).
+ *        [--epochs 1] [--finetune 10] [--target 0.85] [--png docs/scaling.png] [--dev] [--keep]
+ * `--dev` runs the TypeScript sources through tsx instead of the built `dist/` (`npm run build`);
+ * `--keep` keeps every process's log, `--metrics` file and model (the path goes to stderr).
  * Prints one JSON object per run, then a summary object with the machine and load averages.
  */
 import * as fs from 'node:fs';
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     target: { type: 'string', default: '0.85' },
     png: { type: 'string', default: 'docs/scaling.png' },
     dev: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 });
 const mode: CliMode = { dev: values.dev };
@@ -127,4 +129,5 @@ console.log(
     png: values.png,
   }),
 );
-fs.rmSync(root, { recursive: true, force: true });
+if (values.keep) console.error(`logs, metrics and models kept in ${root}`);
+else fs.rmSync(root, { recursive: true, force: true });

@@ -43,6 +43,8 @@ export interface RunSummary {
   /** Mean over peers of MiB sent / received per epoch (pretraining epochs of every layer plus fine-tuning epochs). */
   readonly mibSentPerPeerPerEpoch: number | null;
   readonly mibReceivedPerPeerPerEpoch: number | null;
+  /** Mean over peers of the seconds spent waiting for rounds to complete (the group's `waitMs`). */
+  readonly waitSecondsPerPeer: number | null;
 }
 
 function num(r: Record<string, unknown>, key: string): number {
@@ -117,6 +119,7 @@ export function summarizeRun(results: readonly TrainResult[], s: Schedule): RunS
     roundsTotal: stats[0] === undefined ? null : num(stats[0], 'rounds'),
     mibSentPerPeerPerEpoch: mib('bytesSent'),
     mibReceivedPerPeerPerEpoch: mib('bytesReceived'),
+    waitSecondsPerPeer: stats.every((x) => x !== undefined) && results.length > 1 ? round(stats.reduce((a, x) => a + num(x!, 'waitMs'), 0) / results.length / 1000, 1) : null,
   };
 }
 
