@@ -75,19 +75,45 @@ async function peerRun(seriesIndex: number, n: number, publicKeys: readonly stri
     const ports = net === undefined ? await freePorts(n) : Array.from({ length: n }, () => 5555);
     const hosts = net === undefined ? Array.from({ length: n }, () => '127.0.0.1') : net.peers.map((p) => p.address);
     const endpoint = (i: number): string => `tcp://${hosts[i]}:${ports[i]}`;
-    const results = await Promise.all(
+    // When one peer fails, the run is over: the others are killed (not left to go on without it)
+    // and the first failure is what is reported.
+    const runKills: (() => void)[] = [];
+    let firstFailure: unknown;
+    const settled = await Promise.allSettled(
       hosts.map((_, i) => {
         const others = hosts.flatMap((__, j) => (j === i ? [] : [`${endpoint(j)}#${publicKeys[j]}`]));
         const args = [...common, '--bind', endpoint(i), '--keys', path.join(root, 'keys', `p${i}`), '--shard', `${i + 1}/${n}`, '--peers', others.join(','), '--run-id', `sc${seriesIndex}n${n}`];
-        return runTrain(mode, dir, `p${i}`, args, { core: i % cores, netns: net?.peers[i]?.netns }, register);
+        const kill = (k: () => void): void => void (runKills.push(k), register(k));
+        return runTrain(mode, dir, `p${i}`, args, { core: i % cores, netns: net?.peers[i]?.netns }, kill).catch((err: unknown) => {
+          firstFailure ??= err;
+          for (const k of runKills) k();
+          throw err;
+        });
       }),
     );
+    if (firstFailure !== undefined) throw firstFailure;
+    const results = settled.map((s) => (s as PromiseFulfilledResult<TrainResult>).value);
     return net === undefined ? { results } : { results, shaping: net.counters() };
   } finally {
     net?.remove();
   }
 }
 
+/** A peer run, tried twice: a failure is printed (and listed in the summary) and does not end the bench. */
+async function attempt(seriesIndex: number, n: number): Promise<Awaited<ReturnType<typeof peerRun>> | undefined> {
+  for (let tryNumber = 1; tryNumber <= 2; tryNumber++) {
+    try {
+      return await peerRun(seriesIndex, n, publicKeys);
+    } catch (err) {
+      const failure = { series: seriesList[seriesIndex]!.name, peers: n, try: tryNumber, failed: (err as Error).message.split('\n').filter((l) => /error|failed|lost/i.test(l)) };
+      failures.push(failure);
+      console.log(JSON.stringify(failure));
+    }
+  }
+  return undefined;
+}
+
+const failures: Record<string, unknown>[] = [];
 const loadBefore = os.loadavg();
 const startedAt = new Date().toISOString();
 const publicKeys = makeKeys(mode, path.join(root, 'keys'), Math.max(...counts));
@@ -101,7 +127,9 @@ for (const [seriesIndex, series] of seriesList.entries()) {
       rows.push({ ...single, network: 'none (one process)' });
       continue;
     }
-    const { results, shaping } = await peerRun(seriesIndex, n, publicKeys);
+    const run = await attempt(seriesIndex, n);
+    if (run === undefined) continue;
+    const { results, shaping } = run;
     const summary = summarizeRun(results, schedule);
     const computed = topologyBytes(schedule, n, summary.trainingRows, summary.epochsRun - schedule.pretrainEpochs * (schedule.sizes.length - 1));
     const row = { ...summary, minibatchRatio: summary.minibatchesToTarget === null || single.minibatchesToTarget === null ? null : Number((summary.minibatchesToTarget / single.minibatchesToTarget).toFixed(3)), computedMiBPerPeerPerEpoch: computed, ...(shaping === undefined ? {} : { shaping }) };
@@ -126,6 +154,7 @@ console.log(
     placement: `peer i pinned to core i mod ${cores} (taskset), OPENBLAS_NUM_THREADS=1; N=1 uses one core`,
     machine: { ...machine(), avx512: fs.readFileSync('/proc/cpuinfo', 'utf8').includes('avx512f'), loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
     series: table,
+    failures,
     png: values.png,
   }),
 );
