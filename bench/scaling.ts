@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { machine } from './machine.js';
 import { createRateLimitedNet, removeAllNamespaces } from './scaling/netns.js';
 import { type CliMode, type TrainResult, freePorts, makeKeys, runTrain } from './scaling/peer-process.js';
-import { renderScalingChart } from './scaling/plot.js';
+import { renderTimeToAccuracy } from './scaling/plot.js';
 import { type RunSummary, type Schedule, summarizeRun, topologyBytes } from './scaling/summary.js';
 
 const { values } = parseArgs({
@@ -140,11 +140,7 @@ for (const [seriesIndex, series] of seriesList.entries()) {
 }
 const loadAfter = os.loadavg();
 
-const png = renderScalingChart(
-  table.map((t) => ({ name: t.series.toUpperCase(), points: t.rows.map((r) => ({ peers: r.peers, seconds: r.wallSecondsToTarget })) })),
-  `TIME TO ${(schedule.target * 100).toFixed(1)}% VALIDATION ACCURACY (LIMIT ${values.limit}, ${cores} CORES)`,
-  'SECONDS FROM LAUNCH',
-);
+const png = renderTimeToAccuracy(table, schedule.target, Number(values.limit), cores);
 fs.writeFileSync(values.png, png);
 console.log(
   JSON.stringify({

@@ -76,3 +76,17 @@ export function renderScalingChart(lines: readonly ScalingLine[], title: string,
   }
   return PNG.sync.write(cv.png);
 }
+
+/** The chart of bench/scaling.ts: wall seconds to the target against N, one line per network series. */
+export function renderTimeToAccuracy(
+  series: readonly { readonly series: string; readonly rows: readonly { readonly peers: number; readonly wallSecondsToTarget: number | null }[] }[],
+  target: number,
+  limit: number,
+  cores: number,
+): Buffer {
+  return renderScalingChart(
+    series.map((s) => ({ name: s.series.toUpperCase(), points: s.rows.map((r) => ({ peers: r.peers, seconds: r.wallSecondsToTarget })) })),
+    `TIME TO ${(target * 100).toFixed(1)}% VALIDATION ACCURACY (LIMIT ${limit}, ${cores} CORES)`,
+    'SECONDS FROM LAUNCH',
+  );
+}
