@@ -93,6 +93,9 @@ async function peerRun(seriesIndex: number, n: number, publicKeys: readonly stri
     );
     if (firstFailure !== undefined) throw firstFailure;
     const results = settled.map((s) => (s as PromiseFulfilledResult<TrainResult>).value);
+    const lost = results.flatMap((r) => r.lines.filter((line) => line.startsWith('peer peer-lost') || line.startsWith('peer view')).map((line) => `${r.name}: ${line}`));
+    // Peers that dropped each other each went on alone: separate models, not a run of N peers.
+    if (lost.length > 0) throw new Error(`peers were dropped during the run (every process exited 0):\n${lost.join('\n')}`);
     return net === undefined ? { results } : { results, shaping: net.counters() };
   } finally {
     net?.remove();
@@ -105,7 +108,7 @@ async function attempt(seriesIndex: number, n: number): Promise<Awaited<ReturnTy
     try {
       return await peerRun(seriesIndex, n, publicKeys);
     } catch (err) {
-      const failure = { series: seriesList[seriesIndex]!.name, peers: n, try: tryNumber, failed: (err as Error).message.split('\n').filter((l) => /error|failed|lost/i.test(l)) };
+      const failure = { series: seriesList[seriesIndex]!.name, peers: n, try: tryNumber, failed: (err as Error).message.split('\n').filter((l) => /error|failed|lost|view|dropped/i.test(l)) };
       failures.push(failure);
       console.log(JSON.stringify(failure));
     }

@@ -43,6 +43,10 @@ export interface RunSummary {
   /** Mean over peers of MiB sent / received per epoch (pretraining epochs of every layer plus fine-tuning epochs). */
   readonly mibSentPerPeerPerEpoch: number | null;
   readonly mibReceivedPerPeerPerEpoch: number | null;
+  /** Fewest members any peer's group had at the end (N when no peer was dropped). */
+  readonly membersAtEnd: number | null;
+  /** Largest view number any peer reached (1: the starting view, no peer dropped). */
+  readonly lastView: number | null;
   /** Mean over peers of the seconds spent waiting for rounds to complete (the group's `waitMs`). */
   readonly waitSecondsPerPeer: number | null;
 }
@@ -119,6 +123,8 @@ export function summarizeRun(results: readonly TrainResult[], s: Schedule): RunS
     roundsTotal: stats[0] === undefined ? null : num(stats[0], 'rounds'),
     mibSentPerPeerPerEpoch: mib('bytesSent'),
     mibReceivedPerPeerPerEpoch: mib('bytesReceived'),
+    membersAtEnd: stats.every((x) => x !== undefined) && results.length > 1 ? Math.min(...stats.map((x) => num(x!, 'members'))) : null,
+    lastView: stats.every((x) => x !== undefined) && results.length > 1 ? Math.max(...stats.map((x) => num(x!, 'view'))) : null,
     waitSecondsPerPeer: stats.every((x) => x !== undefined) && results.length > 1 ? round(stats.reduce((a, x) => a + num(x!, 'waitMs'), 0) / results.length / 1000, 1) : null,
   };
 }
