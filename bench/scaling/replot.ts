@@ -4,7 +4,7 @@
  *
  * Usage: tsx bench/scaling/replot.ts --png docs/scaling.png run1.jsonl [run2.jsonl …]
  *        [--target 0.82 --limit 5000 --cores 2]   (for a file without the summary line)
- * A series named in several files is taken from the last.
+ * A row (series and N) given in several files is taken from the last.
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -53,7 +53,14 @@ const outputs = positionals.map(readOutput);
 const first = outputs[0];
 if (first === undefined) throw new Error('name at least one output file of bench/scaling.ts');
 if (outputs.some((o) => o.schedule.target !== first.schedule.target || o.schedule.limit !== first.schedule.limit)) throw new Error('the runs have different targets or --limit: they do not belong on one chart');
-const bySeries = new Map(outputs.flatMap((o) => o.series.map((s) => [s.series, s] as const)));
-const png = renderTimeToAccuracy([...bySeries.values()], first.schedule.target, first.schedule.limit, first.machine.cores);
+// Rows by series and N; a later file's row replaces an earlier one's.
+const bySeries = new Map<string, Map<number, RunSummary>>();
+for (const s of outputs.flatMap((o) => o.series)) {
+  const rows = bySeries.get(s.series) ?? new Map<number, RunSummary>();
+  for (const r of s.rows) rows.set(r.peers, r);
+  bySeries.set(s.series, rows);
+}
+const merged = [...bySeries].map(([series, rows]) => ({ series, rows: [...rows.values()].sort((a, b) => a.peers - b.peers) }));
+const png = renderTimeToAccuracy(merged, first.schedule.target, first.schedule.limit, first.machine.cores);
 fs.writeFileSync(values.png, png);
 console.log(JSON.stringify({ png: values.png, series: [...bySeries.keys()] }));
