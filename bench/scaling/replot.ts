@@ -57,7 +57,8 @@ if (outputs.some((o) => o.schedule.target !== first.schedule.target || o.schedul
 const bySeries = new Map<string, Map<number, RunSummary>>();
 for (const s of outputs.flatMap((o) => o.series)) {
   const rows = bySeries.get(s.series) ?? new Map<number, RunSummary>();
-  for (const r of s.rows) rows.set(r.peers, r);
+  // A run whose replicas differ split into groups (output of bench/scaling.ts before it refused those): not a point.
+  for (const r of s.rows) if (r.largestReplicaDifference === 0) rows.set(r.peers, r);
   bySeries.set(s.series, rows);
 }
 const merged = [...bySeries].map(([series, rows]) => ({ series, rows: [...rows.values()].sort((a, b) => a.peers - b.peers) }));
