@@ -11,13 +11,13 @@
  *
  * in three series: loopback; peers in network namespaces on a bridge, every link limited with
  * `tc tbf` to 1 Gbit/s; and to 100 Mbit/s. N = 1 is one process without peers (no network): the
- * same run starts every series. A smaller schedule than the CLI defaults keeps a full run near
- * half an hour: `--limit 5000` rows (4,000 train / 1,000 test), 1 pretraining epoch per layer,
+ * same run starts every series. A smaller schedule than the CLI defaults keeps a full run within
+ * about an hour on a shared 2-core machine: `--limit 5000` rows (4,000 train / 1,000 test), 1 pretraining epoch per layer,
  * 10 fine-tuning epochs, no associative layer (peers train none).
  *
  * Usage: tsx bench/scaling.ts [--peers 1,2,4,8] [--series loopback,1000,100] [--limit 5000]
  *        [--epochs 1] [--finetune 10] [--target 0.82] [--png docs/scaling.png] [--dev] [--keep]
- * `--dev` runs the TypeScript sources through tsx instead of the built `dist/` (`npm run build`);
+ * Runs the built CLI (`npm run build` first); `--dev` runs the TypeScript sources through tsx;
  * `--keep` keeps every process's log, `--metrics` file and model (the path goes to stderr).
  * Prints one JSON object per run, then a summary object with the machine and load averages.
  */
