@@ -50,9 +50,9 @@ const GLYPHS: Readonly<Record<string, string>> = {
   '?': '01110 10001 00001 00010 00100 00000 00100', ' ': '00000 00000 00000 00000 00000 00000 00000',
 };
 
-type Rgb = readonly [number, number, number];
+export type Rgb = readonly [number, number, number];
 
-class Canvas {
+export class Canvas {
   readonly png: PNG;
 
   constructor(
@@ -107,7 +107,7 @@ class Canvas {
 }
 
 /** Width in pixels of `s` drawn at `scale`. */
-function textWidth(s: string, scale = 2): number {
+export function textWidth(s: string, scale = 2): number {
   return s.length * 6 * scale;
 }
 
