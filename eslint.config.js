@@ -38,9 +38,4 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true }],
     },
   },
-  // TEMPORARY: files being split on other branches; removed when issue-12b/11b merge.
-  {
-    files: ['src/sync/peer.ts', 'src/sync/wire.ts', 'src/distributed/async/peer-training.ts'],
-    rules: { 'max-lines': 'off', 'max-lines-per-function': 'off' },
-  },
 );
