@@ -23,6 +23,7 @@ import { Mesh, type MeshOptions } from '../sync/mesh.js';
 import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, decodeRound, encodeArrays, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
 import { JoinDesk, type StartResult } from './join.js';
 import { ShardedExchange } from './exchange.js';
+import { IdentityGate } from './identity-gate.js';
 import { ViewChanges } from './views.js';
 
 /** Options of {@link PeerGroup.open}. */
@@ -132,6 +133,11 @@ export class PeerGroup implements Collective {
    * @internal
    */
   readonly exchange: ShardedExchange;
+  /**
+   * Binds connections to sender ids; drops impersonations.
+   * @internal
+   */
+  readonly gate: IdentityGate;
 
   private constructor(
     readonly mesh: Mesh,
@@ -143,6 +149,7 @@ export class PeerGroup implements Collective {
     this.desk = new JoinDesk(this);
     this.views = new ViewChanges(this);
     this.exchange = new ShardedExchange(this);
+    this.gate = new IdentityGate(this);
   }
 
   /** Binds this peer's socket. */
@@ -151,13 +158,22 @@ export class PeerGroup implements Collective {
     const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) => holder.group?.emit('warning', err.message));
     const group = new PeerGroup(mesh, options);
     holder.group = group;
-    mesh.listen((frames) => group.onFrames(frames));
+    mesh.listen((frames, connection) => group.onFrames(frames, connection));
     return group;
   }
 
   /** The endpoint other peers dial. */
   get endpoint(): string {
     return this.mesh.endpoint;
+  }
+
+  /**
+   * This peer's endpoint and key as message fields.
+   * @internal
+   */
+  selfMeta(): { endpoint: string; publicKey: string | null } {
+    const s = this.self;
+    return { endpoint: s.endpoint, publicKey: s.publicKey };
   }
 
   /** This peer as a member record. */
@@ -314,7 +330,7 @@ export class PeerGroup implements Collective {
     return { id, endpoint: e.endpoint, publicKey: e.publicKey };
   }
 
-  private onFrames(frames: Buffer[]): void {
+  private onFrames(frames: Buffer[], connection: string): void {
     if (this.closed) return;
     let msg: RoundMessage;
     try {
@@ -324,7 +340,14 @@ export class PeerGroup implements Collective {
       return;
     }
     if (msg.runId !== this.options.runId || msg.sender === this.id) return;
-    this.counters.bytesReceived += frames.reduce((s, f) => s + f.length, 0);
+    const bytes = frames.reduce((s, f) => s + f.length, 0);
+    this.counters.bytesReceived += bytes;
+    this.gate.receive(msg, connection, bytes, () => this.dispatch(msg));
+  }
+
+  /** Handles a message whose connection is bound to its sender. */
+  private dispatch(msg: RoundMessage): void {
+    if (this.closed) return;
     const known = this.directory.get(msg.sender);
     if (known !== undefined) {
       if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution' && msg.kind !== 'chunk') {

@@ -7,9 +7,11 @@
  *
  * With CURVE, the ROUTER is a CURVE server whose ZAP handler admits only allowlisted keys, and
  * each DEALER authenticates the peer it dials by that peer's public key. A sender id is derived
- * from the public key (plaintext: from the advertised endpoint), see {@link senderIdOf}.
+ * from the public key (plaintext: from the advertised endpoint), see {@link senderIdOf}; the
+ * connection a message arrives on is bound to a sender id by a challenge, see
+ * `ConnectionBinder` (`mesh-identity.ts`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { InvalidOptionError, SyncError } from '../errors.js';
 import type { KeyPair } from './keys.js';
@@ -56,7 +58,7 @@ export class Mesh {
   readonly id: string;
   private readonly dealers = new Map<string, { socket: zmq.Dealer; queue: SendQueue }>();
   private closed = false;
-  private onMessage: (frames: Buffer[]) => void = () => undefined;
+  private onMessage: (frames: Buffer[], connection: string) => void = () => undefined;
 
   private constructor(
     private readonly ctx: zmq.Context,
@@ -115,8 +117,11 @@ export class Mesh {
     return mesh;
   }
 
-  /** Calls `handle` with every message received (its frames after the routing id). */
-  listen(handle: (frames: Buffer[]) => void): void {
+  /**
+   * Calls `handle` with every message received: its frames after the routing id, and the
+   * connection it arrived on (the sending DEALER's routing id, hex; see `ConnectionBinder`).
+   */
+  listen(handle: (frames: Buffer[], connection: string) => void): void {
     this.onMessage = handle;
   }
 
@@ -139,6 +144,8 @@ export class Mesh {
         linger: 0,
         sendTimeout: 0,
         sendHighWaterMark: this.opts.maxQueued ?? 64,
+        // A random routing id per connection (never guessed by another peer, never starting with 0): receivers bind it to this peer's key.
+        routingId: connectionId(),
         ...(this.opts.plaintext === true ? {} : { curveSecretKey: k!.secretKey, curvePublicKey: k!.publicKey, curveServerKey: publicKey! }),
       });
       try {
@@ -194,10 +201,15 @@ export class Mesh {
       }
       if (this.closed) return;
       try {
-        this.onMessage(frames.slice(1));
+        this.onMessage(frames.slice(1), frames[0]!.toString('hex'));
       } catch (err) {
         this.onWarning(err as Error);
       }
     }
   }
+}
+
+/** A fresh routing id for a DEALER: 32 hex characters (unguessable; a ROUTER refuses a duplicate connection). */
+function connectionId(): string {
+  return randomBytes(16).toString('hex');
 }
