@@ -24,6 +24,8 @@ import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, d
 import { JoinDesk, type StartResult } from './join.js';
 import { ShardedExchange } from './exchange.js';
 import { IdentityGate } from './identity-gate.js';
+import type { GuardOptions } from './contribution-guard.js';
+import type { AggregationOptions } from './robust.js';
 import { ViewChanges } from './views.js';
 
 /** Options of {@link PeerGroup.open}. */
@@ -45,6 +47,10 @@ export interface PeerGroupOptions {
   readonly peerTimeoutMs?: number;
   /** Longest wait for the expected peers at the start. Default 120000 ms. */
   readonly startTimeoutMs?: number;
+  /** How the members' contributions are combined. Default: the sum. Every peer must use the same. */
+  readonly aggregation?: AggregationOptions;
+  /** Limits on what another member may contribute, judged against this peer's own part. */
+  readonly guard?: GuardOptions;
   /** Notable events (peers joined and lost, view changes) as one line each. */
   readonly onEvent?: (event: GroupEvent) => void;
 }
