@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
-import type { PeerGroupOptions } from '../distributed/index.js';
+import type { AggregateRule, AggregationOptions, PeerGroupOptions } from '../distributed/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { parseSeed, readAllowlist, readKeyPair } from '../sync/index.js';
 import type { KeyPair } from '../sync/index.js';
@@ -24,6 +24,9 @@ export interface PeerArgs {
   readonly 'heartbeat-ms'?: number | undefined;
   readonly 'peer-timeout-ms'?: number | undefined;
   readonly 'start-timeout-ms'?: number | undefined;
+  readonly aggregate?: string | undefined;
+  readonly trim?: number | undefined;
+  readonly 'clip-norm'?: number | undefined;
 }
 
 /** What the peer flags resolve to. */
@@ -49,10 +52,13 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
     .option('run-id', { type: 'string', describe: 'name of the run (1-16 of [A-Za-z0-9._-]); messages of other runs are ignored (default dbn)', group: G })
     .option('heartbeat-ms', { type: 'number', describe: 'heartbeat period (default 500)', group: G })
     .option('peer-timeout-ms', { type: 'number', describe: 'a peer not heard for this long is dropped from the rounds; the others go on (default 5000)', group: G })
-    .option('start-timeout-ms', { type: 'number', describe: 'longest wait for every peer at the start (default 120000)', group: G }) as unknown as Argv<T0 & PeerArgs>;
+    .option('start-timeout-ms', { type: 'number', describe: 'longest wait for every peer at the start (default 120000)', group: G })
+    .option('aggregate', { type: 'string', describe: 'how the peers\' gradients are combined: sum (default), trimmed-mean or median (robust to a lying peer; recommended between organisations, see docs/security.md)', group: G })
+    .option('trim', { type: 'number', describe: 'with --aggregate trimmed-mean: values dropped at each end per coordinate (default 1)', group: G })
+    .option('clip-norm', { type: 'number', describe: "clip each peer's part to this multiple of the median part norm before combining (e.g. 2)", group: G }) as unknown as Argv<T0 & PeerArgs>;
 }
 
-const PEER_ONLY: readonly (keyof PeerArgs)[] = ['advertise', 'peers', 'keys', 'allowlist', 'plaintext', 'shard', 'run-id', 'heartbeat-ms', 'peer-timeout-ms', 'start-timeout-ms'];
+const PEER_ONLY: readonly (keyof PeerArgs)[] = ['advertise', 'peers', 'keys', 'allowlist', 'plaintext', 'shard', 'run-id', 'heartbeat-ms', 'peer-timeout-ms', 'start-timeout-ms', 'aggregate', 'trim', 'clip-norm'];
 
 /** Parses `--shard i/n` (1-based) into a 0-based index and a count. */
 export function parseShard(text: string): { index: number; count: number } {
@@ -147,9 +153,23 @@ export async function resolvePeerArgs(a: PeerArgs): Promise<PeerConfig | undefin
       heartbeatMs,
       peerTimeoutMs,
       startTimeoutMs,
+      ...aggregationOf(a),
     },
     shard,
   };
+}
+
+/** `--aggregate`, `--trim`, `--clip-norm` as the group's aggregation option (absent for the plain sum). */
+function aggregationOf(a: PeerArgs): { aggregation?: AggregationOptions } {
+  const kind = a.aggregate ?? 'sum';
+  if (kind !== 'sum' && kind !== 'trimmed-mean' && kind !== 'median') throw new InvalidOptionError(`--aggregate must be sum, trimmed-mean or median, got '${kind}'.`);
+  if (a.trim !== undefined && kind !== 'trimmed-mean') throw new InvalidOptionError('--trim needs --aggregate trimmed-mean.');
+  if (a.trim !== undefined && (!Number.isSafeInteger(a.trim) || a.trim < 1 || a.trim > 64)) throw new InvalidOptionError(`--trim must be an integer in [1, 64], got ${a.trim}.`);
+  const clip = a['clip-norm'];
+  if (clip !== undefined && !(Number.isFinite(clip) && clip > 0)) throw new InvalidOptionError(`--clip-norm must be a number > 0 (a multiple of the median part norm), got ${clip}.`);
+  if (kind === 'sum' && clip === undefined) return {};
+  const rule: AggregateRule = kind === 'trimmed-mean' ? { kind, trim: a.trim ?? 1 } : { kind };
+  return { aggregation: { rule, ...(clip === undefined ? {} : { clipNorm: clip }) } };
 }
 
 function isDir(p: string): boolean {
