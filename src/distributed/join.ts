@@ -275,12 +275,17 @@ export class JoinDesk {
 
 /**
  * Gossiped peer records worth remembering: not known yet, the id derives from the record's key
- * (an allowlisted one under CURVE) or plaintext endpoint, at most 8 new per message.
+ * (an allowlisted one under CURVE) or plaintext endpoint, at most 8 new per message and
+ * {@link MAX_UNHEARD} never heard from in all.
  */
 function plausibleRecords(g: PeerGroup, records: readonly WireMember[]): WireMember[] {
   const plaintext = g.options.mesh.plaintext === true;
   const allow = g.options.mesh.allowlist ?? [];
   const ok = (k: WireMember): boolean =>
     k.id !== g.id && !g.directory.has(k.id) && (plaintext ? k.publicKey === null : k.publicKey !== null && allow.includes(k.publicKey)) && senderIdOf(k.publicKey, k.endpoint) === k.id;
-  return records.filter(ok).slice(0, 8);
+  const unheard = [...g.directory.values()].filter((p) => p.lastHeard === 0).length;
+  return records.filter(ok).slice(0, Math.max(0, Math.min(8, MAX_UNHEARD - unheard)));
 }
+
+/** Most gossiped records never heard from directly that a peer keeps (each may be dialed). */
+const MAX_UNHEARD = 16;

@@ -35,6 +35,10 @@ export interface MeshOptions {
   readonly maxFrameBytes: number;
   /** Messages that may wait per destination. Default 64. */
   readonly maxQueued?: number;
+  /** Bytes that may wait per destination. Default 2 × `maxFrameBytes`. */
+  readonly maxQueuedBytes?: number;
+  /** Most peers dialed at once (each is a socket and a file descriptor). Default 300. */
+  readonly maxDialed?: number;
 }
 
 const WILDCARD_HOSTS = new Set(['*', '0.0.0.0', '[::]', '::']);
@@ -134,6 +138,10 @@ export class Mesh {
     if (this.closed) return false;
     let d = this.dealers.get(endpoint);
     if (d === undefined) {
+      if (this.dealers.size >= (this.opts.maxDialed ?? 300)) {
+        this.onWarning(new SyncError(`Not dialing ${endpoint}: ${this.dealers.size} peers are dialed already (the most allowed).`, 'ELIMIT'));
+        return false;
+      }
       const k = this.opts.keys;
       if (this.opts.plaintext !== true && (publicKey === null || !isZ85Key(publicKey))) {
         this.onWarning(new SyncError(`No public key for ${endpoint}: cannot dial it under CURVE.`, 'EKEY'));
@@ -155,7 +163,7 @@ export class Mesh {
         this.onWarning(new SyncError(`Cannot dial ${endpoint}: ${(err as Error).message}`, 'ECONNECT', { cause: err }));
         return false;
       }
-      d = { socket, queue: new SendQueue(socket, this.opts.maxQueued ?? 64, () => undefined) };
+      d = { socket, queue: new SendQueue(socket, this.opts.maxQueued ?? 64, () => undefined, this.opts.maxQueuedBytes ?? 2 * this.opts.maxFrameBytes) };
       this.dealers.set(endpoint, d);
     }
     return d.queue.push(frames);

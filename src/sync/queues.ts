@@ -18,21 +18,32 @@ export class SendQueue {
   private running = false;
   private closed = false;
   private idle: Array<() => void> = [];
+  private bytes = 0;
 
+  /** `maxBytes`: the most bytes that may wait (a message larger than that alone still goes when nothing waits). */
   constructor(
     private readonly socket: Sender,
     private readonly max: number,
     private readonly onError: (err: unknown) => void,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** Bytes waiting (not counting the message in flight). */
+  get queuedBytes(): number {
+    return this.bytes;
+  }
 
   /** Messages waiting (not counting the one in flight). */
   get length(): number {
     return this.items.length;
   }
 
-  /** Queues `frames`; false (and nothing queued) when the queue is full or closed. */
+  /** Queues `frames`; false (and nothing queued) when the queue is full (in messages or bytes) or closed. */
   push(frames: Buffer[]): boolean {
     if (this.closed || this.items.length >= this.max) return false;
+    const size = frames.reduce((s, f) => s + f.length, 0);
+    if (this.items.length > 0 && this.bytes + size > this.maxBytes) return false;
+    this.bytes += size;
     this.items.push(frames);
     if (!this.running) void this.run();
     return true;
@@ -48,12 +59,14 @@ export class SendQueue {
   close(): void {
     this.closed = true;
     this.items.length = 0;
+    this.bytes = 0;
   }
 
   private async run(): Promise<void> {
     this.running = true;
     while (this.items.length > 0) {
       const frames = this.items.shift()!;
+      this.bytes -= frames.reduce((s, f) => s + f.length, 0);
       try {
         await this.socket.send(frames);
       } catch (err) {
