@@ -18,7 +18,7 @@ export class IdentityGate {
   private readonly proofsSent = new Map<string, number>();
 
   constructor(private readonly g: PeerGroup) {
-    this.binder = new ConnectionBinder({ challengeTimeoutMs: Math.max(1000, 2 * g.heartbeatMs) });
+    this.binder = new ConnectionBinder({ challengeTimeoutMs: Math.max(2000, 4 * g.heartbeatMs) });
   }
 
   /**
