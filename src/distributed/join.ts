@@ -200,11 +200,10 @@ export class JoinDesk {
     if (this.mode !== 'joining' || msg.payload.length !== 1) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
     if (!members.some((m) => m.id === g.id)) return;
-    // Only the leader of the view it names sends a snapshot, and that view must hold every peer heard running.
-    const ids = members.map((m) => m.id).sort();
-    const running = [...this.heard.entries()].filter(([id, h]) => h.running && Date.now() - (g.directory.get(id)?.lastHeard ?? 0) <= g.peerTimeoutMs).map(([id]) => id);
-    if (ids[0] !== msg.sender || !running.every((id) => ids.includes(id))) {
-      g.emit('refused', `snapshot from ${short(msg.sender)}: it does not lead a view holding every running peer this peer hears`);
+    // Only the leader that admitted this peer sends it a snapshot: the lowest id of the view other than this peer.
+    const leader = members.map((m) => m.id).filter((id) => id !== g.id).sort()[0];
+    if (leader !== msg.sender) {
+      g.emit('refused', `snapshot from ${short(msg.sender)}: it is not the leader of the view it names`);
       return;
     }
     const now = Date.now();
