@@ -200,10 +200,9 @@ export class JoinDesk {
     if (this.mode !== 'joining' || msg.payload.length !== 1) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
     if (!members.some((m) => m.id === g.id)) return;
-    // Only the leader that admitted this peer sends it a snapshot: the lowest id of the view other than this peer.
-    const leader = members.map((m) => m.id).filter((id) => id !== g.id).sort()[0];
-    if (leader !== msg.sender) {
-      g.emit('refused', `snapshot from ${short(msg.sender)}: it is not the leader of the view it names`);
+    // A snapshot comes from a member of the view it names that this peer has heard running (the leader answers a join with a hello).
+    if (!members.some((m) => m.id === msg.sender) || this.heard.get(msg.sender)?.running !== true) {
+      g.emit('refused', `snapshot from ${short(msg.sender)}: not a running member of the view it names`);
       return;
     }
     const now = Date.now();
