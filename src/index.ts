@@ -96,3 +96,5 @@ export { Peer, parseSeed } from './sync/index.js';
 export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './sync/index.js';
 export { PUBLIC_KEY_FILE, SECRET_KEY_FILE, generateKeyPair, modelFingerprint, publicKeyFromSecret, readAllowlist, readKeyPair, writeKeyPair } from './sync/index.js';
 export type { KeyPair } from './sync/index.js';
+export { ContributionGuard, HARD_ELEMENT_CAP, SUM, aggregateChunks, checkAggregation } from './distributed/index.js';
+export type { AggregateRule, AggregationOptions, GuardOptions } from './distributed/index.js';

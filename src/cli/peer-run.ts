@@ -10,6 +10,10 @@ import type { MetricsWriter } from './metrics.js';
 import type { Observer } from './observe/session.js';
 import type { PeerConfig } from './peer-options.js';
 
+/** Printed on stderr when a peer run starts with `--plaintext`. */
+export const PLAINTEXT_WARNING =
+  'WARN: --plaintext: no encryption and no authentication. Anyone who can reach these ports can read the model and change it (send gradients, claim to be a peer). Use it only on a network you trust; use --keys otherwise.';
+
 /** A peer's side of a run, as the `train` command holds it. */
 export interface PeerRun {
   readonly group: PeerGroup;
@@ -31,8 +35,10 @@ export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Rec
     else observer.log.groupEvent(e);
   };
   const largest = model.layers.reduce((s, l) => s + 3 * (l.nVisible + 1) * (l.nHidden + 1), 0) * 4;
+  if (config.group.mesh.plaintext === true) process.stderr.write(`${PLAINTEXT_WARNING}\n`);
+  const agreed = config.group.aggregation === undefined ? schedule : { ...schedule, aggregation: config.group.aggregation };
   const name = observer?.state.name;
-  const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(model, schedule), maxFrameBytes: largest + (16 << 20), onEvent, ...(name === undefined ? {} : { name }) });
+  const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(model, agreed), maxFrameBytes: largest + (16 << 20), onEvent, ...(name === undefined ? {} : { name }) });
   observer?.attach(group);
   log(`peer ${name === undefined ? '' : `${name} `}${group.id.slice(0, 8)} at ${group.endpoint} (run ${config.group.runId}): waiting for ${config.group.expectedPeers - 1} other peer(s)…`);
   const scratch = path.join(out, '.peer-snapshot.dbn');

@@ -7,13 +7,17 @@
  * bits — and a peer sends and receives about `2 (N − 1) / N` times the round's tensors, whatever
  * N (all-to-all: `N − 1` times).
  *
- * Contributions and chunk sums carry the sender's view; only those of the current view count (a
+ * Every part and chunk result is judged by a {@link ContributionGuard} against this peer's own
+ * part; the owner combines the parts with the group's rule (sum, or a robust rule: see
+ * `robust.ts`). Contributions and chunk sums carry the sender's view; only those of the current view count (a
  * view change re-sends the waiting round's contribution under the new chunks).
  */
 import { SyncError } from '../errors.js';
 import type { RoundPosition } from '../rbm/collective.js';
 import { type RoundMessage, type WireMember, decodeArrays, encodeArrays } from '../sync/rounds-wire.js';
+import { ContributionGuard } from './contribution-guard.js';
 import { type PeerGroup, short } from './group.js';
+import { type AggregationOptions, SUM, aggregateChunks, checkAggregation } from './robust.js';
 
 /** What a member sends for a round (its own copy keeps the whole tensors). */
 interface Part {
@@ -69,7 +73,13 @@ export class ShardedExchange {
   private own: OwnRound | undefined;
   private scalarSum: Float64Array | undefined;
 
-  constructor(private readonly g: PeerGroup) {}
+  private readonly guard: ContributionGuard;
+  private readonly aggregation: AggregationOptions;
+
+  constructor(private readonly g: PeerGroup) {
+    this.guard = new ContributionGuard(g.options.guard);
+    this.aggregation = checkAggregation(g.options.aggregation ?? SUM);
+  }
 
   /** Sends this member's parts of `r` to the other members (under the current view). */
   begin(r: OwnRound): void {
@@ -155,12 +165,14 @@ export class ShardedExchange {
       const chunk = new Float32Array(end - start);
       const sum = new Float64Array(r.scalars.length);
       const decoded = members.map((id) => (id === g.id ? { scalars: r.scalars, chunk: readFlat(r.tensors, start, end) } : this.decodePart(id, current(id)!, r, end - start)));
-      const liar = members.find((_, i) => !allFinite(decoded[i]!.scalars) || !allFinite(decoded[i]!.chunk));
-      if (liar !== undefined) return this.refuse(this.parts, r.round, liar, 'sent non-finite values');
-      for (const part of decoded) {
-        for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part.scalars[i]!;
-        for (let i = 0; i < chunk.length; i++) chunk[i] = chunk[i]! + part.chunk[i]!;
-      }
+      const refused = this.judgeParts(members, decoded, r, decoded[mine]!.chunk);
+      if (refused !== undefined) return this.refuse(this.parts, r.round, refused.id, refused.why);
+      for (const part of decoded) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part.scalars[i]!;
+      aggregateChunks(
+        decoded.map((d) => d.chunk),
+        this.aggregation,
+        chunk,
+      );
       this.scalarSum = sum;
       this.store(this.sums, r.round, g.id, { view, payload: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) });
       const payload = [Buffer.from(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))];
@@ -176,8 +188,14 @@ export class ShardedExchange {
       new Uint8Array(chunk.buffer).set(bytes);
       return { start, chunk };
     });
-    const liar = members.find((_, k) => !allFinite(chunks[k]!.chunk));
-    if (liar !== undefined) return this.refuse(this.sums, r.round, liar, 'sent a non-finite chunk sum');
+    const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
+    const totalRows = this.scalarSum.length === 1 ? this.scalarSum[0]! : 1;
+    for (const [k, id] of members.entries()) {
+      if (id === g.id) continue;
+      const { start, chunk } = chunks[k]!;
+      const why = this.guard.judgeTensor(chunk, totalRows, readFlat(r.tensors, start, start + chunk.length), ownRows);
+      if (why !== undefined) return this.refuse(this.sums, r.round, id, `${why.replace('sent', 'sent as its chunk result')}`);
+    }
     for (const { start, chunk } of chunks) writeFlat(tensors, start, chunk);
     scalars.set(this.scalarSum);
     const leader = members[0]!;
@@ -198,6 +216,18 @@ export class ShardedExchange {
     map.get(round)?.delete(id);
     this.g.runStats.refused('non-finite');
     setImmediate(() => this.g.suspect(id, `${why} in round ${round}`));
+    return undefined;
+  }
+
+  /** The first member (other than this one) whose part this peer's guard refuses, and why. */
+  private judgeParts(members: readonly string[], decoded: readonly { scalars: Float64Array; chunk: Float32Array }[], r: OwnRound, ownChunk: Float32Array): { id: string; why: string } | undefined {
+    const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
+    for (const [k, id] of members.entries()) {
+      if (id === this.g.id) continue;
+      const part = decoded[k]!;
+      const why = this.guard.judgeScalars(id, r.position, part.scalars, r.scalars) ?? this.guard.judgeTensor(part.chunk, part.scalars.length === 1 ? part.scalars[0]! : 1, ownChunk, ownRows);
+      if (why !== undefined) return { id, why };
+    }
     return undefined;
   }
 

@@ -23,6 +23,9 @@ import { Mesh, type MeshOptions } from '../sync/mesh.js';
 import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, decodeRound, encodeArrays, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
 import { JoinDesk, type StartResult } from './join.js';
 import { ShardedExchange } from './exchange.js';
+import { IdentityGate } from './identity-gate.js';
+import type { GuardOptions } from './contribution-guard.js';
+import type { AggregationOptions } from './robust.js';
 import { ViewChanges } from './views.js';
 import { RunStats, UNIDENTIFIED, countEvent } from './stats.js';
 
@@ -45,6 +48,10 @@ export interface PeerGroupOptions {
   readonly peerTimeoutMs?: number;
   /** Longest wait for the expected peers at the start. Default 120000 ms. */
   readonly startTimeoutMs?: number;
+  /** How the members' contributions are combined. Default: the sum. Every peer must use the same. */
+  readonly aggregation?: AggregationOptions;
+  /** Limits on what another member may contribute, judged against this peer's own part. */
+  readonly guard?: GuardOptions;
   /** Notable events (peers joined and lost, view changes) as one line each. */
   readonly onEvent?: (event: GroupEvent) => void;
   /** This peer's name in other peers' reports (see {@link RunStats}); default the first 8 hex of its id. */
@@ -137,6 +144,11 @@ export class PeerGroup implements Collective {
   readonly exchange: ShardedExchange;
   /** Traffic, rounds, refusals and what the peers report of themselves. */
   readonly runStats: RunStats;
+  /**
+   * Binds connections to sender ids; drops impersonations.
+   * @internal
+   */
+  readonly gate: IdentityGate;
 
   private constructor(
     readonly mesh: Mesh,
@@ -149,6 +161,7 @@ export class PeerGroup implements Collective {
     this.views = new ViewChanges(this);
     this.exchange = new ShardedExchange(this);
     this.runStats = new RunStats(options.name ?? short(this.id));
+    this.gate = new IdentityGate(this);
   }
 
   /** Binds this peer's socket. */
@@ -157,13 +170,22 @@ export class PeerGroup implements Collective {
     const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) => holder.group?.emit('warning', err.message));
     const group = new PeerGroup(mesh, options);
     holder.group = group;
-    mesh.listen((frames) => group.onFrames(frames));
+    mesh.listen((frames, connection) => group.onFrames(frames, connection));
     return group;
   }
 
   /** The endpoint other peers dial. */
   get endpoint(): string {
     return this.mesh.endpoint;
+  }
+
+  /**
+   * This peer's endpoint and key as message fields.
+   * @internal
+   */
+  selfMeta(): { endpoint: string; publicKey: string | null } {
+    const s = this.self;
+    return { endpoint: s.endpoint, publicKey: s.publicKey };
   }
 
   /** This peer as a member record. */
@@ -324,7 +346,7 @@ export class PeerGroup implements Collective {
     return { id, endpoint: e.endpoint, publicKey: e.publicKey };
   }
 
-  private onFrames(frames: Buffer[]): void {
+  private onFrames(frames: Buffer[], connection: string): void {
     if (this.closed) return;
     let msg: RoundMessage;
     try {
@@ -334,9 +356,16 @@ export class PeerGroup implements Collective {
       return;
     }
     if (msg.runId !== this.options.runId || msg.sender === this.id) return;
-    this.counters.bytesReceived += frames.reduce((s, f) => s + f.length, 0);
+    const bytes = frames.reduce((s, f) => s + f.length, 0);
+    this.counters.bytesReceived += bytes;
+    this.gate.receive(msg, connection, bytes, () => this.dispatch(msg, bytes));
+  }
+
+  /** Handles a message whose connection is bound to its sender. */
+  private dispatch(msg: RoundMessage, bytes: number): void {
+    if (this.closed) return;
     const known = this.directory.get(msg.sender);
-    this.runStats.traffic('received', known === undefined ? UNIDENTIFIED : msg.sender, msg.kind, frames.reduce((s, f) => s + f.length, 0));
+    this.runStats.traffic('received', known === undefined ? UNIDENTIFIED : msg.sender, msg.kind, bytes);
     if (known !== undefined) {
       if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution' && msg.kind !== 'chunk') {
         this.suspect(msg.sender, 'restarted');

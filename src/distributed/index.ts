@@ -14,3 +14,8 @@ export type { AsyncMode, DeltaEncoding, JoinResult, LockstepMode, MergeRule, Pee
 export { DeltaGuard, mergedWeightsSound } from './async/delta-guard.js';
 export type { DeltaGuardOptions, DeltaKind, DeltaOrigin, DeltaRejection, GuardVerdict, TensorShape } from './async/delta-guard.js';
 export { FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup } from './async/peer-fingerprint.js';
+// Byzantine-robust aggregation and the contribution guard of the rounds.
+export { SUM, aggregateChunks, checkAggregation } from './robust.js';
+export type { AggregateRule, AggregationOptions } from './robust.js';
+export { ContributionGuard, HARD_ELEMENT_CAP } from './contribution-guard.js';
+export type { GuardOptions } from './contribution-guard.js';

@@ -9,6 +9,7 @@
  *   leader admits it (see `PeerGroup.allReduce`) and sends a `snapshot` (a checkpoint's bytes and
  *   the round it reflects). A run that has finished answers with the final model.
  */
+import { createHash } from 'node:crypto';
 import { SyncError, WireFormatError } from '../errors.js';
 import { senderIdOf } from '../sync/mesh.js';
 import { ENDPOINT_RE, ID_RE, type RoundMessage, type WireMember, intField, membersField } from '../sync/rounds-wire.js';
@@ -34,6 +35,7 @@ export class JoinDesk {
   private readonly heard = new Map<string, Heard>();
   private readonly lastReply = new Map<string, number>();
   private readonly finalSent = new Map<string, number>();
+  private readonly finishedClaims = new Map<string, { readonly digest: string; readonly model: Buffer }>();
   private settle: { resolve(r: StartResult): void; reject(e: Error): void } | undefined;
   private deadline = 0;
   private startedAt = 0;
@@ -61,6 +63,7 @@ export class JoinDesk {
       // Every peer heard, running or not when last heard: a peer restarted since then may be running again (a peer not running ignores it).
       for (const id of this.heard.keys()) g.sendTo(id, 'join', this.identity(), [], 0);
     }
+    if ((this.mode === 'joining' || this.mode === 'starting') && this.finishedClaims.size > 0) this.checkFinished(now);
     if ((this.mode === 'starting' || this.mode === 'joining') && now > this.deadline) this.timeout(now);
   }
 
@@ -169,13 +172,19 @@ export class JoinDesk {
     const now = Date.now();
     if (!g.remember(who, msg.instance, now)) return;
     if (this.heard.size < MAX_PEERS) this.heard.set(who.id, { running, view, next, members: membersRaw as string[] });
-    if (this.mode === 'starting') for (const k of membersField(msg.meta, 'known', 64)) if (k.id !== g.id && !g.directory.has(k.id)) g.remember(k, 0, 0);
-    const last = this.lastReply.get(who.id) ?? 0;
-    if (now - last >= g.heartbeatMs / 2 && this.lastReply.size < MAX_PEERS) {
-      this.lastReply.set(who.id, now);
-      g.sendTo(who.id, 'hello', this.hello(), [], g.next);
-    }
+    if (this.mode === 'starting') for (const k of plausibleRecords(g, membersField(msg.meta, 'known', 64))) g.remember(k, 0, 0);
+    this.replyHello(who.id, now);
     if (this.mode === 'starting') this.checkBarrier();
+  }
+
+  /** Answers a peer with a hello (at most twice per heartbeat): it hears that this peer is alive and whether it runs. */
+  private replyHello(id: string, now: number): void {
+    const g = this.group;
+    const last = this.lastReply.get(id) ?? 0;
+    if (now - last >= g.heartbeatMs / 2 && (this.lastReply.size < MAX_PEERS || this.lastReply.has(id))) {
+      this.lastReply.set(id, now);
+      g.sendTo(id, 'hello', this.hello(), [], g.next);
+    }
   }
 
   private onJoin(msg: RoundMessage, known: PeerEntry | undefined): void {
@@ -189,6 +198,7 @@ export class JoinDesk {
       return;
     }
     if (known !== undefined && g.members.includes(who.id) && known.instance === msg.instance) return;
+    this.replyHello(who.id, Date.now());
     if (g.leader === g.id) g.queueJoin(who);
   }
 
@@ -197,6 +207,11 @@ export class JoinDesk {
     if (this.mode !== 'joining' || msg.payload.length !== 1) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
     if (!members.some((m) => m.id === g.id)) return;
+    // A snapshot comes from a member of the view it names that this peer has heard running (the leader answers a join with a hello).
+    if (!members.some((m) => m.id === msg.sender) || this.heard.get(msg.sender)?.running !== true) {
+      g.emit('refused', `snapshot from ${short(msg.sender)}: not a running member of the view it names`);
+      return;
+    }
     const now = Date.now();
     for (const m of members) if (m.id !== g.id) g.remember(m, 0, now);
     g.members = members.map((m) => m.id).sort();
@@ -209,10 +224,29 @@ export class JoinDesk {
     this.settle = undefined;
   }
 
+  /**
+   * A peer says the run has finished. One peer's word is a hint: the final model is adopted only
+   * when every peer heard within the timeout sent the same model (by SHA-256), and not before
+   * this peer has listened for one timeout.
+   */
   private onFinished(msg: RoundMessage): void {
     if ((this.mode !== 'joining' && this.mode !== 'starting') || msg.payload.length !== 1 || !this.heard.has(msg.sender)) return;
+    if (this.finishedClaims.size < MAX_PEERS || this.finishedClaims.has(msg.sender)) {
+      this.finishedClaims.set(msg.sender, { digest: createHash('sha256').update(msg.payload[0]!).digest('hex'), model: msg.payload[0]! });
+    }
+    this.checkFinished(Date.now());
+  }
+
+  private checkFinished(now: number): void {
+    const g = this.group;
+    // Give every reachable peer a timeout to be heard before a claim can be agreed.
+    if (now - this.startedAt < g.peerTimeoutMs) return;
+    const live = [...this.heard.keys()].filter((id) => now - (g.directory.get(id)?.lastHeard ?? 0) <= g.peerTimeoutMs);
+    const claims = live.map((id) => this.finishedClaims.get(id));
+    const first = claims[0];
+    if (first === undefined || claims.some((c) => c?.digest !== first.digest)) return;
     this.mode = 'running';
-    this.settle?.resolve({ kind: 'finished', model: msg.payload[0]!, from: msg.sender });
+    this.settle?.resolve({ kind: 'finished', model: first.model, from: live[0]! });
     this.settle = undefined;
   }
 
@@ -243,3 +277,20 @@ export class JoinDesk {
     this.settle = undefined;
   }
 }
+
+/**
+ * Gossiped peer records worth remembering: not known yet, the id derives from the record's key
+ * (an allowlisted one under CURVE) or plaintext endpoint, at most 8 new per message and
+ * {@link MAX_UNHEARD} never heard from in all.
+ */
+function plausibleRecords(g: PeerGroup, records: readonly WireMember[]): WireMember[] {
+  const plaintext = g.options.mesh.plaintext === true;
+  const allow = g.options.mesh.allowlist ?? [];
+  const ok = (k: WireMember): boolean =>
+    k.id !== g.id && !g.directory.has(k.id) && (plaintext ? k.publicKey === null : k.publicKey !== null && allow.includes(k.publicKey)) && senderIdOf(k.publicKey, k.endpoint) === k.id;
+  const unheard = [...g.directory.values()].filter((p) => p.lastHeard === 0).length;
+  return records.filter(ok).slice(0, Math.max(0, Math.min(8, MAX_UNHEARD - unheard)));
+}
+
+/** Most gossiped records never heard from directly that a peer keeps (each may be dialed). */
+const MAX_UNHEARD = 16;

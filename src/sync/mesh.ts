@@ -7,9 +7,11 @@
  *
  * With CURVE, the ROUTER is a CURVE server whose ZAP handler admits only allowlisted keys, and
  * each DEALER authenticates the peer it dials by that peer's public key. A sender id is derived
- * from the public key (plaintext: from the advertised endpoint), see {@link senderIdOf}.
+ * from the public key (plaintext: from the advertised endpoint), see {@link senderIdOf}; the
+ * connection a message arrives on is bound to a sender id by a challenge, see
+ * `ConnectionBinder` (`mesh-identity.ts`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { InvalidOptionError, SyncError } from '../errors.js';
 import type { KeyPair } from './keys.js';
@@ -33,6 +35,10 @@ export interface MeshOptions {
   readonly maxFrameBytes: number;
   /** Messages that may wait per destination. Default 64. */
   readonly maxQueued?: number;
+  /** Bytes that may wait per destination. Default 2 × `maxFrameBytes`. */
+  readonly maxQueuedBytes?: number;
+  /** Most peers dialed at once (each is a socket and a file descriptor). Default 300. */
+  readonly maxDialed?: number;
 }
 
 const WILDCARD_HOSTS = new Set(['*', '0.0.0.0', '[::]', '::']);
@@ -56,7 +62,7 @@ export class Mesh {
   readonly id: string;
   private readonly dealers = new Map<string, { socket: zmq.Dealer; queue: SendQueue }>();
   private closed = false;
-  private onMessage: (frames: Buffer[]) => void = () => undefined;
+  private onMessage: (frames: Buffer[], connection: string) => void = () => undefined;
 
   private constructor(
     private readonly ctx: zmq.Context,
@@ -115,8 +121,11 @@ export class Mesh {
     return mesh;
   }
 
-  /** Calls `handle` with every message received (its frames after the routing id). */
-  listen(handle: (frames: Buffer[]) => void): void {
+  /**
+   * Calls `handle` with every message received: its frames after the routing id, and the
+   * connection it arrived on (the sending DEALER's routing id, hex; see `ConnectionBinder`).
+   */
+  listen(handle: (frames: Buffer[], connection: string) => void): void {
     this.onMessage = handle;
   }
 
@@ -129,6 +138,10 @@ export class Mesh {
     if (this.closed) return false;
     let d = this.dealers.get(endpoint);
     if (d === undefined) {
+      if (this.dealers.size >= (this.opts.maxDialed ?? 300)) {
+        this.onWarning(new SyncError(`Not dialing ${endpoint}: ${this.dealers.size} peers are dialed already (the most allowed).`, 'ELIMIT'));
+        return false;
+      }
       const k = this.opts.keys;
       if (this.opts.plaintext !== true && (publicKey === null || !isZ85Key(publicKey))) {
         this.onWarning(new SyncError(`No public key for ${endpoint}: cannot dial it under CURVE.`, 'EKEY'));
@@ -139,6 +152,8 @@ export class Mesh {
         linger: 0,
         sendTimeout: 0,
         sendHighWaterMark: this.opts.maxQueued ?? 64,
+        // A random routing id per connection (never guessed by another peer, never starting with 0): receivers bind it to this peer's key.
+        routingId: connectionId(),
         ...(this.opts.plaintext === true ? {} : { curveSecretKey: k!.secretKey, curvePublicKey: k!.publicKey, curveServerKey: publicKey! }),
       });
       try {
@@ -148,7 +163,7 @@ export class Mesh {
         this.onWarning(new SyncError(`Cannot dial ${endpoint}: ${(err as Error).message}`, 'ECONNECT', { cause: err }));
         return false;
       }
-      d = { socket, queue: new SendQueue(socket, this.opts.maxQueued ?? 64, () => undefined) };
+      d = { socket, queue: new SendQueue(socket, this.opts.maxQueued ?? 64, () => undefined, this.opts.maxQueuedBytes ?? 2 * this.opts.maxFrameBytes) };
       this.dealers.set(endpoint, d);
     }
     return d.queue.push(frames);
@@ -194,10 +209,15 @@ export class Mesh {
       }
       if (this.closed) return;
       try {
-        this.onMessage(frames.slice(1));
+        this.onMessage(frames.slice(1), frames[0]!.toString('hex'));
       } catch (err) {
         this.onWarning(err as Error);
       }
     }
   }
+}
+
+/** A fresh routing id for a DEALER: 32 hex characters (unguessable; a ROUTER refuses a duplicate connection). */
+function connectionId(): string {
+  return randomBytes(16).toString('hex');
 }

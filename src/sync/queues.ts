@@ -35,12 +35,18 @@ export class SendQueue {
   private idle: Array<() => void> = [];
   private waitingBytes = 0;
 
+  /** `maxBytes`: the most bytes that may wait (a message larger than that alone still goes when nothing waits). */
   constructor(
     private readonly socket: Sender,
     private readonly max: number,
     private readonly onError: (err: unknown) => void,
     private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** Bytes waiting (not counting the message in flight); the same as {@link SendQueue.bytes}. */
+  get queuedBytes(): number {
+    return this.waitingBytes;
+  }
 
   /** Messages waiting (not counting the one in flight). */
   get length(): number {

@@ -19,7 +19,7 @@
 import { WireFormatError } from '../errors.js';
 
 /** Version of this wire format. */
-export const ROUNDS_WIRE_VERSION = 1;
+export const ROUNDS_WIRE_VERSION = 2;
 /** Bytes of frame 0. */
 export const HEADER_BYTES = 56;
 /** Largest JSON frame accepted. */
@@ -45,6 +45,10 @@ export const RoundKind = {
   finished: 11,
   bye: 12,
   chunk: 13,
+  /** Sent on this peer's own (key-authenticated) connection to a claimed sender: prove you sent what arrived on a connection. */
+  challenge: 14,
+  /** The answer to a `challenge`, on the prover's own connection (binds that connection to its id). */
+  proof: 15,
 } as const;
 /** A message kind's name. */
 export type RoundKindName = keyof typeof RoundKind;

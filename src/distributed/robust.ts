@@ -1,0 +1,110 @@
+/**
+ * How the owner of a chunk combines the members' parts of it: the plain sum, or a
+ * Byzantine-robust rule — coordinate-wise trimmed mean or median over the members (Yin et al.
+ * 2018, "Byzantine-robust distributed learning: towards optimal statistical rates"), optionally
+ * after clipping each member's part to a multiple of the median part norm. Robust results are
+ * scaled by the member count, so they stand in for the sum the training loops expect (they
+ * divide by the summed row count).
+ *
+ * Deterministic: a robust rule sorts each coordinate's values, so the result does not depend on
+ * the members' order; the sum adds in member order (the order the caller passes, by id). The
+ * chunk owner computes the result once and sends it to everyone, so every replica gets the same bits.
+ */
+import { InvalidOptionError } from '../errors.js';
+
+/** The rule that combines the members' contributions to a round. */
+export type AggregateRule =
+  | { readonly kind: 'sum' }
+  /** Per coordinate, drop the `trim` largest and `trim` smallest values and average the rest. */
+  | { readonly kind: 'trimmed-mean'; readonly trim: number }
+  /** Per coordinate, the median value. */
+  | { readonly kind: 'median' };
+
+/** The aggregation of a group's rounds. */
+export interface AggregationOptions {
+  readonly rule: AggregateRule;
+  /**
+   * When set: before combining, a member's part whose L2 norm exceeds `clipNorm` × the median of
+   * the members' part norms is scaled down to that norm. A multiple (> 0), not an absolute norm:
+   * gradient sums scale with the rows of a round.
+   */
+  readonly clipNorm?: number;
+}
+
+/** Plain summation (the default). */
+export const SUM: AggregationOptions = { rule: { kind: 'sum' } };
+
+/** Checks `options`; an {@link InvalidOptionError} names the bad field. */
+export function checkAggregation(options: AggregationOptions): AggregationOptions {
+  const r = options.rule;
+  if (r.kind !== 'sum' && r.kind !== 'median' && r.kind !== 'trimmed-mean') throw new InvalidOptionError(`The 'aggregate' rule must be sum, trimmed-mean or median. Got '${(r as { kind: string }).kind}'.`);
+  if (r.kind === 'trimmed-mean' && (!Number.isSafeInteger(r.trim) || r.trim < 1 || r.trim > 64)) throw new InvalidOptionError(`The 'trim' option of the trimmed-mean rule must be an integer in [1, 64]. Got ${r.trim}.`);
+  if (options.clipNorm !== undefined && !(Number.isFinite(options.clipNorm) && options.clipNorm > 0)) throw new InvalidOptionError(`The 'clipNorm' option must be a number in (0, inf). Got ${options.clipNorm}.`);
+  return options;
+}
+
+/** The L2 norm of `a` (accumulated in float64). */
+export function l2Norm(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
+  return Math.sqrt(s);
+}
+
+/**
+ * Combines `parts` (one per member, in id order, equal lengths) into `out` with `options`. With a
+ * trimmed mean over too few members to drop `trim` from each end, the largest trim that leaves
+ * one value is used (`floor((N − 1) / 2)`: the median for N ≤ 2·trim).
+ */
+export function aggregateChunks(parts: readonly Float32Array[], options: AggregationOptions, out: Float32Array): void {
+  const members = parts.length;
+  const inputs = options.clipNorm === undefined ? parts : clipParts(parts, options.clipNorm);
+  const rule = options.rule;
+  out.fill(0);
+  if (rule.kind === 'sum' || members <= 1) {
+    for (const part of inputs) for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!;
+    return;
+  }
+  const trim = rule.kind === 'median' ? -1 : Math.min(rule.trim, Math.floor((members - 1) / 2));
+  const column = new Float64Array(members);
+  for (let i = 0; i < out.length; i++) {
+    for (let m = 0; m < members; m++) column[m] = inputs[m]![i]!;
+    insertionSort(column);
+    out[i] = members * (trim < 0 ? median(column) : trimmedMean(column, trim));
+  }
+}
+
+function clipParts(parts: readonly Float32Array[], clipNorm: number): Float32Array[] {
+  const norms = parts.map(l2Norm);
+  const sorted = Float64Array.from(norms).sort();
+  const limit = clipNorm * median(sorted);
+  return parts.map((p, m) => {
+    const n = norms[m]!;
+    if (n <= limit || n === 0) return p;
+    const scale = limit / n;
+    return p.map((v) => v * scale);
+  });
+}
+
+function insertionSort(a: Float64Array): void {
+  for (let i = 1; i < a.length; i++) {
+    const v = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && a[j]! > v) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+function median(sorted: Float64Array): number {
+  const n = sorted.length;
+  const mid = n >> 1;
+  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function trimmedMean(sorted: Float64Array, trim: number): number {
+  let s = 0;
+  for (let i = trim; i < sorted.length - trim; i++) s += sorted[i]!;
+  return s / (sorted.length - 2 * trim);
+}

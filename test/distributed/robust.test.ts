@@ -1,0 +1,85 @@
+/** The aggregation rules and the contribution guard of the rounds, as pure functions. */
+import test from 'ava';
+import { ContributionGuard, aggregateChunks, checkAggregation } from '../../src/distributed/index.js';
+import { InvalidOptionError } from '../../src/errors.js';
+import { PLAN_STEP } from '../../src/rbm/collective.js';
+
+const f32 = (...v: number[]): Float32Array => Float32Array.from(v);
+
+test('sum adds the parts in member order (float32), like the exchange always did', (t) => {
+  const parts = [f32(0.1, 1e8), f32(0.2, 1), f32(0.3, -1e8)];
+  const out = new Float32Array(2);
+  aggregateChunks(parts, { rule: { kind: 'sum' } }, out);
+  const expected = new Float32Array(2);
+  for (const p of parts) for (let i = 0; i < 2; i++) expected[i] = expected[i]! + p[i]!;
+  t.deepEqual(out, expected);
+});
+
+test('median and trimmed mean ignore one outlier per coordinate and are scaled to a sum of N', (t) => {
+  const parts = [f32(1, -3), f32(2, -1), f32(3, -2), f32(4, 0), f32(1e6, -1e6)];
+  const median = new Float32Array(2);
+  aggregateChunks(parts, { rule: { kind: 'median' } }, median);
+  t.deepEqual([...median], [3 * 5, -2 * 5]);
+  const trimmed = new Float32Array(2);
+  aggregateChunks(parts, { rule: { kind: 'trimmed-mean', trim: 1 } }, trimmed);
+  // Sorted: 1, 2, 3, 4, 1e6 and -1e6, -3, -2, -1, 0: trimming one at each end keeps 2, 3, 4 and -3, -2, -1.
+  t.deepEqual([...trimmed], [5 * 3, 5 * -2]);
+});
+
+test('robust rules give the same bits whatever the order of the members', (t) => {
+  const parts = Array.from({ length: 6 }, (_, m) => Float32Array.from({ length: 50 }, (_, i) => Math.sin(m * 7.1 + i * 0.37) * (m === 2 ? 50 : 1)));
+  for (const rule of [{ kind: 'median' }, { kind: 'trimmed-mean', trim: 2 }] as const) {
+    const a = new Float32Array(50);
+    const b = new Float32Array(50);
+    aggregateChunks(parts, { rule }, a);
+    aggregateChunks([...parts].reverse(), { rule }, b);
+    t.deepEqual(a, b);
+  }
+});
+
+test('a trim too large for the members falls back to the median', (t) => {
+  const parts = [f32(1), f32(5), f32(100)];
+  const out = new Float32Array(1);
+  aggregateChunks(parts, { rule: { kind: 'trimmed-mean', trim: 4 } }, out);
+  t.is(out[0], 15);
+});
+
+test('clipping scales a part down to clipNorm × the median part norm before combining', (t) => {
+  const parts = [f32(3, 4), f32(0, 5), f32(5, 0), f32(300, 400)];
+  const out = new Float32Array(2);
+  aggregateChunks(parts, { rule: { kind: 'sum' }, clipNorm: 2 }, out);
+  // Norms 5, 5, 5, 500: median 5, limit 10: the last part becomes (6, 8).
+  t.true(Math.abs(out[0]! - 14) < 1e-5 && Math.abs(out[1]! - 17) < 1e-5, `${out}`);
+});
+
+test('bad aggregation options raise one InvalidOptionError naming the option', (t) => {
+  t.is(t.throws(() => checkAggregation({ rule: { kind: 'trimmed-mean', trim: 0 } }), { instanceOf: InvalidOptionError })!.code, 'EINVALIDOPTION');
+  t.throws(() => checkAggregation({ rule: { kind: 'mode' } as never }), { message: /'aggregate' rule/ });
+  t.throws(() => checkAggregation({ rule: { kind: 'median' }, clipNorm: -1 }), { message: /'clipNorm'/ });
+});
+
+test('the guard refuses parts far above this peer own part of the chunk, and any element above the hard cap', (t) => {
+  const g = new ContributionGuard();
+  const own = Float32Array.from({ length: 100 }, (_, i) => Math.cos(i));
+  t.is(g.judgeTensor(own.map((v) => v * 5), 20, own, 20), undefined);
+  t.regex(g.judgeTensor(own.map((v) => v * 50), 20, own, 20)!, /norm/);
+  // Twice the rows: twice the norm allowed.
+  t.is(g.judgeTensor(own.map((v) => v * 30), 40, own, 20), undefined);
+  t.regex(g.judgeTensor(f32(1e30), 20, f32(0), 0)!, /element/);
+  t.regex(g.judgeTensor(f32(Number.NaN), 20, f32(1), 20)!, /non-finite/);
+  // This peer had no rows this round: only the hard cap applies.
+  t.is(g.judgeTensor(f32(100), 20, f32(0), 0), undefined);
+});
+
+test('the guard refuses negative or non-finite statistics, a plan far above this peer rows and a minibatch above the plan', (t) => {
+  const g = new ContributionGuard();
+  const at = (step: number): { stage: number; epoch: number; step: number } => ({ stage: 0, epoch: 0, step });
+  t.regex(g.judgeScalars('a', at(3), Float64Array.of(-5), Float64Array.of(5))!, /statistic/);
+  t.regex(g.judgeScalars('a', at(3), Float64Array.of(Number.POSITIVE_INFINITY), Float64Array.of(5))!, /statistic/);
+  t.regex(g.judgeScalars('a', at(PLAN_STEP), Float64Array.of(1e9), Float64Array.of(1000))!, /rows for an epoch/);
+  t.is(g.judgeScalars('a', at(PLAN_STEP), Float64Array.of(1200), Float64Array.of(1000)), undefined);
+  // This peer has 10 of its 1000 rows in the round; 'a' planned 1200: at most ceil(1200·11/1000) + 1 = 15.
+  t.is(g.judgeScalars('a', at(0), Float64Array.of(13), Float64Array.of(10)), undefined);
+  t.regex(g.judgeScalars('a', at(0), Float64Array.of(400), Float64Array.of(10))!, /minibatch/);
+  t.regex(g.judgeScalars('a', at(0), Float64Array.of(2.5), Float64Array.of(10))!, /integer/);
+});
