@@ -63,7 +63,12 @@ function data(): { train: Dataset; test: Dataset } {
 }
 
 function model(): Dbn {
-  return new Dbn({ nVisible: 784, layers: hidden.map((nHidden) => ({ nHidden, epochs })), seed: 1, backend: createBackend(values.backend) });
+  return new Dbn({
+    nVisible: 784,
+    layers: hidden.map((nHidden) => ({ nHidden, epochs })),
+    seed: 1,
+    backend: createBackend(values.backend),
+  });
 }
 
 function accuracy(dbn: Dbn, test: Dataset): number {
@@ -105,18 +110,36 @@ async function child(): Promise<void> {
   const t0 = performance.now();
   let stats: Record<string, unknown> = {};
   if (values.mode === 'async') {
-    const peer = await Peer.create({ runId: 'tradeoff', fingerprint: 'ab'.repeat(32), bind: `tcp://127.0.0.1:${ports[index]}`, plaintext: true, peers: others });
+    const peer = await Peer.create({
+      runId: 'tradeoff',
+      fingerprint: 'ab'.repeat(32),
+      bind: `tcp://127.0.0.1:${ports[index]}`,
+      plaintext: true,
+      peers: others,
+    });
     const trainer = new PeerTrainer(dbn, peer);
     await trainer.join({ minPeers: PEERS - 1, timeoutMs: 120_000 });
     await trainer.pretrain(part.x, hook);
     await trainer.fineTune(part.x, part.y as Int32Array, { epochs: finetune, classes: 10, ...hook });
     await trainer.finish();
     const s = trainer.stats();
-    stats = { published: s.published, applied: s.applied, rejected: s.rejected, rolledBack: s.rolledBack, barrierTimeouts: s.barrierTimeouts, antiEntropy: s.antiEntropy };
+    stats = {
+      published: s.published,
+      applied: s.applied,
+      rejected: s.rejected,
+      rolledBack: s.rolledBack,
+      barrierTimeouts: s.barrierTimeouts,
+      antiEntropy: s.antiEntropy,
+    };
     trainer.close();
     await peer.close();
   } else {
-    const config = (await resolvePeerArgs({ bind: `tcp://127.0.0.1:${ports[index]}`, peers: others.join(','), plaintext: true, shard: `${index + 1}/${PEERS}` }))!;
+    const config = (await resolvePeerArgs({
+      bind: `tcp://127.0.0.1:${ports[index]}`,
+      peers: others.join(','),
+      plaintext: true,
+      shard: `${index + 1}/${PEERS}`,
+    }))!;
     const maxFrameBytes = dbn.layers.reduce((s, l) => s + 3 * (l.nVisible + 1) * (l.nHidden + 1), 0) * 4 + (16 << 20);
     const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(dbn, { hidden, epochs, finetune }), maxFrameBytes });
     const scratch = path.join(path.dirname(values.out), `.scratch-${index}.dbn`);
@@ -143,22 +166,69 @@ interface PeerResult {
 async function setting(mode: 'sync' | 'async', delay: number, basePort: number): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-tradeoff-'));
   const ports = Array.from({ length: PEERS }, (_, i) => basePort + 4 * i);
-  const shared = ['--rows', values.rows, '--test', values.test, '--layers', values.layers, '--epochs', values.epochs, '--finetune', values.finetune, '--backend', values.backend];
+  const shared = [
+    '--rows',
+    values.rows,
+    '--test',
+    values.test,
+    '--layers',
+    values.layers,
+    '--epochs',
+    values.epochs,
+    '--finetune',
+    values.finetune,
+    '--backend',
+    values.backend,
+  ];
   const t0 = performance.now();
   const runs = ports.map((_, i) => {
-    const args = ['--import', 'tsx', process.argv[1]!, '--child', '--mode', mode, '--index', String(i), '--ports', ports.join(','), '--delay', String(i === PEERS - 1 ? delay : 0), '--out', path.join(dir, `${i}.f32`), ...shared];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+    const args = [
+      '--import',
+      'tsx',
+      process.argv[1]!,
+      '--child',
+      '--mode',
+      mode,
+      '--index',
+      String(i),
+      '--ports',
+      ports.join(','),
+      '--delay',
+      String(i === PEERS - 1 ? delay : 0),
+      '--out',
+      path.join(dir, `${i}.f32`),
+      ...shared,
+    ];
+    const proc = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+    });
     let out = '';
     proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    return new Promise<PeerResult>((resolve, reject) => proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as PeerResult) : reject(new Error(`${mode} peer ${i} exited with ${code}`)))));
+    return new Promise<PeerResult>((resolve, reject) =>
+      proc.on('exit', (code) =>
+        code === 0
+          ? resolve(JSON.parse(out.trim().split('\n').pop()!) as PeerResult)
+          : reject(new Error(`${mode} peer ${i} exited with ${code}`)),
+      ),
+    );
   });
   const results = await Promise.all(runs);
   const wallSeconds = (performance.now() - t0) / 1000;
   const params = ports.map((_, i) => new Float32Array(fs.readFileSync(path.join(dir, `${i}.f32`)).buffer.slice(0)));
   let replicaDifference = 0;
-  for (let i = 1; i < PEERS; i++) for (let k = 0; k < params[0]!.length; k++) replicaDifference = Math.max(replicaDifference, Math.abs(params[0]![k]! - params[i]![k]!));
+  for (let i = 1; i < PEERS; i++)
+    for (let k = 0; k < params[0]!.length; k++) replicaDifference = Math.max(replicaDifference, Math.abs(params[0]![k]! - params[i]![k]!));
   fs.rmSync(dir, { recursive: true, force: true });
-  return { mode, slowPeerDelayMs: delay, accuracies: results.map((r) => r.accuracy), replicaDifference, wallSeconds, trainSeconds: results.map((r) => r.trainSeconds), peerStats: results.map((r) => r.stats) };
+  return {
+    mode,
+    slowPeerDelayMs: delay,
+    accuracies: results.map((r) => r.accuracy),
+    replicaDifference,
+    wallSeconds,
+    trainSeconds: results.map((r) => r.trainSeconds),
+    peerStats: results.map((r) => r.stats),
+  };
 }
 
 async function main(): Promise<void> {
@@ -173,10 +243,26 @@ async function main(): Promise<void> {
   const basePort = 20_000 + (process.pid % 500) * 40;
   const settings: Record<string, unknown>[] = [];
   let n = 0;
-  for (const mode of values.modes.split(',') as ('sync' | 'async')[]) for (const d of [0, delay]) settings.push(await setting(mode, d, basePort + 12 * n++));
-  const config = { rows, test: testRows, layers: [784, ...hidden, 10], epochs, finetune, peers: PEERS, backend: values.backend, blasThreadsPerPeer: 1 };
+  for (const mode of values.modes.split(',') as ('sync' | 'async')[])
+    for (const d of [0, delay]) settings.push(await setting(mode, d, basePort + 12 * n++));
+  const config = {
+    rows,
+    test: testRows,
+    layers: [784, ...hidden, 10],
+    epochs,
+    finetune,
+    peers: PEERS,
+    backend: values.backend,
+    blasThreadsPerPeer: 1,
+  };
   const avx512 = fs.existsSync('/proc/cpuinfo') && /\bavx512f\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
-  console.log(JSON.stringify({ bench: 'async-tradeoff', machine: { ...machine(), avx512, loadAverage: os.loadavg() }, config, onePeer, settings }, null, 2));
+  console.log(
+    JSON.stringify(
+      { bench: 'async-tradeoff', machine: { ...machine(), avx512, loadAverage: os.loadavg() }, config, onePeer, settings },
+      null,
+      2,
+    ),
+  );
 }
 
 await (values.child ? child() : main());

@@ -33,7 +33,10 @@ import { machine } from './machine.js';
 
 const { values } = parseArgs({
   options: {
-    runs: { type: 'string', default: 'clean:sum,flip:sum,flip:trimmed-mean,flip4:sum,flip4:trimmed-mean,random4:sum,random4:trimmed-mean,flip4:median' },
+    runs: {
+      type: 'string',
+      default: 'clean:sum,flip:sum,flip:trimmed-mean,flip4:sum,flip4:trimmed-mean,random4:sum,random4:trimmed-mean,flip4:median',
+    },
     pretrain: { type: 'string', default: '5' },
     finetune: { type: 'string', default: '30' },
   },
@@ -79,7 +82,9 @@ function poison(attack: Attack, own: Float32Array, honest: readonly Float32Array
 /** `MEMBERS` collectives over each other: chunked aggregation as the exchange does, member 4 attacking minibatch rounds. */
 function byzantineGroup(aggregation: AggregationOptions, attack: Attack): Collective[] {
   const rng = new Random(99);
-  let pending: { key: string; parts: { tensors: readonly Float32Array[]; scalars: Float64Array; resolve: () => void; member: number }[] } | undefined;
+  let pending:
+    | { key: string; parts: { tensors: readonly Float32Array[]; scalars: Float64Array; resolve: () => void; member: number }[] }
+    | undefined;
   const finish = (parts: NonNullable<typeof pending>['parts']): void => {
     parts.sort((a, b) => a.member - b.member);
     const scalars = new Float64Array(parts[0]!.scalars.length);
@@ -158,4 +163,15 @@ for (const spec of values.runs.split(',')) {
   console.log(JSON.stringify(row));
   for (const m of models) m.dispose();
 }
-console.log(JSON.stringify({ bench: 'byzantine', members: MEMBERS, attacker: ATTACKER, pretrainEpochs, finetuneEpochs, backend: reason, machine: machine(), results }));
+console.log(
+  JSON.stringify({
+    bench: 'byzantine',
+    members: MEMBERS,
+    attacker: ATTACKER,
+    pretrainEpochs,
+    finetuneEpochs,
+    backend: reason,
+    machine: machine(),
+    results,
+  }),
+);

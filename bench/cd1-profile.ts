@@ -55,7 +55,16 @@ for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(backend))) {
 const random = new Random(0);
 const data = new Float32Array(rows * nv);
 for (let i = 0; i < data.length; i++) data[i] = random.uniform() < 0.13 ? 1 : 0;
-const rbm = new Rbm({ nVisible: nv, nHidden: nh, backend: backend as Backend, seed: 0, batchSize: 100, shuffle: false, monitorSize: 0, learningRate: 0.05 });
+const rbm = new Rbm({
+  nVisible: nv,
+  nHidden: nh,
+  backend: backend as Backend,
+  seed: 0,
+  batchSize: 100,
+  shuffle: false,
+  monitorSize: 0,
+  learningRate: 0.05,
+});
 await rbm.fit({ rows: 100, cols: nv, data: data.subarray(0, 100 * nv) }, { epochs: 1 });
 spent.clear();
 const t0 = performance.now();

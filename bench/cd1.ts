@@ -94,7 +94,16 @@ async function start(name: string): Promise<Contender | Unavailable> {
   const samples = Number(name.startsWith('native') ? a.samples : a['slow-samples']);
   const x = data(samples);
   // Defaults for everything the comparison is about (momentum, weightDecay, k = 1, Bernoulli units).
-  const rbm = new Rbm({ nVisible: nv, nHidden: nh, backend, seed: 0, batchSize: batch, shuffle: false, monitorSize: 0, learningRate: LEARNING_RATE });
+  const rbm = new Rbm({
+    nVisible: nv,
+    nHidden: nh,
+    backend,
+    seed: 0,
+    batchSize: batch,
+    shuffle: false,
+    monitorSize: 0,
+    learningRate: LEARNING_RATE,
+  });
   await rbm.fit({ rows: batch, cols: nv, data: x.data.subarray(0, batch * nv) }, { epochs: 1 });
   return { name, backend, rbm, x, rates: [], err: Number.NaN };
 }
@@ -230,7 +239,12 @@ console.log(
       bench: 'cd1',
       shape: { visible: nv, hidden: nh, batch },
       rounds,
-      machine: { ...machine(), vector: cpuVectorFlags(), shared: 'other processes may run: rounds interleaved, medians reported', load_1min_per_round: loads },
+      machine: {
+        ...machine(),
+        vector: cpuVectorFlags(),
+        shared: 'other processes may run: rounds interleaved, medians reported',
+        load_1min_per_round: loads,
+      },
       rbm: { learningRate: LEARNING_RATE, momentum: MOMENTUM, weightDecay: WEIGHT_DECAY, note: 'Rbm defaults except learningRate' },
       numpy: Object.fromEntries([...refRates].map(([k, v]) => [k, stat(v)])),
       numpy_plain_best: plainBest ?? null,

@@ -9,7 +9,9 @@ export interface CpuVectorFlags {
 
 export function cpuVectorFlags(): CpuVectorFlags | null {
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
     if (line === undefined) return null;
     const flags = new Set(line.split(':')[1]!.trim().split(/\s+/));
     return { avx2: flags.has('avx2'), fma: flags.has('fma'), avx512f: flags.has('avx512f') };

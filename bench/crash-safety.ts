@@ -97,7 +97,16 @@ export async function crashSafety(opts: CrashSafetyOptions): Promise<CrashSafety
     backend.dispose();
     fs.rmSync(root, { recursive: true, force: true });
   }
-  return { mode: opts.mode, kills: opts.kills, filesChecked, unreadable, examples, maxTempFiles, killsMidSave, elapsedS: (performance.now() - t0) / 1000 };
+  return {
+    mode: opts.mode,
+    kills: opts.kills,
+    filesChecked,
+    unreadable,
+    examples,
+    maxTempFiles,
+    killsMidSave,
+    elapsedS: (performance.now() - t0) / 1000,
+  };
 }
 
 /** Starts a writer in `dir`, waits until it has saved every file once, then SIGKILLs it after `delayMs`. */
@@ -179,7 +188,9 @@ async function main(): Promise<void> {
   const common = { parallel: flag('--parallel', 10), seed: flag('--seed', 1), maxDelayMs: flag('--max-delay-ms', 400) };
   const atomic = await crashSafety({ mode: 'atomic', kills: flag('--kills', 100), ...common });
   const naive = await crashSafety({ mode: 'naive', kills: flag('--control-kills', 30), ...common });
-  process.stdout.write(`${JSON.stringify({ bench: 'crash-safety', machine: { ...machine(), avx512: avx512() }, ...common, atomic, naive }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ bench: 'crash-safety', machine: { ...machine(), avx512: avx512() }, ...common, atomic, naive }, null, 2)}\n`,
+  );
 }
 
 if (process.argv[2] === CHILD_FLAG) {

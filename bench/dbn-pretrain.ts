@@ -102,7 +102,10 @@ async function main(): Promise<void> {
     loads.push(loadavg()[0]!);
     // The library first in odd rounds, so neither side always meets the load the other left.
     const library = (): void =>
-      add(`dbn-node ${a.backend}`, runChild(process.execPath, ['--import=tsx', self, '--child', '--backend', a.backend, ...common], process.env));
+      add(
+        `dbn-node ${a.backend}`,
+        runChild(process.execPath, ['--import=tsx', self, '--child', '--backend', a.backend, ...common], process.env),
+      );
     if (round % 2 === 1) library();
     for (const threads of refThreads) {
       const env = { ...process.env };
@@ -133,7 +136,12 @@ async function main(): Promise<void> {
         layers: [784, ...hidden],
         epochs_per_layer: 1,
         rounds: Number(a.rounds),
-        machine: { ...machine(), vector: cpuVectorFlags(), shared: 'other processes may run: rounds interleaved, medians reported', load_1min_per_round: loads },
+        machine: {
+          ...machine(),
+          vector: cpuVectorFlags(),
+          shared: 'other processes may run: rounds interleaved, medians reported',
+          load_1min_per_round: loads,
+        },
         results: summary,
         ...(problems.length > 0 ? { problems } : {}),
         numpy_best: bestRef?.name ?? null,

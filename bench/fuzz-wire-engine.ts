@@ -72,11 +72,27 @@ export function asyncSample(rng: Rng): Buffer[] {
   const values = (n: number): Float32Array => Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 4);
   switch (rng.int(6)) {
     case 0:
-      return encodeDelta(ENV, { layer: rng.int(4), sequence: 5, baseSequence: 2, tensors: [values(6), values(3)], shapes: [[2, 3], [1, 3]] });
+      return encodeDelta(ENV, {
+        layer: rng.int(4),
+        sequence: 5,
+        baseSequence: 2,
+        tensors: [values(6), values(3)],
+        shapes: [
+          [2, 3],
+          [1, 3],
+        ],
+      });
     case 1:
       return encodeDelta(ENV, { layer: 1, sequence: 9, baseSequence: 0, tensors: [values(4)], shapes: [[2, 2]], float16: true });
     case 2:
-      return encodeDeltaFrames(ENV, { layer: 0, sequence: 3, baseSequence: 1, payload: [sparseFrame(Uint32Array.from([1, 4, 7]), values(3))], shapes: [[3, 3]], sparse: true });
+      return encodeDeltaFrames(ENV, {
+        layer: 0,
+        sequence: 3,
+        baseSequence: 1,
+        payload: [sparseFrame(Uint32Array.from([1, 4, 7]), values(3))],
+        shapes: [[3, 3]],
+        sparse: true,
+      });
     case 3:
       return encodeHeartbeat(ENV, {
         lastSequence: 12,
@@ -90,7 +106,16 @@ export function asyncSample(rng: Rng): Buffer[] {
     default:
       return encodeSnapshotResponse(ENV, {
         requestId: 7,
-        layers: [{ layer: 0, tensors: [values(4), values(2)], shapes: [[2, 2], [1, 2]] }],
+        layers: [
+          {
+            layer: 0,
+            tensors: [values(4), values(2)],
+            shapes: [
+              [2, 2],
+              [1, 2],
+            ],
+          },
+        ],
         sequences: new Map([['ef'.repeat(16), 42]]),
         float16: rng.int(2) === 0,
       });
@@ -102,9 +127,16 @@ const ROUND_KINDS: readonly RoundKindName[] = ['hello', 'heartbeat', 'contributi
 /** A valid rounds-wire message, chosen by `rng`. */
 export function roundsSample(rng: Rng): Buffer[] {
   const kind = rng.pick(ROUND_KINDS);
-  const payload = kind === 'contribution' || kind === 'result' || kind === 'chunk' ? [Buffer.from(Float64Array.from([1, 2]).buffer), Buffer.from(Float32Array.from([0.5, -1, 3]).buffer)] : [];
+  const payload =
+    kind === 'contribution' || kind === 'result' || kind === 'chunk'
+      ? [Buffer.from(Float64Array.from([1, 2]).buffer), Buffer.from(Float32Array.from([0.5, -1, 3]).buffer)]
+      : [];
   const meta = { view: rng.int(5), members: [{ id: '12'.repeat(16), endpoint: 'tcp://10.0.0.1:6000', publicKey: null }], note: 'x' };
-  return encodeRound({ kind, runId: 'fuzz', sender: '34'.repeat(16), instance: rng.int(2 ** 32), view: rng.int(9), round: rng.int(100) - 1 }, meta, payload);
+  return encodeRound(
+    { kind, runId: 'fuzz', sender: '34'.repeat(16), instance: rng.int(2 ** 32), view: rng.int(9), round: rng.int(100) - 1 },
+    meta,
+    payload,
+  );
 }
 
 /** One random mutation of `frames` (a fresh list; frames copied before being changed). */
@@ -173,20 +205,52 @@ export function reencodeAsync(m: Message): Buffer[] {
     case 'delta':
       if (m.sparse !== undefined) {
         const payload = m.sparse.map((s) => sparseFrame(s.indices, s.values));
-        return encodeDeltaFrames(env, { layer: m.layer, sequence: m.sequence, baseSequence: m.baseSequence, payload, shapes: m.shapes, sparse: true });
+        return encodeDeltaFrames(env, {
+          layer: m.layer,
+          sequence: m.sequence,
+          baseSequence: m.baseSequence,
+          payload,
+          shapes: m.shapes,
+          sparse: true,
+        });
       }
-      return encodeDelta(env, { layer: m.layer, sequence: m.sequence, baseSequence: m.baseSequence, tensors: m.tensors, shapes: m.shapes, float16: m.float16 });
+      return encodeDelta(env, {
+        layer: m.layer,
+        sequence: m.sequence,
+        baseSequence: m.baseSequence,
+        tensors: m.tensors,
+        shapes: m.shapes,
+        float16: m.float16,
+      });
     case 'heartbeat':
-      return encodeHeartbeat(env, { lastSequence: m.lastSequence, self: m.self, peers: m.peers, progress: m.progress, weightFingerprint: m.weightFingerprint });
+      return encodeHeartbeat(env, {
+        lastSequence: m.lastSequence,
+        self: m.self,
+        peers: m.peers,
+        progress: m.progress,
+        weightFingerprint: m.weightFingerprint,
+      });
     case 'snapshot-request':
       return encodeSnapshotRequest(env, { requestId: m.requestId, layers: m.layers });
     default:
-      return encodeSnapshotResponse(env, { requestId: m.requestId, available: m.available, layers: m.layers, sequences: m.sequences, float16: m.float16 });
+      return encodeSnapshotResponse(env, {
+        requestId: m.requestId,
+        available: m.available,
+        layers: m.layers,
+        sequences: m.sequences,
+        float16: m.float16,
+      });
   }
 }
 
 function sameBytes(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
-  return a.length === b.length && a.every((f, k) => Buffer.compare(Buffer.from(f.buffer, f.byteOffset, f.length), Buffer.from(b[k]!.buffer, b[k]!.byteOffset, b[k]!.length)) === 0);
+  return (
+    a.length === b.length &&
+    a.every(
+      (f, k) =>
+        Buffer.compare(Buffer.from(f.buffer, f.byteOffset, f.length), Buffer.from(b[k]!.buffer, b[k]!.byteOffset, b[k]!.length)) === 0,
+    )
+  );
 }
 
 /** True when a decoded message re-encodes to exactly `mutated` (see the top of this file). */
@@ -194,7 +258,10 @@ function roundTrips(wire: 'async' | 'rounds', mutated: Buffer[]): boolean {
   if (wire === 'async') return sameBytes(reencodeAsync(decode(mutated)), mutated);
   const m = decodeRound(mutated);
   const again = encodeRound(m, m.meta, m.payload);
-  return sameBytes([again[0]!, ...again.slice(2)], [mutated[0]!, ...mutated.slice(2)]) && again[1]!.toString('utf8') === JSON.stringify(JSON.parse(mutated[1]!.toString('utf8')));
+  return (
+    sameBytes([again[0]!, ...again.slice(2)], [mutated[0]!, ...mutated.slice(2)]) &&
+    again[1]!.toString('utf8') === JSON.stringify(JSON.parse(mutated[1]!.toString('utf8')))
+  );
 }
 
 /** Runs `count` mutations through one wire's decoder; see the top of this file. */
@@ -229,7 +296,8 @@ export function fuzzWire(wire: 'async' | 'rounds', count: number, seed: number):
     if (ok) report.roundTrip++;
     else {
       report.accepted++;
-      if (report.examples.length < 5) report.examples.push(`accepted at ${k}: frames ${mutated.map((f) => f.toString('hex').slice(0, 64)).join(' | ')}`);
+      if (report.examples.length < 5)
+        report.examples.push(`accepted at ${k}: frames ${mutated.map((f) => f.toString('hex').slice(0, 64)).join(' | ')}`);
     }
   }
   return report;

@@ -15,7 +15,8 @@ import { machine } from './machine.js';
 const { values } = parseArgs({ options: { count: { type: 'string', default: '1000000' }, seed: { type: 'string', default: '1' } } });
 const count = Number(values.count);
 const seed = Number(values.seed);
-if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(seed)) throw new Error('--count must be a positive integer and --seed an integer.');
+if (!Number.isSafeInteger(count) || count < 1 || !Number.isSafeInteger(seed))
+  throw new Error('--count must be a positive integer and --seed an integer.');
 
 const results = (['async', 'rounds'] as const).map((wire) => {
   const t0 = performance.now();
@@ -24,5 +25,11 @@ const results = (['async', 'rounds'] as const).map((wire) => {
   return { ...report, seconds: Number(seconds.toFixed(1)), perSecond: Math.round(count / seconds) };
 });
 const failures = results.reduce((n, r) => n + r.accepted + r.crashes, 0);
-console.log(JSON.stringify({ bench: 'fuzz-wire', date: new Date().toISOString(), machine: machine(), cpuFlags: cpuVectorFlags(), count, seed, results, failures }, null, 2));
+console.log(
+  JSON.stringify(
+    { bench: 'fuzz-wire', date: new Date().toISOString(), machine: machine(), cpuFlags: cpuVectorFlags(), count, seed, results, failures },
+    null,
+    2,
+  ),
+);
 process.exitCode = failures === 0 ? 0 : 1;

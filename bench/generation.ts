@@ -72,7 +72,8 @@ const seed = num('seed');
 const perClass = num('per-class');
 const burnIn = num('burn-in');
 const started = performance.now();
-const { backend, reason } = values.backend === undefined ? defaultBackend() : { backend: createBackend(values.backend), reason: `--backend ${values.backend}` };
+const { backend, reason } =
+  values.backend === undefined ? defaultBackend() : { backend: createBackend(values.backend), reason: `--backend ${values.backend}` };
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 const { train, test } = trainTestSplit(loadBundledDigits(), { testFraction: 0.2, seed: 1 });
@@ -101,7 +102,9 @@ if (values.model !== undefined && existsSync(values.model)) {
       ...(values['associative-k'] === undefined ? {} : { k: num('associative-k') }),
       ...(values['associative-cd'] ? { persistent: false } : {}),
       ...(values['associative-beta'] === undefined ? {} : { discriminativeWeight: num('associative-beta') }),
-      ...(values['associative-negative'] === undefined ? {} : { labelNegativePhase: values['associative-negative'] as 'sampled' | 'clamped' }),
+      ...(values['associative-negative'] === undefined
+        ? {}
+        : { labelNegativePhase: values['associative-negative'] as 'sampled' | 'clamped' }),
     },
     backend,
     seed,
@@ -115,7 +118,9 @@ if (values.model !== undefined && existsSync(values.model)) {
   } else {
     await dbn.pretrain(train.x, { onEpoch: (l, m) => log(`layer ${l} epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
   }
-  await dbn.pretrainAssociative(train.x, trainY, { onEpoch: (m) => log(`associative epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`) });
+  await dbn.pretrainAssociative(train.x, trainY, {
+    onEpoch: (m) => log(`associative epoch ${m.epoch}: recon ${m.reconstructionError.toFixed(4)}`),
+  });
   trainSeconds = (performance.now() - t0) / 1000;
   if (values.model !== undefined) dbn.save(values.model);
 }
@@ -124,7 +129,13 @@ const mem = dbn.associative!;
 const t1 = performance.now();
 const mlp = trainedMlp(
   { x: train.x, y: trainY },
-  { hidden: num('mlp-hidden'), epochs: num('mlp-epochs'), seed: seed + 100, cache: values['mlp-cache'], onEpoch: (m, e) => log(`mlp epoch ${e}: test accuracy ${(100 * m.accuracy(test.x, testY)).toFixed(2)}%`) },
+  {
+    hidden: num('mlp-hidden'),
+    epochs: num('mlp-epochs'),
+    seed: seed + 100,
+    cache: values['mlp-cache'],
+    onEpoch: (m, e) => log(`mlp epoch ${e}: test accuracy ${(100 * m.accuracy(test.x, testY)).toFixed(2)}%`),
+  },
 );
 const mlpSeconds = (performance.now() - t1) / 1000;
 const mlpAccuracy = mlp.accuracy(test.x, testY);
@@ -160,7 +171,8 @@ const sampling = {
   ...(values['down-pass'] === undefined ? {} : { downPass: values['down-pass'] as 'sampled' | 'mean' }),
 };
 const t2 = performance.now();
-const perClassResults: { class: number; inClass: number; predicted: number[]; distance: number; realDistance: number; ratio: number }[] = [];
+const perClassResults: { class: number; inClass: number; predicted: number[]; distance: number; realDistance: number; ratio: number }[] =
+  [];
 const grid = new Float32Array(CLASSES * 10 * 784);
 for (let k = 0; k < CLASSES; k++) {
   const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k, ...sampling });
@@ -170,7 +182,14 @@ for (let k = 0; k < CLASSES; k++) {
   for (const p of pred) counts[p]!++;
   const distance = meanPairwiseDistance(s);
   const realDistance = meanPairwiseDistance(rowsOfClass(test.x, testY, k, perClass));
-  perClassResults.push({ class: k, inClass: counts[k]! / perClass, predicted: counts, distance, realDistance, ratio: distance / realDistance });
+  perClassResults.push({
+    class: k,
+    inClass: counts[k]! / perClass,
+    predicted: counts,
+    distance,
+    realDistance,
+    ratio: distance / realDistance,
+  });
   log(`class ${k}: ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`);
 }
 const freeCounts = (freeLabel: 'uniform' | 'chain'): number[] => {
@@ -187,7 +206,12 @@ if (values.png !== undefined) writeFileSync(values.png, renderGrid(grid, CLASSES
 const t3 = performance.now();
 const trainFeatures = dbn.transform(train.x);
 const testFeatures = dbn.transform(test.x);
-const ais = estimateAssociativeLogPartition(mem, { runs: num('ais-runs'), betas: num('ais-betas'), seed, baseRateVisibleBias: baseRateBias(trainFeatures) });
+const ais = estimateAssociativeLogPartition(mem, {
+  runs: num('ais-runs'),
+  betas: num('ais-betas'),
+  seed,
+  baseRateVisibleBias: baseRateBias(trainFeatures),
+});
 const aisSeconds = (performance.now() - t3) / 1000;
 const fe = mem.predict(testFeatures);
 let feRight = 0;
@@ -203,12 +227,24 @@ console.log(
       architecture: `${[784, ...dbn.layers.map((l) => l.nHidden)].join('-')} + associative (${mem.nFeatures}+${mem.classes})-${mem.nHidden}`,
       settings: {
         ...values,
-        associative: (({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }) => ({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }))(mem.rbm.options),
+        associative: (({ learningRate, batchSize, k, persistent, discriminativeWeight, labelNegativePhase, epochs }) => ({
+          learningRate,
+          batchSize,
+          k,
+          persistent,
+          discriminativeWeight,
+          labelNegativePhase,
+          epochs,
+        }))(mem.rbm.options),
       },
       sampling: { labelStrength: sampling.labelStrength ?? DEFAULT_LABEL_STRENGTH, downPass: sampling.downPass ?? 'sampled', burnIn },
       backend: backend.info.description ?? backend.info.name,
       backendReason: reason,
-      classifier: { kind: `MLP 784-${mlp.nHid}-10 (plain TypeScript, trained here on the real training digits)`, testAccuracy: mlpAccuracy, seconds: mlpSeconds },
+      classifier: {
+        kind: `MLP 784-${mlp.nHid}-10 (plain TypeScript, trained here on the real training digits)`,
+        testAccuracy: mlpAccuracy,
+        seconds: mlpSeconds,
+      },
       perClass: perClassResults,
       minInClass: Math.min(...inClass),
       meanInClass: inClass.reduce((a, b) => a + b, 0) / CLASSES,

@@ -22,6 +22,22 @@ const layer = { nHidden: 500, epochs: 5, batchSize, learningRate: 0.1 * factor(m
 const dbn = new Dbn({ nVisible: 784, layers: [layer, layer], backend, seed: 1 });
 const t0 = Date.now();
 await dbn.pretrain(data.train.x);
-const r = await dbn.fineTune(data.train.x, data.train.y as Int32Array, { epochs: 30, learningRate: 0.1 * factor(ftScale), batchSize, patience: 8 });
+const r = await dbn.fineTune(data.train.x, data.train.y as Int32Array, {
+  epochs: 30,
+  learningRate: 0.1 * factor(ftScale),
+  batchSize,
+  patience: 8,
+});
 const ev = dbn.evaluate(data.test!.x, data.test!.y as Int32Array);
-console.log(JSON.stringify({ bench: 'large-batch', N, mode, ftScale, accuracy: ev.accuracy, bestEpoch: r.bestEpoch, seconds: (Date.now() - t0) / 1000, machine: machine() }));
+console.log(
+  JSON.stringify({
+    bench: 'large-batch',
+    N,
+    mode,
+    ftScale,
+    accuracy: ev.accuracy,
+    bestEpoch: r.bestEpoch,
+    seconds: (Date.now() - t0) / 1000,
+    machine: machine(),
+  }),
+);

@@ -95,7 +95,13 @@ function bench(backend: Backend, s: Shape): { gflops: number; best: number; cpuG
   backend.free(b);
   backend.free(out);
   const t = median(times);
-  return { gflops: flops / t / 1e9, best: flops / Math.min(...times) / 1e9, cpuGflops: flops / median(cpuTimes) / 1e9, ms: t * 1000, samples: times.length };
+  return {
+    gflops: flops / t / 1e9,
+    best: flops / Math.min(...times) / 1e9,
+    cpuGflops: flops / median(cpuTimes) / 1e9,
+    ms: t * 1000,
+    samples: times.length,
+  };
 }
 
 const jsKernels: readonly GemmKernelKind[] = ['wasm-simd', 'asm.js', 'typescript'];
@@ -104,7 +110,8 @@ const variants = new Map<string, () => Backend>(jsKernels.map((gemmKernel) => [`
 const info = machine();
 for (const name of args.backends.split(',')) {
   const factory = variants.get(name) ?? backendFactories.get(name);
-  if (factory === undefined) throw new Error(`Unknown backend '${name}'; expected one of ${[...backendFactories.keys(), ...variants.keys()].join(', ')}`);
+  if (factory === undefined)
+    throw new Error(`Unknown backend '${name}'; expected one of ${[...backendFactories.keys(), ...variants.keys()].join(', ')}`);
   let backend: Backend;
   try {
     backend = factory();

@@ -124,7 +124,10 @@ export class Mlp {
  * An MLP trained on `train` (or loaded from `cache` if that file holds one of the same shape and
  * the same `key` — the seed, epochs and data size that made it); saved to `cache` after training.
  */
-export function trainedMlp(train: { x: HostMatrix; y: Int32Array }, o: { hidden: number; epochs: number; seed: number; cache?: string | undefined; onEpoch?: (mlp: Mlp, epoch: number) => void }): Mlp {
+export function trainedMlp(
+  train: { x: HostMatrix; y: Int32Array },
+  o: { hidden: number; epochs: number; seed: number; cache?: string | undefined; onEpoch?: (mlp: Mlp, epoch: number) => void },
+): Mlp {
   const rng = new Random(o.seed);
   const mlp = new Mlp(train.x.cols, o.hidden, 10, rng);
   const key = `${o.seed}/${o.epochs}/${train.x.rows}x${train.x.cols}/${o.hidden}`;

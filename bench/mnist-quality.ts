@@ -42,7 +42,14 @@ const AUGMENTATIONS: Record<string, readonly PixelMap[]> = {
   // the image and its mirror image
   flip: [(r, c) => [r, c], (r, c, side) => [r, side - 1 - c]],
   // both: the image, its mirror image and the image shifted by one pixel in 4 directions
-  'flip-shift': [(r, c) => [r, c], (r, c, side) => [r, side - 1 - c], (r, c) => [r, c - 1], (r, c) => [r, c + 1], (r, c) => [r - 1, c], (r, c) => [r + 1, c]],
+  'flip-shift': [
+    (r, c) => [r, c],
+    (r, c, side) => [r, side - 1 - c],
+    (r, c) => [r, c - 1],
+    (r, c) => [r, c + 1],
+    (r, c) => [r - 1, c],
+    (r, c) => [r + 1, c],
+  ],
 };
 
 const { values } = parseArgs({
@@ -78,7 +85,8 @@ const dropout = Number(values.dropout ?? (fashion ? 0.1 : 0.3));
 const inputDropout = Number(values['input-dropout'] ?? (fashion ? 0 : 0.1));
 const lrDecay = Number(values['lr-decay'] ?? (fashion ? 0.9 : 0.95));
 const patience = Number(values.patience ?? (fashion ? 5 : 10));
-if (augment !== 'none' && AUGMENTATIONS[augment] === undefined) throw new Error(`--augment must be none, ${Object.keys(AUGMENTATIONS).join(' or ')}; got ${augment}.`);
+if (augment !== 'none' && AUGMENTATIONS[augment] === undefined)
+  throw new Error(`--augment must be none, ${Object.keys(AUGMENTATIONS).join(' or ')}; got ${augment}.`);
 const log = (msg: string): void => {
   if (values.progress) process.stderr.write(`${msg}\n`);
 };
@@ -99,21 +107,24 @@ const reuse = values.pretrained !== undefined && existsSync(values.pretrained);
 const dbn = reuse
   ? Dbn.load(values.pretrained!, { backend })
   : new Dbn({
-    nVisible: train.x.cols,
-    layers: layerSizes.map((nHidden) => ({
-      nHidden,
-      epochs: pretrainEpochs,
-      learningRate: Number(values['pretrain-lr']),
-      batchSize: 100,
-      weightDecay: 2e-4,
-      monitorSize: 0,
-    })),
-    seed,
-    backend,
-  });
+      nVisible: train.x.cols,
+      layers: layerSizes.map((nHidden) => ({
+        nHidden,
+        epochs: pretrainEpochs,
+        learningRate: Number(values['pretrain-lr']),
+        batchSize: 100,
+        weightDecay: 2e-4,
+        monitorSize: 0,
+      })),
+      seed,
+      backend,
+    });
 if (!reuse) {
   await dbn.pretrain(train.x, {
-    onEpoch: (layer, m) => log(`pretrain layer ${layer} epoch ${m.epoch}: reconstruction ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+    onEpoch: (layer, m) =>
+      log(
+        `pretrain layer ${layer} epoch ${m.epoch}: reconstruction ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`,
+      ),
   });
   if (values.pretrained !== undefined) dbn.save(values.pretrained);
 }
@@ -139,7 +150,9 @@ const result = await dbn.fineTune(fit?.x ?? train.x, fit?.y ?? (train.y as Int32
   ...schedule,
   ...(fit !== undefined ? { validation: fit.validation } : {}),
   onEpoch: (m) =>
-    log(`fine-tune epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, validation ${m.validationLoss?.toFixed(4)} / ${m.validationAccuracy?.toFixed(4)}${m.best ? ' *' : ''} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+    log(
+      `fine-tune epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, validation ${m.validationLoss?.toFixed(4)} / ${m.validationAccuracy?.toFixed(4)}${m.best ? ' *' : ''} (${(m.elapsedMs / 1000).toFixed(1)} s)`,
+    ),
 });
 const fineTuneSeconds = (performance.now() - ftStarted) / 1000;
 const ev = dbn.evaluate(test.x, test.y as Int32Array);
@@ -162,8 +175,18 @@ console.log(
       bestEpoch: result.bestEpoch,
       backend: backend.info.description + (reason !== '' && reason !== backend.info.description ? ` (${reason})` : ''),
       architecture: [train.x.cols, ...dbn.layers.map((l) => l.nHidden), 10].join('-'),
-      augmented: ({ none: false, shift: 'fine-tuning rows + 1-pixel shifts in 4 directions (x5)', flip: 'fine-tuning rows + mirror images (x2)', 'flip-shift': 'fine-tuning rows + mirror images + 1-pixel shifts in 4 directions (x6)' } as Record<string, string | false>)[augment],
-      schedule: { pretrain: { epochs: dbn.layers.map((l) => l.epochsTrained), learningRate: dbn.layers.map((l) => l.options.learningRate), k: 1 }, fineTune: schedule },
+      augmented: (
+        {
+          none: false,
+          shift: 'fine-tuning rows + 1-pixel shifts in 4 directions (x5)',
+          flip: 'fine-tuning rows + mirror images (x2)',
+          'flip-shift': 'fine-tuning rows + mirror images + 1-pixel shifts in 4 directions (x6)',
+        } as Record<string, string | false>
+      )[augment],
+      schedule: {
+        pretrain: { epochs: dbn.layers.map((l) => l.epochsTrained), learningRate: dbn.layers.map((l) => l.options.learningRate), k: 1 },
+        fineTune: schedule,
+      },
       seed,
       machine: machine(),
     },
@@ -174,7 +197,11 @@ console.log(
 dbn.dispose();
 backend.dispose();
 
-function augmentedSplit(ds: Dataset, splitSeed: number, maps: readonly PixelMap[]): { x: HostMatrix; y: Int32Array; validation: { x: HostMatrix; y: Int32Array } } {
+function augmentedSplit(
+  ds: Dataset,
+  splitSeed: number,
+  maps: readonly PixelMap[],
+): { x: HostMatrix; y: Int32Array; validation: { x: HostMatrix; y: Int32Array } } {
   const { train: t, test: v } = trainTestSplit(ds, { testFraction: 0.1, seed: splitSeed });
   const cols = t.x.cols;
   const side = Math.round(Math.sqrt(cols));

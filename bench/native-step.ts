@@ -50,7 +50,10 @@ const v1 = be.alloc(batch, nv);
 const h1 = be.alloc(batch, nh);
 const data = Array.from({ length: batches }, () => {
   const t = be.alloc(batch, nv);
-  be.write(t, Float32Array.from({ length: batch * nv }, () => (rng.uniform() < 0.13 ? 1 : 0)));
+  be.write(
+    t,
+    Float32Array.from({ length: batch * nv }, () => (rng.uniform() < 0.13 ? 1 : 0)),
+  );
   return t;
 });
 const uniforms = Array.from({ length: 8 }, () => {

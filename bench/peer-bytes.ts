@@ -14,14 +14,42 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machine } from './machine.js';
 
-const { values } = parseArgs({ options: { peers: { type: 'string', default: '2,4,8' }, limit: { type: 'string', default: '2000' }, epochs: { type: 'string', default: '1' }, finetune: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: {
+    peers: { type: 'string', default: '2,4,8' },
+    limit: { type: 'string', default: '2000' },
+    epochs: { type: 'string', default: '1' },
+    finetune: { type: 'string', default: '1' },
+  },
+});
 const bin = path.resolve('bin/dbn-node.js');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-bytes-'));
 const epochs = 2 * Number(values.epochs) + Number(values.finetune);
 
 function peer(args: readonly string[], out: string): Promise<{ sent: number; received: number; rounds: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, 'train', ...args, '--limit', values.limit, '--epochs', values.epochs, '--finetune', values.finetune, '--patience', '1000', '--no-pictures', '--out', out], { env: { ...process.env, DBN_NODE_DEV: '1' } });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        bin,
+        'train',
+        ...args,
+        '--limit',
+        values.limit,
+        '--epochs',
+        values.epochs,
+        '--finetune',
+        values.finetune,
+        '--patience',
+        '1000',
+        '--no-pictures',
+        '--out',
+        out,
+      ],
+      { env: { ...process.env, DBN_NODE_DEV: '1' } },
+    );
     let text = '';
     child.stdout.on('data', (b: Buffer) => (text += b.toString()));
     child.stderr.on('data', (b: Buffer) => (text += b.toString()));
@@ -37,10 +65,31 @@ const rows: Record<string, unknown>[] = [];
 for (const n of values.peers.split(',').map(Number)) {
   const ports = Array.from({ length: n }, (_, i) => 7700 + n * 10 + i);
   const res = await Promise.all(
-    ports.map((p, i) => peer(['--bind', `tcp://127.0.0.1:${p}`, '--plaintext', '--shard', `${i + 1}/${n}`, '--peers', ports.filter((q) => q !== p).map((q) => `tcp://127.0.0.1:${q}`).join(',')], path.join(root, `n${n}-${i}`))),
+    ports.map((p, i) =>
+      peer(
+        [
+          '--bind',
+          `tcp://127.0.0.1:${p}`,
+          '--plaintext',
+          '--shard',
+          `${i + 1}/${n}`,
+          '--peers',
+          ports
+            .filter((q) => q !== p)
+            .map((q) => `tcp://127.0.0.1:${q}`)
+            .join(','),
+        ],
+        path.join(root, `n${n}-${i}`),
+      ),
+    ),
   );
   const sent = res.map((r) => r.sent / epochs);
-  const row = { peers: n, rounds: res[0]!.rounds, mibSentPerPeerPerEpoch: Number(Math.max(...sent).toFixed(1)), mibReceivedPerPeerPerEpoch: Number(Math.max(...res.map((r) => r.received / epochs)).toFixed(1)) };
+  const row = {
+    peers: n,
+    rounds: res[0]!.rounds,
+    mibSentPerPeerPerEpoch: Number(Math.max(...sent).toFixed(1)),
+    mibReceivedPerPeerPerEpoch: Number(Math.max(...res.map((r) => r.received / epochs)).toFixed(1)),
+  };
   rows.push(row);
   console.log(JSON.stringify(row));
 }

@@ -17,7 +17,13 @@ import { parseArgs } from 'node:util';
 import { readModelFile } from '../src/rbm/model-file.js';
 import { machine } from './machine.js';
 
-const { values } = parseArgs({ options: { peers: { type: 'string', default: '2,3,4' }, data: { type: 'string', default: 'digits' }, extra: { type: 'string', default: '' } } });
+const { values } = parseArgs({
+  options: {
+    peers: { type: 'string', default: '2,3,4' },
+    data: { type: 'string', default: 'digits' },
+    extra: { type: 'string', default: '' },
+  },
+});
 const counts = values.peers.split(',').map(Number);
 const extra = [...(values.data === 'digits' ? [] : ['--data', values.data]), ...values.extra.split(' ').filter((s) => s !== '')];
 const bin = path.resolve('bin/dbn-node.js');
@@ -33,7 +39,9 @@ function train(name: string, args: readonly string[]): Promise<Run> {
   const out = path.join(root, name);
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', bin, 'train', ...args, ...extra, '--out', out, '--no-pictures'], { env: { ...process.env, DBN_NODE_DEV: '1' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', bin, 'train', ...args, ...extra, '--out', out, '--no-pictures'], {
+      env: { ...process.env, DBN_NODE_DEV: '1' },
+    });
     let text = '';
     child.stdout.on('data', (b: Buffer) => (text += b.toString()));
     child.stderr.on('data', (b: Buffer) => (text += b.toString()));
@@ -66,11 +74,28 @@ for (const n of counts) {
   const ports = Array.from({ length: n }, (_, i) => base + i);
   const runs = await Promise.all(
     ports.map((p, i) =>
-      train(`n${n}-p${i + 1}`, ['--bind', `tcp://127.0.0.1:${p}`, '--plaintext', '--shard', `${i + 1}/${n}`, '--peers', ports.filter((q) => q !== p).map((q) => `tcp://127.0.0.1:${q}`).join(',')]),
+      train(`n${n}-p${i + 1}`, [
+        '--bind',
+        `tcp://127.0.0.1:${p}`,
+        '--plaintext',
+        '--shard',
+        `${i + 1}/${n}`,
+        '--peers',
+        ports
+          .filter((q) => q !== p)
+          .map((q) => `tcp://127.0.0.1:${q}`)
+          .join(','),
+      ]),
     ),
   );
   const diff = largestDifference(runs.map((r) => path.join(r.out, 'model.dbn')));
-  const row = { run: `${n} peers`, accuracies: runs.map((r) => r.accuracy), gapPoints: Number(((one.accuracy - runs[0]!.accuracy) * 100).toFixed(2)), largestWeightDifference: diff, seconds: runs.map((r) => Number(r.seconds.toFixed(1))) };
+  const row = {
+    run: `${n} peers`,
+    accuracies: runs.map((r) => r.accuracy),
+    gapPoints: Number(((one.accuracy - runs[0]!.accuracy) * 100).toFixed(2)),
+    largestWeightDifference: diff,
+    seconds: runs.map((r) => Number(r.seconds.toFixed(1))),
+  };
   rows.push(row);
   console.log(JSON.stringify(row));
 }

@@ -46,9 +46,31 @@ const { values } = parseArgs({
 });
 const mode: CliMode = { dev: values.dev };
 const counts = values.peers.split(',').map(Number);
-const seriesList = values.series.split(',').map((s) => (s === 'loopback' ? { name: 'loopback', rateMbit: undefined } : { name: `${s} Mbit/s`, rateMbit: Number(s) }));
-const schedule: Schedule = { sizes: [784, 500, 500], classes: 10, pretrainEpochs: Number(values.epochs), batchSize: 100, validationFraction: 0.1, target: Number(values.target) };
-const common = ['--limit', values.limit, '--epochs', values.epochs, '--finetune', values.finetune, '--patience', '1000', '--associative', '0', '--seed', '1'];
+const seriesList = values.series
+  .split(',')
+  .map((s) => (s === 'loopback' ? { name: 'loopback', rateMbit: undefined } : { name: `${s} Mbit/s`, rateMbit: Number(s) }));
+const schedule: Schedule = {
+  sizes: [784, 500, 500],
+  classes: 10,
+  pretrainEpochs: Number(values.epochs),
+  batchSize: 100,
+  validationFraction: 0.1,
+  target: Number(values.target),
+};
+const common = [
+  '--limit',
+  values.limit,
+  '--epochs',
+  values.epochs,
+  '--finetune',
+  values.finetune,
+  '--patience',
+  '1000',
+  '--associative',
+  '0',
+  '--seed',
+  '1',
+];
 const cores = os.cpus().length;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-scaling-'));
 const prefix = `dbnsc${process.pid}`;
@@ -67,7 +89,11 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   });
 }
 
-async function peerRun(seriesIndex: number, n: number, publicKeys: readonly string[]): Promise<{ results: TrainResult[]; shaping?: unknown }> {
+async function peerRun(
+  seriesIndex: number,
+  n: number,
+  publicKeys: readonly string[],
+): Promise<{ results: TrainResult[]; shaping?: unknown }> {
   const series = seriesList[seriesIndex]!;
   const dir = fs.mkdtempSync(path.join(root, `s${seriesIndex}-n${n}-`));
   const net = series.rateMbit === undefined ? undefined : createRateLimitedNet(prefix, n, series.rateMbit);
@@ -82,7 +108,19 @@ async function peerRun(seriesIndex: number, n: number, publicKeys: readonly stri
     const settled = await Promise.allSettled(
       hosts.map((_, i) => {
         const others = hosts.flatMap((__, j) => (j === i ? [] : [`${endpoint(j)}#${publicKeys[j]}`]));
-        const args = [...common, '--bind', endpoint(i), '--keys', path.join(root, 'keys', `p${i}`), '--shard', `${i + 1}/${n}`, '--peers', others.join(','), '--run-id', `sc${seriesIndex}n${n}`];
+        const args = [
+          ...common,
+          '--bind',
+          endpoint(i),
+          '--keys',
+          path.join(root, 'keys', `p${i}`),
+          '--shard',
+          `${i + 1}/${n}`,
+          '--peers',
+          others.join(','),
+          '--run-id',
+          `sc${seriesIndex}n${n}`,
+        ];
         const kill = (k: () => void): void => void (runKills.push(k), register(k));
         return runTrain(mode, dir, `p${i}`, args, { core: i % cores, netns: net?.peers[i]?.netns }, kill).catch((err: unknown) => {
           firstFailure ??= err;
@@ -93,7 +131,9 @@ async function peerRun(seriesIndex: number, n: number, publicKeys: readonly stri
     );
     if (firstFailure !== undefined) throw firstFailure;
     const results = settled.map((s) => (s as PromiseFulfilledResult<TrainResult>).value);
-    const lost = results.flatMap((r) => r.lines.filter((line) => line.startsWith('peer peer-lost') || line.startsWith('peer view')).map((line) => `${r.name}: ${line}`));
+    const lost = results.flatMap((r) =>
+      r.lines.filter((line) => line.startsWith('peer peer-lost') || line.startsWith('peer view')).map((line) => `${r.name}: ${line}`),
+    );
     // Peers that dropped each other each went on alone: separate models, not a run of N peers.
     if (lost.length > 0) throw new Error(`peers were dropped during the run (every process exited 0):\n${lost.join('\n')}`);
     return net === undefined ? { results } : { results, shaping: net.counters() };
@@ -108,7 +148,12 @@ async function attempt(seriesIndex: number, n: number): Promise<Awaited<ReturnTy
     try {
       return await peerRun(seriesIndex, n, publicKeys);
     } catch (err) {
-      const failure = { series: seriesList[seriesIndex]!.name, peers: n, try: tryNumber, failed: (err as Error).message.split('\n').filter((l) => /error|failed|lost|view|dropped/i.test(l)) };
+      const failure = {
+        series: seriesList[seriesIndex]!.name,
+        peers: n,
+        try: tryNumber,
+        failed: (err as Error).message.split('\n').filter((l) => /error|failed|lost|view|dropped/i.test(l)),
+      };
       failures.push(failure);
       console.log(JSON.stringify(failure));
     }
@@ -134,8 +179,21 @@ for (const [seriesIndex, series] of seriesList.entries()) {
     if (run === undefined) continue;
     const { results, shaping } = run;
     const summary = summarizeRun(results, schedule);
-    const computed = topologyBytes(schedule, n, summary.trainingRows, summary.epochsRun - schedule.pretrainEpochs * (schedule.sizes.length - 1));
-    const row = { ...summary, minibatchRatio: summary.minibatchesToTarget === null || single.minibatchesToTarget === null ? null : Number((summary.minibatchesToTarget / single.minibatchesToTarget).toFixed(3)), computedMiBPerPeerPerEpoch: computed, ...(shaping === undefined ? {} : { shaping }) };
+    const computed = topologyBytes(
+      schedule,
+      n,
+      summary.trainingRows,
+      summary.epochsRun - schedule.pretrainEpochs * (schedule.sizes.length - 1),
+    );
+    const row = {
+      ...summary,
+      minibatchRatio:
+        summary.minibatchesToTarget === null || single.minibatchesToTarget === null
+          ? null
+          : Number((summary.minibatchesToTarget / single.minibatchesToTarget).toFixed(3)),
+      computedMiBPerPeerPerEpoch: computed,
+      ...(shaping === undefined ? {} : { shaping }),
+    };
     rows.push(row);
     console.log(JSON.stringify({ series: series.name, ...row }));
   }
@@ -151,7 +209,12 @@ console.log(
     startedAt,
     schedule: { ...schedule, limit: Number(values.limit), finetuneEpochs: Number(values.finetune), cli: mode.dev ? 'tsx sources' : 'dist' },
     placement: `peer i pinned to core i mod ${cores} (taskset), OPENBLAS_NUM_THREADS=1; N=1 uses one core`,
-    machine: { ...machine(), avx512: fs.readFileSync('/proc/cpuinfo', 'utf8').includes('avx512f'), loadAverageBefore: loadBefore, loadAverageAfter: loadAfter },
+    machine: {
+      ...machine(),
+      avx512: fs.readFileSync('/proc/cpuinfo', 'utf8').includes('avx512f'),
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: loadAfter,
+    },
     series: table,
     failures,
     png: values.png,

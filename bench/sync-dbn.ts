@@ -40,7 +40,8 @@ const scale = values['no-equal-updates'] ? 1 : K;
 const merge = values.merge === 'sum' ? 'sum' : 'average';
 const backend = values.backend === undefined ? defaultBackend().backend : createBackend(values.backend);
 const split = trainTestSplit(loadBundledDigits(), { testFraction: 0.2, seed: 1, shuffle: true });
-const layersOf = (epochs: number): LayerOptions[] => values.layers!.split(',').map((n) => ({ nHidden: Number(n), epochs, batchSize: 100, learningRate: 0.05 }));
+const layersOf = (epochs: number): LayerOptions[] =>
+  values.layers!.split(',').map((n) => ({ nHidden: Number(n), epochs, batchSize: 100, learningRate: 0.05 }));
 const fineTune = { learningRate: 0.1, momentum: 0.9, batchSize: 100, validationFraction: 0, classes: 10 };
 
 const t0 = performance.now();
@@ -54,10 +55,27 @@ const t1 = performance.now();
 const fingerprint = 'ab'.repeat(32);
 const peers: Peer[] = [];
 for (let i = 0; i < K; i++) {
-  peers.push(await Peer.create({ runId: 'bench-dbn', fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: i === 0 ? [] : [peers[0]!.address.pub], heartbeatIntervalMs: 250 }));
+  peers.push(
+    await Peer.create({
+      runId: 'bench-dbn',
+      fingerprint,
+      bind: 'tcp://127.0.0.1:0',
+      plaintext: true,
+      peers: i === 0 ? [] : [peers[0]!.address.pub],
+      heartbeatIntervalMs: 250,
+    }),
+  );
 }
 const dbns = peers.map(() => new Dbn({ nVisible: 784, layers: layersOf(E * scale), seed: 1, backend }));
-const trainers = peers.map((p, i) => new PeerTrainer(dbns[i]!, p, { publishEvery: 10, mode: { kind: 'async', merge, antiEntropyMs: 10_000 }, minPeers: K - 1, barrierTimeoutMs: 600_000 }));
+const trainers = peers.map(
+  (p, i) =>
+    new PeerTrainer(dbns[i]!, p, {
+      publishEvery: 10,
+      mode: { kind: 'async', merge, antiEntropyMs: 10_000 },
+      minPeers: K - 1,
+      barrierTimeoutMs: 600_000,
+    }),
+);
 await Promise.all(trainers.map((t) => t.join({ minPeers: K - 1, timeoutMs: 60_000 })));
 await Promise.all(
   trainers.map(async (t, i) => {

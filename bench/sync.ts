@@ -63,7 +63,11 @@ const OVERHEAD_EPOCHS = 6;
 
 const NV = 784;
 const NH = 500;
-const SHAPES: Shape[] = [[NV, NH], [1, NV], [1, NH]];
+const SHAPES: Shape[] = [
+  [NV, NH],
+  [1, NV],
+  [1, NH],
+];
 const FP = 'ee'.repeat(32);
 const RUN = 'bench';
 
@@ -75,7 +79,10 @@ function backendOf(): Backend {
 function randomSparse(t: Float32Array, fraction: number): Buffer {
   const m = Math.max(1, Math.round(fraction * t.length));
   const idx = Uint32Array.from({ length: m }, (_, j) => Math.floor((j * t.length) / m));
-  return sparseFrame(idx, Float32Array.from(idx, (k) => t[k]!));
+  return sparseFrame(
+    idx,
+    Float32Array.from(idx, (k) => t[k]!),
+  );
 }
 
 function randomDelta(scale: number): Float32Array[] {
@@ -100,12 +107,26 @@ async function publisherMode(): Promise<void> {
   await router.bind('tcp://127.0.0.1:0');
   const self = { pub: pub.lastEndpoint!, router: router.lastEndpoint!, publicKey: null };
   let sequence = 0;
-  const heartbeat = (): Buffer[] => encodeHeartbeat(env, { lastSequence: sequence, self, peers: [], progress: { epoch: 0, batches: 0, samples: 0 }, weightFingerprint: [] });
+  const heartbeat = (): Buffer[] =>
+    encodeHeartbeat(env, {
+      lastSequence: sequence,
+      self,
+      peers: [],
+      progress: { epoch: 0, batches: 0, samples: 0 },
+      weightFingerprint: [],
+    });
   const d = randomDelta(1e-4);
   const fraction = Number(values.sparse);
   const ready = Array.from({ length: 64 }, (_, i) =>
     values['sparse-child']
-      ? encodeDeltaFrames(env, { layer: 0, sequence: i + 1, baseSequence: i, payload: d.map((t) => randomSparse(t, fraction)), shapes: SHAPES, sparse: true })
+      ? encodeDeltaFrames(env, {
+          layer: 0,
+          sequence: i + 1,
+          baseSequence: i,
+          payload: d.map((t) => randomSparse(t, fraction)),
+          shapes: SHAPES,
+          sparse: true,
+        })
       : encodeDelta(env, { layer: 0, sequence: i + 1, baseSequence: i, tensors: d, shapes: SHAPES, float16 }),
   );
   const subscribed = pub.receive();
@@ -133,7 +154,14 @@ async function throughput(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const float16 of [false, true]) {
     const a = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, heartbeatIntervalMs: 100 });
-    const b = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: [a.address.pub], heartbeatIntervalMs: 100 });
+    const b = await Peer.create({
+      runId: RUN,
+      fingerprint: FP,
+      bind: 'tcp://127.0.0.1:0',
+      plaintext: true,
+      peers: [a.address.pub],
+      heartbeatIntervalMs: 100,
+    });
     await Promise.all([a.waitForPeers(1, 10_000), b.waitForPeers(1, 10_000)]);
     const d = randomDelta(1e-3);
     const n = 100;
@@ -151,7 +179,10 @@ async function throughput(): Promise<Record<string, unknown>> {
     }
     await all;
     const s = (performance.now() - t0) / 1000;
-    const bytes = encodeDelta({ runId: RUN, fingerprint: FP, senderId: a.senderId }, { layer: 0, sequence: 1, baseSequence: 0, tensors: d, shapes: SHAPES, float16 }).reduce((x, f) => x + f.length, 0);
+    const bytes = encodeDelta(
+      { runId: RUN, fingerprint: FP, senderId: a.senderId },
+      { layer: 0, sequence: 1, baseSequence: 0, tensors: d, shapes: SHAPES, float16 },
+    ).reduce((x, f) => x + f.length, 0);
     out[float16 ? 'float16' : 'float32'] = {
       deltaBytes: bytes,
       publishPerSecond: Math.round(n / (encodeMs / 1000)),
@@ -178,14 +209,26 @@ async function throughput(): Promise<Record<string, unknown>> {
     const p = rbm.getParameters();
     const cur = [p.weights.data, p.visibleBias, p.hiddenBias];
     for (let t = 0; t < 3; t++) {
-      const args = { cur: cur[t]!, base: baseT[t]!, remote: [d[t]!], share: 1, keep: false, delta: sent[t]!, baseNext: next[t]!, curNext: curNext[t]! };
+      const args = {
+        cur: cur[t]!,
+        base: baseT[t]!,
+        remote: [d[t]!],
+        share: 1,
+        keep: false,
+        delta: sent[t]!,
+        baseNext: next[t]!,
+        curNext: curNext[t]!,
+      };
       if (backend.deltaStep !== undefined) backend.deltaStep(args);
       else for (let k = 0; k < args.cur.length; k++) args.curNext[k] = args.cur[k]! + d[t]![k]!;
     }
     rbm.setParameters({ weights: { rows: NV, cols: NH, data: curNext[0]! }, visibleBias: curNext[1]!, hiddenBias: curNext[2]! });
   }
   out['applyMs'] = +((performance.now() - t0) / reps).toFixed(2);
-  const frames = encodeDelta({ runId: RUN, fingerprint: FP, senderId: 'ab'.repeat(16) }, { layer: 0, sequence: 1, baseSequence: 0, tensors: d, shapes: SHAPES });
+  const frames = encodeDelta(
+    { runId: RUN, fingerprint: FP, senderId: 'ab'.repeat(16) },
+    { layer: 0, sequence: 1, baseSequence: 0, tensors: d, shapes: SHAPES },
+  );
   const t1 = performance.now();
   for (let r = 0; r < reps; r++) decode(frames);
   out['decodeMs'] = +((performance.now() - t1) / reps).toFixed(2);
@@ -223,10 +266,22 @@ async function overhead(rows: number): Promise<Record<string, unknown>> {
   };
   type Encoding = 'float32' | 'float16' | 'sparse';
   const fraction = Number(values.sparse);
-  const peerRun = async (encoding: Encoding): Promise<{ wall: number; syncMs: number; receiveMs: number; syncs: number; delivered: number; applied: number; ratio: number }> => {
+  const peerRun = async (
+    encoding: Encoding,
+  ): Promise<{ wall: number; syncMs: number; receiveMs: number; syncs: number; delivered: number; applied: number; ratio: number }> => {
     const float16 = encoding === 'float16';
     const peer = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, heartbeatIntervalMs: 200 });
-    const args = ['--import', 'tsx', 'bench/sync.ts', '--publisher', peer.address.pub, '--router', peer.address.router, '--fingerprint', FP];
+    const args = [
+      '--import',
+      'tsx',
+      'bench/sync.ts',
+      '--publisher',
+      peer.address.pub,
+      '--router',
+      peer.address.router,
+      '--fingerprint',
+      FP,
+    ];
     if (float16) args.push('--float16');
     if (encoding === 'sparse') args.push('--sparse-child', '--sparse', String(fraction));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -243,7 +298,15 @@ async function overhead(rows: number): Promise<Record<string, unknown>> {
     trainer.close();
     await peer.close();
     dbn.dispose();
-    return { wall, syncMs: s.syncMs, receiveMs: s.receiveMs, syncs: s.syncs, delivered: s.transport.delivered, applied: s.applied, ratio: s.compressionRatio };
+    return {
+      wall,
+      syncMs: s.syncMs,
+      receiveMs: s.receiveMs,
+      syncs: s.syncs,
+      delivered: s.transport.delivered,
+      applied: s.applied,
+      ratio: s.compressionRatio,
+    };
   };
   // Warm up the JIT (a real run has thousands of publications, not a dozen).
   await plainRun();
@@ -252,7 +315,13 @@ async function overhead(rows: number): Promise<Record<string, unknown>> {
   await peerRun('sparse');
   const plainMs = Math.min(await plainRun(), await plainRun(), await plainRun());
   const stepMs = plainMs / batches;
-  const result: Record<string, unknown> = { rows, batches, publishEvery: 10, stepMs: +stepMs.toFixed(2), remote: 'another process publishing one delta of the same encoding per delta of the trainer' };
+  const result: Record<string, unknown> = {
+    rows,
+    batches,
+    publishEvery: 10,
+    stepMs: +stepMs.toFixed(2),
+    remote: 'another process publishing one delta of the same encoding per delta of the trainer',
+  };
   for (const encoding of ['float32', 'float16', 'sparse'] as const) {
     const runs = [];
     for (let i = 0; i < 3; i++) runs.push(await peerRun(encoding));
@@ -296,8 +365,22 @@ async function float16Error(): Promise<Record<string, unknown>> {
   dbn.dispose();
   backend.dispose();
   const frames = (f16: boolean): number =>
-    encodeDelta({ runId: RUN, fingerprint: FP, senderId: 'ab'.repeat(16) }, { layer: 0, sequence: 1, baseSequence: 0, tensors: [delta, new Float32Array(NV), new Float32Array(NH)], shapes: SHAPES, float16: f16 }).reduce((s, f) => s + f.length, 0);
-  return { compressionRatio: +(frames(false) / frames(true)).toFixed(3), relativeRoundingError: +Math.sqrt(e / n).toExponential(2), residualKeptLocally: true };
+    encodeDelta(
+      { runId: RUN, fingerprint: FP, senderId: 'ab'.repeat(16) },
+      {
+        layer: 0,
+        sequence: 1,
+        baseSequence: 0,
+        tensors: [delta, new Float32Array(NV), new Float32Array(NH)],
+        shapes: SHAPES,
+        float16: f16,
+      },
+    ).reduce((s, f) => s + f.length, 0);
+  return {
+    compressionRatio: +(frames(false) / frames(true)).toFixed(3),
+    relativeRoundingError: +Math.sqrt(e / n).toExponential(2),
+    residualKeptLocally: true,
+  };
 }
 
 interface Run {
@@ -309,10 +392,14 @@ interface Run {
 
 function train(dir: string, name: string, args: string[], env: Record<string, string>): Run {
   const metrics = path.join(dir, `${name}.jsonl`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/dbn-node.js', 'train', ...args, '--metrics', metrics, '--out', path.join(dir, name), '--quiet'], {
-    env: { ...process.env, DBN_NODE_DEV: '1', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'bin/dbn-node.js', 'train', ...args, '--metrics', metrics, '--out', path.join(dir, name), '--quiet'],
+    {
+      env: { ...process.env, DBN_NODE_DEV: '1', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   child.stdout!.resume();
   return { name, spawned: Date.now(), metrics, done: new Promise((resolve) => child.on('exit', resolve)) };
 }
@@ -329,7 +416,21 @@ function epochs(run: Run): { t: number; err: number }[] {
 
 async function timeToTarget(rows: number, nEpochs: number): Promise<Record<string, unknown>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-bench-sync-'));
-  const common = ['--limit', String(rows), '--test-fraction', '0', '--layers', String(NH), '--batch-size', '100', '--finetune', '0', '--no-pictures', '--seed', '1'];
+  const common = [
+    '--limit',
+    String(rows),
+    '--test-fraction',
+    '0',
+    '--layers',
+    String(NH),
+    '--batch-size',
+    '100',
+    '--finetune',
+    '0',
+    '--no-pictures',
+    '--seed',
+    '1',
+  ];
   if (values.backend !== undefined) common.push('--backend', values.backend);
   const single = train(dir, 'single', [...common, '--epochs', String(nEpochs)], {});
   if ((await single.done) !== 0) throw new Error('the single run failed');
@@ -337,12 +438,30 @@ async function timeToTarget(rows: number, nEpochs: number): Promise<Record<strin
   const target = s[s.length - 1]!.err;
   // Two peers, same number of minibatch updates each as the single process makes.
   const pair = async (name: string, extra: string[]): Promise<{ t: number; err: number }[]> => {
-    const peer = ['--plaintext', '--bind', 'tcp://127.0.0.1:0', '--min-peers', '1', '--join-timeout-ms', '60000', '--epochs', String(2 * nEpochs), '--anti-entropy-ms', '0', ...extra];
+    const peer = [
+      '--plaintext',
+      '--bind',
+      'tcp://127.0.0.1:0',
+      '--min-peers',
+      '1',
+      '--join-timeout-ms',
+      '60000',
+      '--epochs',
+      String(2 * nEpochs),
+      '--anti-entropy-ms',
+      '0',
+      ...extra,
+    ];
     const a = train(dir, `${name}1`, [...common, ...peer, '--shard', '1/2'], { OPENBLAS_NUM_THREADS: '1' });
     let seed = '';
     for (let i = 0; i < 600 && seed === ''; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      const line = fs.existsSync(a.metrics) ? fs.readFileSync(a.metrics, 'utf8').split('\n').find((l) => l.includes('"event":"start"')) : undefined;
+      const line = fs.existsSync(a.metrics)
+        ? fs
+            .readFileSync(a.metrics, 'utf8')
+            .split('\n')
+            .find((l) => l.includes('"event":"start"'))
+        : undefined;
       if (line !== undefined) seed = (JSON.parse(line) as { address: string }).address;
     }
     const b = train(dir, `${name}2`, [...common, ...peer, '--shard', '2/2', '--peers', seed], { OPENBLAS_NUM_THREADS: '1' });

@@ -18,12 +18,23 @@ console.log(`backend: ${reason}`);
 
 // One RBM: features for any downstream model.
 const rbm = new Rbm({ nVisible: 784, nHidden: 128, backend, seed: 1, learningRate: 0.05 });
-await rbm.fit(train.x, { epochs: 3, onEpoch: (m) => console.log(`rbm epoch ${m.epoch}: reconstruction error ${m.reconstructionError.toFixed(4)}`) });
+await rbm.fit(train.x, {
+  epochs: 3,
+  onEpoch: (m) => console.log(`rbm epoch ${m.epoch}: reconstruction error ${m.reconstructionError.toFixed(4)}`),
+});
 const features = rbm.transform(test.x);
 console.log(`features: ${features.rows} x ${features.cols}`);
 
 // A DBN: greedy pretraining, then supervised fine-tuning with early stopping.
-const dbn = new Dbn({ nVisible: 784, layers: [{ nHidden: 256, epochs: 3 }, { nHidden: 128, epochs: 3 }], backend, seed: 1 });
+const dbn = new Dbn({
+  nVisible: 784,
+  layers: [
+    { nHidden: 256, epochs: 3 },
+    { nHidden: 128, epochs: 3 },
+  ],
+  backend,
+  seed: 1,
+});
 await dbn.pretrain(train.x);
 const res = await dbn.fineTune(train.x, train.y as Int32Array, { epochs: full ? 30 : 10, patience: 5 });
 const ev = dbn.evaluate(test.x, test.y as Int32Array);

@@ -118,7 +118,9 @@ function main() {
   const include = findCblasHeader();
   if (include === undefined) {
     const where = process.env.DBN_NODE_BLAS_INCLUDE ?? 'the standard include folders';
-    softFail(`the OpenBLAS header cblas.h was not found in ${where} (set DBN_NODE_BLAS_INCLUDE to its folder if it is installed elsewhere)`);
+    softFail(
+      `the OpenBLAS header cblas.h was not found in ${where} (set DBN_NODE_BLAS_INCLUDE to its folder if it is installed elsewhere)`,
+    );
   }
 
   const [cmd, ...pre] = nodeGypCommand();
@@ -146,9 +148,15 @@ try {
 
 /** The most telling line of a failed build: a compiler/linker error, else node-gyp's own error. */
 function firstError(text) {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const compiler = lines.find((l) => /fatal error|error:|cannot find -l|undefined reference/.test(l));
-  const gyp = lines.find((l) => l.startsWith('gyp ERR! stack Error:'))?.slice('gyp ERR! stack Error:'.length).trim();
+  const gyp = lines
+    .find((l) => l.startsWith('gyp ERR! stack Error:'))
+    ?.slice('gyp ERR! stack Error:'.length)
+    .trim();
   const found = compiler ?? gyp ?? lines.at(-1);
   return found === undefined ? 'no output' : found.replace(/\s+/g, ' ').slice(0, 400);
 }

@@ -40,7 +40,10 @@ const scan = (chunk) => {
     if (u) counts.failed += Number(u[1]);
   }
 };
-child.stdout.on('data', (c) => { process.stdout.write(c); scan(c); });
+child.stdout.on('data', (c) => {
+  process.stdout.write(c);
+  scan(c);
+});
 child.stderr.on('data', (c) => {
   process.stderr.write(dawn === undefined ? c : dawn.push(c));
   scan(c);
@@ -50,7 +53,9 @@ child.on('close', (code, signal) => {
   const failed = Math.max(counts.failed, summary.failed);
   const skipped = Math.max(counts.skipped, summary.skipped);
   if (dawn !== undefined) process.stderr.write(dawn.end());
-  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped${dawn?.held ? ` (${dawn.held} lines of Dawn's adapter warnings held back; DBN_NODE_DAWN_LOGS=1 shows them)` : ''}`);
+  console.log(
+    `tests: ${passed} passed, ${failed} failed, ${skipped} skipped${dawn?.held ? ` (${dawn.held} lines of Dawn's adapter warnings held back; DBN_NODE_DAWN_LOGS=1 shows them)` : ''}`,
+  );
   process.exitCode = code ?? (signal ? 1 : 0);
   if (process.exitCode === 0 && failed > 0) process.exitCode = 1;
 });

@@ -86,15 +86,53 @@ export * from './metrics/index.js';
 // (PeerTrainer). The wire formats, delta guard and fingerprint internals are in the
 // 'dbn-node/sync' subpath (src/sync-entry.ts).
 export { MAX_PEERS, PeerGroup, PeerTrainer, enterRun, modelBytes, runFingerprint } from './distributed/index.js';
-export type { GroupEvent, GroupStats, JoinResult, PeerGroupOptions, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats, RunEntry, StartResult } from './distributed/index.js';
+export type {
+  GroupEvent,
+  GroupStats,
+  JoinResult,
+  PeerGroupOptions,
+  PeerLink,
+  PeerTrainingOptions,
+  PeerTrainingReport,
+  PeerTrainingStats,
+  RunEntry,
+  StartResult,
+} from './distributed/index.js';
 export type { AsyncMode, DeltaEncoding, LockstepMode, MergeRule } from './distributed/index.js';
 export { hostKernelsFor, TypeScriptHostKernels } from './kernels/host/host-kernels.js';
 export type { HostKernelFault, HostKernels } from './kernels/host/host-kernels.js';
 export { REFUSAL_REASONS, RunStats, fingerprintDivergence, fingerprintOf } from './distributed/stats.js';
-export type { DivergenceListener, EpochPoint, ParamFingerprint, PeerRecord, RefusalReason, SelfReport, Traffic } from './distributed/stats.js';
+export type {
+  DivergenceListener,
+  EpochPoint,
+  ParamFingerprint,
+  PeerRecord,
+  RefusalReason,
+  SelfReport,
+  Traffic,
+} from './distributed/stats.js';
 export { Peer, parseSeed } from './sync/index.js';
-export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './sync/index.js';
-export { PUBLIC_KEY_FILE, SECRET_KEY_FILE, generateKeyPair, modelFingerprint, publicKeyFromSecret, readAllowlist, readKeyPair, writeKeyPair } from './sync/index.js';
+export type {
+  PeerEvents,
+  PeerInfo,
+  PeerOptions,
+  PeerStats,
+  ReceivedSnapshot,
+  Rejection,
+  SenderStats,
+  Snapshot,
+  SnapshotProvider,
+} from './sync/index.js';
+export {
+  PUBLIC_KEY_FILE,
+  SECRET_KEY_FILE,
+  generateKeyPair,
+  modelFingerprint,
+  publicKeyFromSecret,
+  readAllowlist,
+  readKeyPair,
+  writeKeyPair,
+} from './sync/index.js';
 export type { KeyPair } from './sync/index.js';
 export { ContributionGuard, HARD_ELEMENT_CAP, SUM, aggregateChunks, checkAggregation } from './distributed/index.js';
 export type { AggregateRule, AggregationOptions, GuardOptions } from './distributed/index.js';

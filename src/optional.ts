@@ -50,7 +50,11 @@ export class MissingPackageError extends DbnError {
 
   constructor(packageName: OptionalPackageName, options?: { cause?: unknown }) {
     const { neededFor } = optionalPackages[packageName];
-    super(`The optional package '${packageName}' is needed for ${neededFor} but is not installed: run \`${installCommand(packageName)}\`.`, 'EMISSINGPACKAGE', options);
+    super(
+      `The optional package '${packageName}' is needed for ${neededFor} but is not installed: run \`${installCommand(packageName)}\`.`,
+      'EMISSINGPACKAGE',
+      options,
+    );
     this.packageName = packageName;
   }
 }

@@ -66,7 +66,10 @@ export class Random implements RandomSource {
   fillUniform(out: Float32Array): Float32Array {
     // nextUint32 inlined with the state in locals (the same bits as `uniform()` calls; ~3× faster,
     // this fill being a tenth of a CD-1 step on the fast backends).
-    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    let s0 = this.s0,
+      s1 = this.s1,
+      s2 = this.s2,
+      s3 = this.s3;
     for (let i = 0; i < out.length; i++) {
       const x = Math.imul(s1, 5);
       const r = Math.imul((x << 7) | (x >>> 25), 9);

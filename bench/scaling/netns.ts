@@ -25,9 +25,30 @@ function tokenBucket(netns: string, device: string, rateMbit: number): void {
   // A bucket of at least 5 ms at the rate and never under 128 KiB, so segmentation-offloaded
   // packets (up to 64 KiB) always fit; up to 100 ms of traffic may queue before drops.
   const burstBytes = Math.max(128 * 1024, Math.round(((rateMbit * 1e6) / 8) * 0.005));
-  execFileSync('ip', ['netns', 'exec', netns, 'tc', 'qdisc', 'add', 'dev', device, 'root', 'tbf', 'rate', `${rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '100ms'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  execFileSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      netns,
+      'tc',
+      'qdisc',
+      'add',
+      'dev',
+      device,
+      'root',
+      'tbf',
+      'rate',
+      `${rateMbit}mbit`,
+      'burst',
+      String(burstBytes),
+      'latency',
+      '100ms',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
 }
 
 /** Names of every namespace this process may have created, for cleanup. */
@@ -86,7 +107,12 @@ export function createRateLimitedNet(prefix: string, count: number, rateMbit: nu
       devices.map(({ netns, device }) => {
         const text = execFileSync('ip', ['netns', 'exec', netns, 'tc', '-s', 'qdisc', 'show', 'dev', device], { encoding: 'utf8' });
         const sent = /Sent (\d+) bytes \d+ pkt \(dropped (\d+), overlimits (\d+)/.exec(text);
-        return { device: `${netns}/${device}`, sentBytes: Number(sent?.[1] ?? NaN), dropped: Number(sent?.[2] ?? NaN), overlimits: Number(sent?.[3] ?? NaN) };
+        return {
+          device: `${netns}/${device}`,
+          sentBytes: Number(sent?.[1] ?? NaN),
+          dropped: Number(sent?.[2] ?? NaN),
+          overlimits: Number(sent?.[3] ?? NaN),
+        };
       }),
     remove: () => {
       for (const name of [hub, ...peers.map((p) => p.netns)]) {

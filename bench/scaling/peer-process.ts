@@ -46,7 +46,14 @@ export interface Placement {
  * Rejects with the output's tail when it exits non-zero; `register` receives the child so the
  * caller can kill it on an interrupt.
  */
-export function runTrain(mode: CliMode, dir: string, name: string, args: readonly string[], where: Placement, register: (kill: () => void) => void): Promise<TrainResult> {
+export function runTrain(
+  mode: CliMode,
+  dir: string,
+  name: string,
+  args: readonly string[],
+  where: Placement,
+  register: (kill: () => void) => void,
+): Promise<TrainResult> {
   const metrics = path.join(dir, `${name}.jsonl`);
   const out = path.join(dir, name);
   const { argv, env } = nodeArgs(mode, ['train', ...args, '--metrics', metrics, '--out', out, '--no-pictures']);

@@ -79,7 +79,10 @@ export function renderScalingChart(lines: readonly ScalingLine[], title: string,
 
 /** The chart of bench/scaling.ts: wall seconds to the target against N, one line per network series. */
 export function renderTimeToAccuracy(
-  series: readonly { readonly series: string; readonly rows: readonly { readonly peers: number; readonly wallSecondsToTarget: number | null }[] }[],
+  series: readonly {
+    readonly series: string;
+    readonly rows: readonly { readonly peers: number; readonly wallSecondsToTarget: number | null }[];
+  }[],
   target: number,
   limit: number,
   cores: number,

@@ -19,7 +19,12 @@ interface BenchOutput {
 }
 
 const { values, positionals } = parseArgs({
-  options: { png: { type: 'string', default: 'docs/scaling.png' }, target: { type: 'string' }, limit: { type: 'string' }, cores: { type: 'string' } },
+  options: {
+    png: { type: 'string', default: 'docs/scaling.png' },
+    target: { type: 'string' },
+    limit: { type: 'string' },
+    cores: { type: 'string' },
+  },
   allowPositionals: true,
 });
 type Row = RunSummary & { readonly series: string };
@@ -39,8 +44,10 @@ function readOutput(file: string): BenchOutput {
   const rows = lines.filter((l) => typeof l['series'] === 'string' && typeof l['peers'] === 'number') as unknown as Row[];
   const single = rows.find((r) => r.series === 'one process');
   const names = [...new Set(rows.map((r) => r.series))].filter((name) => name !== 'one process');
-  if (single === undefined || names.length === 0) throw new Error(`${file} holds neither a bench/scaling.ts summary line nor its per-run lines`);
-  if (values.target === undefined || values.limit === undefined || values.cores === undefined) throw new Error(`${file} has no summary line: give --target, --limit and --cores of its run`);
+  if (single === undefined || names.length === 0)
+    throw new Error(`${file} holds neither a bench/scaling.ts summary line nor its per-run lines`);
+  if (values.target === undefined || values.limit === undefined || values.cores === undefined)
+    throw new Error(`${file} has no summary line: give --target, --limit and --cores of its run`);
   return {
     bench: 'scaling',
     schedule: { target: Number(values.target), limit: Number(values.limit) },
@@ -52,7 +59,8 @@ function readOutput(file: string): BenchOutput {
 const outputs = positionals.map(readOutput);
 const first = outputs[0];
 if (first === undefined) throw new Error('name at least one output file of bench/scaling.ts');
-if (outputs.some((o) => o.schedule.target !== first.schedule.target || o.schedule.limit !== first.schedule.limit)) throw new Error('the runs have different targets or --limit: they do not belong on one chart');
+if (outputs.some((o) => o.schedule.target !== first.schedule.target || o.schedule.limit !== first.schedule.limit))
+  throw new Error('the runs have different targets or --limit: they do not belong on one chart');
 // Rows by series and N; a later file's row replaces an earlier one's.
 const bySeries = new Map<string, Map<number, RunSummary>>();
 for (const s of outputs.flatMap((o) => o.series)) {

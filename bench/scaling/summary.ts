@@ -105,7 +105,9 @@ export function summarizeRun(results: readonly TrainResult[], s: Schedule): RunS
   const epochsRun = layers * s.pretrainEpochs + finetuneEpochs;
   const stats = results.map((r) => r.records.find((m) => m['phase'] === 'peers' && m['event'] === 'stats'));
   const mib = (key: string): number | null =>
-    stats.every((x) => x !== undefined) && results.length > 1 ? round(stats.reduce((a, x) => a + num(x!, key), 0) / results.length / epochsRun / 2 ** 20, 2) : null;
+    stats.every((x) => x !== undefined) && results.length > 1
+      ? round(stats.reduce((a, x) => a + num(x!, key), 0) / results.length / epochsRun / 2 ** 20, 2)
+      : null;
   const minibatches = epochs === null ? null : layers * s.pretrainEpochs * pretrainBatches + epochs * finetuneBatches;
   const test = results[0]!.records.find((m) => m['phase'] === 'test');
   return {
@@ -125,7 +127,10 @@ export function summarizeRun(results: readonly TrainResult[], s: Schedule): RunS
     mibReceivedPerPeerPerEpoch: mib('bytesReceived'),
     membersAtEnd: stats.every((x) => x !== undefined) && results.length > 1 ? Math.min(...stats.map((x) => num(x!, 'members'))) : null,
     lastView: stats.every((x) => x !== undefined) && results.length > 1 ? Math.max(...stats.map((x) => num(x!, 'view'))) : null,
-    waitSecondsPerPeer: stats.every((x) => x !== undefined) && results.length > 1 ? round(stats.reduce((a, x) => a + num(x!, 'waitMs'), 0) / results.length / 1000, 1) : null,
+    waitSecondsPerPeer:
+      stats.every((x) => x !== undefined) && results.length > 1
+        ? round(stats.reduce((a, x) => a + num(x!, 'waitMs'), 0) / results.length / 1000, 1)
+        : null,
   };
 }
 
@@ -135,7 +140,12 @@ export function summarizeRun(results: readonly TrainResult[], s: Schedule): RunS
  * out): the sharded all-reduce moves `2 (N − 1) / N` times them per round, an all-to-all exchange
  * of dense deltas `N − 1` times.
  */
-export function topologyBytes(s: Schedule, peers: number, trainingRows: number, finetuneEpochs: number): { shardedAllReduce: number; allToAllDense: number } {
+export function topologyBytes(
+  s: Schedule,
+  peers: number,
+  trainingRows: number,
+  finetuneEpochs: number,
+): { shardedAllReduce: number; allToAllDense: number } {
   const layers = s.sizes.length - 1;
   const pretrainRounds = Math.ceil(trainingRows / s.batchSize);
   const finetuneRounds = Math.ceil((trainingRows * (1 - s.validationFraction)) / s.batchSize);

@@ -72,7 +72,8 @@ export class BankAggregator {
 
   /** Bank `bank` (≥ 1): connects to the host at `address`. */
   static connect(address: string, bank: number, banks: number, timeoutMs = 600_000): BankAggregator {
-    if (!/^tcp:\/\/[^\s]+:\d+$/.test(address)) throw new SyncError(`The aggregation address must look like tcp://HOST:PORT, got '${address}'.`, 'EADDRESS');
+    if (!/^tcp:\/\/[^\s]+:\d+$/.test(address))
+      throw new SyncError(`The aggregation address must look like tcp://HOST:PORT, got '${address}'.`, 'EADDRESS');
     const dealer = new zmq.Dealer({ linger: 2000 });
     dealer.connect(address);
     return new BankAggregator(bank, banks, dealer, address, timeoutMs);
@@ -86,14 +87,20 @@ export class BankAggregator {
   sum(tag: string, values: ArrayLike<number>): Promise<Float64Array> {
     if (this.closed) return Promise.reject(new SyncError(`Aggregation round '${tag}': the aggregator is closed.`, 'ECLOSED'));
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    if (this.waiters.has(tag)) return Promise.reject(new SyncError(`Aggregation round '${tag}' is already in progress on bank ${this.bank}.`, 'EAGGREGATE'));
+    if (this.waiters.has(tag))
+      return Promise.reject(new SyncError(`Aggregation round '${tag}' is already in progress on bank ${this.bank}.`, 'EAGGREGATE'));
     const mine = Float64Array.from(values);
     const result = new Promise<Float64Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(tag);
         const r = this.rounds.get(tag);
         const missing = r === undefined ? 'the host' : r.parts.flatMap((p, i) => (p === undefined ? [`bank ${i}`] : [])).join(', ');
-        reject(new SyncError(`Aggregation round '${tag}': no total after ${this.timeoutMs} ms on bank ${this.bank} (waiting for ${missing}).`, 'ETIMEDOUT'));
+        reject(
+          new SyncError(
+            `Aggregation round '${tag}': no total after ${this.timeoutMs} ms on bank ${this.bank} (waiting for ${missing}).`,
+            'ETIMEDOUT',
+          ),
+        );
       }, this.timeoutMs);
       this.waiters.set(tag, { resolve, reject, timer });
     });
@@ -112,7 +119,11 @@ export class BankAggregator {
   }
 
   private send(frames: Buffer[]): void {
-    this.sending = this.sending.then(() => this.socket.send(frames)).catch((err: unknown) => this.fail(new SyncError(`Aggregation send failed on bank ${this.bank}: ${(err as Error).message}`, 'ESEND', { cause: err })));
+    this.sending = this.sending
+      .then(() => this.socket.send(frames))
+      .catch((err: unknown) =>
+        this.fail(new SyncError(`Aggregation send failed on bank ${this.bank}: ${(err as Error).message}`, 'ESEND', { cause: err })),
+      );
   }
 
   private fail(err: Error): void {
@@ -136,11 +147,19 @@ export class BankAggregator {
   private contribute(tag: string, from: number, values: Float64Array, id: Buffer | undefined): void {
     let r = this.rounds.get(tag);
     if (r === undefined) {
-      r = { parts: new Array<Float64Array | undefined>(this.banks).fill(undefined), ids: new Array<Buffer | undefined>(this.banks).fill(undefined) };
+      r = {
+        parts: new Array<Float64Array | undefined>(this.banks).fill(undefined),
+        ids: new Array<Buffer | undefined>(this.banks).fill(undefined),
+      };
       this.rounds.set(tag, r);
     }
     if (!(from >= 0 && from < this.banks) || r.parts[from] !== undefined) {
-      this.fail(new SyncError(`Aggregation round '${tag}': unexpected contribution from bank ${from} (banks 0–${this.banks - 1}, each once).`, 'EAGGREGATE'));
+      this.fail(
+        new SyncError(
+          `Aggregation round '${tag}': unexpected contribution from bank ${from} (banks 0–${this.banks - 1}, each once).`,
+          'EAGGREGATE',
+        ),
+      );
       return;
     }
     r.parts[from] = values;
@@ -149,7 +168,12 @@ export class BankAggregator {
     const n = r.parts[0]!.length;
     const bad = r.parts.findIndex((p) => p!.length !== n);
     if (bad >= 0) {
-      this.fail(new SyncError(`Aggregation round '${tag}': bank ${bad} sent ${r.parts[bad]!.length} numbers, bank 0 ${n}; every bank must send the same count.`, 'EAGGREGATE'));
+      this.fail(
+        new SyncError(
+          `Aggregation round '${tag}': bank ${bad} sent ${r.parts[bad]!.length} numbers, bank 0 ${n}; every bank must send the same count.`,
+          'EAGGREGATE',
+        ),
+      );
       return;
     }
     const total = new Float64Array(n);
@@ -166,12 +190,23 @@ export class BankAggregator {
       try {
         frames = await this.socket.receive();
       } catch (err) {
-        if (!this.closed) this.fail(new SyncError(`Aggregation receive failed on bank ${this.bank}: ${(err as Error).message}`, 'ERECEIVE', { cause: err }));
+        if (!this.closed)
+          this.fail(
+            new SyncError(`Aggregation receive failed on bank ${this.bank}: ${(err as Error).message}`, 'ERECEIVE', { cause: err }),
+          );
         return;
       }
       if (this.bank === 0) {
         const [id, kind, tag, from, payload] = frames;
-        if (id === undefined || kind?.equals(SUM) !== true || tag === undefined || from === undefined || payload === undefined || payload.length % 8 !== 0) continue;
+        if (
+          id === undefined ||
+          kind?.equals(SUM) !== true ||
+          tag === undefined ||
+          from === undefined ||
+          payload === undefined ||
+          payload.length % 8 !== 0
+        )
+          continue;
         this.contribute(tag.toString(), Number(from.toString()), toVector(payload), id);
       } else {
         const [kind, tag, payload] = frames;

@@ -47,9 +47,12 @@ async function main(): Promise<void> {
   const banks = int('banks', values.banks, 1)!;
   const bank = int('bank', values.bank, 0)!;
   if (bank >= banks) throw new InvalidOptionError(`--bank must be below --banks (${banks}), got ${bank}.`);
-  if (values.merge !== 'sum' && values.merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
-  if (values.scaling !== 'shared' && values.scaling !== 'own') throw new InvalidOptionError(`--scaling must be 'shared' or 'own', got '${values.scaling}'.`);
-  if (values.stopping !== 'validation' && values.stopping !== 'fixed') throw new InvalidOptionError(`--stopping must be 'validation' or 'fixed', got '${values.stopping}'.`);
+  if (values.merge !== 'sum' && values.merge !== 'average')
+    throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
+  if (values.scaling !== 'shared' && values.scaling !== 'own')
+    throw new InvalidOptionError(`--scaling must be 'shared' or 'own', got '${values.scaling}'.`);
+  if (values.stopping !== 'validation' && values.stopping !== 'fixed')
+    throw new InvalidOptionError(`--stopping must be 'validation' or 'fixed', got '${values.stopping}'.`);
   const rate = (name: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -76,10 +79,19 @@ async function main(): Promise<void> {
       ...(values.patience !== undefined ? { patience: int('patience', values.patience, 1)! } : {}),
       ...(pretrainLearningRate !== undefined ? { pretrainLearningRate } : {}),
       ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}),
-      ...(values['finetune-average'] !== undefined ? { fineTuneAverageEpochs: nonNegative('finetune-average', values['finetune-average']) } : {}),
+      ...(values['finetune-average'] !== undefined
+        ? { fineTuneAverageEpochs: nonNegative('finetune-average', values['finetune-average']) }
+        : {}),
       ...(values.label !== undefined ? { label: values.label } : {}),
       ...(values['time-column'] !== undefined ? { timeColumn: values['time-column'] } : {}),
-      ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      ...(values['log-columns'] !== undefined
+        ? {
+            logColumns: values['log-columns']
+              .split(',')
+              .map((c) => c.trim())
+              .filter((c) => c !== ''),
+          }
+        : {}),
       timeOfDay: !values['no-time-of-day'],
       ...(values.hidden !== undefined ? { hidden: values.hidden.split(',').map((h) => int('hidden', h.trim(), 1)!) } : {}),
       ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),

@@ -21,12 +21,43 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { averagePrecision, type Backend, Dbn, DatasetError, type HostMatrix, InvalidOptionError, rocAuc, Standardizer } from '../../src/index.js';
+import {
+  averagePrecision,
+  type Backend,
+  Dbn,
+  DatasetError,
+  type HostMatrix,
+  InvalidOptionError,
+  rocAuc,
+  Standardizer,
+} from '../../src/index.js';
 import { BankAggregator } from './aggregate.js';
 import { PeerTrainer, type PeerTrainingStats } from '../../src/distributed/index.js';
-import { type AveragedFineTuneResult, DEFAULT_MODELS, fineTuneAveraged, fineTuneRecipe, flattenClassifier, fraudProbability, meanScores, modelSeed, unflattenClassifier, weightedLogLoss } from './finetune.js';
+import {
+  type AveragedFineTuneResult,
+  DEFAULT_MODELS,
+  fineTuneAveraged,
+  fineTuneRecipe,
+  flattenClassifier,
+  fraudProbability,
+  meanScores,
+  modelSeed,
+  unflattenClassifier,
+  weightedLogLoss,
+} from './finetune.js';
 import { modelFingerprint, Peer } from '../../src/sync/index.js';
-import { buildFeatures, type FeatureOptions, fraudLayers, type LoadOptions, loadTransactions, oversample, oversamplingFactor, type Part, type PipelineResult, rowErrors } from './pipeline.js';
+import {
+  buildFeatures,
+  type FeatureOptions,
+  fraudLayers,
+  type LoadOptions,
+  loadTransactions,
+  oversample,
+  oversamplingFactor,
+  type Part,
+  type PipelineResult,
+  rowErrors,
+} from './pipeline.js';
 
 /** The bank (`0…banks−1`) holding the row at 0-based data row `fileRow` of the input file: a seeded integer hash. */
 export function bankOf(fileRow: number, banks: number, seed: number): number {
@@ -107,7 +138,11 @@ export function bankData(
     const py = Int32Array.from(idx, (r) => y[r]!);
     const positives = py.reduce((p, v) => p + v, 0);
     if (name === 'train' && (positives === 0 || positives === py.length)) {
-      throw new DatasetError(`${o.source}: bank ${o.bank} of ${o.banks} holds ${py.length} training rows with ${positives} frauds; it needs both classes. Use more rows or fewer banks.`, 'ELABEL', o.source);
+      throw new DatasetError(
+        `${o.source}: bank ${o.bank} of ${o.banks} holds ${py.length} training rows with ${positives} frauds; it needs both classes. Use more rows or fewer banks.`,
+        'ELABEL',
+        o.source,
+      );
     }
     return { name, x: s, y: py, start: idx[0] ?? 0, positives };
   };
@@ -255,7 +290,8 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
   const epochScale = merge === 'average' ? o.banks : 1;
   const lockstep = o.lockstep ?? true;
   const models = o.models ?? DEFAULT_MODELS;
-  if (o.bank > 0 && o.aggregate === undefined) throw new InvalidOptionError(`Bank ${o.bank} needs bank 0's aggregation address (--aggregate).`);
+  if (o.bank > 0 && o.aggregate === undefined)
+    throw new InvalidOptionError(`Bank ${o.bank} needs bank 0's aggregation address (--aggregate).`);
   const seconds: Record<string, number> = {};
   let clock = performance.now();
   const lap = (name: string): void => {
@@ -284,7 +320,17 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     // Queues sized so that no delta is dropped (each is a few kB): publishing every minibatch of a
     // model this small, a bank that the OS deschedules for a moment comes back to thousands of
     // deltas; the defaults (1000) dropped hundreds per bank and left the banks apart.
-    const p = await Peer.create({ runId: `fraud-${k}`, fingerprint, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: seeds, heartbeatIntervalMs: 200, sndHWM: QUEUE, rcvHWM: QUEUE, maxQueuedMessages: QUEUE });
+    const p = await Peer.create({
+      runId: `fraud-${k}`,
+      fingerprint,
+      bind: 'tcp://127.0.0.1:0',
+      plaintext: true,
+      peers: seeds,
+      heartbeatIntervalMs: 200,
+      sndHWM: QUEUE,
+      rcvHWM: QUEUE,
+      maxQueuedMessages: QUEUE,
+    });
     peer = p;
     if (k === 0) o.onAddress?.(p.seedAddress, o.bank === 0 ? agg.address : undefined);
     else if (o.bank === 0) await shareAddress(agg, tag, p.seedAddress);
@@ -308,7 +354,13 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     lap('join');
     const rows = bankRows(tx.fileRow, { bank: o.bank, banks: o.banks, seed });
     const scaler = scaling === 'shared' ? await sharedStandardizer(agg, takeRows(x, rows.train)) : undefined;
-    const d = bankData(x, tx.data.y, tx.fileRow, { bank: o.bank, banks: o.banks, seed, source: o.input, ...(scaler !== undefined ? { scaler } : {}) });
+    const d = bankData(x, tx.data.y, tx.fileRow, {
+      bank: o.bank,
+      banks: o.banks,
+      seed,
+      source: o.input,
+      ...(scaler !== undefined ? { scaler } : {}),
+    });
     // Counts only: the oversampling factors of all banks' training and validation rows, as the pooled run computes them.
     const counts = await agg.sum('counts', [d.train.y.length, d.train.positives, d.validation.y.length, d.validation.positives]);
     const [nTrain, posTrain, nVal, posVal] = Array.from(counts);
@@ -316,7 +368,9 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
     const validationFactor = oversamplingFactor(nVal! - posVal!, posVal!, share);
     const legit = d.train.y.reduce<number[]>((acc, v, i) => (v === 0 ? (acc.push(i), acc) : acc), []);
     const pretrainRows = takeRows(d.train.x, legit);
-    log(`${d.train.y.length} training rows (${d.train.positives} frauds), ${d.validation.y.length} validation rows (${d.validation.positives} frauds), ${d.test.y.length} common test rows; ${scaling} scaling; frauds ×${factor} (all banks' rows)`);
+    log(
+      `${d.train.y.length} training rows (${d.train.positives} frauds), ${d.validation.y.length} validation rows (${d.validation.positives} frauds), ${d.test.y.length} common test rows; ${scaling} scaling; frauds ×${factor} (all banks' rows)`,
+    );
     const recipe = { ...fineTuneRecipe(o), ...(o.patience !== undefined ? { patience: o.patience } : {}) };
     lap('load');
 
@@ -338,7 +392,8 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
       const m = k === 0 ? model0 : await connect(k);
       if (k > 0) lap('join');
       await m.trainer.pretrain(pretrainRows, {
-        onEpoch: (layer, e) => log(`${name}pretrain layer ${layer} epoch ${e.epoch + 1}: reconstruction error ${e.reconstructionError.toFixed(4)}`),
+        onEpoch: (layer, e) =>
+          log(`${name}pretrain layer ${layer} epoch ${e.epoch + 1}: reconstruction error ${e.reconstructionError.toFixed(4)}`),
       });
       pretrainedRows = pretrainRows.rows;
       lap('pretrain');
@@ -349,7 +404,9 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
 
       const over = oversample(d.train, share, kSeed + o.bank, factor);
       fineTuneRows = over.x.rows;
-      log(`${name}fine-tuning: learning rate ${recipe.learningRate.toPrecision(3)}, momentum ${recipe.momentum.toPrecision(3)}${lockstep ? ', lockstep rounds' : ''}`);
+      log(
+        `${name}fine-tuning: learning rate ${recipe.learningRate.toPrecision(3)}, momentum ${recipe.momentum.toPrecision(3)}${lockstep ? ', lockstep rounds' : ''}`,
+      );
       let ft: AveragedFineTuneResult | undefined;
       let epochsRun = 0;
       if (stopping === 'validation') {
@@ -386,7 +443,9 @@ export async function runBank(o: BankOptions): Promise<BankResult> {
         // flight); the model kept is the banks' mean of their best averages, the same on every bank.
         const total = await agg.sum(`restore-${k}`, flattenClassifier(ft.best));
         m.dbn.setClassifierParameters(unflattenClassifier(total, ft.best, 1 / o.banks));
-        log(`${name}restored the averaged weights of check ${ft.bestCheck + 1} (validation loss ${ft.validationLoss[ft.bestCheck]!.toFixed(4)}), averaged over the banks`);
+        log(
+          `${name}restored the averaged weights of check ${ft.bestCheck + 1} (validation loss ${ft.validationLoss[ft.bestCheck]!.toFixed(4)}), averaged over the banks`,
+        );
       }
       lap('fine-tune');
       const p = m.dbn.predictProba(d.test.x);
@@ -503,7 +562,15 @@ export interface DistributedResult {
   /** Largest |P(fraud)| difference on a test row between bank 0's model and another bank's. */
   readonly maxScoreDifference: number;
   /** Per bank, summed over the models of the ensemble. */
-  readonly sync: { readonly published: number; readonly applied: number; readonly rejected: number; readonly bytesSent: number; readonly rounds: number; readonly padded: number; readonly waitSeconds: number }[];
+  readonly sync: {
+    readonly published: number;
+    readonly applied: number;
+    readonly rejected: number;
+    readonly bytesSent: number;
+    readonly rounds: number;
+    readonly padded: number;
+    readonly waitSeconds: number;
+  }[];
   /** Every model of the ensemble (bank 0's record; the fields above repeat the first's). */
   readonly models: BankModel[];
   readonly seconds: number;
@@ -520,7 +587,20 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
   const log = o.log ?? ((line: string) => console.log(line));
   const started = performance.now();
   const args = (bank: number, peers: readonly string[], aggregate: string | undefined): string[] => {
-    const a = ['--input', o.input, '--bank', String(bank), '--banks', String(o.banks), '--out', o.outDir, '--seed', String(o.seed ?? 1), '--merge', o.merge ?? 'sum'];
+    const a = [
+      '--input',
+      o.input,
+      '--bank',
+      String(bank),
+      '--banks',
+      String(o.banks),
+      '--out',
+      o.outDir,
+      '--seed',
+      String(o.seed ?? 1),
+      '--merge',
+      o.merge ?? 'sum',
+    ];
     for (const p of peers) a.push('--peer', p);
     if (aggregate !== undefined) a.push('--aggregate', aggregate);
     if (o.scaling !== undefined) a.push('--scaling', o.scaling);
@@ -545,9 +625,16 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
   };
   const timeoutMs = o.timeoutMs ?? 30 * 60_000;
   const children: ReturnType<typeof spawn>[] = [];
-  const runOne = (bank: number, peers: readonly string[], aggregate: string | undefined, onAddress?: (peer: string, aggregate: string) => void): Promise<void> =>
+  const runOne = (
+    bank: number,
+    peers: readonly string[],
+    aggregate: string | undefined,
+    onAddress?: (peer: string, aggregate: string) => void,
+  ): Promise<void> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', BANK_SCRIPT, ...args(bank, peers, aggregate)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', BANK_SCRIPT, ...args(bank, peers, aggregate)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       children.push(child);
       const tail: string[] = [];
       let carry = '';
@@ -576,14 +663,20 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     let seedAddress: (peer: string, aggregate: string) => void = () => undefined;
     const addressed = new Promise<[string, string]>((resolve) => (seedAddress = (p, a) => resolve([p, a])));
     const first = runOne(0, [], undefined, seedAddress);
-    const [address, aggregate] = await Promise.race([addressed, first.then(() => Promise.reject(new Error('bank 0 exited before binding its peer')))]);
+    const [address, aggregate] = await Promise.race([
+      addressed,
+      first.then(() => Promise.reject(new Error('bank 0 exited before binding its peer'))),
+    ]);
     log(`bank 0 listens on ${address} (deltas) and ${aggregate} (sums); starting banks 1–${o.banks - 1}`);
     const rest = Array.from({ length: o.banks - 1 }, (_, i) => runOne(i + 1, [address], aggregate));
     await Promise.all([first, ...rest]);
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
-  const results = Array.from({ length: o.banks }, (_, i) => JSON.parse(fs.readFileSync(path.join(o.outDir, `bank-${i}.json`), 'utf8')) as BankResult);
+  const results = Array.from(
+    { length: o.banks },
+    (_, i) => JSON.parse(fs.readFileSync(path.join(o.outDir, `bank-${i}.json`), 'utf8')) as BankResult,
+  );
   const b0 = results[0]!;
   const y = Int32Array.from(b0.test.y);
   const names = { dbn: 'DBN fine-tuned', freeEnergy: 'RBM free energy', reconstruction: 'DBN reconstruction' } as const;
@@ -591,13 +684,20 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
     const s = Float64Array.from(b0.test[key]);
     const p = pooled.scores.find((m) => m.key === key)!;
     const ap = averagePrecision(s, y);
-    return { key, name: names[key], pooled: { averagePrecision: p.averagePrecision, rocAuc: p.rocAuc }, distributed: { averagePrecision: ap, rocAuc: rocAuc(s, y) }, gap: ap - p.averagePrecision };
+    return {
+      key,
+      name: names[key],
+      pooled: { averagePrecision: p.averagePrecision, rocAuc: p.rocAuc },
+      distributed: { averagePrecision: ap, rocAuc: rocAuc(s, y) },
+      gap: ap - p.averagePrecision,
+    };
   });
   const vy = Int32Array.from(results.flatMap((r) => r.validation.y));
   const vDistributed = averagePrecision(Float64Array.from(results.flatMap((r) => r.validation.dbn)), vy);
   const vPooled = pooled.scores.find((m) => m.key === 'dbn')!.validationAveragePrecision;
   let maxScoreDifference = 0;
-  for (const r of results.slice(1)) r.test.dbn.forEach((v, i) => (maxScoreDifference = Math.max(maxScoreDifference, Math.abs(v - b0.test.dbn[i]!))));
+  for (const r of results.slice(1))
+    r.test.dbn.forEach((v, i) => (maxScoreDifference = Math.max(maxScoreDifference, Math.abs(v - b0.test.dbn[i]!))));
   const result: DistributedResult = {
     banks: o.banks,
     merge: o.merge ?? 'sum',
@@ -637,7 +737,10 @@ export async function runDistributed(o: DistributedOptions, pooled: PipelineResu
 /** The report section comparing the distributed model with the pooled one (Markdown). */
 export function renderDistributedSection(r: DistributedResult, pooled: PipelineResult): string {
   const f = (v: number): string => v.toFixed(4);
-  const per = r.epochScale === 1 ? '' : ` (${r.epochScale} bank epochs per pooled epoch, since '${r.merge}' moves the shared weights by the mean of the banks' changes)`;
+  const per =
+    r.epochScale === 1
+      ? ''
+      : ` (${r.epochScale} bank epochs per pooled epoch, since '${r.merge}' moves the shared weights by the mean of the banks' changes)`;
   const scaling =
     r.scaling === 'shared'
       ? 'standardize with the pooled training statistics, computed from summed per-column counts, sums and squared deviations (federated standardization: no row leaves a bank)'
@@ -654,7 +757,10 @@ export function renderDistributedSection(r: DistributedResult, pooled: PipelineR
     '',
     '| score | pooled AUPRC | distributed AUPRC | gap | pooled AUROC | distributed AUROC |',
     '|---|---:|---:|---:|---:|---:|',
-    ...r.scores.map((s) => `| ${s.name} | ${f(s.pooled.averagePrecision)} | ${f(s.distributed.averagePrecision)} | ${s.gap >= 0 ? '+' : ''}${f(s.gap)} | ${f(s.pooled.rocAuc)} | ${f(s.distributed.rocAuc)} |`),
+    ...r.scores.map(
+      (s) =>
+        `| ${s.name} | ${f(s.pooled.averagePrecision)} | ${f(s.distributed.averagePrecision)} | ${s.gap >= 0 ? '+' : ''}${f(s.gap)} | ${f(s.pooled.rocAuc)} | ${f(s.distributed.rocAuc)} |`,
+    ),
     '',
     `On the validation part (each bank scoring its own validation rows, pooled here): fine-tuned DBN AUPRC pooled ${f(r.validation.pooled)}, distributed ${f(r.validation.distributed)} (gap ${r.validation.gap >= 0 ? '+' : ''}${f(r.validation.gap)}).`,
     '',

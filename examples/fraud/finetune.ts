@@ -13,7 +13,14 @@
  * 16·2 weights), and the averaged model is evaluated by {@link fraudProbability}, a host forward
  * pass, so the network being trained is never touched.
  */
-import { type ClassifierParameters, type Dbn, type FineTuneOptions, type FineTuneResult, type HostMatrix, InvalidOptionError } from '../../src/index.js';
+import {
+  type ClassifierParameters,
+  type Dbn,
+  type FineTuneOptions,
+  type FineTuneResult,
+  type HostMatrix,
+  InvalidOptionError,
+} from '../../src/index.js';
 
 /** The fine-tuning hyper-parameters (the same for the pooled run and the banks). */
 export interface FineTuneRecipe {
@@ -34,13 +41,21 @@ export interface FineTuneRecipe {
  * rate of 0.01 (with 0.05 the model was best after its first epoch and then memorized the repeated
  * frauds), the weights averaged with a time constant of 2 epochs.
  */
-export const DEFAULT_RECIPE: FineTuneRecipe = { learningRate: 0.01, momentum: 0.9, batchSize: 100, epochs: 20, patience: 4, averageEpochs: 2 };
+export const DEFAULT_RECIPE: FineTuneRecipe = {
+  learningRate: 0.01,
+  momentum: 0.9,
+  batchSize: 100,
+  epochs: 20,
+  patience: 4,
+  averageEpochs: 2,
+};
 
 /** The classifier's parameters as one float64 vector (layer by layer: weights, then bias), into `out` when given. */
 export function flattenClassifier(p: ClassifierParameters, out?: Float64Array): Float64Array {
   let n = 0;
   for (const l of p.layers) n += l.weights.data.length + l.bias.length;
-  if (out !== undefined && out.length !== n) throw new InvalidOptionError(`flattenClassifier: 'out' must hold ${n} numbers, got ${out.length}.`);
+  if (out !== undefined && out.length !== n)
+    throw new InvalidOptionError(`flattenClassifier: 'out' must hold ${n} numbers, got ${out.length}.`);
   const v = out ?? new Float64Array(n);
   let k = 0;
   for (const l of p.layers) {
@@ -59,7 +74,10 @@ export function unflattenClassifier(v: Float64Array, like: ClassifierParameters,
   if (v.length !== n) throw new InvalidOptionError(`unflattenClassifier: expected ${n} numbers for this classifier, got ${v.length}.`);
   let k = 0;
   const next = (m: number): Float32Array => Float32Array.from(v.subarray(k, (k += m)), (x) => x * scale);
-  const layers = like.layers.map((l) => ({ weights: { rows: l.weights.rows, cols: l.weights.cols, data: next(l.weights.data.length) }, bias: next(l.bias.length) }));
+  const layers = like.layers.map((l) => ({
+    weights: { rows: l.weights.rows, cols: l.weights.cols, data: next(l.weights.data.length) },
+    bias: next(l.bias.length),
+  }));
   return { activations: like.activations, layers };
 }
 
@@ -76,8 +94,10 @@ export class WeightAverage {
   private readonly like: ClassifierParameters;
 
   constructor(start: ClassifierParameters, averageEpochs: number, batchesPerEpoch: number) {
-    if (!(averageEpochs >= 0) || !Number.isFinite(averageEpochs)) throw new InvalidOptionError(`WeightAverage: averageEpochs must be a finite number >= 0, got ${averageEpochs}.`);
-    if (!Number.isSafeInteger(batchesPerEpoch) || batchesPerEpoch < 1) throw new InvalidOptionError(`WeightAverage: batchesPerEpoch must be an integer >= 1, got ${batchesPerEpoch}.`);
+    if (!(averageEpochs >= 0) || !Number.isFinite(averageEpochs))
+      throw new InvalidOptionError(`WeightAverage: averageEpochs must be a finite number >= 0, got ${averageEpochs}.`);
+    if (!Number.isSafeInteger(batchesPerEpoch) || batchesPerEpoch < 1)
+      throw new InvalidOptionError(`WeightAverage: batchesPerEpoch must be an integer >= 1, got ${batchesPerEpoch}.`);
     this.like = start;
     this.avg = flattenClassifier(start);
     this.scratch = new Float64Array(this.avg.length);
@@ -111,8 +131,14 @@ export class WeightAverage {
 export function fraudProbability(p: ClassifierParameters, x: HostMatrix): Float64Array {
   const L = p.layers.length;
   const head = p.layers[L - 1];
-  if (head === undefined || head.bias.length !== 2) throw new InvalidOptionError(`fraudProbability: expected a two-class classifier, got ${head === undefined ? 'no layers' : `${head.bias.length} classes`}.`);
-  if (p.layers[0]!.weights.rows !== x.cols) throw new InvalidOptionError(`fraudProbability: the classifier takes ${p.layers[0]!.weights.rows} inputs, the rows have ${x.cols} columns.`);
+  if (head === undefined || head.bias.length !== 2)
+    throw new InvalidOptionError(
+      `fraudProbability: expected a two-class classifier, got ${head === undefined ? 'no layers' : `${head.bias.length} classes`}.`,
+    );
+  if (p.layers[0]!.weights.rows !== x.cols)
+    throw new InvalidOptionError(
+      `fraudProbability: the classifier takes ${p.layers[0]!.weights.rows} inputs, the rows have ${x.cols} columns.`,
+    );
   // Weights transposed (output-major) so the inner loop reads both operands in order.
   const wt = p.layers.map((l) => {
     const { rows, cols, data } = l.weights;
@@ -200,7 +226,13 @@ export interface AveragedFineTuneResult {
  * aborting `fineTune`). Returns the best check's averaged weights; the caller installs them
  * (`Dbn.setClassifierParameters`), after `PeerTrainer.finish()` for a bank.
  */
-export async function fineTuneAveraged(tuner: FineTuner, dbn: Dbn, x: HostMatrix, y: Int32Array, o: AveragedFineTuneOptions): Promise<AveragedFineTuneResult> {
+export async function fineTuneAveraged(
+  tuner: FineTuner,
+  dbn: Dbn,
+  x: HostMatrix,
+  y: Int32Array,
+  o: AveragedFineTuneOptions,
+): Promise<AveragedFineTuneResult> {
   const r = o.recipe;
   const scale = o.epochScale ?? 1;
   const stop = new AbortController();
@@ -233,7 +265,9 @@ export async function fineTuneAveraged(tuner: FineTuner, dbn: Dbn, x: HostMatrix
         bestCheck = check;
         best = averaged;
       }
-      o.log?.(`  fine-tune epoch ${epochs}: loss ${m.loss.toFixed(4)}, validation loss of the averaged weights ${loss.toFixed(4)}${improved ? ' (best)' : ''} (${(m.elapsedMs / 1000).toFixed(1)} s)`);
+      o.log?.(
+        `  fine-tune epoch ${epochs}: loss ${m.loss.toFixed(4)}, validation loss of the averaged weights ${loss.toFixed(4)}${improved ? ' (best)' : ''} (${(m.elapsedMs / 1000).toFixed(1)} s)`,
+      );
       if (check - bestCheck >= r.patience) stop.abort();
     },
   });
@@ -242,7 +276,11 @@ export async function fineTuneAveraged(tuner: FineTuner, dbn: Dbn, x: HostMatrix
 }
 
 /** {@link DEFAULT_RECIPE} with the command line's overrides. */
-export function fineTuneRecipe(o: { readonly fineTuneEpochs?: number; readonly fineTuneLearningRate?: number; readonly fineTuneAverageEpochs?: number }): FineTuneRecipe {
+export function fineTuneRecipe(o: {
+  readonly fineTuneEpochs?: number;
+  readonly fineTuneLearningRate?: number;
+  readonly fineTuneAverageEpochs?: number;
+}): FineTuneRecipe {
   return {
     ...DEFAULT_RECIPE,
     ...(o.fineTuneEpochs !== undefined ? { epochs: o.fineTuneEpochs } : {}),

@@ -57,13 +57,29 @@ export interface GenerateSummary {
 }
 
 /** Relative transaction volume of each hour of the day for legitimate transactions. */
-const HOURLY = [0.35, 0.2, 0.12, 0.08, 0.07, 0.08, 0.12, 0.25, 0.5, 0.8, 0.95, 1, 1, 1, 0.98, 0.97, 0.97, 0.98, 0.98, 1, 0.97, 0.9, 0.75, 0.55];
+const HOURLY = [
+  0.35, 0.2, 0.12, 0.08, 0.07, 0.08, 0.12, 0.25, 0.5, 0.8, 0.95, 1, 1, 1, 0.98, 0.97, 0.97, 0.98, 0.98, 1, 0.97, 0.9, 0.75, 0.55,
+];
 /** Frauds: flatter over the day. */
 const HOURLY_FRAUD = HOURLY.map((w) => 0.4 + 0.6 * w);
 /** Common legitimate prices (ties in Amount, as in real data). */
 const COMMON_PRICES = [1, 0.89, 0.76, 9.99, 1.98, 0.77, 15, 10, 20, 3.79];
 /** The "pattern" fraud shift, in units of each component's standard deviation. */
-const PATTERN_SHIFT: Readonly<Record<number, number>> = { 1: -1.5, 2: 2, 3: -3.5, 4: 3, 5: -1.5, 7: -2.5, 9: -2, 10: -4, 11: 3, 12: -4.5, 14: -5, 16: -3, 17: -4.5 };
+const PATTERN_SHIFT: Readonly<Record<number, number>> = {
+  1: -1.5,
+  2: 2,
+  3: -3.5,
+  4: 3,
+  5: -1.5,
+  7: -2.5,
+  9: -2,
+  10: -4,
+  11: 3,
+  12: -4.5,
+  14: -5,
+  16: -3,
+  17: -4.5,
+};
 /** Components with inflated spread in "unusual" frauds. */
 const UNUSUAL = new Set([1, 5, 6, 21, 27, 28]);
 
@@ -154,8 +170,10 @@ export function fraudCount(rows: number): number {
 export function generateSyntheticCreditCard(file: string, options: GenerateOptions = {}): GenerateSummary {
   const rows = options.rows ?? CREDITCARD_ROWS;
   const seed = options.seed ?? 1;
-  if (!Number.isSafeInteger(rows) || rows < 2) throw new InvalidOptionError(`The 'rows' option of generateSyntheticCreditCard must be an integer in [2, inf). Got ${String(rows)}.`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new InvalidOptionError(`The 'seed' option of generateSyntheticCreditCard must be an integer in [0, inf). Got ${String(seed)}.`);
+  if (!Number.isSafeInteger(rows) || rows < 2)
+    throw new InvalidOptionError(`The 'rows' option of generateSyntheticCreditCard must be an integer in [2, inf). Got ${String(rows)}.`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new InvalidOptionError(`The 'seed' option of generateSyntheticCreditCard must be an integer in [0, inf). Got ${String(seed)}.`);
   const rng = new Random(seed);
   const nFraud = fraudCount(rows);
   const legitTimes = drawTimes(rng, rows - nFraud, HOURLY);

@@ -21,7 +21,12 @@ import { LogisticRegression, type LogisticOptions } from './logistic.js';
 import { buildFeatures, loadTransactions, oversamplingFactor, splitAndScale } from './pipeline.js';
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string', default: '1,2,3,4,5' }, rows: { type: 'string' }, input: { type: 'string' }, export: { type: 'string' } },
+  options: {
+    seeds: { type: 'string', default: '1,2,3,4,5' },
+    rows: { type: 'string' },
+    input: { type: 'string' },
+    export: { type: 'string' },
+  },
 });
 const seeds = values.seeds.split(',').map((s) => int('seeds', s, 0)!);
 const rows = int('rows', values.rows, 100) ?? CREDITCARD_ROWS;
@@ -29,10 +34,26 @@ const rows = int('rows', values.rows, 100) ?? CREDITCARD_ROWS;
 /** The variants, from the pipeline's earlier call to scikit-learn's default; `factor` is the pipeline's oversampling factor. */
 function variants(factor: number): { key: string; what: string; options: LogisticOptions }[] {
   return [
-    { key: 'before', what: 'earlier pipeline: λ = 1e-4, frauds weighted ×factor, accelerated gradient, ≤ 2000 iterations', options: { solver: 'agd', l2: 1e-4, positiveWeight: factor, tolerance: 1e-6, maxIterations: 2000 } },
-    { key: 'converged', what: 'the same objective solved by Newton to a gradient < 1e-8', options: { l2: 1e-4, positiveWeight: factor, tolerance: 1e-8 } },
-    { key: 'c1Weighted', what: 'C = 1 (λ = 1/(C·Σ weights)), frauds weighted ×factor, Newton', options: { c: 1, positiveWeight: factor, tolerance: 1e-8 } },
-    { key: 'after', what: "scikit-learn's default: C = 1, no class weights, Newton to a gradient < 1e-8", options: { c: 1, tolerance: 1e-8 } },
+    {
+      key: 'before',
+      what: 'earlier pipeline: λ = 1e-4, frauds weighted ×factor, accelerated gradient, ≤ 2000 iterations',
+      options: { solver: 'agd', l2: 1e-4, positiveWeight: factor, tolerance: 1e-6, maxIterations: 2000 },
+    },
+    {
+      key: 'converged',
+      what: 'the same objective solved by Newton to a gradient < 1e-8',
+      options: { l2: 1e-4, positiveWeight: factor, tolerance: 1e-8 },
+    },
+    {
+      key: 'c1Weighted',
+      what: 'C = 1 (λ = 1/(C·Σ weights)), frauds weighted ×factor, Newton',
+      options: { c: 1, positiveWeight: factor, tolerance: 1e-8 },
+    },
+    {
+      key: 'after',
+      what: "scikit-learn's default: C = 1, no class weights, Newton to a gradient < 1e-8",
+      options: { c: 1, tolerance: 1e-8 },
+    },
   ];
 }
 
@@ -60,11 +81,23 @@ try {
       writeMatrix(path.join(values.export, `seed${seed}-train.csv`), train.x, train.y);
       writeMatrix(path.join(values.export, `seed${seed}-test.csv`), test.x, test.y);
     }
-    const row: Record<string, unknown> = { seed, trainRows: train.y.length, trainFrauds: train.positives, testRows: test.y.length, testFrauds: test.positives, factor };
+    const row: Record<string, unknown> = {
+      seed,
+      trainRows: train.y.length,
+      trainFrauds: train.positives,
+      testRows: test.y.length,
+      testFrauds: test.positives,
+      factor,
+    };
     for (const v of variants(factor)) {
       const t0 = performance.now();
       const m = new LogisticRegression(v.options).fit(train.x, train.y);
-      row[v.key] = { auprc: averagePrecision(m.predictProba(test.x), test.y), iterations: m.iterations, converged: m.converged, seconds: (performance.now() - t0) / 1000 };
+      row[v.key] = {
+        auprc: averagePrecision(m.predictProba(test.x), test.y),
+        iterations: m.iterations,
+        converged: m.converged,
+        seconds: (performance.now() - t0) / 1000,
+      };
     }
     results.push(row);
     console.error(JSON.stringify(row));

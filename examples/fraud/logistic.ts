@@ -63,7 +63,8 @@ export class LogisticRegression {
 
   constructor(options: LogisticOptions = {}) {
     validateOptions('LogisticRegression', CONSTRAINTS, options);
-    if (options.l2 !== undefined && options.c !== undefined) throw new InvalidOptionError("LogisticRegression takes 'l2' or 'c', not both.");
+    if (options.l2 !== undefined && options.c !== undefined)
+      throw new InvalidOptionError("LogisticRegression takes 'l2' or 'c', not both.");
     this.l2 = options.l2;
     this.c = options.c ?? 1;
     this.solver = options.solver ?? 'newton';
@@ -75,10 +76,12 @@ export class LogisticRegression {
   /** Fits to `x` (`rows × features`) and labels `y` (length `rows`, 0 or 1). */
   fit(x: MatrixInput, y: ArrayLike<number>): this {
     const m = toHostMatrix(x, 'LogisticRegression.fit', 'x');
-    if (y.length !== m.rows) throw new InvalidDataError(`Argument 'y' passed to 'LogisticRegression.fit' must hold ${m.rows} labels, got ${y.length}.`);
+    if (y.length !== m.rows)
+      throw new InvalidDataError(`Argument 'y' passed to 'LogisticRegression.fit' must hold ${m.rows} labels, got ${y.length}.`);
     const c = new Float64Array(m.rows);
     for (let i = 0; i < m.rows; i++) {
-      if (y[i] !== 0 && y[i] !== 1) throw new InvalidDataError(`Argument 'y' passed to 'LogisticRegression.fit' must hold 0 or 1; element ${i} is ${String(y[i])}.`);
+      if (y[i] !== 0 && y[i] !== 1)
+        throw new InvalidDataError(`Argument 'y' passed to 'LogisticRegression.fit' must hold 0 or 1; element ${i} is ${String(y[i])}.`);
       c[i] = y[i] === 1 ? this.positiveWeight : 1;
     }
     let total = 0;

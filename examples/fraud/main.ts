@@ -82,25 +82,34 @@ async function main(): Promise<void> {
   }
   const seed = int('seed', values.seed, 0)!;
   const share = values['positive-share'] === undefined ? undefined : Number(values['positive-share']);
-  if (share !== undefined && !(share > 0 && share < 1)) throw new InvalidOptionError(`--positive-share must be a number in (0, 1), got '${values['positive-share']}'.`);
+  if (share !== undefined && !(share > 0 && share < 1))
+    throw new InvalidOptionError(`--positive-share must be a number in (0, 1), got '${values['positive-share']}'.`);
   const number = (name: string, v: string | undefined, positive: boolean): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || (positive ? !(n > 0) : !(n >= 0))) throw new InvalidOptionError(`--${name} must be a number ${positive ? '> 0' : '>= 0'}, got '${v}'.`);
+    if (v.trim() === '' || !Number.isFinite(n) || (positive ? !(n > 0) : !(n >= 0)))
+      throw new InvalidOptionError(`--${name} must be a number ${positive ? '> 0' : '>= 0'}, got '${v}'.`);
     return n;
   };
   const fineTuneLearningRate = number('finetune-learning-rate', values['finetune-learning-rate'], true);
   const fineTuneAverageEpochs = number('finetune-average', values['finetune-average'], false);
-  const fineTune = { ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}), ...(fineTuneAverageEpochs !== undefined ? { fineTuneAverageEpochs } : {}) };
+  const fineTune = {
+    ...(fineTuneLearningRate !== undefined ? { fineTuneLearningRate } : {}),
+    ...(fineTuneAverageEpochs !== undefined ? { fineTuneAverageEpochs } : {}),
+  };
   const models = int('models', values.models, 1);
   const hidden = values.hidden?.split(',').map((h) => int('hidden', h.trim(), 1)!);
-  if (values['pretrain-on'] !== 'legit' && values['pretrain-on'] !== 'all') throw new InvalidOptionError(`--pretrain-on must be 'legit' or 'all', got '${values['pretrain-on']}'.`);
+  if (values['pretrain-on'] !== 'legit' && values['pretrain-on'] !== 'all')
+    throw new InvalidOptionError(`--pretrain-on must be 'legit' or 'all', got '${values['pretrain-on']}'.`);
 
   const peers = int('peers', values.peers, 2);
-  if (values.merge !== 'sum' && values.merge !== 'average') throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
+  if (values.merge !== 'sum' && values.merge !== 'average')
+    throw new InvalidOptionError(`--merge must be 'sum' or 'average', got '${values.merge}'.`);
   const merge = values.merge;
-  if (values.scaling !== 'shared' && values.scaling !== 'own') throw new InvalidOptionError(`--scaling must be 'shared' or 'own', got '${values.scaling}'.`);
-  if (values.stopping !== 'validation' && values.stopping !== 'fixed') throw new InvalidOptionError(`--stopping must be 'validation' or 'fixed', got '${values.stopping}'.`);
+  if (values.scaling !== 'shared' && values.scaling !== 'own')
+    throw new InvalidOptionError(`--scaling must be 'shared' or 'own', got '${values.scaling}'.`);
+  if (values.stopping !== 'validation' && values.stopping !== 'fixed')
+    throw new InvalidOptionError(`--stopping must be 'validation' or 'fixed', got '${values.stopping}'.`);
   const scaling = values.scaling;
   const stopping = values.stopping;
   const publishEvery = int('publish-every', values['publish-every'], 1);
@@ -125,7 +134,14 @@ async function main(): Promise<void> {
       label: values.label,
       timeColumn: values['time-column'],
       timeOfDay: !values['no-time-of-day'],
-      ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+      ...(values['log-columns'] !== undefined
+        ? {
+            logColumns: values['log-columns']
+              .split(',')
+              .map((c) => c.trim())
+              .filter((c) => c !== ''),
+          }
+        : {}),
       ...(hidden !== undefined ? { hidden } : {}),
       ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
       ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
@@ -135,7 +151,9 @@ async function main(): Promise<void> {
       pretrainOn: values['pretrain-on'],
     });
     if (peers !== undefined) {
-      console.log(`distributed: ${peers} banks, each its own process, sharing weight deltas (merge '${merge}'${values['no-lockstep'] ? ', asynchronous' : ', lockstep'}) and summed statistics (scaling '${scaling}', stopping '${stopping}')`);
+      console.log(
+        `distributed: ${peers} banks, each its own process, sharing weight deltas (merge '${merge}'${values['no-lockstep'] ? ', asynchronous' : ', lockstep'}) and summed statistics (scaling '${scaling}', stopping '${stopping}')`,
+      );
       const d = await runDistributed(
         {
           input,
@@ -151,7 +169,14 @@ async function main(): Promise<void> {
           timeColumn: values['time-column'],
           timeOfDay: !values['no-time-of-day'],
           ...(values.backend !== undefined ? { backendName: values.backend } : {}),
-          ...(values['log-columns'] !== undefined ? { logColumns: values['log-columns'].split(',').map((c) => c.trim()).filter((c) => c !== '') } : {}),
+          ...(values['log-columns'] !== undefined
+            ? {
+                logColumns: values['log-columns']
+                  .split(',')
+                  .map((c) => c.trim())
+                  .filter((c) => c !== ''),
+              }
+            : {}),
           ...(hidden !== undefined ? { hidden } : {}),
           ...(values['pretrain-epochs'] !== undefined ? { pretrainEpochs: int('pretrain-epochs', values['pretrain-epochs'], 0)! } : {}),
           ...(values['finetune-epochs'] !== undefined ? { fineTuneEpochs: int('finetune-epochs', values['finetune-epochs'], 1)! } : {}),
@@ -161,12 +186,19 @@ async function main(): Promise<void> {
         },
         r,
       );
-      for (const s of d.scores) console.log(`  ${s.name.padEnd(20)} AUPRC pooled ${s.pooled.averagePrecision.toFixed(4)}, distributed ${s.distributed.averagePrecision.toFixed(4)} (gap ${s.gap >= 0 ? '+' : ''}${s.gap.toFixed(4)}); AUROC ${s.pooled.rocAuc.toFixed(4)} / ${s.distributed.rocAuc.toFixed(4)}`);
-      console.log(`  DBN fine-tuned validation AUPRC pooled ${d.validation.pooled.toFixed(4)}, distributed ${d.validation.distributed.toFixed(4)} (gap ${d.validation.gap >= 0 ? '+' : ''}${d.validation.gap.toFixed(4)})`);
+      for (const s of d.scores)
+        console.log(
+          `  ${s.name.padEnd(20)} AUPRC pooled ${s.pooled.averagePrecision.toFixed(4)}, distributed ${s.distributed.averagePrecision.toFixed(4)} (gap ${s.gap >= 0 ? '+' : ''}${s.gap.toFixed(4)}); AUROC ${s.pooled.rocAuc.toFixed(4)} / ${s.distributed.rocAuc.toFixed(4)}`,
+        );
+      console.log(
+        `  DBN fine-tuned validation AUPRC pooled ${d.validation.pooled.toFixed(4)}, distributed ${d.validation.distributed.toFixed(4)} (gap ${d.validation.gap >= 0 ? '+' : ''}${d.validation.gap.toFixed(4)})`,
+      );
       console.log(`  distributed run: ${d.seconds.toFixed(1)} s`);
       fs.appendFileSync(r.files.report, renderDistributedSection(d, r));
     }
-    console.log(`done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${r.files.report}, ${r.files.chart}, ${r.files.scores}, ${r.files.metrics}`);
+    console.log(
+      `done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${r.files.report}, ${r.files.chart}, ${r.files.scores}, ${r.files.metrics}`,
+    );
   } finally {
     backend.dispose();
   }

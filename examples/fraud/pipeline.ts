@@ -32,7 +32,16 @@ import {
   timeOrderedSplit,
   type Backend,
 } from '../../src/index.js';
-import { DEFAULT_MODELS, fineTuneAveraged, type FineTuneRecipe, fineTuneRecipe, fraudProbability, meanScores, modelSeed, weightedLogLoss } from './finetune.js';
+import {
+  DEFAULT_MODELS,
+  fineTuneAveraged,
+  type FineTuneRecipe,
+  fineTuneRecipe,
+  fraudProbability,
+  meanScores,
+  modelSeed,
+  weightedLogLoss,
+} from './finetune.js';
 import { LogisticRegression } from './logistic.js';
 import { type ChartSeries, renderPrChart } from './plot.js';
 
@@ -77,7 +86,11 @@ export function loadTransactions(file: string, o: LoadOptions = {}): Transaction
   for (let i = 0; i < y.length; i++) {
     const v = y[i]!;
     if (v !== 0 && v !== 1) {
-      throw new DatasetError(`${file}: data row ${i + 1}, column '${label}': expected 0 (legitimate) or 1 (fraud), got ${v}.`, 'ELABEL', file);
+      throw new DatasetError(
+        `${file}: data row ${i + 1}, column '${label}': expected 0 (legitimate) or 1 (fraud), got ${v}.`,
+        'ELABEL',
+        file,
+      );
     }
     positives += v;
   }
@@ -94,7 +107,11 @@ export function loadTransactions(file: string, o: LoadOptions = {}): Transaction
   if (requested === 'auto') timeColumn = names.includes('Time') ? 'Time' : undefined;
   else if (requested !== 'none') {
     if (!names.includes(requested)) {
-      throw new DatasetError(`${file}: no column '${requested}' (the time column); the columns are ${names.map((n) => `'${n}'`).join(', ')}.`, 'ECOLUMN', file);
+      throw new DatasetError(
+        `${file}: no column '${requested}' (the time column); the columns are ${names.map((n) => `'${n}'`).join(', ')}.`,
+        'ECOLUMN',
+        file,
+      );
     }
     timeColumn = requested;
   }
@@ -134,7 +151,12 @@ export function buildFeatures(tx: Transactions, o: FeatureOptions = {}): { x: Ho
   const { x, featureNames } = tx.data;
   const logCols = new Set(o.logColumns ?? (featureNames.includes('Amount') ? ['Amount'] : []));
   for (const c of logCols) {
-    if (!featureNames.includes(c)) throw new DatasetError(`${tx.file}: no column '${c}' to log-scale; the columns are ${featureNames.map((n) => `'${n}'`).join(', ')}.`, 'ECOLUMN', tx.file);
+    if (!featureNames.includes(c))
+      throw new DatasetError(
+        `${tx.file}: no column '${c}' to log-scale; the columns are ${featureNames.map((n) => `'${n}'`).join(', ')}.`,
+        'ECOLUMN',
+        tx.file,
+      );
   }
   const tc = tx.timeColumn === undefined ? -1 : featureNames.indexOf(tx.timeColumn);
   const tod = tc >= 0 && (o.timeOfDay ?? true);
@@ -235,7 +257,10 @@ export type Pretrainer = (rows: HostMatrix, ctx: PretrainContext) => Promise<Dbn
 export const localPretrainer: Pretrainer = async (rows, ctx) => {
   const dbn = new Dbn({ nVisible: ctx.nVisible, layers: ctx.layers, backend: ctx.backend, seed: ctx.seed });
   await dbn.pretrain(rows, {
-    onEpoch: (layer, m) => ctx.log(`  pretrain layer ${layer} epoch ${m.epoch + 1}: reconstruction error ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`),
+    onEpoch: (layer, m) =>
+      ctx.log(
+        `  pretrain layer ${layer} epoch ${m.epoch + 1}: reconstruction error ${m.reconstructionError.toFixed(4)} (${(m.elapsedMs / 1000).toFixed(1)} s)`,
+      ),
   });
   return dbn;
 };
@@ -253,7 +278,12 @@ export function oversamplingFactor(negatives: number, positives: number, share: 
  * result (at least once each), in a seeded random order. Returns the rows, labels and the factor.
  * `factor` overrides the repetition count (the distributed banks use the one of all banks' rows).
  */
-export function oversample(part: Part, share: number, seed: number, factor = oversamplingFactor(part.y.length - part.positives, part.positives, share)): { x: HostMatrix; y: Int32Array; factor: number } {
+export function oversample(
+  part: Part,
+  share: number,
+  seed: number,
+  factor = oversamplingFactor(part.y.length - part.positives, part.positives, share),
+): { x: HostMatrix; y: Int32Array; factor: number } {
   const n = part.y.length;
   const idx: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -291,7 +321,9 @@ export function rowErrors(x: HostMatrix, r: HostMatrix): Float64Array {
  */
 export function fraudLayers(hidden: readonly number[], epochs: number, lr0: number): LayerOptions[] {
   return hidden.map((h, i) =>
-    i === 0 ? { nHidden: h, visible: 'gaussian', epochs, learningRate: lr0, batchSize: 100, monitorSize: 0 } : { nHidden: h, epochs, learningRate: 10 * lr0, batchSize: 100, monitorSize: 0 },
+    i === 0
+      ? { nHidden: h, visible: 'gaussian', epochs, learningRate: lr0, batchSize: 100, monitorSize: 0 }
+      : { nHidden: h, epochs, learningRate: 10 * lr0, batchSize: 100, monitorSize: 0 },
   );
 }
 
@@ -415,7 +447,9 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
   const tx = loadTransactions(o.input, o);
   const { x, names } = buildFeatures(tx, o);
   const n = x.rows;
-  log(`loaded ${o.input}: ${n} rows, ${tx.positives} frauds (${pct(tx.positives / n)}), ${tx.data.featureNames.length} columns; ${tx.timeColumn !== undefined ? `ordered by '${tx.timeColumn}'` : 'file order'}`);
+  log(
+    `loaded ${o.input}: ${n} rows, ${tx.positives} frauds (${pct(tx.positives / n)}), ${tx.data.featureNames.length} columns; ${tx.timeColumn !== undefined ? `ordered by '${tx.timeColumn}'` : 'file order'}`,
+  );
   const { train, validation, test } = splitAndScale(tx, x, o.fractions ?? [0.6, 0.2, 0.2], o.clip ?? 10);
   for (const p of [train, validation, test]) log(`  ${p.name}: ${p.y.length} rows, ${p.positives} frauds`);
   lap('load');
@@ -425,13 +459,18 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
   const lr0 = o.pretrainLearningRate ?? 0.01;
   const layers = fraudLayers(hidden, epochs, lr0);
   const pretrainRows = o.pretrainOn === 'all' ? train.x : rowsWhere(train, 0);
-  log(`pretraining ${names.length}→${hidden.join('→')} on ${pretrainRows.rows} ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows (${o.backend.info.description})`);
+  log(
+    `pretraining ${names.length}→${hidden.join('→')} on ${pretrainRows.rows} ${o.pretrainOn === 'all' ? '' : 'legitimate '}training rows (${o.backend.info.description})`,
+  );
   const dbn = await (o.pretrain ?? localPretrainer)(pretrainRows, { nVisible: names.length, layers, backend: o.backend, seed, log });
   lap('pretrain');
   try {
     const scores: Record<ScoreKey, { validation: Float64Array; test: Float64Array }> = {
       freeEnergy: { validation: dbn.layers[0]!.freeEnergy(validation.x), test: dbn.layers[0]!.freeEnergy(test.x) },
-      reconstruction: { validation: rowErrors(validation.x, dbn.reconstruct(validation.x)), test: rowErrors(test.x, dbn.reconstruct(test.x)) },
+      reconstruction: {
+        validation: rowErrors(validation.x, dbn.reconstruct(validation.x)),
+        test: rowErrors(test.x, dbn.reconstruct(test.x)),
+      },
       dbn: { validation: new Float64Array(0), test: new Float64Array(0) },
       logistic: { validation: new Float64Array(0), test: new Float64Array(0) },
     };
@@ -450,7 +489,16 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
     // in its own order, and the score is the mean of their P(fraud).
     for (let k = 0; k < models; k++) {
       const kSeed = modelSeed(seed, k);
-      const model = k === 0 ? dbn : await (o.pretrain ?? localPretrainer)(pretrainRows, { nVisible: names.length, layers, backend: o.backend, seed: kSeed, log: () => undefined });
+      const model =
+        k === 0
+          ? dbn
+          : await (o.pretrain ?? localPretrainer)(pretrainRows, {
+              nVisible: names.length,
+              layers,
+              backend: o.backend,
+              seed: kSeed,
+              log: () => undefined,
+            });
       try {
         const over = oversample(train, share, kSeed);
         factor = over.factor;
@@ -508,7 +556,10 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
         test: { ...c, precision, recall, f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0 },
       };
     });
-    for (const m of metrics) log(`  ${m.name.padEnd(20)} AUPRC ${m.averagePrecision.toFixed(4)}  AUROC ${m.rocAuc.toFixed(4)}  test F1 at validation threshold ${m.test.f1.toFixed(3)}`);
+    for (const m of metrics)
+      log(
+        `  ${m.name.padEnd(20)} AUPRC ${m.averagePrecision.toFixed(4)}  AUROC ${m.rocAuc.toFixed(4)}  test F1 at validation threshold ${m.test.f1.toFixed(3)}`,
+      );
 
     fs.mkdirSync(o.outDir, { recursive: true });
     const files = {
@@ -523,7 +574,10 @@ export async function runFraudPipeline(o: PipelineOptions): Promise<PipelineResu
       curve: prCurve(scores[s.key].test, test.y),
       color: s.color,
     }));
-    fs.writeFileSync(files.chart, renderPrChart(series, { title: `PRECISION-RECALL, TEST PART (${test.y.length} ROWS, ${test.positives} FRAUDS)`, prevalence }));
+    fs.writeFileSync(
+      files.chart,
+      renderPrChart(series, { title: `PRECISION-RECALL, TEST PART (${test.y.length} ROWS, ${test.positives} FRAUDS)`, prevalence }),
+    );
     writeScoresCsv(files.scores, tx, test, scores);
     const timeRange = (p: Part): { timeFrom?: number; timeTo?: number } => {
       if (tx.timeColumn === undefined) return {};
@@ -600,7 +654,12 @@ function writeScoresCsv(file: string, tx: Transactions, test: Part, scores: Reco
   const lines = [header];
   order.forEach((i, rank) => {
     const r = test.start + i;
-    const fields = [String(rank + 1), String(tx.fileRow[r]!), ...extraIdx.map((c) => float32String(tx.data.x.data[r * cols + c]!)), String(test.y[i]!)];
+    const fields = [
+      String(rank + 1),
+      String(tx.fileRow[r]!),
+      ...extraIdx.map((c) => float32String(tx.data.x.data[r * cols + c]!)),
+      String(test.y[i]!),
+    ];
     for (const s of SCORES) fields.push(scores[s.key].test[i]!.toPrecision(6));
     lines.push(fields.join(','));
   });
@@ -617,7 +676,11 @@ function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly nu
   const span = (q: { timeFrom?: number; timeTo?: number }): string => (q.timeFrom === undefined ? '' : ` | ${q.timeFrom}–${q.timeTo}`);
   const out: string[] = [];
   out.push('# Fraud detection report', '');
-  if (r.synthetic) out.push('> **Synthetic data.** These numbers come from `synthetic-creditcard.csv`, written by `examples/fraud/generate.ts`; they say nothing about real fraud.', '');
+  if (r.synthetic)
+    out.push(
+      '> **Synthetic data.** These numbers come from `synthetic-creditcard.csv`, written by `examples/fraud/generate.ts`; they say nothing about real fraud.',
+      '',
+    );
   out.push(
     `Input: \`${r.input}\` — ${r.rows} rows, ${r.positives} frauds (prevalence ${pct(r.positives / r.rows)}). Backend: ${r.backend}.`,
     '',
@@ -646,7 +709,9 @@ function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly nu
     `|---|---|---:|---:|${ks.map(() => '---:|---:').join('|')}|`,
   );
   for (const m of r.scores) {
-    out.push(`| ${m.name} | ${m.kind} | ${f(m.averagePrecision)} | ${f(m.rocAuc)} | ${ks.map((k) => `${f(m.precisionAtK[k]!, 3)} | ${f(m.recallAtK[k]!, 3)}`).join(' | ')} |`);
+    out.push(
+      `| ${m.name} | ${m.kind} | ${f(m.averagePrecision)} | ${f(m.rocAuc)} | ${ks.map((k) => `${f(m.precisionAtK[k]!, 3)} | ${f(m.recallAtK[k]!, 3)}`).join(' | ')} |`,
+    );
   }
   out.push(
     '',
@@ -659,7 +724,9 @@ function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly nu
   );
   for (const m of r.scores) {
     const t = m.test;
-    out.push(`| ${m.name} | ${m.threshold.toPrecision(5)} | ${f(m.validationF1, 3)} | ${t.tp} | ${t.fp} | ${t.fn} | ${t.tn} | ${f(t.precision, 3)} | ${f(t.recall, 3)} | ${f(t.f1, 3)} |`);
+    out.push(
+      `| ${m.name} | ${m.threshold.toPrecision(5)} | ${f(m.validationF1, 3)} | ${t.tp} | ${t.fp} | ${t.fn} | ${t.tn} | ${f(t.precision, 3)} | ${f(t.recall, 3)} | ${f(t.f1, 3)} |`,
+    );
   }
   out.push(
     '',
@@ -671,7 +738,9 @@ function renderReport(r: PipelineResult, o: PipelineOptions, hidden: readonly nu
     '',
     '![precision-recall curves](pr-curve.png)',
     '',
-    `Timings (s): ${Object.entries(r.seconds).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`,
+    `Timings (s): ${Object.entries(r.seconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+      .join(', ')}.`,
     '',
   );
   return out.join('\n');

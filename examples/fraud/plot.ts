@@ -88,7 +88,8 @@ export class Canvas {
       if (dash > 0 && Math.floor(along / dash) % 2 === 1) continue;
       const x = x0 + ((x1 - x0) * s) / steps;
       const y = y0 + ((y1 - y0) * s) / steps;
-      for (let dy = -Math.ceil(r); dy <= Math.ceil(r); dy++) for (let dx = -Math.ceil(r); dx <= Math.ceil(r); dx++) this.set(x + dx, y + dy, c);
+      for (let dy = -Math.ceil(r); dy <= Math.ceil(r); dy++)
+        for (let dx = -Math.ceil(r); dx <= Math.ceil(r); dx++) this.set(x + dx, y + dy, c);
     }
   }
 

@@ -18,7 +18,15 @@ import { averagePrecision, Dbn, defaultBackend, InvalidOptionError, Random } fro
 import { type ClassifierParameters, type HostMatrix } from '../../src/index.js';
 import { DEFAULT_RECIPE, type FineTuneRecipe, fineTuneAveraged, fraudProbability, weightedLogLoss } from './finetune.js';
 import { CREDITCARD_ROWS, generateSyntheticCreditCard } from './generate.js';
-import { buildFeatures, fraudLayers, loadTransactions, localPretrainer, oversample, oversamplingFactor, splitAndScale } from './pipeline.js';
+import {
+  buildFeatures,
+  fraudLayers,
+  loadTransactions,
+  localPretrainer,
+  oversample,
+  oversamplingFactor,
+  splitAndScale,
+} from './pipeline.js';
 import { int } from './flags.js';
 
 /**
@@ -75,7 +83,9 @@ async function main(): Promise<void> {
   const dataSeed = int('data-seed', values['data-seed'], 0)!;
   const seeds = values['model-seeds'].split(',').map((s) => int('model-seeds', s.trim(), 0)!);
   const names = values.recipes.split(',').map((s) => s.trim());
-  for (const n of names) if (RECIPES[n] === undefined) throw new InvalidOptionError(`--recipes: unknown recipe '${n}'; known: ${Object.keys(RECIPES).join(', ')}.`);
+  for (const n of names)
+    if (RECIPES[n] === undefined)
+      throw new InvalidOptionError(`--recipes: unknown recipe '${n}'; known: ${Object.keys(RECIPES).join(', ')}.`);
   const rows = int('rows', values.rows, 100) ?? CREDITCARD_ROWS;
   fs.mkdirSync(values.out, { recursive: true });
   const file = path.join(values.out, `synthetic-${rows}-${dataSeed}.csv`);
@@ -89,7 +99,9 @@ async function main(): Promise<void> {
   legit.forEach((r, k) => pretrainRows.data.set(train.x.data.subarray(r * train.x.cols, (r + 1) * train.x.cols), k * train.x.cols));
   const order = new Random(1_000_003).permutation(pretrainRows.rows);
   const permuted = { rows: pretrainRows.rows, cols: pretrainRows.cols, data: new Float32Array(pretrainRows.data.length) };
-  order.forEach((r, k) => permuted.data.set(pretrainRows.data.subarray(r * pretrainRows.cols, (r + 1) * pretrainRows.cols), k * pretrainRows.cols));
+  order.forEach((r, k) =>
+    permuted.data.set(pretrainRows.data.subarray(r * pretrainRows.cols, (r + 1) * pretrainRows.cols), k * pretrainRows.cols),
+  );
   console.log(`data seed ${dataSeed}: ${rows} rows; validation ${validation.y.length} rows, ${validation.positives} frauds`);
 
   const { backend } = defaultBackend();
@@ -103,7 +115,13 @@ async function main(): Promise<void> {
         const hit = cache.get(key);
         if (hit !== undefined) return hit;
         const started = performance.now();
-        const dbn = await localPretrainer(perturb ? permuted : pretrainRows, { nVisible: x.cols, layers: fraudLayers(hidden, epochs, 0.01), backend, seed: modelSeed(seed, k), log: () => undefined });
+        const dbn = await localPretrainer(perturb ? permuted : pretrainRows, {
+          nVisible: x.cols,
+          layers: fraudLayers(hidden, epochs, 0.01),
+          backend,
+          seed: modelSeed(seed, k),
+          log: () => undefined,
+        });
         const saved = path.join(tmp, `pretrained-${seed}-${key}.dbn`);
         dbn.save(saved, { overwrite: true });
         dbn.dispose();
@@ -139,12 +157,21 @@ async function main(): Promise<void> {
             }
           }
         }
-        const p = meanProbability(members.map((m) => m.best), validation.x);
+        const p = meanProbability(
+          members.map((m) => m.best),
+          validation.x,
+        );
         const s = weightedLogLoss(p, validation.y, validationWeight);
         const single = members.map((m) => averagePrecision(fraudProbability(m.best, validation.x), validation.y).toFixed(4)).join(' ');
-        const r = { auprc: averagePrecision(p, validation.y), loss: s.lossSum / s.weight, epochs: members.map((m) => `${m.bestCheck + 1}/${m.epochs}`).join(' ') };
+        const r = {
+          auprc: averagePrecision(p, validation.y),
+          loss: s.lossSum / s.weight,
+          epochs: members.map((m) => `${m.bestCheck + 1}/${m.epochs}`).join(' '),
+        };
         results[name]!.push(r);
-        console.log(`  ${name.padEnd(16)} validation AUPRC ${r.auprc.toFixed(4)}, loss ${r.loss.toFixed(4)}, best/run epochs ${r.epochs}${members.length > 1 ? `; each: ${single}` : ''} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+        console.log(
+          `  ${name.padEnd(16)} validation AUPRC ${r.auprc.toFixed(4)}, loss ${r.loss.toFixed(4)}, best/run epochs ${r.epochs}${members.length > 1 ? `; each: ${single}` : ''} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+        );
       }
     }
   } finally {
@@ -159,7 +186,9 @@ async function main(): Promise<void> {
     const mean = a.reduce((p, v) => p + v, 0) / a.length;
     const std = Math.sqrt(a.reduce((p, v) => p + (v - mean) ** 2, 0) / Math.max(1, a.length - 1));
     const loss = results[name]!.reduce((p, r) => p + r.loss, 0) / a.length;
-    console.log(`| ${name} | ${mean.toFixed(4)} | ${std.toFixed(4)} | ${Math.min(...a).toFixed(4)} | ${Math.max(...a).toFixed(4)} | ${(Math.max(...a) - Math.min(...a)).toFixed(4)} | ${loss.toFixed(4)} |`);
+    console.log(
+      `| ${name} | ${mean.toFixed(4)} | ${std.toFixed(4)} | ${Math.min(...a).toFixed(4)} | ${Math.max(...a).toFixed(4)} | ${(Math.max(...a) - Math.min(...a)).toFixed(4)} | ${loss.toFixed(4)} |`,
+    );
   }
   const pairs = names.filter((n) => n.endsWith('~') && names.includes(n.slice(0, -1)));
   if (pairs.length > 0) {
@@ -168,7 +197,9 @@ async function main(): Promise<void> {
     console.log('|---|---|---:|---:|');
     for (const n of pairs) {
       const d = results[n]!.map((r, i) => r.auprc - results[n.slice(0, -1)]![i]!.auprc);
-      console.log(`| ${n.slice(0, -1)} | ${d.map((v) => `${v >= 0 ? '+' : ''}${v.toFixed(4)}`).join(', ')} | ${(d.reduce((p, v) => p + Math.abs(v), 0) / d.length).toFixed(4)} | ${Math.max(...d.map(Math.abs)).toFixed(4)} |`);
+      console.log(
+        `| ${n.slice(0, -1)} | ${d.map((v) => `${v >= 0 ? '+' : ''}${v.toFixed(4)}`).join(', ')} | ${(d.reduce((p, v) => p + Math.abs(v), 0) / d.length).toFixed(4)} | ${Math.max(...d.map(Math.abs)).toFixed(4)} |`,
+      );
     }
   }
 }

@@ -24,12 +24,21 @@ export interface AssociativeArgs {
  * labels and `--associative` is not 0 (library defaults for the rest, `ASSOCIATIVE_DEFAULTS`); off for peer training (the associative layer is not
  * exchanged between peers), saying so.
  */
-export function associativeFor(a: AssociativeArgs, train: Dataset, peers: boolean, progress: Pick<Progress, 'line'>): AssociativeOptions | undefined {
-  for (const [flag, v] of [['--associative', a.associative], ['--associative-epochs', a['associative-epochs']]] as const) {
+export function associativeFor(
+  a: AssociativeArgs,
+  train: Dataset,
+  peers: boolean,
+  progress: Pick<Progress, 'line'>,
+): AssociativeOptions | undefined {
+  for (const [flag, v] of [
+    ['--associative', a.associative],
+    ['--associative-epochs', a['associative-epochs']],
+  ] as const) {
     if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new InvalidOptionError(`${flag} must be an integer >= 0, got ${v}.`);
   }
   const k = a['associative-k'];
-  if (k !== undefined && (!Number.isSafeInteger(k) || k < 1)) throw new InvalidOptionError(`--associative-k must be an integer >= 1, got ${k}.`);
+  if (k !== undefined && (!Number.isSafeInteger(k) || k < 1))
+    throw new InvalidOptionError(`--associative-k must be an integer >= 1, got ${k}.`);
   if (a.associative === 0 || !(train.y instanceof Int32Array)) return undefined;
   if (peers) {
     progress.line('peer training: no associative top layer (it is not exchanged between peers); samples.png shows free samples');
@@ -45,7 +54,13 @@ export function associativeFor(a: AssociativeArgs, train: Dataset, peers: boolea
 export async function trainAssociativeLayer(
   model: Dbn,
   data: { readonly train: Dataset; readonly test: Dataset | undefined },
-  o: { signal: AbortSignal; checkpoint: CheckpointOptions | undefined; metrics: MetricsWriter | undefined; progress: Progress; quiet: boolean },
+  o: {
+    signal: AbortSignal;
+    checkpoint: CheckpointOptions | undefined;
+    metrics: MetricsWriter | undefined;
+    progress: Progress;
+    quiet: boolean;
+  },
 ): Promise<void> {
   const mem = model.associative;
   const y = data.train.y;
@@ -60,14 +75,18 @@ export async function trainAssociativeLayer(
     ...(o.checkpoint === undefined ? {} : { checkpoint: o.checkpoint }),
     onBatch: (b) => {
       if (!started) {
-        o.progress.start(`associative (${mem.nFeatures}+${mem.classes} labels→${mem.nHidden})`, b.batches * Math.max(1, rbm.options.epochs - first));
+        o.progress.start(
+          `associative (${mem.nFeatures}+${mem.classes} labels→${mem.nHidden})`,
+          b.batches * Math.max(1, rbm.options.epochs - first),
+        );
         started = true;
       }
       o.progress.update((b.epoch - first) * b.batches + b.batch + 1, { epoch: b.epoch, recon: b.reconstructionError });
     },
     onEpoch: (m) => {
       o.metrics?.write({ phase: 'associative', ...m });
-      if (!process.stderr.isTTY || o.quiet) o.progress.line(`associative epoch ${m.epoch}: recon ${fmt(m.reconstructionError)}  ${(m.elapsedMs / 1000).toFixed(1)}s`);
+      if (!process.stderr.isTTY || o.quiet)
+        o.progress.line(`associative epoch ${m.epoch}: recon ${fmt(m.reconstructionError)}  ${(m.elapsedMs / 1000).toFixed(1)}s`);
     },
   });
   o.progress.stop();

@@ -24,10 +24,16 @@ export function computeOptions<T>(y: Argv<T>): Argv<T & ComputeArgs> {
     .option('backend', {
       type: 'string',
       default: 'auto',
-      describe: "'auto' (native when its BLAS addon loads, else js), 'native', 'js', 'gpu' or 'gpu:<mode>' (gpu, headlessgl, webgpu, webasm, cpu)",
+      describe:
+        "'auto' (native when its BLAS addon loads, else js), 'native', 'js', 'gpu' or 'gpu:<mode>' (gpu, headlessgl, webgpu, webasm, cpu)",
       group: 'Compute:',
     })
-    .option('seed', { type: 'number', default: 1, describe: 'seed of every random choice (same seed + same backend → same bits)', group: 'Compute:' }) as unknown as Argv<T & ComputeArgs>;
+    .option('seed', {
+      type: 'number',
+      default: 1,
+      describe: 'seed of every random choice (same seed + same backend → same bits)',
+      group: 'Compute:',
+    }) as unknown as Argv<T & ComputeArgs>;
 }
 
 /** Creates the backend a `--backend` value names, and a line saying what runs; `debug` lets the GPU drivers log. */
@@ -104,10 +110,14 @@ export function parseJsonConfig(file: string): Record<string, unknown> {
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (err) {
-    throw new InvalidOptionError(`--config: '${file}' is not JSON (${(err as Error).message.replace(/\s+/g, ' ')}); --config takes a JSON object of options, e.g. {"layers": "64,32", "epochs": 10}.`);
+    throw new InvalidOptionError(
+      `--config: '${file}' is not JSON (${(err as Error).message.replace(/\s+/g, ' ')}); --config takes a JSON object of options, e.g. {"layers": "64,32", "epochs": 10}.`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidOptionError(`--config: '${file}' holds ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}; --config takes a JSON object of options.`);
+    throw new InvalidOptionError(
+      `--config: '${file}' holds ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}; --config takes a JSON object of options.`,
+    );
   }
   return value as Record<string, unknown>;
 }

@@ -51,23 +51,32 @@ export function sourceOptions<T>(y: Argv<T>, dataHelp: string, dataDefault?: str
     .option('labels', { type: 'string', describe: 'IDX labels file for an IDX images file', group: 'Data:' })
     .option('label', { type: 'string', describe: 'name of the label column of a CSV file (integer or text classes)', group: 'Data:' })
     .option('delimiter', { type: 'string', describe: "CSV field separator: one character, or 'tab' (default ',')", group: 'Data:' })
-    .option('limit', { type: 'number', describe: 'use only the first N rows (quick runs)', group: 'Data:' }) as unknown as Argv<T & SourceArgs>;
+    .option('limit', { type: 'number', describe: 'use only the first N rows (quick runs)', group: 'Data:' }) as unknown as Argv<
+    T & SourceArgs
+  >;
 }
 
 /** Adds `train`'s data flags. */
 export function dataOptions<T>(y: Argv<T>): Argv<T & DataArgs> {
   return sourceOptions(y, DATA_HELP, 'digits')
-    .option('unlabeled', { type: 'boolean', default: false, describe: 'a CSV without a label column: every column is a feature, pretraining only', group: 'Data:' })
+    .option('unlabeled', {
+      type: 'boolean',
+      default: false,
+      describe: 'a CSV without a label column: every column is a feature, pretraining only',
+      group: 'Data:',
+    })
     .option('test-fraction', {
       type: 'number',
       default: 0.2,
-      describe: 'share of rows held out for testing (seeded split, stored in the model for evaluate; Fashion-MNIST uses its own 10k test set)',
+      describe:
+        'share of rows held out for testing (seeded split, stored in the model for evaluate; Fashion-MNIST uses its own 10k test set)',
       group: 'Data:',
     })
     .option('scale', {
       choices: ['auto', 'none', 'minmax', 'standardize'] as const,
       default: 'auto' as const,
-      describe: "feature scaling fitted on the training rows: 'auto' = none for images, min-max to [0,1] for CSV (standardize for Gaussian visible units)",
+      describe:
+        "feature scaling fitted on the training rows: 'auto' = none for images, min-max to [0,1] for CSV (standardize for Gaussian visible units)",
       group: 'Data:',
     }) as unknown as Argv<T & DataArgs>;
 }
@@ -140,7 +149,9 @@ export function loadSource(spec: SourceSpec): Source {
     return { name: data, images: false, all };
   }
   if (/\.idx\d?(-ubyte)?(\.gz)?$|-ubyte(\.gz)?$/i.test(data)) return { name: data, images: true, all: loadIdxDataset(data, spec.labels) };
-  throw new InvalidOptionError(`--data must be 'digits', 'fashion', an IDX file (…-ubyte, .idx, optionally .gz) or a .csv file; got '${data}'.`);
+  throw new InvalidOptionError(
+    `--data must be 'digits', 'fashion', an IDX file (…-ubyte, .idx, optionally .gz) or a .csv file; got '${data}'.`,
+  );
 }
 
 /** `--data` as stored in a record: built-in names as they are, files as absolute paths. */
@@ -150,11 +161,17 @@ export function canonicalData(data: string): string {
 
 /** Checks `--limit`. */
 export function checkLimit(limit: number | undefined): void {
-  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new InvalidOptionError(`--limit must be a positive integer, got ${limit}.`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+    throw new InvalidOptionError(`--limit must be a positive integer, got ${limit}.`);
 }
 
 /** The train/test split of `source`: Fashion-MNIST's own, else a seeded shuffled split of the first `limit` rows. */
-export function splitSource(source: Source, limit: number | undefined, testFraction: number, seed: number): { train: Dataset; test: Dataset | undefined; rows: number } {
+export function splitSource(
+  source: Source,
+  limit: number | undefined,
+  testFraction: number,
+  seed: number,
+): { train: Dataset; test: Dataset | undefined; rows: number } {
   if (source.fashion !== undefined) {
     let { train, test } = source.fashion;
     if (limit !== undefined) {
@@ -193,7 +210,10 @@ export function loadData(a: DataArgs, seed: number, gaussian: boolean): LoadedDa
   const kind = a.scale === 'auto' ? (source.images ? 'none' : gaussian ? 'standardize' : 'minmax') : a.scale;
   let scaler: ScalerJson | undefined;
   if (kind !== 'none') {
-    const fitted = kind === 'minmax' ? { kind, json: new MinMaxScaler().fit(train.x).toJSON() } : { kind, json: new Standardizer().fit(train.x).toJSON() };
+    const fitted =
+      kind === 'minmax'
+        ? { kind, json: new MinMaxScaler().fit(train.x).toJSON() }
+        : { kind, json: new Standardizer().fit(train.x).toJSON() };
     scaler = fitted as ScalerJson;
     const apply = scalerFromJson(scaler);
     train = { ...train, x: apply(train.x) };

@@ -10,7 +10,9 @@ export interface Checkpointable {
 }
 
 /** The outcome of {@link saveCheckpointOnFatal}. */
-export type FatalCheckpoint = { readonly saved: true; readonly path: string } | { readonly saved: false; readonly path: string; readonly error: Error };
+export type FatalCheckpoint =
+  | { readonly saved: true; readonly path: string }
+  | { readonly saved: false; readonly path: string; readonly error: Error };
 
 /**
  * Saves `model` with its training state to `file` (atomically, replacing an older checkpoint)

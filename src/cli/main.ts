@@ -31,7 +31,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const debug = argv.includes('--debug');
   const parser = yargs([...argv])
     .scriptName('dbn-node')
-    .usage('$0 <command> [options]\n\nDeep belief networks for Node.js: BLAS/GPU kernels, and serverless peer-to-peer training over ZeroMQ.')
+    .usage(
+      '$0 <command> [options]\n\nDeep belief networks for Node.js: BLAS/GPU kernels, and serverless peer-to-peer training over ZeroMQ.',
+    )
     .option('debug', { type: 'boolean', default: false, describe: 'print stack traces', global: true })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress bars or summary lines', global: true })
     .command(trainCommand as CommandModule)

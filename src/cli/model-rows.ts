@@ -23,7 +23,11 @@ export function sourceForModel(a: SourceArgs, record: TrainingRecord | undefined
     data,
     ...(labels === undefined ? {} : { labels }),
     ...(label === undefined ? {} : { label }),
-    ...(a.delimiter !== undefined ? { delimiter: a.delimiter } : record?.delimiter !== undefined ? { delimiter: record.delimiter === '\t' ? 'tab' : record.delimiter } : {}),
+    ...(a.delimiter !== undefined
+      ? { delimiter: a.delimiter }
+      : record?.delimiter !== undefined
+        ? { delimiter: record.delimiter === '\t' ? 'tab' : record.delimiter }
+        : {}),
     ...(record?.featureNames === undefined ? {} : { columns: record.featureNames }),
     ...(record?.classNames === undefined ? {} : { classNames: record.classNames }),
   });
@@ -37,7 +41,11 @@ export function allRows(source: Source): Dataset {
   data.set(train.x.data);
   data.set(test.x.data, train.x.data.length);
   const y = train.y instanceof Int32Array && test.y instanceof Int32Array ? Int32Array.from([...train.y, ...test.y]) : undefined;
-  return { x: { rows: train.x.rows + test.x.rows, cols: train.x.cols, data }, ...(y === undefined ? {} : { y }), source: `${train.source} + ${test.source}` };
+  return {
+    x: { rows: train.x.rows + test.x.rows, cols: train.x.cols, data },
+    ...(y === undefined ? {} : { y }),
+    source: `${train.source} + ${test.source}`,
+  };
 }
 
 /** `x` scaled by the model's stored scaler (as is without one). */
@@ -52,7 +60,11 @@ export function csvField(s: string, delimiter = ','): string {
 }
 
 /** Reads `--data` as the inputs of the model in `metadata` (no labels), `--limit` applied, scaled by the stored scaler. */
-export function inputsForModel(a: SourceArgs, metadata: Record<string, unknown>, record: TrainingRecord | undefined): { x: HostMatrix; name: string } {
+export function inputsForModel(
+  a: SourceArgs,
+  metadata: Record<string, unknown>,
+  record: TrainingRecord | undefined,
+): { x: HostMatrix; name: string } {
   const source = sourceForModel(a, record, false);
   let rows = allRows(source);
   if (a.limit !== undefined) rows = take(rows, a.limit);

@@ -44,21 +44,76 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
   return y
     .option('bind', { type: 'string', describe: 'run as a peer: endpoint to listen on, tcp://host:port', group: GROUP })
     .option('advertise', { type: 'string', describe: 'the endpoint other peers dial (needed when --bind uses 0.0.0.0)', group: GROUP })
-    .option('peers', { type: 'string', describe: 'comma-separated other peers, tcp://host:port#<public key> (no #key with --plaintext)', group: GROUP })
-    .option('keys', { type: 'string', describe: 'key directory: curve.key + curve.pub (dbn-node keygen) and peers/*.pub, the public keys allowed in', group: GROUP })
-    .option('allowlist', { type: 'string', describe: 'allowed public keys: a file of keys or a directory of *.pub (default <keys>/peers)', group: GROUP })
-    .option('plaintext', { type: 'boolean', describe: 'no encryption and no authentication (anyone who reaches the port can read and send messages)', group: GROUP })
-    .option('shard', { type: 'string', describe: "train on shard i of n of the training rows, e.g. '2/3' (1-based); n peers start together", group: GROUP })
-    .option('run-id', { type: 'string', describe: 'name of the run (1-16 of [A-Za-z0-9._-]); messages of other runs are ignored (default dbn)', group: GROUP })
+    .option('peers', {
+      type: 'string',
+      describe: 'comma-separated other peers, tcp://host:port#<public key> (no #key with --plaintext)',
+      group: GROUP,
+    })
+    .option('keys', {
+      type: 'string',
+      describe: 'key directory: curve.key + curve.pub (dbn-node keygen) and peers/*.pub, the public keys allowed in',
+      group: GROUP,
+    })
+    .option('allowlist', {
+      type: 'string',
+      describe: 'allowed public keys: a file of keys or a directory of *.pub (default <keys>/peers)',
+      group: GROUP,
+    })
+    .option('plaintext', {
+      type: 'boolean',
+      describe: 'no encryption and no authentication (anyone who reaches the port can read and send messages)',
+      group: GROUP,
+    })
+    .option('shard', {
+      type: 'string',
+      describe: "train on shard i of n of the training rows, e.g. '2/3' (1-based); n peers start together",
+      group: GROUP,
+    })
+    .option('run-id', {
+      type: 'string',
+      describe: 'name of the run (1-16 of [A-Za-z0-9._-]); messages of other runs are ignored (default dbn)',
+      group: GROUP,
+    })
     .option('heartbeat-ms', { type: 'number', describe: 'heartbeat period (default 500)', group: GROUP })
-    .option('peer-timeout-ms', { type: 'number', describe: 'a peer not heard for this long is dropped from the rounds; the others go on (default 5000)', group: GROUP })
+    .option('peer-timeout-ms', {
+      type: 'number',
+      describe: 'a peer not heard for this long is dropped from the rounds; the others go on (default 5000)',
+      group: GROUP,
+    })
     .option('start-timeout-ms', { type: 'number', describe: 'longest wait for every peer at the start (default 120000)', group: GROUP })
-    .option('aggregate', { type: 'string', describe: 'how the peers\' gradients are combined: sum (default), trimmed-mean or median (robust to a lying peer; recommended between organisations, see docs/security.md)', group: GROUP })
-    .option('trim', { type: 'number', describe: 'with --aggregate trimmed-mean: values dropped at each end per coordinate (default 1)', group: GROUP })
-    .option('clip-norm', { type: 'number', describe: "clip each peer's part to this multiple of the median part norm before combining (e.g. 2)", group: GROUP }) as unknown as Argv<T0 & PeerArgs>;
+    .option('aggregate', {
+      type: 'string',
+      describe:
+        "how the peers' gradients are combined: sum (default), trimmed-mean or median (robust to a lying peer; recommended between organisations, see docs/security.md)",
+      group: GROUP,
+    })
+    .option('trim', {
+      type: 'number',
+      describe: 'with --aggregate trimmed-mean: values dropped at each end per coordinate (default 1)',
+      group: GROUP,
+    })
+    .option('clip-norm', {
+      type: 'number',
+      describe: "clip each peer's part to this multiple of the median part norm before combining (e.g. 2)",
+      group: GROUP,
+    }) as unknown as Argv<T0 & PeerArgs>;
 }
 
-const PEER_ONLY: readonly (keyof PeerArgs)[] = ['advertise', 'peers', 'keys', 'allowlist', 'plaintext', 'shard', 'run-id', 'heartbeat-ms', 'peer-timeout-ms', 'start-timeout-ms', 'aggregate', 'trim', 'clip-norm'];
+const PEER_ONLY: readonly (keyof PeerArgs)[] = [
+  'advertise',
+  'peers',
+  'keys',
+  'allowlist',
+  'plaintext',
+  'shard',
+  'run-id',
+  'heartbeat-ms',
+  'peer-timeout-ms',
+  'start-timeout-ms',
+  'aggregate',
+  'trim',
+  'clip-norm',
+];
 
 /** Parses `--shard i/n` (1-based) into a 0-based index and a count. */
 export function parseShard(text: string): { index: number; count: number } {
@@ -212,11 +267,14 @@ function resolveTiming(args: PeerArgs): { heartbeatMs: number; peerTimeoutMs: nu
 /** `--aggregate`, `--trim`, `--clip-norm` as the group's aggregation option (absent for the plain sum). */
 function aggregationOf(args: PeerArgs): { aggregation?: AggregationOptions } {
   const kind = args.aggregate ?? 'sum';
-  if (kind !== 'sum' && kind !== 'trimmed-mean' && kind !== 'median') throw new InvalidOptionError(`--aggregate must be sum, trimmed-mean or median, got '${kind}'.`);
+  if (kind !== 'sum' && kind !== 'trimmed-mean' && kind !== 'median')
+    throw new InvalidOptionError(`--aggregate must be sum, trimmed-mean or median, got '${kind}'.`);
   if (args.trim !== undefined && kind !== 'trimmed-mean') throw new InvalidOptionError('--trim needs --aggregate trimmed-mean.');
-  if (args.trim !== undefined && (!Number.isSafeInteger(args.trim) || args.trim < 1 || args.trim > 64)) throw new InvalidOptionError(`--trim must be an integer in [1, 64], got ${args.trim}.`);
+  if (args.trim !== undefined && (!Number.isSafeInteger(args.trim) || args.trim < 1 || args.trim > 64))
+    throw new InvalidOptionError(`--trim must be an integer in [1, 64], got ${args.trim}.`);
   const clip = args['clip-norm'];
-  if (clip !== undefined && !(Number.isFinite(clip) && clip > 0)) throw new InvalidOptionError(`--clip-norm must be a number > 0 (a multiple of the median part norm), got ${clip}.`);
+  if (clip !== undefined && !(Number.isFinite(clip) && clip > 0))
+    throw new InvalidOptionError(`--clip-norm must be a number > 0 (a multiple of the median part norm), got ${clip}.`);
   if (kind === 'sum' && clip === undefined) return {};
   const rule: AggregateRule = kind === 'trimmed-mean' ? { kind, trim: args.trim ?? 1 } : { kind };
   return { aggregation: { rule, ...(clip === undefined ? {} : { clipNorm: clip }) } };

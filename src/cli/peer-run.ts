@@ -28,7 +28,15 @@ export interface PeerRun {
  * Opens the group on the peer flags and enters the run. `schedule` holds every training option
  * (peers compare their fingerprints: a peer with other options is refused with a clear error).
  */
-export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Record<string, unknown>, out: string, log: (line: string) => void, metrics: MetricsWriter | undefined, observer?: Observer): Promise<PeerRun> {
+export async function startPeerRun(
+  config: PeerConfig,
+  model: Dbn,
+  schedule: Record<string, unknown>,
+  out: string,
+  log: (line: string) => void,
+  metrics: MetricsWriter | undefined,
+  observer?: Observer,
+): Promise<PeerRun> {
   const onEvent = (e: GroupEvent): void => {
     metrics?.write({ phase: 'peers', ...e });
     if (observer === undefined) log(`peer ${e.event}: ${e.detail}`);
@@ -38,13 +46,22 @@ export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Rec
   if (config.group.mesh.plaintext === true) process.stderr.write(`${PLAINTEXT_WARNING}\n`);
   const agreed = config.group.aggregation === undefined ? schedule : { ...schedule, aggregation: config.group.aggregation };
   const name = observer?.state.name;
-  const group = await PeerGroup.open({ ...config.group, fingerprint: runFingerprint(model, agreed), maxFrameBytes: largest + (16 << 20), onEvent, ...(name === undefined ? {} : { name }) });
+  const group = await PeerGroup.open({
+    ...config.group,
+    fingerprint: runFingerprint(model, agreed),
+    maxFrameBytes: largest + (16 << 20),
+    onEvent,
+    ...(name === undefined ? {} : { name }),
+  });
   observer?.attach(group);
-  log(`peer ${name === undefined ? '' : `${name} `}${group.id.slice(0, 8)} at ${group.endpoint} (run ${config.group.runId}): waiting for ${config.group.expectedPeers - 1} other peer(s)…`);
+  log(
+    `peer ${name === undefined ? '' : `${name} `}${group.id.slice(0, 8)} at ${group.endpoint} (run ${config.group.runId}): waiting for ${config.group.expectedPeers - 1} other peer(s)…`,
+  );
   const scratch = path.join(out, '.peer-snapshot.dbn');
   try {
     const entry = await enterRun(group, model, scratch);
-    if (entry.start.kind === 'joined') log(`joined the running run at round ${entry.start.round} from a snapshot (${entry.start.members} members)`);
+    if (entry.start.kind === 'joined')
+      log(`joined the running run at round ${entry.start.round} from a snapshot (${entry.start.members} members)`);
     if (entry.finished) log('the run had already finished: took its final model');
     return {
       group,
@@ -53,7 +70,9 @@ export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Rec
       async finish() {
         await group.finish(() => modelBytes(entry.model, path.join(out, '.peer-final.dbn')));
         const s = group.stats();
-        log(`peers: ${s.rounds} rounds, ${s.members} member(s) at the end, ${(s.bytesSent / 2 ** 20).toFixed(1)} MiB sent, ${(s.bytesReceived / 2 ** 20).toFixed(1)} MiB received, ${(s.waitMs / 1000).toFixed(1)} s waiting, ${s.recoveries} view change(s), ${s.snapshotsServed} snapshot(s) served`);
+        log(
+          `peers: ${s.rounds} rounds, ${s.members} member(s) at the end, ${(s.bytesSent / 2 ** 20).toFixed(1)} MiB sent, ${(s.bytesReceived / 2 ** 20).toFixed(1)} MiB received, ${(s.waitMs / 1000).toFixed(1)} s waiting, ${s.recoveries} view change(s), ${s.snapshotsServed} snapshot(s) served`,
+        );
         metrics?.write({ phase: 'peers', event: 'stats', ...s, traffic: trafficRecord(group) });
       },
     };
@@ -67,7 +86,11 @@ export async function startPeerRun(config: PeerConfig, model: Dbn, schedule: Rec
 function trafficRecord(group: PeerGroup): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [id, p] of group.runStats.peers) {
-    out[id] = { name: p.name, sent: Object.fromEntries([...p.sent].map(([k, t]) => [k, t.bytes])), received: Object.fromEntries([...p.received].map(([k, t]) => [k, t.bytes])) };
+    out[id] = {
+      name: p.name,
+      sent: Object.fromEntries([...p.sent].map(([k, t]) => [k, t.bytes])),
+      received: Object.fromEntries([...p.received].map(([k, t]) => [k, t.bytes])),
+    };
   }
   return out;
 }

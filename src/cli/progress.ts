@@ -21,14 +21,23 @@ export function createProgress(opts: { readonly quiet?: boolean } = {}): Progres
     start(title, total) {
       if (!tty) return;
       bar = new SingleBar(
-        { format: `${title.padEnd(18)} {bar} {percentage}% | {value}/{total} | eta {eta_formatted} | {info}`, hideCursor: true, clearOnComplete: true },
+        {
+          format: `${title.padEnd(18)} {bar} {percentage}% | {value}/{total} | eta {eta_formatted} | {info}`,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
         Presets.shades_classic,
       );
       bar.start(total, 0, { info: '' });
     },
     update(done, fields) {
       if (bar === undefined) return;
-      const info = fields === undefined ? '' : Object.entries(fields).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(' ');
+      const info =
+        fields === undefined
+          ? ''
+          : Object.entries(fields)
+              .map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`)
+              .join(' ');
       bar.update(done, { info });
     },
     stop() {

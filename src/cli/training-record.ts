@@ -40,7 +40,9 @@ export interface TrainingRecord {
 
 /** SHA-256 (hex) of the float32 bytes of `x`. */
 export function contentHash(x: HostMatrix): string {
-  return createHash('sha256').update(new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength))
+    .digest('hex');
 }
 
 /** A 32-bit fingerprint of every row of `x` (murmur3-style mixing of its float32 bit patterns). */
@@ -89,7 +91,11 @@ export function trainingRecordOf(metadata: Record<string, unknown>): TrainingRec
   const r = metadata['training'];
   if (typeof r !== 'object' || r === null) return undefined;
   const t = r as Partial<TrainingRecord>;
-  const ok = typeof t.data === 'string' && typeof t.testFraction === 'number' && typeof t.splitSeed === 'number' &&
-    typeof t.trainContentHash === 'string' && typeof t.trainRowFingerprints === 'string';
+  const ok =
+    typeof t.data === 'string' &&
+    typeof t.testFraction === 'number' &&
+    typeof t.splitSeed === 'number' &&
+    typeof t.trainContentHash === 'string' &&
+    typeof t.trainRowFingerprints === 'string';
   return ok ? (r as TrainingRecord) : undefined;
 }

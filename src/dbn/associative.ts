@@ -25,7 +25,13 @@ export interface AssociativeOptions extends Omit<LayerOptions, 'visible' | 'soft
  * label-clamped samples of the bundled digits (bench/generation.ts, bench/RESULTS.md): PCD and the
  * sampled-label negative phase let most classes' chains fall into a few digits' modes.
  */
-export const ASSOCIATIVE_DEFAULTS = { persistent: false, batchSize: 20, learningRate: 0.1, discriminativeWeight: 1, labelNegativePhase: 'clamped' } as const;
+export const ASSOCIATIVE_DEFAULTS = {
+  persistent: false,
+  batchSize: 20,
+  learningRate: 0.1,
+  discriminativeWeight: 1,
+  labelNegativePhase: 'clamped',
+} as const;
 
 /** The constraints table of {@link AssociativeOptions}. */
 export const associativeConstraints: Constraints = {
@@ -80,7 +86,10 @@ export class AssociativeMemory {
 
   /** Wraps `rbm`, whose last `softmaxUnits` visible units are the label group. */
   constructor(readonly rbm: Rbm) {
-    if (rbm.options.softmaxUnits < 2) throw new InvalidOptionError(`AssociativeMemory needs an Rbm with a softmax label group ('softmaxUnits' >= 2); got ${rbm.options.softmaxUnits}.`);
+    if (rbm.options.softmaxUnits < 2)
+      throw new InvalidOptionError(
+        `AssociativeMemory needs an Rbm with a softmax label group ('softmaxUnits' >= 2); got ${rbm.options.softmaxUnits}.`,
+      );
     this.classes = rbm.options.softmaxUnits;
     this.nFeatures = rbm.nVisible - this.classes;
   }
@@ -169,9 +178,14 @@ export class AssociativeMemory {
    */
   clamped(label: number, strength = 1): Rbm {
     if (!Number.isSafeInteger(label) || label < 0 || label >= this.classes) {
-      throw new InvalidOptionError(`The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`);
+      throw new InvalidOptionError(
+        `The 'label' passed to the associative memory must be an integer in [0, ${this.classes - 1}]. Got ${String(label)}.`,
+      );
     }
-    if (!Number.isFinite(strength) || strength < 0) throw new InvalidOptionError(`The 'labelStrength' passed to the associative memory must be a finite number >= 0. Got ${String(strength)}.`);
+    if (!Number.isFinite(strength) || strength < 0)
+      throw new InvalidOptionError(
+        `The 'labelStrength' passed to the associative memory must be a finite number >= 0. Got ${String(strength)}.`,
+      );
     const p = this.rbm.getParameters();
     const nf = this.nFeatures;
     const nh = this.rbm.nHidden;
@@ -179,7 +193,11 @@ export class AssociativeMemory {
     const row = (nf + label) * nh;
     for (let j = 0; j < nh; j++) hiddenBias[j] = hiddenBias[j]! + strength * p.weights.data[row + j]!;
     const rbm = new Rbm({ nVisible: nf, nHidden: nh, backend: this.rbm.backend, seed: this.rbm.seed, monitorSize: 0 });
-    rbm.setParameters({ weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) }, visibleBias: p.visibleBias.slice(0, nf), hiddenBias });
+    rbm.setParameters({
+      weights: { rows: nf, cols: nh, data: p.weights.data.slice(0, nf * nh) },
+      visibleBias: p.visibleBias.slice(0, nf),
+      hiddenBias,
+    });
     return rbm;
   }
 
@@ -236,13 +254,24 @@ export class AssociativeMemory {
   }
 
   /** Rebuilds the layer from a model file's header and tensors (checked against `nFeatures` and `classes`). */
-  static fromTensors(header: unknown, tensors: ReadonlyMap<string, NamedTensor>, file: string, backend: Backend, nFeatures: number, classes: number): AssociativeMemory {
+  static fromTensors(
+    header: unknown,
+    tensors: ReadonlyMap<string, NamedTensor>,
+    file: string,
+    backend: Backend,
+    nFeatures: number,
+    classes: number,
+  ): AssociativeMemory {
     if (typeof header !== 'object' || header === null) throw new ModelFileError(file, 'EHEADER', '"associative" must be an object.');
     const rbm = Rbm.fromTensors(header as Record<string, unknown>, tensors, file, backend);
     if (rbm.options.softmaxUnits !== classes || rbm.nVisible !== nFeatures + classes) {
       const got = `${rbm.nVisible} visible units with a softmax group of ${rbm.options.softmaxUnits}`;
       rbm.dispose();
-      throw new ModelFileError(file, 'EHEADER', `associative layer: has ${got}; the options call for ${nFeatures} features + ${classes} classes.`);
+      throw new ModelFileError(
+        file,
+        'EHEADER',
+        `associative layer: has ${got}; the options call for ${nFeatures} features + ${classes} classes.`,
+      );
     }
     return new AssociativeMemory(rbm);
   }
@@ -261,10 +290,13 @@ function labelOf(v: Float32Array, offset: number, n: number): number {
 }
 
 function checkLabels(labels: unknown, rows: number, classes: number, where: string): asserts labels is Int32Array {
-  if (!(labels instanceof Int32Array)) throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an Int32Array of class indices.`);
-  if (labels.length !== rows) throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
+  if (!(labels instanceof Int32Array))
+    throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an Int32Array of class indices.`);
+  if (labels.length !== rows)
+    throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must hold ${rows} labels (one per row), got ${labels.length}.`);
   for (let i = 0; i < labels.length; i++) {
     const v = labels[i]!;
-    if (v < 0 || v >= classes) throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
+    if (v < 0 || v >= classes)
+      throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold classes in [0, ${classes - 1}]; element ${i} is ${v}.`);
   }
 }

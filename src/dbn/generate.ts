@@ -84,7 +84,9 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   const thin = request.thin ?? 100;
   const mem = dbn.associative;
   if (request.label !== undefined && mem === undefined) {
-    throw new NotFittedError(`The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`);
+    throw new NotFittedError(
+      `The 'label' option of Dbn.generate needs an associative top layer (the Dbn option 'associative', trained by Dbn.pretrainAssociative).`,
+    );
   }
   if (mem !== undefined && request.label !== undefined && request.label >= mem.classes) {
     throw new InvalidOptionError(`The 'label' option of Dbn.generate must be an integer in [0, ${mem.classes - 1}]. Got ${request.label}.`);
@@ -94,11 +96,18 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   if (mem !== undefined) {
     const states = sampled ? 'samples' : 'means';
     const chain = { count, chains, burnIn, thin, random: rng, labelStrength, states } as const;
-    const top = request.label === undefined && request.freeLabel !== 'chain' ? uniformLabels(mem, chain) : mem.sample({ ...chain, label: request.label }).features;
+    const top =
+      request.label === undefined && request.freeLabel !== 'chain'
+        ? uniformLabels(mem, chain)
+        : mem.sample({ ...chain, label: request.label }).features;
     return downPass(dbn.layers, dbn.layers.length - 1, top, sampled, rng);
   }
   // a one-layer stack's top chain is over the input itself: its means are the samples
-  const top = topChains(dbn.layers[dbn.layers.length - 1]!, { count, chains, burnIn, thin, sampled: sampled && dbn.layers.length > 1 }, rng);
+  const top = topChains(
+    dbn.layers[dbn.layers.length - 1]!,
+    { count, chains, burnIn, thin, sampled: sampled && dbn.layers.length > 1 },
+    rng,
+  );
   return downPass(dbn.layers, dbn.layers.length - 2, top, sampled, rng);
 }
 
@@ -130,7 +139,11 @@ function downPass(layers: readonly Rbm[], from: number, top: HostMatrix, sampled
 }
 
 /** Chains in the top RBM of a stack without an associative layer, started from its visible biases. */
-function topChains(top: Rbm, o: { count: number; chains: number; burnIn: number; thin: number; sampled: boolean }, rng: Random): HostMatrix {
+function topChains(
+  top: Rbm,
+  o: { count: number; chains: number; burnIn: number; thin: number; sampled: boolean },
+  rng: Random,
+): HostMatrix {
   const nv = top.nVisible;
   const bv = top.getParameters().visibleBias;
   const start = new Float32Array(o.chains * nv);

@@ -41,8 +41,12 @@ export class ContributionGuard {
   constructor(options: GuardOptions = {}) {
     this.maxNormRatio = options.maxNormRatio ?? 20;
     this.maxRowRatio = options.maxRowRatio ?? 100;
-    for (const [name, v] of [['maxNormRatio', this.maxNormRatio], ['maxRowRatio', this.maxRowRatio]] as const) {
-      if (!(Number.isFinite(v) && v >= 1)) throw new InvalidOptionError(`The '${name}' option of the contribution guard must be a number in [1, inf). Got ${v}.`);
+    for (const [name, v] of [
+      ['maxNormRatio', this.maxNormRatio],
+      ['maxRowRatio', this.maxRowRatio],
+    ] as const) {
+      if (!(Number.isFinite(v) && v >= 1))
+        throw new InvalidOptionError(`The '${name}' option of the contribution guard must be a number in [1, inf). Got ${v}.`);
     }
   }
 
@@ -51,7 +55,8 @@ export class ContributionGuard {
    * they are refused, or `undefined`. Plan rounds are remembered for the minibatch rounds after them.
    */
   judgeScalars(id: string, position: RoundPosition, scalars: Float64Array, own: Float64Array): string | undefined {
-    for (let i = 0; i < scalars.length; i++) if (!(Number.isFinite(scalars[i]!) && scalars[i]! >= 0)) return `sent the statistic ${scalars[i]} (must be finite and >= 0)`;
+    for (let i = 0; i < scalars.length; i++)
+      if (!(Number.isFinite(scalars[i]!) && scalars[i]! >= 0)) return `sent the statistic ${scalars[i]} (must be finite and >= 0)`;
     if (scalars.length !== 1 || own.length !== 1) return undefined;
     const key = `${position.stage}/${position.epoch}`;
     const rows = scalars[0]!;
@@ -79,13 +84,17 @@ export class ContributionGuard {
     const cap = HARD_ELEMENT_CAP * Math.max(rows, 1) * members;
     for (let i = 0; i < part.length; i++) {
       const v = part[i]!;
-      if (!(Math.abs(v) <= cap)) return Number.isFinite(v) ? `sent an element of ${v.toExponential(2)} (more than ${cap.toExponential(2)} for ${rows} rows)` : 'sent non-finite values';
+      if (!(Math.abs(v) <= cap))
+        return Number.isFinite(v)
+          ? `sent an element of ${v.toExponential(2)} (more than ${cap.toExponential(2)} for ${rows} rows)`
+          : 'sent non-finite values';
     }
     const ownNorm = l2Norm(own);
     if (ownNorm === 0 || ownRows <= 0) return undefined;
     const norm = l2Norm(part);
     const limit = this.maxNormRatio * members * ownNorm * (Math.max(rows, 1) / ownRows);
-    if (norm > limit) return `sent a part of norm ${norm.toExponential(2)}, more than ${this.maxNormRatio}× this peer's own (${ownNorm.toExponential(2)}, scaled to ${rows} rows)`;
+    if (norm > limit)
+      return `sent a part of norm ${norm.toExponential(2)}, more than ${this.maxNormRatio}× this peer's own (${ownNorm.toExponential(2)}, scaled to ${rows} rows)`;
     return undefined;
   }
 }

@@ -84,7 +84,10 @@ export class ShardedExchange {
   /** Sends this member's parts of `r` to the other members (under the current view). */
   begin(r: OwnRound): void {
     if (!allFinite(r.scalars) || !r.tensors.every(allFinite)) {
-      throw new SyncError(`This peer's contribution to round ${r.round} (stage ${r.position.stage}, epoch ${r.position.epoch}) is not finite: its training diverged (try a lower learning rate).`, 'ENONFINITE');
+      throw new SyncError(
+        `This peer's contribution to round ${r.round} (stage ${r.position.stage}, epoch ${r.position.epoch}) is not finite: its training diverged (try a lower learning rate).`,
+        'ENONFINITE',
+      );
     }
     this.own = r;
     this.scalarSum = undefined;
@@ -164,7 +167,9 @@ export class ShardedExchange {
       const { start, end } = chunkBounds(total, members.length, mine);
       const chunk = new Float32Array(end - start);
       const sum = new Float64Array(r.scalars.length);
-      const decoded = members.map((id) => (id === g.id ? { scalars: r.scalars, chunk: readFlat(r.tensors, start, end) } : this.decodePart(id, current(id)!, r, end - start)));
+      const decoded = members.map((id) =>
+        id === g.id ? { scalars: r.scalars, chunk: readFlat(r.tensors, start, end) } : this.decodePart(id, current(id)!, r, end - start),
+      );
       const refused = this.judgeParts(members, decoded, r, decoded[mine]!.chunk);
       if (refused !== undefined) return this.refuse(this.parts, r.round, refused.id, refused.why);
       for (const part of decoded) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part.scalars[i]!;
@@ -183,7 +188,11 @@ export class ShardedExchange {
     const chunks = members.map((id, k) => {
       const { start, end } = chunkBounds(total, members.length, k);
       const bytes = sums!.get(id)!.payload;
-      if (bytes.length !== (end - start) * 4) throw new SyncError(`Peer ${short(id)} sent a chunk sum of ${bytes.length} bytes for round ${r.round}, expected ${(end - start) * 4}.`, 'EPROTOCOL');
+      if (bytes.length !== (end - start) * 4)
+        throw new SyncError(
+          `Peer ${short(id)} sent a chunk sum of ${bytes.length} bytes for round ${r.round}, expected ${(end - start) * 4}.`,
+          'EPROTOCOL',
+        );
       const chunk = new Float32Array(end - start);
       new Uint8Array(chunk.buffer).set(bytes);
       return { start, chunk };
@@ -220,12 +229,19 @@ export class ShardedExchange {
   }
 
   /** The first member (other than this one) whose part this peer's guard refuses, and why. */
-  private judgeParts(members: readonly string[], decoded: readonly { scalars: Float64Array; chunk: Float32Array }[], r: OwnRound, ownChunk: Float32Array): { id: string; why: string } | undefined {
+  private judgeParts(
+    members: readonly string[],
+    decoded: readonly { scalars: Float64Array; chunk: Float32Array }[],
+    r: OwnRound,
+    ownChunk: Float32Array,
+  ): { id: string; why: string } | undefined {
     const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
     for (const [k, id] of members.entries()) {
       if (id === this.g.id) continue;
       const part = decoded[k]!;
-      const why = this.guard.judgeScalars(id, r.position, part.scalars, r.scalars) ?? this.guard.judgeTensor(part.chunk, part.scalars.length === 1 ? part.scalars[0]! : 1, ownChunk, ownRows);
+      const why =
+        this.guard.judgeScalars(id, r.position, part.scalars, r.scalars) ??
+        this.guard.judgeTensor(part.chunk, part.scalars.length === 1 ? part.scalars[0]! : 1, ownChunk, ownRows);
       if (why !== undefined) return { id, why };
     }
     return undefined;
@@ -243,7 +259,9 @@ export class ShardedExchange {
       const { scalars, tensors } = decodeArrays(part.payload, r.scalars.length, [chunkLength]);
       return { scalars, chunk: tensors[0]! };
     } catch (err) {
-      throw new SyncError(`Peer ${short(id)} sent a malformed contribution to round ${r.round}: ${(err as Error).message}`, 'EPROTOCOL', { cause: err });
+      throw new SyncError(`Peer ${short(id)} sent a malformed contribution to round ${r.round}: ${(err as Error).message}`, 'EPROTOCOL', {
+        cause: err,
+      });
     }
   }
 }

@@ -20,7 +20,17 @@ import { randomInt } from 'node:crypto';
 import { SyncError, WireFormatError } from '../errors.js';
 import { PLAN_STEP, type Collective, type RoundPosition } from '../rbm/collective.js';
 import { Mesh, type MeshOptions } from '../sync/mesh.js';
-import { type RoundKindName, type RoundMessage, type WireMember, decodeArrays, decodeRound, encodeArrays, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
+import {
+  type RoundKindName,
+  type RoundMessage,
+  type WireMember,
+  decodeArrays,
+  decodeRound,
+  encodeArrays,
+  encodeRound,
+  intField,
+  membersField,
+} from '../sync/rounds-wire.js';
 import { JoinDesk, type StartResult } from './join.js';
 import { ShardedExchange } from './exchange.js';
 import { IdentityGate } from './identity-gate.js';
@@ -167,7 +177,9 @@ export class PeerGroup implements Collective {
   /** Binds this peer's socket. */
   static async open(options: PeerGroupOptions): Promise<PeerGroup> {
     const holder: { group?: PeerGroup } = {};
-    const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) => holder.group?.emit('warning', err.message));
+    const mesh = await Mesh.open({ ...options.mesh, maxFrameBytes: options.maxFrameBytes }, (err) =>
+      holder.group?.emit('warning', err.message),
+    );
     const group = new PeerGroup(mesh, options);
     holder.group = group;
     mesh.listen((frames, connection) => group.onFrames(frames, connection));
@@ -190,7 +202,11 @@ export class PeerGroup implements Collective {
 
   /** This peer as a member record. */
   get self(): WireMember {
-    return { id: this.id, endpoint: this.mesh.endpoint, publicKey: this.options.mesh.plaintext === true ? null : this.options.mesh.keys!.publicKey };
+    return {
+      id: this.id,
+      endpoint: this.mesh.endpoint,
+      publicKey: this.options.mesh.plaintext === true ? null : this.options.mesh.keys!.publicKey,
+    };
   }
 
   /** The lowest id of the view. */
@@ -224,7 +240,10 @@ export class PeerGroup implements Collective {
       this.lastYield = performance.now();
     }
     const round = this.next;
-    if (TRACE) process.stderr.write(`[rounds] ${short(this.id)} enter ${round} stage ${position.stage} epoch ${position.epoch} step ${position.step} members ${this.members.map(short).join(',')}\n`);
+    if (TRACE)
+      process.stderr.write(
+        `[rounds] ${short(this.id)} enter ${round} stage ${position.stage} epoch ${position.epoch} step ${position.step} members ${this.members.map(short).join(',')}\n`,
+      );
     if (this.admitted !== undefined && this.admitted.round === round) this.serveSnapshots(this.admitted.peers, round);
     const admit = this.admissions(position, tensors);
     this.exchange.begin({ round, position, admit, scalars: Float64Array.from(scalars), tensors: tensors.map((t) => Float32Array.from(t)) });
@@ -280,7 +299,12 @@ export class PeerGroup implements Collective {
   }
 
   private completeRound(w: Waiting, admit: readonly WireMember[]): void {
-    this.last = { round: w.round, scalars: Float64Array.from(w.scalars), tensors: w.tensors.map((t) => Float32Array.from(t)), admit: [...admit] };
+    this.last = {
+      round: w.round,
+      scalars: Float64Array.from(w.scalars),
+      tensors: w.tensors.map((t) => Float32Array.from(t)),
+      admit: [...admit],
+    };
     this.exchange.completed(w.round);
     this.next = w.round + 1;
     this.counters.rounds++;
@@ -298,7 +322,10 @@ export class PeerGroup implements Collective {
     }
     this.members = [...new Set([...this.members, ...admit.map((p) => p.id)])].sort();
     this.view++;
-    this.emit('peer-admitted', `${admit.map((p) => `${short(p.id)} (${p.endpoint})`).join(', ')} from round ${round + 1}; ${this.members.length} members`);
+    this.emit(
+      'peer-admitted',
+      `${admit.map((p) => `${short(p.id)} (${p.endpoint})`).join(', ')} from round ${round + 1}; ${this.members.length} members`,
+    );
     if (wasLeader) this.admitted = { round: round + 1, peers: [...admit] };
   }
 
@@ -315,8 +342,20 @@ export class PeerGroup implements Collective {
    * Sends a message to an endpoint (dialing it with `publicKey` under CURVE); counts the bytes.
    * @internal
    */
-  sendToEndpoint(endpoint: string, publicKey: string | null, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], round = this.next, to?: string): void {
-    const frames = encodeRound({ kind, runId: this.options.runId, sender: this.id, instance: this.instance, view: this.view, round }, meta, payload);
+  sendToEndpoint(
+    endpoint: string,
+    publicKey: string | null,
+    kind: RoundKindName,
+    meta: Record<string, unknown>,
+    payload: readonly Buffer[] = [],
+    round = this.next,
+    to?: string,
+  ): void {
+    const frames = encodeRound(
+      { kind, runId: this.options.runId, sender: this.id, instance: this.instance, view: this.view, round },
+      meta,
+      payload,
+    );
     if (!this.mesh.send(endpoint, publicKey, frames)) return;
     const bytes = frames.reduce((s, f) => s + f.length, 0);
     this.counters.bytesSent += bytes;
@@ -367,7 +406,13 @@ export class PeerGroup implements Collective {
     const known = this.directory.get(msg.sender);
     this.runStats.traffic('received', known === undefined ? UNIDENTIFIED : msg.sender, msg.kind, bytes);
     if (known !== undefined) {
-      if (known.instance !== 0 && known.instance !== msg.instance && this.members.includes(msg.sender) && msg.kind !== 'contribution' && msg.kind !== 'chunk') {
+      if (
+        known.instance !== 0 &&
+        known.instance !== msg.instance &&
+        this.members.includes(msg.sender) &&
+        msg.kind !== 'contribution' &&
+        msg.kind !== 'chunk'
+      ) {
         this.suspect(msg.sender, 'restarted');
       }
       if (known.instance === 0 || !this.members.includes(msg.sender)) known.instance = msg.instance;
@@ -417,7 +462,11 @@ export class PeerGroup implements Collective {
     if (this.view === 0) this.dropRoundsBelow(msg.round - 2);
     else if (msg.round < this.next || msg.round > this.next + 1) return;
     const m = msg.meta;
-    const position = { stage: intField(m, 'stage', -1, 1e6), epoch: intField(m, 'epoch', 0, 1e9), step: intField(m, 'step', PLAN_STEP, 1e9) };
+    const position = {
+      stage: intField(m, 'stage', -1, 1e6),
+      epoch: intField(m, 'epoch', 0, 1e9),
+      step: intField(m, 'step', PLAN_STEP, 1e9),
+    };
     this.exchange.onPart(msg, position, membersField(m, 'admit', 8));
     this.checkRound();
   }
@@ -431,7 +480,11 @@ export class PeerGroup implements Collective {
   private onResult(msg: RoundMessage): void {
     const w = this.waiting;
     if (w === undefined || w.round !== msg.round) return;
-    const { scalars, tensors } = decodeArrays(msg.payload, w.scalars.length, w.tensors.map((t) => t.length));
+    const { scalars, tensors } = decodeArrays(
+      msg.payload,
+      w.scalars.length,
+      w.tensors.map((t) => t.length),
+    );
     w.scalars.set(scalars);
     w.tensors.forEach((t, i) => t.set(tensors[i]!));
     this.completeRound(w, membersField(msg.meta, 'admit', 8));
@@ -487,7 +540,10 @@ export class PeerGroup implements Collective {
     this.desk.serveFinished(waiting);
     for (const id of this.members) if (id !== this.id) this.sendTo(id, 'bye', {});
     const until = Date.now() + 2 * this.peerTimeoutMs;
-    while (Date.now() < until && !this.members.every((id) => id === this.id || this.byes.has(id) || this.views.isSuspect(id) || waiting.includes(id))) {
+    while (
+      Date.now() < until &&
+      !this.members.every((id) => id === this.id || this.byes.has(id) || this.views.isSuspect(id) || waiting.includes(id))
+    ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.mesh.drain(1000);

@@ -31,7 +31,10 @@ export class IdentityGate {
     const before = this.binder.counters.impersonations;
     const verdict = this.binder.judge(connection, msg.sender, bytes, deliver, (nonce) => this.challenge(msg, nonce), Date.now());
     if (verdict === 'refused' && this.binder.counters.impersonations > before) {
-      this.g.emit('refused', `${msg.kind} claiming ${short(msg.sender)} arrived on the connection of ${short(this.binder.senderOf(connection) ?? '?')}: dropped`);
+      this.g.emit(
+        'refused',
+        `${msg.kind} claiming ${short(msg.sender)} arrived on the connection of ${short(this.binder.senderOf(connection) ?? '?')}: dropped`,
+      );
     }
   }
 
@@ -56,7 +59,8 @@ export class IdentityGate {
     const publicKey = msg.meta['publicKey'] ?? null;
     if (typeof endpoint !== 'string' || !ENDPOINT_RE.test(endpoint)) return undefined;
     const plaintext = g.options.mesh.plaintext === true;
-    if (plaintext ? publicKey !== null : typeof publicKey !== 'string' || !(g.options.mesh.allowlist ?? []).includes(publicKey)) return undefined;
+    if (plaintext ? publicKey !== null : typeof publicKey !== 'string' || !(g.options.mesh.allowlist ?? []).includes(publicKey))
+      return undefined;
     if (senderIdOf(publicKey as string | null, endpoint) !== msg.sender) return undefined;
     return { id: msg.sender, endpoint, publicKey: publicKey as string | null };
   }

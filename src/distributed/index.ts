@@ -10,10 +10,27 @@ export { enterRun, modelBytes, runFingerprint } from './trainer.js';
 export type { RunEntry } from './trainer.js';
 // The asynchronous mode (deltas applied as they arrive), for peers of very different speed.
 export { PeerTrainer, sameSequences } from './async/peer-training.js';
-export type { AsyncMode, DeltaEncoding, JoinResult, LockstepMode, MergeRule, PeerLink, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats } from './async/peer-training.js';
+export type {
+  AsyncMode,
+  DeltaEncoding,
+  JoinResult,
+  LockstepMode,
+  MergeRule,
+  PeerLink,
+  PeerTrainingOptions,
+  PeerTrainingReport,
+  PeerTrainingStats,
+} from './async/peer-training.js';
 export { DeltaGuard, mergedWeightsSound } from './async/delta-guard.js';
 export type { DeltaGuardOptions, DeltaKind, DeltaOrigin, DeltaRejection, GuardVerdict, TensorShape } from './async/delta-guard.js';
-export { FINGERPRINT_FORMAT, encodeFingerprint, fingerprintDivergence, readFingerprintHeader, sampleIndices, samplesPerGroup } from './async/peer-fingerprint.js';
+export {
+  FINGERPRINT_FORMAT,
+  encodeFingerprint,
+  fingerprintDivergence,
+  readFingerprintHeader,
+  sampleIndices,
+  samplesPerGroup,
+} from './async/peer-fingerprint.js';
 // Byzantine-robust aggregation and the contribution guard of the rounds.
 export { SUM, aggregateChunks, checkAggregation } from './robust.js';
 export type { AggregateRule, AggregationOptions } from './robust.js';

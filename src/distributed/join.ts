@@ -57,7 +57,8 @@ export class JoinDesk {
     const g = this.group;
     if (this.mode === 'starting') {
       for (const s of g.options.peers) g.sendToEndpoint(s.endpoint, s.publicKey, 'hello', this.hello(), [], 0);
-      for (const p of g.directory.values()) if (!this.heard.has(p.id)) g.sendToEndpoint(p.endpoint, p.publicKey, 'hello', this.hello(), [], 0);
+      for (const p of g.directory.values())
+        if (!this.heard.has(p.id)) g.sendToEndpoint(p.endpoint, p.publicKey, 'hello', this.hello(), [], 0);
       this.checkBarrier();
     } else if (this.mode === 'joining') {
       // Every peer heard, running or not when last heard: a peer restarted since then may be running again (a peer not running ignores it).
@@ -107,7 +108,10 @@ export class JoinDesk {
       if (e !== undefined) e.lastHeard = Math.max(e.lastHeard, now);
     }
     this.mode = 'running';
-    g.emit('started', `all ${g.members.length} peers present after ${((Date.now() - this.startedAt) / 1000).toFixed(1)} s; members ${g.members.map(short).join(', ')}`);
+    g.emit(
+      'started',
+      `all ${g.members.length} peers present after ${((Date.now() - this.startedAt) / 1000).toFixed(1)} s; members ${g.members.map(short).join(', ')}`,
+    );
     this.settle?.resolve({ kind: 'fresh', members: g.members.length });
     this.settle = undefined;
   }
@@ -145,15 +149,28 @@ export class JoinDesk {
     const m = msg.meta;
     const endpoint = m['endpoint'];
     const publicKey = m['publicKey'] ?? null;
-    if (typeof endpoint !== 'string' || !ENDPOINT_RE.test(endpoint)) throw new WireFormatError('EFIELD', "Field 'endpoint' is missing or malformed.");
+    if (typeof endpoint !== 'string' || !ENDPOINT_RE.test(endpoint))
+      throw new WireFormatError('EFIELD', "Field 'endpoint' is missing or malformed.");
     const plaintext = g.options.mesh.plaintext === true;
-    if (plaintext ? publicKey !== null : typeof publicKey !== 'string' || publicKey.length !== 40) throw new WireFormatError('EFIELD', `Field 'publicKey' must be ${plaintext ? 'null (plaintext run)' : 'a 40-character Z85 key'}.`);
-    if ((!plaintext && !(g.options.mesh.allowlist ?? []).includes(publicKey as string)) || senderIdOf(publicKey as string | null, endpoint) !== msg.sender) {
-      g.emit('refused', `${msg.kind} from ${endpoint}: its id ${short(msg.sender)} does not derive from its ${plaintext ? 'endpoint' : 'allowlisted key'}`);
+    if (plaintext ? publicKey !== null : typeof publicKey !== 'string' || publicKey.length !== 40)
+      throw new WireFormatError('EFIELD', `Field 'publicKey' must be ${plaintext ? 'null (plaintext run)' : 'a 40-character Z85 key'}.`);
+    if (
+      (!plaintext && !(g.options.mesh.allowlist ?? []).includes(publicKey as string)) ||
+      senderIdOf(publicKey as string | null, endpoint) !== msg.sender
+    ) {
+      g.emit(
+        'refused',
+        `${msg.kind} from ${endpoint}: its id ${short(msg.sender)} does not derive from its ${plaintext ? 'endpoint' : 'allowlisted key'}`,
+      );
       return undefined;
     }
     if (m['fingerprint'] !== g.options.fingerprint) {
-      this.fail(new SyncError(`The peer at ${endpoint} trains another model or schedule (fingerprint ${String(m['fingerprint']).slice(0, 12)}…, ours ${g.options.fingerprint.slice(0, 12)}…): start every peer with the same model and training options.`, 'EFINGERPRINT'));
+      this.fail(
+        new SyncError(
+          `The peer at ${endpoint} trains another model or schedule (fingerprint ${String(m['fingerprint']).slice(0, 12)}…, ours ${g.options.fingerprint.slice(0, 12)}…): start every peer with the same model and training options.`,
+          'EFINGERPRINT',
+        ),
+      );
       return undefined;
     }
     return { id: msg.sender, endpoint, publicKey: publicKey as string | null };
@@ -161,14 +178,16 @@ export class JoinDesk {
 
   private onHello(msg: RoundMessage): void {
     const g = this.group;
-    if (process.env['DBN_NODE_TRACE_ROUNDS'] === '1') process.stderr.write(`[rounds] hello from ${short(msg.sender)} running ${String(msg.meta['running'])} mode ${this.mode}\n`);
+    if (process.env['DBN_NODE_TRACE_ROUNDS'] === '1')
+      process.stderr.write(`[rounds] hello from ${short(msg.sender)} running ${String(msg.meta['running'])} mode ${this.mode}\n`);
     const who = this.identify(msg);
     if (who === undefined) return;
     const running = msg.meta['running'] === true;
     const view = intField(msg.meta, 'view', 0);
     const next = intField(msg.meta, 'next', 0);
     const membersRaw = msg.meta['members'];
-    if (!Array.isArray(membersRaw) || membersRaw.length > MAX_PEERS || !membersRaw.every((s) => typeof s === 'string' && ID_RE.test(s))) throw new WireFormatError('EFIELD', "Field 'members' must be a list of peer ids.");
+    if (!Array.isArray(membersRaw) || membersRaw.length > MAX_PEERS || !membersRaw.every((s) => typeof s === 'string' && ID_RE.test(s)))
+      throw new WireFormatError('EFIELD', "Field 'members' must be a list of peer ids.");
     const now = Date.now();
     if (!g.remember(who, msg.instance, now)) return;
     if (this.heard.size < MAX_PEERS) this.heard.set(who.id, { running, view, next, members: membersRaw as string[] });
@@ -219,7 +238,10 @@ export class JoinDesk {
     g.next = msg.round;
     g.dropRoundsBelow(msg.round);
     this.mode = 'running';
-    g.emit('joined', `snapshot from ${short(msg.sender)} (${msg.payload[0]!.length} bytes) for round ${msg.round}; ${g.members.length} members`);
+    g.emit(
+      'joined',
+      `snapshot from ${short(msg.sender)} (${msg.payload[0]!.length} bytes) for round ${msg.round}; ${g.members.length} members`,
+    );
     this.settle?.resolve({ kind: 'joined', snapshot: msg.payload[0]!, round: msg.round, members: g.members.length, from: msg.sender });
     this.settle = undefined;
   }
@@ -287,7 +309,10 @@ function plausibleRecords(g: PeerGroup, records: readonly WireMember[]): WireMem
   const plaintext = g.options.mesh.plaintext === true;
   const allow = g.options.mesh.allowlist ?? [];
   const ok = (k: WireMember): boolean =>
-    k.id !== g.id && !g.directory.has(k.id) && (plaintext ? k.publicKey === null : k.publicKey !== null && allow.includes(k.publicKey)) && senderIdOf(k.publicKey, k.endpoint) === k.id;
+    k.id !== g.id &&
+    !g.directory.has(k.id) &&
+    (plaintext ? k.publicKey === null : k.publicKey !== null && allow.includes(k.publicKey)) &&
+    senderIdOf(k.publicKey, k.endpoint) === k.id;
   const unheard = [...g.directory.values()].filter((p) => p.lastHeard === 0).length;
   return records.filter(ok).slice(0, Math.max(0, Math.min(8, MAX_UNHEARD - unheard)));
 }

@@ -37,9 +37,12 @@ export const SUM: AggregationOptions = { rule: { kind: 'sum' } };
 /** Checks `options`; an {@link InvalidOptionError} names the bad field. */
 export function checkAggregation(options: AggregationOptions): AggregationOptions {
   const r = options.rule;
-  if (r.kind !== 'sum' && r.kind !== 'median' && r.kind !== 'trimmed-mean') throw new InvalidOptionError(`The 'aggregate' rule must be sum, trimmed-mean or median. Got '${(r as { kind: string }).kind}'.`);
-  if (r.kind === 'trimmed-mean' && (!Number.isSafeInteger(r.trim) || r.trim < 1 || r.trim > 64)) throw new InvalidOptionError(`The 'trim' option of the trimmed-mean rule must be an integer in [1, 64]. Got ${r.trim}.`);
-  if (options.clipNorm !== undefined && !(Number.isFinite(options.clipNorm) && options.clipNorm > 0)) throw new InvalidOptionError(`The 'clipNorm' option must be a number in (0, inf). Got ${options.clipNorm}.`);
+  if (r.kind !== 'sum' && r.kind !== 'median' && r.kind !== 'trimmed-mean')
+    throw new InvalidOptionError(`The 'aggregate' rule must be sum, trimmed-mean or median. Got '${(r as { kind: string }).kind}'.`);
+  if (r.kind === 'trimmed-mean' && (!Number.isSafeInteger(r.trim) || r.trim < 1 || r.trim > 64))
+    throw new InvalidOptionError(`The 'trim' option of the trimmed-mean rule must be an integer in [1, 64]. Got ${r.trim}.`);
+  if (options.clipNorm !== undefined && !(Number.isFinite(options.clipNorm) && options.clipNorm > 0))
+    throw new InvalidOptionError(`The 'clipNorm' option must be a number in (0, inf). Got ${options.clipNorm}.`);
   return options;
 }
 

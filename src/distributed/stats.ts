@@ -134,7 +134,19 @@ export class RunStats {
     let p = this.peers.get(id);
     if (p === undefined) {
       if (this.peers.size >= MAX_TRACKED) return undefined;
-      p = { id, name: id.slice(0, 8), stage: -1, epoch: 0, round: -1, sent: new Map(), received: new Map(), history: [], fingerprint: undefined, divergence: undefined, divergenceAt: undefined };
+      p = {
+        id,
+        name: id.slice(0, 8),
+        stage: -1,
+        epoch: 0,
+        round: -1,
+        sent: new Map(),
+        received: new Map(),
+        history: [],
+        fingerprint: undefined,
+        divergence: undefined,
+        divergenceAt: undefined,
+      };
       this.peers.set(id, p);
     }
     return p;
@@ -198,7 +210,8 @@ export class RunStats {
     if (r.round !== undefined) p.round = r.round;
     const recent = p.history.slice(-2 * REPORTED_POINTS);
     for (const point of r.points ?? []) {
-      if (!recent.some((q) => q.stage === point.stage && q.epoch === point.epoch && q.phase === point.phase)) pushBounded(p.history, point, MAX_HISTORY);
+      if (!recent.some((q) => q.stage === point.stage && q.epoch === point.epoch && q.phase === point.phase))
+        pushBounded(p.history, point, MAX_HISTORY);
     }
     if (r.fingerprint !== undefined) {
       p.fingerprint = r.fingerprint;
@@ -213,7 +226,8 @@ export class RunStats {
     if (mine === undefined || (p.divergenceAt?.stage === mine.stage && p.divergenceAt.epoch === mine.epoch)) return;
     p.divergence = fingerprintDivergence(mine, theirs);
     p.divergenceAt = { stage: mine.stage, epoch: mine.epoch };
-    if (this.onDivergence !== undefined && p.divergence > this.divergenceBound) this.onDivergence(p.id, p.name, p.divergence, p.divergenceAt);
+    if (this.onDivergence !== undefined && p.divergence > this.divergenceBound)
+      this.onDivergence(p.id, p.name, p.divergence, p.divergenceAt);
   }
 
   /** Bytes and messages sent and received, summed over peers and kinds. */
@@ -237,7 +251,8 @@ export class RunStats {
 export function fingerprintDivergence(a: ParamFingerprint, b: ParamFingerprint): number {
   if (a.hash === b.hash) return 0;
   let max = Math.abs(a.norm - b.norm);
-  if (a.samples.length === b.samples.length) for (let i = 0; i < a.samples.length; i++) max = Math.max(max, Math.abs(a.samples[i]! - b.samples[i]!));
+  if (a.samples.length === b.samples.length)
+    for (let i = 0; i < a.samples.length; i++) max = Math.max(max, Math.abs(a.samples[i]! - b.samples[i]!));
   return Math.max(max, Number.MIN_VALUE);
 }
 
@@ -271,7 +286,8 @@ function pushBounded<T>(list: T[], item: T, max: number): void {
   if (list.length > max) list.splice(0, list.length - max);
 }
 
-const INT = (v: unknown, min: number, max: number): number | undefined => (typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max ? v : undefined);
+const INT = (v: unknown, min: number, max: number): number | undefined =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max ? v : undefined;
 const NUM = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 function parsePoint(v: unknown): EpochPoint | undefined {
@@ -302,7 +318,10 @@ function parseFingerprint(v: unknown): ParamFingerprint | undefined {
 function parseReport(meta: Record<string, unknown>): Partial<SelfReport> {
   const name = typeof meta['name'] === 'string' && NAME_RE.test(meta['name']) ? meta['name'] : undefined;
   const list = meta['points'];
-  const points = Array.isArray(list) && list.length <= REPORTED_POINTS ? list.map(parsePoint).filter((x): x is EpochPoint => x !== undefined) : undefined;
+  const points =
+    Array.isArray(list) && list.length <= REPORTED_POINTS
+      ? list.map(parsePoint).filter((x): x is EpochPoint => x !== undefined)
+      : undefined;
   const fingerprint = parseFingerprint(meta['fingerprint']);
   const out: { -readonly [K in keyof SelfReport]?: SelfReport[K] } = {};
   if (name !== undefined) out.name = name;

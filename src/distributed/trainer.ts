@@ -41,7 +41,8 @@ export async function enterRun(group: PeerGroup, model: Dbn, scratchFile: string
   let current = model;
   if (start.kind !== 'fresh') {
     writeBytes(scratchFile, start.kind === 'joined' ? start.snapshot : start.model);
-    const loaded = start.kind === 'joined' ? Dbn.resume(scratchFile, { backend: model.backend }) : Dbn.load(scratchFile, { backend: model.backend });
+    const loaded =
+      start.kind === 'joined' ? Dbn.resume(scratchFile, { backend: model.backend }) : Dbn.load(scratchFile, { backend: model.backend });
     loaded.metadata = { ...loaded.metadata, ...model.metadata };
     model.dispose();
     current = loaded;

@@ -88,8 +88,14 @@ export class ViewChanges {
 
   private coordinate(suspects: readonly string[]): void {
     this.g.countRecovery();
-    this.coordination = { since: Date.now(), suspects: new Set([...suspects, ...this.suspects]), states: new Map([[this.g.id, this.g.next - 1]]) };
-    for (const id of this.g.members) if (id !== this.g.id && !this.coordination.suspects.has(id)) this.g.sendTo(id, 'recover', { suspects: [...this.coordination.suspects] });
+    this.coordination = {
+      since: Date.now(),
+      suspects: new Set([...suspects, ...this.suspects]),
+      states: new Map([[this.g.id, this.g.next - 1]]),
+    };
+    for (const id of this.g.members)
+      if (id !== this.g.id && !this.coordination.suspects.has(id))
+        this.g.sendTo(id, 'recover', { suspects: [...this.coordination.suspects] });
     this.checkCoordination();
   }
 
@@ -120,15 +126,27 @@ export class ViewChanges {
     const expected = this.g.members.filter((id) => !c.suspects.has(id));
     if (!force && !expected.every((id) => c.states.has(id))) return;
     const cut = Math.max(...c.states.values());
-    const members = [...c.states.entries()].filter(([, done]) => done >= cut - 1).map(([id]) => id).sort();
-    const holder = [...c.states.entries()].find(([id, done]) => done === cut && id === this.g.id)?.[0] ?? [...c.states.entries()].find(([, done]) => done === cut)![0];
+    const members = [...c.states.entries()]
+      .filter(([, done]) => done >= cut - 1)
+      .map(([id]) => id)
+      .sort();
+    const holder =
+      [...c.states.entries()].find(([id, done]) => done === cut && id === this.g.id)?.[0] ??
+      [...c.states.entries()].find(([, done]) => done === cut)![0];
     const view = this.g.view + 1;
     const records = members.map((id) => this.g.memberRecord(id));
     this.coordination = undefined;
     for (const id of members) {
       if (id === this.g.id) continue;
       const p = this.g.directory.get(id)!;
-      this.g.mesh.send(p.endpoint, p.publicKey, encodeRound({ kind: 'newView', runId: this.g.options.runId, sender: this.g.id, instance: this.g.instance, view, round: cut }, { members: records, holder }));
+      this.g.mesh.send(
+        p.endpoint,
+        p.publicKey,
+        encodeRound(
+          { kind: 'newView', runId: this.g.options.runId, sender: this.g.id, instance: this.g.instance, view, round: cut },
+          { members: records, holder },
+        ),
+      );
     }
     this.applyView(view, records, cut, holder);
   }
@@ -142,12 +160,22 @@ export class ViewChanges {
 
   private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
     if (!members.some((m) => m.id === this.g.id)) {
-      this.g.fail(new SyncError(`This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`, 'EEXCLUDED'));
+      this.g.fail(
+        new SyncError(
+          `This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`,
+          'EEXCLUDED',
+        ),
+      );
       return;
     }
     const done = this.g.next - 1;
     if (done !== cut && done !== cut - 1) {
-      this.g.fail(new SyncError(`View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`, 'EPROTOCOL'));
+      this.g.fail(
+        new SyncError(
+          `View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`,
+          'EPROTOCOL',
+        ),
+      );
       return;
     }
     const now = Date.now();
@@ -162,7 +190,10 @@ export class ViewChanges {
     this.suspects.clear();
     this.recovery = undefined;
     this.coordination = undefined;
-    this.g.emit('view', `view ${view}: ${this.g.members.length} member(s) after round ${cut}${lost.length > 0 ? `; dropped ${lost.map(short).join(', ')}` : ''}`);
+    this.g.emit(
+      'view',
+      `view ${view}: ${this.g.members.length} member(s) after round ${cut}${lost.length > 0 ? `; dropped ${lost.map(short).join(', ')}` : ''}`,
+    );
     if (done === cut - 1) this.g.sendTo(holder, 'resultRequest', {}, [], cut);
     else {
       this.g.exchange.resend();
@@ -173,6 +204,7 @@ export class ViewChanges {
 
 function suspectList(meta: Record<string, unknown>): string[] {
   const v = meta['suspects'];
-  if (!Array.isArray(v) || v.length > MAX_PEERS || !v.every((s) => typeof s === 'string' && /^[0-9a-f]{32}$/.test(s))) throw new WireFormatError('EFIELD', "Field 'suspects' must be a list of peer ids.");
+  if (!Array.isArray(v) || v.length > MAX_PEERS || !v.every((s) => typeof s === 'string' && /^[0-9a-f]{32}$/.test(s)))
+    throw new WireFormatError('EFIELD', "Field 'suspects' must be a list of peer ids.");
   return v as string[];
 }

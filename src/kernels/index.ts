@@ -20,7 +20,9 @@ export const backendFactories: ReadonlyMap<string, () => Backend> = new Map<stri
 export function createBackend(name: string): Backend {
   const factory = backendFactories.get(name);
   if (factory === undefined) {
-    throw new InvalidOptionError(`Unknown backend '${name}'. Expected one of ${[...backendFactories.keys()].map((k) => `'${k}'`).join(', ')}.`);
+    throw new InvalidOptionError(
+      `Unknown backend '${name}'. Expected one of ${[...backendFactories.keys()].map((k) => `'${k}'`).join(', ')}.`,
+    );
   }
   return factory();
 }

@@ -73,14 +73,18 @@ function check(where: string, scores: Scores, labels: Labels): void {
     throw new ShapeMismatchError(`Argument 'labels' passed to '${where}' must be an array of 0/1 labels.`);
   }
   if (scores.length !== labels.length) {
-    throw new ShapeMismatchError(`Arguments 'scores' and 'labels' passed to '${where}' must have equal lengths, got ${scores.length} and ${labels.length}.`);
+    throw new ShapeMismatchError(
+      `Arguments 'scores' and 'labels' passed to '${where}' must have equal lengths, got ${scores.length} and ${labels.length}.`,
+    );
   }
   if (scores.length === 0) throw new ShapeMismatchError(`Argument 'scores' passed to '${where}' is empty; expected at least one row.`);
   for (let i = 0; i < labels.length; i++) {
     const y = labels[i];
-    if (y !== 0 && y !== 1) throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold only 0 and 1; element ${i} is ${String(y)}.`);
+    if (y !== 0 && y !== 1)
+      throw new InvalidDataError(`Argument 'labels' passed to '${where}' must hold only 0 and 1; element ${i} is ${String(y)}.`);
     const s = scores[i];
-    if (typeof s !== 'number' || Number.isNaN(s)) throw new InvalidDataError(`Argument 'scores' passed to '${where}' must hold numbers (not NaN); element ${i} is ${String(s)}.`);
+    if (typeof s !== 'number' || Number.isNaN(s))
+      throw new InvalidDataError(`Argument 'scores' passed to '${where}' must hold numbers (not NaN); element ${i} is ${String(s)}.`);
   }
 }
 
@@ -109,7 +113,13 @@ function steps(scores: Scores, labels: Labels): Steps {
       fps.push(fp);
     }
   }
-  return { thresholds: Float64Array.from(thresholds), tps: Float64Array.from(tps), fps: Float64Array.from(fps), positives: tp, negatives: fp };
+  return {
+    thresholds: Float64Array.from(thresholds),
+    tps: Float64Array.from(tps),
+    fps: Float64Array.from(fps),
+    positives: tp,
+    negatives: fp,
+  };
 }
 
 function needClass(where: string, st: Steps, positive: boolean, negative: boolean): void {
@@ -172,7 +182,9 @@ export function rocAuc(scores: Scores, labels: Labels): number {
 function positivesInTopK(where: string, scores: Scores, labels: Labels, k: number): { hits: number; positives: number } {
   check(where, scores, labels);
   if (!Number.isSafeInteger(k) || k < 1 || k > scores.length) {
-    throw new InvalidOptionError(`Argument 'k' passed to '${where}' must be an integer in [1, ${scores.length}] (the number of rows). Got ${String(k)}.`);
+    throw new InvalidOptionError(
+      `Argument 'k' passed to '${where}' must be an integer in [1, ${scores.length}] (the number of rows). Got ${String(k)}.`,
+    );
   }
   const st = steps(scores, labels);
   let hits = 0;

@@ -6,7 +6,8 @@
 import * as zlib from 'node:zlib';
 
 type NativeCrc = (data: Uint8Array, value?: number) => number;
-const NATIVE: NativeCrc | undefined = typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (zlib as unknown as { crc32: NativeCrc }).crc32 : undefined;
+const NATIVE: NativeCrc | undefined =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function' ? (zlib as unknown as { crc32: NativeCrc }).crc32 : undefined;
 
 const TABLES: Uint32Array = (() => {
   const t = new Uint32Array(8 * 256);

@@ -44,7 +44,14 @@ export class DealerPool {
     if (open !== undefined) return open;
     const keys = this.host.curveKeys;
     const sec = keys === null ? {} : { curveSecretKey: keys.secretKey, curvePublicKey: keys.publicKey, curveServerKey: publicKey };
-    const dealer = new zmq.Dealer({ context: this.host.context, linger: 0, sendTimeout: 0, sendHighWaterMark: 16, maxMessageSize: this.host.frameLimit(), ...sec });
+    const dealer = new zmq.Dealer({
+      context: this.host.context,
+      linger: 0,
+      sendTimeout: 0,
+      sendHighWaterMark: 16,
+      maxMessageSize: this.host.frameLimit(),
+      ...sec,
+    });
     try {
       dealer.connect(router);
     } catch (err) {

@@ -51,14 +51,19 @@ export class Heartbeat {
     for (const k of ['epoch', 'batches', 'samples'] as const) {
       const v = progress[k];
       if (!Number.isSafeInteger(v) || v < 0) {
-        throw new InvalidOptionError(`Argument 'progress.${k}' passed to 'Peer.setProgress' must be a non-negative integer, got ${String(v)}.`);
+        throw new InvalidOptionError(
+          `Argument 'progress.${k}' passed to 'Peer.setProgress' must be a non-negative integer, got ${String(v)}.`,
+        );
       }
     }
     this.progress = { epoch: progress.epoch, batches: progress.batches, samples: progress.samples };
   }
 
   setWeightFingerprint(values: ArrayLike<number>): void {
-    if (values.length > 64) throw new InvalidOptionError(`Argument 'values' passed to 'Peer.setWeightFingerprint' may hold at most 64 numbers, got ${values.length}.`);
+    if (values.length > 64)
+      throw new InvalidOptionError(
+        `Argument 'values' passed to 'Peer.setWeightFingerprint' may hold at most 64 numbers, got ${values.length}.`,
+      );
     this.weightFingerprint = Float64Array.from(values);
   }
 

@@ -43,7 +43,16 @@ export type {
   SnapshotResponseMessage,
   SparseTensor,
 } from './wire.js';
-export { fromFloat16Bits, toFloat16Bits, float16FromFloat32, float16Table, encodeFloat16, decodeFloat16, decodeFloat16Into, roundToFloat16 } from './float16.js';
+export {
+  fromFloat16Bits,
+  toFloat16Bits,
+  float16FromFloat32,
+  float16Table,
+  encodeFloat16,
+  decodeFloat16,
+  decodeFloat16Into,
+  roundToFloat16,
+} from './float16.js';
 export { crc32 } from './crc32.js';
 export {
   PUBLIC_KEY_FILE,

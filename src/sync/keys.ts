@@ -164,7 +164,10 @@ async function checkPrivate(path: string, what: string, fix: '600' | '700'): Pro
   if (process.platform === 'win32') return;
   const mode = (await stat(path)).mode & 0o777;
   if ((mode & 0o077) !== 0) {
-    throw new SyncError(`${path}: the ${what} has mode 0${mode.toString(8)}, so group or others can read or write it; run chmod ${fix} ${path}`, 'EKEYPERM');
+    throw new SyncError(
+      `${path}: the ${what} has mode 0${mode.toString(8)}, so group or others can read or write it; run chmod ${fix} ${path}`,
+      'EKEYPERM',
+    );
   }
 }
 
@@ -173,7 +176,10 @@ async function checkNotWritable(path: string, what: string): Promise<void> {
   if (process.platform === 'win32') return;
   const mode = (await stat(path)).mode & 0o777;
   if ((mode & 0o022) !== 0) {
-    throw new SyncError(`${path}: the ${what} has mode 0${mode.toString(8)}, so group or others can change which keys are allowed; run chmod go-w ${path}`, 'EKEYPERM');
+    throw new SyncError(
+      `${path}: the ${what} has mode 0${mode.toString(8)}, so group or others can change which keys are allowed; run chmod go-w ${path}`,
+      'EKEYPERM',
+    );
   }
 }
 

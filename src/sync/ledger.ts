@@ -143,7 +143,17 @@ export class SenderLedger {
     this.pendingHints.delete(sender);
     const start = hint === undefined ? floor : Math.max(floor, Math.min(hint, firstHeard));
     if (this.senders.size >= this.maxSenders) this.evictOldest();
-    const s: SenderEntry = { delivered: 0, duplicates: 0, stale: 0, gaps: 0, floor: start, heard: 0, recent: new Set(), recentOrder: [], touched: 0 };
+    const s: SenderEntry = {
+      delivered: 0,
+      duplicates: 0,
+      stale: 0,
+      gaps: 0,
+      floor: start,
+      heard: 0,
+      recent: new Set(),
+      recentOrder: [],
+      touched: 0,
+    };
     this.senders.set(sender, s);
     return s;
   }

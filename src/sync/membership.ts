@@ -60,7 +60,15 @@ export interface MembershipHost extends SocketHost {
 
 /** The public view of a record. */
 export function info(r: PeerRecord): PeerInfo {
-  return { pub: r.pub, router: r.router ?? '', publicKey: r.publicKey, senderId: r.senderId, lastSeen: r.lastSeen, alive: r.alive, seed: r.seed };
+  return {
+    pub: r.pub,
+    router: r.router ?? '',
+    publicKey: r.publicKey,
+    senderId: r.senderId,
+    lastSeen: r.lastSeen,
+    alive: r.alive,
+    seed: r.seed,
+  };
 }
 
 /** The peer table of one {@link Peer}; see the top of this file. */
@@ -146,7 +154,12 @@ export class Membership {
 
   private heardOver(rec: PeerRecord, hb: HeartbeatMessage, now: number): void {
     const self = this.host.self();
-    if (hb.self.pub !== rec.pub && hb.self.pub !== self.pub && !this.records.has(hb.self.pub) && this.aliases.size < this.host.options.maxPeers) {
+    if (
+      hb.self.pub !== rec.pub &&
+      hb.self.pub !== self.pub &&
+      !this.records.has(hb.self.pub) &&
+      this.aliases.size < this.host.options.maxPeers
+    ) {
       this.aliases.set(hb.self.pub, rec);
     }
     rec.advertised = hb.self;
@@ -211,7 +224,13 @@ export class Membership {
     };
     const k = this.host.options.curve?.keys;
     const sec = k === undefined ? {} : { curveServerKey: a.publicKey, curvePublicKey: k.publicKey, curveSecretKey: k.secretKey };
-    const sub = new zmq.Subscriber({ context: this.host.context, receiveHighWaterMark: this.host.options.rcvHWM, linger: 0, maxMessageSize: this.host.frameLimit(), ...sec });
+    const sub = new zmq.Subscriber({
+      context: this.host.context,
+      receiveHighWaterMark: this.host.options.rcvHWM,
+      linger: 0,
+      maxMessageSize: this.host.frameLimit(),
+      ...sec,
+    });
     try {
       sub.subscribe(runPrefix(this.host.options.runId));
       sub.connect(a.pub);

@@ -67,7 +67,14 @@ export class ConnectionBinder {
   private readonly limits: Required<BinderLimits>;
 
   constructor(limits: BinderLimits = {}) {
-    this.limits = { maxBound: 1024, maxHeldConnections: 64, maxHeldMessages: 32, maxHeldBytes: 64 << 20, challengeTimeoutMs: 2000, ...limits };
+    this.limits = {
+      maxBound: 1024,
+      maxHeldConnections: 64,
+      maxHeldMessages: 32,
+      maxHeldBytes: 64 << 20,
+      challengeTimeoutMs: 2000,
+      ...limits,
+    };
   }
 
   /** The sender `connection` is bound to, if any. */
@@ -80,7 +87,14 @@ export class ConnectionBinder {
    * handles it (now or once the connection is bound); `challenge(nonce)` sends `sender` a challenge
    * and returns false when it cannot (then the message is refused).
    */
-  judge(connection: string, sender: string, bytes: number, deliver: () => void, challenge: (nonce: string) => boolean, now: number): Verdict {
+  judge(
+    connection: string,
+    sender: string,
+    bytes: number,
+    deliver: () => void,
+    challenge: (nonce: string) => boolean,
+    now: number,
+  ): Verdict {
     const owner = this.bound.get(connection);
     if (owner === sender) {
       deliver();
@@ -93,7 +107,11 @@ export class ConnectionBinder {
     this.expire(now);
     const list = this.held.get(connection) ?? [];
     const heldBytes = list.reduce((s, h) => s + h.bytes, 0);
-    if ((list.length === 0 && this.held.size >= this.limits.maxHeldConnections) || list.length >= this.limits.maxHeldMessages || heldBytes + bytes > this.limits.maxHeldBytes) {
+    if (
+      (list.length === 0 && this.held.size >= this.limits.maxHeldConnections) ||
+      list.length >= this.limits.maxHeldMessages ||
+      heldBytes + bytes > this.limits.maxHeldBytes
+    ) {
       this.counters.dropped++;
       return 'refused';
     }

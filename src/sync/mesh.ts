@@ -96,7 +96,15 @@ export class Mesh {
       linger: 0,
       maxMessageSize: opts.maxFrameBytes,
       receiveHighWaterMark: 1000,
-      ...(curve === undefined ? {} : { curveServer: true, curveSecretKey: curve.secretKey, curvePublicKey: curve.publicKey, zapDomain: 'dbn', zapEnforceDomain: true }),
+      ...(curve === undefined
+        ? {}
+        : {
+            curveServer: true,
+            curveSecretKey: curve.secretKey,
+            curvePublicKey: curve.publicKey,
+            zapDomain: 'dbn',
+            zapEnforceDomain: true,
+          }),
     });
     try {
       await router.bind(opts.bind);
@@ -115,7 +123,11 @@ export class Mesh {
     const mesh = new Mesh(ctx, router, zap, opts, endpoint, onWarning);
     if (zap !== undefined) {
       const allowed = new Set((opts.allowlist ?? []).map((k) => Buffer.from(z85Decode(k)!).toString('hex')));
-      void serveZap(zap, (key) => allowed.has(key.toString('hex')), (detail) => onWarning(new SyncError(`Refused a connection: ${detail} is not allowed.`, 'EKEY')));
+      void serveZap(
+        zap,
+        (key) => allowed.has(key.toString('hex')),
+        (detail) => onWarning(new SyncError(`Refused a connection: ${detail} is not allowed.`, 'EKEY')),
+      );
     }
     void mesh.receiveLoop();
     return mesh;
@@ -139,7 +151,9 @@ export class Mesh {
     let d = this.dealers.get(endpoint);
     if (d === undefined) {
       if (this.dealers.size >= (this.opts.maxDialed ?? 300)) {
-        this.onWarning(new SyncError(`Not dialing ${endpoint}: ${this.dealers.size} peers are dialed already (the most allowed).`, 'ELIMIT'));
+        this.onWarning(
+          new SyncError(`Not dialing ${endpoint}: ${this.dealers.size} peers are dialed already (the most allowed).`, 'ELIMIT'),
+        );
         return false;
       }
       const k = this.opts.keys;
@@ -163,7 +177,10 @@ export class Mesh {
         this.onWarning(new SyncError(`Cannot dial ${endpoint}: ${(err as Error).message}`, 'ECONNECT', { cause: err }));
         return false;
       }
-      d = { socket, queue: new SendQueue(socket, this.opts.maxQueued ?? 64, () => undefined, this.opts.maxQueuedBytes ?? 2 * this.opts.maxFrameBytes) };
+      d = {
+        socket,
+        queue: new SendQueue(socket, this.opts.maxQueued ?? 64, () => undefined, this.opts.maxQueuedBytes ?? 2 * this.opts.maxFrameBytes),
+      };
       this.dealers.set(endpoint, d);
     }
     return d.queue.push(frames);

@@ -188,14 +188,18 @@ export const TCP_RE = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^:/[\]#\s]+):(\d{1,5})$/;
 export const WILDCARD_HOSTS = new Set(['*', '0.0.0.0', '[::]', '::']);
 
 export const CONSTRAINTS: Constraints = {
-  runId: { kind: 'custom', expected: "1–16 characters of [A-Za-z0-9._-]", check: (v) => typeof v === 'string' && RUN_ID_RE.test(v) },
+  runId: { kind: 'custom', expected: '1–16 characters of [A-Za-z0-9._-]', check: (v) => typeof v === 'string' && RUN_ID_RE.test(v) },
   fingerprint: { kind: 'custom', expected: '64 lowercase hex characters', check: (v) => typeof v === 'string' && HEX_RE(64).test(v) },
   senderId: { kind: 'custom', expected: '32 lowercase hex characters', check: (v) => typeof v === 'string' && HEX_RE(32).test(v) },
   bind: { kind: 'custom', expected: "an endpoint 'tcp://host:port'", check: (v) => typeof v === 'string' && TCP_RE.test(v) },
   routerBind: { kind: 'custom', expected: "an endpoint 'tcp://host:port'", check: (v) => typeof v === 'string' && TCP_RE.test(v) },
   advertise: { kind: 'custom', expected: "an endpoint like 'tcp://host:port'", check: isEndpoint },
   advertiseRouter: { kind: 'custom', expected: "an endpoint like 'tcp://host:port'", check: isEndpoint },
-  peers: { kind: 'custom', expected: 'an array of endpoint strings', check: (v) => Array.isArray(v) && v.every((s) => typeof s === 'string') },
+  peers: {
+    kind: 'custom',
+    expected: 'an array of endpoint strings',
+    check: (v) => Array.isArray(v) && v.every((s) => typeof s === 'string'),
+  },
   keys: { kind: 'object' },
   allowlist: { kind: 'custom', expected: 'an array of 40-character Z85 public keys', check: (v) => Array.isArray(v) && v.every(isZ85Key) },
   plaintext: { kind: 'boolean' },
@@ -224,11 +228,12 @@ export function parseSeed(seed: string): { readonly pub: string; readonly public
   const i = seed.indexOf('#');
   const pub = i < 0 ? seed : seed.slice(0, i);
   const key = i < 0 ? null : seed.slice(i + 1);
-  if (!isEndpoint(pub)) throw new InvalidOptionError(`Seed peer '${seed}' must be an endpoint like 'tcp://host:port', optionally followed by '#<public key>'.`);
-  if (key !== null && !isZ85Key(key)) throw new InvalidOptionError(`Seed peer '${seed}': the part after '#' must be a 40-character Z85 public key.`);
+  if (!isEndpoint(pub))
+    throw new InvalidOptionError(`Seed peer '${seed}' must be an endpoint like 'tcp://host:port', optionally followed by '#<public key>'.`);
+  if (key !== null && !isZ85Key(key))
+    throw new InvalidOptionError(`Seed peer '${seed}': the part after '#' must be a 40-character Z85 public key.`);
   return { pub, publicKey: key };
 }
-
 
 /**
  * True for `tcp://host:port` with a port in 1–65535 and a host that is not a wildcard: the only
@@ -307,7 +312,9 @@ export function resolvePeerOptions(options: PeerOptions): ResolvedPeerOptions {
   const curve = resolveCurve(options);
   let senderId = options.senderId ?? (curve === null ? randomBytes(16).toString('hex') : senderIdFor(curve.keys.publicKey));
   if (curve !== null && !senderMatchesKey(senderId, curve.keys.publicKey)) {
-    throw new InvalidOptionError(`The 'senderId' option of Peer must start with '${keyPrefix(curve.keys.publicKey)}' (derived from the public key) under CURVE; got ${senderId}.`);
+    throw new InvalidOptionError(
+      `The 'senderId' option of Peer must start with '${keyPrefix(curve.keys.publicKey)}' (derived from the public key) under CURVE; got ${senderId}.`,
+    );
   }
   senderId = senderId.toLowerCase();
   return {
@@ -345,7 +352,9 @@ function resolveCurve(options: PeerOptions): ResolvedPeerOptions['curve'] {
   }
   if (plaintext) return null;
   if (options.keys === undefined || options.allowlist === undefined) {
-    throw new InvalidOptionError("Peer needs 'keys' and 'allowlist' for CURVE, or 'plaintext: true' to run unencrypted and unauthenticated.");
+    throw new InvalidOptionError(
+      "Peer needs 'keys' and 'allowlist' for CURVE, or 'plaintext: true' to run unencrypted and unauthenticated.",
+    );
   }
   if (zmq.capability.curve !== true) throw new SyncError('This zeromq build has no CURVE support; use plaintext: true.', 'ECURVE');
   try {
@@ -377,7 +386,10 @@ function checkSeed(s: string, curve: ResolvedPeerOptions['curve']): { pub: strin
 export function advertisedAddress(o: ResolvedPeerOptions, pubBound: string, routerBound: string): PeerAddress {
   const pub = o.advertise ?? pubBound;
   const router = o.advertiseRouter ?? (o.advertise === undefined ? routerBound : swapHost(routerBound, pub));
-  for (const [name, ep] of [['advertise', pub], ['advertiseRouter', router]] as const) {
+  for (const [name, ep] of [
+    ['advertise', pub],
+    ['advertiseRouter', router],
+  ] as const) {
     if (WILDCARD_HOSTS.has(TCP_RE.exec(ep)?.[1] ?? '')) {
       throw new InvalidOptionError(`Peer binds a wildcard host (${ep}); set the '${name}' option to an address other peers can reach.`);
     }
@@ -387,10 +399,13 @@ export function advertisedAddress(o: ResolvedPeerOptions, pubBound: string, rout
 
 /** InvalidOptionError unless `sequences` is a Map of 32-hex sender ids to integers ≥ 0. */
 export function checkSequences(sequences: unknown, where: string): asserts sequences is ReadonlyMap<string, number> {
-  if (!(sequences instanceof Map)) throw new InvalidOptionError(`Argument 'sequences' passed to '${where}' must be a Map of sender id to sequence.`);
+  if (!(sequences instanceof Map))
+    throw new InvalidOptionError(`Argument 'sequences' passed to '${where}' must be a Map of sender id to sequence.`);
   for (const [sender, seq] of sequences as Map<unknown, unknown>) {
     if (typeof sender !== 'string' || !HEX_RE(32).test(sender) || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) {
-      throw new InvalidOptionError(`Argument 'sequences' passed to '${where}' must map 32-hex sender ids to integers >= 0; got ${String(sender)} → ${String(seq)}.`);
+      throw new InvalidOptionError(
+        `Argument 'sequences' passed to '${where}' must map 32-hex sender ids to integers >= 0; got ${String(sender)} → ${String(seq)}.`,
+      );
     }
   }
 }

@@ -17,7 +17,8 @@
  *
  * Parts (as in zyre): `membership.ts` (records, announce, retry), `ledger.ts` (pure: floors,
  * duplicates, staleness, gaps, snapshot hints), `identity.ts` + `zap.ts` (CURVE key binding),
- * `snapshot-service.ts` / `snapshot-client.ts`, `dealers.ts`, `heartbeats.ts`, `peer-types.ts`.
+ * `snapshot-service.ts` / `snapshot-client.ts`, `dealers.ts`, `heartbeats.ts`, `peer-types.ts`, and
+ * `peer-inbound.ts` (what is done with each message received).
  *
  * Trust: with CURVE a peer connects only to servers whose key is in its allowlist (learned
  * addresses with other keys are ignored and counted) and its own sockets admit only allowlisted
@@ -42,11 +43,20 @@ import { DealerPool } from './dealers.js';
 import { Heartbeat } from './heartbeats.js';
 import { KeyBinding } from './identity.js';
 import { SenderLedger } from './ledger.js';
-import { PeerCounters, decodeChecked } from './peer-counters.js';
+import { Inbound } from './peer-inbound.js';
+import { PeerCounters } from './peer-counters.js';
 import { info, Membership } from './membership.js';
 import type { PeerRecord } from './membership.js';
 import { CONTROL_FRAME_BYTES, advertisedAddress, checkSequences, defaultRouterBind, resolvePeerOptions } from './peer-types.js';
-import type { PeerEvents, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, ResolvedPeerOptions, SnapshotProvider } from './peer-types.js';
+import type {
+  PeerEvents,
+  PeerOptions,
+  PeerStats,
+  ReceivedSnapshot,
+  Rejection,
+  ResolvedPeerOptions,
+  SnapshotProvider,
+} from './peer-types.js';
 import { Inbox, SendQueue, deltaBytes } from './queues.js';
 import { SnapshotClient } from './snapshot-client.js';
 import { SnapshotService } from './snapshot-service.js';
@@ -54,10 +64,20 @@ import { receiveLoop, watchHandshakes } from './socket-loop.js';
 import type { ReceivingSocket, SocketHost } from './socket-loop.js';
 import { curveOptions, startZapHandler } from './zap.js';
 import { encodeDelta, encodeDeltaFrames } from './wire.js';
-import type { DeltaMessage, Envelope, HeartbeatMessage, Message, PeerAddress, Progress, Shape } from './wire.js';
+import type { DeltaMessage, Envelope, PeerAddress, Progress, Shape } from './wire.js';
 
 export { CONTROL_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES, parseSeed } from './peer-types.js';
-export type { PeerEvents, PeerInfo, PeerOptions, PeerStats, ReceivedSnapshot, Rejection, SenderStats, Snapshot, SnapshotProvider } from './peer-types.js';
+export type {
+  PeerEvents,
+  PeerInfo,
+  PeerOptions,
+  PeerStats,
+  ReceivedSnapshot,
+  Rejection,
+  SenderStats,
+  Snapshot,
+  SnapshotProvider,
+} from './peer-types.js';
 
 /**
  * One peer of a run. Create with {@link Peer.create} (or `new Peer(options)` then
@@ -86,6 +106,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   private readonly snapshots: SnapshotService;
   private readonly client: SnapshotClient;
   private readonly heartbeat: Heartbeat;
+  private readonly inbound: Inbound;
   private frameLimit: number;
   private readonly inboxes = new Set<Inbox<DeltaMessage>>();
   private self: PeerAddress | undefined;
@@ -130,6 +151,20 @@ export class Peer extends EventEmitter<PeerEvents> {
       rejected: (r) => this.reject(r, 'endpoint'),
       warn: (err) => this.warn(err),
     });
+    this.inbound = new Inbound({
+      events: this,
+      curve: this.o.curve !== null,
+      binding: this.binding,
+      ledger: this.ledger,
+      counters: this.counters,
+      inboxes: this.inboxes,
+      snapshots: this.snapshots,
+      client: this.client,
+      heartbeat: this.heartbeat,
+      members: () => this.members,
+      env: () => this.env!,
+      reject: (r, counter) => this.reject(r, counter),
+    });
   }
 
   /** `new Peer(options)` then {@link start}. */
@@ -169,12 +204,23 @@ export class Peer extends EventEmitter<PeerEvents> {
     const o = this.o;
     const ctx = new zmq.Context({ blocky: false });
     await this.startZap(ctx);
-    this.pub = new zmq.XPublisher({ context: ctx, sendHighWaterMark: o.sndHWM, linger: o.lingerMs, maxMessageSize: CONTROL_FRAME_BYTES, ...curveOptions(this.o.curve?.keys ?? null, true) });
+    this.pub = new zmq.XPublisher({
+      context: ctx,
+      sendHighWaterMark: o.sndHWM,
+      linger: o.lingerMs,
+      maxMessageSize: CONTROL_FRAME_BYTES,
+      ...curveOptions(this.o.curve?.keys ?? null, true),
+    });
     this.pub.verbosity = 'allSubs';
     await this.bindOrFail(this.pub, o.bind, 'PUB socket');
     const pubBound = this.pub.lastEndpoint ?? o.bind;
     const routerBind = o.routerBind ?? defaultRouterBind(o.bind, pubBound);
-    this.router = new zmq.Router({ context: ctx, linger: o.lingerMs, maxMessageSize: CONTROL_FRAME_BYTES, ...curveOptions(this.o.curve?.keys ?? null, true) });
+    this.router = new zmq.Router({
+      context: ctx,
+      linger: o.lingerMs,
+      maxMessageSize: CONTROL_FRAME_BYTES,
+      ...curveOptions(this.o.curve?.keys ?? null, true),
+    });
     await this.bindOrFail(this.router, routerBind, 'ROUTER socket');
     this.self = advertisedAddress(o, pubBound, this.router.lastEndpoint ?? routerBind);
     this.env = { runId: o.runId, fingerprint: o.fingerprint, senderId: this.senderId };
@@ -208,7 +254,9 @@ export class Peer extends EventEmitter<PeerEvents> {
    */
   setMaxFrameBytes(bytes: number): void {
     if (!Number.isSafeInteger(bytes) || bytes < 1024 || bytes > 2 ** 31 - 1) {
-      throw new InvalidOptionError(`Argument 'bytes' passed to 'Peer.setMaxFrameBytes' must be an integer in [1024, 2^31 - 1], got ${String(bytes)}.`);
+      throw new InvalidOptionError(
+        `Argument 'bytes' passed to 'Peer.setMaxFrameBytes' must be an integer in [1024, 2^31 - 1], got ${String(bytes)}.`,
+      );
     }
     if (bytes === this.frameLimit) return;
     this.frameLimit = bytes;
@@ -226,7 +274,12 @@ export class Peer extends EventEmitter<PeerEvents> {
    * @returns the sequence assigned, or `undefined` when this peer's send queue is full (nothing
    *   was assigned or sent; keep accumulating and try again later).
    */
-  publishDelta(layer: number, tensors: readonly Float32Array[], shapes: readonly Shape[], opts: { readonly float16?: boolean } = {}): number | undefined {
+  publishDelta(
+    layer: number,
+    tensors: readonly Float32Array[],
+    shapes: readonly Shape[],
+    opts: { readonly float16?: boolean } = {},
+  ): number | undefined {
     const { env } = this.live('publishDelta');
     const sequence = this.sequence + 1;
     const baseSequence = this.layerSequence.get(layer) ?? 0;
@@ -313,7 +366,10 @@ export class Peer extends EventEmitter<PeerEvents> {
    * 'warning' with SyncError `ECONNECT`).
    * @throws SyncError `ETIMEDOUT` when no peer answered in time, `ECLOSED` when closed meanwhile.
    */
-  async requestSnapshot(timeoutMs: number, opts: { readonly layers?: readonly number[]; readonly adoptSequences?: boolean } = {}): Promise<ReceivedSnapshot> {
+  async requestSnapshot(
+    timeoutMs: number,
+    opts: { readonly layers?: readonly number[]; readonly adoptSequences?: boolean } = {},
+  ): Promise<ReceivedSnapshot> {
     const { env } = this.live('requestSnapshot');
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
       throw new InvalidOptionError(`Argument 'timeoutMs' passed to 'Peer.requestSnapshot' must be a positive number, got ${timeoutMs}.`);
@@ -345,7 +401,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     while ((this.members?.alivePeers() ?? []).filter((r) => r.hearsUs).length < count) {
       const remaining = deadline - Date.now();
       if (this.closed) throw new SyncError('Peer closed while waiting for peers.', 'ECLOSED');
-      if (remaining <= 0) throw new SyncError(`Fewer than ${count} peers alive (hearing this peer too) after ${timeoutMs} ms.`, 'ETIMEDOUT');
+      if (remaining <= 0)
+        throw new SyncError(`Fewer than ${count} peers alive (hearing this peer too) after ${timeoutMs} ms.`, 'ETIMEDOUT');
       await this.client.waitForEvent('heartbeat', remaining);
     }
   }
@@ -381,7 +438,9 @@ export class Peer extends EventEmitter<PeerEvents> {
   private async startZap(ctx: zmq.Context): Promise<void> {
     if (this.o.curve === null) return;
     const refused = (detail: string): void => this.reject({ reason: 'key', detail }, 'key');
-    this.zap = await startZapHandler(ctx, this.o.curve.allowed, refused, (zap) => this.bindOrFail(zap, 'inproc://zeromq.zap.01', 'ZAP handler'));
+    this.zap = await startZapHandler(ctx, this.o.curve.allowed, refused, (zap) =>
+      this.bindOrFail(zap, 'inproc://zeromq.zap.01', 'ZAP handler'),
+    );
   }
 
   private startQueues(pub: zmq.XPublisher, router: zmq.Router): void {
@@ -393,8 +452,8 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.watchHandshakes(router);
     this.pubQueue = new SendQueue(pub, this.o.maxQueuedMessages, onSendError, this.o.maxQueuedBytes);
     this.routerQueue = new SendQueue(router, this.o.maxQueuedMessages, onSendError, this.o.maxQueuedBytes);
-    this.receiveLoop(router, (frames) => this.onRouterMessage(frames));
-    this.receiveLoop(pub, (frames) => this.onSubscription(frames));
+    this.receiveLoop(router, (frames) => this.inbound.onRouterMessage(frames));
+    this.receiveLoop(pub, (frames) => this.inbound.onSubscription(frames));
   }
 
   /** What membership and the DEALER pool share. */
@@ -414,7 +473,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...this.socketHost(ctx),
       options: this.o,
       self: () => this.self!,
-      onSubMessage: (rec, frames) => this.onSubMessage(rec, frames),
+      onSubMessage: (rec, frames) => this.inbound.onSubMessage(rec, frames),
       announce: (rec) => this.announce(rec),
       dropDealer: (router) => this.dealers?.drop(router),
       rejected: (r, counter) => this.reject(r, counter),
@@ -428,7 +487,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       ...this.socketHost(ctx),
       curveKeys: this.o.curve?.keys ?? null,
       maxQueuedBytes: this.o.maxQueuedBytes,
-      onMessage: (frames, key) => this.onDealerMessage(frames, key),
+      onMessage: (frames, key) => this.inbound.onDealerMessage(frames, key),
       hwm: () => this.counters.dropped.dealerHwm++,
       sendError: (err) => {
         this.counters.sendErrors++;
@@ -493,79 +552,12 @@ export class Peer extends EventEmitter<PeerEvents> {
   }
 
   private receiveLoop(socket: ReceivingSocket, handle: (frames: Buffer[]) => void): void {
-    receiveLoop(socket, handle, () => this.closed, (err) => this.warn(err));
-  }
-
-  private decodeOwn(frames: Buffer[]): Message | 'self' | undefined {
-    return decodeChecked(frames, this.env!, this.counters, {
-      malformed: (err) => this.emit('malformed', err),
-      rejected: (r, counter) => this.reject(r, counter),
-    });
-  }
-
-  private onSubMessage(rec: PeerRecord, frames: Buffer[]): void {
-    if (this.members?.records.get(rec.pub) !== rec) return;
-    const msg = this.decodeOwn(frames);
-    if (msg === undefined) return;
-    if (msg === 'self') {
-      // One of our own names reached us by gossip: stop listening to ourselves.
-      this.members.forgetSelfAlias(rec);
-      return;
-    }
-    if (!this.allowedSender(msg.senderId, rec.publicKey)) return;
-    if (msg.kind === 'delta') this.onDelta(msg);
-    else if (msg.kind === 'heartbeat') this.onHeartbeat(msg, rec);
-    else this.counters.unexpected++;
-  }
-
-  /**
-   * With CURVE, true when `senderId` carries the prefix of `key`, the key of the connection the
-   * message came in on (see `identity.ts`); otherwise refuses, counts and reports it. Plaintext
-   * has no identities to check: always true.
-   */
-  private allowedSender(senderId: string, key: string | null): boolean {
-    if (this.o.curve === null || key === null || this.binding.allows(senderId, key)) return true;
-    this.reject({ reason: 'sender', detail: `sender ${senderId} is not derived from key ${key}, the key of its connection`, senderId }, 'sender');
-    return false;
-  }
-
-  private onRouterMessage(frames: Buffer[]): void {
-    const [rid, ...rest] = frames;
-    if (rid === undefined) return;
-    const msg = this.decodeOwn(rest);
-    if (msg === undefined || msg === 'self') return;
-    if (msg.kind === 'snapshot-request') void this.snapshots.answer(rid, msg);
-    else if (msg.kind === 'heartbeat') this.members?.onHeartbeat(msg, null, Date.now());
-    else this.counters.unexpected++;
-  }
-
-  private onDealerMessage(frames: Buffer[], key: string | null): void {
-    const msg = this.decodeOwn(frames);
-    if (msg === undefined || msg === 'self' || !this.allowedSender(msg.senderId, key)) return;
-    if (msg.kind !== 'snapshot-response') {
-      this.counters.unexpected++;
-      return;
-    }
-    this.client.onResponse(msg);
-  }
-
-  /** XPUB subscription messages: byte 1 then the prefix. A new subscriber hears us at once. */
-  private onSubscription(frames: Buffer[]): void {
-    const f = frames[0];
-    if (f !== undefined && f[0] === 1) this.heartbeat.soonAfterSubscription();
-  }
-
-  private onDelta(d: DeltaMessage): void {
-    if (this.ledger.onDelta(d.senderId, d.sequence) !== 'deliver') return;
-    this.emit('delta', d);
-    for (const inbox of this.inboxes) if (!inbox.push(d)) this.counters.dropped.inboxFull++;
-  }
-
-  /** A heartbeat heard over `rec`'s SUB: it travels behind the sender's deltas, so it moves the floor. */
-  private onHeartbeat(hb: HeartbeatMessage, rec: PeerRecord): void {
-    this.ledger.onHeartbeat(hb.senderId, hb.lastSequence);
-    this.members!.onHeartbeat(hb, rec, Date.now());
-    this.emit('heartbeat', hb);
+    receiveLoop(
+      socket,
+      handle,
+      () => this.closed,
+      (err) => this.warn(err),
+    );
   }
 
   private announce(rec: PeerRecord): void {

@@ -9,7 +9,10 @@ export interface Sender {
 }
 
 /** Bytes a decoded delta holds (its dense or sparse payload). */
-export function deltaBytes(d: { readonly shapes: readonly (readonly [number, number])[]; readonly sparse?: readonly { readonly indices: Uint32Array; readonly values: Float32Array }[] }): number {
+export function deltaBytes(d: {
+  readonly shapes: readonly (readonly [number, number])[];
+  readonly sparse?: readonly { readonly indices: Uint32Array; readonly values: Float32Array }[];
+}): number {
   if (d.sparse !== undefined) return d.sparse.reduce((n, s) => n + s.indices.byteLength + s.values.byteLength, 0);
   return d.shapes.reduce((n, [rows, cols]) => n + 4 * rows * cols, 0);
 }

@@ -73,7 +73,8 @@ export interface RoundMessage extends RoundHeader {
 
 /** Encodes a message; `payload` buffers are sent as they are (callers pass copies they will not mutate). */
 export function encodeRound(h: RoundHeader, meta: Record<string, unknown>, payload: readonly Buffer[] = []): Buffer[] {
-  if (!RUN_ID_RE.test(h.runId)) throw new WireFormatError('EFIELD', `The run id must be 1–16 characters of [A-Za-z0-9._-], got ${JSON.stringify(h.runId)}.`);
+  if (!RUN_ID_RE.test(h.runId))
+    throw new WireFormatError('EFIELD', `The run id must be 1–16 characters of [A-Za-z0-9._-], got ${JSON.stringify(h.runId)}.`);
   const head = Buffer.alloc(HEADER_BYTES);
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt8(ROUNDS_WIRE_VERSION, 4);
@@ -84,19 +85,24 @@ export function encodeRound(h: RoundHeader, meta: Record<string, unknown>, paylo
   head.writeUInt32LE(h.view >>> 0, 44);
   head.writeDoubleLE(h.round, 48);
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
-  if (json.length > MAX_META_BYTES) throw new WireFormatError('EFIELD', `A '${h.kind}' message's fields take ${json.length} bytes, more than ${MAX_META_BYTES}.`);
+  if (json.length > MAX_META_BYTES)
+    throw new WireFormatError('EFIELD', `A '${h.kind}' message's fields take ${json.length} bytes, more than ${MAX_META_BYTES}.`);
   return [head, json, ...payload];
 }
 
 /** Decodes and checks a message's framing and header (not the kind's fields). */
 export function decodeRound(frames: readonly Buffer[]): RoundMessage {
   if (frames.length < 2) throw new WireFormatError('EFRAMES', `A rounds message has at least 2 frames, got ${frames.length}.`);
-  if (frames.length > 2 + MAX_PAYLOAD_FRAMES) throw new WireFormatError('EFRAMES', `A rounds message has at most ${2 + MAX_PAYLOAD_FRAMES} frames, got ${frames.length}.`);
+  if (frames.length > 2 + MAX_PAYLOAD_FRAMES)
+    throw new WireFormatError('EFRAMES', `A rounds message has at most ${2 + MAX_PAYLOAD_FRAMES} frames, got ${frames.length}.`);
   const head = frames[0]!;
-  if (head.length !== HEADER_BYTES) throw new WireFormatError('ETRUNCATED', `The header frame is ${head.length} bytes, expected ${HEADER_BYTES}.`);
-  if (head.toString('latin1', 0, 4) !== MAGIC) throw new WireFormatError('EMAGIC', `Bad magic '${head.toString('latin1', 0, 4)}', expected '${MAGIC}'.`);
+  if (head.length !== HEADER_BYTES)
+    throw new WireFormatError('ETRUNCATED', `The header frame is ${head.length} bytes, expected ${HEADER_BYTES}.`);
+  if (head.toString('latin1', 0, 4) !== MAGIC)
+    throw new WireFormatError('EMAGIC', `Bad magic '${head.toString('latin1', 0, 4)}', expected '${MAGIC}'.`);
   const version = head.readUInt8(4);
-  if (version !== ROUNDS_WIRE_VERSION) throw new WireFormatError('EVERSION', `Rounds wire version ${version} is not supported (this peer speaks ${ROUNDS_WIRE_VERSION}).`);
+  if (version !== ROUNDS_WIRE_VERSION)
+    throw new WireFormatError('EVERSION', `Rounds wire version ${version} is not supported (this peer speaks ${ROUNDS_WIRE_VERSION}).`);
   const kind = KIND_NAMES.get(head.readUInt8(5));
   if (kind === undefined) throw new WireFormatError('EKIND', `Unknown message kind ${head.readUInt8(5)}.`);
   if (head.readUInt16LE(6) !== 0) throw new WireFormatError('EFIELD', `The reserved header field is ${head.readUInt16LE(6)}, not 0.`);
@@ -104,18 +110,21 @@ export function decodeRound(frames: readonly Buffer[]): RoundMessage {
   const end = runBytes.indexOf(0);
   const runId = runBytes.toString('latin1', 0, end < 0 ? 16 : end);
   // Every byte counts (nothing after the NUL padding, nothing the encoder would not write).
-  if ((end >= 0 && runBytes.subarray(end).some((b) => b !== 0)) || !RUN_ID_RE.test(runId)) throw new WireFormatError('EFIELD', 'The run id is not 1–16 characters of [A-Za-z0-9._-], NUL-padded.');
+  if ((end >= 0 && runBytes.subarray(end).some((b) => b !== 0)) || !RUN_ID_RE.test(runId))
+    throw new WireFormatError('EFIELD', 'The run id is not 1–16 characters of [A-Za-z0-9._-], NUL-padded.');
   const round = head.readDoubleLE(48);
   if (!Number.isSafeInteger(round) || round < -1) throw new WireFormatError('EFIELD', `The round ${round} is not an integer >= -1.`);
   const metaFrame = frames[1]!;
-  if (metaFrame.length > MAX_META_BYTES) throw new WireFormatError('EFIELD', `The fields frame is ${metaFrame.length} bytes, more than ${MAX_META_BYTES}.`);
+  if (metaFrame.length > MAX_META_BYTES)
+    throw new WireFormatError('EFIELD', `The fields frame is ${metaFrame.length} bytes, more than ${MAX_META_BYTES}.`);
   let meta: unknown;
   try {
     meta = JSON.parse(metaFrame.toString('utf8'));
   } catch {
     throw new WireFormatError('EFIELD', `The fields frame of a '${kind}' message is not JSON.`);
   }
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new WireFormatError('EFIELD', `The fields of a '${kind}' message must be a JSON object.`);
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+    throw new WireFormatError('EFIELD', `The fields of a '${kind}' message must be a JSON object.`);
   return {
     kind,
     runId,
@@ -137,12 +146,20 @@ export function encodeArrays(scalars: Float64Array, tensors: readonly Float32Arr
  * Reads payload frames as `scalars` (float64) and tensors (float32) of exactly the lengths
  * expected, into fresh aligned arrays; `ESIZE` when a count or length differs.
  */
-export function decodeArrays(payload: readonly Buffer[], scalarCount: number, tensorLengths: readonly number[]): { scalars: Float64Array; tensors: Float32Array[] } {
+export function decodeArrays(
+  payload: readonly Buffer[],
+  scalarCount: number,
+  tensorLengths: readonly number[],
+): { scalars: Float64Array; tensors: Float32Array[] } {
   if (payload.length !== 1 + tensorLengths.length) {
-    throw new WireFormatError('ELENGTH', `Expected ${1 + tensorLengths.length} payload frames (scalars and ${tensorLengths.length} tensors), got ${payload.length}.`);
+    throw new WireFormatError(
+      'ELENGTH',
+      `Expected ${1 + tensorLengths.length} payload frames (scalars and ${tensorLengths.length} tensors), got ${payload.length}.`,
+    );
   }
   const s = payload[0]!;
-  if (s.length !== scalarCount * 8) throw new WireFormatError('ELENGTH', `The scalars frame is ${s.length} bytes, expected ${scalarCount * 8}.`);
+  if (s.length !== scalarCount * 8)
+    throw new WireFormatError('ELENGTH', `The scalars frame is ${s.length} bytes, expected ${scalarCount * 8}.`);
   const scalars = new Float64Array(scalarCount);
   new Uint8Array(scalars.buffer).set(s);
   const tensors = tensorLengths.map((n, i) => {
@@ -162,14 +179,16 @@ function copyBytes(a: Float32Array | Float64Array): Buffer {
 /** The field `key` of `meta` as a safe integer in `[min, max]`, or a `WireFormatError`. */
 export function intField(meta: Record<string, unknown>, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const v = meta[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw new WireFormatError('EFIELD', `Field '${key}' must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}.`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    throw new WireFormatError('EFIELD', `Field '${key}' must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}.`);
   return v;
 }
 
 /** The field `key` of `meta` as a string of at most `max` characters matching `re`. */
 export function stringField(meta: Record<string, unknown>, key: string, re: RegExp, max = 512): string {
   const v = meta[key];
-  if (typeof v !== 'string' || v.length > max || !re.test(v)) throw new WireFormatError('EFIELD', `Field '${key}' is missing or malformed.`);
+  if (typeof v !== 'string' || v.length > max || !re.test(v))
+    throw new WireFormatError('EFIELD', `Field '${key}' is missing or malformed.`);
   return v;
 }
 
@@ -193,7 +212,8 @@ export function membersField(meta: Record<string, unknown>, key: string, max: nu
     if (typeof m !== 'object' || m === null) throw new WireFormatError('EFIELD', `Field '${key}' holds a peer that is not an object.`);
     const r = m as Record<string, unknown>;
     const publicKey = r['publicKey'];
-    if (publicKey !== null && (typeof publicKey !== 'string' || publicKey.length !== 40)) throw new WireFormatError('EFIELD', `Field '${key}' holds a malformed public key.`);
+    if (publicKey !== null && (typeof publicKey !== 'string' || publicKey.length !== 40))
+      throw new WireFormatError('EFIELD', `Field '${key}' holds a malformed public key.`);
     return { id: stringField(r, 'id', ID_RE, 32), endpoint: stringField(r, 'endpoint', ENDPOINT_RE, 300), publicKey };
   });
 }

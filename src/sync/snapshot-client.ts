@@ -104,7 +104,11 @@ export class SnapshotClient {
     try {
       entry = this.host.dealers().get(rec.router!, rec.publicKey);
     } catch (err) {
-      this.host.rejected({ reason: 'endpoint', detail: `${rec.router}: ${(err as Error).message}`, ...(rec.senderId === null ? {} : { senderId: rec.senderId }) });
+      this.host.rejected({
+        reason: 'endpoint',
+        detail: `${rec.router}: ${(err as Error).message}`,
+        ...(rec.senderId === null ? {} : { senderId: rec.senderId }),
+      });
       this.host.warn(err);
       rec.router = null;
       return undefined;

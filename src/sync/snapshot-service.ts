@@ -91,7 +91,11 @@ export class SnapshotService {
         const chosen = layers.length === 0 ? snap.layers : snap.layers.filter((l) => wanted.has(l.layer));
         return encodeSnapshotResponse(env, { requestId: 0, layers: chosen, sequences: snap.sequences });
       } catch (err) {
-        this.host.warn(err instanceof DbnError ? err : new SyncError(`The snapshot provider failed: ${(err as Error).message}`, 'ESNAPSHOT', { cause: err }));
+        this.host.warn(
+          err instanceof DbnError
+            ? err
+            : new SyncError(`The snapshot provider failed: ${(err as Error).message}`, 'ESNAPSHOT', { cause: err }),
+        );
       }
     }
     return encodeSnapshotResponse(env, { requestId: 0, available: false, layers: [], sequences: new Map() });

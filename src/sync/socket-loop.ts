@@ -21,7 +21,12 @@ export type ReceivingSocket = zmq.Subscriber | zmq.Router | zmq.XPublisher | zmq
  * thrown by `handle`, or by a receive while both are open, goes to `warn` (the loop goes on after
  * the former, ends after the latter).
  */
-export function receiveLoop(socket: ReceivingSocket, handle: (frames: Buffer[]) => void, isClosed: () => boolean, warn: (err: unknown) => void): void {
+export function receiveLoop(
+  socket: ReceivingSocket,
+  handle: (frames: Buffer[]) => void,
+  isClosed: () => boolean,
+  warn: (err: unknown) => void,
+): void {
   void (async () => {
     for (;;) {
       let frames: Buffer[];

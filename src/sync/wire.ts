@@ -68,7 +68,7 @@
  * The code: `wire/format.ts` (constants, types, CRC), `wire/values.ts` (payload numerics),
  * `wire/encode.ts` (encoders), `wire/decode.ts` (one table entry per kind). The prose spec is
  * docs/wire-format.md. This module re-exports the public API.
- */export {
+ */ export {
   Flag,
   HEADER_BYTES,
   Kind,
@@ -99,5 +99,13 @@ export type {
   SnapshotResponseMessage,
   SparseTensor,
 } from './wire/format.js';
-export { encodeDelta, encodeDeltaFrames, encodeHeartbeat, encodeSnapshotRequest, encodeSnapshotResponse, readdressSnapshotResponse, sparseFrame } from './wire/encode.js';
+export {
+  encodeDelta,
+  encodeDeltaFrames,
+  encodeHeartbeat,
+  encodeSnapshotRequest,
+  encodeSnapshotResponse,
+  readdressSnapshotResponse,
+  sparseFrame,
+} from './wire/encode.js';
 export { decode } from './wire/decode.js';

@@ -22,7 +22,8 @@ export async function serveZap(zap: zmq.Router, allowed: (key: Buffer) => boolea
     if (rid === undefined || empty === undefined || requestId === undefined) continue;
     const isCurve = mechanism?.toString() === 'CURVE' && key !== undefined && key.length === 32;
     const ok = isCurve && version?.toString() === '1.0' && allowed(key);
-    if (!ok) refused(`${isCurve ? `key ${z85Encode(key)}` : `mechanism ${mechanism?.toString() ?? '?'}`} from ${address?.toString() ?? '?'}`);
+    if (!ok)
+      refused(`${isCurve ? `key ${z85Encode(key)}` : `mechanism ${mechanism?.toString() ?? '?'}`} from ${address?.toString() ?? '?'}`);
     try {
       await zap.send([rid, empty, '1.0', requestId, ok ? '200' : '400', ok ? 'OK' : 'Key not allowed', '', '']);
     } catch {
@@ -43,7 +44,12 @@ export function curveOptions(keys: KeyPair | null, server: boolean): object {
  * Binds a ZAP handler at `inproc://zeromq.zap.01` in `context` admitting only the `allowed`
  * keys (Z85); `refused` hears each refusal. Bind errors propagate.
  */
-export async function startZapHandler(context: zmq.Context, allowed: Iterable<string>, refused: (detail: string) => void, bind: (socket: zmq.Router) => Promise<void>): Promise<zmq.Router> {
+export async function startZapHandler(
+  context: zmq.Context,
+  allowed: Iterable<string>,
+  refused: (detail: string) => void,
+  bind: (socket: zmq.Router) => Promise<void>,
+): Promise<zmq.Router> {
   const allowedRaw = [...allowed].map((key) => Buffer.from(rawKey(key)));
   const zap = new zmq.Router({ context, linger: 0 });
   await bind(zap);

@@ -19,7 +19,15 @@ test('a peer cannot speak under the sender id of a peer not yet heard; the real 
   const allowlist = keys.map((k) => k.publicKey);
   const victimId = senderIdFor(keys[0].publicKey);
   const mallory = await Hostile.create({ runId: RUN, fingerprint: FP, senderId: senderIdFor(keys[2].publicKey), keys: keys[2] });
-  const bob = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: keys[1], allowlist, peers: [mallory.seed], ...FAST });
+  const bob = await Peer.create({
+    runId: RUN,
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    keys: keys[1],
+    allowlist,
+    peers: [mallory.seed],
+    ...FAST,
+  });
   const late: { alice?: Peer } = {};
   t.teardown(async () => {
     await late.alice?.close();
@@ -36,7 +44,16 @@ test('a peer cannot speak under the sender id of a peer not yet heard; the real 
   for (let i = 1; i <= 3; i++) await mallory.publish(mallory.delta(victimId, i, new Float32Array([666])));
   await until(() => bob.stats().received >= 4 || fromVictim.length > 0, 5000, 'the forged deltas to reach Bob');
 
-  const alice = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: keys[0], allowlist, senderId: victimId, peers: [bob.seedAddress], ...FAST });
+  const alice = await Peer.create({
+    runId: RUN,
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    keys: keys[0],
+    allowlist,
+    senderId: victimId,
+    peers: [bob.seedAddress],
+    ...FAST,
+  });
   late.alice = alice;
   await alice.waitForPeers(1, 5000);
   await bob.waitForPeers(1, 5000);

@@ -15,7 +15,15 @@ const FAST = { heartbeatIntervalMs: 50, peerTimeoutMs: 1000 } as const;
 
 test('a deltas() iterator nobody reads holds at most maxInboxBytes; the rest is counted as dropped', async (t) => {
   const hostile = await Hostile.create({ runId: RUN, fingerprint: FP, senderId: '55'.repeat(16) });
-  const peer = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: [hostile.address.pub], maxInboxBytes: 64 * 1024, ...FAST });
+  const peer = await Peer.create({
+    runId: RUN,
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    plaintext: true,
+    peers: [hostile.address.pub],
+    maxInboxBytes: 64 * 1024,
+    ...FAST,
+  });
   t.teardown(async () => {
     await peer.close();
     hostile.close();

@@ -37,7 +37,10 @@ test('a flood of snapshot requests calls the provider once per cache period and 
   const seconds = (Date.now() - t0) / 1000;
   const s = peer.stats();
   t.true(calls <= 1 + Math.ceil(seconds / 0.2), `the provider ran once per 200 ms at most: ${calls} calls in ${seconds} s`);
-  t.true(s.sent.snapshotResponses <= 4 + Math.ceil(4 * seconds), `4 answers, then 4 per second: ${s.sent.snapshotResponses} in ${seconds} s`);
+  t.true(
+    s.sent.snapshotResponses <= 4 + Math.ceil(4 * seconds),
+    `4 answers, then 4 per second: ${s.sent.snapshotResponses} in ${seconds} s`,
+  );
   t.true(s.dropped.snapshotRate >= n - 4 - Math.ceil(4 * seconds));
   t.is(s.sent.snapshotResponses + s.dropped.snapshotRate, n);
   // The answers that went out are whole, valid snapshots for the right requests.

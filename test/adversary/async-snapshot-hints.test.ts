@@ -16,13 +16,23 @@ const FAST = { heartbeatIntervalMs: 50, peerTimeoutMs: 1000 } as const;
 test("a snapshot's claim about another sender cannot silence it", async (t) => {
   const victim = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, ...FAST });
   const liar = await Hostile.create({ runId: RUN, fingerprint: FP, senderId: '11'.repeat(16) });
-  const joiner = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: [victim.address.pub, liar.address.pub], ...FAST });
+  const joiner = await Peer.create({
+    runId: RUN,
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    plaintext: true,
+    peers: [victim.address.pub, liar.address.pub],
+    ...FAST,
+  });
   t.teardown(async () => {
     await joiner.close();
     await victim.close();
     liar.close();
   });
-  liar.serveSnapshots([{ layer: 0, tensors: [new Float32Array([1])], shapes: [[1, 1]] }], new Map([[victim.senderId, Number.MAX_SAFE_INTEGER]]));
+  liar.serveSnapshots(
+    [{ layer: 0, tensors: [new Float32Array([1])], shapes: [[1, 1]] }],
+    new Map([[victim.senderId, Number.MAX_SAFE_INTEGER]]),
+  );
   const heardBoth = until(() => joiner.stats().peers.filter((p) => p.alive).length === 2, 5000, 'both peers heard');
   await liar.beatUntil(heardBoth);
   await joiner.waitForPeers(1, 5000);
@@ -39,5 +49,8 @@ test("a snapshot's claim about another sender cannot silence it", async (t) => {
   for (let i = 0; i < total; i++) victim.publishDelta(0, [new Float32Array([i])], [[1, 1]]);
   await until(() => delivered.length >= 6, 5000, "the victim's deltas");
   // The claim covered at most HINT_AHEAD sequences past what the victim had announced (0).
-  t.deepEqual(delivered, Array.from({ length: 6 }, (_, i) => HINT_AHEAD + 1 + i));
+  t.deepEqual(
+    delivered,
+    Array.from({ length: 6 }, (_, i) => HINT_AHEAD + 1 + i),
+  );
 });

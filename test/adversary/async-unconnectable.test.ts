@@ -16,7 +16,14 @@ const FAST = { heartbeatIntervalMs: 50, peerTimeoutMs: 1000 } as const;
 
 test('an unconnectable advertised snapshot endpoint gives a typed error and the others still serve', async (t) => {
   const hostile = await Hostile.create({ runId: RUN, fingerprint: FP, senderId: '44'.repeat(16) });
-  const joiner = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: [hostile.address.pub], ...FAST });
+  const joiner = await Peer.create({
+    runId: RUN,
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    plaintext: true,
+    peers: [hostile.address.pub],
+    ...FAST,
+  });
   const late: { server?: Peer } = {};
   t.teardown(async () => {
     await joiner.close();
@@ -33,7 +40,14 @@ test('an unconnectable advertised snapshot endpoint gives a typed error and the 
   t.is((err as SyncError).code, 'ETIMEDOUT');
 
   // Training goes on: a real peer that serves snapshots is asked next.
-  const server = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, peers: [joiner.address.pub], ...FAST });
+  const server = await Peer.create({
+    runId: RUN,
+    fingerprint: FP,
+    bind: 'tcp://127.0.0.1:0',
+    plaintext: true,
+    peers: [joiner.address.pub],
+    ...FAST,
+  });
   late.server = server;
   server.serveSnapshots(() => ({ layers: [{ layer: 0, tensors: [new Float32Array([5])], shapes: [[1, 1]] }], sequences: new Map() }));
   await joiner.waitForPeers(1, 5000);

@@ -38,7 +38,11 @@ export class HostilePeer {
 
   static async open(options: HostileOptions): Promise<HostilePeer> {
     const mesh = await Mesh.open(
-      { bind: options.bind, maxFrameBytes: 64 << 20, ...(options.plaintext === true ? { plaintext: true } : { keys: options.keys!, allowlist: options.allowlist ?? [] }) },
+      {
+        bind: options.bind,
+        maxFrameBytes: 64 << 20,
+        ...(options.plaintext === true ? { plaintext: true } : { keys: options.keys!, allowlist: options.allowlist ?? [] }),
+      },
       () => undefined,
     );
     return new HostilePeer(mesh, options);
@@ -54,12 +58,33 @@ export class HostilePeer {
 
   /** This peer's identity fields, as hello and join carry them. */
   identity(): Record<string, unknown> {
-    return { endpoint: this.endpoint, publicKey: this.options.plaintext === true ? null : this.options.keys!.publicKey, fingerprint: this.options.fingerprint };
+    return {
+      endpoint: this.endpoint,
+      publicKey: this.options.plaintext === true ? null : this.options.keys!.publicKey,
+      fingerprint: this.options.fingerprint,
+    };
   }
 
   /** Sends one message to `to`, claiming `sender` (default: its own id). */
-  send(to: Target, kind: RoundKindName, meta: Record<string, unknown>, payload: readonly Buffer[] = [], header: { sender?: string; round?: number; view?: number; instance?: number } = {}): boolean {
-    const frames = encodeRound({ kind, runId: this.options.runId, sender: header.sender ?? this.id, instance: header.instance ?? this.instance, view: header.view ?? 1, round: header.round ?? 0 }, meta, payload);
+  send(
+    to: Target,
+    kind: RoundKindName,
+    meta: Record<string, unknown>,
+    payload: readonly Buffer[] = [],
+    header: { sender?: string; round?: number; view?: number; instance?: number } = {},
+  ): boolean {
+    const frames = encodeRound(
+      {
+        kind,
+        runId: this.options.runId,
+        sender: header.sender ?? this.id,
+        instance: header.instance ?? this.instance,
+        view: header.view ?? 1,
+        round: header.round ?? 0,
+      },
+      meta,
+      payload,
+    );
     return this.mesh.send(to.endpoint, to.publicKey, frames);
   }
 

@@ -73,7 +73,10 @@ export class Hostile {
 
   /** Sends `frames` to the ROUTER at `endpoint` (an announce or a request); server key `serverKey` under CURVE. */
   async sendTo(endpoint: string, frames: Buffer[], serverKey?: string): Promise<zmq.Dealer> {
-    const curve = this.o.keys === undefined || serverKey === undefined ? {} : { curveServerKey: serverKey, curvePublicKey: this.o.keys.publicKey, curveSecretKey: this.o.keys.secretKey };
+    const curve =
+      this.o.keys === undefined || serverKey === undefined
+        ? {}
+        : { curveServerKey: serverKey, curvePublicKey: this.o.keys.publicKey, curveSecretKey: this.o.keys.secretKey };
     const dealer = new zmq.Dealer({ linger: 0, ...curve });
     this.dealers.push(dealer);
     dealer.connect(endpoint);
@@ -84,7 +87,10 @@ export class Hostile {
   /** Publishes heartbeats every 20 ms until `heard()` resolves (beats the slow joiner). */
   async beatUntil(heard: Promise<unknown>, frames: () => Buffer[] = () => this.heartbeat()): Promise<void> {
     let done = false;
-    void heard.then(() => (done = true), () => (done = true));
+    void heard.then(
+      () => (done = true),
+      () => (done = true),
+    );
     while (!done) {
       await this.pub.send(frames());
       await Promise.race([heard, new Promise((r) => setTimeout(r, 20))]);

@@ -14,7 +14,10 @@ function nextEndpoint(): string {
   return `tcp://127.0.0.1:${port++}`;
 }
 
-async function honestPair(hostile: KeyPair, alsoAllowed: readonly string[] = []): Promise<{ groups: PeerGroup[]; keys: KeyPair[]; endpoints: string[] }> {
+async function honestPair(
+  hostile: KeyPair,
+  alsoAllowed: readonly string[] = [],
+): Promise<{ groups: PeerGroup[]; keys: KeyPair[]; endpoints: string[] }> {
   const keys = [generateKeyPair(), generateKeyPair()];
   const endpoints = [nextEndpoint(), nextEndpoint()];
   const allowlist = [...keys.map((k) => k.publicKey), hostile.publicKey, ...alsoAllowed];
@@ -40,7 +43,13 @@ test.serial('impersonation: a hostile peer that says "B leaves" on its own conne
   const hostileKeys = generateKeyPair();
   const { groups, keys, endpoints } = await honestPair(hostileKeys);
   const [a, b] = groups as [PeerGroup, PeerGroup];
-  const h = await HostilePeer.open({ bind: nextEndpoint(), runId: 'adv', fingerprint: FINGERPRINT, keys: hostileKeys, allowlist: keys.map((k) => k.publicKey) });
+  const h = await HostilePeer.open({
+    bind: nextEndpoint(),
+    runId: 'adv',
+    fingerprint: FINGERPRINT,
+    keys: hostileKeys,
+    allowlist: keys.map((k) => k.publicKey),
+  });
   const toA = { endpoint: endpoints[0]!, publicKey: keys[0]!.publicKey };
   try {
     // First as itself (its connection is bound to its own id), then speaking for B.
@@ -61,9 +70,16 @@ test.serial('impersonation: messages claiming B on a connection never proved are
   const hostileKeys = generateKeyPair();
   const { groups, keys, endpoints } = await honestPair(hostileKeys);
   const [a, b] = groups as [PeerGroup, PeerGroup];
-  const h = await HostilePeer.open({ bind: nextEndpoint(), runId: 'adv', fingerprint: FINGERPRINT, keys: hostileKeys, allowlist: keys.map((k) => k.publicKey) });
+  const h = await HostilePeer.open({
+    bind: nextEndpoint(),
+    runId: 'adv',
+    fingerprint: FINGERPRINT,
+    keys: hostileKeys,
+    allowlist: keys.map((k) => k.publicKey),
+  });
   try {
-    for (let i = 0; i < 3; i++) h.send({ endpoint: endpoints[0]!, publicKey: keys[0]!.publicKey }, 'bye', { leaving: true }, [], { sender: b.id, instance: 1 });
+    for (let i = 0; i < 3; i++)
+      h.send({ endpoint: endpoints[0]!, publicKey: keys[0]!.publicKey }, 'bye', { leaving: true }, [], { sender: b.id, instance: 1 });
     await new Promise((r) => setTimeout(r, 800));
     t.deepEqual(a.members, [a.id, b.id].sort());
     t.false(a.views.isSuspect(b.id));

@@ -13,17 +13,29 @@ const port = 7900 + (process.pid % 100) * 2;
 
 function train(args: readonly string[]): { status: number | null; stderr: string } {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-adv-'));
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, 'train', ...args, '--limit', '200', '--epochs', '1', '--no-pictures', '--out', out], {
-    env: { ...process.env, DBN_NODE_DEV: '1' },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', bin, 'train', ...args, '--limit', '200', '--epochs', '1', '--no-pictures', '--out', out],
+    {
+      env: { ...process.env, DBN_NODE_DEV: '1' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   fs.rmSync(out, { recursive: true, force: true });
   return { status: r.status, stderr: r.stderr };
 }
 
 test('a --plaintext peer prints a WARN on stderr before it waits for peers', (t) => {
-  const r = train(['--bind', `tcp://127.0.0.1:${port}`, '--peers', `tcp://127.0.0.1:${port + 1}`, '--plaintext', '--start-timeout-ms', '300']);
+  const r = train([
+    '--bind',
+    `tcp://127.0.0.1:${port}`,
+    '--peers',
+    `tcp://127.0.0.1:${port + 1}`,
+    '--plaintext',
+    '--start-timeout-ms',
+    '300',
+  ]);
   t.regex(r.stderr, /WARN: --plaintext: .*Anyone who can reach these ports can read the model and change it/);
   t.not(r.status, 0, 'no peer came: the start times out');
 });

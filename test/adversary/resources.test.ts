@@ -14,7 +14,17 @@ let port = 7800 + (process.pid % 100) * 8;
 
 async function openGroup(expectedPeers: number): Promise<PeerGroup> {
   const bind = `tcp://127.0.0.1:${port++}`;
-  return PeerGroup.open({ runId: 'res', fingerprint: FINGERPRINT, mesh: { bind, plaintext: true }, maxFrameBytes: 4 << 20, peers: [{ endpoint: `tcp://127.0.0.1:${port++}`, publicKey: null }], expectedPeers, heartbeatMs: 100, peerTimeoutMs: 1000, startTimeoutMs: 30_000 });
+  return PeerGroup.open({
+    runId: 'res',
+    fingerprint: FINGERPRINT,
+    mesh: { bind, plaintext: true },
+    maxFrameBytes: 4 << 20,
+    peers: [{ endpoint: `tcp://127.0.0.1:${port++}`, publicKey: null }],
+    expectedPeers,
+    heartbeatMs: 100,
+    peerTimeoutMs: 1000,
+    startTimeoutMs: 30_000,
+  });
 }
 
 test.serial('a flood on a connection that never proves its sender is held only up to the bound, then dropped', async (t) => {
@@ -65,10 +75,23 @@ test.serial('a message of too many frames is refused whole; the peer goes on', a
   const refused: string[] = [];
   (g.options as { onEvent?: (e: { event: string; detail: string }) => void }).onEvent = (e) => refused.push(e.detail);
   try {
-    h.sendRaw({ endpoint: g.endpoint, publicKey: null }, Array.from({ length: 500 }, () => Buffer.alloc(16)));
-    h.send({ endpoint: g.endpoint, publicKey: null }, 'hello', { ...h.identity(), running: false, view: 0, next: 0, members: [], known: [] });
+    h.sendRaw(
+      { endpoint: g.endpoint, publicKey: null },
+      Array.from({ length: 500 }, () => Buffer.alloc(16)),
+    );
+    h.send({ endpoint: g.endpoint, publicKey: null }, 'hello', {
+      ...h.identity(),
+      running: false,
+      view: 0,
+      next: 0,
+      members: [],
+      known: [],
+    });
     await until(() => g.directory.has(h.id), 3000, 'the next, valid message to be handled');
-    t.truthy(refused.find((d) => d.includes('at most 66 frames')), refused.join('\n'));
+    t.truthy(
+      refused.find((d) => d.includes('at most 66 frames')),
+      refused.join('\n'),
+    );
   } finally {
     h.close();
     g.close();

@@ -2,13 +2,21 @@ import test from 'ava';
 import type { TrainResult } from '../../bench/scaling/peer-process.js';
 import { type Schedule, summarizeRun, topologyBytes } from '../../bench/scaling/summary.js';
 
-const schedule: Schedule = { sizes: [784, 500, 500], classes: 10, pretrainEpochs: 1, batchSize: 100, validationFraction: 0.1, target: 0.82 };
+const schedule: Schedule = {
+  sizes: [784, 500, 500],
+  classes: 10,
+  pretrainEpochs: 1,
+  batchSize: 100,
+  validationFraction: 0.1,
+  target: 0.82,
+};
 
 test('topologyBytes: the sharded all-reduce moves 2(N-1)/N gradients per round, all-to-all N-1', (t) => {
   // By hand: 40 rounds of layer 0 (784*500 + 784 + 500 floats) and of layer 1 (500*500 + 500 + 500),
   // then 10 epochs of 36 rounds of every weight and hidden bias plus the 500x10 head: float32,
   // over 12 epochs. (The byte counters of a 2-peer loopback run measured 82.36 MiB.)
-  const floats = 40 * (784 * 500 + 784 + 500) + 40 * (500 * 500 + 500 + 500) + 10 * 36 * (784 * 500 + 500 + 500 * 500 + 500 + 500 * 10 + 10);
+  const floats =
+    40 * (784 * 500 + 784 + 500) + 40 * (500 * 500 + 500 + 500) + 10 * 36 * (784 * 500 + 500 + 500 * 500 + 500 + 500 * 10 + 10);
   const gradientMiB = (floats * 4) / 12 / 2 ** 20;
   for (const [peers, sharded, allToAll] of [
     [2, 1, 1],

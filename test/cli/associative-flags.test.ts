@@ -9,8 +9,16 @@ const progress = { line: (): void => undefined };
 test('--associative-k sets the associative layer’s CD-k (default --k) and must be an integer >= 1', (t) => {
   t.is(associativeFor({ associative: 20, epochs: 5, k: 1 }, train, false, progress)?.k, 1);
   t.is(associativeFor({ associative: 20, epochs: 5, k: 2 }, train, false, progress)?.k, 2);
-  t.deepEqual(associativeFor({ associative: 20, 'associative-k': 3, epochs: 5, k: 1 }, train, false, progress), { classes: 3, nHidden: 20, epochs: 5, k: 3 });
+  t.deepEqual(associativeFor({ associative: 20, 'associative-k': 3, epochs: 5, k: 1 }, train, false, progress), {
+    classes: 3,
+    nHidden: 20,
+    epochs: 5,
+    k: 3,
+  });
   for (const bad of [0, 1.5, -2]) {
-    t.throws(() => associativeFor({ associative: 20, 'associative-k': bad, epochs: 5, k: 1 }, train, false, progress), { instanceOf: InvalidOptionError, message: new RegExp(`--associative-k must be an integer >= 1, got ${bad}`) });
+    t.throws(() => associativeFor({ associative: 20, 'associative-k': bad, epochs: 5, k: 1 }, train, false, progress), {
+      instanceOf: InvalidOptionError,
+      message: new RegExp(`--associative-k must be an integer >= 1, got ${bad}`),
+    });
   }
 });

@@ -10,7 +10,11 @@ const bin = path.resolve('bin/dbn-node.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-info-'));
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', env: { ...process.env, DBN_NODE_DEV: '1' }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DBN_NODE_DEV: '1' },
+    timeout: 60_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -32,12 +36,16 @@ test('escapeText shows control characters as \\xNN and leaves the rest', (t) => 
 
 test('info escapes header strings, prints non-string metadata as JSON and names the format version', (t) => {
   const f = path.join(dir, 'evil.rbm');
-  writeRawModel(f, {
-    kind: 'rbm',
-    options: { ...options, visible: `bernoulli${ESC}[2J${ESC}[31m` },
-    epochsTrained: 2,
-    metadata: { data: `digits\ndbn-node: fake line${ESC}]0;title\u0007`, scaler: { min: [0, 1] }, note: 42 },
-  }, rbmTensors);
+  writeRawModel(
+    f,
+    {
+      kind: 'rbm',
+      options: { ...options, visible: `bernoulli${ESC}[2J${ESC}[31m` },
+      epochsTrained: 2,
+      metadata: { data: `digits\ndbn-node: fake line${ESC}]0;title\u0007`, scaler: { min: [0, 1] }, note: 42 },
+    },
+    rbmTensors,
+  );
   const r = cli(['info', '--model', f]);
   t.is(r.code, 0, r.stderr);
   t.false(r.stdout.includes(ESC), 'no raw escape character reaches the terminal');

@@ -75,7 +75,7 @@ test('a --backend gpu:webgpu CLI run has no Dawn lines on stderr; --debug shows 
   const model = path.join(dir, 'tiny.dbn');
   const backend = createBackend('js');
   const dbn = new Dbn({ nVisible: 16, layers: [{ nHidden: 4, epochs: 1, monitorSize: 0 }], backend, seed: 1 });
-  await dbn.pretrain({ rows: 20, cols: 16, data: new Float32Array(320).map((_, i) => (i * 7) % 3 === 0 ? 1 : 0) });
+  await dbn.pretrain({ rows: 20, cols: 16, data: new Float32Array(320).map((_, i) => ((i * 7) % 3 === 0 ? 1 : 0)) });
   dbn.save(model);
   dbn.dispose();
   backend.dispose();

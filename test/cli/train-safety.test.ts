@@ -12,7 +12,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-train-safety-'));
 const SMALL = ['--limit', '120', '--layers', '12', '--finetune', '0', '--no-pictures', '--backend', 'js', '--seed', '5'];
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, 'train', ...SMALL, ...args], { encoding: 'utf8', env: { ...process.env, DBN_NODE_DEV: '1' }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, 'train', ...SMALL, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DBN_NODE_DEV: '1' },
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -69,7 +73,9 @@ test('a crash in a single-process run saves a checkpoint first and says where', 
 
 test('SIGTERM in a single-process run saves a checkpoint and says where', async (t) => {
   const out = path.join(dir, 'term');
-  const child = spawn(process.execPath, ['--import', 'tsx', bin, 'train', ...SMALL, '--epochs', '100000', '--out', out], { env: { ...process.env, DBN_NODE_DEV: '1' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', bin, 'train', ...SMALL, '--epochs', '100000', '--out', out], {
+    env: { ...process.env, DBN_NODE_DEV: '1' },
+  });
   let stdout = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await new Promise<void>((resolve) => {
@@ -86,7 +92,11 @@ test('SIGTERM in a single-process run saves a checkpoint and says where', async 
 });
 
 test('saveCheckpointOnFatal never throws: a failed save is returned', (t) => {
-  const failing = { save: (): void => { throw new Error('disk on fire'); } };
+  const failing = {
+    save: (): void => {
+      throw new Error('disk on fire');
+    },
+  };
   const r = saveCheckpointOnFatal(failing, path.join(dir, 'x.dbn'));
   t.false(r.saved);
   t.is(r.saved ? '' : r.error.message, 'disk on fire');

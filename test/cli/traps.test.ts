@@ -17,7 +17,11 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-traps-'));
 test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], { encoding: 'utf8', env: { ...process.env, DBN_NODE_DEV: '1' }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', bin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DBN_NODE_DEV: '1' },
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -72,7 +76,7 @@ test('--config takes JSON only: a YAML file is refused naming it, before anythin
 const species = ['setosa', 'versicolor', 'virginica'];
 function irisLike(n: number, seed: number): string[][] {
   let s = seed;
-  const u = (): number => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const u = (): number => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
   return Array.from({ length: n }, (_, i) => {
     const k = i % 3;
     return [(k * 2 + u()).toFixed(3), (u() * 3).toFixed(3), species[k]!, (k - u()).toFixed(3), (u() + k * k).toFixed(3)];
@@ -141,7 +145,18 @@ test('CSV: refused without --label unless --unlabeled; text labels and --delimit
 
 test('transform refuses a model whose layers were never trained (it printed features of random weights)', (t) => {
   const out = path.join(dir, 'untrained');
-  const tr = cli(['train', '--limit', '50', '--epochs', '0', '--finetune', '0', '--out', out, ...small.filter((f) => f !== '1' && f !== '--epochs')]);
+  const tr = cli([
+    'train',
+    '--limit',
+    '50',
+    '--epochs',
+    '0',
+    '--finetune',
+    '0',
+    '--out',
+    out,
+    ...small.filter((f) => f !== '1' && f !== '--epochs'),
+  ]);
   t.is(tr.code, 0, tr.stderr);
   const r = cli(['transform', '--model', path.join(out, 'model.dbn'), '--data', 'digits', '--limit', '3', '--backend', 'js']);
   t.is(r.code, 1);
@@ -158,7 +173,10 @@ test('--version prints the package version', (t) => {
 test('evaluate prints class names from the model escaped: a label holding terminal control sequences cannot drive the terminal', (t) => {
   const csv = path.join(dir, 'hostile-labels.csv');
   const names = ['ok', 'evil\u001b[2J\u001b[31m', 'x\u202eyz'];
-  const rows = irisLike(45, 3).map((r) => { const k = species.indexOf(r[2]!); return [r[0], r[1], names[k], r[3], r[4]]; });
+  const rows = irisLike(45, 3).map((r) => {
+    const k = species.indexOf(r[2]!);
+    return [r[0], r[1], names[k], r[3], r[4]];
+  });
   fs.writeFileSync(csv, ['a;b;species;c;d', ...rows.map((r) => r.join(';'))].join('\n'));
   const out = path.join(dir, 'hostile');
   const tr = cli(['train', '--data', csv, '--delimiter', ';', '--label', 'species', '--finetune', '2', '--out', out, ...small]);

@@ -71,15 +71,30 @@ for (const { name, make } of cpuBackends) {
       for (const strength of [0, 2.5]) {
         const exact = exactStrengthConditional(mem, label, strength);
         const n = 3000;
-        const s = mem.sample({ label, labelStrength: strength, states: 'samples', count: n, chains: 600, burnIn: 30, thin: 5, random: new Random(4) });
-        t.true(s.features.data.every((v) => v === 0 || v === 1), 'states are binary');
+        const s = mem.sample({
+          label,
+          labelStrength: strength,
+          states: 'samples',
+          count: n,
+          chains: 600,
+          burnIn: 30,
+          thin: 5,
+          random: new Random(4),
+        });
+        t.true(
+          s.features.data.every((v) => v === 0 || v === 1),
+          'states are binary',
+        );
         const freq = new Float64Array(1 << NF);
         for (let r = 0; r < n; r++) {
           let f = 0;
           for (let i = 0; i < NF; i++) if (s.features.data[r * NF + i] === 1) f |= 1 << i;
           freq[f]! += 1 / n;
         }
-        t.true(maxAbsDiff(freq, exact) < 0.035, `strength ${strength}: ${Array.from(freq, (x) => x.toFixed(3))} vs ${Array.from(exact, (x) => x.toFixed(3))}`);
+        t.true(
+          maxAbsDiff(freq, exact) < 0.035,
+          `strength ${strength}: ${Array.from(freq, (x) => x.toFixed(3))} vs ${Array.from(exact, (x) => x.toFixed(3))}`,
+        );
       }
       // strength 1 is the plain conditional: the same bits as no strength at all
       const plain = mem.sample({ label, count: 50, chains: 50, burnIn: 10, thin: 1, random: new Random(7) });
@@ -112,22 +127,37 @@ test('Dbn.generate: sampled and mean down passes, label strength, same seed same
     const mean = dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, downPass: 'mean' });
     const unlabelled = dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, labelStrength: 0 });
     for (const s of [sampled, mean, unlabelled]) t.true(s.data.every((v) => v >= 0 && v <= 1));
-    t.true(sameBits(sampled.data, dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, downPass: 'sampled' }).data), "'sampled' is the default");
+    t.true(
+      sameBits(sampled.data, dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, downPass: 'sampled' }).data),
+      "'sampled' is the default",
+    );
     t.false(sameBits(sampled.data, mean.data));
     t.false(sameBits(sampled.data, unlabelled.data), 'labelStrength reaches the chain');
-    t.true(sameBits(unlabelled.data, dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, labelStrength: 0 }).data), 'same seed, same samples');
+    t.true(
+      sameBits(unlabelled.data, dbn.generate({ label: 2, count: 8, burnIn: 30, seed: 5, labelStrength: 0 }).data),
+      'same seed, same samples',
+    );
     // the joint free chain ignores labelStrength; a sampled free chain still gives probabilities at the input
     const free = dbn.generate({ count: 5, burnIn: 10, seed: 1, labelStrength: 9, freeLabel: 'chain' });
     t.true(sameBits(free.data, dbn.generate({ count: 5, burnIn: 10, seed: 1, freeLabel: 'chain' }).data));
-    t.true(free.data.some((v) => v > 0 && v < 1), 'input probabilities, not binary states');
+    t.true(
+      free.data.some((v) => v > 0 && v < 1),
+      'input probabilities, not binary states',
+    );
     // without a label, by default each sample's class is drawn uniformly: every class appears
     const mixed = dbn.generate({ count: 45, burnIn: 30, seed: 2 });
     t.true(sameBits(mixed.data, dbn.generate({ count: 45, burnIn: 30, seed: 2, freeLabel: 'uniform' }).data), "'uniform' is the default");
-    t.false(sameBits(mixed.data, dbn.generate({ count: 45, burnIn: 30, seed: 2, labelStrength: 1 }).data), 'labelStrength applies to its clamped chains');
+    t.false(
+      sameBits(mixed.data, dbn.generate({ count: 45, burnIn: 30, seed: 2, labelStrength: 1 }).data),
+      'labelStrength applies to its clamped chains',
+    );
     const nearest = nearestClassMean(x, y, 3, mixed);
     for (let k = 0; k < 3; k++) t.true(nearest.filter((c) => c === k).length >= 5, `class ${k}: ${nearest.join('')}`);
     t.throws(() => dbn.generate({ label: 0, count: 1, labelStrength: -1 }), { instanceOf: InvalidOptionError, message: /'labelStrength'/ });
-    t.throws(() => dbn.generate({ label: 0, count: 1, downPass: 'up' as 'mean' }), { instanceOf: InvalidOptionError, message: /'downPass'/ });
+    t.throws(() => dbn.generate({ label: 0, count: 1, downPass: 'up' as 'mean' }), {
+      instanceOf: InvalidOptionError,
+      message: /'downPass'/,
+    });
     t.throws(() => dbn.generate({ count: 1, freeLabel: 'x' as 'chain' }), { instanceOf: InvalidOptionError, message: /'freeLabel'/ });
   } finally {
     dbn.dispose();

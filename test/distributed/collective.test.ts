@@ -80,7 +80,13 @@ async function openGroups(n: number, base: number): Promise<PeerGroup[]> {
   );
 }
 
-async function fitAll(groups: readonly PeerGroup[], x: HostMatrix, epochs: number, stopAfter?: { member: number; rounds: number }, tolerateFailures = false): Promise<Rbm[]> {
+async function fitAll(
+  groups: readonly PeerGroup[],
+  x: HostMatrix,
+  epochs: number,
+  stopAfter?: { member: number; rounds: number },
+  tolerateFailures = false,
+): Promise<Rbm[]> {
   const backend = createJsBackend();
   const rbms = groups.map(() => new Rbm({ nVisible: x.cols, nHidden: 6, batchSize: 20, seed: 9, backend }));
   await Promise.all(groups.map((g) => g.start()));
@@ -99,9 +105,14 @@ async function fitAll(groups: readonly PeerGroup[], x: HostMatrix, epochs: numbe
           },
         };
       }
-      await r.fit(rowsOf(x, (i) => i % groups.length === k), { epochs, collective }).catch((e: Error) => {
-        if (e.message !== 'stopped' && !tolerateFailures) throw e;
-      });
+      await r
+        .fit(
+          rowsOf(x, (i) => i % groups.length === k),
+          { epochs, collective },
+        )
+        .catch((e: Error) => {
+          if (e.message !== 'stopped' && !tolerateFailures) throw e;
+        });
     }),
   );
   return rbms;
@@ -119,7 +130,14 @@ test.serial('PeerGroups over loopback sum like the in-memory reference: the same
     const { members } = memoryGroup(3);
     const backend = createJsBackend();
     const ref = [0, 1, 2].map(() => new Rbm({ nVisible: 16, nHidden: 6, batchSize: 20, seed: 9, backend }));
-    await Promise.all(ref.map((r, m) => r.fit(rowsOf(x, (i) => i % 3 === byId[m]), { epochs: 2, collective: members[m]! })));
+    await Promise.all(
+      ref.map((r, m) =>
+        r.fit(
+          rowsOf(x, (i) => i % 3 === byId[m]),
+          { epochs: 2, collective: members[m]! },
+        ),
+      ),
+    );
     t.true(sameBits(w[0]!, ref[0]!.getParameters().weights.data));
   } finally {
     for (const g of groups) g.close();
@@ -152,7 +170,10 @@ test.serial('a member whose contributions are not finite is dropped; the others 
   const liar = groups[2]!;
   const send = liar.sendTo.bind(liar);
   liar.sendTo = (id, kind, meta, payload = [], round = liar.next) => {
-    const poisoned = kind === 'contribution' && round > 5 ? [payload[0]!, Buffer.from(new Float32Array(payload[1]!.length / 4).fill(Number.NaN).buffer)] : payload;
+    const poisoned =
+      kind === 'contribution' && round > 5
+        ? [payload[0]!, Buffer.from(new Float32Array(payload[1]!.length / 4).fill(Number.NaN).buffer)]
+        : payload;
     send(id, kind, meta, poisoned, round);
   };
   try {
@@ -169,46 +190,52 @@ test.serial('a member whose contributions are not finite is dropped; the others 
     t.true(w[0]!.every((v) => Number.isFinite(v)));
     t.deepEqual(groups[0]!.members, groups[1]!.members);
     t.false(groups[0]!.members.includes(liar.id));
-    t.truthy(events.find((e) => e.includes('non-finite')), events.join('\n'));
+    t.truthy(
+      events.find((e) => e.includes('non-finite')),
+      events.join('\n'),
+    );
   } finally {
     for (const g of groups) g.close();
   }
 });
 
-test.serial('a peer whose event loop was held longer than the peer timeout does not drop the members it could not hear meanwhile', async (t) => {
-  // Both groups live in this process, so holding the event loop makes every one of them deaf at
-  // once, as when all peers of a run compute a layer boundary on a loaded machine. Silence is
-  // judged by listening time: no view change, the same bits.
-  const { x } = prototypes(240, 16, 4, 8);
-  const groups = await openGroups(2, 7400);
-  const events: string[] = [];
-  for (const g of groups) {
-    const prev = g.options.onEvent;
-    (g.options as { onEvent?: (e: { event: string; detail: string }) => void }).onEvent = (e) => {
-      events.push(`${e.event}: ${e.detail}`);
-      prev?.(e as never);
-    };
-  }
-  const held = groups[0]!;
-  const allReduce = held.allReduce.bind(held);
-  let heldOnce = false;
-  held.allReduce = async (p, ts, s) => {
-    if (!heldOnce && held.stats().rounds >= 6) {
-      heldOnce = true;
-      const until = Date.now() + 2500; // 2.5 × the peer timeout of openGroups
-      while (Date.now() < until);
+test.serial(
+  'a peer whose event loop was held longer than the peer timeout does not drop the members it could not hear meanwhile',
+  async (t) => {
+    // Both groups live in this process, so holding the event loop makes every one of them deaf at
+    // once, as when all peers of a run compute a layer boundary on a loaded machine. Silence is
+    // judged by listening time: no view change, the same bits.
+    const { x } = prototypes(240, 16, 4, 8);
+    const groups = await openGroups(2, 7400);
+    const events: string[] = [];
+    for (const g of groups) {
+      const prev = g.options.onEvent;
+      (g.options as { onEvent?: (e: { event: string; detail: string }) => void }).onEvent = (e) => {
+        events.push(`${e.event}: ${e.detail}`);
+        prev?.(e as never);
+      };
     }
-    await allReduce(p, ts, s);
-  };
-  try {
-    const rbms = await fitAll(groups, x, 3);
-    t.true(heldOnce);
-    const w = rbms.map((r) => r.getParameters().weights.data);
-    t.true(sameBits(w[0]!, w[1]!), events.join('\n'));
-    t.is(groups[0]!.view, 1, events.join('\n'));
-    t.is(groups[1]!.view, 1, events.join('\n'));
-    t.is(groups[0]!.stats().recoveries + groups[1]!.stats().recoveries, 0);
-  } finally {
-    for (const g of groups) g.close();
-  }
-});
+    const held = groups[0]!;
+    const allReduce = held.allReduce.bind(held);
+    let heldOnce = false;
+    held.allReduce = async (p, ts, s) => {
+      if (!heldOnce && held.stats().rounds >= 6) {
+        heldOnce = true;
+        const until = Date.now() + 2500; // 2.5 × the peer timeout of openGroups
+        while (Date.now() < until);
+      }
+      await allReduce(p, ts, s);
+    };
+    try {
+      const rbms = await fitAll(groups, x, 3);
+      t.true(heldOnce);
+      const w = rbms.map((r) => r.getParameters().weights.data);
+      t.true(sameBits(w[0]!, w[1]!), events.join('\n'));
+      t.is(groups[0]!.view, 1, events.join('\n'));
+      t.is(groups[1]!.view, 1, events.join('\n'));
+      t.is(groups[0]!.stats().recoveries + groups[1]!.stats().recoveries, 0);
+    } finally {
+      for (const g of groups) g.close();
+    }
+  },
+);

@@ -27,7 +27,9 @@ test('median and trimmed mean ignore one outlier per coordinate and are scaled t
 });
 
 test('robust rules give the same bits whatever the order of the members', (t) => {
-  const parts = Array.from({ length: 6 }, (_, m) => Float32Array.from({ length: 50 }, (_, i) => Math.sin(m * 7.1 + i * 0.37) * (m === 2 ? 50 : 1)));
+  const parts = Array.from({ length: 6 }, (_, m) =>
+    Float32Array.from({ length: 50 }, (_, i) => Math.sin(m * 7.1 + i * 0.37) * (m === 2 ? 50 : 1)),
+  );
   for (const rule of [{ kind: 'median' }, { kind: 'trimmed-mean', trim: 2 }] as const) {
     const a = new Float32Array(50);
     const b = new Float32Array(50);
@@ -53,7 +55,10 @@ test('clipping scales a part down to clipNorm × the median part norm before com
 });
 
 test('bad aggregation options raise one InvalidOptionError naming the option', (t) => {
-  t.is(t.throws(() => checkAggregation({ rule: { kind: 'trimmed-mean', trim: 0 } }), { instanceOf: InvalidOptionError })!.code, 'EINVALIDOPTION');
+  t.is(
+    t.throws(() => checkAggregation({ rule: { kind: 'trimmed-mean', trim: 0 } }), { instanceOf: InvalidOptionError })!.code,
+    'EINVALIDOPTION',
+  );
   t.throws(() => checkAggregation({ rule: { kind: 'mode' } as never }), { message: /'aggregate' rule/ });
   t.throws(() => checkAggregation({ rule: { kind: 'median' }, clipNorm: -1 }), { message: /'clipNorm'/ });
 });
@@ -61,10 +66,34 @@ test('bad aggregation options raise one InvalidOptionError naming the option', (
 test('the guard refuses parts far above this peer own part of the chunk, and any element above the hard cap', (t) => {
   const g = new ContributionGuard();
   const own = Float32Array.from({ length: 100 }, (_, i) => Math.cos(i));
-  t.is(g.judgeTensor(own.map((v) => v * 5), 20, own, 20), undefined);
-  t.regex(g.judgeTensor(own.map((v) => v * 50), 20, own, 20)!, /norm/);
+  t.is(
+    g.judgeTensor(
+      own.map((v) => v * 5),
+      20,
+      own,
+      20,
+    ),
+    undefined,
+  );
+  t.regex(
+    g.judgeTensor(
+      own.map((v) => v * 50),
+      20,
+      own,
+      20,
+    )!,
+    /norm/,
+  );
   // Twice the rows: twice the norm allowed.
-  t.is(g.judgeTensor(own.map((v) => v * 30), 40, own, 20), undefined);
+  t.is(
+    g.judgeTensor(
+      own.map((v) => v * 30),
+      40,
+      own,
+      20,
+    ),
+    undefined,
+  );
   t.regex(g.judgeTensor(f32(1e30), 20, f32(0), 0)!, /element/);
   t.regex(g.judgeTensor(f32(Number.NaN), 20, f32(1), 20)!, /non-finite/);
   // This peer had no rows this round: only the hard cap applies.

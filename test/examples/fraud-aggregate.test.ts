@@ -20,7 +20,9 @@ test('every bank gets the element-wise sum of all contributions, also with round
     const results = await Promise.all([
       Promise.all([banks[1]!.sum('a', a[1]!), banks[1]!.sum('b', [1])]),
       Promise.all([banks[2]!.sum('b', [2]), banks[2]!.sum('a', a[2]!)]).then(([b, x]) => [x, b] as const),
-      Promise.all([banks[0]!.sum('b', [4]), new Promise<Float64Array>((r) => setTimeout(() => r(banks[0]!.sum('a', a[0]!)), 50))]).then(([b, x]) => [x, b] as const),
+      Promise.all([banks[0]!.sum('b', [4]), new Promise<Float64Array>((r) => setTimeout(() => r(banks[0]!.sum('a', a[0]!)), 50))]).then(
+        ([b, x]) => [x, b] as const,
+      ),
     ]);
     for (const [sumA, sumB] of results) {
       t.deepEqual(Array.from(sumA), [111, 222, 333.5]);
@@ -94,7 +96,10 @@ test('federated standardization equals a Standardizer fitted on all banks’ row
     for (const s of scalers) {
       const p = s.parameters;
       for (let j = 0; j < cols; j++) {
-        t.true(Math.abs(p.mean[j]! - expected.mean[j]!) <= 1e-9 * Math.max(1, Math.abs(expected.mean[j]!)), `mean ${j}: ${p.mean[j]} vs ${expected.mean[j]}`);
+        t.true(
+          Math.abs(p.mean[j]! - expected.mean[j]!) <= 1e-9 * Math.max(1, Math.abs(expected.mean[j]!)),
+          `mean ${j}: ${p.mean[j]} vs ${expected.mean[j]}`,
+        );
         t.true(Math.abs(p.std[j]! - expected.std[j]!) <= 1e-9 * expected.std[j]!, `std ${j}: ${p.std[j]} vs ${expected.std[j]}`);
       }
       t.is(p.std[3], 1);
@@ -108,7 +113,11 @@ test('shareAddress: every bank reads bank 0’s address back from the sum', asyn
   const banks = await threeBanks();
   try {
     const address = 'tcp://127.0.0.1:45639';
-    const got = await Promise.all([shareAddress(banks[0]!, 'peer-1', address), shareAddress(banks[1]!, 'peer-1', undefined), shareAddress(banks[2]!, 'peer-1', undefined)]);
+    const got = await Promise.all([
+      shareAddress(banks[0]!, 'peer-1', address),
+      shareAddress(banks[1]!, 'peer-1', undefined),
+      shareAddress(banks[2]!, 'peer-1', undefined),
+    ]);
     t.deepEqual(got, [address, address, address]);
     await t.throwsAsync(shareAddress(banks[0]!, 'peer-2', 'tcp://host with space:1'), { instanceOf: InvalidOptionError });
     await t.throwsAsync(shareAddress(banks[0]!, 'peer-3', 'x'.repeat(257)), { instanceOf: InvalidOptionError });

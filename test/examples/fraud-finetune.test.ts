@@ -1,7 +1,17 @@
 import test from 'ava';
 import { type ClassifierParameters, Dbn, InvalidOptionError } from '../../src/index.js';
 import { defaultBackend } from '../../src/kernels/index.js';
-import { DEFAULT_RECIPE, fineTuneAveraged, flattenClassifier, fraudProbability, meanScores, modelSeed, unflattenClassifier, WeightAverage, weightedLogLoss } from '../../examples/fraud/finetune.js';
+import {
+  DEFAULT_RECIPE,
+  fineTuneAveraged,
+  flattenClassifier,
+  fraudProbability,
+  meanScores,
+  modelSeed,
+  unflattenClassifier,
+  WeightAverage,
+  weightedLogLoss,
+} from '../../examples/fraud/finetune.js';
 
 /** A 2→2→2 classifier whose outputs are worked out by hand below. */
 const tiny: ClassifierParameters = {
@@ -23,7 +33,15 @@ test('fraudProbability: a hand-computed two-layer forward pass', (t) => {
 
 test('fraudProbability equals Dbn.predictProba for a fine-tuned DBN', async (t) => {
   const { backend } = defaultBackend();
-  const dbn = new Dbn({ nVisible: 5, layers: [{ nHidden: 4, visible: 'gaussian', epochs: 1 }, { nHidden: 3, epochs: 1 }], backend, seed: 3 });
+  const dbn = new Dbn({
+    nVisible: 5,
+    layers: [
+      { nHidden: 4, visible: 'gaussian', epochs: 1 },
+      { nHidden: 3, epochs: 1 },
+    ],
+    backend,
+    seed: 3,
+  });
   try {
     const rows = 200;
     const x = { rows, cols: 5, data: Float32Array.from({ length: rows * 5 }, (_, k) => Math.sin(k * 0.37) * 2) };
@@ -42,7 +60,10 @@ test('fraudProbability equals Dbn.predictProba for a fine-tuned DBN', async (t) 
 });
 
 test('fraudProbability refuses a classifier of another shape', (t) => {
-  t.throws(() => fraudProbability(tiny, { rows: 1, cols: 3, data: new Float32Array(3) }), { instanceOf: InvalidOptionError, message: /takes 2 inputs, the rows have 3 columns/ });
+  t.throws(() => fraudProbability(tiny, { rows: 1, cols: 3, data: new Float32Array(3) }), {
+    instanceOf: InvalidOptionError,
+    message: /takes 2 inputs, the rows have 3 columns/,
+  });
 });
 
 test('weightedLogLoss: hand-computed sums', (t) => {
@@ -64,7 +85,13 @@ test('WeightAverage: an exponential average with the decay of its time constant,
   const none = new WeightAverage(at(0), 0, 4);
   none.update(at(3));
   t.deepEqual(Array.from(new Set(none.vector())), [3]);
-  t.deepEqual(avg.parameters().layers.map((l) => [l.weights.rows, l.weights.cols, l.bias.length]), [[2, 2, 2], [2, 2, 2]]);
+  t.deepEqual(
+    avg.parameters().layers.map((l) => [l.weights.rows, l.weights.cols, l.bias.length]),
+    [
+      [2, 2, 2],
+      [2, 2, 2],
+    ],
+  );
   t.throws(() => new WeightAverage(tiny, -1, 4), { instanceOf: InvalidOptionError });
 });
 
@@ -98,12 +125,18 @@ test('fineTuneAveraged stops after `patience` checks without improvement and ret
 });
 
 test('modelSeed: the run seed for the first model, steps of 1000 after it; meanScores: the element-wise mean', (t) => {
-  t.deepEqual([0, 1, 2].map((k) => modelSeed(5, k)), [5, 1005, 2005]);
+  t.deepEqual(
+    [0, 1, 2].map((k) => modelSeed(5, k)),
+    [5, 1005, 2005],
+  );
   // Ensembles of nearby run seeds share no model.
   const a = new Set([0, 1, 2].map((k) => modelSeed(1, k)));
   t.false([0, 1, 2].some((k) => a.has(modelSeed(2, k))));
   t.throws(() => modelSeed(1, -1), { instanceOf: InvalidOptionError });
-  t.deepEqual(Array.from(meanScores([Float64Array.of(0.1, 0.5), Float64Array.of(0.3, 0.5), Float64Array.of(0.8, 0.2)])), [(0.1 + 0.3 + 0.8) / 3, (0.5 + 0.5 + 0.2) / 3]);
+  t.deepEqual(Array.from(meanScores([Float64Array.of(0.1, 0.5), Float64Array.of(0.3, 0.5), Float64Array.of(0.8, 0.2)])), [
+    (0.1 + 0.3 + 0.8) / 3,
+    (0.5 + 0.5 + 0.2) / 3,
+  ]);
   t.throws(() => meanScores([Float64Array.of(1), Float64Array.of(1, 2)]), { instanceOf: InvalidOptionError });
   t.throws(() => meanScores([]), { instanceOf: InvalidOptionError });
 });

@@ -8,13 +8,24 @@ import { DatasetError } from '../../src/errors.js';
 import { defaultBackend } from '../../src/kernels/index.js';
 import { averagePrecision } from '../../src/metrics/index.js';
 import { generateSyntheticCreditCard } from '../../examples/fraud/generate.js';
-import { buildFeatures, loadTransactions, localPretrainer, type PipelineResult, runFraudPipeline, SCORES, splitAndScale } from '../../examples/fraud/pipeline.js';
+import {
+  buildFeatures,
+  loadTransactions,
+  localPretrainer,
+  type PipelineResult,
+  runFraudPipeline,
+  SCORES,
+  splitAndScale,
+} from '../../examples/fraud/pipeline.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-fraud-'));
 const out = path.join(dir, 'run');
 
 function example(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('examples/fraud/main.ts'), ...args], { encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('examples/fraud/main.ts'), ...args], {
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -41,7 +52,10 @@ test.serial('npm run example:fraud -- --rows 20000 writes a sane report, chart, 
   t.is(m.rows, 20000);
   t.deepEqual([m.parts.train.rows, m.parts.validation.rows, m.parts.test.rows], [12000, 4000, 4000]);
   const prevalence = m.parts.test.positives / m.parts.test.rows;
-  t.deepEqual(m.scores.map((s) => s.key), SCORES.map((s) => s.key));
+  t.deepEqual(
+    m.scores.map((s) => s.key),
+    SCORES.map((s) => s.key),
+  );
   const dbn = m.scores.find((s) => s.key === 'dbn')!;
   t.true(dbn.averagePrecision > 5 * prevalence, `supervised AUPRC ${dbn.averagePrecision} vs prevalence ${prevalence}`);
   for (const s of m.scores) {
@@ -53,7 +67,23 @@ test.serial('npm run example:fraud -- --rows 20000 writes a sane report, chart, 
   }
 
   const report = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
-  for (const word of ['Synthetic data', 'AUPRC', 'AUROC', 'P@100', 'R@100', 'P@500', 'R@500', 'P@1000', 'R@1000', 'threshold', 'validation F1', '| TP | FP | FN | TN |', 'test precision', 'test recall', 'pr-curve.png']) {
+  for (const word of [
+    'Synthetic data',
+    'AUPRC',
+    'AUROC',
+    'P@100',
+    'R@100',
+    'P@500',
+    'R@500',
+    'P@1000',
+    'R@1000',
+    'threshold',
+    'validation F1',
+    '| TP | FP | FN | TN |',
+    'test precision',
+    'test recall',
+    'pr-curve.png',
+  ]) {
     t.true(report.includes(word), `report mentions ${word}`);
   }
   for (const s of SCORES) t.true(report.includes(`| ${s.name} |`), s.name);
@@ -64,12 +94,25 @@ test.serial('npm run example:fraud -- --rows 20000 writes a sane report, chart, 
   const rows = lines.slice(1).map((l) => l.split(','));
   t.is(rows.length, m.parts.test.rows);
   const scores = rows.map((r) => Number(r[5]));
-  t.true(scores.every((s, i) => i === 0 || s <= scores[i - 1]!), 'ranked by the DBN score');
+  t.true(
+    scores.every((s, i) => i === 0 || s <= scores[i - 1]!),
+    'ranked by the DBN score',
+  );
   const labels = rows.map((r) => Number(r[4]));
   t.is(labels.filter((y) => y === 1).length, m.parts.test.positives);
-  t.deepEqual(rows.map((r) => Number(r[1])).sort((a, b) => a - b), Array.from({ length: 4000 }, (_, i) => 16000 + i));
+  t.deepEqual(
+    rows.map((r) => Number(r[1])).sort((a, b) => a - b),
+    Array.from({ length: 4000 }, (_, i) => 16000 + i),
+  );
   // The CSV's rounded logistic scores give (nearly) the reported AUPRC.
-  t.true(Math.abs(averagePrecision(rows.map((r) => Number(r[6])), labels) - m.scores[1]!.averagePrecision) < 0.02);
+  t.true(
+    Math.abs(
+      averagePrecision(
+        rows.map((r) => Number(r[6])),
+        labels,
+      ) - m.scores[1]!.averagePrecision,
+    ) < 0.02,
+  );
 
   const png = PNG.sync.read(fs.readFileSync(path.join(out, 'pr-curve.png')));
   t.deepEqual([png.width, png.height], [1000, 600]);
@@ -110,23 +153,50 @@ test('features: Time becomes the time of day on the unit circle, Amount log1p; r
 
 test('bad input: one DatasetError naming the file, the row and the column', (t) => {
   const missing = write('no-label.csv', 'Time,V1,Amount\n0,1,2\n');
-  t.throws(() => loadTransactions(missing), { instanceOf: DatasetError, code: 'ECOLUMN', message: `${missing}: no column 'Class' (the label); the columns are 'Time', 'V1', 'Amount'.` });
+  t.throws(() => loadTransactions(missing), {
+    instanceOf: DatasetError,
+    code: 'ECOLUMN',
+    message: `${missing}: no column 'Class' (the label); the columns are 'Time', 'V1', 'Amount'.`,
+  });
   const text = write('text.csv', 'Time,V1,Amount,Class\n0,1,2,0\n1,abc,2,1\n');
-  t.throws(() => loadTransactions(text), { instanceOf: DatasetError, code: 'ENONNUMERIC', message: `${text}: line 3, column 'V1': expected a number, got 'abc'.` });
+  t.throws(() => loadTransactions(text), {
+    instanceOf: DatasetError,
+    code: 'ENONNUMERIC',
+    message: `${text}: line 3, column 'V1': expected a number, got 'abc'.`,
+  });
   const one = write('one-class.csv', 'Time,V1,Amount,Class\n0,1,2,0\n1,1,2,0\n');
-  t.throws(() => loadTransactions(one), { instanceOf: DatasetError, code: 'ELABEL', message: new RegExp(`^${one}: column 'Class' holds only class 0 \\(legitimate\\) in all 2 data rows; expected both`) });
+  t.throws(() => loadTransactions(one), {
+    instanceOf: DatasetError,
+    code: 'ELABEL',
+    message: new RegExp(`^${one}: column 'Class' holds only class 0 \\(legitimate\\) in all 2 data rows; expected both`),
+  });
   const empty = write('empty.csv', '');
-  t.throws(() => loadTransactions(empty), { instanceOf: DatasetError, code: 'EEMPTY', message: new RegExp(`^${empty}: the file is empty`) });
+  t.throws(() => loadTransactions(empty), {
+    instanceOf: DatasetError,
+    code: 'EEMPTY',
+    message: new RegExp(`^${empty}: the file is empty`),
+  });
   const two = write('two.csv', 'Time,V1,Amount,Class\n0,1,2,0\n1,1,2,2\n');
-  t.throws(() => loadTransactions(two), { instanceOf: DatasetError, code: 'ELABEL', message: `${two}: data row 2, column 'Class': expected 0 (legitimate) or 1 (fraud), got 2.` });
+  t.throws(() => loadTransactions(two), {
+    instanceOf: DatasetError,
+    code: 'ELABEL',
+    message: `${two}: data row 2, column 'Class': expected 0 (legitimate) or 1 (fraud), got 2.`,
+  });
   t.throws(() => loadTransactions(path.join(dir, 'nope.csv')), { instanceOf: DatasetError, code: 'ENOENT' });
   const ok = write('ok.csv', 'Time,V1,Amount,Class\n0,1,2,0\n1,1,2,1\n');
-  t.throws(() => loadTransactions(ok, { timeColumn: 'When' }), { instanceOf: DatasetError, code: 'ECOLUMN', message: /no column 'When' \(the time column\)/ });
+  t.throws(() => loadTransactions(ok, { timeColumn: 'When' }), {
+    instanceOf: DatasetError,
+    code: 'ECOLUMN',
+    message: /no column 'When' \(the time column\)/,
+  });
 
   // Frauds only in the first rows: the later (validation, test) parts have none.
   const early = write('early.csv', `Time,V1,Class\n${Array.from({ length: 10 }, (_, i) => `${i},${i},${i < 2 ? 1 : 0}`).join('\n')}\n`);
   const tx = loadTransactions(early);
-  t.throws(() => splitAndScale(tx, buildFeatures(tx).x), { instanceOf: DatasetError, message: /the validation part of the time-ordered split \(time-ordered rows 7–8\) has no fraud rows/ });
+  t.throws(() => splitAndScale(tx, buildFeatures(tx).x), {
+    instanceOf: DatasetError,
+    message: /the validation part of the time-ordered split \(time-ordered rows 7–8\) has no fraud rows/,
+  });
 });
 
 test('the example prints one line and exits non-zero on a bad file', (t) => {
@@ -159,8 +229,14 @@ test('the pretraining step can be swapped (the seam for distributed pretraining)
     // 12000 training rows minus their 24 frauds; 28 components + log amount + time of day (2).
     // The ensemble (3 DBNs by default): one pretraining per model, from seeds 7, 1007, 2007.
     const legit = 12000 - r.parts.train.positives;
-    t.deepEqual(seen, [7, 1007, 2007].map((seed) => [legit, 31, 2, seed]));
-    t.deepEqual(r.models.map((m) => m.seed), [7, 1007, 2007]);
+    t.deepEqual(
+      seen,
+      [7, 1007, 2007].map((seed) => [legit, 31, 2, seed]),
+    );
+    t.deepEqual(
+      r.models.map((m) => m.seed),
+      [7, 1007, 2007],
+    );
     for (const m of r.models) {
       t.is(m.validationLoss.length, m.fineTuneEpochs);
       t.is(Math.min(...m.validationLoss), m.validationLoss[m.bestEpoch - 1]!);

@@ -83,7 +83,13 @@ test("c = C gives scikit-learn's objective (λ = 1/(C·Σc_i)); newton and agd r
   });
   for (let j = 0; j < 3; j++) t.true(Math.abs(grad[j]! + m.weights![j]!) < 1e-7 * total, `w${j}: ${grad[j]! + m.weights![j]!}`);
   t.true(Math.abs(grad[3]!) < 1e-7 * total, 'bias');
-  const agd = new LogisticRegression({ l2: 1 / (cc * total), positiveWeight: pw, solver: 'agd', tolerance: 1e-9, maxIterations: 200_000 }).fit(x, y);
+  const agd = new LogisticRegression({
+    l2: 1 / (cc * total),
+    positiveWeight: pw,
+    solver: 'agd',
+    tolerance: 1e-9,
+    maxIterations: 200_000,
+  }).fit(x, y);
   t.true(agd.converged);
   for (let j = 0; j < 3; j++) t.true(Math.abs(agd.weights![j]! - m.weights![j]!) < 1e-5, `w${j}`);
   t.throws(() => new LogisticRegression({ l2: 1, c: 1 }), { instanceOf: InvalidOptionError, message: /'l2' or 'c', not both/ });

@@ -50,7 +50,17 @@ export function memoryLink(): { link: PeerLink; sent: Buffer[][]; deliver: (m: D
   const handlers = new Map<string, (x: never) => void>();
   const sent: Buffer[][] = [];
   let seq = 0;
-  const stats = { delivered: 0, gaps: 0, duplicates: 0, stale: 0, rejected: { key: 0 }, handshakeFailures: 0, decodeMs: 0, perSender: {}, sent: { heartbeats: 0 } };
+  const stats = {
+    delivered: 0,
+    gaps: 0,
+    duplicates: 0,
+    stale: 0,
+    rejected: { key: 0 },
+    handshakeFailures: 0,
+    decodeMs: 0,
+    perSender: {},
+    sent: { heartbeats: 0 },
+  };
   const link = {
     senderId: 'aa'.repeat(16),
     publishDelta: () => ++seq,

@@ -74,7 +74,13 @@ const U = 2 ** -24;
 const RTOL = 1e-5;
 
 /** Elementwise shapes: a scalar, a row, a column, an odd block, and a CD-1 minibatch of hiddens. */
-const SHAPES: readonly (readonly [number, number])[] = [[1, 1], [1, 23], [23, 1], [7, 13], [100, 500]];
+const SHAPES: readonly (readonly [number, number])[] = [
+  [1, 1],
+  [1, 23],
+  [23, 1],
+  [7, 13],
+  [100, 500],
+];
 
 /** `[m, k, n]` of `op(a) (m × k) · op(b) (k × n)`: scalars, a row and a column out, an outer product, an odd block, ragged multi-block, CD-1's. */
 const GEMM_SHAPES: readonly (readonly [number, number, number])[] = [
@@ -157,7 +163,10 @@ function expectClose(t: ExecutionContext, what: string, got: Float32Array, want:
 }
 
 const exact = (): number => 0;
-const relative = (scale: ArrayLike<number>) => (i: number): number => RTOL * Math.abs(scale[i]!);
+const relative =
+  (scale: ArrayLike<number>) =>
+  (i: number): number =>
+    RTOL * Math.abs(scale[i]!);
 /** Below float32's normal range (1.2e-38) a value may round or flush to 0. */
 const F32_TINY = 1e-37;
 
@@ -379,15 +388,24 @@ function registerSuite(label: string, backend: Backend): void {
   }
 
   // Optional fused kernels: tested where a backend has them, one visible skip each where it has not.
-  const linearShapes = [[1, 1, 1], [7, 13, 5], [100, 784, 500]] as const;
-  for (const [name, sample] of [['linearSigmoid', false], ['linearSigmoidBernoulli', true]] as const) {
+  const linearShapes = [
+    [1, 1, 1],
+    [7, 13, 5],
+    [100, 784, 500],
+  ] as const;
+  for (const [name, sample] of [
+    ['linearSigmoid', false],
+    ['linearSigmoidBernoulli', true],
+  ] as const) {
     if (backend[name] === undefined) {
       test.skip(`${label}: ${name} (optional; not implemented)`, (t) => t.pass());
       continue;
     }
     for (const [m, k, n] of linearShapes) {
       for (const transW of [false, true]) {
-        kernelTest(`${name} ${m}x${k}·${transW ? `(${n}x${k})ᵀ` : `${k}x${n}`}`, (t, s, rng) => linearCase(t, s, rng, m, k, n, transW, sample));
+        kernelTest(`${name} ${m}x${k}·${transW ? `(${n}x${k})ᵀ` : `${k}x${n}`}`, (t, s, rng) =>
+          linearCase(t, s, rng, m, k, n, transW, sample),
+        );
       }
     }
   }
@@ -436,7 +454,11 @@ function registerSuite(label: string, backend: Backend): void {
         const mag = ref.colSumRef(mat(r, c, x.map(Math.abs)), old.map(Math.abs), Math.abs(alpha), Math.abs(beta));
         return (j: number) => (RTOL + 2 * (r + 4) * U) * mag[j]!;
       };
-      for (const [alpha, beta] of [[1, 0], [-0.5, 0.25], [2, 1]] as const) {
+      for (const [alpha, beta] of [
+        [1, 0],
+        [-0.5, 0.25],
+        [2, 1],
+      ] as const) {
         const out = s.tensor(1, c, old);
         s.backend.colSum(out, xt, alpha, beta);
         expectClose(t, `alpha ${alpha}, beta ${beta}`, s.read(out), ref.colSumRef(mat(r, c, x), old, alpha, beta), tol(alpha, beta));
@@ -470,7 +492,11 @@ function registerSuite(label: string, backend: Backend): void {
       const [pt, vt, gt] = [s.tensor(r, c, p), s.tensor(r, c, v), s.tensor(r, c, g)];
       s.backend.momentumStep(pt, vt, gt, opts);
       const want = ref.momentumStepRef(p, v, g, opts);
-      const vScale = absSum(ref.scaleRef(v, opts.momentum), ref.scaleRef(g, opts.learningRate * opts.gradScale), ref.scaleRef(p, opts.learningRate * opts.weightDecay));
+      const vScale = absSum(
+        ref.scaleRef(v, opts.momentum),
+        ref.scaleRef(g, opts.learningRate * opts.gradScale),
+        ref.scaleRef(p, opts.learningRate * opts.weightDecay),
+      );
       expectClose(t, 'velocity', s.read(vt), want.velocity, relative(vScale));
       expectClose(t, 'param', s.read(pt), want.param, relative(absSum(p, vScale)));
       expectClose(t, 'grad unchanged', s.read(gt), g, exact);
@@ -576,7 +602,10 @@ function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: numb
   const at = s.tensor(...aShape, a);
   const bt = s.tensor(...bShape, b);
   const product = ref.productRef(mat(...aShape, a), mat(...bShape, b), transA, transB);
-  const tol = (magnitude: Float64Array) => (i: number): number => 2 * (k + 4) * U * magnitude[i]!;
+  const tol =
+    (magnitude: Float64Array) =>
+    (i: number): number =>
+      2 * (k + 4) * U * magnitude[i]!;
 
   const out = s.tensor(m, n, new Float32Array(m * n).fill(Number.NaN));
   if (!transA && !transB) s.backend.gemm(out, at, bt);
@@ -584,7 +613,12 @@ function gemmCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: numb
   const plain = ref.scaleProductRef(product, undefined, 1, 0);
   expectClose(t, 'defaults (alpha 1, beta 0, NaN in out)', s.read(out), plain.value, tol(plain.magnitude));
 
-  for (const [alpha, beta] of [[-0.75, 0.5], [1.5, 1], [0.25, 0], [1, -1.25]] as const) {
+  for (const [alpha, beta] of [
+    [-0.75, 0.5],
+    [1.5, 1],
+    [0.25, 0],
+    [1, -1.25],
+  ] as const) {
     const old = uniform(rng, m * n, -1, 1);
     const c = s.tensor(m, n, old);
     const opts: GemmOptions = { transA, transB, alpha, beta };
@@ -624,6 +658,9 @@ function linearCase(t: ExecutionContext, s: Scope, rng: Random, m: number, k: nu
   const got = s.read(out);
   const want = ref.bernoulliRef(p, u);
   expectClose(t, 'samples', got, want, (i) => (Math.abs(u[i]! - p[i]!) <= tol(i) ? 1 : 0));
-  t.true(got.every((v) => v === 0 || v === 1), 'samples are 0 or 1');
+  t.true(
+    got.every((v) => v === 0 || v === 1),
+    'samples are 0 or 1',
+  );
   expectClose(t, 'u unchanged', s.read(ut), u, exact);
 }

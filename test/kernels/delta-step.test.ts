@@ -21,7 +21,16 @@ function inputs(rng: Random, c: Case): { cur: Float32Array; base: Float32Array; 
   const cur = new Float32Array(c.n);
   for (let k = 0; k < c.n; k++) {
     const kind = k % 5;
-    const step = kind === 0 ? 0 : kind === 1 ? (rng.uniform() - 0.5) * 1e-5 : kind === 2 ? (rng.uniform() - 0.5) * 1e-3 : kind === 3 ? (rng.uniform() - 0.5) * 0.2 : 2 ** -20 * 3;
+    const step =
+      kind === 0
+        ? 0
+        : kind === 1
+          ? (rng.uniform() - 0.5) * 1e-5
+          : kind === 2
+            ? (rng.uniform() - 0.5) * 1e-3
+            : kind === 3
+              ? (rng.uniform() - 0.5) * 0.2
+              : 2 ** -20 * 3;
     cur[k] = base[k]! + step;
   }
   const remote = Array.from({ length: c.remotes }, () => Float32Array.from({ length: c.n }, () => (rng.uniform() - 0.5) * 1e-3));
@@ -139,17 +148,45 @@ for (const name of ['native', 'js', 'gpu']) {
       const r = run(backend, x, new Float32Array(3), [], { n: 3, remotes: 0, share: 1, keep: false, half: true });
       t.true(r.overflow, `overflow flagged for ${bad}`);
     }
-    const nan = run(backend, Float32Array.from([1, Number.NaN]), new Float32Array(2), [], { n: 2, remotes: 0, share: 1, keep: false, half: false });
+    const nan = run(backend, Float32Array.from([1, Number.NaN]), new Float32Array(2), [], {
+      n: 2,
+      remotes: 0,
+      share: 1,
+      keep: false,
+      half: false,
+    });
     t.true(Number.isNaN(nan.sumSquares), 'a NaN makes Σd² NaN');
   });
 
   test(`${name}: deltaStep refuses arrays of the wrong length and an ambiguous output`, (t) => {
     const a = new Float32Array(8);
-    const base: Omit<DeltaStepArgs, 'delta' | 'half'> = { cur: a, base: a, share: 1, keep: false, baseNext: new Float32Array(8), curNext: new Float32Array(8) };
-    t.throws(() => backend.deltaStep!({ ...base, base: new Float32Array(7), delta: new Float32Array(8) }), { instanceOf: ShapeMismatchError, code: 'EHOSTLENGTH', message: /base/ });
-    t.throws(() => backend.deltaStep!({ ...base, remote: [new Float32Array(9)], delta: new Float32Array(8) }), { instanceOf: ShapeMismatchError, code: 'EHOSTLENGTH', message: /remote\[0\]/ });
-    t.throws(() => backend.deltaStep!({ ...base, half: new Uint16Array(4) }), { instanceOf: ShapeMismatchError, code: 'EHOSTLENGTH', message: /half/ });
-    t.throws(() => backend.deltaStep!({ ...base, delta: new Float32Array(8), half: new Uint16Array(8) }), { code: 'EHOSTOUTPUT', message: /Exactly one of 'delta' and 'half'/ });
+    const base: Omit<DeltaStepArgs, 'delta' | 'half'> = {
+      cur: a,
+      base: a,
+      share: 1,
+      keep: false,
+      baseNext: new Float32Array(8),
+      curNext: new Float32Array(8),
+    };
+    t.throws(() => backend.deltaStep!({ ...base, base: new Float32Array(7), delta: new Float32Array(8) }), {
+      instanceOf: ShapeMismatchError,
+      code: 'EHOSTLENGTH',
+      message: /base/,
+    });
+    t.throws(() => backend.deltaStep!({ ...base, remote: [new Float32Array(9)], delta: new Float32Array(8) }), {
+      instanceOf: ShapeMismatchError,
+      code: 'EHOSTLENGTH',
+      message: /remote\[0\]/,
+    });
+    t.throws(() => backend.deltaStep!({ ...base, half: new Uint16Array(4) }), {
+      instanceOf: ShapeMismatchError,
+      code: 'EHOSTLENGTH',
+      message: /half/,
+    });
+    t.throws(() => backend.deltaStep!({ ...base, delta: new Float32Array(8), half: new Uint16Array(8) }), {
+      code: 'EHOSTOUTPUT',
+      message: /Exactly one of 'delta' and 'half'/,
+    });
     t.throws(() => backend.deltaStep!({ ...base }), { code: 'EHOSTOUTPUT', message: /Exactly one of 'delta' and 'half'/ });
     t.throws(() => backend.deltaStep!({ ...base, share: 0, delta: new Float32Array(8) }), { code: 'EHOSTSHARE', message: /share/ });
   });

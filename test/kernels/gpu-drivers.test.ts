@@ -29,7 +29,11 @@ test('quietDriverLogs sets only unset variables, to a private absolute folder, a
   const user: NodeJS.ProcessEnv = { EGL_LOG_LEVEL: 'debug', XDG_RUNTIME_DIR: '/run/user/1000' };
   t.deepEqual(quietDriverLogs(user), []);
   t.deepEqual(user, { EGL_LOG_LEVEL: 'debug', XDG_RUNTIME_DIR: '/run/user/1000' });
-  t.deepEqual(quietDriverLogs({ XDG_RUNTIME_DIR: 'relative' }), ['EGL_LOG_LEVEL', 'XDG_RUNTIME_DIR'], 'a relative path is as good as unset to libwayland');
+  t.deepEqual(
+    quietDriverLogs({ XDG_RUNTIME_DIR: 'relative' }),
+    ['EGL_LOG_LEVEL', 'XDG_RUNTIME_DIR'],
+    'a relative path is as good as unset to libwayland',
+  );
 });
 
 /** Starts the webgpu mode in a fresh process without the user's driver variables; its stdout and stderr. */

@@ -67,7 +67,10 @@ for (const { mode, kernelClass } of MODES) {
     t.is(b.info.mode, mode);
     t.true(b.info.description.startsWith(`gpu (${mode} — `), b.info.description);
     const x = b.alloc(3, 4);
-    b.write(x, Float32Array.from({ length: 12 }, (_, i) => i - 5.5));
+    b.write(
+      x,
+      Float32Array.from({ length: 12 }, (_, i) => i - 5.5),
+    );
     b.relu(x, x);
     t.is(b.sumSquares(x), 0.25 + 2.25 + 6.25 + 12.25 + 20.25 + 30.25);
     t.deepEqual(gpuKernelClasses(b), [kernelClass]);
@@ -89,7 +92,14 @@ for (const { mode, kernelClass } of MODES) {
     for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) wtData[j * k + p] = wData[p * n + j]!;
     b.write(wt, wtData);
     b.write(bias, bData);
-    const want = ref.addRowSigmoidRef({ rows: m, cols: n, data: ref.gemmRef({ rows: m, cols: k, data: xData }, { rows: k, cols: n, data: wData }, undefined, false, false, 1, 0).value }, { rows: 1, cols: n, data: bData });
+    const want = ref.addRowSigmoidRef(
+      {
+        rows: m,
+        cols: n,
+        data: ref.gemmRef({ rows: m, cols: k, data: xData }, { rows: k, cols: n, data: wData }, undefined, false, false, 1, 0).value,
+      },
+      { rows: 1, cols: n, data: bData },
+    );
     const fused = b.alloc(m, n);
     const fusedT = b.alloc(m, n);
     t.truthy(b.linearSigmoid);
@@ -144,12 +154,21 @@ for (const { mode, kernelClass } of MODES) {
   withBackend('bad arguments throw typed errors naming the kernel and argument', (t, b) => {
     const x = b.alloc(2, 3);
     const y = b.alloc(3, 2);
-    t.throws(() => b.add(x, x, y), { instanceOf: ShapeMismatchError, message: "Argument 'b' passed to 'gpu.add' must be 2 × 3 like 'out', got 3 × 2." });
-    t.throws(() => b.gemm(b.alloc(2, 2), x, x), { instanceOf: ShapeMismatchError, message: /'gpu.gemm' cannot put op\(a\) 2 × 3 times op\(b\) 2 × 3/ });
+    t.throws(() => b.add(x, x, y), {
+      instanceOf: ShapeMismatchError,
+      message: "Argument 'b' passed to 'gpu.add' must be 2 × 3 like 'out', got 3 × 2.",
+    });
+    t.throws(() => b.gemm(b.alloc(2, 2), x, x), {
+      instanceOf: ShapeMismatchError,
+      message: /'gpu.gemm' cannot put op\(a\) 2 × 3 times op\(b\) 2 × 3/,
+    });
     t.throws(() => b.gemm(x, x, y), { instanceOf: ShapeMismatchError });
     const sq = b.alloc(2, 2);
     t.throws(() => b.gemm(sq, sq, b.alloc(2, 2)), { instanceOf: DbnError, code: 'EALIAS' });
-    t.throws(() => b.addRow(x, x, b.alloc(1, 2)), { instanceOf: ShapeMismatchError, message: /'bias' passed to 'gpu.addRow' must be 1 × 3/ });
+    t.throws(() => b.addRow(x, x, b.alloc(1, 2)), {
+      instanceOf: ShapeMismatchError,
+      message: /'bias' passed to 'gpu.addRow' must be 1 × 3/,
+    });
     t.throws(() => b.write(x, new Float32Array(5)), { instanceOf: ShapeMismatchError, message: /Float32Array of 6 elements/ });
     t.throws(() => b.read(x, new Float32Array(7)), { instanceOf: ShapeMismatchError });
     t.throws(() => b.alloc(-1, 2), { instanceOf: ShapeMismatchError });
@@ -196,7 +215,8 @@ test("gpu: 'auto' reports what runs, and says so when it is not a GPU", (t) => {
     t.log(b.info.description);
     t.true(['headlessgl', 'webgpu', 'webasm', 'cpu'].includes(b.info.mode ?? ''), String(b.info.mode));
     t.true(b.info.description.startsWith(`gpu (${b.info.mode} — `), b.info.description);
-    if (b.info.mode === 'webasm' || b.info.mode === 'cpu') t.true(b.info.description.includes('no GPU found; CPU fallback'), b.info.description);
+    if (b.info.mode === 'webasm' || b.info.mode === 'cpu')
+      t.true(b.info.description.includes('no GPU found; CPU fallback'), b.info.description);
   } finally {
     b.dispose();
   }

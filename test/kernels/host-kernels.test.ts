@@ -42,10 +42,27 @@ function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): string | u
   return undefined;
 }
 
-function runDeltaStep(kernels: HostKernels, cur: Float32Array, base: Float32Array, remote: Float32Array[], share: number, keep: boolean, half: boolean) {
+function runDeltaStep(
+  kernels: HostKernels,
+  cur: Float32Array,
+  base: Float32Array,
+  remote: Float32Array[],
+  share: number,
+  keep: boolean,
+  half: boolean,
+) {
   const n = cur.length;
   const out = { delta: new Float32Array(n), half: new Uint16Array(n), baseNext: new Float32Array(n), curNext: new Float32Array(n) };
-  const args: DeltaStepArgs = { cur, base, ...(remote.length > 0 ? { remote } : {}), share, keep, ...(half ? { half: out.half } : { delta: out.delta }), baseNext: out.baseNext, curNext: out.curNext };
+  const args: DeltaStepArgs = {
+    cur,
+    base,
+    ...(remote.length > 0 ? { remote } : {}),
+    share,
+    keep,
+    ...(half ? { half: out.half } : { delta: out.delta }),
+    baseNext: out.baseNext,
+    curNext: out.curNext,
+  };
   return { ...out, ...kernels.deltaStep(args) };
 }
 
@@ -85,7 +102,15 @@ for (const kernels of others) {
       const { cur, base } = change(new Random(5), 20_011, false);
       cur[333] = Number.NaN;
       const run = (k: HostKernels) => {
-        const args: SparseSelectArgs = { cur, base, share: 0.5, fraction, indices: new Uint32Array(cur.length), values: new Float32Array(cur.length), sample: new Float64Array(4096) };
+        const args: SparseSelectArgs = {
+          cur,
+          base,
+          share: 0.5,
+          fraction,
+          indices: new Uint32Array(cur.length),
+          values: new Float32Array(cur.length),
+          sample: new Float64Array(4096),
+        };
         const count = k.sparseSelect(args);
         return { count, indices: args.indices.subarray(0, count), values: args.values.subarray(0, count) };
       };
@@ -104,9 +129,19 @@ for (const kernels of others) {
 function faults(): [string, string, (k: HostKernels) => unknown][] {
   const n = 8;
   const a = (m = n): Float32Array => new Float32Array(m);
-  const step = (over: Partial<DeltaStepArgs>) => (k: HostKernels) => k.deltaStep({ cur: a(), base: a(), share: 1, keep: false, delta: a(), baseNext: a(), curNext: a(), ...over });
+  const step = (over: Partial<DeltaStepArgs>) => (k: HostKernels) =>
+    k.deltaStep({ cur: a(), base: a(), share: 1, keep: false, delta: a(), baseNext: a(), curNext: a(), ...over });
   const select = (over: Partial<SparseSelectArgs>) => (k: HostKernels) =>
-    k.sparseSelect({ cur: a(), base: a(), share: 1, fraction: 0.1, indices: new Uint32Array(n), values: a(), sample: new Float64Array(4), ...over });
+    k.sparseSelect({
+      cur: a(),
+      base: a(),
+      share: 1,
+      fraction: 0.1,
+      indices: new Uint32Array(n),
+      values: a(),
+      sample: new Float64Array(4),
+      ...over,
+    });
   return [
     ['deltaStep: base too short', 'EHOSTLENGTH', step({ base: a(7) })],
     ['deltaStep: a remote too long', 'EHOSTLENGTH', step({ remote: [a(), a(9)] })],

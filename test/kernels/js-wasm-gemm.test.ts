@@ -12,13 +12,17 @@ import { gemmRef } from './reference.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** `WebAssembly.validate` (Node's types declare `WebAssembly` only with the DOM library). */
-const validate = (bytes: Uint8Array): boolean => (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(bytes);
+const validate = (bytes: Uint8Array): boolean =>
+  (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(bytes);
 /** The float32 unit roundoff. */
 const U = 2 ** -24;
 
 /** Runs `lines` as an ES module in a child Node (tsx loaded) started with `flags`, from the repository root. */
 function runChild(flags: string[], lines: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [...flags, '--import=tsx', '--input-type=module', '-e', lines.join('\n')], { cwd: repo, encoding: 'utf8' });
+  return spawnSync(process.execPath, [...flags, '--import=tsx', '--input-type=module', '-e', lines.join('\n')], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
 }
 
 function data(rng: Random, n: number): Float32Array {
@@ -52,12 +56,23 @@ test('WebAssembly SIMD gemm matches a float64 reference within the float32 bound
   const rng = new Random(11);
   // Partial 4×8 tiles (7×13), m = 130 across three 64-row blocks, k = 600 and 300 across several
   // k blocks, n = 1100 and 530 across column blocks of 512.
-  const shapes = [[1, 1, 1], [7, 13, 5], [130, 9, 600], [5, 1100, 9], [67, 530, 300]] as const;
+  const shapes = [
+    [1, 1, 1],
+    [7, 13, 5],
+    [130, 9, 600],
+    [5, 1100, 9],
+    [67, 530, 300],
+  ] as const;
   let cases = 0;
   for (const [m, n, k] of shapes) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
-        for (const [alpha, beta] of [[1, 0], [-0.5, 1], [2, -3], [0.3, 0.7]] as const) {
+        for (const [alpha, beta] of [
+          [1, 0],
+          [-0.5, 1],
+          [2, -3],
+          [0.3, 0.7],
+        ] as const) {
           const a = { rows: transA ? k : m, cols: transA ? m : k, data: data(rng, m * k) };
           const b = { rows: transB ? n : k, cols: transB ? k : n, data: data(rng, k * n) };
           // With beta = 0, c holds NaN, which must not be read.
@@ -119,7 +134,7 @@ test('without WebAssembly (node --jitless) the default is asm.js, and asking for
     'const x = b.alloc(2, 3); const y = b.alloc(3, 2); const z = b.alloc(2, 2);',
     'b.write(x, Float32Array.from([1, 2, 3, 4, 5, 6])); b.write(y, Float32Array.from([7, 8, 9, 10, 11, 12]));',
     'b.gemm(z, x, y); const out = new Float32Array(4); b.read(z, out);',
-    "console.log(JSON.stringify({ wasm: typeof WebAssembly, description: b.info.description, out: Array.from(out), refused }));",
+    'console.log(JSON.stringify({ wasm: typeof WebAssembly, description: b.info.description, out: Array.from(out), refused }));',
   ];
   const parse = (run: { status: number | null; stdout: string; stderr: string }): unknown => {
     t.is(run.status, 0, run.stderr);
@@ -128,12 +143,23 @@ test('without WebAssembly (node --jitless) the default is asm.js, and asking for
   const refused = {
     name: 'BackendUnavailableError',
     code: 'EBACKEND',
-    message: "Backend 'js' is unavailable: the 'wasm-simd' gemm kernel was asked for, but this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm).",
+    message:
+      "Backend 'js' is unavailable: the 'wasm-simd' gemm kernel was asked for, but this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm).",
   };
   // [1 2 3; 4 5 6] · [7 8; 9 10; 11 12] = [58 64; 139 154]
   const out = [58, 64, 139, 154];
-  t.deepEqual(parse(runChild(['--jitless'], lines)), { wasm: 'undefined', description: 'js (portable TypeScript, asm.js gemm)', out, refused });
-  t.deepEqual(parse(runChild(['--no-expose-wasm'], lines)), { wasm: 'undefined', description: 'js (portable TypeScript, asm.js gemm)', out, refused });
+  t.deepEqual(parse(runChild(['--jitless'], lines)), {
+    wasm: 'undefined',
+    description: 'js (portable TypeScript, asm.js gemm)',
+    out,
+    refused,
+  });
+  t.deepEqual(parse(runChild(['--no-expose-wasm'], lines)), {
+    wasm: 'undefined',
+    description: 'js (portable TypeScript, asm.js gemm)',
+    out,
+    refused,
+  });
   t.deepEqual(parse(runChild(['--jitless', '--disallow-code-generation-from-strings'], lines)), {
     wasm: 'undefined',
     description: 'js (portable TypeScript, typescript gemm)',
@@ -141,5 +167,10 @@ test('without WebAssembly (node --jitless) the default is asm.js, and asking for
     refused,
   });
   // Control: the same child without the flag runs the WebAssembly kernel.
-  t.deepEqual(parse(runChild([], lines)), { wasm: 'object', description: 'js (portable TypeScript, WebAssembly SIMD gemm)', out, refused: null });
+  t.deepEqual(parse(runChild([], lines)), {
+    wasm: 'object',
+    description: 'js (portable TypeScript, WebAssembly SIMD gemm)',
+    out,
+    refused: null,
+  });
 });

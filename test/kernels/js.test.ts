@@ -19,11 +19,17 @@ test('js: shape mismatches throw ShapeMismatchError naming the kernel and argume
   const y = b.alloc(3, 2);
   t.throws(() => b.add(x, x, y), { instanceOf: ShapeMismatchError, message: "js.add: 'b' is 3x2, expected 2x3 like 'out'." });
   t.throws(() => b.addRow(x, x, b.alloc(1, 2)), { instanceOf: ShapeMismatchError, message: "js.addRow: 'bias' is 1x2, expected 1x3." });
-  t.throws(() => b.gemm(b.alloc(2, 2), x, x), { instanceOf: ShapeMismatchError, message: "js.gemm: cannot compute a (2x3) · b (2x3) into a 2x2 'out'." });
+  t.throws(() => b.gemm(b.alloc(2, 2), x, x), {
+    instanceOf: ShapeMismatchError,
+    message: "js.gemm: cannot compute a (2x3) · b (2x3) into a 2x2 'out'.",
+  });
   t.notThrows(() => b.gemm(b.alloc(2, 2), x, x, { transB: true }));
   const sq = b.alloc(2, 2);
   t.throws(() => b.gemm(sq, sq, b.alloc(2, 2)), { instanceOf: ShapeMismatchError, message: /must not be the same tensor/ });
-  t.throws(() => b.softplusRowSum(b.alloc(1, 2), x), { instanceOf: ShapeMismatchError, message: "js.softplusRowSum: 'out' is 1x2, expected 2x1." });
+  t.throws(() => b.softplusRowSum(b.alloc(1, 2), x), {
+    instanceOf: ShapeMismatchError,
+    message: "js.softplusRowSum: 'out' is 1x2, expected 2x1.",
+  });
   t.throws(() => b.write(x, new Float32Array(5)), { instanceOf: ShapeMismatchError, message: /holds 5 values, expected 6/ });
   t.throws(() => b.read(x, new Float32Array(7)), { instanceOf: ShapeMismatchError, message: /holds 7 values, expected 6/ });
   t.throws(() => b.alloc(-1, 2), { instanceOf: ShapeMismatchError });
@@ -33,7 +39,10 @@ test('js: shape mismatches throw ShapeMismatchError naming the kernel and argume
 test('js: foreign and freed tensors are rejected', (t) => {
   const b = createJsBackend();
   const x = b.alloc(2, 2);
-  t.throws(() => b.relu(x, { rows: 2, cols: 2 }), { instanceOf: DbnError, message: "js.relu: tensor 'x' was not allocated by the js backend." });
+  t.throws(() => b.relu(x, { rows: 2, cols: 2 }), {
+    instanceOf: DbnError,
+    message: "js.relu: tensor 'x' was not allocated by the js backend.",
+  });
   b.free(x);
   t.throws(() => b.fill(x, 1), { instanceOf: DbnError, message: /used after free/ });
 });

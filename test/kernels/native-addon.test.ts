@@ -129,10 +129,12 @@ nativeTest('every method throws after dispose, and dispose is idempotent', (t) =
   t.is((t.throws(() => be.fill(x, 1)) as DbnError).code, 'EDISPOSED');
 });
 
-nativeTest('products run on the threads OPENBLAS_NUM_THREADS asks for (cut by columns or rows), with the same bits on every call, within float32 rounding of one thread', (t) => {
-  // Each child computes products that are cut by columns (n ≥ m), by rows (m > n), with edge
-  // panels and all transposes, twice, and prints the thread count and the first run's values.
-  const script = `
+nativeTest(
+  'products run on the threads OPENBLAS_NUM_THREADS asks for (cut by columns or rows), with the same bits on every call, within float32 rounding of one thread',
+  (t) => {
+    // Each child computes products that are cut by columns (n ≥ m), by rows (m > n), with edge
+    // panels and all transposes, twice, and prints the thread count and the first run's values.
+    const script = `
     const { createNativeBackend } = await import('./src/kernels/native/index.ts');
     const be = createNativeBackend();
     let seed = 7;
@@ -157,27 +159,28 @@ nativeTest('products run on the threads OPENBLAS_NUM_THREADS asks for (cut by co
     }
     console.log(JSON.stringify({ description: be.info.description, repeatable, out }));
   `;
-  const run = (threads: string): { description: string; repeatable: boolean; out: number[][] } => {
-    const r = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
-      cwd: repo,
-      encoding: 'utf8',
-      env: { ...process.env, OPENBLAS_NUM_THREADS: threads },
-      maxBuffer: 1 << 28,
-    });
-    t.is(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout) as { description: string; repeatable: boolean; out: number[][] };
-  };
-  const one = run('1');
-  const two = run('2');
-  t.regex(one.description, /, 1 thread, \w+ loops\)$/);
-  // OpenBLAS caps its thread count at the CPUs it sees.
-  t.regex(two.description, availableParallelism() >= 2 ? /, 2 threads, \w+ loops\)$/ : /, 1 thread, \w+ loops\)$/);
-  t.true(one.repeatable && two.repeatable, 'the same bits on every call');
-  // Cut into blocks, each element is still one dot product of k terms: float32 rounding apart.
-  let worst = 0;
-  one.out.forEach((o, i) => o.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - two.out[i]![j]!) / (1 + Math.abs(v))))));
-  t.true(worst < 1e-5, `largest relative difference ${worst}`);
-});
+    const run = (threads: string): { description: string; repeatable: boolean; out: number[][] } => {
+      const r = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], {
+        cwd: repo,
+        encoding: 'utf8',
+        env: { ...process.env, OPENBLAS_NUM_THREADS: threads },
+        maxBuffer: 1 << 28,
+      });
+      t.is(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { description: string; repeatable: boolean; out: number[][] };
+    };
+    const one = run('1');
+    const two = run('2');
+    t.regex(one.description, /, 1 thread, \w+ loops\)$/);
+    // OpenBLAS caps its thread count at the CPUs it sees.
+    t.regex(two.description, availableParallelism() >= 2 ? /, 2 threads, \w+ loops\)$/ : /, 1 thread, \w+ loops\)$/);
+    t.true(one.repeatable && two.repeatable, 'the same bits on every call');
+    // Cut into blocks, each element is still one dot product of k terms: float32 rounding apart.
+    let worst = 0;
+    one.out.forEach((o, i) => o.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - two.out[i]![j]!) / (1 + Math.abs(v))))));
+    t.true(worst < 1e-5, `largest relative difference ${worst}`);
+  },
+);
 
 nativeTest('fillUniform draws the numbers of Random.fillUniform from the same state, and leaves the same state', (t) => {
   const be = createNativeBackend();
@@ -193,7 +196,10 @@ nativeTest('fillUniform draws the numbers of Random.fillUniform from the same st
   }
   t.deepEqual(dev.getState(), host.getState());
   t.is(dev.normal(), host.normal(), 'the kept normal deviate is still there');
-  t.throws(() => be.fillUniform!(be.alloc(1, 2), new Uint32Array(3)), { instanceOf: RangeError, message: /'state' has 3 words, expected 4/ });
+  t.throws(() => be.fillUniform!(be.alloc(1, 2), new Uint32Array(3)), {
+    instanceOf: RangeError,
+    message: /'state' has 3 words, expected 4/,
+  });
   be.dispose();
 });
 
@@ -218,7 +224,10 @@ nativeTest('hostFrame: aligned, writable buffers whose memory is reused only onc
     const empty = be.hostFrame(0);
     console.log(JSON.stringify({ ok, empty: empty.length, isBuffer: Buffer.isBuffer(held[0]) }));
   `;
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', '--input-type=module', '-e', script], { cwd: repo, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', '--input-type=module', '-e', script], {
+    cwd: repo,
+    encoding: 'utf8',
+  });
   t.is(r.status, 0, r.stderr);
   t.deepEqual(JSON.parse(r.stdout), { ok: true, empty: 0, isBuffer: true });
 });
@@ -251,7 +260,10 @@ test('without a built addon, createNativeBackend throws BackendUnavailableError 
     const err = t.throws(() => copy.createNativeBackend());
     t.is(err?.name, BackendUnavailableError.name);
     t.is((err as BackendUnavailableError).code, 'EBACKEND');
-    t.regex(err?.message ?? '', /no prebuilt binary for \w+-\w+ and the addon was not built: the OpenBLAS header cblas\.h was not found\. .*libopenblas0.*libopenblas-dev.*npm rebuild dbn-node/);
+    t.regex(
+      err?.message ?? '',
+      /no prebuilt binary for \w+-\w+ and the addon was not built: the OpenBLAS header cblas\.h was not found\. .*libopenblas0.*libopenblas-dev.*npm rebuild dbn-node/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -36,9 +36,13 @@ function functionsWithAvx(file: string): Set<string> {
 }
 
 /** A clone chosen at load time by the CPU (target_clones), or a helper called only after a CPU check. */
-const guarded = (name: string): boolean => /\[clone \.arch_x86_64_v[34]\]$/.test(name) || /^dbn::\(anonymous namespace\)::(To|From)HalvesF16c\(/.test(name);
+const guarded = (name: string): boolean =>
+  /\[clone \.arch_x86_64_v[34]\]$/.test(name) || /^dbn::\(anonymous namespace\)::(To|From)HalvesF16c\(/.test(name);
 
-for (const [label, file] of [['prebuilt', prebuilt], ['source-built', sourceBuilt]] as const) {
+for (const [label, file] of [
+  ['prebuilt', prebuilt],
+  ['source-built', sourceBuilt],
+] as const) {
   const run = isLinuxX64 && hasObjdump && existsSync(file) ? test : test.skip;
   run(`the ${label} addon has no AVX instruction outside its run-time-dispatched clones (runs on any x86-64)`, (t) => {
     const avx = functionsWithAvx(file);
@@ -53,12 +57,14 @@ for (const [label, file] of [['prebuilt', prebuilt], ['source-built', sourceBuil
 type Addon = Record<string, (...args: unknown[]) => unknown>;
 
 const both = isLinuxX64 && existsSync(prebuilt) && existsSync(sourceBuilt) && process.env.DBN_NODE_SKIP_NATIVE !== '1' ? test : test.skip;
-both('the prebuilt addon is current: the source build\'s functions, and the same bits on this CPU', (t) => {
+both("the prebuilt addon is current: the source build's functions, and the same bits on this CPU", (t) => {
   const require = createRequire(import.meta.url);
   const pre = require(prebuilt) as Addon;
   const src = require(sourceBuilt) as Addon;
   t.deepEqual(Object.keys(pre).sort(), Object.keys(src).sort(), 'rebuild it with `npm run build:prebuild`');
-  const m = 37, k = 61, n = 45;
+  const m = 37,
+    k = 61,
+    n = 45;
   const x = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i) * 0.7);
   const w = Float32Array.from({ length: n * k }, (_, i) => Math.cos(i * 1.3) * 0.5);
   const bias = Float32Array.from({ length: n }, (_, i) => (i % 7) - 3);
@@ -76,7 +82,13 @@ loader('without a source build, createNativeBackend loads the prebuilt binary (n
   // A copy of the package without src/kernels/native/build: only prebuilds/ to load from.
   const dir = mkdtempSync(join(tmpdir(), 'dbn-prebuilt-'));
   try {
-    for (const f of ['package.json', 'src/errors.ts', 'src/kernels/backend.ts', 'src/kernels/native/index.ts', `prebuilds/${process.platform}-${process.arch}/node.napi.node`]) {
+    for (const f of [
+      'package.json',
+      'src/errors.ts',
+      'src/kernels/backend.ts',
+      'src/kernels/native/index.ts',
+      `prebuilds/${process.platform}-${process.arch}/node.napi.node`,
+    ]) {
       mkdirSync(dirname(join(dir, f)), { recursive: true });
       copyFileSync(join(repo, f), join(dir, f));
     }
@@ -86,8 +98,8 @@ loader('without a source build, createNativeBackend loads the prebuilt binary (n
       'const b = createNativeBackend();' +
       "const fs = await import('node:fs');" +
       "const maps = fs.readFileSync('/proc/self/maps', 'utf8');" +
-      "const a = b.alloc(2, 3); b.write(a, Float32Array.of(1, 2, 3, 4, 5, 6));" +
-      "const c = b.alloc(3, 2); b.write(c, Float32Array.of(7, 8, 9, 10, 11, 12));" +
+      'const a = b.alloc(2, 3); b.write(a, Float32Array.of(1, 2, 3, 4, 5, 6));' +
+      'const c = b.alloc(3, 2); b.write(c, Float32Array.of(7, 8, 9, 10, 11, 12));' +
       'const o = b.alloc(2, 2); b.gemm(o, a, c); const r = new Float32Array(4); b.read(o, r);' +
       "console.log(JSON.stringify({ prebuilt: maps.includes('node.napi.node'), out: [...r], description: b.info.description }));";
     const run = spawnSync(process.execPath, ['--import=tsx', '--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8' });
@@ -99,41 +111,56 @@ loader('without a source build, createNativeBackend loads the prebuilt binary (n
     // DBN_NODE_NO_PREBUILT=1 turns it off, and the reason says how to get native.
     const off = spawnSync(
       process.execPath,
-      ['--import=tsx', '--input-type=module', '-e', "const m = await import('./src/kernels/native/index.ts'); try { m.createNativeBackend(); } catch (e) { console.log(e.message); }"],
+      [
+        '--import=tsx',
+        '--input-type=module',
+        '-e',
+        "const m = await import('./src/kernels/native/index.ts'); try { m.createNativeBackend(); } catch (e) { console.log(e.message); }",
+      ],
       { cwd: dir, encoding: 'utf8', env: { ...process.env, DBN_NODE_NO_PREBUILT: '1' } },
     );
-    t.regex(off.stdout, /no prebuilt binary for linux-x64 and the addon was not built: no build output was found\. .*libopenblas0.*npm rebuild dbn-node/);
+    t.regex(
+      off.stdout,
+      /no prebuilt binary for linux-x64 and the addon was not built: no build output was found\. .*libopenblas0.*npm rebuild dbn-node/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 const installTest = isLinuxX64 && existsSync(prebuilt) && process.env.DBN_NODE_SKIP_NATIVE !== '1' ? test : test.skip;
-installTest('the install script of an installed package uses a prebuilt binary that loads, and falls back to the source build with both reasons', (t) => {
-  // An installed package: no .git, the install script and prebuilds/ (and no sources to build).
-  const dir = mkdtempSync(join(tmpdir(), 'dbn-install-'));
-  const binary = join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node');
-  try {
-    mkdirSync(join(dir, 'scripts'));
-    mkdirSync(dirname(binary), { recursive: true });
-    copyFileSync(join(repo, 'scripts', 'build-native.mjs'), join(dir, 'scripts', 'build-native.mjs'));
-    copyFileSync(prebuilt, binary);
-    const install = (env: Record<string, string> = {}) =>
-      spawnSync(process.execPath, [join(dir, 'scripts', 'build-native.mjs')], { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } });
-    const ok = install();
-    t.is(ok.status, 0);
-    t.regex(ok.stdout, /using the prebuilt native backend \(prebuilds\/linux-x64\/node\.napi\.node\)/);
-    t.false(existsSync(join(dir, 'src', 'kernels', 'native', 'build')), 'nothing compiled');
-    // A binary that does not load (here: not a shared object) and no OpenBLAS headers: the js backend, both reasons recorded.
-    writeFileSync(binary, 'not an ELF file');
-    const failed = install({ DBN_NODE_BLAS_INCLUDE: join(dir, 'no-such-dir') });
-    t.is(failed.status, 0, 'an install never fails on the addon');
-    const recorded = readFileSync(join(dir, 'src', 'kernels', 'native', 'build', 'BUILD_FAILED.txt'), 'utf8');
-    t.regex(recorded, /^the prebuilt binary did not load \(.*\); the OpenBLAS header cblas\.h was not found/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+installTest(
+  'the install script of an installed package uses a prebuilt binary that loads, and falls back to the source build with both reasons',
+  (t) => {
+    // An installed package: no .git, the install script and prebuilds/ (and no sources to build).
+    const dir = mkdtempSync(join(tmpdir(), 'dbn-install-'));
+    const binary = join(dir, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node');
+    try {
+      mkdirSync(join(dir, 'scripts'));
+      mkdirSync(dirname(binary), { recursive: true });
+      copyFileSync(join(repo, 'scripts', 'build-native.mjs'), join(dir, 'scripts', 'build-native.mjs'));
+      copyFileSync(prebuilt, binary);
+      const install = (env: Record<string, string> = {}) =>
+        spawnSync(process.execPath, [join(dir, 'scripts', 'build-native.mjs')], {
+          cwd: dir,
+          encoding: 'utf8',
+          env: { ...process.env, ...env },
+        });
+      const ok = install();
+      t.is(ok.status, 0);
+      t.regex(ok.stdout, /using the prebuilt native backend \(prebuilds\/linux-x64\/node\.napi\.node\)/);
+      t.false(existsSync(join(dir, 'src', 'kernels', 'native', 'build')), 'nothing compiled');
+      // A binary that does not load (here: not a shared object) and no OpenBLAS headers: the js backend, both reasons recorded.
+      writeFileSync(binary, 'not an ELF file');
+      const failed = install({ DBN_NODE_BLAS_INCLUDE: join(dir, 'no-such-dir') });
+      t.is(failed.status, 0, 'an install never fails on the addon');
+      const recorded = readFileSync(join(dir, 'src', 'kernels', 'native', 'build', 'BUILD_FAILED.txt'), 'utf8');
+      t.regex(recorded, /^the prebuilt binary did not load \(.*\); the OpenBLAS header cblas\.h was not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 // CPUs without AVX-512 (and without AVX), emulated by qemu-user when it is installed (Debian: qemu-user).
 const hasQemu = isLinuxX64 && spawnSync('qemu-x86_64', ['--version']).status === 0;
@@ -153,9 +180,19 @@ emulated('on emulated older CPUs the prebuilt addon runs the clone each supports
     '  maxErr = Math.max(maxErr, Math.abs(out[i * n + j] - 1 / (1 + Math.exp(-z))));' +
     '}' +
     'console.log(JSON.stringify({ simd: a.blasInfo().simd, maxErr }));';
-  for (const [cpu, level] of [['Nehalem', 'baseline'], ['Haswell', 'avx2']] as const) {
+  for (const [cpu, level] of [
+    ['Nehalem', 'baseline'],
+    ['Haswell', 'avx2'],
+  ] as const) {
     const run = spawnSync('qemu-x86_64', ['-cpu', cpu, process.execPath, '-e', script, prebuilt], { encoding: 'utf8', timeout: 120_000 });
-    t.is(run.status, 0, `${cpu}: ${run.stderr.split('\n').filter((l) => !l.includes("TCG doesn't support")).join('\n')}`);
+    t.is(
+      run.status,
+      0,
+      `${cpu}: ${run.stderr
+        .split('\n')
+        .filter((l) => !l.includes("TCG doesn't support"))
+        .join('\n')}`,
+    );
     const got = JSON.parse(run.stdout.trim()) as { simd: string; maxErr: number };
     t.is(got.simd, level, cpu);
     t.true(got.maxErr < 1e-6, `${cpu}: max error ${got.maxErr}`);

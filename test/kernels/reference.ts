@@ -58,7 +58,12 @@ export function productRef(a: Mat, b: Mat, transA: boolean, transB: boolean): Pr
  * `|alpha| Σₚ |op(a)ᵢₚ op(b)ₚⱼ| + |beta · cᵢⱼ|` per element (`magnitude`), the scale that bounds
  * its rounding error.
  */
-export function scaleProductRef(p: Product, c: ArrayLike<number> | undefined, alpha: number, beta: number): { value: Float64Array; magnitude: Float64Array } {
+export function scaleProductRef(
+  p: Product,
+  c: ArrayLike<number> | undefined,
+  alpha: number,
+  beta: number,
+): { value: Float64Array; magnitude: Float64Array } {
   const value = new Float64Array(p.sum.length);
   const magnitude = new Float64Array(p.sum.length);
   for (let i = 0; i < value.length; i++) {
@@ -149,7 +154,10 @@ export function momentumStepRef(
   grad: ArrayLike<number>,
   opts: { learningRate: number; momentum: number; weightDecay: number; gradScale: number },
 ): { param: Float64Array; velocity: Float64Array } {
-  const v = map(param.length, (i) => opts.momentum * velocity[i]! + opts.learningRate * (opts.gradScale * grad[i]! - opts.weightDecay * param[i]!));
+  const v = map(
+    param.length,
+    (i) => opts.momentum * velocity[i]! + opts.learningRate * (opts.gradScale * grad[i]! - opts.weightDecay * param[i]!),
+  );
   return { param: map(param.length, (i) => param[i]! + v[i]!), velocity: v };
 }
 

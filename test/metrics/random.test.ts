@@ -6,7 +6,10 @@ import { Random } from '../../src/random.js';
 test('Random is xoshiro128**: reference outputs from state [1, 2, 3, 4]', (t) => {
   const r = new Random(0);
   r.setState([1, 2, 3, 4]);
-  t.deepEqual(Array.from({ length: 6 }, () => r.nextUint32()), [11520, 0, 5927040, 70819200, 2031721883, 1637235492]);
+  t.deepEqual(
+    Array.from({ length: 6 }, () => r.nextUint32()),
+    [11520, 0, 5927040, 70819200, 2031721883, 1637235492],
+  );
 });
 
 test('fillUniform gives the bits of successive uniform() calls and leaves the same state', (t) => {

@@ -93,8 +93,14 @@ test('random scores with many ties agree with the definitions, whatever the row 
 test('precision and recall at k, ties at the cut counted in proportion', (t) => {
   const s = [0.9, 0.8, 0.7, 0.6];
   const y = [1, 0, 1, 0];
-  t.deepEqual([1, 2, 3, 4].map((k) => precisionAtK(s, y, k)), [1, 0.5, 2 / 3, 0.5]);
-  t.deepEqual([1, 2, 3, 4].map((k) => recallAtK(s, y, k)), [0.5, 0.5, 1, 1]);
+  t.deepEqual(
+    [1, 2, 3, 4].map((k) => precisionAtK(s, y, k)),
+    [1, 0.5, 2 / 3, 0.5],
+  );
+  t.deepEqual(
+    [1, 2, 3, 4].map((k) => recallAtK(s, y, k)),
+    [0.5, 0.5, 1, 1],
+  );
   // Top row is negative; then three tied rows holding two positives. With one place left,
   // the expected number of positives taken from the group is 2 · 1/3.
   const st = [0.9, 0.5, 0.5, 0.5, 0.1];

@@ -13,7 +13,24 @@ import type { BrowserContext } from 'playwright-core';
 import { killAll, readMetrics, spawnTrain } from '../peers/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const RUN = ['--limit', '1200', '--layers', '64', '--epochs', '6', '--finetune', '10', '--patience', '100', '--batch-size', '50', '--associative', '0', '--no-pictures', '--plaintext'];
+const RUN = [
+  '--limit',
+  '1200',
+  '--layers',
+  '64',
+  '--epochs',
+  '6',
+  '--finetune',
+  '10',
+  '--patience',
+  '100',
+  '--batch-size',
+  '50',
+  '--associative',
+  '0',
+  '--no-pictures',
+  '--plaintext',
+];
 const base = 7300 + (process.pid % 150) * 8;
 
 let browser: BrowserContext | undefined;
@@ -46,33 +63,68 @@ interface Drawn {
 }
 
 const hasChromium = fs.existsSync(CHROMIUM);
-(hasChromium ? test.serial : test.serial.skip)('the dashboard of a live three-peer run draws every peer’s curves, the peers table, the filters and samples', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-dashboard-'));
-  const names = ['alpha', 'beta', 'gamma'];
-  const zmq = names.map((_, i) => base + i);
-  const procs = names.map((name, i) => {
-    const others = zmq.filter((_, j) => j !== i).map((p) => `tcp://127.0.0.1:${p}`);
-    return spawnTrain(dir, name, ['--bind', `tcp://127.0.0.1:${zmq[i]}`, '--peers', others.join(','), '--shard', `${i + 1}/3`, '--name', name, '--metrics-port', '0', ...RUN]);
-  });
-  const url = (await procs[0]!.waitLine(/^metrics: (http:\/\/\S+)\/metrics/, 60_000))[1]!;
-  // A fresh profile directory per run (playwright passes it as --user-data-dir).
-  browser = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1260, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
-  // Load the page once fine-tuning has two epochs, so every chart has points.
-  await until('two fine-tuning epochs', 90_000, () => procs.every((p) => readMetrics(p).filter((r) => r['phase'] === 'finetune').length >= 2));
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${url}/`);
-  // The page's own code runs in the browser: these checks are written as the browser's JavaScript.
-  await page.waitForFunction("document.querySelectorAll('#peers tbody tr').length === 2 && Number(document.getElementById('acc').dataset.series) === 3", undefined, { timeout: 20_000 });
-  await page.waitForFunction("document.getElementById('filters').naturalWidth > 0 && document.getElementById('samples').naturalWidth > 0", undefined, { timeout: 20_000 });
-  t.true(procs.every((p) => p.running), 'the page was read during the run');
-  const drawn = (await page.evaluate(`(() => {
+(hasChromium ? test.serial : test.serial.skip)(
+  'the dashboard of a live three-peer run draws every peer’s curves, the peers table, the filters and samples',
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-dashboard-'));
+    const names = ['alpha', 'beta', 'gamma'];
+    const zmq = names.map((_, i) => base + i);
+    const procs = names.map((name, i) => {
+      const others = zmq.filter((_, j) => j !== i).map((p) => `tcp://127.0.0.1:${p}`);
+      return spawnTrain(dir, name, [
+        '--bind',
+        `tcp://127.0.0.1:${zmq[i]}`,
+        '--peers',
+        others.join(','),
+        '--shard',
+        `${i + 1}/3`,
+        '--name',
+        name,
+        '--metrics-port',
+        '0',
+        ...RUN,
+      ]);
+    });
+    const url = (await procs[0]!.waitLine(/^metrics: (http:\/\/\S+)\/metrics/, 60_000))[1]!;
+    // A fresh profile directory per run (playwright passes it as --user-data-dir).
+    browser = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1260, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+      ],
+    });
+    // Load the page once fine-tuning has two epochs, so every chart has points.
+    await until('two fine-tuning epochs', 90_000, () =>
+      procs.every((p) => readMetrics(p).filter((r) => r['phase'] === 'finetune').length >= 2),
+    );
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}/`);
+    // The page's own code runs in the browser: these checks are written as the browser's JavaScript.
+    await page.waitForFunction(
+      "document.querySelectorAll('#peers tbody tr').length === 2 && Number(document.getElementById('acc').dataset.series) === 3",
+      undefined,
+      { timeout: 20_000 },
+    );
+    await page.waitForFunction(
+      "document.getElementById('filters').naturalWidth > 0 && document.getElementById('samples').naturalWidth > 0",
+      undefined,
+      { timeout: 20_000 },
+    );
+    t.true(
+      procs.every((p) => p.running),
+      'the page was read during the run',
+    );
+    const drawn = (await page.evaluate(`(() => {
     const chart = (id) => {
       const c = document.getElementById(id);
       const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -88,16 +140,26 @@ const hasChromium = fs.existsSync(CHROMIUM);
       title: document.getElementById('title').textContent,
     };
   })()`)) as Drawn;
-  await page.screenshot({ path: path.join(dir, 'dashboard.png'), fullPage: true });
-  if (process.env['DBN_NODE_UPDATE_SCREENSHOT'] === '1') fs.copyFileSync(path.join(dir, 'dashboard.png'), 'docs/dashboard.png');
-  t.deepEqual(errors, []);
-  t.regex(drawn.title ?? '', /^dbn-node · alpha \([0-9a-f]{8}\)$/);
-  t.is(drawn.recon.series, 3, 'one reconstruction curve per peer');
-  t.true(drawn.recon.points >= 3 * 6, `${drawn.recon.points} reconstruction points for 3 peers × 6 epochs`);
-  t.true(drawn.loss.points >= 3 * 2 && drawn.acc.points >= 3 * 2);
-  t.true(drawn.recon.inked > 50, 'the curves are on the canvas, not only in its data attributes');
-  t.deepEqual(drawn.rows.map((r) => [r[0], r[3]]), [['beta', 'yes'], ['gamma', 'yes']]);
-  t.true(drawn.rows.every((r) => r[8] === '0'), `divergence ${drawn.rows.map((r) => r[8]).join(', ')}`);
-  t.log(`screenshot: ${path.join(dir, 'dashboard.png')}`);
-  for (const p of procs) t.is(await p.exited(120_000), 0, p.lines.slice(-20).join('\n'));
-});
+    await page.screenshot({ path: path.join(dir, 'dashboard.png'), fullPage: true });
+    if (process.env['DBN_NODE_UPDATE_SCREENSHOT'] === '1') fs.copyFileSync(path.join(dir, 'dashboard.png'), 'docs/dashboard.png');
+    t.deepEqual(errors, []);
+    t.regex(drawn.title ?? '', /^dbn-node · alpha \([0-9a-f]{8}\)$/);
+    t.is(drawn.recon.series, 3, 'one reconstruction curve per peer');
+    t.true(drawn.recon.points >= 3 * 6, `${drawn.recon.points} reconstruction points for 3 peers × 6 epochs`);
+    t.true(drawn.loss.points >= 3 * 2 && drawn.acc.points >= 3 * 2);
+    t.true(drawn.recon.inked > 50, 'the curves are on the canvas, not only in its data attributes');
+    t.deepEqual(
+      drawn.rows.map((r) => [r[0], r[3]]),
+      [
+        ['beta', 'yes'],
+        ['gamma', 'yes'],
+      ],
+    );
+    t.true(
+      drawn.rows.every((r) => r[8] === '0'),
+      `divergence ${drawn.rows.map((r) => r[8]).join(', ')}`,
+    );
+    t.log(`screenshot: ${path.join(dir, 'dashboard.png')}`);
+    for (const p of procs) t.is(await p.exited(120_000), 0, p.lines.slice(-20).join('\n'));
+  },
+);

@@ -43,15 +43,43 @@ test('json: one object per line with time, level, name and id', (t) => {
 });
 
 function cli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('bin/dbn-node.js'), ...args], { encoding: 'utf8', env: { ...process.env, DBN_NODE_DEV: '1' }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('bin/dbn-node.js'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DBN_NODE_DEV: '1' },
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 test('train in one process with --metrics-port 0 --log-format json: every line is JSON, the server is announced, the run ends', (t) => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-log-'));
-  const r = cli(['train', '--limit', '300', '--layers', '16', '--epochs', '1', '--finetune', '1', '--associative', '0', '--no-pictures', '--metrics-port', '0', '--name', 'solo', '--log-format', 'json', '--out', out]);
+  const r = cli([
+    'train',
+    '--limit',
+    '300',
+    '--layers',
+    '16',
+    '--epochs',
+    '1',
+    '--finetune',
+    '1',
+    '--associative',
+    '0',
+    '--no-pictures',
+    '--metrics-port',
+    '0',
+    '--name',
+    'solo',
+    '--log-format',
+    'json',
+    '--out',
+    out,
+  ]);
   t.is(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   t.true(lines.every((l) => l['name'] === 'solo' && l['level'] === 'info' && typeof l['msg'] === 'string'));
   t.regex(lines.map((l) => l['msg']).join('\n'), /metrics: http:\/\/127\.0\.0\.1:\d+\/metrics/);
   t.regex(lines.map((l) => l['msg']).join('\n'), /fine-tune epoch 0: loss [\d.]+ {2}train acc [\d.]+ {2}val acc [\d.]+/);

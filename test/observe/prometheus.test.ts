@@ -40,7 +40,23 @@ test('every dbn_ metric is named with its unit, labelled only by bounded labels,
   const all = samples(text);
   const ours = all.filter((s) => s.name.startsWith('dbn_'));
   t.is(ours.length, all.length, 'every metric is prefixed dbn_');
-  const allowed = new Set(['name', 'peer', 'peer_id', 'kind', 'reason', 'phase', 'le', 'quantile', 'type', 'space', 'version', 'major', 'minor', 'patch', 'kind']);
+  const allowed = new Set([
+    'name',
+    'peer',
+    'peer_id',
+    'kind',
+    'reason',
+    'phase',
+    'le',
+    'quantile',
+    'type',
+    'space',
+    'version',
+    'major',
+    'minor',
+    'patch',
+    'kind',
+  ]);
   for (const s of ours) for (const k of Object.keys(s.labels)) t.true(allowed.has(k), `${s.name} has label ${k}`);
   const one = (name: string, labels: Record<string, string> = {}): number | undefined =>
     ours.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
@@ -59,12 +75,23 @@ test('every dbn_ metric is named with its unit, labelled only by bounded labels,
   t.truthy(one('dbn_process_cpu_seconds_total'), 'process metrics under dbn_');
   // Values are read at scrape time, not copied at registration.
   state.stats.traffic('sent', A, 'contribution', 1);
-  t.is(samples(await createRegistry(state).metrics()).find((s) => s.name === 'dbn_peer_bytes_sent_total' && s.labels['kind'] === 'contribution')?.value, 1501);
+  t.is(
+    samples(await createRegistry(state).metrics()).find(
+      (s) => s.name === 'dbn_peer_bytes_sent_total' && s.labels['kind'] === 'contribution',
+    )?.value,
+    1501,
+  );
 });
 
 test('peer reports: malformed fields are ignored, names are checked, the table of peers is bounded', (t) => {
   const stats = new RunStats('me');
-  stats.onReport(A, { name: 'bad name with spaces', stage: 'x', epoch: -4, round: 3, points: [{ stage: 0, epoch: 0, phase: 'pretrain', value: 'NaN' }] });
+  stats.onReport(A, {
+    name: 'bad name with spaces',
+    stage: 'x',
+    epoch: -4,
+    round: 3,
+    points: [{ stage: 0, epoch: 0, phase: 'pretrain', value: 'NaN' }],
+  });
   const a = stats.peers.get(A)!;
   t.is(a.name, 'aaaaaaaa');
   t.is(a.round, 3);
@@ -72,7 +99,11 @@ test('peer reports: malformed fields are ignored, names are checked, the table o
   const point = (epoch: number): Record<string, unknown> => ({ stage: 0, epoch, phase: 'pretrain', value: epoch / 10 });
   stats.onReport(A, { points: [point(0), point(1)] });
   stats.onReport(A, { points: [point(1), point(2), point(3)] });
-  t.deepEqual(a.history.map((p) => p.epoch), [0, 1, 2, 3], 'points repeated in later heartbeats are kept once');
+  t.deepEqual(
+    a.history.map((p) => p.epoch),
+    [0, 1, 2, 3],
+    'points repeated in later heartbeats are kept once',
+  );
   stats.onReport('not-an-id', { name: 'x' });
   t.false(stats.peers.has('not-an-id'));
   for (let i = 0; i < 400; i++) stats.traffic('received', i.toString(16).padStart(32, '0'), 'heartbeat', 1);
@@ -109,10 +140,53 @@ test('divergence: 0 for the same bits, the largest sampled difference otherwise,
 });
 
 const DOC = {
-  self: { id: A, name: 'p0', endpoint: 'tcp://127.0.0.1:7000', mode: 'peer', uptimeSeconds: 12.4, phase: 'pretrain', stage: 0, epoch: 3, minibatches: 40, samples: 1200, round: 41, view: 1, members: 2, reconstructionError: 0.04215, loss: null, validationAccuracy: null, fingerprint: null, history: [] },
-  run: { rounds: 42, barrierWaitSeconds: 1.24, suspects: 0, joins: 0, snapshotsServed: 0, snapshotsTaken: 0, refusals: { malformed: 0, 'non-finite': 2 } },
+  self: {
+    id: A,
+    name: 'p0',
+    endpoint: 'tcp://127.0.0.1:7000',
+    mode: 'peer',
+    uptimeSeconds: 12.4,
+    phase: 'pretrain',
+    stage: 0,
+    epoch: 3,
+    minibatches: 40,
+    samples: 1200,
+    round: 41,
+    view: 1,
+    members: 2,
+    reconstructionError: 0.04215,
+    loss: null,
+    validationAccuracy: null,
+    fingerprint: null,
+    history: [],
+  },
+  run: {
+    rounds: 42,
+    barrierWaitSeconds: 1.24,
+    suspects: 0,
+    joins: 0,
+    snapshotsServed: 0,
+    snapshotsTaken: 0,
+    refusals: { malformed: 0, 'non-finite': 2 },
+  },
   peers: [
-    { id: B, name: 'p1', endpoint: 'tcp://127.0.0.1:7001', member: true, lastHeardSecondsAgo: 0.2, stage: 0, epoch: 3, round: 41, divergence: 0, divergenceAt: { stage: 0, epoch: 3 }, sentBytes: 3 * 2 ** 20, receivedBytes: 2048, sentMessages: 90, receivedMessages: 88, history: [] },
+    {
+      id: B,
+      name: 'p1',
+      endpoint: 'tcp://127.0.0.1:7001',
+      member: true,
+      lastHeardSecondsAgo: 0.2,
+      stage: 0,
+      epoch: 3,
+      round: 41,
+      divergence: 0,
+      divergenceAt: { stage: 0, epoch: 3 },
+      sentBytes: 3 * 2 ** 20,
+      receivedBytes: 2048,
+      sentMessages: 90,
+      receivedMessages: 88,
+      history: [],
+    },
   ],
   options: {},
 };
@@ -121,7 +195,10 @@ test('the status table: this peer in two lines, one aligned row per peer', (t) =
   const text = formatStatusTable(checkStatus(DOC, 'test'));
   const lines = text.trimEnd().split('\n');
   t.is(lines[0], 'p0 (aaaaaaaa)  tcp://127.0.0.1:7000  peer  pretrain  stage 0  epoch 3  round 41  view 1  2 member(s)  up 12 s');
-  t.is(lines[1], 'recon 0.0421  loss –  val acc –  minibatches 40  rounds 42  waited 1.2 s  suspected 0  admitted 0  snapshots served 0 taken 0  refused non-finite 2');
+  t.is(
+    lines[1],
+    'recon 0.0421  loss –  val acc –  minibatches 40  rounds 42  waited 1.2 s  suspected 0  admitted 0  snapshots served 0 taken 0  refused non-finite 2',
+  );
   t.is(lines[3], 'NAME  ID        ENDPOINT              MEMBER  HEARD  STAGE  EPOCH  ROUND  DIVERGENCE     SENT  RECEIVED');
   t.is(lines[4], 'p1    bbbbbbbb  tcp://127.0.0.1:7001  yes     0.2 s      0      3     41           0  3.0 MiB   2.0 KiB');
   t.is(formatBytes(1023), '1023 B');
@@ -134,5 +211,8 @@ test('status: a bad URL or a document that is not a status is one StatusError na
   const e1 = t.throws(() => statusUrl('ftp://h:9'), { instanceOf: StatusError });
   t.is(e1.code, 'EBADSTATUS');
   t.regex(e1.message, /ftp:\/\/h:9/);
-  t.throws(() => checkStatus({ self: {} }, 'http://x/status'), { instanceOf: StatusError, message: /http:\/\/x\/status is not a dbn-node status document/ });
+  t.throws(() => checkStatus({ self: {} }, 'http://x/status'), {
+    instanceOf: StatusError,
+    message: /http:\/\/x\/status is not a dbn-node status document/,
+  });
 });

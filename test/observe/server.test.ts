@@ -12,7 +12,9 @@ test.afterEach.always(async () => {
 
 async function serve(): Promise<{ server: ObserveServer; state: RunState }> {
   const state = new RunState('solo', { epochs: 2 });
-  const server = await startObserveServer('127.0.0.1', 0, state, createRegistry(state), (which) => (which === 'filters' ? Buffer.from('PNG') : undefined));
+  const server = await startObserveServer('127.0.0.1', 0, state, createRegistry(state), (which) =>
+    which === 'filters' ? Buffer.from('PNG') : undefined,
+  );
   servers.push(server);
   return { server, state };
 }
@@ -23,7 +25,11 @@ test.serial('GET /status, /metrics, / and the pictures; other paths 404, other m
   state.epochDone({ stage: 0, epoch: 0, phase: 'pretrain', value: 0.5 });
   const status = await fetch(`${server.url}/status`);
   t.is(status.headers.get('content-type'), 'application/json; charset=utf-8');
-  const doc = (await status.json()) as { self: { name: string; mode: string; reconstructionError: number; history: unknown[] }; peers: unknown[]; options: unknown };
+  const doc = (await status.json()) as {
+    self: { name: string; mode: string; reconstructionError: number; history: unknown[] };
+    peers: unknown[];
+    options: unknown;
+  };
   t.like(doc.self, { name: 'solo', mode: 'single', reconstructionError: 0.5 });
   t.is(doc.self.history.length, 1);
   t.deepEqual(doc.peers, []);
@@ -46,6 +52,9 @@ test.serial('a port in use is one InvalidOptionError naming --metrics-port', asy
   const { server } = await serve();
   const port = Number(new URL(server.url).port);
   const state = new RunState('other', {});
-  const err = await t.throwsAsync(startObserveServer('127.0.0.1', port, state, createRegistry(state), () => undefined), { instanceOf: InvalidOptionError });
+  const err = await t.throwsAsync(
+    startObserveServer('127.0.0.1', port, state, createRegistry(state), () => undefined),
+    { instanceOf: InvalidOptionError },
+  );
   t.regex(err.message, new RegExp(`--metrics-port ${port} on --metrics-host 127\\.0\\.0\\.1: cannot listen \\(EADDRINUSE\\)`));
 });

@@ -37,14 +37,20 @@ const SHARDS = [rows(0, 150), rows(150, 350), rows(350, 600)];
 
 function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
   if (a.length !== b.length) return false;
-  return a.every((x, i) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)));
+  return a.every((x, i) =>
+    Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)),
+  );
 }
 
 /**
  * Three lockstep peers over loopback, each on its shard, pretraining one RBM (2 epochs) and
  * fine-tuning (1 epoch); `sleepy(peer, batch)` may delay a peer's minibatch hook.
  */
-async function lockstepRun(t: { context: Ctx }, opts: Omit<PeerTrainingOptions, 'mode'> & { merge: 'sum' | 'average' }, sleepy?: (peer: number, batch: number) => number): Promise<{ params: Float32Array[][]; trainers: PeerTrainer[] }> {
+async function lockstepRun(
+  t: { context: Ctx },
+  opts: Omit<PeerTrainingOptions, 'mode'> & { merge: 'sum' | 'average' },
+  sleepy?: (peer: number, batch: number) => number,
+): Promise<{ params: Float32Array[][]; trainers: PeerTrainer[] }> {
   const peers: Peer[] = [];
   for (let i = 0; i < 3; i++) {
     const p = await Peer.create({
@@ -104,18 +110,20 @@ test('lockstep: three peers with different shard sizes end every stage with bit-
 
 test('lockstep: the same seed gives the same bits whatever the delays (one peer sleeping in its hooks)', async (t) => {
   const quiet = await lockstepRun(t, { merge: 'average' });
-  const slow = await lockstepRun(t, { merge: 'average' }, (peer, batch) => (peer === 1 && batch % 3 === 0 ? 15 : peer === 2 && batch % 7 === 0 ? 30 : 0));
+  const slow = await lockstepRun(t, { merge: 'average' }, (peer, batch) =>
+    peer === 1 && batch % 3 === 0 ? 15 : peer === 2 && batch % 7 === 0 ? 30 : 0,
+  );
   t.true(sameBits(quiet.params[0]!, slow.params[0]!), 'run 1 and run 2 (peer 0)');
   t.true(sameBits(slow.params[0]!, slow.params[1]!) && sameBits(slow.params[0]!, slow.params[2]!), 'the peers of run 2');
   // And the rounds did merge something: the weights are not those of one peer training alone.
   t.true(quiet.trainers.every((tr) => tr.stats().applied > 0));
 });
 
-
 test('lockstep: a delta of a later round is held, not applied early; a lost delta stops the run (ELOCKSTEP)', async (t) => {
   const dbn = dbnOf(t);
   const { link, sent, deliver, beat } = memoryLink();
-  const published = (): Float32Array[][] => sent.map((p) => p.map((b) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))));
+  const published = (): Float32Array[][] =>
+    sent.map((p) => p.map((b) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))));
   const tr = new PeerTrainer(dbn, link, { publishEvery: 1, mode: { kind: 'lockstep', merge: 'sum' }, barrierTimeoutMs: 5000 });
   t.context.trainers.push(tr);
   beat(1); // a live trainer at stage 0 making one round per epoch
@@ -129,7 +137,17 @@ test('lockstep: a delta of a later round is held, not applied early; a lost delt
     const tensors = shapes.map(([r, c]) => Float32Array.from({ length: r * c }, () => (rng.uniform() - 0.5) * 1e-2));
     let sumSquares = 0;
     for (const x of tensors) for (const v of x) sumSquares += v * v;
-    return { kind: 'delta', senderId: 'bb'.repeat(16), layer: 0, sequence, baseSequence, float16: false, tensors, shapes, sumSquares } as unknown as DeltaMessage;
+    return {
+      kind: 'delta',
+      senderId: 'bb'.repeat(16),
+      layer: 0,
+      sequence,
+      baseSequence,
+      float16: false,
+      tensors,
+      shapes,
+      sumSquares,
+    } as unknown as DeltaMessage;
   };
   const r1 = remote(1, 0);
   const r2 = remote(2, 1);

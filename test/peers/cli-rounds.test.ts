@@ -33,7 +33,17 @@ function ports(n: number): number[] {
 /** The argv of peer `i` (0-based) of `all`: bind, the others, shard i+1/n, plaintext. */
 function peerArgs(all: readonly number[], i: number, extra: readonly string[] = ['--finetune', '3']): string[] {
   const others = all.filter((_, j) => j !== i).map((p) => `tcp://127.0.0.1:${p}`);
-  return ['--bind', `tcp://127.0.0.1:${all[i]}`, '--peers', others.join(','), '--plaintext', '--shard', `${i + 1}/${all.length}`, ...RUN, ...extra];
+  return [
+    '--bind',
+    `tcp://127.0.0.1:${all[i]}`,
+    '--peers',
+    others.join(','),
+    '--plaintext',
+    '--shard',
+    `${i + 1}/${all.length}`,
+    ...RUN,
+    ...extra,
+  ];
 }
 
 /** CURVE keys for `n` peers under `dir`: keys<i>/curve.key, curve.pub and peers/*.pub of the others (as a user sets them up). */
@@ -43,7 +53,8 @@ async function curveKeys(dir: string, n: number): Promise<{ dirs: string[]; pubs
   for (const [i, pair] of pairs.entries()) {
     await writeKeyPair(dirs[i]!, pair);
     fs.mkdirSync(path.join(dirs[i]!, 'peers'), { mode: 0o700 });
-    for (const [j, other] of pairs.entries()) if (j !== i) fs.writeFileSync(path.join(dirs[i]!, 'peers', `peer${j}.pub`), `${other.publicKey}\n`, { mode: 0o644 });
+    for (const [j, other] of pairs.entries())
+      if (j !== i) fs.writeFileSync(path.join(dirs[i]!, 'peers', `peer${j}.pub`), `${other.publicKey}\n`, { mode: 0o644 });
   }
   return { dirs, pubs: pairs.map((p) => p.publicKey) };
 }
@@ -66,60 +77,86 @@ function accuracyOf(p: Proc): number {
   return line === undefined ? Number.NaN : Number(/test accuracy ([\d.]+)%/.exec(line)![1]) / 100;
 }
 
-test.serial('three CURVE peers started one after another end with the same model, bit for bit, within 3 points of one process', async (t) => {
-  const dir = tmp();
-  const all = ports(3);
-  const procs: Proc[] = [];
-  const keys = await curveKeys(dir, 3);
-  for (const i of [2, 0, 1]) {
-    const others = all.flatMap((p, j) => (j === i ? [] : [`tcp://127.0.0.1:${p}#${keys.pubs[j]}`]));
-    procs[i] = spawnTrain(dir, `p${i}`, ['--bind', `tcp://127.0.0.1:${all[i]}`, '--keys', keys.dirs[i]!, '--peers', others.join(','), '--shard', `${i + 1}/3`, ...RUN, '--finetune', '3']);
-    await new Promise((r) => setTimeout(r, 1500));
-  }
-  for (const p of procs) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
-  for (const p of procs) t.truthy(p.lines.find((l) => l.includes('all 3 peers present')), p.lines.join('\n'));
-  const files = procs.map((p) => path.join(dir, p.name, 'model.dbn'));
-  t.is(modelDiff(files[0]!, files[1]!), 0);
-  t.is(modelDiff(files[0]!, files[2]!), 0);
-  const accs = procs.map(accuracyOf);
-  t.is(new Set(accs).size, 1, `accuracies ${accs.join(', ')}`);
-  // Parity on this small slice: one process on all the rows, same options (full-size figures: bench/peer-parity.ts).
-  const one = spawnTrain(dir, 'one', [...RUN, '--finetune', '3', '--associative', '0']);
-  t.is(await one.exited(EXIT_MS), 0, one.lines.join('\n'));
-  t.true(Math.abs(accs[0]! - accuracyOf(one)) <= 0.03, `peers ${accs[0]}, one process ${accuracyOf(one)}`);
-});
+test.serial(
+  'three CURVE peers started one after another end with the same model, bit for bit, within 3 points of one process',
+  async (t) => {
+    const dir = tmp();
+    const all = ports(3);
+    const procs: Proc[] = [];
+    const keys = await curveKeys(dir, 3);
+    for (const i of [2, 0, 1]) {
+      const others = all.flatMap((p, j) => (j === i ? [] : [`tcp://127.0.0.1:${p}#${keys.pubs[j]}`]));
+      procs[i] = spawnTrain(dir, `p${i}`, [
+        '--bind',
+        `tcp://127.0.0.1:${all[i]}`,
+        '--keys',
+        keys.dirs[i]!,
+        '--peers',
+        others.join(','),
+        '--shard',
+        `${i + 1}/3`,
+        ...RUN,
+        '--finetune',
+        '3',
+      ]);
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    for (const p of procs) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
+    for (const p of procs)
+      t.truthy(
+        p.lines.find((l) => l.includes('all 3 peers present')),
+        p.lines.join('\n'),
+      );
+    const files = procs.map((p) => path.join(dir, p.name, 'model.dbn'));
+    t.is(modelDiff(files[0]!, files[1]!), 0);
+    t.is(modelDiff(files[0]!, files[2]!), 0);
+    const accs = procs.map(accuracyOf);
+    t.is(new Set(accs).size, 1, `accuracies ${accs.join(', ')}`);
+    // Parity on this small slice: one process on all the rows, same options (full-size figures: bench/peer-parity.ts).
+    const one = spawnTrain(dir, 'one', [...RUN, '--finetune', '3', '--associative', '0']);
+    t.is(await one.exited(EXIT_MS), 0, one.lines.join('\n'));
+    t.true(Math.abs(accs[0]! - accuracyOf(one)) <= 0.03, `peers ${accs[0]}, one process ${accuracyOf(one)}`);
+  },
+);
 
-test.serial('peers killed with SIGKILL in pretraining, at a layer boundary and in fine-tuning rejoin and the run ends with identical replicas', async (t) => {
-  const dir = tmp();
-  const all = ports(3);
-  const args = (i: number): string[] => peerArgs(all, i, ['--finetune', '8']);
-  const procs = all.map((_, i) => spawnTrain(dir, `p${i}`, args(i)));
-  const restart = async (i: number, victim: Proc): Promise<Proc> => {
-    victim.child.kill('SIGKILL');
-    await victim.exited(10_000);
-    await new Promise((r) => setTimeout(r, 300));
-    return spawnTrain(dir, `p${i}`, args(i));
-  };
-  // Peer 0's progress sets the moments: peer 1 dies in layer 0's second epoch, peer 2 as layer 0
-  // ends (the next stage starts), and peer 0 itself in fine-tuning once a restarted peer is back.
-  await procs[0]!.waitLine(/^layer 0 epoch 0:/, EXIT_MS);
-  const p1 = await restart(1, procs[1]!);
-  await procs[0]!.waitLine(/^layer 0 epoch 1:/, EXIT_MS);
-  const p2 = await restart(2, procs[2]!);
-  await Promise.race([p1.waitLine(/^joined the running run/, EXIT_MS), p2.waitLine(/^joined the running run/, EXIT_MS)]);
-  const from = procs[0]!.lines.length;
-  await procs[0]!.waitLine(/^fine-tune epoch \d+:/, EXIT_MS, from);
-  const p0 = await restart(0, procs[0]!);
-  const finals = [p0, p1, p2];
-  for (const p of finals) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
-  for (const p of finals) t.truthy(p.lines.find((l) => /^joined the running run at round|^the run had already finished/.test(l)), p.lines.join('\n'));
-  t.truthy(finals.find((p) => p.lines.some((l) => l.startsWith('joined the running run at round'))));
-  const files = finals.map((p) => path.join(dir, p.name, 'model.dbn'));
-  t.is(modelDiff(files[0]!, files[1]!), 0);
-  t.is(modelDiff(files[0]!, files[2]!), 0);
-  const acc = finals.map(accuracyOf).find((a) => !Number.isNaN(a));
-  t.true(acc !== undefined && acc > 0.5, `accuracy ${acc}`);
-});
+test.serial(
+  'peers killed with SIGKILL in pretraining, at a layer boundary and in fine-tuning rejoin and the run ends with identical replicas',
+  async (t) => {
+    const dir = tmp();
+    const all = ports(3);
+    const args = (i: number): string[] => peerArgs(all, i, ['--finetune', '8']);
+    const procs = all.map((_, i) => spawnTrain(dir, `p${i}`, args(i)));
+    const restart = async (i: number, victim: Proc): Promise<Proc> => {
+      victim.child.kill('SIGKILL');
+      await victim.exited(10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      return spawnTrain(dir, `p${i}`, args(i));
+    };
+    // Peer 0's progress sets the moments: peer 1 dies in layer 0's second epoch, peer 2 as layer 0
+    // ends (the next stage starts), and peer 0 itself in fine-tuning once a restarted peer is back.
+    await procs[0]!.waitLine(/^layer 0 epoch 0:/, EXIT_MS);
+    const p1 = await restart(1, procs[1]!);
+    await procs[0]!.waitLine(/^layer 0 epoch 1:/, EXIT_MS);
+    const p2 = await restart(2, procs[2]!);
+    await Promise.race([p1.waitLine(/^joined the running run/, EXIT_MS), p2.waitLine(/^joined the running run/, EXIT_MS)]);
+    const from = procs[0]!.lines.length;
+    await procs[0]!.waitLine(/^fine-tune epoch \d+:/, EXIT_MS, from);
+    const p0 = await restart(0, procs[0]!);
+    const finals = [p0, p1, p2];
+    for (const p of finals) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
+    for (const p of finals)
+      t.truthy(
+        p.lines.find((l) => /^joined the running run at round|^the run had already finished/.test(l)),
+        p.lines.join('\n'),
+      );
+    t.truthy(finals.find((p) => p.lines.some((l) => l.startsWith('joined the running run at round'))));
+    const files = finals.map((p) => path.join(dir, p.name, 'model.dbn'));
+    t.is(modelDiff(files[0]!, files[1]!), 0);
+    t.is(modelDiff(files[0]!, files[2]!), 0);
+    const acc = finals.map(accuracyOf).find((a) => !Number.isNaN(a));
+    t.true(acc !== undefined && acc > 0.5, `accuracy ${acc}`);
+  },
+);
 
 test.serial('a peer waits for the others at the start and names the missing one when it gives up', async (t) => {
   const dir = tmp();

@@ -10,14 +10,31 @@ import {
 } from '../../src/distributed/async/peer-fingerprint.js';
 import { sameSequences } from '../../src/distributed/async/peer-training.js';
 
-const SHAPES = [[2, 3], [1, 2]] as const;
-const delta = (scale: number): Float32Array[] => [new Float32Array([1, 2, 3, 4, 5, 6]).map((v) => v * scale), new Float32Array([scale, -scale])];
+const SHAPES = [
+  [2, 3],
+  [1, 2],
+] as const;
+const delta = (scale: number): Float32Array[] => [
+  new Float32Array([1, 2, 3, 4, 5, 6]).map((v) => v * scale),
+  new Float32Array([scale, -scale]),
+];
 
 test('the guard refuses an unknown layer, wrong shapes and non-finite values, naming the reason', (t) => {
   const g = new DeltaGuard({ weightFactor: 100 });
   t.like(g.check(7, delta(1), SHAPES, undefined), { ok: false, reason: 'layer' });
   t.like(g.check(0, [delta(1)[0]!], [SHAPES[0]], SHAPES), { ok: false, reason: 'shape' });
-  t.like(g.check(0, delta(1), [[3, 2], [1, 2]], SHAPES), { ok: false, reason: 'shape' });
+  t.like(
+    g.check(
+      0,
+      delta(1),
+      [
+        [3, 2],
+        [1, 2],
+      ],
+      SHAPES,
+    ),
+    { ok: false, reason: 'shape' },
+  );
   const nan = delta(1);
   nan[1]![1] = Number.NaN;
   t.like(g.check(0, nan, SHAPES, SHAPES), { ok: false, reason: 'nonfinite' });
@@ -30,7 +47,7 @@ test('the guard refuses an unknown layer, wrong shapes and non-finite values, na
   if (ok.ok) t.is(ok.norm, Math.sqrt(93));
 });
 
-test('the hard cap is relative to this peer\'s own weights (at least the floor): a 1e30 delta is refused', (t) => {
+test("the hard cap is relative to this peer's own weights (at least the floor): a 1e30 delta is refused", (t) => {
   // SHAPES hold 8 entries: a floor of 1/√8 per entry is a scale of 1.
   const g = new DeltaGuard({ weightFactor: 1, weightFloor: 1 / Math.sqrt(8) });
   const n = Math.sqrt(93);
@@ -46,7 +63,7 @@ test('the hard cap is relative to this peer\'s own weights (at least the floor):
   t.true(Math.abs(g.weightScale(0, 8) - 1) < 1e-12, 'a non-finite norm is not recorded');
 });
 
-test('the own-update bound arms after the warm-up and compares with the median of this peer\'s own updates only', (t) => {
+test("the own-update bound arms after the warm-up and compares with the median of this peer's own updates only", (t) => {
   const g = new DeltaGuard({ weightFactor: 1e6, normFactor: 10, normWindow: 5, normWarmup: 3 });
   const n = Math.sqrt(93);
   t.true(g.check(0, delta(1000), SHAPES, SHAPES).ok, 'before the warm-up only the cap applies');
@@ -65,7 +82,7 @@ test('the own-update bound arms after the warm-up and compares with the median o
   t.is(g.recentMedian(0), 100 * n, 'zero and NaN norms are not recorded');
 });
 
-test('a sender growing its deltas by 3 % each time cannot walk the bound up (it is this peer\'s own median)', (t) => {
+test("a sender growing its deltas by 3 % each time cannot walk the bound up (it is this peer's own median)", (t) => {
   const g = new DeltaGuard({ weightFactor: 1e6, normFactor: 10, normWarmup: 5, rateFactor: 1e9 });
   g.observeWeights(0, 1e6);
   const n = Math.sqrt(93);
@@ -89,7 +106,7 @@ test('a sender growing its deltas by 3 % each time cannot walk the bound up (it 
   t.is(refused, 200 - 78);
 });
 
-test('the rate limit bounds what one sender moves within the window, relative to this peer\'s weights', (t) => {
+test("the rate limit bounds what one sender moves within the window, relative to this peer's weights", (t) => {
   const g = new DeltaGuard({ weightFactor: 1, rateFactor: 4, rateWindowMs: 1000 });
   const n = Math.sqrt(93);
   g.observeWeights(0, 2 * n);
@@ -143,7 +160,23 @@ test('fingerprints: layout, fixed sample indices, divergence by hand', (t) => {
 });
 
 test('sameSequences treats a missing sender as 0', (t) => {
-  t.true(sameSequences(new Map([['a', 3], ['b', 0]]), new Map([['a', 3]])));
+  t.true(
+    sameSequences(
+      new Map([
+        ['a', 3],
+        ['b', 0],
+      ]),
+      new Map([['a', 3]]),
+    ),
+  );
   t.false(sameSequences(new Map([['a', 3]]), new Map([['a', 4]])));
-  t.false(sameSequences(new Map([['a', 3]]), new Map([['a', 3], ['c', 1]])));
+  t.false(
+    sameSequences(
+      new Map([['a', 3]]),
+      new Map([
+        ['a', 3],
+        ['c', 1],
+      ]),
+    ),
+  );
 });

@@ -25,7 +25,17 @@ function deltaOf(layer: number, shapes: TensorShape[], sequence: number, values:
   tensors[0]!.set(values);
   let sumSquares = 0;
   for (const v of values) sumSquares += Math.fround(v) * Math.fround(v);
-  return { kind: 'delta', senderId: 'bb'.repeat(16), layer, sequence, baseSequence: sequence - 1, float16: false, tensors, shapes, sumSquares } as unknown as DeltaMessage;
+  return {
+    kind: 'delta',
+    senderId: 'bb'.repeat(16),
+    layer,
+    sequence,
+    baseSequence: sequence - 1,
+    float16: false,
+    tensors,
+    shapes,
+    sumSquares,
+  } as unknown as DeltaMessage;
 }
 
 /**
@@ -41,7 +51,12 @@ async function run(
   const dbn = new Dbn({ nVisible: 784, layers: LAYERS, seed: 7, backend: createJsBackend() });
   t.context.dbns.push(dbn);
   const { link, deliver } = memoryLink();
-  const trainer = new PeerTrainer(dbn, link, { publishEvery: 2, barrierTimeoutMs: 0, mode: { kind: 'async', antiEntropyMs: 0, merge: 'sum' }, ...options });
+  const trainer = new PeerTrainer(dbn, link, {
+    publishEvery: 2,
+    barrierTimeoutMs: 0,
+    mode: { kind: 'async', antiEntropyMs: 0, merge: 'sum' },
+    ...options,
+  });
   t.context.trainers.push(trainer);
   let batch = 0;
   await trainer.pretrain(digits.x, { onBatch: () => feed(batch++).forEach(deliver) });
@@ -51,7 +66,12 @@ async function run(
 }
 
 function sameBits(a: Float32Array[], b: Float32Array[]): boolean {
-  return a.length === b.length && a.every((x, i) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)));
+  return (
+    a.length === b.length &&
+    a.every((x, i) =>
+      Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)),
+    )
+  );
 }
 
 function allFinite(params: Float32Array[]): boolean {
@@ -82,7 +102,12 @@ test('two 2e38 deltas (summing to infinity): refused by the cap; with the cap li
 });
 
 test('a classifier delta for another class count, queued during pretraining, is refused once the count is known', async (t) => {
-  const head = (classes: number): TensorShape[] => [...RBM.slice(0, 1).map(([, cols]): TensorShape => [784, cols]), [1, 12], [12, classes], [1, classes]];
+  const head = (classes: number): TensorShape[] => [
+    ...RBM.slice(0, 1).map(([, cols]): TensorShape => [784, cols]),
+    [1, 12],
+    [12, classes],
+    [1, classes],
+  ];
   const wrong = deltaOf(1, head(3), 1, [0.01, -0.01]);
   const right = deltaOf(1, head(10), 2, [0.01, -0.01]);
   const out = await run(t, (batch) => (batch === 1 ? [wrong, right] : []), {}, 10);

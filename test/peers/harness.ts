@@ -136,5 +136,7 @@ export async function seedOf(p: Proc, ms = 60_000): Promise<{ seed: string; send
 
 /** The last record of `--metrics` with `event`. */
 export function lastEvent(p: Proc, event: string): Record<string, unknown> | undefined {
-  return readMetrics(p).filter((r) => r['phase'] === 'sync' && r['event'] === event).pop();
+  return readMetrics(p)
+    .filter((r) => r['phase'] === 'sync' && r['event'] === event)
+    .pop();
 }

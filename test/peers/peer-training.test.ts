@@ -86,10 +86,12 @@ test('three trainers on thirds of the rows end with the same weights; every delt
   const dbns = [dbnOf(t), dbnOf(t), dbnOf(t)];
   const trainers = [a, b, c].map((p, i) => trainerOf(t, dbns[i]!, p));
   await Promise.all(trainers.map((tr) => tr.join({ minPeers: 2, timeoutMs: 10_000 })));
-  await Promise.all(trainers.map(async (tr, i) => {
-    await tr.pretrain(shard(digits, i, 3).x);
-    await tr.finish();
-  }));
+  await Promise.all(
+    trainers.map(async (tr, i) => {
+      await tr.pretrain(shard(digits, i, 3).x);
+      await tr.finish();
+    }),
+  );
   t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[1]!)) < 1e-6);
   t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[2]!)) < 1e-6);
   const s = trainers.map((tr) => tr.stats());
@@ -109,10 +111,12 @@ test('float16 deltas with error feedback: half the bytes, and the peers still ag
   const dbns = [dbnOf(t), dbnOf(t)];
   const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { mode: quiet({ encoding: { kind: 'float16' } }) }));
   await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
-  await Promise.all(trainers.map(async (tr, i) => {
-    await tr.pretrain(shard(digits, i, 2).x);
-    await tr.finish();
-  }));
+  await Promise.all(
+    trainers.map(async (tr, i) => {
+      await tr.pretrain(shard(digits, i, 2).x);
+      await tr.finish();
+    }),
+  );
   // The last delta of a stage goes as float32, carrying every rounding residual.
   t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[1]!)) < 1e-6);
   const r = trainers[0]!.stats().compressionRatio;
@@ -125,15 +129,21 @@ test('sparse deltas with error feedback: a fraction of the bytes, and the peers 
   const dbns = [dbnOf(t), dbnOf(t)];
   const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p, { mode: quiet({ encoding: { kind: 'sparse', fraction: 0.05 } }) }));
   await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
-  await Promise.all(trainers.map(async (tr, i) => {
-    await tr.pretrain(shard(digits, i, 2).x);
-    await tr.finish();
-  }));
+  await Promise.all(
+    trainers.map(async (tr, i) => {
+      await tr.pretrain(shard(digits, i, 2).x);
+      await tr.finish();
+    }),
+  );
   // The last delta of a stage goes whole, as float32, carrying every entry not yet sent.
   t.true(maxAbsDiff(weights(dbns[0]!), weights(dbns[1]!)) < 1e-6);
   for (const tr of trainers) {
     const s = tr.stats();
-    t.is(s.applied, trainers.reduce((n, x) => n + x.stats().published, 0) - s.published, 'every remote delta applied, sparse ones included');
+    t.is(
+      s.applied,
+      trainers.reduce((n, x) => n + x.stats().published, 0) - s.published,
+      'every remote delta applied, sparse ones included',
+    );
     t.true(s.compressionRatio > 3, `ratio ${s.compressionRatio}`);
   }
 });
@@ -143,7 +153,11 @@ test('a sparse publication sends about the asked fraction, the largest entries, 
   const w0 = dbn.layers[0]!.getParameters();
   const start = [w0.weights.data, w0.visibleBias, w0.hiddenBias].map((x) => Float64Array.from(x));
   const { link, sent } = memoryLink();
-  const tr = new PeerTrainer(dbn, link, { publishEvery: 3, barrierTimeoutMs: 0, mode: quiet({ merge: 'sum', encoding: { kind: 'sparse', fraction: 0.02 } }) });
+  const tr = new PeerTrainer(dbn, link, {
+    publishEvery: 3,
+    barrierTimeoutMs: 0,
+    mode: quiet({ merge: 'sum', encoding: { kind: 'sparse', fraction: 0.02 } }),
+  });
   t.context.trainers.push(tr);
   const before: Float32Array[] = [];
   await tr.pretrain(take(digits, 240).x, {
@@ -157,7 +171,10 @@ test('a sparse publication sends about the asked fraction, the largest entries, 
   const sizes = [n, 784, 12];
   // Every frame but the stage's last is SPARSE (8 bytes an entry); the last is dense float32.
   const last = sent[sent.length - 1]!;
-  t.deepEqual(last.map((f) => f.length), sizes.map((k) => 4 * k));
+  t.deepEqual(
+    last.map((f) => f.length),
+    sizes.map((k) => 4 * k),
+  );
   const sparse = sent.slice(0, -1);
   t.true(sparse.length >= 3);
   for (const frames of sparse) {
@@ -202,12 +219,21 @@ test('the sparse encoding is checked', (t) => {
   const dbn = dbnOf(t);
   const { link } = memoryLink();
   for (const bad of [0, 1, -0.1, Number.NaN]) {
-    t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: { kind: 'sparse', fraction: bad } } }), { instanceOf: InvalidOptionError, message: /'fraction'/ });
+    t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: { kind: 'sparse', fraction: bad } } }), {
+      instanceOf: InvalidOptionError,
+      message: /'fraction'/,
+    });
   }
   const missing = { kind: 'sparse' } as unknown as { kind: 'sparse'; fraction: number };
-  t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: missing } }), { instanceOf: InvalidOptionError, message: /fraction.*required/ });
+  t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: missing } }), {
+    instanceOf: InvalidOptionError,
+    message: /fraction.*required/,
+  });
   const unknown = { kind: 'int8' } as unknown as { kind: 'float32' };
-  t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: unknown } }), { instanceOf: InvalidOptionError, message: /'float32', 'float16', 'sparse'/ });
+  t.throws(() => new PeerTrainer(dbn, link, { mode: { kind: 'async', encoding: unknown } }), {
+    instanceOf: InvalidOptionError,
+    message: /'float32', 'float16', 'sparse'/,
+  });
 });
 
 /** `be` without its optional host-array kernels (deltaStep, sparseSelect): the trainer then runs its own TypeScript loops. */
@@ -219,7 +245,6 @@ function withoutDeltaStep(be: Backend): Backend {
   }
   return w as unknown as Backend;
 }
-
 
 const nativeOrSkip = (() => {
   try {
@@ -233,54 +258,80 @@ const nativeOrSkip = (() => {
 for (const encoding of ['float32', 'float16', 'sparse'] as const) {
   const float16 = encoding === 'float16';
   const encodingOption = encoding === 'sparse' ? ({ kind: 'sparse', fraction: 0.05 } as const) : ({ kind: encoding } as const);
-  nativeOrSkip(`the backend's deltaStep/sparseSelect kernels and the trainer's own loops publish and keep the same bits (${encoding})`, async (t) => {
-    const native = createNativeBackend();
-    const dbns: Dbn[] = [];
-    t.teardown(() => {
-      for (const d of dbns) d.dispose();
-      native.dispose();
-    });
-    const nv = 784;
-    const nh = 12;
-    const shapes: [number, number][] = [[nv, nh], [1, nv], [1, nh]];
-    const rng = new Random(9);
-    const remote = (i: number): DeltaMessage => {
-      const tensors = shapes.map(([r, c]) => Float32Array.from({ length: r * c }, () => (rng.uniform() - 0.5) * 1e-3));
-      return decode(encodeDelta({ runId: 'unit', fingerprint: FP, senderId: 'bb'.repeat(16), timestamp: 0 }, { layer: 0, sequence: i, baseSequence: i - 1, tensors, shapes, float16 })) as DeltaMessage;
-    };
-    const deltas = Array.from({ length: 12 }, (_, i) => remote(i + 1));
-    const runs = [native, withoutDeltaStep(native)].map(async (backend) => {
-      const dbn = new Dbn({ nVisible: nv, layers: LAYERS, seed: 3, backend });
-      dbns.push(dbn);
-      const { link, sent, deliver, beat } = memoryLink();
-      const tr = new PeerTrainer(dbn, link, { publishEvery: 3, barrierTimeoutMs: 0, mode: quiet({ encoding: encodingOption, merge: 'average' }) });
-      t.context.trainers.push(tr);
-      beat();
-      let b = 0;
-      // One remote delta at most batches, two at some, so the merge takes 0, 1 or 2 at a publication.
-      await tr.pretrain(digits.x, {
-        onBatch: () => {
-          for (const k of b % 5 === 0 ? [] : b % 7 === 0 ? [0, 1] : [0]) deliver(deltas[(b + k) % deltas.length]!);
-          b++;
-        },
+  nativeOrSkip(
+    `the backend's deltaStep/sparseSelect kernels and the trainer's own loops publish and keep the same bits (${encoding})`,
+    async (t) => {
+      const native = createNativeBackend();
+      const dbns: Dbn[] = [];
+      t.teardown(() => {
+        for (const d of dbns) d.dispose();
+        native.dispose();
       });
-      return { sent, weights: dbn.layers[0]!.getParameters(), stats: tr.stats() };
-    });
-    const [withKernel, withLoop] = await Promise.all(runs);
-    t.true(withKernel!.stats.applied > 20 && withKernel!.stats.published > 10, JSON.stringify(withKernel!.stats));
-    t.is(withKernel!.stats.applied, withLoop!.stats.applied);
-    t.is(withKernel!.sent.length, withLoop!.sent.length);
-    t.true(withKernel!.sent.every((frames, i) => frames.every((f, j) => f.equals(withLoop!.sent[i]![j]!))), 'identical payload bytes');
-    if (encoding === 'sparse') {
-      const entries = withKernel!.sent.slice(0, -1).map((frames) => frames[0]!.length / 8);
-      t.true(entries.every((m) => m > 0.02 * nv * nh && m < 0.1 * nv * nh), `about 5 % of the entries: ${entries.join(' ')}`);
-    } else t.true(withKernel!.sent.some((frames) => frames[0]!.length === nv * nh * (float16 ? 2 : 4)), 'in the encoding asked for');
-    const a = withKernel!.weights;
-    const c = withLoop!.weights;
-    t.is(maxAbsDiff(a.weights.data, c.weights.data), 0);
-    t.is(maxAbsDiff(a.visibleBias, c.visibleBias), 0);
-    t.is(maxAbsDiff(a.hiddenBias, c.hiddenBias), 0);
-  });
+      const nv = 784;
+      const nh = 12;
+      const shapes: [number, number][] = [
+        [nv, nh],
+        [1, nv],
+        [1, nh],
+      ];
+      const rng = new Random(9);
+      const remote = (i: number): DeltaMessage => {
+        const tensors = shapes.map(([r, c]) => Float32Array.from({ length: r * c }, () => (rng.uniform() - 0.5) * 1e-3));
+        return decode(
+          encodeDelta(
+            { runId: 'unit', fingerprint: FP, senderId: 'bb'.repeat(16), timestamp: 0 },
+            { layer: 0, sequence: i, baseSequence: i - 1, tensors, shapes, float16 },
+          ),
+        ) as DeltaMessage;
+      };
+      const deltas = Array.from({ length: 12 }, (_, i) => remote(i + 1));
+      const runs = [native, withoutDeltaStep(native)].map(async (backend) => {
+        const dbn = new Dbn({ nVisible: nv, layers: LAYERS, seed: 3, backend });
+        dbns.push(dbn);
+        const { link, sent, deliver, beat } = memoryLink();
+        const tr = new PeerTrainer(dbn, link, {
+          publishEvery: 3,
+          barrierTimeoutMs: 0,
+          mode: quiet({ encoding: encodingOption, merge: 'average' }),
+        });
+        t.context.trainers.push(tr);
+        beat();
+        let b = 0;
+        // One remote delta at most batches, two at some, so the merge takes 0, 1 or 2 at a publication.
+        await tr.pretrain(digits.x, {
+          onBatch: () => {
+            for (const k of b % 5 === 0 ? [] : b % 7 === 0 ? [0, 1] : [0]) deliver(deltas[(b + k) % deltas.length]!);
+            b++;
+          },
+        });
+        return { sent, weights: dbn.layers[0]!.getParameters(), stats: tr.stats() };
+      });
+      const [withKernel, withLoop] = await Promise.all(runs);
+      t.true(withKernel!.stats.applied > 20 && withKernel!.stats.published > 10, JSON.stringify(withKernel!.stats));
+      t.is(withKernel!.stats.applied, withLoop!.stats.applied);
+      t.is(withKernel!.sent.length, withLoop!.sent.length);
+      t.true(
+        withKernel!.sent.every((frames, i) => frames.every((f, j) => f.equals(withLoop!.sent[i]![j]!))),
+        'identical payload bytes',
+      );
+      if (encoding === 'sparse') {
+        const entries = withKernel!.sent.slice(0, -1).map((frames) => frames[0]!.length / 8);
+        t.true(
+          entries.every((m) => m > 0.02 * nv * nh && m < 0.1 * nv * nh),
+          `about 5 % of the entries: ${entries.join(' ')}`,
+        );
+      } else
+        t.true(
+          withKernel!.sent.some((frames) => frames[0]!.length === nv * nh * (float16 ? 2 : 4)),
+          'in the encoding asked for',
+        );
+      const a = withKernel!.weights;
+      const c = withLoop!.weights;
+      t.is(maxAbsDiff(a.weights.data, c.weights.data), 0);
+      t.is(maxAbsDiff(a.visibleBias, c.visibleBias), 0);
+      t.is(maxAbsDiff(a.hiddenBias, c.hiddenBias), 0);
+    },
+  );
 }
 
 test('bad deltas are refused and counted; a good one is added exactly', async (t) => {
@@ -294,7 +345,11 @@ test('bad deltas are refused and counted; a good one is added exactly', async (t
   const before = dbn.layers[0]!.getParameters();
   const nv = 784;
   const nh = 12;
-  const shapes: [number, number][] = [[nv, nh], [1, nv], [1, nh]];
+  const shapes: [number, number][] = [
+    [nv, nh],
+    [1, nv],
+    [1, nh],
+  ];
   const zeros = (): Float32Array[] => [new Float32Array(nv * nh), new Float32Array(nv), new Float32Array(nh)];
   raw.publishDelta(5, zeros(), shapes); // no layer 5 here
   raw.publishDelta(0, [new Float32Array(nv * nh)], [[nv, nh]]); // missing the biases
@@ -334,10 +389,7 @@ test('a late peer joins from a snapshot: weights and epoch taken over, then trai
   t.like(joined, { snapshot: true, from: a.senderId, stage: 0, epochs: 2 });
   t.is(db.layers[0]!.epochsTrained, 2);
   t.is(maxAbsDiff(weights(db), weights(da)), 0, 'the snapshot is A’s published state');
-  await Promise.all([
-    ta.pretrain(half).then(() => ta.finish()),
-    tb.pretrain(shard(digits, 1, 2).x).then(() => tb.finish()),
-  ]);
+  await Promise.all([ta.pretrain(half).then(() => ta.finish()), tb.pretrain(shard(digits, 1, 2).x).then(() => tb.finish())]);
   t.is(da.layers[0]!.epochsTrained, 4);
   t.is(db.layers[0]!.epochsTrained, 4);
   t.true(maxAbsDiff(weights(da), weights(db)) < 1e-6);
@@ -349,18 +401,22 @@ test('fine-tuning is synchronized too: the classifiers end identical; early stop
   const dbns = [dbnOf(t), dbnOf(t)];
   const trainers = [a, b].map((p, i) => trainerOf(t, dbns[i]!, p));
   await Promise.all(trainers.map((tr) => tr.join({ minPeers: 1, timeoutMs: 10_000 })));
-  await Promise.all(trainers.map(async (tr, i) => {
-    const part = shard(digits, i, 2);
-    await tr.pretrain(part.x);
-    await tr.fineTune(part.x, part.y as Int32Array, { epochs: 2, batchSize: 20, classes: 10 });
-    await tr.finish();
-  }));
+  await Promise.all(
+    trainers.map(async (tr, i) => {
+      const part = shard(digits, i, 2);
+      await tr.pretrain(part.x);
+      await tr.fineTune(part.x, part.y as Int32Array, { epochs: 2, batchSize: 20, classes: 10 });
+      await tr.finish();
+    }),
+  );
   const [pa, pb] = dbns.map((d) => d.getClassifierParameters());
   for (let l = 0; l < pa!.layers.length; l++) {
     t.true(maxAbsDiff(pa!.layers[l]!.weights.data, pb!.layers[l]!.weights.data) < 1e-6, `dense layer ${l}`);
     t.true(maxAbsDiff(pa!.layers[l]!.bias, pb!.layers[l]!.bias) < 1e-6);
   }
-  await t.throwsAsync(trainers[0]!.fineTune(digits.x, digits.y as Int32Array, { validationFraction: 0.1 }), { instanceOf: InvalidOptionError });
+  await t.throwsAsync(trainers[0]!.fineTune(digits.x, digits.y as Int32Array, { validationFraction: 0.1 }), {
+    instanceOf: InvalidOptionError,
+  });
 });
 
 test('Dbn.fineTune calls onStart before the first minibatch; setClassifierParameters replaces or creates the classifier', async (t) => {

@@ -32,9 +32,16 @@ test('the combinations the types forbid are refused at run time too, one Invalid
   const dbn = new Dbn({ nVisible: 16, layers: [{ nHidden: 4, epochs: 1 }], seed: 1, backend: createJsBackend() });
   t.teardown(() => dbn.dispose());
   const { link } = memoryLink();
-  for (const options of forbidden) t.throws(() => new PeerTrainer(dbn, link, options), { instanceOf: InvalidOptionError }, JSON.stringify(options));
-  const bad: unknown[] = [{ mode: { kind: 'rounds' } }, { mode: { kind: 'async', merge: 'median' } }, { guard: { weightFactor: 0 } }, { mode: 'async' }];
-  for (const options of bad) t.throws(() => new PeerTrainer(dbn, link, options as PeerTrainingOptions), { instanceOf: InvalidOptionError }, JSON.stringify(options));
+  for (const options of forbidden)
+    t.throws(() => new PeerTrainer(dbn, link, options), { instanceOf: InvalidOptionError }, JSON.stringify(options));
+  const bad: unknown[] = [
+    { mode: { kind: 'rounds' } },
+    { mode: { kind: 'async', merge: 'median' } },
+    { guard: { weightFactor: 0 } },
+    { mode: 'async' },
+  ];
+  for (const options of bad)
+    t.throws(() => new PeerTrainer(dbn, link, options as PeerTrainingOptions), { instanceOf: InvalidOptionError }, JSON.stringify(options));
 });
 
 test('the modes that may be written start, and say which mode runs', (t) => {

@@ -53,7 +53,10 @@ test('reading refuses unsafe or inconsistent keys', async (t) => {
   const missing = await t.throwsAsync(readKeyPair(join(t.context.dir, 'nope')), { instanceOf: SyncError });
   t.is(missing?.code, 'ENOENT');
   await writeFile(join(t.context.dir, 'curve.pub'), 'not a key\n');
-  await t.throwsAsync(readKeyPair(t.context.dir), { instanceOf: SyncError, message: /curve\.pub:1: expected a 40-character Z85 public key/ });
+  await t.throwsAsync(readKeyPair(t.context.dir), {
+    instanceOf: SyncError,
+    message: /curve\.pub:1: expected a 40-character Z85 public key/,
+  });
 });
 
 test('allowlists are read from a file (with comments) or a directory of .pub files', async (t) => {
@@ -92,11 +95,18 @@ test('a key directory or curve.key that group or others can reach is refused, na
     await chmod(dir, mode);
     const err = await t.throwsAsync(readKeyPair(dir), { instanceOf: SyncError });
     t.is(err?.code, 'EKEYPERM');
-    t.is(err?.message, `${dir}: the key directory has mode 0${mode.toString(8)}, so group or others can read or write it; run chmod 700 ${dir}`);
+    t.is(
+      err?.message,
+      `${dir}: the key directory has mode 0${mode.toString(8)}, so group or others can read or write it; run chmod 700 ${dir}`,
+    );
   }
   await chmod(dir, 0o700);
   await chmod(join(dir, 'curve.key'), 0o640);
-  await t.throwsAsync(readKeyPair(dir), { instanceOf: SyncError, code: 'EKEYPERM', message: new RegExp(`the secret key has mode 0640.*run chmod 600 ${join(dir, 'curve.key')}$`) });
+  await t.throwsAsync(readKeyPair(dir), {
+    instanceOf: SyncError,
+    code: 'EKEYPERM',
+    message: new RegExp(`the secret key has mode 0640.*run chmod 600 ${join(dir, 'curve.key')}$`),
+  });
   await chmod(join(dir, 'curve.key'), 0o600);
   t.is((await readKeyPair(dir)).publicKey.length, 40);
 
@@ -114,10 +124,18 @@ test('an allowlist that group or others can write is refused', async (t) => {
   await writeFile(join(dir, 'a.pub'), `${a.publicKey}\n`);
   t.deepEqual(await readAllowlist(dir), [a.publicKey]);
   await chmod(dir, 0o777);
-  await t.throwsAsync(readAllowlist(dir), { instanceOf: SyncError, code: 'EKEYPERM', message: new RegExp(`${dir}: the allowlist directory has mode 0777.*chmod go-w`) });
+  await t.throwsAsync(readAllowlist(dir), {
+    instanceOf: SyncError,
+    code: 'EKEYPERM',
+    message: new RegExp(`${dir}: the allowlist directory has mode 0777.*chmod go-w`),
+  });
   await chmod(dir, 0o755);
   await chmod(join(dir, 'a.pub'), 0o666);
-  await t.throwsAsync(readAllowlist(dir), { instanceOf: SyncError, code: 'EKEYPERM', message: /a\.pub: the allowed public key has mode 0666/ });
+  await t.throwsAsync(readAllowlist(dir), {
+    instanceOf: SyncError,
+    code: 'EKEYPERM',
+    message: /a\.pub: the allowed public key has mode 0666/,
+  });
   const file = join(t.context.dir, 'allow.txt');
   await writeFile(file, `${a.publicKey}\n`);
   await chmod(file, 0o620);

@@ -37,7 +37,10 @@ test('a claim about a heard sender moves its floor at most HINT_AHEAD past what 
   ledger.onDelta(A, 2);
   ledger.adoptHints(new Map([[A, 5]]), SELF);
   t.is(ledger.statsOf(A)!.floor, 5);
-  t.deepEqual([3, 4, 5, 6].map((s) => ledger.onDelta(A, s)), ['stale', 'stale', 'stale', 'deliver']);
+  t.deepEqual(
+    [3, 4, 5, 6].map((s) => ledger.onDelta(A, s)),
+    ['stale', 'stale', 'stale', 'deliver'],
+  );
   // A hostile claim near 2^53 cannot silence A: at most HINT_AHEAD of its deltas are dropped.
   ledger.adoptHints(new Map([[A, Number.MAX_SAFE_INTEGER]]), SELF);
   t.is(ledger.statsOf(A)!.floor, 6 + HINT_AHEAD);
@@ -50,14 +53,24 @@ test('a claim about a heard sender moves its floor at most HINT_AHEAD past what 
 
 test('a claim about a sender not heard yet counts only up to the sequence it first announces', (t) => {
   const ledger = new SenderLedger();
-  ledger.adoptHints(new Map([[A, Number.MAX_SAFE_INTEGER], [B, 10], [SELF, 99]]), SELF);
+  ledger.adoptHints(
+    new Map([
+      [A, Number.MAX_SAFE_INTEGER],
+      [B, 10],
+      [SELF, 99],
+    ]),
+    SELF,
+  );
   t.is(ledger.size, 0, 'claims create no sender');
   // A first heard by its delta 12: the claim covers at most 12, so 12 is stale and 13 delivered.
   t.is(ledger.onDelta(A, 12), 'stale');
   t.is(ledger.onDelta(A, 13), 'deliver');
   t.deepEqual(ledger.statsOf(A), { delivered: 1, duplicates: 0, stale: 1, gaps: 0, floor: 13 });
   // B first heard by its delta 8 with a claim of 10: the claim covers 8 (stale), not beyond.
-  t.deepEqual([8, 9, 10].map((s) => ledger.onDelta(B, s)), ['stale', 'deliver', 'deliver']);
+  t.deepEqual(
+    [8, 9, 10].map((s) => ledger.onDelta(B, s)),
+    ['stale', 'deliver', 'deliver'],
+  );
   t.is(ledger.statsOf(SELF), undefined, 'its own id is skipped');
 });
 
@@ -86,7 +99,10 @@ test('the table is bounded: past maxSenders the least recently heard sender is f
   t.is(ledger.size, 2);
   t.is(ledger.statsOf(B), undefined);
   t.deepEqual(Object.keys(ledger.stats()).sort(), [A, C]);
-  t.deepEqual([...ledger.floors()].sort(), [[A, 2], [C, 1]]);
+  t.deepEqual([...ledger.floors()].sort(), [
+    [A, 2],
+    [C, 1],
+  ]);
   // Pending claims are bounded too.
   ledger.adoptHints(new Map(Array.from({ length: 10 }, (_, i) => [i.toString(16).padStart(32, '0'), 5] as const)), SELF);
   t.is(ledger.onDelta((9).toString(16).padStart(32, '0'), 3), 'deliver', 'claims past the bound were dropped');

@@ -30,14 +30,22 @@ test.afterEach.always(async (t) => {
   for (const s of t.context.sockets) s.close();
 });
 
-async function open(t: { context: Ctx }, options: Partial<PeerOptions> & ({ keys: KeyPair; allowlist: string[] } | { plaintext: true })): Promise<Peer> {
+async function open(
+  t: { context: Ctx },
+  options: Partial<PeerOptions> & ({ keys: KeyPair; allowlist: string[] } | { plaintext: true }),
+): Promise<Peer> {
   const p = await Peer.create({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', ...FAST, ...options });
   t.context.peers.push(p);
   return p;
 }
 
 /** Resolves with the first `event` whose arguments satisfy `pred`; rejects after `ms`. */
-function waitFor<E extends keyof PeerEvents>(peer: Peer, event: E, pred: (...args: PeerEvents[E]) => boolean = () => true, ms = 5000): Promise<PeerEvents[E]> {
+function waitFor<E extends keyof PeerEvents>(
+  peer: Peer,
+  event: E,
+  pred: (...args: PeerEvents[E]) => boolean = () => true,
+  ms = 5000,
+): Promise<PeerEvents[E]> {
   return new Promise((resolve, reject) => {
     const listener = (...args: PeerEvents[E]): void => {
       if (!pred(...args)) return;
@@ -79,7 +87,10 @@ function keysFor(n: number): { keys: KeyPair[]; allow: string[] } {
   return { keys, allow: keys.map((k) => k.publicKey) };
 }
 
-const joinedBy = (id: string) => (p: { senderId: string | null }): boolean => p.senderId === id;
+const joinedBy =
+  (id: string) =>
+  (p: { senderId: string | null }): boolean =>
+    p.senderId === id;
 
 test('two peers exchange deltas exactly (values, sender, sequence)', async (t) => {
   const { keys, allow } = keysFor(2);
@@ -92,10 +103,30 @@ test('two peers exchange deltas exactly (values, sender, sequence)', async (t) =
   const iter = b.deltas();
   const w = new Float32Array([0.1, -2.5, 3e-38, 1e30, -0, 7]);
   const c = new Float32Array([1, 2, 3]);
-  t.is(a.publishDelta(0, [w, c], [[2, 3], [1, 3]]), 1);
+  t.is(
+    a.publishDelta(
+      0,
+      [w, c],
+      [
+        [2, 3],
+        [1, 3],
+      ],
+    ),
+    1,
+  );
   w.fill(42); // the caller may reuse its arrays at once
   t.is(a.publishDelta(1, [new Float32Array([0.5, 1.5])], [[1, 2]], { float16: true }), 2);
-  t.is(a.publishDelta(0, [new Float32Array(6).fill(1), c], [[2, 3], [1, 3]]), 3);
+  t.is(
+    a.publishDelta(
+      0,
+      [new Float32Array(6).fill(1), c],
+      [
+        [2, 3],
+        [1, 3],
+      ],
+    ),
+    3,
+  );
   const fromB = waitFor(a, 'delta');
   t.is(b.publishDelta(7, [new Float32Array([9])], [[1, 1]]), 1);
 
@@ -110,7 +141,10 @@ test('two peers exchange deltas exactly (values, sender, sequence)', async (t) =
   );
   t.deepEqual([...atB[0]!.tensors[0]!], [...new Float32Array([0.1, -2.5, 3e-38, 1e30, -0, 7])]);
   t.deepEqual([...atB[0]!.tensors[1]!], [1, 2, 3]);
-  t.deepEqual(atB[0]!.shapes, [[2, 3], [1, 3]]);
+  t.deepEqual(atB[0]!.shapes, [
+    [2, 3],
+    [1, 3],
+  ]);
   t.deepEqual([...atB[1]!.tensors[0]!], [0.5, 1.5]);
   t.deepEqual([...atB[2]!.tensors[0]!], [1, 1, 1, 1, 1, 1]);
   const [d] = await fromB;
@@ -213,7 +247,10 @@ test('duplicates and stale deltas are dropped, gaps counted, bad frames counted 
   await dealer.send(hb(0));
   const joined = waitFor(p, 'peer-joined', joinedBy(fakeId));
   let heard = false;
-  void joined.then(() => (heard = true), () => undefined);
+  void joined.then(
+    () => (heard = true),
+    () => undefined,
+  );
   while (!heard) {
     await pub.send(hb(0));
     await Promise.race([joined, new Promise((r) => setTimeout(r, 20))]);
@@ -260,7 +297,12 @@ test('duplicates and stale deltas are dropped, gaps counted, bad frames counted 
 
   // A message of another run that reaches the ROUTER (no topic filter there) is rejected.
   const rejected = waitFor(p, 'rejected', (r) => r.reason === 'run');
-  await dealer.send(encodeHeartbeat({ ...env, runId: 'other' }, { lastSequence: 0, self, peers: [], progress: { epoch: 0, batches: 0, samples: 0 }, weightFingerprint: [] }));
+  await dealer.send(
+    encodeHeartbeat(
+      { ...env, runId: 'other' },
+      { lastSequence: 0, self, peers: [], progress: { epoch: 0, batches: 0, samples: 0 }, weightFingerprint: [] },
+    ),
+  );
   await rejected;
   t.is(p.stats().rejected.run, 1);
 });
@@ -277,7 +319,14 @@ test('a snapshot request returns the provider’s tensors and sequences; older d
     asked = layers;
     return {
       layers: [
-        { layer: 0, tensors: [new Float32Array([1, 2, 3, 4, 5, 6]), new Float32Array([0.5, -0.5])], shapes: [[3, 2], [1, 2]] },
+        {
+          layer: 0,
+          tensors: [new Float32Array([1, 2, 3, 4, 5, 6]), new Float32Array([0.5, -0.5])],
+          shapes: [
+            [3, 2],
+            [1, 2],
+          ],
+        },
         { layer: 1, tensors: [new Float32Array([7, 8])], shapes: [[2, 1]] },
       ],
       sequences: new Map([
@@ -292,20 +341,36 @@ test('a snapshot request returns the provider’s tensors and sequences; older d
   t.deepEqual(
     snap.layers.map((l) => [l.layer, l.shapes, l.tensors.map((x) => [...x])]),
     [
-      [0, [[3, 2], [1, 2]], [[1, 2, 3, 4, 5, 6], [0.5, -0.5]]],
+      [
+        0,
+        [
+          [3, 2],
+          [1, 2],
+        ],
+        [
+          [1, 2, 3, 4, 5, 6],
+          [0.5, -0.5],
+        ],
+      ],
       [1, [[2, 1]], [[7, 8]]],
     ],
   );
-  t.deepEqual([...snap.sequences], [
-    [a.senderId, 5],
-    [other, 3],
-  ]);
+  t.deepEqual(
+    [...snap.sequences],
+    [
+      [a.senderId, 5],
+      [other, 3],
+    ],
+  );
   // A claim about a sender B has never heard is a hint only: it creates no floor.
   t.is(b.stats().perSender[other], undefined);
 
   const only = await b.requestSnapshot(5000, { layers: [1] });
   t.deepEqual(asked, [1]);
-  t.deepEqual(only.layers.map((l) => l.layer), [1]);
+  t.deepEqual(
+    only.layers.map((l) => l.layer),
+    [1],
+  );
 
   // The snapshot reflects A's deltas 1..5: B drops them as stale and delivers 6.
   const seqs: number[] = [];
@@ -324,13 +389,21 @@ test('a snapshot requested with adoptSequences: false leaves the floors alone un
   b.on('delta', (d) => seqs.push(d.sequence));
   a.publishDelta(0, [new Float32Array([1])], [[1, 1]]);
   await until(b, ['delta'], () => seqs.length === 1);
-  a.serveSnapshots(() => ({ layers: [{ layer: 0, tensors: [new Float32Array([9])], shapes: [[1, 1]] }], sequences: new Map([[a.senderId, 4]]) }));
+  a.serveSnapshots(() => ({
+    layers: [{ layer: 0, tensors: [new Float32Array([9])], shapes: [[1, 1]] }],
+    sequences: new Map([[a.senderId, 4]]),
+  }));
   const snap = await b.requestSnapshot(5000, { adoptSequences: false });
   t.deepEqual([...snap.sequences], [[a.senderId, 4]]);
   t.is(b.stats().perSender[a.senderId]!.floor, 1, 'floor unchanged');
   a.publishDelta(0, [new Float32Array([2])], [[1, 1]]);
   await until(b, ['delta'], () => seqs.length === 2);
-  b.adoptSequences(new Map([[a.senderId, 4], [b.senderId, 99]]));
+  b.adoptSequences(
+    new Map([
+      [a.senderId, 4],
+      [b.senderId, 99],
+    ]),
+  );
   t.is(b.stats().perSender[a.senderId]!.floor, 4);
   t.is(b.stats().perSender[b.senderId], undefined, 'its own id is skipped');
   for (let i = 0; i < 3; i++) a.publishDelta(0, [new Float32Array([3 + i])], [[1, 1]]);
@@ -366,16 +439,23 @@ test('a peer whose key is not in the allowlist gets nothing and is never heard; 
   await deniedSub;
   await xFailed;
   // X also tries to announce itself directly to A's ROUTER: denied as well.
-  const dealer = new zmq.Dealer({ linger: 0, curveServerKey: a.address.publicKey, curvePublicKey: xKeys.publicKey, curveSecretKey: xKeys.secretKey });
+  const dealer = new zmq.Dealer({
+    linger: 0,
+    curveServerKey: a.address.publicKey,
+    curvePublicKey: xKeys.publicKey,
+    curveSecretKey: xKeys.secretKey,
+  });
   t.context.sockets.push(dealer);
   const deniedAnnounce = until(a, ['rejected'], () => a.stats().rejected.key >= 2);
   dealer.connect(a.address.router);
-  void dealer.send(
-    encodeHeartbeat(
-      { runId: RUN, fingerprint: FP, senderId: x.senderId },
-      { lastSequence: 0, self: x.address, peers: [], progress: { epoch: 0, batches: 0, samples: 0 }, weightFingerprint: [] },
-    ),
-  ).catch(() => undefined);
+  void dealer
+    .send(
+      encodeHeartbeat(
+        { runId: RUN, fingerprint: FP, senderId: x.senderId },
+        { lastSequence: 0, self: x.address, peers: [], progress: { epoch: 0, batches: 0, samples: 0 }, weightFingerprint: [] },
+      ),
+    )
+    .catch(() => undefined);
   await deniedAnnounce;
 
   for (let i = 0; i < 5; i++) x.publishDelta(0, [new Float32Array([13])], [[1, 1]]);
@@ -396,7 +476,10 @@ test('a peer whose key is not in the allowlist gets nothing and is never heard; 
 });
 
 test('a frame beyond maxFrameBytes never reaches the application; setMaxFrameBytes applies to live connections', async (t) => {
-  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, maxFrameBytes: 10 }), { instanceOf: InvalidOptionError, message: /maxFrameBytes/ });
+  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, maxFrameBytes: 10 }), {
+    instanceOf: InvalidOptionError,
+    message: /maxFrameBytes/,
+  });
   const a = await open(t, { plaintext: true });
   const b = await open(t, { plaintext: true, peers: [a.address.pub], maxFrameBytes: 4096 });
   t.is(b.maxFrameBytes, 4096);
@@ -437,7 +520,10 @@ test('CURVE: an allowlisted peer cannot speak under another peer’s sender id (
   await Promise.all([a.waitForPeers(1, 5000), b.waitForPeers(1, 5000)]);
   await subscribed;
   const forged = (senderId: string, v: number): Buffer[] =>
-    encodeDelta({ runId: RUN, fingerprint: FP, senderId }, { layer: 0, sequence: 1000 + v, baseSequence: 0, tensors: [new Float32Array([v])], shapes: [[1, 1]] });
+    encodeDelta(
+      { runId: RUN, fingerprint: FP, senderId },
+      { layer: 0, sequence: 1000 + v, baseSequence: 0, tensors: [new Float32Array([v])], shapes: [[1, 1]] },
+    );
   const values: number[] = [];
   b.on('delta', (d) => values.push(d.tensors[0]![0]!));
   const refused = waitFor(b, 'rejected', (r) => r.reason === 'sender' && r.senderId === a.senderId);
@@ -457,15 +543,21 @@ test('CURVE: an allowlisted peer cannot speak under another peer’s sender id (
 });
 
 test('plaintext only when asked: a CURVE peer and a plaintext peer do not talk', async (t) => {
-  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0' }), { instanceOf: InvalidOptionError, message: /plaintext: true/ });
+  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0' }), {
+    instanceOf: InvalidOptionError,
+    message: /plaintext: true/,
+  });
   const k = generateKeyPair();
   t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, keys: k, allowlist: [] }), {
     instanceOf: InvalidOptionError,
   });
-  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: k, allowlist: [], peers: ['tcp://127.0.0.1:9'] }), {
-    instanceOf: InvalidOptionError,
-    message: /needs its public key/,
-  });
+  t.throws(
+    () => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: k, allowlist: [], peers: ['tcp://127.0.0.1:9'] }),
+    {
+      instanceOf: InvalidOptionError,
+      message: /needs its public key/,
+    },
+  );
 
   // libzmq reports a mechanism mismatch once per connection and then gives that connection up.
   const plain = await open(t, { plaintext: true });
@@ -586,19 +678,47 @@ test('options are validated and seeds parsed', (t) => {
   t.deepEqual(parseSeed(`tcp://h:1#${k.publicKey}`), { pub: 'tcp://h:1', publicKey: k.publicKey });
   t.deepEqual(parseSeed('tcp://h:1'), { pub: 'tcp://h:1', publicKey: null });
   t.throws(() => parseSeed('tcp://h:1#short'), { instanceOf: InvalidOptionError, message: /40-character Z85/ });
-  t.throws(() => new Peer({ runId: 'x/y', fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true }), { instanceOf: InvalidOptionError, message: /'runId'/ });
-  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, heartbeatIntervalMs: 100, peerTimeoutMs: 100 }), {
+  t.throws(() => new Peer({ runId: 'x/y', fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true }), {
     instanceOf: InvalidOptionError,
-    message: /'peerTimeoutMs'/,
+    message: /'runId'/,
   });
-  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: { publicKey: k.publicKey, secretKey: generateKeyPair().secretKey }, allowlist: [] }), {
-    instanceOf: InvalidOptionError,
-    message: /does not belong/,
-  });
-  t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', keys: k, allowlist: [], peers: [`tcp://h:1#${generateKeyPair().publicKey}`] }), {
-    instanceOf: InvalidOptionError,
-    message: /not in the allowlist/,
-  });
+  t.throws(
+    () =>
+      new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, heartbeatIntervalMs: 100, peerTimeoutMs: 100 }),
+    {
+      instanceOf: InvalidOptionError,
+      message: /'peerTimeoutMs'/,
+    },
+  );
+  t.throws(
+    () =>
+      new Peer({
+        runId: RUN,
+        fingerprint: FP,
+        bind: 'tcp://127.0.0.1:0',
+        keys: { publicKey: k.publicKey, secretKey: generateKeyPair().secretKey },
+        allowlist: [],
+      }),
+    {
+      instanceOf: InvalidOptionError,
+      message: /does not belong/,
+    },
+  );
+  t.throws(
+    () =>
+      new Peer({
+        runId: RUN,
+        fingerprint: FP,
+        bind: 'tcp://127.0.0.1:0',
+        keys: k,
+        allowlist: [],
+        peers: [`tcp://h:1#${generateKeyPair().publicKey}`],
+      }),
+    {
+      instanceOf: InvalidOptionError,
+      message: /not in the allowlist/,
+    },
+  );
   t.throws(() => new Peer({ runId: RUN, fingerprint: FP, bind: 'tcp://127.0.0.1:0', plaintext: true, bogus: 1 } as PeerOptions), {
     instanceOf: InvalidOptionError,
     message: /no option 'bogus'/,

@@ -3,7 +3,14 @@ import test from 'ava';
 import { WireFormatError } from '../../src/errors.js';
 import { HEADER_BYTES, decodeArrays, decodeRound, encodeArrays, encodeRound, membersField } from '../../src/sync/rounds-wire.js';
 
-const header = { kind: 'contribution' as const, runId: 'run-1', sender: '0123456789abcdef0123456789abcdef', instance: 77, view: 3, round: 41 };
+const header = {
+  kind: 'contribution' as const,
+  runId: 'run-1',
+  sender: '0123456789abcdef0123456789abcdef',
+  instance: 77,
+  view: 3,
+  round: 41,
+};
 
 test('a contribution survives the round trip, header, fields and arrays, bit for bit', (t) => {
   const scalars = Float64Array.of(100, -0.5);
@@ -47,8 +54,19 @@ test('arrays of the wrong count or length, and malformed member lists, are refus
   t.is(t.throws(() => decodeArrays(payload, 1, [5]), { instanceOf: WireFormatError })?.code, 'ELENGTH');
   t.is(t.throws(() => decodeArrays(payload, 2, [4]), { instanceOf: WireFormatError })?.code, 'ELENGTH');
   t.is(t.throws(() => decodeArrays(payload, 1, [4, 4]), { instanceOf: WireFormatError })?.code, 'ELENGTH');
-  t.is(t.throws(() => membersField({ m: [{ id: 'xyz', endpoint: 'tcp://a:1', publicKey: null }] }, 'm', 4), { instanceOf: WireFormatError })?.code, 'EFIELD');
-  t.is(t.throws(() => membersField({ m: [{ id: 'ab'.repeat(16), endpoint: 'ipc:///tmp/x', publicKey: null }] }, 'm', 4), { instanceOf: WireFormatError })?.code, 'EFIELD');
+  t.is(
+    t.throws(() => membersField({ m: [{ id: 'xyz', endpoint: 'tcp://a:1', publicKey: null }] }, 'm', 4), { instanceOf: WireFormatError })
+      ?.code,
+    'EFIELD',
+  );
+  t.is(
+    t.throws(() => membersField({ m: [{ id: 'ab'.repeat(16), endpoint: 'ipc:///tmp/x', publicKey: null }] }, 'm', 4), {
+      instanceOf: WireFormatError,
+    })?.code,
+    'EFIELD',
+  );
   t.is(t.throws(() => membersField({ m: new Array(5).fill({}) }, 'm', 4), { instanceOf: WireFormatError })?.code, 'EFIELD');
-  t.deepEqual(membersField({ m: [{ id: 'ab'.repeat(16), endpoint: 'tcp://10.0.0.1:5555', publicKey: null }] }, 'm', 4), [{ id: 'ab'.repeat(16), endpoint: 'tcp://10.0.0.1:5555', publicKey: null }]);
+  t.deepEqual(membersField({ m: [{ id: 'ab'.repeat(16), endpoint: 'tcp://10.0.0.1:5555', publicKey: null }] }, 'm', 4), [
+    { id: 'ab'.repeat(16), endpoint: 'tcp://10.0.0.1:5555', publicKey: null },
+  ]);
 });

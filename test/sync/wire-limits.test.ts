@@ -1,6 +1,15 @@
 import test from 'ava';
 import { ShapeMismatchError, WireFormatError } from '../../src/errors.js';
-import { MAX_MESSAGE_FRAMES, MAX_TENSORS_PER_MESSAGE, WIRE_VERSION, checksum, decode, encodeDelta, encodeHeartbeat, encodeSnapshotResponse } from '../../src/sync/wire.js';
+import {
+  MAX_MESSAGE_FRAMES,
+  MAX_TENSORS_PER_MESSAGE,
+  WIRE_VERSION,
+  checksum,
+  decode,
+  encodeDelta,
+  encodeHeartbeat,
+  encodeSnapshotResponse,
+} from '../../src/sync/wire.js';
 
 const env = { runId: 'lim', fingerprint: 'ab'.repeat(32), senderId: 'cd'.repeat(16), timestamp: 0 };
 
@@ -30,13 +39,17 @@ test('a frame list longer than MAX_MESSAGE_FRAMES is refused before any frame is
 test('the encoders refuse more tensors than one message may carry; 256 round-trip', (t) => {
   const tensors = (k: number): Float32Array[] => Array.from({ length: k }, (_, i) => new Float32Array([i]));
   const shapes = (k: number): Array<[number, number]> => Array.from({ length: k }, () => [1, 1]);
-  t.throws(() => encodeDelta(env, { layer: 0, sequence: 1, baseSequence: 0, tensors: tensors(257), shapes: shapes(257) }), { instanceOf: ShapeMismatchError });
+  t.throws(() => encodeDelta(env, { layer: 0, sequence: 1, baseSequence: 0, tensors: tensors(257), shapes: shapes(257) }), {
+    instanceOf: ShapeMismatchError,
+  });
   const frames = encodeDelta(env, { layer: 0, sequence: 1, baseSequence: 0, tensors: tensors(256), shapes: shapes(256) });
   t.is(frames.length, 258);
   const msg = decode(frames);
   t.is(msg.kind, 'delta');
   t.deepEqual(msg.kind === 'delta' ? [...msg.tensors[255]!] : [], [255]);
-  t.throws(() => encodeSnapshotResponse(env, { requestId: 1, layers: [{ layer: 0, tensors: tensors(257), shapes: shapes(257) }], sequences: new Map() }));
+  t.throws(() =>
+    encodeSnapshotResponse(env, { requestId: 1, layers: [{ layer: 0, tensors: tensors(257), shapes: shapes(257) }], sequences: new Map() }),
+  );
 });
 
 test('a header that counts more than 256 tensors is refused (EFIELD) even with matching frames and CRC', (t) => {
@@ -51,7 +64,10 @@ test('a header that counts more than 256 tensors is refused (EFIELD) even with m
   }
   const frames = [ok[0]!, header, ...Array.from({ length: n }, () => Buffer.alloc(4))];
   header.writeUInt32LE(checksum(frames), 100);
-  t.is(codeOf(() => decode(frames)), 'EFIELD');
+  t.is(
+    codeOf(() => decode(frames)),
+    'EFIELD',
+  );
 });
 
 test('a heartbeat info that is not in JSON.stringify form is refused, even with a valid CRC', (t) => {
@@ -64,10 +80,18 @@ test('a heartbeat info that is not in JSON.stringify form is refused, even with 
   });
   t.is(decode(hb).kind, 'heartbeat');
   const text = hb[2]!.toString('utf8');
-  for (const variant of [text.replace('"samples":20', '"samples":2e1'), text.replace('"epoch":1', '"epoch": 1'), text.replace('"batches":2', '"batches":2.0')]) {
+  for (const variant of [
+    text.replace('"samples":20', '"samples":2e1'),
+    text.replace('"epoch":1', '"epoch": 1'),
+    text.replace('"batches":2', '"batches":2.0'),
+  ]) {
     t.not(variant, text);
     const frames = [hb[0]!, Buffer.from(hb[1]!), Buffer.from(variant, 'utf8'), hb[3]!];
     frames[1]!.writeUInt32LE(checksum(frames), 100);
-    t.is(codeOf(() => decode(frames)), 'EFIELD', variant);
+    t.is(
+      codeOf(() => decode(frames)),
+      'EFIELD',
+      variant,
+    );
   }
 });

@@ -2,7 +2,15 @@ import test from 'ava';
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError, WireFormatError } from '../../src/errors.js';
 import { Random } from '../../src/random.js';
 import { crc32, crc32Portable } from '../../src/sync/crc32.js';
-import { decodeFloat16, decodeFloat16Into, encodeFloat16, float16FromFloat32, fromFloat16Bits, roundToFloat16, toFloat16Bits } from '../../src/sync/float16.js';
+import {
+  decodeFloat16,
+  decodeFloat16Into,
+  encodeFloat16,
+  float16FromFloat32,
+  fromFloat16Bits,
+  roundToFloat16,
+  toFloat16Bits,
+} from '../../src/sync/float16.js';
 import {
   WIRE_VERSION,
   checksum,
@@ -90,7 +98,14 @@ function sampleResponse(float16 = false): Buffer[] {
   return encodeSnapshotResponse(env, {
     requestId: 9,
     layers: [
-      { layer: 0, tensors: [new Float32Array([1, 2, 3, 4]), new Float32Array([5, 6])], shapes: [[2, 2], [1, 2]] },
+      {
+        layer: 0,
+        tensors: [new Float32Array([1, 2, 3, 4]), new Float32Array([5, 6])],
+        shapes: [
+          [2, 2],
+          [1, 2],
+        ],
+      },
       { layer: 4, tensors: [new Float32Array([-1.5])], shapes: [[1, 1]] },
     ],
     sequences: new Map([
@@ -122,7 +137,8 @@ test('crc32 gives the standard check value and matches the bitwise definition at
   // The portable implementation (used where zlib.crc32 is missing) agrees with the reference.
   t.is(crc32Portable(Buffer.from('123456789', 'ascii')), 0xcbf43926);
   for (let start = 0; start < 9; start++) {
-    for (const end of [start, start + 1, start + 7, start + 8, start + 17, 300]) t.is(crc32Portable(big, 0, start, end), crcRef(big.subarray(start, end)));
+    for (const end of [start, start + 1, start + 7, start + 8, start + 17, 300])
+      t.is(crc32Portable(big, 0, start, end), crcRef(big.subarray(start, end)));
   }
   t.is(crc32Portable(big.subarray(mid), crc32Portable(big.subarray(0, mid))), crcRef(big));
 });
@@ -243,7 +259,8 @@ test('float16: the branch-free conversion equals the textbook one on every expon
     if (float16FromFloat32(bits, f[0]!) !== halfRef(bits)) bad++;
   };
   // Every sign, exponent and top mantissa bits, with the low 13 bits just below, at and above a tie.
-  for (let top = 0; top < 0x10000; top++) for (const low of [0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x7fff, 0xffff]) check(((top << 16) | low) >>> 0);
+  for (let top = 0; top < 0x10000; top++)
+    for (const low of [0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x7fff, 0xffff]) check(((top << 16) | low) >>> 0);
   const rng = new Random(5);
   for (let i = 0; i < 200_000; i++) check(rng.nextUint32());
   t.is(bad, 0, `${bad} of ${checked} patterns differ`);
@@ -319,10 +336,13 @@ test('snapshot requests and responses round-trip', (t) => {
     [2, 2],
     [1, 2],
   ]);
-  t.deepEqual(r.layers[0]!.tensors.map((x) => [...x]), [
-    [1, 2, 3, 4],
-    [5, 6],
-  ]);
+  t.deepEqual(
+    r.layers[0]!.tensors.map((x) => [...x]),
+    [
+      [1, 2, 3, 4],
+      [5, 6],
+    ],
+  );
   t.is(r.layers[1]!.layer, 4);
   t.deepEqual([...r.layers[1]!.tensors[0]!], [-1.5]);
   t.deepEqual(
@@ -333,7 +353,9 @@ test('snapshot requests and responses round-trip', (t) => {
     ],
   );
 
-  const u = decode(encodeSnapshotResponse(env, { requestId: 3, available: false, layers: [], sequences: new Map() })) as SnapshotResponseMessage;
+  const u = decode(
+    encodeSnapshotResponse(env, { requestId: 3, available: false, layers: [], sequences: new Map() }),
+  ) as SnapshotResponseMessage;
   t.false(u.available);
   t.is(u.layers.length, 0);
   t.is(u.sequences.size, 0);
@@ -377,7 +399,10 @@ test('a decoded delta carries the sum of squares of its values', (t) => {
 
 test('encodeDeltaFrames sends caller-written payloads: the same bytes as encodeDelta', (t) => {
   const tensors = [Float32Array.from({ length: 6 }, (_, i) => (i - 2.5) / 7), Float32Array.from([1e-6, -3])];
-  const shapes: [number, number][] = [[2, 3], [1, 2]];
+  const shapes: [number, number][] = [
+    [2, 3],
+    [1, 2],
+  ];
   const delta = { layer: 3, sequence: 9, baseSequence: 4 };
   for (const float16 of [false, true]) {
     const payload = tensors.map((x) => {
@@ -403,21 +428,42 @@ test('encodeDeltaFrames checks lengths and finiteness of what it is handed', (t)
     v.forEach((x, i) => b.writeFloatLE(x, 4 * i));
     return b;
   };
-  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(8)] }), { instanceOf: ShapeMismatchError, message: /has 8 bytes; shape 1x3 as float32 needs 12/ });
-  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(12)], float16: true }), { instanceOf: ShapeMismatchError, message: /needs 6/ });
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(8)] }), {
+    instanceOf: ShapeMismatchError,
+    message: /has 8 bytes; shape 1x3 as float32 needs 12/,
+  });
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.alloc(12)], float16: true }), {
+    instanceOf: ShapeMismatchError,
+    message: /needs 6/,
+  });
   t.throws(() => encodeDeltaFrames(env, { ...d, payload: [] }), { instanceOf: ShapeMismatchError });
-  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [new Uint8Array(12) as Buffer] }), { instanceOf: ShapeMismatchError, message: /must be a Buffer/ });
+  t.throws(() => encodeDeltaFrames(env, { ...d, payload: [new Uint8Array(12) as Buffer] }), {
+    instanceOf: ShapeMismatchError,
+    message: /must be a Buffer/,
+  });
   t.throws(() => encodeDeltaFrames(env, { ...d, baseSequence: 1, payload: [f32(1, 2, 3)] }), { instanceOf: InvalidOptionError });
   for (const bad of [Number.NaN, Infinity, -Infinity]) {
-    t.throws(() => encodeDeltaFrames(env, { ...d, payload: [f32(1, bad, 3)] }), { instanceOf: InvalidDataError, message: /element 1 is not/ });
+    t.throws(() => encodeDeltaFrames(env, { ...d, payload: [f32(1, bad, 3)] }), {
+      instanceOf: InvalidDataError,
+      message: /element 1 is not/,
+    });
   }
   // Binary16: an all-ones exponent in either half of a word, and in an odd last element.
-  for (const [bits, at] of [[[0x3c00, 0x7c00, 0x3c00], 1], [[0x7e01, 0, 0], 0], [[0, 0, 0xfc00], 2]] as const) {
+  for (const [bits, at] of [
+    [[0x3c00, 0x7c00, 0x3c00], 1],
+    [[0x7e01, 0, 0], 0],
+    [[0, 0, 0xfc00], 2],
+  ] as const) {
     const b = Buffer.from(new Uint16Array(bits).buffer);
-    t.throws(() => encodeDeltaFrames(env, { ...d, payload: [b], float16: true }), { instanceOf: InvalidDataError, message: new RegExp(`element ${at} is not`) });
+    t.throws(() => encodeDeltaFrames(env, { ...d, payload: [b], float16: true }), {
+      instanceOf: InvalidDataError,
+      message: new RegExp(`element ${at} is not`),
+    });
   }
   // The largest finite values pass.
-  t.notThrows(() => encodeDeltaFrames(env, { ...d, payload: [Buffer.from(new Uint16Array([0x7bff, 0xfbff, 0x0001]).buffer)], float16: true }));
+  t.notThrows(() =>
+    encodeDeltaFrames(env, { ...d, payload: [Buffer.from(new Uint16Array([0x7bff, 0xfbff, 0x0001]).buffer)], float16: true }),
+  );
   t.notThrows(() => encodeDeltaFrames(env, { ...d, payload: [f32(3.4028234663852886e38, -1e-45, 0)] }));
   // At an odd byte offset the check still reads every value.
   const odd = Buffer.alloc(13).subarray(1);
@@ -475,40 +521,280 @@ test('each way a frame can be wrong has its code', (t) => {
     ['ETRUNCATED', () => [d()[0]!, d()[1]!.subarray(0, 103)]],
     ['ETRUNCATED', () => [d()[0]!, d()[1]!.subarray(0, 112), d()[2]!, d()[3]!]],
     ['ELENGTH', () => [d()[0]!, Buffer.concat([d()[1]!, Buffer.alloc(8)]), d()[2]!, d()[3]!]],
-    ['EMAGIC', () => { const f = d(); f[1]![0] = 0x45; return f; }],
-    ['EVERSION', () => { const f = d(); f[1]!.writeUInt16LE(WIRE_VERSION + 1, 4); return f; }],
-    ['EKIND', () => { const f = d(); f[1]![6] = 5; return f; }],
-    ['EKIND', () => { const f = d(); f[1]![6] = 0; return f; }],
-    ['EFIELD', () => { const f = d(); f[1]![7] = 0x08; return f; }], // unknown flag
-    ['EFIELD', () => { const f = sampleHeartbeat(); f[1]![7] = 1; return f; }], // F16 on a heartbeat
-    ['ESHAPE', () => { const f = d(); f[1]!.writeUInt32LE(0, 104); return f; }],
-    ['ESHAPE', () => { const f = d(); f[1]!.writeUInt32LE(0xffffffff, 104); return f; }],
-    ['ELENGTH', () => { const f = d(); f[2] = f[2]!.subarray(0, 20); return f; }],
-    ['ELENGTH', () => { const f = d(); f[3] = Buffer.concat([f[3]!, Buffer.alloc(4)]); return f; }],
-    ['ECRC', () => { const f = d(); flip(f[2]!, 5, 1); return f; }],
-    ['ECRC', () => { const f = d(); flip(f[1]!, 60, 0x80); return f; }],
-    ['ECRC', () => { const f = d(); f[0] = Buffer.from('dbn/ab-1/259'); return f; }],
-    ['ETOPIC', () => { const f = d(); f[0] = Buffer.from('dbn/ab-1/259'); return reseal(f); }],
-    ['ETOPIC', () => { const f = sampleHeartbeat(); f[0] = Buffer.from('dbn/ab-2/ctl'); return reseal(f); }],
-    ['ENONFINITE', () => { const f = d(); f[2]!.writeFloatLE(Number.NaN, 8); return reseal(f); }],
-    ['ENONFINITE', () => { const f = sampleDelta(true); f[3]!.writeUInt16LE(0x7c00, 2); return reseal(f); }],
-    ['EFIELD', () => { const f = d(); f[1]!.writeUInt32LE(0x00200000, 76); return reseal(f); }], // sequence > 2^53 - 1
-    ['EFIELD', () => { const f = d(); f[1]!.writeUInt32LE(6, 72); f[1]!.writeUInt32LE(0, 76); f[1]!.writeUInt32LE(6, 80); return reseal(f); }], // base ≥ sequence
-    ['EFIELD', () => { const f = d(); f[1]!.writeDoubleLE(Number.NaN, 88); return reseal(f); }],
-    ['EFIELD', () => { const f = d(); f[1]![8] = 0x20; return reseal(f); }], // space in run id
-    ['EFIELD', () => { const f = d(); f[1]![20] = 0x41; return reseal(f); }], // bytes after the NUL padding
-    ['EFIELD', () => { const f = sampleHeartbeat(); f[2] = Buffer.from('{"self":1}'); return reseal(f); }],
-    ['EFIELD', () => { const f = sampleHeartbeat(); f[2] = Buffer.from('not json'); return reseal(f); }],
-    ['EFIELD', () => { const f = sampleHeartbeat(); f[2] = Buffer.from([0xff, 0xfe]); return reseal(f); }],
-    ['ELENGTH', () => { const f = sampleHeartbeat(); f[3] = Buffer.alloc(12); return reseal(f); }],
-    ['ELENGTH', () => { const f = sampleHeartbeat(); f[2] = Buffer.alloc(70000, 0x20); return reseal(f); }],
-    ['EFIELD', () => { const f = sampleRequest(); f[2]!.writeUInt16LE(0, 2); return reseal(f); }], // layers 0, 0, 65535
-    ['EFIELD', () => { const f = sampleRequest(); f[1]!.writeUInt16LE(1, 96); return reseal(f); }], // layer on a request
-    ['ELENGTH', () => { const f = sampleRequest(); f[2] = f[2]!.subarray(0, 5); return reseal(f); }],
-    ['ETRUNCATED', () => { const f = sampleResponse(); f[2] = f[2]!.subarray(0, 30); return reseal(f); }],
-    ['ELENGTH', () => { const f = sampleResponse(); f[2] = Buffer.concat([f[2]!, Buffer.alloc(1)]); return reseal(f); }],
-    ['EFIELD', () => { const f = sampleResponse(); f[2]!.writeUInt16LE(1, 4); return reseal(f); }], // layer 0 claims 1 of 3 tensors
-    ['EFIELD', () => { const f = sampleResponse(); f[2]!.writeUInt16LE(0, 6); return reseal(f); }], // layers not increasing
+    [
+      'EMAGIC',
+      () => {
+        const f = d();
+        f[1]![0] = 0x45;
+        return f;
+      },
+    ],
+    [
+      'EVERSION',
+      () => {
+        const f = d();
+        f[1]!.writeUInt16LE(WIRE_VERSION + 1, 4);
+        return f;
+      },
+    ],
+    [
+      'EKIND',
+      () => {
+        const f = d();
+        f[1]![6] = 5;
+        return f;
+      },
+    ],
+    [
+      'EKIND',
+      () => {
+        const f = d();
+        f[1]![6] = 0;
+        return f;
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = d();
+        f[1]![7] = 0x08;
+        return f;
+      },
+    ], // unknown flag
+    [
+      'EFIELD',
+      () => {
+        const f = sampleHeartbeat();
+        f[1]![7] = 1;
+        return f;
+      },
+    ], // F16 on a heartbeat
+    [
+      'ESHAPE',
+      () => {
+        const f = d();
+        f[1]!.writeUInt32LE(0, 104);
+        return f;
+      },
+    ],
+    [
+      'ESHAPE',
+      () => {
+        const f = d();
+        f[1]!.writeUInt32LE(0xffffffff, 104);
+        return f;
+      },
+    ],
+    [
+      'ELENGTH',
+      () => {
+        const f = d();
+        f[2] = f[2]!.subarray(0, 20);
+        return f;
+      },
+    ],
+    [
+      'ELENGTH',
+      () => {
+        const f = d();
+        f[3] = Buffer.concat([f[3]!, Buffer.alloc(4)]);
+        return f;
+      },
+    ],
+    [
+      'ECRC',
+      () => {
+        const f = d();
+        flip(f[2]!, 5, 1);
+        return f;
+      },
+    ],
+    [
+      'ECRC',
+      () => {
+        const f = d();
+        flip(f[1]!, 60, 0x80);
+        return f;
+      },
+    ],
+    [
+      'ECRC',
+      () => {
+        const f = d();
+        f[0] = Buffer.from('dbn/ab-1/259');
+        return f;
+      },
+    ],
+    [
+      'ETOPIC',
+      () => {
+        const f = d();
+        f[0] = Buffer.from('dbn/ab-1/259');
+        return reseal(f);
+      },
+    ],
+    [
+      'ETOPIC',
+      () => {
+        const f = sampleHeartbeat();
+        f[0] = Buffer.from('dbn/ab-2/ctl');
+        return reseal(f);
+      },
+    ],
+    [
+      'ENONFINITE',
+      () => {
+        const f = d();
+        f[2]!.writeFloatLE(Number.NaN, 8);
+        return reseal(f);
+      },
+    ],
+    [
+      'ENONFINITE',
+      () => {
+        const f = sampleDelta(true);
+        f[3]!.writeUInt16LE(0x7c00, 2);
+        return reseal(f);
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = d();
+        f[1]!.writeUInt32LE(0x00200000, 76);
+        return reseal(f);
+      },
+    ], // sequence > 2^53 - 1
+    [
+      'EFIELD',
+      () => {
+        const f = d();
+        f[1]!.writeUInt32LE(6, 72);
+        f[1]!.writeUInt32LE(0, 76);
+        f[1]!.writeUInt32LE(6, 80);
+        return reseal(f);
+      },
+    ], // base ≥ sequence
+    [
+      'EFIELD',
+      () => {
+        const f = d();
+        f[1]!.writeDoubleLE(Number.NaN, 88);
+        return reseal(f);
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = d();
+        f[1]![8] = 0x20;
+        return reseal(f);
+      },
+    ], // space in run id
+    [
+      'EFIELD',
+      () => {
+        const f = d();
+        f[1]![20] = 0x41;
+        return reseal(f);
+      },
+    ], // bytes after the NUL padding
+    [
+      'EFIELD',
+      () => {
+        const f = sampleHeartbeat();
+        f[2] = Buffer.from('{"self":1}');
+        return reseal(f);
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = sampleHeartbeat();
+        f[2] = Buffer.from('not json');
+        return reseal(f);
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = sampleHeartbeat();
+        f[2] = Buffer.from([0xff, 0xfe]);
+        return reseal(f);
+      },
+    ],
+    [
+      'ELENGTH',
+      () => {
+        const f = sampleHeartbeat();
+        f[3] = Buffer.alloc(12);
+        return reseal(f);
+      },
+    ],
+    [
+      'ELENGTH',
+      () => {
+        const f = sampleHeartbeat();
+        f[2] = Buffer.alloc(70000, 0x20);
+        return reseal(f);
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = sampleRequest();
+        f[2]!.writeUInt16LE(0, 2);
+        return reseal(f);
+      },
+    ], // layers 0, 0, 65535
+    [
+      'EFIELD',
+      () => {
+        const f = sampleRequest();
+        f[1]!.writeUInt16LE(1, 96);
+        return reseal(f);
+      },
+    ], // layer on a request
+    [
+      'ELENGTH',
+      () => {
+        const f = sampleRequest();
+        f[2] = f[2]!.subarray(0, 5);
+        return reseal(f);
+      },
+    ],
+    [
+      'ETRUNCATED',
+      () => {
+        const f = sampleResponse();
+        f[2] = f[2]!.subarray(0, 30);
+        return reseal(f);
+      },
+    ],
+    [
+      'ELENGTH',
+      () => {
+        const f = sampleResponse();
+        f[2] = Buffer.concat([f[2]!, Buffer.alloc(1)]);
+        return reseal(f);
+      },
+    ],
+    [
+      'EFIELD',
+      () => {
+        const f = sampleResponse();
+        f[2]!.writeUInt16LE(1, 4);
+        return reseal(f);
+      },
+    ], // layer 0 claims 1 of 3 tensors
+    [
+      'EFIELD',
+      () => {
+        const f = sampleResponse();
+        f[2]!.writeUInt16LE(0, 6);
+        return reseal(f);
+      },
+    ], // layers not increasing
   ];
   for (const [code, make] of cases) t.is(codeOf(make()), code, `${code}: ${make.toString().slice(6, 110)}`);
   t.is(codeOf('nope' as unknown as Uint8Array[]), 'EFRAMES');
@@ -518,10 +804,15 @@ test('each way a frame can be wrong has its code', (t) => {
 });
 
 test('encoders reject bad input with typed errors', (t) => {
-  const delta = (over: object): (() => unknown) => () =>
-    encodeDelta(env, { layer: 0, sequence: 1, baseSequence: 0, tensors: [new Float32Array([1, 2])], shapes: [[1, 2]], ...over });
+  const delta =
+    (over: object): (() => unknown) =>
+    () =>
+      encodeDelta(env, { layer: 0, sequence: 1, baseSequence: 0, tensors: [new Float32Array([1, 2])], shapes: [[1, 2]], ...over });
   t.throws(delta({ tensors: [new Float32Array([1, Number.NaN])] }), { instanceOf: InvalidDataError, message: /element 1 is NaN/ });
-  t.throws(delta({ tensors: [new Float32Array([1, 70000])], float16: true }), { instanceOf: InvalidDataError, message: /overflows float16/ });
+  t.throws(delta({ tensors: [new Float32Array([1, 70000])], float16: true }), {
+    instanceOf: InvalidDataError,
+    message: /overflows float16/,
+  });
   t.throws(delta({ shapes: [[2, 2]] }), { instanceOf: ShapeMismatchError, message: /has 2 values, but shape 2x2 needs 4/ });
   t.throws(delta({ shapes: [] }), { instanceOf: ShapeMismatchError });
   t.throws(delta({ tensors: [], shapes: [] }), { instanceOf: ShapeMismatchError });
@@ -529,15 +820,29 @@ test('encoders reject bad input with typed errors', (t) => {
   t.throws(delta({ sequence: 0 }), { instanceOf: InvalidOptionError, message: /'sequence'/ });
   t.throws(delta({ sequence: 3, baseSequence: 3 }), { instanceOf: InvalidOptionError, message: /less than 'sequence'/ });
   t.throws(delta({ layer: 70000 }), { instanceOf: InvalidOptionError, message: /'layer'/ });
-  t.throws(() => encodeDelta({ ...env, runId: 'a/b' }, { layer: 0, sequence: 1, baseSequence: 0, tensors: [new Float32Array(1)], shapes: [[1, 1]] }), {
+  t.throws(
+    () =>
+      encodeDelta({ ...env, runId: 'a/b' }, { layer: 0, sequence: 1, baseSequence: 0, tensors: [new Float32Array(1)], shapes: [[1, 1]] }),
+    {
+      instanceOf: InvalidOptionError,
+      message: /run id/,
+    },
+  );
+  t.throws(
+    () =>
+      encodeDelta(
+        { ...env, senderId: 'XYZ' },
+        { layer: 0, sequence: 1, baseSequence: 0, tensors: [new Float32Array(1)], shapes: [[1, 1]] },
+      ),
+    {
+      instanceOf: InvalidOptionError,
+      message: /sender id/,
+    },
+  );
+  t.throws(() => encodeSnapshotRequest(env, { requestId: 1, layers: [2, 1] }), {
     instanceOf: InvalidOptionError,
-    message: /run id/,
+    message: /strictly increasing/,
   });
-  t.throws(() => encodeDelta({ ...env, senderId: 'XYZ' }, { layer: 0, sequence: 1, baseSequence: 0, tensors: [new Float32Array(1)], shapes: [[1, 1]] }), {
-    instanceOf: InvalidOptionError,
-    message: /sender id/,
-  });
-  t.throws(() => encodeSnapshotRequest(env, { requestId: 1, layers: [2, 1] }), { instanceOf: InvalidOptionError, message: /strictly increasing/ });
   t.throws(
     () =>
       encodeHeartbeat(env, {
@@ -572,7 +877,11 @@ test('sparse delta: round trip of entries, dense tensors with zeros elsewhere, �
   const frames = sampleSparse();
   t.is(frames[1]![7], 4, 'header flags: SPARSE only');
   t.is(frames[2]!.length, 16, '2 indices + 2 values');
-  t.deepEqual([...frames[2]!], [1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0x20, 0xc0, 0, 0, 0x40, 0x3f], 'u32 LE indices, then float32 LE −2.5 and 0.75');
+  t.deepEqual(
+    [...frames[2]!],
+    [1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0x20, 0xc0, 0, 0, 0x40, 0x3f],
+    'u32 LE indices, then float32 LE −2.5 and 0.75',
+  );
   const m = decode(frames) as DeltaMessage;
   t.is(m.kind, 'delta');
   t.is(m.float16, false);
@@ -621,12 +930,27 @@ test('sparse delta: each malformed payload gets its code', (t) => {
 test('sparse delta: the encoder checks the frames it is handed', (t) => {
   const enc = (payload: Buffer[], extra: { float16?: boolean; finiteChecked?: boolean } = {}): Buffer[] =>
     encodeDeltaFrames(env, { layer: 0, sequence: 1, baseSequence: 0, payload, shapes: [[2, 3]], sparse: true, ...extra });
-  t.throws(() => enc([sparseFrame(new Uint32Array([3, 3]), new Float32Array([1, 2]))]), { instanceOf: InvalidDataError, message: /payload\[0\].*index 3 at entry 1/ });
-  t.throws(() => enc([sparseFrame(new Uint32Array([6]), new Float32Array([1]))]), { instanceOf: InvalidDataError, message: /beyond the 6 elements/ });
+  t.throws(() => enc([sparseFrame(new Uint32Array([3, 3]), new Float32Array([1, 2]))]), {
+    instanceOf: InvalidDataError,
+    message: /payload\[0\].*index 3 at entry 1/,
+  });
+  t.throws(() => enc([sparseFrame(new Uint32Array([6]), new Float32Array([1]))]), {
+    instanceOf: InvalidDataError,
+    message: /beyond the 6 elements/,
+  });
   t.throws(() => enc([Buffer.alloc(4)]), { instanceOf: InvalidDataError, message: /multiple of 8/ });
-  t.throws(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([Number.NaN]))]), { instanceOf: InvalidDataError, message: /NaN/ });
-  t.notThrows(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([Number.NaN]))], { finiteChecked: true }), 'finiteChecked skips the value scan only');
-  t.throws(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([1]))], { float16: true }), { instanceOf: InvalidOptionError, message: /'float16' and 'sparse'/ });
+  t.throws(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([Number.NaN]))]), {
+    instanceOf: InvalidDataError,
+    message: /NaN/,
+  });
+  t.notThrows(
+    () => enc([sparseFrame(new Uint32Array([0]), new Float32Array([Number.NaN]))], { finiteChecked: true }),
+    'finiteChecked skips the value scan only',
+  );
+  t.throws(() => enc([sparseFrame(new Uint32Array([0]), new Float32Array([1]))], { float16: true }), {
+    instanceOf: InvalidOptionError,
+    message: /'float16' and 'sparse'/,
+  });
   t.throws(() => sparseFrame(new Uint32Array(2), new Float32Array(1)), { instanceOf: ShapeMismatchError, message: /'count'/ });
   t.is(sparseFrame(new Uint32Array([5, 7, 9]), new Float32Array([1, 2, 3]), 2).length, 16, 'count takes the first entries');
 });
@@ -831,5 +1155,8 @@ test('decode views an aligned float32 payload in place and copies an unaligned o
   t.deepEqual(Array.from(aligned.tensors[0]!), Array.from(values));
   t.deepEqual(Array.from(unaligned.tensors[0]!), Array.from(values));
   t.is(aligned.sumSquares, unaligned.sumSquares);
-  t.is(aligned.sumSquares, values.reduce((s, v) => s + v * v, 0));
+  t.is(
+    aligned.sumSquares,
+    values.reduce((s, v) => s + v * v, 0),
+  );
 });

@@ -39,7 +39,10 @@ function heldOutRows(a: EvaluateArgs, record: TrainingRecord): Chosen {
     );
   }
   if (split.test === undefined) {
-    throw new DbnError(`${a.model} was trained on every row of ${record.data} (--test-fraction ${record.testFraction}): there are no held-out rows. Score other data with --data, or training rows knowingly with --all-rows.`, 'ENOHELDOUT');
+    throw new DbnError(
+      `${a.model} was trained on every row of ${record.data} (--test-fraction ${record.testFraction}): there are no held-out rows. Score other data with --data, or training rows knowingly with --all-rows.`,
+      'ENOHELDOUT',
+    );
   }
   const rows = a.limit === undefined ? split.test : take(split.test, a.limit);
   return {
@@ -71,25 +74,35 @@ async function handler(a: ArgumentsCamelCase<EvaluateArgs>): Promise<void> {
   let dbn: Dbn | undefined;
   try {
     dbn = Dbn.load(a.model, { backend });
-    if (dbn.classes === undefined) throw new DbnError(`${a.model} holds a DBN that was never fine-tuned: it has no classifier to evaluate.`, 'ENOTFITTED');
+    if (dbn.classes === undefined)
+      throw new DbnError(`${a.model} holds a DBN that was never fine-tuned: it has no classifier to evaluate.`, 'ENOTFITTED');
     const record = trainingRecordOf(dbn.metadata);
     const chosen = choose(a, record);
     const { rows } = chosen;
-    if (!(rows.y instanceof Int32Array)) throw new DbnError(`${chosen.description} has no labels to evaluate against (name the label column with --label).`, 'ENOLABELS');
+    if (!(rows.y instanceof Int32Array))
+      throw new DbnError(`${chosen.description} has no labels to evaluate against (name the label column with --label).`, 'ENOLABELS');
     if (record === undefined) {
-      process.stderr.write(`WARN: ${a.model} holds no record of its training data (written by an older dbn-node): the rows scored may include training rows, and nothing can check it.\n`);
+      process.stderr.write(
+        `WARN: ${a.model} holds no record of its training data (written by an older dbn-node): the rows scored may include training rows, and nothing can check it.\n`,
+      );
     } else if (chosen.trainingRows! > 0 && !chosen.heldOut) {
       process.stderr.write(
         `WARN: ${chosen.trainingRows} of the ${rows.x.rows} rows scored are rows ${a.model} was trained on (identical features): ` +
           `these scores are optimistic, not a held-out estimate${a['all-rows'] ? '' : ' (drop --data to score the rows held out at training)'}.\n`,
       );
     } else if (chosen.trainingRows! > 0 && !a.quiet) {
-      process.stderr.write(`note: ${chosen.trainingRows} held-out row(s) have the same features as a training row (duplicates in the data).\n`);
+      process.stderr.write(
+        `note: ${chosen.trainingRows} held-out row(s) have the same features as a training row (duplicates in the data).\n`,
+      );
     }
     const ev = dbn.evaluate(scaleForModel(rows.x, dbn.metadata), rows.y);
     const classNames = record?.classNames;
     if (a.json) {
-      const extra = { heldOut: chosen.heldOut, trainingRowsScored: chosen.trainingRows ?? null, ...(classNames === undefined ? {} : { classNames }) };
+      const extra = {
+        heldOut: chosen.heldOut,
+        trainingRowsScored: chosen.trainingRows ?? null,
+        ...(classNames === undefined ? {} : { classNames }),
+      };
       process.stdout.write(`${JSON.stringify({ model: a.model, data: chosen.description, rows: rows.x.rows, ...extra, ...ev })}\n`);
       return;
     }
@@ -116,11 +129,22 @@ export const evaluateCommand: CommandModule<GlobalArgs, EvaluateArgs> = {
   command: 'evaluate',
   describe: 'accuracy, confusion matrix and log-loss of a fine-tuned model on the rows it held out (or on other labelled data)',
   builder: ((y: Argv) =>
-    sourceOptions(computeOptions(y), "rows to score (default: the rows the model held out at training, rebuilt from the split stored in the model); a file given here is scored whole")
-      .option('all-rows', { type: 'boolean', default: false, describe: 'score every row of the data, training rows included (warned about), not only the held-out ones', group: 'Data:' })
+    sourceOptions(
+      computeOptions(y),
+      'rows to score (default: the rows the model held out at training, rebuilt from the split stored in the model); a file given here is scored whole',
+    )
+      .option('all-rows', {
+        type: 'boolean',
+        default: false,
+        describe: 'score every row of the data, training rows included (warned about), not only the held-out ones',
+        group: 'Data:',
+      })
       .option('model', { type: 'string', demandOption: true, describe: 'model file written by train (e.g. dbn-run/model.dbn)' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' })
       .example('$0 evaluate --model dbn-run/model.dbn', 'the rows held out when the model was trained (its stored split)')
-      .example('$0 evaluate --model fraud/model.dbn --data new-month.csv', 'other labelled rows (warns if any are training rows)')) as unknown as CommandModule<GlobalArgs, EvaluateArgs>['builder'],
+      .example(
+        '$0 evaluate --model fraud/model.dbn --data new-month.csv',
+        'other labelled rows (warns if any are training rows)',
+      )) as unknown as CommandModule<GlobalArgs, EvaluateArgs>['builder'],
   handler,
 };

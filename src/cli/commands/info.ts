@@ -28,11 +28,15 @@ function handler(a: ArgumentsCamelCase<InfoArgs>): void {
   const { tensors: _omit, ...header } = h;
   if (a.json) {
     // JSON.stringify escapes every control character, so this line is safe as it is.
-    process.stdout.write(`${JSON.stringify({ file: a.model, bytes, formatVersion: mf.version, checksum, header, tensors, parameters: params })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ file: a.model, bytes, formatVersion: mf.version, checksum, header, tensors, parameters: params })}\n`,
+    );
     return;
   }
   const integrity = checksum === null ? 'no checksum' : `CRC-32 ${checksum} verified`;
-  const lines = [`${escapeText(a.model)}: dbn-node ${showValue(h['kind'])} model, format v${mf.version} (${integrity}), ${bytes} bytes, ${params} float32 values`];
+  const lines = [
+    `${escapeText(a.model)}: dbn-node ${showValue(h['kind'])} model, format v${mf.version} (${integrity}), ${bytes} bytes, ${params} float32 values`,
+  ];
   const layers: unknown[] = Array.isArray(h['layers']) ? h['layers'] : h['kind'] === 'rbm' ? [h] : [];
   layers.forEach((l, i) => {
     if (!isObject(l)) return;
@@ -46,11 +50,15 @@ function handler(a: ArgumentsCamelCase<InfoArgs>): void {
   if (isObject(assoc) && isObject(assoc['options'])) {
     const o = assoc['options'];
     const labels = Number(o['softmaxUnits']);
-    lines.push(`  associative: ${Number(o['nVisible']) - labels} features + ${labels} labels → ${showValue(o['nHidden'])}, ${showValue(assoc['epochsTrained'] ?? 0)} epoch(s) trained, lr ${showValue(o['learningRate'])}${o['persistent'] === true ? ' (PCD)' : ''}${o['labelNegativePhase'] === 'clamped' ? ', labels clamped in the negative phase' : ''}${Number(o['discriminativeWeight']) > 0 ? `, discriminative β ${showValue(o['discriminativeWeight'])}` : ''}`);
+    lines.push(
+      `  associative: ${Number(o['nVisible']) - labels} features + ${labels} labels → ${showValue(o['nHidden'])}, ${showValue(assoc['epochsTrained'] ?? 0)} epoch(s) trained, lr ${showValue(o['learningRate'])}${o['persistent'] === true ? ' (PCD)' : ''}${o['labelNegativePhase'] === 'clamped' ? ', labels clamped in the negative phase' : ''}${Number(o['discriminativeWeight']) > 0 ? `, discriminative β ${showValue(o['discriminativeWeight'])}` : ''}`,
+    );
   }
   const c = h['classifier'];
   if (isObject(c)) {
-    lines.push(`  classifier: softmax over ${showValue(c['classes'])} classes, fine-tuned ${showValue(c['epochsDone'])} epoch(s) (best ${showValue(c['bestEpoch'])})`);
+    lines.push(
+      `  classifier: softmax over ${showValue(c['classes'])} classes, fine-tuned ${showValue(c['epochsDone'])} epoch(s) (best ${showValue(c['bestEpoch'])})`,
+    );
   } else if (h['kind'] === 'dbn') {
     lines.push('  classifier: none (pretrained only)');
   }

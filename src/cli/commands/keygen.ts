@@ -24,11 +24,14 @@ async function handler(a: ArgumentsCamelCase<KeygenArgs>): Promise<void> {
 /** The `keygen` command. */
 export const keygenCommand: CommandModule<GlobalArgs, KeygenArgs> = {
   command: 'keygen',
-  describe: "write a CURVE key pair for peer-to-peer training (the secret key never leaves this machine)",
+  describe: 'write a CURVE key pair for peer-to-peer training (the secret key never leaves this machine)',
   builder: ((y: Argv) =>
     y
       .option('dir', { type: 'string', default: 'keys', describe: 'directory for curve.key and curve.pub' })
       .option('force', { type: 'boolean', default: false, describe: 'replace an existing key pair' })
-      .example('$0 keygen --dir keys/', 'then copy keys/curve.pub to the other peers\' keys/peers/<name>.pub')) as unknown as CommandModule<GlobalArgs, KeygenArgs>['builder'],
+      .example('$0 keygen --dir keys/', "then copy keys/curve.pub to the other peers' keys/peers/<name>.pub")) as unknown as CommandModule<
+    GlobalArgs,
+    KeygenArgs
+  >['builder'],
   handler,
 };

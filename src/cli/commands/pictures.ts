@@ -51,7 +51,10 @@ export const filtersCommand: CommandModule<GlobalArgs, PictureArgs> = {
   command: 'filters',
   describe: "write the first layer's weights (one tile per hidden unit) as a PNG grid",
   builder: ((y: Argv) =>
-    common(y, 'filters.png', 100).example('$0 filters --model dbn-run/model.dbn --out filters.png', 'the first 100 receptive fields')) as unknown as CommandModule<GlobalArgs, PictureArgs>['builder'],
+    common(y, 'filters.png', 100).example(
+      '$0 filters --model dbn-run/model.dbn --out filters.png',
+      'the first 100 receptive fields',
+    )) as unknown as CommandModule<GlobalArgs, PictureArgs>['builder'],
   handler: (a: ArgumentsCamelCase<PictureArgs>) =>
     withModel(a, (dbn) => {
       const shape = tileShape(a, dbn.nVisible);

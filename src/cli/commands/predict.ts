@@ -24,7 +24,10 @@ async function handler(a: ArgumentsCamelCase<PredictArgs>): Promise<void> {
       return { lines, summary: `predicted ${proba.rows} rows` };
     },
     (dbn) => {
-      if (dbn.classes === undefined) throw new NotFittedError(`${a.model} holds a DBN that was never fine-tuned: it has no classifier to predict with (train it with labels).`);
+      if (dbn.classes === undefined)
+        throw new NotFittedError(
+          `${a.model} holds a DBN that was never fine-tuned: it has no classifier to predict with (train it with labels).`,
+        );
       const record = trainingRecordOf(dbn.metadata);
       names = Array.from({ length: dbn.classes }, (_, k) => record?.classNames?.[k] ?? String(k));
     },
@@ -34,13 +37,23 @@ async function handler(a: ArgumentsCamelCase<PredictArgs>): Promise<void> {
 /** The `predict` command. */
 export const predictCommand: CommandModule<GlobalArgs, PredictArgs> = {
   command: 'predict',
-  describe: 'class and class probabilities of every row of a file (CSV: the model\'s feature columns, by name)',
+  describe: "class and class probabilities of every row of a file (CSV: the model's feature columns, by name)",
   builder: ((y: Argv) =>
-    sourceOptions(computeOptions(y), "rows to score: a .csv file (its label column, if any, is ignored), an IDX file, 'digits' or 'fashion'")
+    sourceOptions(
+      computeOptions(y),
+      "rows to score: a .csv file (its label column, if any, is ignored), an IDX file, 'digits' or 'fashion'",
+    )
       .demandOption('data')
       .option('model', { type: 'string', demandOption: true, describe: 'model file written by train (fine-tuned)' })
-      .option('out', { type: 'string', describe: 'CSV file to write: row, class, one probability per class (default: stdout)', group: 'Output:' })
+      .option('out', {
+        type: 'string',
+        describe: 'CSV file to write: row, class, one probability per class (default: stdout)',
+        group: 'Output:',
+      })
       .option('force', { type: 'boolean', default: false, describe: 'overwrite --out', group: 'Output:' })
-      .example('$0 predict --model fraud/model.dbn --data new.csv --out scores.csv', 'one line per row: row,class,p_0,p_1')) as unknown as CommandModule<GlobalArgs, PredictArgs>['builder'],
+      .example(
+        '$0 predict --model fraud/model.dbn --data new.csv --out scores.csv',
+        'one line per row: row,class,p_0,p_1',
+      )) as unknown as CommandModule<GlobalArgs, PredictArgs>['builder'],
   handler,
 };

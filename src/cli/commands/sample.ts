@@ -29,35 +29,55 @@ export interface SampleArgs extends GlobalArgs, ComputeArgs {
 function builder(y: Argv): Argv<SampleArgs> {
   return computeOptions(y)
     .option('model', { type: 'string', demandOption: true, describe: 'model file written by train' })
-    .option('class', { type: 'string', describe: "clamp the label to this class, or 'all' (one row per class); needs a model with an associative top layer" })
+    .option('class', {
+      type: 'string',
+      describe: "clamp the label to this class, or 'all' (one row per class); needs a model with an associative top layer",
+    })
     .option('count', { type: 'number', default: 64, describe: 'samples (per class with --class all)' })
     .option('out', { type: 'string', describe: 'PNG grid to write (default samples.png unless --csv is given)' })
     .option('csv', { type: 'string', describe: 'header-less CSV to write: one sample per row, the visible probabilities in [0, 1]' })
     .option('width', { type: 'number', describe: 'image width in pixels (default: √inputs for square images)' })
     .option('force', { type: 'boolean', default: false, describe: 'overwrite --out and --csv' })
-    .option('steps', { type: 'number', default: 1000, describe: 'Gibbs steps in the top RBM before the first sample of a chain (burn-in = steps − 1)' })
+    .option('steps', {
+      type: 'number',
+      default: 1000,
+      describe: 'Gibbs steps in the top RBM before the first sample of a chain (burn-in = steps − 1)',
+    })
     .option('burn-in', { type: 'number', describe: 'Gibbs steps before the first sample of a chain (overrides --steps)' })
     .option('thin', { type: 'number', describe: 'Gibbs steps between samples of one chain (default 100)' })
     .option('chains', { type: 'number', describe: 'chains run side by side (default: one per sample)' })
-    .option('label-strength', { type: 'number', describe: `weight of the clamped label in the top layer (1: the model's exact conditional; default ${DEFAULT_LABEL_STRENGTH})` })
-    .option('down-pass', { type: 'string', choices: ['sampled', 'mean'], describe: "top-down pass: binary states down to the input's layer ('sampled', default) or probabilities ('mean')" })
+    .option('label-strength', {
+      type: 'number',
+      describe: `weight of the clamped label in the top layer (1: the model's exact conditional; default ${DEFAULT_LABEL_STRENGTH})`,
+    })
+    .option('down-pass', {
+      type: 'string',
+      choices: ['sampled', 'mean'],
+      describe: "top-down pass: binary states down to the input's layer ('sampled', default) or probabilities ('mean')",
+    })
     .example('$0 sample --model dbn-run/model.dbn --class all --count 10 --out digits.png', 'ten samples of every digit, one row per digit')
     .example('$0 sample --model dbn-run/model.dbn --class 7 --count 50 --csv sevens.csv', 'fifty 7s as CSV rows')
-    .example('$0 sample --model dbn-run/model.dbn --out samples.png --count 100', '100 samples with the label free') as unknown as Argv<SampleArgs>;
+    .example(
+      '$0 sample --model dbn-run/model.dbn --out samples.png --count 100',
+      '100 samples with the label free',
+    ) as unknown as Argv<SampleArgs>;
 }
 
 /** The classes `--class` names for a model with `classes` label units (undefined: no clamping). */
 export function parseClass(flag: string | undefined, classes: number | undefined): number[] | undefined {
   if (flag === undefined) return undefined;
-  if (classes === undefined) throw new InvalidOptionError(`--class needs a model with an associative top layer (train it with labels; see 'train --associative').`);
+  if (classes === undefined)
+    throw new InvalidOptionError(`--class needs a model with an associative top layer (train it with labels; see 'train --associative').`);
   if (flag === 'all') return Array.from({ length: classes }, (_, k) => k);
   const k = Number(flag);
-  if (!/^\d+$/.test(flag) || k >= classes) throw new InvalidOptionError(`--class must be 'all' or an integer in [0, ${classes - 1}], got '${flag}'.`);
+  if (!/^\d+$/.test(flag) || k >= classes)
+    throw new InvalidOptionError(`--class must be 'all' or an integer in [0, ${classes - 1}], got '${flag}'.`);
   return [k];
 }
 
 function positive(flag: string, v: number | undefined, min: number): void {
-  if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) throw new InvalidOptionError(`${flag} must be an integer >= ${min}, got ${v}.`);
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < min))
+    throw new InvalidOptionError(`${flag} must be an integer >= ${min}, got ${v}.`);
 }
 
 /**
@@ -93,7 +113,8 @@ async function handler(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
   positive('--thin', a.thin, 1);
   positive('--chains', a.chains, 1);
   const strength = a['label-strength'];
-  if (strength !== undefined && !(Number.isFinite(strength) && strength >= 0)) throw new InvalidOptionError(`--label-strength must be a number >= 0, got ${strength}.`);
+  if (strength !== undefined && !(Number.isFinite(strength) && strength >= 0))
+    throw new InvalidOptionError(`--label-strength must be a number >= 0, got ${strength}.`);
   const out = a.out ?? (a.csv === undefined ? 'samples.png' : undefined);
   if (out !== undefined) checkWritable('--out', out, a.force);
   if (a.csv !== undefined) checkWritable('--csv', a.csv, a.force);
@@ -106,7 +127,9 @@ async function handler(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
     if (out !== undefined) {
       const width = a.width ?? squareSide(dbn.nVisible);
       if (width === undefined || !Number.isInteger(width) || width < 1 || dbn.nVisible % width !== 0) {
-        throw new InvalidOptionError(`--width must divide the model's ${dbn.nVisible} inputs (they are not a square image); got ${a.width ?? 'none'}.`);
+        throw new InvalidOptionError(
+          `--width must divide the model's ${dbn.nVisible} inputs (they are not a square image); got ${a.width ?? 'none'}.`,
+        );
       }
       shape = { width, height: dbn.nVisible / width };
     }

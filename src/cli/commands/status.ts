@@ -12,7 +12,8 @@ interface StatusArgs extends GlobalArgs {
 
 async function handler(a: ArgumentsCamelCase<StatusArgs>): Promise<void> {
   const timeout = a['timeout-ms'];
-  if (!Number.isSafeInteger(timeout) || timeout < 1 || timeout > 600_000) throw new InvalidOptionError(`--timeout-ms must be an integer in [1, 600000], got ${timeout}.`);
+  if (!Number.isSafeInteger(timeout) || timeout < 1 || timeout > 600_000)
+    throw new InvalidOptionError(`--timeout-ms must be an integer in [1, 600000], got ${timeout}.`);
   const doc = await fetchStatus(a.url, timeout);
   process.stdout.write(a.json ? `${JSON.stringify(doc, null, 2)}\n` : formatStatusTable(doc));
 }
@@ -23,9 +24,12 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
   describe: 'show a running peer: its progress, the peers it hears, divergence and traffic (train --metrics-port)',
   builder: ((y: Argv) =>
     y
-      .option('url', { type: 'string', demandOption: true, describe: 'the peer\'s --metrics-port server, e.g. http://127.0.0.1:9100' })
+      .option('url', { type: 'string', demandOption: true, describe: "the peer's --metrics-port server, e.g. http://127.0.0.1:9100" })
       .option('json', { type: 'boolean', default: false, describe: 'print the /status document as JSON' })
       .option('timeout-ms', { type: 'number', default: 5000, describe: 'longest wait for the answer' })
-      .example('$0 status --url http://10.0.0.2:9100', 'one row per peer it hears')) as unknown as CommandModule<GlobalArgs, StatusArgs>['builder'],
+      .example('$0 status --url http://10.0.0.2:9100', 'one row per peer it hears')) as unknown as CommandModule<
+    GlobalArgs,
+    StatusArgs
+  >['builder'],
   handler,
 };

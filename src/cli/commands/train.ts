@@ -6,7 +6,17 @@ import { shard } from '../../data/index.js';
 import { Dbn, type LayerOptions } from '../../dbn/index.js';
 import type { PeerGroup } from '../../distributed/index.js';
 import { InvalidOptionError, SyncError } from '../../errors.js';
-import { type ComputeArgs, type GlobalArgs, computeOptions, checkSeed, openBackend, parseIntList, parseJsonConfig, squareSide } from '../common.js';
+import type { Backend } from '../../kernels/index.js';
+import {
+  type ComputeArgs,
+  type GlobalArgs,
+  computeOptions,
+  checkSeed,
+  openBackend,
+  parseIntList,
+  parseJsonConfig,
+  squareSide,
+} from '../common.js';
 import { type DataArgs, type LoadedData, dataOptions, loadData } from '../data-options.js';
 import { describeFatalCheckpoint, saveCheckpointOnFatal } from '../fatal-checkpoint.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
@@ -47,13 +57,27 @@ export interface TrainArgs extends GlobalArgs, ComputeArgs, DataArgs, PeerArgs, 
 
 function builder(y: Argv): Argv<TrainArgs> {
   return observeOptions(peerOptions(dataOptions(computeOptions(y))))
-    .option('layers', { type: 'string', default: '500,500', describe: 'hidden units per layer, e.g. 500,500,2000 (a config file may give per-layer objects)', group: 'Model:' })
+    .option('layers', {
+      type: 'string',
+      default: '500,500',
+      describe: 'hidden units per layer, e.g. 500,500,2000 (a config file may give per-layer objects)',
+      group: 'Model:',
+    })
     .option('epochs', { type: 'number', default: 5, describe: 'pretraining epochs per layer', group: 'Model:' })
-    .option('learning-rate', { type: 'number', describe: 'pretraining learning rate (default 0.1; 0.01 for Gaussian visible units)', group: 'Model:' })
+    .option('learning-rate', {
+      type: 'number',
+      describe: 'pretraining learning rate (default 0.1; 0.01 for Gaussian visible units)',
+      group: 'Model:',
+    })
     .option('batch-size', { type: 'number', default: 100, group: 'Model:' })
     .option('k', { type: 'number', default: 1, describe: 'Gibbs steps of CD-k', group: 'Model:' })
     .option('pcd', { type: 'boolean', default: false, describe: 'persistent contrastive divergence', group: 'Model:' })
-    .option('visible', { choices: ['bernoulli', 'gaussian'] as const, default: 'bernoulli' as const, describe: 'first-layer visible units', group: 'Model:' })
+    .option('visible', {
+      choices: ['bernoulli', 'gaussian'] as const,
+      default: 'bernoulli' as const,
+      describe: 'first-layer visible units',
+      group: 'Model:',
+    })
     .option('hidden', { choices: ['bernoulli', 'noisy-relu'] as const, default: 'bernoulli' as const, group: 'Model:' })
     .option('weight-decay', { type: 'number', group: 'Model:' })
     .option('sparsity-cost', { type: 'number', group: 'Model:' })
@@ -61,24 +85,47 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('associative', {
       type: 'number',
       default: 500,
-      describe: 'hidden units of the top-level associative memory over [top features, label] (Hinton 2006; trained when the data has labels; 0 = none)',
+      describe:
+        'hidden units of the top-level associative memory over [top features, label] (Hinton 2006; trained when the data has labels; 0 = none)',
       group: 'Model:',
     })
     .option('associative-epochs', { type: 'number', describe: 'epochs of the associative memory (default: --epochs)', group: 'Model:' })
-    .option('associative-k', { type: 'number', describe: 'Gibbs steps of its CD-k (default: --k; 3 gives more varied samples at twice its training time)', group: 'Model:' })
-    .option('finetune', { type: 'number', default: 30, describe: 'supervised fine-tuning epochs (0 = pretraining only; needs labels)', group: 'Fine-tuning:' })
+    .option('associative-k', {
+      type: 'number',
+      describe: 'Gibbs steps of its CD-k (default: --k; 3 gives more varied samples at twice its training time)',
+      group: 'Model:',
+    })
+    .option('finetune', {
+      type: 'number',
+      default: 30,
+      describe: 'supervised fine-tuning epochs (0 = pretraining only; needs labels)',
+      group: 'Fine-tuning:',
+    })
     .option('finetune-learning-rate', { type: 'number', default: 0.1, group: 'Fine-tuning:' })
     .option('dropout', { type: 'number', default: 0, describe: 'hidden-layer dropout while fine-tuning', group: 'Fine-tuning:' })
     .option('patience', { type: 'number', default: 8, describe: 'early-stopping patience (epochs)', group: 'Fine-tuning:' })
-    .option('out', { type: 'string', default: 'dbn-run', describe: 'output directory: model.dbn, filters.png, samples.png', group: 'Output:' })
+    .option('out', {
+      type: 'string',
+      default: 'dbn-run',
+      describe: 'output directory: model.dbn, filters.png, samples.png',
+      group: 'Output:',
+    })
     .option('force', { type: 'boolean', default: false, describe: 'replace files already in --out', group: 'Output:' })
     .option('metrics', { type: 'string', describe: 'append one JSON object per epoch per layer to this .jsonl file', group: 'Output:' })
-    .option('pictures', { type: 'boolean', default: true, describe: 'write filters.png and samples.png (square images only)', group: 'Output:' })
+    .option('pictures', {
+      type: 'boolean',
+      default: true,
+      describe: 'write filters.png and samples.png (square images only)',
+      group: 'Output:',
+    })
     .option('checkpoint-every', { type: 'number', describe: 'write --out/checkpoint.dbn every N epochs', group: 'Output:' })
     .option('resume', { type: 'string', describe: 'continue from a checkpoint written by --checkpoint-every', group: 'Output:' })
     .config('config', 'JSON file of options (the same names as the flags; flags given on the command line win)', parseJsonConfig)
     .example('$0 train', 'pretrain 784-500-500 on the bundled real digits, fine-tune, write dbn-run/')
-    .example('$0 train --data fashion --layers 1000,1000 --epochs 10 --finetune 50 --out fashion-run', 'Fashion-MNIST (apt-get install dataset-fashion-mnist)')
+    .example(
+      '$0 train --data fashion --layers 1000,1000 --epochs 10 --finetune 50 --out fashion-run',
+      'Fashion-MNIST (apt-get install dataset-fashion-mnist)',
+    )
     .example('$0 train --data tx.csv --label Class --visible gaussian --layers 64 --out fraud', 'a CSV with a label column')
     .example(
       '$0 train --bind tcp://10.0.0.1:5555 --keys keys/ --peers tcp://10.0.0.2:5555#<its curve.pub>,tcp://10.0.0.3:5555#<…> --shard 1/3 --out run1',
@@ -94,7 +141,12 @@ function layerList(a: TrainArgs): LayerOptions[] {
     persistent: a.pcd,
     hidden: a.hidden,
   };
-  for (const [flag, key] of [['learning-rate', 'learningRate'], ['weight-decay', 'weightDecay'], ['sparsity-cost', 'sparsityCost'], ['sparsity-target', 'sparsityTarget']] as const) {
+  for (const [flag, key] of [
+    ['learning-rate', 'learningRate'],
+    ['weight-decay', 'weightDecay'],
+    ['sparsity-cost', 'sparsityCost'],
+    ['sparsity-target', 'sparsityTarget'],
+  ] as const) {
     if (a[flag] !== undefined) common[key] = a[flag];
   }
   const spec = a.layers;
@@ -102,7 +154,8 @@ function layerList(a: TrainArgs): LayerOptions[] {
   if (items.length === 0) throw new InvalidOptionError(`--layers must name at least one layer (e.g. 500,500).`);
   return items.map((it, i) => {
     const own = typeof it === 'number' ? { nHidden: it } : it;
-    if (typeof own !== 'object' || own === null) throw new InvalidOptionError(`layer ${i} of --layers must be a number or an options object.`);
+    if (typeof own !== 'object' || own === null)
+      throw new InvalidOptionError(`layer ${i} of --layers must be a number or an options object.`);
     return { ...common, ...(i === 0 ? { visible: a.visible } : {}), ...own } as LayerOptions;
   });
 }
@@ -122,14 +175,24 @@ interface RunContext {
 
 function checkTrainArgs(a: TrainArgs): void {
   checkSeed(a.seed);
-  for (const [flag, v, min] of [['--epochs', a.epochs, 0], ['--finetune', a.finetune, 0], ['--batch-size', a['batch-size'], 1], ['--k', a.k, 1], ['--patience', a.patience, 1]] as const) {
+  for (const [flag, v, min] of [
+    ['--epochs', a.epochs, 0],
+    ['--finetune', a.finetune, 0],
+    ['--batch-size', a['batch-size'], 1],
+    ['--k', a.k, 1],
+    ['--patience', a.patience, 1],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < min) throw new InvalidOptionError(`${flag} must be an integer >= ${min}, got ${v}.`);
   }
 }
 
 function outputFiles(a: TrainArgs, singleProcess: boolean): { modelFile: string; checkpointFile: string; pictures: [string, string] } {
   const out = a.out;
-  const files = { modelFile: path.join(out, 'model.dbn'), checkpointFile: path.join(out, 'checkpoint.dbn'), pictures: [path.join(out, 'filters.png'), path.join(out, 'samples.png')] as [string, string] };
+  const files = {
+    modelFile: path.join(out, 'model.dbn'),
+    checkpointFile: path.join(out, 'checkpoint.dbn'),
+    pictures: [path.join(out, 'filters.png'), path.join(out, 'samples.png')] as [string, string],
+  };
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new InvalidOptionError(`--out: '${out}' exists and is not a directory.`);
   if (!a.force) {
     // A fresh single-process run would also replace an earlier run's checkpoint; a resumed one
@@ -146,20 +209,55 @@ function outputFiles(a: TrainArgs, singleProcess: boolean): { modelFile: string;
 function shardOf(data: LoadedData, peerConfig: PeerConfig): LoadedData {
   if (peerConfig.shard === undefined) return data;
   const { index, count } = peerConfig.shard;
-  if (count > data.train.x.rows) throw new InvalidOptionError(`--shard ${index + 1}/${count}: there are only ${data.train.x.rows} training rows.`);
+  if (count > data.train.x.rows)
+    throw new InvalidOptionError(`--shard ${index + 1}/${count}: there are only ${data.train.x.rows} training rows.`);
   const part = shard(data.train, index, count);
   return { ...data, train: part, description: `${data.description}; shard ${index + 1}/${count}: ${part.x.rows} training rows` };
 }
 
 /** The options `/status` shows (paths and sizes, no key material). */
 function runOptions(a: TrainArgs): Record<string, unknown> {
-  const keys = ['layers', 'epochs', 'learning-rate', 'batch-size', 'k', 'pcd', 'visible', 'hidden', 'finetune', 'finetune-learning-rate', 'data', 'limit', 'backend', 'seed', 'out', 'bind', 'advertise', 'shard', 'run-id', 'heartbeat-ms', 'peer-timeout-ms', 'plaintext'] as const;
-  return Object.fromEntries(keys.flatMap((k) => ((a as unknown as Record<string, unknown>)[k] === undefined ? [] : [[k, (a as unknown as Record<string, unknown>)[k]]])));
+  const keys = [
+    'layers',
+    'epochs',
+    'learning-rate',
+    'batch-size',
+    'k',
+    'pcd',
+    'visible',
+    'hidden',
+    'finetune',
+    'finetune-learning-rate',
+    'data',
+    'limit',
+    'backend',
+    'seed',
+    'out',
+    'bind',
+    'advertise',
+    'shard',
+    'run-id',
+    'heartbeat-ms',
+    'peer-timeout-ms',
+    'plaintext',
+  ] as const;
+  return Object.fromEntries(
+    keys.flatMap((k) =>
+      (a as unknown as Record<string, unknown>)[k] === undefined ? [] : [[k, (a as unknown as Record<string, unknown>)[k]]],
+    ),
+  );
 }
 
 /** Every option that decides which rounds a run has and what they compute (peers must agree on it). */
 function schedule(a: TrainArgs, classes: number | undefined): Record<string, unknown> {
-  return { finetune: a.finetune, finetuneLearningRate: a['finetune-learning-rate'], dropout: a.dropout, patience: a.patience, classes: classes ?? null, visible: a.visible };
+  return {
+    finetune: a.finetune,
+    finetuneLearningRate: a['finetune-learning-rate'],
+    dropout: a.dropout,
+    patience: a.patience,
+    classes: classes ?? null,
+    visible: a.visible,
+  };
 }
 
 async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
@@ -190,14 +288,7 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
   try {
     await observer.serve();
     fs.mkdirSync(a.out, { recursive: true });
-    const associative = a.resume === undefined ? associativeFor(a, data.train, peerConfig !== undefined, progress) : undefined;
-    model =
-      a.resume !== undefined
-        ? Dbn.resume(a.resume, { backend })
-        : new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed, ...(associative === undefined ? {} : { associative }) });
-    if (a.resume !== undefined) progress.line(`resumed from ${a.resume}`);
-    model.metadata = { ...model.metadata, data: data.description, ...(data.scaler === undefined ? {} : { scaler: data.scaler }), training: data.training };
-    progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
+    model = createModel(a, data, layers, backend, peerConfig !== undefined, progress);
     observer.setModel(model);
     singleProcessTraining = peerConfig === undefined;
     if (peerConfig !== undefined) {
@@ -224,7 +315,8 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       process.exitCode = 130;
       return;
     }
-    if (peers !== undefined && model !== undefined && err instanceof SyncError) progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), `peer training failed (${err.code})`));
+    if (peers !== undefined && model !== undefined && err instanceof SyncError)
+      progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), `peer training failed (${err.code})`));
     if (singleProcessTraining && model !== undefined) {
       progress.stop();
       progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), 'training failed'));
@@ -240,6 +332,31 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
     model?.dispose();
     backend.dispose();
   }
+}
+
+/** The model to train: resumed from `--resume`, or new; with the data's description, scaler and split in its metadata. */
+function createModel(
+  a: ArgumentsCamelCase<TrainArgs>,
+  data: LoadedData,
+  layers: ReturnType<typeof layerList>,
+  backend: Backend,
+  asPeer: boolean,
+  progress: Progress,
+): Dbn {
+  const associative = a.resume === undefined ? associativeFor(a, data.train, asPeer, progress) : undefined;
+  const model =
+    a.resume !== undefined
+      ? Dbn.resume(a.resume, { backend })
+      : new Dbn({ nVisible: data.train.x.cols, layers, backend, seed: a.seed, ...(associative === undefined ? {} : { associative }) });
+  if (a.resume !== undefined) progress.line(`resumed from ${a.resume}`);
+  model.metadata = {
+    ...model.metadata,
+    data: data.description,
+    ...(data.scaler === undefined ? {} : { scaler: data.scaler }),
+    training: data.training,
+  };
+  progress.line(`architecture: ${[model.nVisible, ...model.layers.map((l) => l.nHidden)].join('-')}`);
+  return model;
 }
 
 function saveCheckpoint(model: Dbn, file: string, progress: Progress, why: string): void {
@@ -276,13 +393,17 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
       if (!process.stderr.isTTY || a.quiet) {
         const extra = m.pseudoLogLikelihood === undefined ? '' : `  pseudo-LL ${fmt(m.pseudoLogLikelihood)}`;
         const gap = m.freeEnergyGap === undefined ? '' : `  F-gap ${fmt(m.freeEnergyGap)}`;
-        progress.line(`layer ${layer} epoch ${m.epoch}: recon ${fmt(m.reconstructionError)}${extra}${gap}  ${(m.elapsedMs / 1000).toFixed(1)}s`);
+        progress.line(
+          `layer ${layer} epoch ${m.epoch}: recon ${fmt(m.reconstructionError)}${extra}${gap}  ${(m.elapsedMs / 1000).toFixed(1)}s`,
+        );
       }
     },
   });
   progress.stop();
   if (model.layers[0]!.isFitted) {
-    progress.line(`pretrained ${model.layers.length} layer(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(data.train.x, 2000)))}`);
+    progress.line(
+      `pretrained ${model.layers.length} layer(s) in ${((performance.now() - t0) / 1000).toFixed(1)}s; reconstruction error ${fmt(model.layers[0]!.reconstructionError(take(data.train.x, 2000)))}`,
+    );
   } else {
     progress.line('no pretraining (--epochs 0): the layers keep their initial weights');
   }
@@ -294,7 +415,12 @@ async function train(ctx: RunContext, model: Dbn): Promise<void> {
   else if (a.finetune > 0) progress.line('no labels: skipped fine-tuning (pretraining only)');
 }
 
-async function fineTune(ctx: RunContext, model: Dbn, y: Int32Array, checkpoint: { path: string; everyEpochs: number } | undefined): Promise<void> {
+async function fineTune(
+  ctx: RunContext,
+  model: Dbn,
+  y: Int32Array,
+  checkpoint: { path: string; everyEpochs: number } | undefined,
+): Promise<void> {
   const { a, data, progress, metrics } = ctx;
   const t1 = performance.now();
   progress.start('fine-tuning', a.finetune);
@@ -313,7 +439,9 @@ async function fineTune(ctx: RunContext, model: Dbn, y: Int32Array, checkpoint: 
       ctx.observer.fineTuneEpoch(m.epoch, m.loss, m.validationAccuracy, y.length);
       progress.update(m.epoch + 1, { loss: m.loss, 'val acc': m.validationAccuracy ?? Number.NaN });
       if (!process.stderr.isTTY || a.quiet) {
-        progress.line(`fine-tune epoch ${m.epoch}: loss ${fmt(m.loss)}  train acc ${fmt(m.trainAccuracy)}  val acc ${fmt(m.validationAccuracy ?? Number.NaN)}`);
+        progress.line(
+          `fine-tune epoch ${m.epoch}: loss ${fmt(m.loss)}  train acc ${fmt(m.trainAccuracy)}  val acc ${fmt(m.validationAccuracy ?? Number.NaN)}`,
+        );
       }
     },
   });

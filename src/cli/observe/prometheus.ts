@@ -51,7 +51,8 @@ function trafficCounters(registry: Registry, state: RunState): void {
         collect() {
           this.reset();
           for (const [id, record] of state.stats.peers) {
-            for (const [kind, t] of direction === 'sent' ? record.sent : record.received) this.inc({ ...peerLabels(state, id), kind }, t[unit]);
+            for (const [kind, t] of direction === 'sent' ? record.sent : record.received)
+              this.inc({ ...peerLabels(state, id), kind }, t[unit]);
           }
         },
       });
@@ -109,22 +110,76 @@ function progressGauges(registry: Registry, state: RunState): void {
   });
   gauge(registry, 'dbn_stage', 'Pretraining: the layer being trained; fine-tuning: the number of layers.', () => p.stage, state);
   gauge(registry, 'dbn_epoch', 'The last epoch completed in the current stage (0-based).', () => p.epoch, state);
-  gauge(registry, 'dbn_round', 'The last round completed with the peers (-1 before the first; local runs: none).', (s) => (s.group === undefined ? undefined : s.group.next - 1), state);
-  total(registry, 'dbn_minibatches_total', "Minibatches this process trained on (its share of each round's minibatch in peer mode).", () => p.minibatches, state);
-  total(registry, 'dbn_samples_total', 'Rows this process went through, summed over epochs (fine-tuning: its labelled rows, the validation split included).', () => p.samples, state);
-  gauge(registry, 'dbn_reconstruction_error', 'Mean squared reconstruction error of the last pretraining epoch.', () => p.reconstructionError, state);
+  gauge(
+    registry,
+    'dbn_round',
+    'The last round completed with the peers (-1 before the first; local runs: none).',
+    (s) => (s.group === undefined ? undefined : s.group.next - 1),
+    state,
+  );
+  total(
+    registry,
+    'dbn_minibatches_total',
+    "Minibatches this process trained on (its share of each round's minibatch in peer mode).",
+    () => p.minibatches,
+    state,
+  );
+  total(
+    registry,
+    'dbn_samples_total',
+    'Rows this process went through, summed over epochs (fine-tuning: its labelled rows, the validation split included).',
+    () => p.samples,
+    state,
+  );
+  gauge(
+    registry,
+    'dbn_reconstruction_error',
+    'Mean squared reconstruction error of the last pretraining epoch.',
+    () => p.reconstructionError,
+    state,
+  );
   gauge(registry, 'dbn_finetune_loss', 'Mean training cross-entropy of the last fine-tuning epoch (nats).', () => p.loss, state);
-  gauge(registry, 'dbn_validation_accuracy_ratio', 'Validation accuracy of the last fine-tuning epoch (0-1).', () => p.validationAccuracy, state);
+  gauge(
+    registry,
+    'dbn_validation_accuracy_ratio',
+    'Validation accuracy of the last fine-tuning epoch (0-1).',
+    () => p.validationAccuracy,
+    state,
+  );
 }
 
 function runCounters(registry: Registry, state: RunState): void {
   total(registry, 'dbn_rounds_total', 'Rounds completed with the peers.', (s) => s.stats.rounds, state);
-  total(registry, 'dbn_barrier_wait_seconds_total', 'Time spent waiting for the peers at round barriers.', (s) => s.stats.barrierWaitSeconds, state);
-  total(registry, 'dbn_peers_suspected_total', 'Peers suspected (not heard, restarted, left, or sending non-finite values) and dropped from the rounds.', (s) => s.stats.suspects, state);
+  total(
+    registry,
+    'dbn_barrier_wait_seconds_total',
+    'Time spent waiting for the peers at round barriers.',
+    (s) => s.stats.barrierWaitSeconds,
+    state,
+  );
+  total(
+    registry,
+    'dbn_peers_suspected_total',
+    'Peers suspected (not heard, restarted, left, or sending non-finite values) and dropped from the rounds.',
+    (s) => s.stats.suspects,
+    state,
+  );
   total(registry, 'dbn_peers_admitted_total', 'Admissions of joining peers this process saw.', (s) => s.stats.joins, state);
-  total(registry, 'dbn_snapshots_served_total', 'Snapshots (and final models) sent to joining peers.', (s) => s.stats.snapshotsServed, state);
+  total(
+    registry,
+    'dbn_snapshots_served_total',
+    'Snapshots (and final models) sent to joining peers.',
+    (s) => s.stats.snapshotsServed,
+    state,
+  );
   total(registry, 'dbn_snapshots_taken_total', 'Snapshots this process joined a running run from.', (s) => s.stats.snapshotsTaken, state);
-  gauge(registry, 'dbn_peers_members', 'Members of the current view (this process included).', (s) => (s.group === undefined ? 1 : s.group.members.length), state);
+  gauge(
+    registry,
+    'dbn_peers_members',
+    'Members of the current view (this process included).',
+    (s) => (s.group === undefined ? 1 : s.group.members.length),
+    state,
+  );
   gauge(
     registry,
     'dbn_peers_alive',

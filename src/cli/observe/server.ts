@@ -24,7 +24,12 @@ export interface ObserveServer {
 const PICTURE_TTL_MS = 5000;
 
 function send(res: http.ServerResponse, status: number, type: string, body: string | Buffer, head: boolean): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
   res.end(head ? undefined : body);
 }
 
@@ -76,14 +81,22 @@ function handler(state: RunState, registry: Registry, pictures: PictureSource): 
 }
 
 /** Listens on `host:port` (port 0: any free port); rejects with an InvalidOptionError naming the flag when it cannot. */
-export async function startObserveServer(host: string, port: number, state: RunState, registry: Registry, pictures: PictureSource): Promise<ObserveServer> {
+export async function startObserveServer(
+  host: string,
+  port: number,
+  state: RunState,
+  registry: Registry,
+  pictures: PictureSource,
+): Promise<ObserveServer> {
   const server = http.createServer(handler(state, registry, pictures));
   server.keepAliveTimeout = 2000;
   server.headersTimeout = 5000;
   server.requestTimeout = 10_000;
   server.maxConnections = 64;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new InvalidOptionError(`--metrics-port ${port} on --metrics-host ${host}: cannot listen (${err.code ?? err.message}).`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new InvalidOptionError(`--metrics-port ${port} on --metrics-host ${host}: cannot listen (${err.code ?? err.message}).`)),
+    );
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;

@@ -30,12 +30,26 @@ const G = 'Watching the run:';
 /** Adds the observation flags. */
 export function observeOptions<T0>(y: Argv<T0>): Argv<T0 & ObserveArgs> {
   return y
-    .option('metrics-port', { type: 'number', describe: 'serve /metrics (Prometheus), /status (JSON) and a live dashboard at / on this port (0: any free port)', group: G })
-    .option('metrics-host', { type: 'string', describe: 'address the --metrics-port server listens on (default 127.0.0.1; 0.0.0.0 for every interface)', group: G })
-    .option('name', { type: 'string', describe: "this process's name in logs, metrics and other peers' /status (default: host name and port)", group: G })
-    .option('log-format', { choices: ['text', 'json'] as const, describe: 'summary and event lines as text (WARN marks what needs an operator) or one JSON object per line (default text)', group: G }) as unknown as Argv<
-    T0 & ObserveArgs
-  >;
+    .option('metrics-port', {
+      type: 'number',
+      describe: 'serve /metrics (Prometheus), /status (JSON) and a live dashboard at / on this port (0: any free port)',
+      group: G,
+    })
+    .option('metrics-host', {
+      type: 'string',
+      describe: 'address the --metrics-port server listens on (default 127.0.0.1; 0.0.0.0 for every interface)',
+      group: G,
+    })
+    .option('name', {
+      type: 'string',
+      describe: "this process's name in logs, metrics and other peers' /status (default: host name and port)",
+      group: G,
+    })
+    .option('log-format', {
+      choices: ['text', 'json'] as const,
+      describe: 'summary and event lines as text (WARN marks what needs an operator) or one JSON object per line (default text)',
+      group: G,
+    }) as unknown as Argv<T0 & ObserveArgs>;
 }
 
 /** `--name`, or the host name plus the port of `--bind` (else of `--metrics-port`), made safe for labels. */
@@ -45,16 +59,22 @@ export function resolveName(a: ObserveArgs & { readonly bind?: string | undefine
     return a.name;
   }
   const port = a.bind === undefined ? a['metrics-port'] : /:(\d+)$/.exec(a.bind)?.[1];
-  const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 50) || 'host';
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '-')
+      .slice(0, 50) || 'host';
   return port === undefined ? host : `${host}:${port}`;
 }
 
 function checkPort(a: ObserveArgs): void {
   const port = a['metrics-port'];
-  if (port !== undefined && (!Number.isSafeInteger(port) || port < 0 || port > 65535)) throw new InvalidOptionError(`--metrics-port must be an integer in [0, 65535], got ${port}.`);
+  if (port !== undefined && (!Number.isSafeInteger(port) || port < 0 || port > 65535))
+    throw new InvalidOptionError(`--metrics-port must be an integer in [0, 65535], got ${port}.`);
   if (a['metrics-host'] !== undefined && port === undefined) throw new InvalidOptionError('--metrics-host needs --metrics-port.');
   const host = a['metrics-host'];
-  if (host !== undefined && !/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new InvalidOptionError(`--metrics-host must be a host name or an IP address, got '${host}'.`);
+  if (host !== undefined && !/^[A-Za-z0-9.:-]{1,253}$/.test(host))
+    throw new InvalidOptionError(`--metrics-host must be a host name or an IP address, got '${host}'.`);
 }
 
 /** Feeds a {@link RunState} from the training hooks and serves it (with `--metrics-port`). */
@@ -73,7 +93,11 @@ export class Observer {
     progress: Progress,
     format: LogFormat,
   ) {
-    this.identity = { name: state.name, id: null, nameOf: (short: string) => [...state.stats.peers.values()].find((p) => p.id.startsWith(short))?.name };
+    this.identity = {
+      name: state.name,
+      id: null,
+      nameOf: (short: string) => [...state.stats.peers.values()].find((p) => p.id.startsWith(short))?.name,
+    };
     this.log = new RunLog(progress, format, this.identity);
     this.progress = loggedProgress(progress, this.log);
   }
@@ -105,9 +129,15 @@ export class Observer {
     this.state.attach(group);
     this.identity.id = group.id;
     const stats = group.runStats;
-    stats.onLongWait = (seconds) => this.log.event('barrier-wait', `waited ${seconds.toFixed(1)} s for the peers at one round barrier`, 'warn');
+    stats.onLongWait = (seconds) =>
+      this.log.event('barrier-wait', `waited ${seconds.toFixed(1)} s for the peers at one round barrier`, 'warn');
     stats.divergenceBound = 0;
-    stats.onDivergence = (id, name, d, at) => this.log.event('divergence', `replica of ${name} (${id.slice(0, 8)}) differs from this one after stage ${at.stage} epoch ${at.epoch}: divergence ${d.toExponential(3)}`, 'warn');
+    stats.onDivergence = (id, name, d, at) =>
+      this.log.event(
+        'divergence',
+        `replica of ${name} (${id.slice(0, 8)}) differs from this one after stage ${at.stage} epoch ${at.epoch}: divergence ${d.toExponential(3)}`,
+        'warn',
+      );
   }
 
   /** The model the pictures are drawn from (it changes when a peer joins from a snapshot). */
@@ -137,7 +167,13 @@ export class Observer {
   fineTuneEpoch(epoch: number, loss: number, validationAccuracy: number | undefined, rows: number): void {
     const stage = this.model?.layers.length ?? 0;
     this.state.progress.samples += rows;
-    this.state.epochDone({ stage, epoch, phase: 'finetune', value: loss, ...(validationAccuracy === undefined ? {} : { accuracy: validationAccuracy }) });
+    this.state.epochDone({
+      stage,
+      epoch,
+      phase: 'finetune',
+      value: loss,
+      ...(validationAccuracy === undefined ? {} : { accuracy: validationAccuracy }),
+    });
   }
 
   /** Sets the phase (associative layer, done). */

@@ -70,7 +70,16 @@ export interface StatusDocument {
 
 /** The run as one process sees it. */
 export class RunState {
-  readonly progress: Progress = { phase: 'starting', stage: -1, epoch: 0, minibatches: 0, samples: 0, reconstructionError: undefined, loss: undefined, validationAccuracy: undefined };
+  readonly progress: Progress = {
+    phase: 'starting',
+    stage: -1,
+    epoch: 0,
+    minibatches: 0,
+    samples: 0,
+    reconstructionError: undefined,
+    loss: undefined,
+    validationAccuracy: undefined,
+  };
   /** The group's statistics in peer mode; a standalone object in a single process. */
   stats: RunStats;
   group: PeerGroup | undefined;
@@ -148,7 +157,8 @@ export class RunState {
     for (const r of this.stats.peers.values()) {
       if (r.id === UNIDENTIFIED) continue;
       const d = g.directory.get(r.id);
-      const sum = (m: Map<string, { bytes: number; messages: number }>, k: 'bytes' | 'messages'): number => [...m.values()].reduce((a, t) => a + t[k], 0);
+      const sum = (m: Map<string, { bytes: number; messages: number }>, k: 'bytes' | 'messages'): number =>
+        [...m.values()].reduce((a, t) => a + t[k], 0);
       out.push({
         id: r.id,
         name: r.name,

@@ -13,7 +13,8 @@ export function statusUrl(url: string): URL {
   } catch {
     throw new StatusError(`--url must be an http:// URL such as http://127.0.0.1:9100, got '${url}'.`, 'EBADSTATUS');
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new StatusError(`--url must be an http:// URL such as http://127.0.0.1:9100, got '${url}'.`, 'EBADSTATUS');
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new StatusError(`--url must be an http:// URL such as http://127.0.0.1:9100, got '${url}'.`, 'EBADSTATUS');
   if (!u.pathname.endsWith('/status')) u.pathname = `${u.pathname.replace(/\/+$/, '')}/status`;
   return u;
 }
@@ -27,7 +28,11 @@ export async function fetchStatus(url: string, timeoutMs: number): Promise<Statu
   } catch (err) {
     const inner = (err as { cause?: { code?: string; message?: string } }).cause;
     const cause = inner?.code ?? inner?.message ?? (err as Error).message;
-    throw new StatusError(`Cannot reach ${u.href} (${cause}): is the peer running with --metrics-port, and is --metrics-host reachable from here?`, 'EUNREACHABLE', { cause: err });
+    throw new StatusError(
+      `Cannot reach ${u.href} (${cause}): is the peer running with --metrics-port, and is --metrics-host reachable from here?`,
+      'EUNREACHABLE',
+      { cause: err },
+    );
   }
   if (!res.ok) throw new StatusError(`${u.href} answered HTTP ${res.status}: not a dbn-node --metrics-port server?`, 'EHTTP');
   const text = await res.text();
@@ -43,12 +48,27 @@ export async function fetchStatus(url: string, timeoutMs: number): Promise<Statu
 /** `doc` as a status document, or a StatusError naming what is missing. */
 export function checkStatus(doc: unknown, from: string): StatusDocument {
   const d = doc as Partial<StatusDocument> | null;
-  const ok = typeof d === 'object' && d !== null && typeof d.self === 'object' && d.self !== null && typeof d.self.name === 'string' && Array.isArray(d.peers) && typeof d.run === 'object' && d.run !== null;
+  const ok =
+    typeof d === 'object' &&
+    d !== null &&
+    typeof d.self === 'object' &&
+    d.self !== null &&
+    typeof d.self.name === 'string' &&
+    Array.isArray(d.peers) &&
+    typeof d.run === 'object' &&
+    d.run !== null;
   if (!ok) throw new StatusError(`${from} is not a dbn-node status document (it needs 'self', 'run' and 'peers').`, 'EBADSTATUS');
   return d as StatusDocument;
 }
 
-const num = (v: number | null | undefined, digits = 4): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : Number.isInteger(v) ? String(v) : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(2) : v.toFixed(digits));
+const num = (v: number | null | undefined, digits = 4): string =>
+  v === null || v === undefined || !Number.isFinite(v)
+    ? '–'
+    : Number.isInteger(v)
+      ? String(v)
+      : Math.abs(v) < 1e-3 && v !== 0
+        ? v.toExponential(2)
+        : v.toFixed(digits);
 
 /** A byte count for people. */
 export function formatBytes(n: number): string {
@@ -62,7 +82,14 @@ export function formatBytes(n: number): string {
 export function formatColumns(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   const right = (c: number): boolean => rows.slice(1).every((r) => /^[-\d.,]+( [KMG]?i?B| s)?$|^–$/.test(r[c]!));
-  return rows.map((r) => r.map((cell, c) => (right(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => (right(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function peerRow(p: PeerStatus): string[] {
@@ -85,7 +112,11 @@ function peerRow(p: PeerStatus): string[] {
 export function formatStatusTable(doc: StatusDocument): string {
   const s = doc.self;
   const r = doc.run;
-  const refused = Object.entries(r.refusals).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
+  const refused =
+    Object.entries(r.refusals)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none';
   const lines = [
     `${s.name}${s.id === null ? '' : ` (${s.id.slice(0, 8)})`}  ${s.endpoint ?? '(one process)'}  ${s.mode}  ${s.phase}  stage ${s.stage}  epoch ${s.epoch}  round ${s.round}  view ${s.view}  ${s.members} member(s)  up ${s.uptimeSeconds.toFixed(0)} s`,
     `recon ${num(s.reconstructionError)}  loss ${num(s.loss)}  val acc ${num(s.validationAccuracy)}  minibatches ${s.minibatches}  rounds ${r.rounds}  waited ${r.barrierWaitSeconds.toFixed(1)} s  suspected ${r.suspects}  admitted ${r.joins}  snapshots served ${r.snapshotsServed} taken ${r.snapshotsTaken}  refused ${refused}`,

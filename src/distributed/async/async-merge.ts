@@ -64,7 +64,6 @@ export class AsyncMerge implements MergeStrategy {
     this.applyPending();
   }
 
-
   afterBatch(id: number): Promise<void> | undefined {
     const since = this.ctx.countBatch(id);
     const { publishMs } = this.settings;
@@ -214,9 +213,17 @@ export class AsyncMerge implements MergeStrategy {
   private stillFits(msg: DeltaMessage): boolean {
     const expected = this.ctx.groups.shapesOf(msg.layer);
     const lengths = msg.shapes.map(([rows, cols]) => ({ length: rows * cols }));
-    if (expected !== undefined && sameShapes(lengths, expected) && msg.shapes.every((s, i) => s[0] === expected[i]![0] && s[1] === expected[i]![1])) return true;
+    if (
+      expected !== undefined &&
+      sameShapes(lengths, expected) &&
+      msg.shapes.every((s, i) => s[0] === expected[i]![0] && s[1] === expected[i]![1])
+    )
+      return true;
     this.ctx.counters.rejected.shape++;
-    this.ctx.report('rejected', `shape: a queued delta of ${msg.senderId} for group ${msg.layer} does not fit its shapes here (sequence ${msg.sequence})`);
+    this.ctx.report(
+      'rejected',
+      `shape: a queued delta of ${msg.senderId} for group ${msg.layer} does not fit its shapes here (sequence ${msg.sequence})`,
+    );
     return false;
   }
 
@@ -230,7 +237,10 @@ export class AsyncMerge implements MergeStrategy {
     for (const msg of list) for (let t = 0; t < trial.length; t++) addInto(trial[t]!, tensorOf(msg, t), 1);
     if (!mergedWeightsSound(beforeSq, sumOfSquares(trial), list.length, lengthOf(trial), this.ctx.guard.settings)) {
       this.ctx.counters.rolledBack++;
-      this.ctx.report('rejected', `merging ${list.length} queued delta(s) into group ${id} would break its weights: kept the last good state`);
+      this.ctx.report(
+        'rejected',
+        `merging ${list.length} queued delta(s) into group ${id} would break its weights: kept the last good state`,
+      );
       return;
     }
     for (const msg of list) {
@@ -280,7 +290,10 @@ export class AsyncMerge implements MergeStrategy {
         counts.forced++;
       }
       counts.averaged++;
-      this.ctx.report('anti-entropy', `averaged with ${snap.from}${match ? '' : ' (sequences differed)'}; divergence before ${before === null ? 'n/a' : before.toPrecision(3)}`);
+      this.ctx.report(
+        'anti-entropy',
+        `averaged with ${snap.from}${match ? '' : ' (sequences differed)'}; divergence before ${before === null ? 'n/a' : before.toPrecision(3)}`,
+      );
       return true;
     } finally {
       this.antiEntropyBusy = false;
@@ -290,10 +303,13 @@ export class AsyncMerge implements MergeStrategy {
   private scheduleRetry(force: boolean): void {
     const period = this.settings.antiEntropyMs;
     if (this.mismatches >= MISMATCHES_BEFORE_FORCE || this.antiEntropyRetry !== undefined || period <= 0) return;
-    this.antiEntropyRetry = setTimeout(() => {
-      this.antiEntropyRetry = undefined;
-      void this.antiEntropy({ force });
-    }, Math.min(250, period));
+    this.antiEntropyRetry = setTimeout(
+      () => {
+        this.antiEntropyRetry = undefined;
+        void this.antiEntropy({ force });
+      },
+      Math.min(250, period),
+    );
     this.antiEntropyRetry.unref();
   }
 }
@@ -304,7 +320,12 @@ function tensorOf(msg: DeltaMessage, t: number): Float32Array {
 }
 
 /** Averages this peer's published weights with a snapshot's, group by group (`published`: `base` of the group being trained). */
-export function averageInto(params: Float32Array[], published: Float32Array[], snapshot: readonly Float32Array[], isCurrent: boolean): void {
+export function averageInto(
+  params: Float32Array[],
+  published: Float32Array[],
+  snapshot: readonly Float32Array[],
+  isCurrent: boolean,
+): void {
   for (let t = 0; t < params.length; t++) {
     const a = snapshot[t]!;
     const b = published[t]!;

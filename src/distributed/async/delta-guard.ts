@@ -50,7 +50,9 @@ export interface DeltaGuardOptions {
 export type DeltaKind = 'dense' | 'sparse';
 
 /** What {@link DeltaGuard.check} decides. */
-export type GuardVerdict = { readonly ok: true; readonly norm: number } | { readonly ok: false; readonly reason: DeltaRejection; readonly detail: string };
+export type GuardVerdict =
+  | { readonly ok: true; readonly norm: number }
+  | { readonly ok: false; readonly reason: DeltaRejection; readonly detail: string };
 
 /** Where a delta comes from and when it arrived (for the rate limit); omitted: not rate-limited (a test, a snapshot). */
 export interface DeltaOrigin {
@@ -67,7 +69,15 @@ interface RateWindow {
 /** Resolved {@link DeltaGuardOptions}. */
 export type GuardSettings = Required<DeltaGuardOptions>;
 
-export const GUARD_DEFAULTS: GuardSettings = { weightFactor: 10, weightFloor: 0.1, normFactor: 10, normWindow: 50, normWarmup: 5, rateFactor: 20, rateWindowMs: 1000 };
+export const GUARD_DEFAULTS: GuardSettings = {
+  weightFactor: 10,
+  weightFloor: 0.1,
+  normFactor: 10,
+  normWindow: 50,
+  normWarmup: 5,
+  rateFactor: 20,
+  rateWindowMs: 1000,
+};
 
 /** Keeps this peer's own weight norms and update norms per group, and each sender's recent norms. */
 export class DeltaGuard {
@@ -113,17 +123,30 @@ export class DeltaGuard {
     const s = this.settings;
     const scale = this.weightScale(layer, elementsOf(expected!));
     if (norm > s.weightFactor * scale) {
-      return { ok: false, reason: 'cap', detail: `norm ${norm.toPrecision(3)} > ${s.weightFactor} × this peer's weight norm ${scale.toPrecision(3)} (layer ${layer})` };
+      return {
+        ok: false,
+        reason: 'cap',
+        detail: `norm ${norm.toPrecision(3)} > ${s.weightFactor} × this peer's weight norm ${scale.toPrecision(3)} (layer ${layer})`,
+      };
     }
     const w = this.own.get(windowKey(layer, kind));
     if (w !== undefined && w.length >= s.normWarmup) {
       const m = median(w);
-      if (norm > s.normFactor * m) return { ok: false, reason: 'norm', detail: `norm ${norm.toPrecision(3)} > ${s.normFactor} × this peer's own median update ${m.toPrecision(3)} (layer ${layer})` };
+      if (norm > s.normFactor * m)
+        return {
+          ok: false,
+          reason: 'norm',
+          detail: `norm ${norm.toPrecision(3)} > ${s.normFactor} × this peer's own median update ${m.toPrecision(3)} (layer ${layer})`,
+        };
     }
     if (origin !== undefined) {
       const sent = this.recentFrom(origin.sender, layer, origin.now);
       if (sent + norm > s.rateFactor * scale) {
-        return { ok: false, reason: 'rate', detail: `${origin.sender} sent norms summing to ${(sent + norm).toPrecision(3)} within ${s.rateWindowMs} ms > ${s.rateFactor} × this peer's weight norm ${scale.toPrecision(3)} (layer ${layer})` };
+        return {
+          ok: false,
+          reason: 'rate',
+          detail: `${origin.sender} sent norms summing to ${(sent + norm).toPrecision(3)} within ${s.rateWindowMs} ms > ${s.rateFactor} × this peer's weight norm ${scale.toPrecision(3)} (layer ${layer})`,
+        };
       }
     }
     return { ok: true, norm };
@@ -219,7 +242,12 @@ export function sumOfSquares(tensors: readonly ArrayLike<number>[]): number {
   return sq;
 }
 
-function checkShapes(layer: number, tensors: readonly ArrayLike<number>[], shapes: readonly TensorShape[], expected: readonly TensorShape[] | undefined): GuardVerdict | undefined {
+function checkShapes(
+  layer: number,
+  tensors: readonly ArrayLike<number>[],
+  shapes: readonly TensorShape[],
+  expected: readonly TensorShape[] | undefined,
+): GuardVerdict | undefined {
   if (expected === undefined) return { ok: false, reason: 'layer', detail: `layer ${layer} does not exist here` };
   if (tensors.length !== expected.length || shapes.length !== expected.length) {
     return { ok: false, reason: 'shape', detail: `layer ${layer} has ${expected.length} tensors, the delta ${tensors.length}` };

@@ -48,7 +48,15 @@ interface Change {
  * payload frames (float32, or binary16 with `float16`), `g.next = base + sent + r`,
  * `g.curNext = (keep ? base + d : cur) + r`, `r` the remote deltas' sum. Only reads `cur`, `g.base`.
  */
-function fusedChange(ctx: PublishContext, cur: readonly Float32Array[], g: GroupState, remote: readonly Float32Array[][], share: number, keep: boolean, float16: boolean): Change {
+function fusedChange(
+  ctx: PublishContext,
+  cur: readonly Float32Array[],
+  g: GroupState,
+  remote: readonly Float32Array[][],
+  share: number,
+  keep: boolean,
+  float16: boolean,
+): Change {
   const payload: Buffer[] = [];
   const delta: Float32Array[] = [];
   let sumSquares = 0;
@@ -56,9 +64,20 @@ function fusedChange(ctx: PublishContext, cur: readonly Float32Array[], g: Group
   for (let t = 0; t < cur.length; t++) {
     const n = cur[t]!.length;
     const frame = ctx.host.frame((float16 ? 2 : 4) * n);
-    const out = float16 ? { half: new Uint16Array(frame.buffer, frame.byteOffset, n) } : { delta: new Float32Array(frame.buffer, frame.byteOffset, n) };
+    const out = float16
+      ? { half: new Uint16Array(frame.buffer, frame.byteOffset, n) }
+      : { delta: new Float32Array(frame.buffer, frame.byteOffset, n) };
     const remoteTensors = remote.length > 0 ? { remote: remote.map((r) => r[t]!) } : {};
-    const res = ctx.host.deltaStep({ cur: cur[t]!, base: g.base[t]!, ...remoteTensors, share, keep, ...out, baseNext: g.next[t]!, curNext: g.curNext[t]! });
+    const res = ctx.host.deltaStep({
+      cur: cur[t]!,
+      base: g.base[t]!,
+      ...remoteTensors,
+      share,
+      keep,
+      ...out,
+      baseNext: g.next[t]!,
+      curNext: g.curNext[t]!,
+    });
     sumSquares += res.sumSquares;
     overflow ||= res.overflow;
     payload.push(frame);
@@ -68,7 +87,14 @@ function fusedChange(ctx: PublishContext, cur: readonly Float32Array[], g: Group
 }
 
 /** Counts a published delta (its bytes, and what float32 would have taken) and records its norm as this peer's own update. */
-export function countPublished(ctx: PublishContext, g: GroupState, shapes: readonly TensorShape[], payload: readonly Buffer[], sumSquares: number, kind: DeltaKind): void {
+export function countPublished(
+  ctx: PublishContext,
+  g: GroupState,
+  shapes: readonly TensorShape[],
+  payload: readonly Buffer[],
+  sumSquares: number,
+  kind: DeltaKind,
+): void {
   ctx.counters.published++;
   let elements = 0;
   for (const b of g.base) elements += b.length;
@@ -105,7 +131,15 @@ function send(ctx: PublishContext, id: number, change: Change, shapes: TensorSha
  * fused pass per tensor. A merge that would leave broken weights is undone: the pass is redone
  * without the remote deltas (they are dropped, counted in `rolledBack`).
  */
-export function publishDense(ctx: PublishContext, g: GroupState, cur: Float32Array[], shapes: TensorShape[], received: readonly DeltaMessage[], share: number, float16: boolean): Publication {
+export function publishDense(
+  ctx: PublishContext,
+  g: GroupState,
+  cur: Float32Array[],
+  shapes: TensorShape[],
+  received: readonly DeltaMessage[],
+  share: number,
+  float16: boolean,
+): Publication {
   const remote = remoteTensors(g, received);
   // With share < 1 this peer keeps only its share of its own change, like everyone else.
   const keep = share < 1;
@@ -146,7 +180,15 @@ export function publishDense(ctx: PublishContext, g: GroupState, cur: Float32Arr
  * `cur − base` (error feedback). The received deltas are then added to both, sparse ones entry
  * by entry; a merge that would leave broken weights is undone.
  */
-export function publishSparse(ctx: PublishContext, g: GroupState, cur: Float32Array[], shapes: TensorShape[], received: readonly DeltaMessage[], share: number, fraction: number): Publication {
+export function publishSparse(
+  ctx: PublishContext,
+  g: GroupState,
+  cur: Float32Array[],
+  shapes: TensorShape[],
+  received: readonly DeltaMessage[],
+  share: number,
+  fraction: number,
+): Publication {
   const keep = share < 1;
   const curSq = sumOfSquares(cur);
   ctx.guard.observeWeights(g.id, Math.sqrt(curSq));
@@ -157,7 +199,15 @@ export function publishSparse(ctx: PublishContext, g: GroupState, cur: Float32Ar
   const payload: Buffer[] = [];
   let sq = 0;
   for (let t = 0; t < cur.length; t++) {
-    const count = ctx.host.sparseSelect({ cur: cur[t]!, base: g.base[t]!, share, fraction, indices: indices[t]!, values: values[t]!, sample });
+    const count = ctx.host.sparseSelect({
+      cur: cur[t]!,
+      base: g.base[t]!,
+      share,
+      fraction,
+      indices: indices[t]!,
+      values: values[t]!,
+      sample,
+    });
     const chosen = values[t]!;
     for (let j = 0; j < count; j++) sq += chosen[j]! * chosen[j]!;
     counts.push(count);
@@ -250,12 +300,21 @@ function addReceived(x: Float32Array, y: Float32Array | undefined, m: DeltaMessa
 }
 
 /** `fusedChange` for a lockstep round: `d = cur − base` in float32 frames (also when zero), nothing merged. */
-export function roundChange(ctx: PublishContext, g: GroupState, cur: readonly Float32Array[]): { payload: Buffer[]; delta: Float32Array[]; sumSquares: number } {
+export function roundChange(
+  ctx: PublishContext,
+  g: GroupState,
+  cur: readonly Float32Array[],
+): { payload: Buffer[]; delta: Float32Array[]; sumSquares: number } {
   const out = fusedChange(ctx, cur, g, [], 1, false, false);
   return { payload: out.payload, delta: out.delta, sumSquares: out.sumSquares };
 }
 
 /** Sends a lockstep round's delta; returns whether the send queue took it. */
-export function sendRound(ctx: PublishContext, id: number, change: { payload: Buffer[]; delta: Float32Array[] }, shapes: TensorShape[]): boolean {
+export function sendRound(
+  ctx: PublishContext,
+  id: number,
+  change: { payload: Buffer[]; delta: Float32Array[] },
+  shapes: TensorShape[],
+): boolean {
   return send(ctx, id, { ...change, sumSquares: 0, float16: false, overflow: false }, shapes);
 }

@@ -100,7 +100,9 @@ export class LockstepMerge implements MergeStrategy {
     let chain = this.chains.get(chainKey);
     if (chain === undefined) this.chains.set(chainKey, (chain = { last: 0, count: 0 }));
     if (msg.baseSequence !== chain.last) {
-      this.fail(`a delta of ${msg.senderId} for group ${msg.layer} was lost (sequence ${msg.sequence} follows ${msg.baseSequence}, the last received is ${chain.last})`);
+      this.fail(
+        `a delta of ${msg.senderId} for group ${msg.layer} was lost (sequence ${msg.sequence} follows ${msg.baseSequence}, the last received is ${chain.last})`,
+      );
       return;
     }
     chain.last = msg.sequence;
@@ -130,7 +132,10 @@ export class LockstepMerge implements MergeStrategy {
   }
 
   checkLateJoin(best: RemoteView): void {
-    throw new SyncError(`PeerTrainer (lockstep): a live peer has trained already (stage ${best.stage}, epoch ${best.epochs}); lockstep peers must all start together.`, 'ELOCKSTEP');
+    throw new SyncError(
+      `PeerTrainer (lockstep): a live peer has trained already (stage ${best.stage}, epoch ${best.epochs}); lockstep peers must all start together.`,
+      'ELOCKSTEP',
+    );
   }
 
   async barrierTurn(done: number): Promise<boolean> {
@@ -150,7 +155,10 @@ export class LockstepMerge implements MergeStrategy {
   }
 
   barrierTimedOut(done: number, behind: number): void {
-    throw new SyncError(`PeerTrainer (lockstep): waited ${this.ctx.common.barrierTimeoutMs} ms at the end of stage ${done} for ${behind} peer(s).`, 'ETIMEDOUT');
+    throw new SyncError(
+      `PeerTrainer (lockstep): waited ${this.ctx.common.barrierTimeoutMs} ms at the end of stage ${done} for ${behind} peer(s).`,
+      'ETIMEDOUT',
+    );
   }
 
   idle(ms: number): Promise<void> {
@@ -197,9 +205,16 @@ export class LockstepMerge implements MergeStrategy {
     const cur = this.ctx.groups.readInto(g.id, g.cur);
     const shapes = this.ctx.groups.shapesOf(g.id)!;
     const change = roundChange(this.ctx, g, cur);
-    if (!Number.isFinite(change.sumSquares)) throw new InvalidDataError(`PeerTrainer (lockstep): the parameters of group ${g.id} hold a NaN or an infinity at round ${r}; training diverged.`);
+    if (!Number.isFinite(change.sumSquares))
+      throw new InvalidDataError(
+        `PeerTrainer (lockstep): the parameters of group ${g.id} hold a NaN or an infinity at round ${r}; training diverged.`,
+      );
     for (let tries = 0; !sendRound(this.ctx, g.id, change, shapes); tries++) {
-      if (tries >= 100) throw new SyncError(`PeerTrainer (lockstep): the send queue refused the delta of round ${r} of group ${g.id} 100 times.`, 'ELOCKSTEP');
+      if (tries >= 100)
+        throw new SyncError(
+          `PeerTrainer (lockstep): the send queue refused the delta of round ${r} of group ${g.id} 100 times.`,
+          'ELOCKSTEP',
+        );
       await this.ctx.link.flush();
     }
     this.ctx.counters.published++;

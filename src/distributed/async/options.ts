@@ -110,7 +110,13 @@ export interface PeerTrainingStats {
   readonly bytes: { readonly sent: number; readonly float32: number };
   /** `bytes.float32 / bytes.sent` (1 for float32). */
   readonly compressionRatio: number;
-  readonly antiEntropy: { readonly rounds: number; readonly averaged: number; readonly skipped: number; readonly forced: number; readonly failed: number };
+  readonly antiEntropy: {
+    readonly rounds: number;
+    readonly averaged: number;
+    readonly skipped: number;
+    readonly forced: number;
+    readonly failed: number;
+  };
   /** Largest relative divergence between this peer's weight fingerprint and a live peer's at the same stage, or null. */
   readonly divergence: number | null;
   /** Live peers whose fingerprint was comparable. */
@@ -223,11 +229,15 @@ function resolveEncoding(encoding: DeltaEncoding | undefined): DeltaEncoding {
   if (encoding === undefined) return { kind: 'float32' };
   const kind = (encoding as { kind?: unknown }).kind;
   if (typeof kind !== 'string' || !ENCODINGS.includes(kind)) {
-    throw new InvalidOptionError(`The 'mode.encoding.kind' option of PeerTrainer must be one of ${ENCODINGS.map((e) => `'${e}'`).join(', ')}. Got ${String(kind)}.`);
+    throw new InvalidOptionError(
+      `The 'mode.encoding.kind' option of PeerTrainer must be one of ${ENCODINGS.map((e) => `'${e}'`).join(', ')}. Got ${String(kind)}.`,
+    );
   }
-  const fraction: Constraints = encoding.kind === 'sparse' ? { fraction: { kind: 'number', min: 0, minOpen: true, max: 1, maxOpen: true } } : {};
+  const fraction: Constraints =
+    encoding.kind === 'sparse' ? { fraction: { kind: 'number', min: 0, minOpen: true, max: 1, maxOpen: true } } : {};
   validateOptions('PeerTrainer (mode.encoding)', { kind: { kind: 'string' }, ...fraction }, encoding);
-  if (encoding.kind === 'sparse' && encoding.fraction === undefined) throw new InvalidOptionError("The 'mode.encoding.fraction' option of PeerTrainer is required with a sparse encoding.");
+  if (encoding.kind === 'sparse' && encoding.fraction === undefined)
+    throw new InvalidOptionError("The 'mode.encoding.fraction' option of PeerTrainer is required with a sparse encoding.");
   return encoding;
 }
 
@@ -236,7 +246,10 @@ function resolveMode(mode: AsyncMode | LockstepMode): ModeSettings {
     validateOptions('PeerTrainer (mode)', LOCKSTEP, mode);
     return { kind: 'lockstep' };
   }
-  if (mode.kind !== 'async') throw new InvalidOptionError(`The 'mode.kind' option of PeerTrainer must be 'async' or 'lockstep'. Got ${String((mode as { kind?: unknown }).kind)}.`);
+  if (mode.kind !== 'async')
+    throw new InvalidOptionError(
+      `The 'mode.kind' option of PeerTrainer must be 'async' or 'lockstep'. Got ${String((mode as { kind?: unknown }).kind)}.`,
+    );
   validateOptions('PeerTrainer (mode)', ASYNC, mode);
   return {
     kind: 'async',

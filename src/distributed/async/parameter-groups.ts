@@ -46,12 +46,17 @@ export class ParameterGroups {
         rbm.writeParametersTrusted(tensors[0]!, tensors[1]!, tensors[2]!);
         return;
       }
-      rbm.setParameters({ weights: { rows: rbm.nVisible, cols: rbm.nHidden, data: tensors[0]! }, visibleBias: tensors[1]!, hiddenBias: tensors[2]! });
+      rbm.setParameters({
+        weights: { rows: rbm.nVisible, cols: rbm.nHidden, data: tensors[0]! },
+        visibleBias: tensors[1]!,
+        hiddenBias: tensors[2]!,
+      });
       return;
     }
     const shapes = this.shapesOf(id)!;
     const layers: ClassifierParameters['layers'][number][] = [];
-    for (let i = 0; i < tensors.length; i += 2) layers.push({ weights: { rows: shapes[i]![0], cols: shapes[i]![1], data: tensors[i]! }, bias: tensors[i + 1]! });
+    for (let i = 0; i < tensors.length; i += 2)
+      layers.push({ weights: { rows: shapes[i]![0], cols: shapes[i]![1], data: tensors[i]! }, bias: tensors[i + 1]! });
     this.dbn.setClassifierParameters({ activations: this.activations, layers });
   }
 
@@ -88,7 +93,8 @@ export class ParameterGroups {
   /** The most elements of one tensor a delta or snapshot of this model may carry. */
   largestTensor(): number {
     let largest = 0;
-    for (let id = 0; id <= this.layerCount; id++) for (const [rows, cols] of this.shapesOf(id) ?? []) largest = Math.max(largest, rows * cols);
+    for (let id = 0; id <= this.layerCount; id++)
+      for (const [rows, cols] of this.shapesOf(id) ?? []) largest = Math.max(largest, rows * cols);
     return Math.max(largest, this.classes === undefined ? 0 : this.dbn.nOutput * this.classes);
   }
 }

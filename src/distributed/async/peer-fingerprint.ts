@@ -51,7 +51,10 @@ export function takeSamples(tensor: Float32Array, indices: Uint32Array, out: Flo
 }
 
 /** Builds a fingerprint from sample blocks (each `samplesPerGroup(blocks.length)` long, or shorter). */
-export function encodeFingerprint(header: { readonly stage: number; readonly epochs: number; readonly settled?: number }, blocks: readonly Float64Array[]): Float64Array {
+export function encodeFingerprint(
+  header: { readonly stage: number; readonly epochs: number; readonly settled?: number },
+  blocks: readonly Float64Array[],
+): Float64Array {
   const per = samplesPerGroup(blocks.length);
   const n = Math.min(blocks.length, FINGERPRINT_MAX - FINGERPRINT_HEADER);
   const out = new Float64Array(Math.min(FINGERPRINT_MAX, FINGERPRINT_HEADER + n * per));

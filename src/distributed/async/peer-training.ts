@@ -20,7 +20,14 @@ import { DeltaGuard, sumOfSquares } from './delta-guard.js';
 import type { PeerLink } from './link.js';
 import { LockstepMerge } from './lockstep-merge.js';
 import type { MergeStrategy, TrainerContext } from './merge-strategy.js';
-import { type CommonSettings, type JoinResult, type PeerTrainingOptions, type PeerTrainingReport, type PeerTrainingStats, resolveOptions } from './options.js';
+import {
+  type CommonSettings,
+  type JoinResult,
+  type PeerTrainingOptions,
+  type PeerTrainingReport,
+  type PeerTrainingStats,
+  resolveOptions,
+} from './options.js';
 import { ParameterGroups, sameShapes } from './parameter-groups.js';
 import { encodeFingerprint } from './peer-fingerprint.js';
 import { RemotePeers, type RemoteView } from './remote-peers.js';
@@ -28,7 +35,16 @@ import { type Counters, type GroupState, newCounters, newGroupState } from './st
 import { WeightSamples } from './weight-samples.js';
 
 export type { PeerLink } from './link.js';
-export type { AsyncMode, DeltaEncoding, JoinResult, LockstepMode, MergeRule, PeerTrainingOptions, PeerTrainingReport, PeerTrainingStats } from './options.js';
+export type {
+  AsyncMode,
+  DeltaEncoding,
+  JoinResult,
+  LockstepMode,
+  MergeRule,
+  PeerTrainingOptions,
+  PeerTrainingReport,
+  PeerTrainingStats,
+} from './options.js';
 export { sameSequences } from './async-merge.js';
 
 /**
@@ -88,7 +104,12 @@ export class PeerTrainer {
     this.strategy =
       mode.kind === 'lockstep'
         ? new LockstepMerge(context)
-        : new AsyncMerge(context, mode, (snap) => this.average(snap), () => this.divergence().value);
+        : new AsyncMerge(
+            context,
+            mode,
+            (snap) => this.average(snap),
+            () => this.divergence().value,
+          );
     for (let i = 0; i < this.groups.layerCount; i++) this.samples.refresh(i, this.groups.read(i));
     this.stage = this.groups.firstIncompleteLayer() ?? this.groups.layerCount;
     this.publishFingerprint();
@@ -112,8 +133,10 @@ export class PeerTrainer {
   async join(opts: { readonly timeoutMs?: number; readonly minPeers?: number; readonly seeds?: boolean } = {}): Promise<JoinResult> {
     const timeoutMs = opts.timeoutMs ?? 5000;
     const minPeers = opts.minPeers ?? 0;
-    if (!Number.isSafeInteger(minPeers) || minPeers < 0) throw new InvalidOptionError(`The 'minPeers' option of PeerTrainer.join must be an integer >= 0. Got ${String(minPeers)}.`);
-    if (!(timeoutMs > 0)) throw new InvalidOptionError(`The 'timeoutMs' option of PeerTrainer.join must be a positive number. Got ${String(timeoutMs)}.`);
+    if (!Number.isSafeInteger(minPeers) || minPeers < 0)
+      throw new InvalidOptionError(`The 'minPeers' option of PeerTrainer.join must be an integer >= 0. Got ${String(minPeers)}.`);
+    if (!(timeoutMs > 0))
+      throw new InvalidOptionError(`The 'timeoutMs' option of PeerTrainer.join must be a positive number. Got ${String(timeoutMs)}.`);
     if (minPeers > 0) await this.link.waitForPeers(minPeers, timeoutMs);
     else if (opts.seeds === true) await this.link.waitForPeers(1, timeoutMs).catch(() => undefined);
     const best = this.peers.mostAdvanced();
@@ -161,7 +184,9 @@ export class PeerTrainer {
   async fineTune(data: MatrixInput, labels: Int32Array, opts: FineTuneOptions = {}): Promise<FineTuneResult> {
     this.assertOpen();
     if (opts.validation !== undefined || (opts.validationFraction !== undefined && opts.validationFraction !== 0)) {
-      throw new InvalidOptionError("PeerTrainer.fineTune trains without early stopping (each peer would restore its own best weights): drop the 'validation' and 'validationFraction' options.");
+      throw new InvalidOptionError(
+        "PeerTrainer.fineTune trains without early stopping (each peer would restore its own best weights): drop the 'validation' and 'validationFraction' options.",
+      );
     }
     if (this.group !== undefined) await this.endStage(this.group.id, true);
     const signal = opts.signal;
@@ -205,7 +230,8 @@ export class PeerTrainer {
     // One more heartbeat, so the others see this peer settled before it goes.
     const beats = this.link.stats().sent.heartbeats;
     const until = Date.now() + 2000;
-    while (!this.closed && this.link.stats().sent.heartbeats <= beats && Date.now() < until) await new Promise<void>((resolve) => setTimeout(resolve, 20));
+    while (!this.closed && this.link.stats().sent.heartbeats <= beats && Date.now() < until)
+      await new Promise<void>((resolve) => setTimeout(resolve, 20));
     await this.link.flush();
     this.report('finish');
   }
@@ -513,7 +539,10 @@ export class PeerTrainer {
   // ------------------------------------------------------------------ fingerprints and reports
 
   private publishFingerprint(): void {
-    this.fingerprint = encodeFingerprint({ stage: this.stage, epochs: this.stageEpochs, settled: this.settled }, this.samples.forStage(this.stage));
+    this.fingerprint = encodeFingerprint(
+      { stage: this.stage, epochs: this.stageEpochs, settled: this.settled },
+      this.samples.forStage(this.stage),
+    );
     this.link.setWeightFingerprint(this.fingerprint);
     // `samples` carries, in lockstep, this peer's publication points per epoch in its stage (0 otherwise).
     this.link.setProgress({ epoch: this.stageEpochs, batches: this.batches, samples: this.strategy.announced });

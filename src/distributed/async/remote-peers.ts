@@ -76,7 +76,12 @@ export class RemotePeers {
   mostAdvanced(): RemoteView | undefined {
     let best: RemoteView | undefined;
     for (const [, v] of this.liveTrainerViews()) {
-      if (best === undefined || v.stage > best.stage || (v.stage === best.stage && (v.epochs > best.epochs || (v.epochs === best.epochs && v.batches > best.batches)))) best = v;
+      if (
+        best === undefined ||
+        v.stage > best.stage ||
+        (v.stage === best.stage && (v.epochs > best.epochs || (v.epochs === best.epochs && v.batches > best.batches)))
+      )
+        best = v;
     }
     return best;
   }

@@ -64,7 +64,14 @@ export function sparseThreshold(cur: Float32Array, base: Float32Array, share: nu
  * `|d| ≥ threshold` and `d ≠ 0` to `indices`, `values`; returns how many. A NaN is taken too
  * (and ±Infinity is ≥ the threshold): a change that is not finite is sent, and its Σ d² shows it.
  */
-export function selectChange(cur: Float32Array, base: Float32Array, share: number, threshold: number, indices: Uint32Array, values: Float32Array): number {
+export function selectChange(
+  cur: Float32Array,
+  base: Float32Array,
+  share: number,
+  threshold: number,
+  indices: Uint32Array,
+  values: Float32Array,
+): number {
   let count = 0;
   for (let k = 0; k < cur.length; k++) {
     const x = (cur[k]! - base[k]!) * share;

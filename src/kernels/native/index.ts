@@ -21,12 +21,41 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError, DbnError, ShapeMismatchError } from '../../errors.js';
 import { checkDeltaStepArgs, checkFrameBytes, checkSparseSelectArgs } from '../host/checks.js';
-import type { Backend, BackendInfo, DeltaStepArgs, DeltaStepResult, GemmOptions, MomentumStepOptions, SparseSelectArgs, Tensor } from '../backend.js';
+import type {
+  Backend,
+  BackendInfo,
+  DeltaStepArgs,
+  DeltaStepResult,
+  GemmOptions,
+  MomentumStepOptions,
+  SparseSelectArgs,
+  Tensor,
+} from '../backend.js';
 
 /** The addon's functions. Each checks its arrays' lengths and throws rather than touch memory out of range. */
 interface NativeAddon {
-  gemm(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, transA: boolean, transB: boolean, alpha: number, beta: number): void;
-  linearSigmoid(out: Float32Array, x: Float32Array, w: Float32Array, bias: Float32Array, m: number, n: number, k: number, transW: boolean): void;
+  gemm(
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    alpha: number,
+    beta: number,
+  ): void;
+  linearSigmoid(
+    out: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    transW: boolean,
+  ): void;
   addRowSigmoid(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   addRow(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   bernoulli(out: Float32Array, p: Float32Array, u: Float32Array): void;
@@ -38,7 +67,15 @@ interface NativeAddon {
   scale(out: Float32Array, x: Float32Array, alpha: number): void;
   axpy(out: Float32Array, x: Float32Array, alpha: number): void;
   colSum(out: Float32Array, x: Float32Array, alpha: number, beta: number): void;
-  momentumStep(param: Float32Array, velocity: Float32Array, grad: Float32Array, learningRate: number, momentum: number, weightDecay: number, gradScale: number): void;
+  momentumStep(
+    param: Float32Array,
+    velocity: Float32Array,
+    grad: Float32Array,
+    learningRate: number,
+    momentum: number,
+    weightDecay: number,
+    gradScale: number,
+  ): void;
   softplusRowSum(out: Float32Array, x: Float32Array): void;
   rowSquaredDistance(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   softmaxRows(out: Float32Array, x: Float32Array, cols: number): void;
@@ -59,7 +96,15 @@ interface NativeAddon {
   ): [sumSquares: number, overflow: boolean];
   fillUniform(out: Float32Array, state: Uint32Array): void;
   hostFrame(bytes: number): Buffer | undefined;
-  sparseSelect(cur: Float32Array, base: Float32Array, share: number, fraction: number, indices: Uint32Array, values: Float32Array, sample: Float64Array): number;
+  sparseSelect(
+    cur: Float32Array,
+    base: Float32Array,
+    share: number,
+    fraction: number,
+    indices: Uint32Array,
+    values: Float32Array,
+    sample: Float64Array,
+  ): number;
   blasInfo(): { config: string; corename: string; threads: number; simd: string };
 }
 
@@ -186,7 +231,9 @@ class NativeBackend implements Backend {
   alloc(rows: number, cols: number): Tensor {
     this.#live();
     if (!Number.isSafeInteger(rows) || rows < 0 || !Number.isSafeInteger(cols) || cols < 0) {
-      throw new ShapeMismatchError(`Arguments 'rows' and 'cols' passed to 'native.alloc' must be non-negative integers, got ${rows} × ${cols}.`);
+      throw new ShapeMismatchError(
+        `Arguments 'rows' and 'cols' passed to 'native.alloc' must be non-negative integers, got ${rows} × ${cols}.`,
+      );
     }
     return new NativeTensor(rows, cols, new Float32Array(rows * cols));
   }
@@ -226,7 +273,9 @@ class NativeBackend implements Backend {
     const s = asNative(src, 'copy', 'src');
     const n = checkedLength(o, 'copy', 'out');
     if (checkedLength(s, 'copy', 'src') !== n) {
-      throw new ShapeMismatchError(`Arguments of 'native.copy' must have the same size, got ${o.rows} × ${o.cols} and ${s.rows} × ${s.cols}.`);
+      throw new ShapeMismatchError(
+        `Arguments of 'native.copy' must have the same size, got ${o.rows} × ${o.cols} and ${s.rows} × ${s.cols}.`,
+      );
     }
     o.data.set(s.data);
   }
@@ -370,7 +419,17 @@ class NativeBackend implements Backend {
     const addon = this.#live();
     checkDeltaStepArgs('native.deltaStep', a);
     // An empty `delta` selects half mode (the addon checks every length).
-    const [sumSquares, overflow] = addon.deltaStep(a.cur, a.base, a.remote ?? [], a.baseNext, a.curNext, a.delta ?? EMPTY, a.half ?? EMPTY16, a.share, a.keep);
+    const [sumSquares, overflow] = addon.deltaStep(
+      a.cur,
+      a.base,
+      a.remote ?? [],
+      a.baseNext,
+      a.curNext,
+      a.delta ?? EMPTY,
+      a.half ?? EMPTY16,
+      a.share,
+      a.keep,
+    );
     return { sumSquares, overflow };
   }
 

@@ -79,7 +79,8 @@ const KINDS: ReadonlyMap<number, KindCodec> = new Map<number, KindCodec>([
       tensors: 'some',
       checkBody: noBody,
       checkNumbers: (sequence, base) => {
-        if (sequence < 1 || base >= sequence) fail('EFIELD', `A delta needs 1 ≤ sequence and base sequence < sequence, got ${sequence} and ${base}.`);
+        if (sequence < 1 || base >= sequence)
+          fail('EFIELD', `A delta needs 1 ≤ sequence and base sequence < sequence, got ${sequence} and ${base}.`);
       },
       build: buildDelta,
     },
@@ -91,8 +92,10 @@ const KINDS: ReadonlyMap<number, KindCodec> = new Map<number, KindCodec>([
       allowedFlags: 0,
       tensors: 'none',
       checkBody: ([info, wf]) => {
-        if (info!.length > MAX_INFO_BYTES) fail('ELENGTH', `The heartbeat info has ${info!.length} bytes, at most ${MAX_INFO_BYTES} allowed.`);
-        if (wf!.length % 8 !== 0 || wf!.length > 8 * MAX_WEIGHT_FINGERPRINT) fail('ELENGTH', `The weight fingerprint has ${wf!.length} bytes; a multiple of 8 up to ${8 * MAX_WEIGHT_FINGERPRINT} expected.`);
+        if (info!.length > MAX_INFO_BYTES)
+          fail('ELENGTH', `The heartbeat info has ${info!.length} bytes, at most ${MAX_INFO_BYTES} allowed.`);
+        if (wf!.length % 8 !== 0 || wf!.length > 8 * MAX_WEIGHT_FINGERPRINT)
+          fail('ELENGTH', `The weight fingerprint has ${wf!.length} bytes; a multiple of 8 up to ${8 * MAX_WEIGHT_FINGERPRINT} expected.`);
       },
       checkNumbers: (sequence, base, layer) => numbersOfControl(sequence, base, layer),
       build: buildHeartbeat,
@@ -137,7 +140,8 @@ export function decode(frames: readonly Uint8Array[]): Message {
   const h = frames[1]!;
   const { codec, kind, flags, n } = readFixedHeader(h);
   const expectedFrames = 2 + codec.bodyFrames + n;
-  if (frames.length !== expectedFrames) fail('EFRAMES', `Kind ${kind} with ${n} tensors needs ${expectedFrames} frames, got ${frames.length}.`);
+  if (frames.length !== expectedFrames)
+    fail('EFRAMES', `Kind ${kind} with ${n} tensors needs ${expectedFrames} frames, got ${frames.length}.`);
   const firstPayload = 2 + codec.bodyFrames;
   const shapes = readShapes(h, n, frames, firstPayload, flags);
   const body = frames.slice(2, firstPayload);
@@ -154,7 +158,10 @@ export function decode(frames: readonly Uint8Array[]): Message {
   codec.checkNumbers(sequence, base, layer);
   const expectedTopic = kind === Kind.DELTA ? deltaTopic(runId, layer) : controlTopic(runId);
   const topic = frames[0]!;
-  if (topic.length !== expectedTopic.length || Buffer.from(topic.buffer, topic.byteOffset, topic.length).toString('latin1') !== expectedTopic) {
+  if (
+    topic.length !== expectedTopic.length ||
+    Buffer.from(topic.buffer, topic.byteOffset, topic.length).toString('latin1') !== expectedTopic
+  ) {
     fail('ETOPIC', `The topic does not match the header; '${expectedTopic}' expected.`);
   }
   const envelope = { runId, fingerprint: hex(h, OFF.fingerprint, 32), senderId: hex(h, OFF.sender, 16), timestamp };
@@ -183,9 +190,14 @@ function readFixedHeader(h: Uint8Array): { codec: KindCodec; kind: number; flags
   const codec = KINDS.get(kind);
   if (codec === undefined) fail('EKIND', `Unknown message kind ${kind}.`);
   const flags = h[OFF.flags]!;
-  if ((flags & ~codec.allowedFlags) !== 0 || (flags & (Flag.F16 | Flag.SPARSE)) === (Flag.F16 | Flag.SPARSE)) fail('EFIELD', `Flags 0x${flags.toString(16)} are not valid for kind ${kind}.`);
+  if ((flags & ~codec.allowedFlags) !== 0 || (flags & (Flag.F16 | Flag.SPARSE)) === (Flag.F16 | Flag.SPARSE))
+    fail('EFIELD', `Flags 0x${flags.toString(16)} are not valid for kind ${kind}.`);
   const n = u16(h, OFF.count);
-  if (h.length !== HEADER_BYTES + 8 * n) fail(h.length < HEADER_BYTES + 8 * n ? 'ETRUNCATED' : 'ELENGTH', `The header has ${h.length} bytes, ${HEADER_BYTES + 8 * n} expected for ${n} tensors.`);
+  if (h.length !== HEADER_BYTES + 8 * n)
+    fail(
+      h.length < HEADER_BYTES + 8 * n ? 'ETRUNCATED' : 'ELENGTH',
+      `The header has ${h.length} bytes, ${HEADER_BYTES + 8 * n} expected for ${n} tensors.`,
+    );
   if (n > MAX_TENSORS_PER_MESSAGE) fail('EFIELD', `A message carries at most ${MAX_TENSORS_PER_MESSAGE} tensors, got ${n}.`);
   if (codec.tensors === 'some' && n === 0) fail('EFIELD', 'A delta must carry at least one tensor.');
   if (codec.tensors === 'none' && n !== 0) fail('EFIELD', `Kind ${kind} carries no tensors, got ${n}.`);
@@ -202,11 +214,14 @@ function readShapes(h: Uint8Array, n: number, frames: readonly Uint8Array[], fir
   for (let i = 0; i < n; i++) {
     const r = u32(h, HEADER_BYTES + 8 * i);
     const c = u32(h, HEADER_BYTES + 8 * i + 4);
-    if (r === 0 || c === 0 || r * c > MAX_TENSOR_ELEMENTS) fail('ESHAPE', `Tensor ${i} has shape ${r}x${c}; rows and cols must be ≥ 1 with at most ${MAX_TENSOR_ELEMENTS} elements.`);
+    if (r === 0 || c === 0 || r * c > MAX_TENSOR_ELEMENTS)
+      fail('ESHAPE', `Tensor ${i} has shape ${r}x${c}; rows and cols must be ≥ 1 with at most ${MAX_TENSOR_ELEMENTS} elements.`);
     const got = frames[firstPayload + i]!.length;
     if (sparse) {
-      if (got % 8 !== 0 || got > 8 * r * c) fail('ELENGTH', `Sparse payload ${i} has ${got} bytes; a multiple of 8 up to ${8 * r * c} expected for ${r}x${c}.`);
-    } else if (got !== r * c * bytesPer) fail('ELENGTH', `Payload ${i} has ${got} bytes, ${r * c * bytesPer} expected for ${r}x${c} ${f16 ? 'float16' : 'float32'}.`);
+      if (got % 8 !== 0 || got > 8 * r * c)
+        fail('ELENGTH', `Sparse payload ${i} has ${got} bytes; a multiple of 8 up to ${8 * r * c} expected for ${r}x${c}.`);
+    } else if (got !== r * c * bytesPer)
+      fail('ELENGTH', `Payload ${i} has ${got} bytes, ${r * c * bytesPer} expected for ${r}x${c} ${f16 ? 'float16' : 'float32'}.`);
     shapes.push([r, c]);
   }
   return shapes;
@@ -292,7 +307,8 @@ function buildSnapshotResponse(p: Parsed): Message {
     const layer = u16(ix, 2 + 4 * i);
     const count = u16(ix, 4 + 4 * i);
     if (i > 0 && layer <= layers[i - 1]!.layer) fail('EFIELD', 'Snapshot layers are not strictly increasing.');
-    if (count === 0 || t + count > n) fail('EFIELD', `Snapshot layer ${layer} claims ${count} tensors, which do not fit the ${n} in the header.`);
+    if (count === 0 || t + count > n)
+      fail('EFIELD', `Snapshot layer ${layer} claims ${count} tensors, which do not fit the ${n} in the header.`);
     layers.push({ layer, tensors: tensors.slice(t, t + count), shapes: p.shapes.slice(t, t + count) });
     t += count;
   }
@@ -303,7 +319,15 @@ function buildSnapshotResponse(p: Parsed): Message {
     if (sequences.has(sender)) fail('EFIELD', `Sender ${sender} appears twice in the snapshot sequences.`);
     sequences.set(sender, seq(ix, o + 16, 'snapshot sequence'));
   }
-  return { kind: 'snapshot-response', ...p.envelope, requestId: p.sequence, available: !unavailable, float16: (p.flags & Flag.F16) !== 0, layers, sequences };
+  return {
+    kind: 'snapshot-response',
+    ...p.envelope,
+    requestId: p.sequence,
+    available: !unavailable,
+    float16: (p.flags & Flag.F16) !== 0,
+    layers,
+    sequences,
+  };
 }
 
 /** A SPARSE delta's message: entries checked (EINDEX, ENONFINITE), dense tensors built on first access. */
@@ -346,20 +370,23 @@ function parseInfo(frame: Uint8Array): { self: PeerAddress; peers: PeerAddress[]
   if (JSON.stringify(json) !== text) fail('EFIELD', 'The heartbeat info is not JSON as JSON.stringify writes it.');
   if (!isObject(json)) fail('EFIELD', 'The heartbeat info is not a JSON object.');
   const self = parseAddress(json.self, 'self');
-  if (!Array.isArray(json.peers) || json.peers.length > MAX_GOSSIP_PEERS) fail('EFIELD', `The heartbeat 'peers' is not an array of at most ${MAX_GOSSIP_PEERS} addresses.`);
+  if (!Array.isArray(json.peers) || json.peers.length > MAX_GOSSIP_PEERS)
+    fail('EFIELD', `The heartbeat 'peers' is not an array of at most ${MAX_GOSSIP_PEERS} addresses.`);
   const peers = (json.peers as unknown[]).map((p, i) => parseAddress(p, `peers[${i}]`));
   const pr = json.progress;
   if (!isObject(pr)) fail('EFIELD', "The heartbeat 'progress' is not an object.");
   const num = (k: string): number => {
     const v = pr[k];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail('EFIELD', `The heartbeat 'progress.${k}' is not a non-negative integer.`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0)
+      fail('EFIELD', `The heartbeat 'progress.${k}' is not a non-negative integer.`);
     return v;
   };
   return { self, peers, progress: { epoch: num('epoch'), batches: num('batches'), samples: num('samples') } };
 }
 
 function parseAddress(a: unknown, where: string): PeerAddress {
-  if (!isObject(a) || !isEndpoint(a.pub) || !isEndpoint(a.router)) fail('EFIELD', `The heartbeat '${where}' needs 'pub' and 'router' endpoints.`);
+  if (!isObject(a) || !isEndpoint(a.pub) || !isEndpoint(a.router))
+    fail('EFIELD', `The heartbeat '${where}' needs 'pub' and 'router' endpoints.`);
   const key = a.key;
   if (key !== null && !isZ85Key(key)) fail('EFIELD', `The heartbeat '${where}.key' is neither a Z85 key nor null.`);
   return { pub: a.pub, router: a.router, publicKey: key };

@@ -3,7 +3,29 @@
  * {@link InvalidOptionError}, {@link ShapeMismatchError} or {@link InvalidDataError}.
  */
 import { InvalidDataError, InvalidOptionError, ShapeMismatchError } from '../../errors.js';
-import { Flag, HEADER_BYTES, HEX32_RE, HEX64_RE, Kind, MAX_GOSSIP_PEERS, MAX_INFO_BYTES, MAX_TENSOR_ELEMENTS, MAX_TENSORS_PER_MESSAGE, MAX_WEIGHT_FINGERPRINT, OFF, RUN_ID_RE, WIRE_MAGIC, WIRE_VERSION, controlTopic, deltaTopic, isEndpoint, seal, u16, u32, writeSeq } from './format.js';
+import {
+  Flag,
+  HEADER_BYTES,
+  HEX32_RE,
+  HEX64_RE,
+  Kind,
+  MAX_GOSSIP_PEERS,
+  MAX_INFO_BYTES,
+  MAX_TENSOR_ELEMENTS,
+  MAX_TENSORS_PER_MESSAGE,
+  MAX_WEIGHT_FINGERPRINT,
+  OFF,
+  RUN_ID_RE,
+  WIRE_MAGIC,
+  WIRE_VERSION,
+  controlTopic,
+  deltaTopic,
+  isEndpoint,
+  seal,
+  u16,
+  u32,
+  writeSeq,
+} from './format.js';
 import type { Envelope, LayerTensors, PeerAddress, Progress, Shape } from './format.js';
 import { LITTLE_ENDIAN } from './format.js';
 import { isZ85Key } from '../z85.js';
@@ -29,7 +51,13 @@ export function encodeDelta(
   checkDeltaNumbers(delta, where);
   const f16 = delta.float16 === true;
   checkTensors(delta.tensors, delta.shapes, where, 1, f16);
-  return deltaFrames(env, delta, f16 ? Flag.F16 : 0, delta.tensors.map((t) => payload(t, f16)), where);
+  return deltaFrames(
+    env,
+    delta,
+    f16 ? Flag.F16 : 0,
+    delta.tensors.map((t) => payload(t, f16)),
+    where,
+  );
 }
 
 /** `[topic, header, ...payload]` of a DELTA whose numbers and payload were checked, sealed. */
@@ -87,9 +115,12 @@ export function encodeDeltaFrames(
   const sparse = delta.sparse === true;
   if (f16 && sparse) throw new InvalidOptionError(`Options 'float16' and 'sparse' passed to '${where}' cannot be combined.`);
   const { payload, shapes } = delta;
-  if (!Array.isArray(payload) || !Array.isArray(shapes)) throw new ShapeMismatchError(`Arguments 'payload' and 'shapes' passed to '${where}' must be arrays.`);
+  if (!Array.isArray(payload) || !Array.isArray(shapes))
+    throw new ShapeMismatchError(`Arguments 'payload' and 'shapes' passed to '${where}' must be arrays.`);
   if (payload.length !== shapes.length || payload.length < 1 || payload.length > MAX_TENSORS_PER_MESSAGE) {
-    throw new ShapeMismatchError(`Arguments 'payload' (${payload.length}) and 'shapes' (${shapes.length}) passed to '${where}' must have the same length, 1 to ${MAX_TENSORS_PER_MESSAGE}.`);
+    throw new ShapeMismatchError(
+      `Arguments 'payload' (${payload.length}) and 'shapes' (${shapes.length}) passed to '${where}' must have the same length, 1 to ${MAX_TENSORS_PER_MESSAGE}.`,
+    );
   }
   for (let i = 0; i < payload.length; i++) {
     const p = payload[i];
@@ -97,15 +128,22 @@ export function encodeDeltaFrames(
     if (!Buffer.isBuffer(p)) throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' must be a Buffer.`);
     if (sparse) {
       const read = readSparseChecked(p, n, delta.finiteChecked !== true);
-      if ('problem' in read) throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' is not a valid sparse frame for shape ${shapes[i]![0]}x${shapes[i]![1]}: ${read.problem[1]}`);
+      if ('problem' in read)
+        throw new InvalidDataError(
+          `Argument 'payload[${i}]' passed to '${where}' is not a valid sparse frame for shape ${shapes[i]![0]}x${shapes[i]![1]}: ${read.problem[1]}`,
+        );
       continue;
     }
     if (p.length !== n * (f16 ? 2 : 4)) {
-      throw new ShapeMismatchError(`Argument 'payload[${i}]' passed to '${where}' has ${p.length} bytes; shape ${shapes[i]![0]}x${shapes[i]![1]} as ${f16 ? 'float16' : 'float32'} needs ${n * (f16 ? 2 : 4)}.`);
+      throw new ShapeMismatchError(
+        `Argument 'payload[${i}]' passed to '${where}' has ${p.length} bytes; shape ${shapes[i]![0]}x${shapes[i]![1]} as ${f16 ? 'float16' : 'float32'} needs ${n * (f16 ? 2 : 4)}.`,
+      );
     }
     const bad = delta.finiteChecked === true ? -1 : f16 ? firstNonFiniteHalf(p) : firstNonFiniteFloat(p);
     if (bad >= 0) {
-      throw new InvalidDataError(`Argument 'payload[${i}]' passed to '${where}' must hold finite values; element ${bad} is not (bits 0x${(f16 ? u16(p, 2 * bad) : u32(p, 4 * bad)).toString(16)}).`);
+      throw new InvalidDataError(
+        `Argument 'payload[${i}]' passed to '${where}' must hold finite values; element ${bad} is not (bits 0x${(f16 ? u16(p, 2 * bad) : u32(p, 4 * bad)).toString(16)}).`,
+      );
     }
   }
   return deltaFrames(env, delta, f16 ? Flag.F16 : sparse ? Flag.SPARSE : 0, payload, where);
@@ -118,7 +156,9 @@ export function encodeDeltaFrames(
  */
 export function sparseFrame(indices: Uint32Array, values: Float32Array, count = indices.length): Buffer {
   if (!Number.isSafeInteger(count) || count < 0 || count > indices.length || count > values.length) {
-    throw new ShapeMismatchError(`Argument 'count' passed to 'sparseFrame' must be an integer from 0 to the arrays' lengths (${indices.length}, ${values.length}), got ${count}.`);
+    throw new ShapeMismatchError(
+      `Argument 'count' passed to 'sparseFrame' must be an integer from 0 to the arrays' lengths (${indices.length}, ${values.length}), got ${count}.`,
+    );
   }
   const frame = Buffer.allocUnsafe(8 * count);
   if (LITTLE_ENDIAN && frame.byteOffset % 4 === 0) {
@@ -152,7 +192,9 @@ export function encodeHeartbeat(
   checkSeq(hb.lastSequence, 'lastSequence', where, 0);
   checkAddress(hb.self, 'self', where);
   if (hb.peers.length > MAX_GOSSIP_PEERS) {
-    throw new InvalidOptionError(`Argument 'peers' passed to '${where}' may list at most ${MAX_GOSSIP_PEERS} peers, got ${hb.peers.length}.`);
+    throw new InvalidOptionError(
+      `Argument 'peers' passed to '${where}' may list at most ${MAX_GOSSIP_PEERS} peers, got ${hb.peers.length}.`,
+    );
   }
   hb.peers.forEach((p, i) => checkAddress(p, `peers[${i}]`, where));
   for (const k of ['epoch', 'batches', 'samples'] as const) {
@@ -239,13 +281,18 @@ export function encodeSnapshotResponse(
   res.layers.forEach((l, i) => {
     checkU16(l.layer, `layers[${i}].layer`, where);
     if (i > 0 && l.layer <= res.layers[i - 1]!.layer) {
-      throw new InvalidOptionError(`Argument 'layers' passed to '${where}' must be sorted by strictly increasing layer; layers[${i}] is ${l.layer}.`);
+      throw new InvalidOptionError(
+        `Argument 'layers' passed to '${where}' must be sorted by strictly increasing layer; layers[${i}] is ${l.layer}.`,
+      );
     }
     checkTensors(l.tensors, l.shapes, `${where}' (layer ${l.layer})`, 1, f16);
     shapes.push(...l.shapes);
     tensors.push(...l.tensors);
   });
-  if (tensors.length > MAX_TENSORS_PER_MESSAGE) throw new InvalidOptionError(`A snapshot passed to '${where}' holds ${tensors.length} tensors, more than the ${MAX_TENSORS_PER_MESSAGE} one message may carry.`);
+  if (tensors.length > MAX_TENSORS_PER_MESSAGE)
+    throw new InvalidOptionError(
+      `A snapshot passed to '${where}' holds ${tensors.length} tensors, more than the ${MAX_TENSORS_PER_MESSAGE} one message may carry.`,
+    );
   const index = Buffer.alloc(2 + 4 * res.layers.length + 4 + 24 * res.sequences.size);
   let o = index.writeUInt16LE(res.layers.length, 0);
   for (const l of res.layers) {
@@ -254,7 +301,8 @@ export function encodeSnapshotResponse(
   }
   o = index.writeUInt32LE(res.sequences.size, o);
   for (const [sender, seq] of res.sequences) {
-    if (!HEX32_RE.test(sender)) throw new InvalidOptionError(`Sender id '${sender}' passed to '${where}' must be 32 lowercase hex characters.`);
+    if (!HEX32_RE.test(sender))
+      throw new InvalidOptionError(`Sender id '${sender}' passed to '${where}' must be 32 lowercase hex characters.`);
     checkSeq(seq, `sequences.get('${sender}')`, where, 0);
     index.write(sender, o, 16, 'hex');
     writeSeq(index, o + 16, seq);
@@ -301,13 +349,17 @@ export function makeHeader(env: Envelope, kind: number, flags: number, shapes: r
 
 export function checkEnvelope(env: Envelope, where: string): void {
   if (typeof env.runId !== 'string' || !RUN_ID_RE.test(env.runId)) {
-    throw new InvalidOptionError(`The run id passed to '${where}' must be 1–16 characters of [A-Za-z0-9._-], got ${JSON.stringify(env.runId)}.`);
+    throw new InvalidOptionError(
+      `The run id passed to '${where}' must be 1–16 characters of [A-Za-z0-9._-], got ${JSON.stringify(env.runId)}.`,
+    );
   }
   if (typeof env.fingerprint !== 'string' || !HEX64_RE.test(env.fingerprint)) {
     throw new InvalidOptionError(`The model fingerprint passed to '${where}' must be 64 lowercase hex characters.`);
   }
   if (typeof env.senderId !== 'string' || !HEX32_RE.test(env.senderId)) {
-    throw new InvalidOptionError(`The sender id passed to '${where}' must be 32 lowercase hex characters, got ${JSON.stringify(env.senderId)}.`);
+    throw new InvalidOptionError(
+      `The sender id passed to '${where}' must be 32 lowercase hex characters, got ${JSON.stringify(env.senderId)}.`,
+    );
   }
   if (env.timestamp !== undefined && !(Number.isFinite(env.timestamp) && env.timestamp >= 0)) {
     throw new InvalidOptionError(`The timestamp passed to '${where}' must be a finite number ≥ 0, got ${env.timestamp}.`);
@@ -331,17 +383,23 @@ export function checkTensors(tensors: readonly Float32Array[], shapes: readonly 
     throw new ShapeMismatchError(`Arguments 'tensors' and 'shapes' passed to '${where}' must be arrays.`);
   }
   if (tensors.length !== shapes.length) {
-    throw new ShapeMismatchError(`Arguments 'tensors' (${tensors.length}) and 'shapes' (${shapes.length}) passed to '${where}' must have the same length.`);
+    throw new ShapeMismatchError(
+      `Arguments 'tensors' (${tensors.length}) and 'shapes' (${shapes.length}) passed to '${where}' must have the same length.`,
+    );
   }
   if (tensors.length < min || tensors.length > MAX_TENSORS_PER_MESSAGE) {
-    throw new ShapeMismatchError(`Argument 'tensors' passed to '${where}' must hold between ${min} and ${MAX_TENSORS_PER_MESSAGE} tensors, got ${tensors.length}.`);
+    throw new ShapeMismatchError(
+      `Argument 'tensors' passed to '${where}' must hold between ${min} and ${MAX_TENSORS_PER_MESSAGE} tensors, got ${tensors.length}.`,
+    );
   }
   for (let i = 0; i < tensors.length; i++) {
     const t = tensors[i];
     const n = checkShape(shapes[i], i, where);
     if (!(t instanceof Float32Array)) throw new ShapeMismatchError(`Argument 'tensors[${i}]' passed to '${where}' must be a Float32Array.`);
     if (t.length !== n) {
-      throw new ShapeMismatchError(`Argument 'tensors[${i}]' passed to '${where}' has ${t.length} values, but shape ${shapes[i]![0]}x${shapes[i]![1]} needs ${n}.`);
+      throw new ShapeMismatchError(
+        `Argument 'tensors[${i}]' passed to '${where}' has ${t.length} values, but shape ${shapes[i]![0]}x${shapes[i]![1]} needs ${n}.`,
+      );
     }
     // A float32 rounds to binary16 infinity exactly when its magnitude is at least 65520.
     if (!allFinite(t, f16 ? 65520 : Infinity)) {
@@ -357,12 +415,17 @@ export function checkTensors(tensors: readonly Float32Array[], shapes: readonly 
 }
 
 /** Checks a delta's layer, sequence and base sequence (`base < sequence`). */
-export function checkDeltaNumbers(delta: { readonly layer: number; readonly sequence: number; readonly baseSequence: number }, where: string): void {
+export function checkDeltaNumbers(
+  delta: { readonly layer: number; readonly sequence: number; readonly baseSequence: number },
+  where: string,
+): void {
   checkU16(delta.layer, 'layer', where);
   checkSeq(delta.sequence, 'sequence', where, 1);
   checkSeq(delta.baseSequence, 'baseSequence', where, 0);
   if (delta.baseSequence >= delta.sequence) {
-    throw new InvalidOptionError(`Argument 'baseSequence' passed to '${where}' must be less than 'sequence' (${delta.sequence}), got ${delta.baseSequence}.`);
+    throw new InvalidOptionError(
+      `Argument 'baseSequence' passed to '${where}' must be less than 'sequence' (${delta.sequence}), got ${delta.baseSequence}.`,
+    );
   }
 }
 

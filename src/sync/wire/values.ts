@@ -17,13 +17,15 @@ export function readSparseChecked(
   n: number,
   values: boolean,
 ): { readonly tensor: SparseTensor; readonly sumSquares: number } | { readonly problem: [WireFormatErrorCode, string] } {
-  if (frame.length % 8 !== 0 || frame.length / 8 > n) return { problem: ['ELENGTH', `${frame.length} bytes; a multiple of 8 up to ${8 * n} expected.`] };
+  if (frame.length % 8 !== 0 || frame.length / 8 > n)
+    return { problem: ['ELENGTH', `${frame.length} bytes; a multiple of 8 up to ${8 * n} expected.`] };
   const tensor = readSparse(frame);
   const ix = tensor.indices;
   let prev = -1;
   for (let j = 0; j < ix.length; j++) {
     const k = ix[j]!;
-    if (k <= prev || k >= n) return { problem: ['EINDEX', `index ${k} at entry ${j} is ${k >= n ? `beyond the ${n} elements` : 'not above the one before'}.`] };
+    if (k <= prev || k >= n)
+      return { problem: ['EINDEX', `index ${k} at entry ${j} is ${k >= n ? `beyond the ${n} elements` : 'not above the one before'}.`] };
     prev = k;
   }
   if (!values) return { tensor, sumSquares: Number.NaN };
@@ -39,7 +41,10 @@ export function readSparseChecked(
 export function readSparse(frame: Uint8Array): SparseTensor {
   const m = frame.length >>> 3;
   if (LITTLE_ENDIAN && frame.byteOffset % 4 === 0) {
-    return { indices: new Uint32Array(frame.buffer, frame.byteOffset, m), values: new Float32Array(frame.buffer, frame.byteOffset + 4 * m, m) };
+    return {
+      indices: new Uint32Array(frame.buffer, frame.byteOffset, m),
+      values: new Float32Array(frame.buffer, frame.byteOffset + 4 * m, m),
+    };
   }
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const indices = new Uint32Array(m);
