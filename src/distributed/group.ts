@@ -397,14 +397,15 @@ export class PeerGroup implements Collective {
     if (msg.runId !== this.options.runId || msg.sender === this.id) return;
     const bytes = frames.reduce((s, f) => s + f.length, 0);
     this.counters.bytesReceived += bytes;
-    this.gate.receive(msg, connection, bytes, () => this.dispatch(msg, bytes));
+    // Counted as it arrives, like bytesReceived (proofs and messages the gate drops included), under the id it claims.
+    this.runStats.traffic('received', this.directory.has(msg.sender) ? msg.sender : UNIDENTIFIED, msg.kind, bytes);
+    this.gate.receive(msg, connection, bytes, () => this.dispatch(msg));
   }
 
   /** Handles a message whose connection is bound to its sender. */
-  private dispatch(msg: RoundMessage, bytes: number): void {
+  private dispatch(msg: RoundMessage): void {
     if (this.closed) return;
     const known = this.directory.get(msg.sender);
-    this.runStats.traffic('received', known === undefined ? UNIDENTIFIED : msg.sender, msg.kind, bytes);
     if (known !== undefined) {
       if (
         known.instance !== 0 &&

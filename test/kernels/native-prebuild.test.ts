@@ -86,6 +86,7 @@ loader('without a source build, createNativeBackend loads the prebuilt binary (n
       'package.json',
       'src/errors.ts',
       'src/kernels/backend.ts',
+      'src/kernels/host/checks.ts',
       'src/kernels/native/index.ts',
       `prebuilds/${process.platform}-${process.arch}/node.napi.node`,
     ]) {

@@ -113,12 +113,18 @@ const hasChromium = fs.existsSync(CHROMIUM);
     await page.waitForFunction(
       "document.querySelectorAll('#peers tbody tr').length === 2 && Number(document.getElementById('acc').dataset.series) === 3",
       undefined,
-      { timeout: 20_000 },
+      { timeout: 60_000 },
     );
     await page.waitForFunction(
       "document.getElementById('filters').naturalWidth > 0 && document.getElementById('samples').naturalWidth > 0",
       undefined,
-      { timeout: 20_000 },
+      { timeout: 60_000 },
+    );
+    // Other peers' points arrive with their heartbeats: wait until two fine-tuning epochs of every peer are drawn.
+    await page.waitForFunction(
+      "Number(document.getElementById('loss').dataset.points) >= 6 && Number(document.getElementById('acc').dataset.points) >= 6",
+      undefined,
+      { timeout: 60_000 },
     );
     t.true(
       procs.every((p) => p.running),

@@ -4,7 +4,7 @@
  * the same bits (test/kernels/host-kernels.test.ts runs both on the same inputs).
  */
 import type { DeltaStepArgs, DeltaStepResult, SparseSelectArgs } from '../backend.js';
-import { float16FromFloat32, float16Table } from '../../sync/float16.js';
+import { float16FromFloat32, float16Table } from '../../float16.js';
 import { checkDeltaStepArgs, checkFrameBytes, checkSparseSelectArgs } from './checks.js';
 import type { HostKernels } from './host-kernels.js';
 
