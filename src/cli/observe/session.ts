@@ -163,7 +163,7 @@ export class Observer {
     this.state.stats.setFingerprint(fingerprintOf(layer, epoch, [p.weights.data, p.visibleBias, p.hiddenBias]));
   }
 
-  /** A fine-tuning epoch ended. */
+  /** A fine-tuning epoch ended: its figures, and a fingerprint of the whole classifier for divergence. */
   fineTuneEpoch(epoch: number, loss: number, validationAccuracy: number | undefined, rows: number): void {
     const stage = this.model?.layers.length ?? 0;
     this.state.progress.samples += rows;
@@ -174,6 +174,9 @@ export class Observer {
       value: loss,
       ...(validationAccuracy === undefined ? {} : { accuracy: validationAccuracy }),
     });
+    if (this.model?.classes === undefined) return;
+    const tensors = this.model.getClassifierParameters().layers.flatMap((l) => [l.weights.data, l.bias]);
+    this.state.stats.setFingerprint(fingerprintOf(stage, epoch, tensors));
   }
 
   /** Sets the phase (associative layer, done). */
