@@ -50,6 +50,7 @@ function ruleOf(name: string): AggregationOptions {
   if (name === 'sum') return { rule: { kind: 'sum' } };
   if (name === 'median') return { rule: { kind: 'median' } };
   if (name === 'trimmed-mean') return { rule: { kind: 'trimmed-mean', trim: 1 } };
+  if (name === 'mean-around-median') return { rule: { kind: 'mean-around-median', trim: 1 } };
   throw new Error(`unknown rule ${name}`);
 }
 

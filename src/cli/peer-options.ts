@@ -84,12 +84,13 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
     .option('aggregate', {
       type: 'string',
       describe:
-        "how the peers' gradients are combined: sum (default), trimmed-mean or median (robust to a lying peer; recommended between organisations, see docs/security.md)",
+        "how the peers' gradients are combined: sum (default), trimmed-mean, median or mean-around-median (robust to a lying peer; recommended between organisations, see docs/security.md)",
       group: GROUP,
     })
     .option('trim', {
       type: 'number',
-      describe: 'with --aggregate trimmed-mean: values dropped at each end per coordinate (default 1)',
+      describe:
+        'with --aggregate trimmed-mean: values dropped at each end per coordinate; with mean-around-median: values dropped farthest from the median (default 1)',
       group: GROUP,
     })
     .option('clip-norm', {
@@ -267,16 +268,17 @@ function resolveTiming(args: PeerArgs): { heartbeatMs: number; peerTimeoutMs: nu
 /** `--aggregate`, `--trim`, `--clip-norm` as the group's aggregation option (absent for the plain sum). */
 function aggregationOf(args: PeerArgs): { aggregation?: AggregationOptions } {
   const kind = args.aggregate ?? 'sum';
-  if (kind !== 'sum' && kind !== 'trimmed-mean' && kind !== 'median')
-    throw new InvalidOptionError(`--aggregate must be sum, trimmed-mean or median, got '${kind}'.`);
-  if (args.trim !== undefined && kind !== 'trimmed-mean') throw new InvalidOptionError('--trim needs --aggregate trimmed-mean.');
+  if (kind !== 'sum' && kind !== 'trimmed-mean' && kind !== 'median' && kind !== 'mean-around-median')
+    throw new InvalidOptionError(`--aggregate must be sum, trimmed-mean, median or mean-around-median, got '${kind}'.`);
+  const trimmed = kind === 'trimmed-mean' || kind === 'mean-around-median';
+  if (args.trim !== undefined && !trimmed) throw new InvalidOptionError('--trim needs --aggregate trimmed-mean or mean-around-median.');
   if (args.trim !== undefined && (!Number.isSafeInteger(args.trim) || args.trim < 1 || args.trim > 64))
     throw new InvalidOptionError(`--trim must be an integer in [1, 64], got ${args.trim}.`);
   const clip = args['clip-norm'];
   if (clip !== undefined && !(Number.isFinite(clip) && clip > 0))
     throw new InvalidOptionError(`--clip-norm must be a number > 0 (a multiple of the median part norm), got ${clip}.`);
   if (kind === 'sum' && clip === undefined) return {};
-  const rule: AggregateRule = kind === 'trimmed-mean' ? { kind, trim: args.trim ?? 1 } : { kind };
+  const rule: AggregateRule = trimmed ? { kind, trim: args.trim ?? 1 } : { kind };
   return { aggregation: { rule, ...(clip === undefined ? {} : { clipNorm: clip }) } };
 }
 

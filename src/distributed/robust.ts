@@ -1,7 +1,8 @@
 /**
  * How the owner of a chunk combines the members' parts of it: the plain sum, or a
  * Byzantine-robust rule — coordinate-wise trimmed mean or median over the members (Yin et al.
- * 2018, "Byzantine-robust distributed learning: towards optimal statistical rates"), optionally
+ * 2018, "Byzantine-robust distributed learning: towards optimal statistical rates"), or the mean
+ * of the values closest to the median (Xie, Koyejo & Gupta 2018), optionally
  * after clipping each member's part to a multiple of the median part norm. Robust results are
  * scaled by the member count, so they stand in for the sum the training loops expect (they
  * divide by the summed row count).
@@ -18,7 +19,13 @@ export type AggregateRule =
   /** Per coordinate, drop the `trim` largest and `trim` smallest values and average the rest. */
   | { readonly kind: 'trimmed-mean'; readonly trim: number }
   /** Per coordinate, the median value. */
-  | { readonly kind: 'median' };
+  | { readonly kind: 'median' }
+  /**
+   * Per coordinate, average the `N − trim` values closest to the median (mean around the median,
+   * Xie, Koyejo & Gupta 2018). Unlike the trimmed mean it does not also drop an honest value on the
+   * side away from a liar, so one outlying member does not bias the step.
+   */
+  | { readonly kind: 'mean-around-median'; readonly trim: number };
 
 /** The aggregation of a group's rounds. */
 export interface AggregationOptions {
@@ -37,10 +44,12 @@ export const SUM: AggregationOptions = { rule: { kind: 'sum' } };
 /** Checks `options`; an {@link InvalidOptionError} names the bad field. */
 export function checkAggregation(options: AggregationOptions): AggregationOptions {
   const r = options.rule;
-  if (r.kind !== 'sum' && r.kind !== 'median' && r.kind !== 'trimmed-mean')
-    throw new InvalidOptionError(`The 'aggregate' rule must be sum, trimmed-mean or median. Got '${(r as { kind: string }).kind}'.`);
-  if (r.kind === 'trimmed-mean' && (!Number.isSafeInteger(r.trim) || r.trim < 1 || r.trim > 64))
-    throw new InvalidOptionError(`The 'trim' option of the trimmed-mean rule must be an integer in [1, 64]. Got ${r.trim}.`);
+  if (r.kind !== 'sum' && r.kind !== 'median' && r.kind !== 'trimmed-mean' && r.kind !== 'mean-around-median')
+    throw new InvalidOptionError(
+      `The 'aggregate' rule must be sum, trimmed-mean, median or mean-around-median. Got '${(r as { kind: string }).kind}'.`,
+    );
+  if ((r.kind === 'trimmed-mean' || r.kind === 'mean-around-median') && (!Number.isSafeInteger(r.trim) || r.trim < 1 || r.trim > 64))
+    throw new InvalidOptionError(`The 'trim' option of the ${r.kind} rule must be an integer in [1, 64]. Got ${r.trim}.`);
   if (options.clipNorm !== undefined && !(Number.isFinite(options.clipNorm) && options.clipNorm > 0))
     throw new InvalidOptionError(`The 'clipNorm' option must be a number in (0, inf). Got ${options.clipNorm}.`);
   return options;
@@ -67,13 +76,42 @@ export function aggregateChunks(parts: readonly Float32Array[], options: Aggrega
     for (const part of inputs) for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!;
     return;
   }
-  const trim = rule.kind === 'median' ? -1 : Math.min(rule.trim, Math.floor((members - 1) / 2));
   const column = new Float64Array(members);
+  const combine = columnRule(rule, members);
   for (let i = 0; i < out.length; i++) {
     for (let m = 0; m < members; m++) column[m] = inputs[m]![i]!;
     insertionSort(column);
-    out[i] = members * (trim < 0 ? median(column) : trimmedMean(column, trim));
+    out[i] = members * combine(column);
   }
+}
+
+/** The per-coordinate estimate of a robust rule, over a sorted column of `members` values. */
+function columnRule(rule: Exclude<AggregateRule, { kind: 'sum' }>, members: number): (sorted: Float64Array) => number {
+  if (rule.kind === 'median') return median;
+  if (rule.kind === 'trimmed-mean') {
+    const trim = Math.min(rule.trim, Math.floor((members - 1) / 2));
+    return (sorted) => trimmedMean(sorted, trim);
+  }
+  const keep = Math.max(1, members - rule.trim);
+  return (sorted) => meanAroundMedian(sorted, keep);
+}
+
+/**
+ * The mean of the `keep` values of `sorted` closest to its median: they form a contiguous window,
+ * grown from the middle one value at a time towards the closer side (the lower side on a tie).
+ */
+function meanAroundMedian(sorted: Float64Array, keep: number): number {
+  const center = median(sorted);
+  let lo = (sorted.length - 1) >> 1;
+  let hi = lo;
+  let sum = sorted[lo]!;
+  while (hi - lo + 1 < keep) {
+    const below = lo > 0 ? center - sorted[lo - 1]! : Number.POSITIVE_INFINITY;
+    const above = hi < sorted.length - 1 ? sorted[hi + 1]! - center : Number.POSITIVE_INFINITY;
+    if (below <= above) sum += sorted[--lo]!;
+    else sum += sorted[++hi]!;
+  }
+  return sum / keep;
 }
 
 function clipParts(parts: readonly Float32Array[], clipNorm: number): Float32Array[] {

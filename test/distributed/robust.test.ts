@@ -26,11 +26,28 @@ test('median and trimmed mean ignore one outlier per coordinate and are scaled t
   t.deepEqual([...trimmed], [5 * 3, 5 * -2]);
 });
 
+test('mean around the median drops only the values farthest from the median, so a liar does not bias the step', (t) => {
+  // Column 1 sorted: 1, 2, 3, 4, 1e6 (median 3): the 4 closest are 1, 2, 3, 4 -> mean 2.5.
+  // Column 2 sorted: -1e6, -3, -2, -1, 0 (median -2): the 4 closest are -3, -2, -1, 0 -> mean -1.5.
+  // The trimmed mean of the same columns also drops the honest 1 (or 0) and gives 3 and -2.
+  const parts = [f32(1, -3), f32(2, -1), f32(3, -2), f32(4, 0), f32(1e6, -1e6)];
+  const out = new Float32Array(2);
+  aggregateChunks(parts, { rule: { kind: 'mean-around-median', trim: 1 } }, out);
+  t.deepEqual([...out], [5 * 2.5, 5 * -1.5]);
+  // trim 2 over 0, 1, 2, 10, 11, 12 (median 6), grown from 2: 10 (4 away) before 1 (5); then 1 and 11 tie at 5
+  // and the lower side goes first; then 11 (5) before 0 (6). Kept: 1, 2, 10, 11.
+  const six = [0, 1, 2, 10, 11, 12].map((v) => f32(v));
+  const four = new Float32Array(1);
+  aggregateChunks(six, { rule: { kind: 'mean-around-median', trim: 2 } }, four);
+  t.deepEqual([...four], [6 * ((2 + 10 + 1 + 11) / 4)]);
+  t.throws(() => checkAggregation({ rule: { kind: 'mean-around-median', trim: 0 } }), { instanceOf: InvalidOptionError, message: /trim/ });
+});
+
 test('robust rules give the same bits whatever the order of the members', (t) => {
   const parts = Array.from({ length: 6 }, (_, m) =>
     Float32Array.from({ length: 50 }, (_, i) => Math.sin(m * 7.1 + i * 0.37) * (m === 2 ? 50 : 1)),
   );
-  for (const rule of [{ kind: 'median' }, { kind: 'trimmed-mean', trim: 2 }] as const) {
+  for (const rule of [{ kind: 'median' }, { kind: 'trimmed-mean', trim: 2 }, { kind: 'mean-around-median', trim: 2 }] as const) {
     const a = new Float32Array(50);
     const b = new Float32Array(50);
     aggregateChunks(parts, { rule }, a);
