@@ -52,7 +52,15 @@ export type { GpuBackendOptions, GpuMode } from './kernels/gpu/index.js';
 export * from './rbm/index.js';
 export { PLAN_STEP } from './rbm/collective.js';
 export type { Collective, ResumePoint, RoundPosition } from './rbm/collective.js';
-export { AssociativeMemory, Dbn, averageLogLikelihood, baseRateBias, betaSchedule, estimateLogPartition } from './dbn/index.js';
+export {
+  AssociativeMemory,
+  DEFAULT_LABEL_STRENGTH,
+  Dbn,
+  averageLogLikelihood,
+  baseRateBias,
+  betaSchedule,
+  estimateLogPartition,
+} from './dbn/index.js';
 export type { AssociativeOptions, AssociativeTrainOptions, ChainOptions, FeatureSamples, GenerateRequest } from './dbn/index.js';
 export type {
   AisOptions,

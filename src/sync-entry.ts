@@ -24,7 +24,10 @@ export {
   sampleIndices,
   samplesPerGroup,
 } from './distributed/index.js';
-export type { DeltaGuardOptions, DeltaKind, DeltaRejection, GuardVerdict, TensorShape } from './distributed/index.js';
+export type { DeltaGuardOptions, DeltaKind, DeltaOrigin, DeltaRejection, GuardVerdict, TensorShape } from './distributed/index.js';
+export type { GuardSettings } from './distributed/async/delta-guard.js';
+export { WireFormatError } from './errors.js';
+export type { WireFormatErrorCode } from './errors.js';
 export type { FingerprintHeader } from './distributed/async/peer-fingerprint.js';
 export { Mesh, senderIdOf } from './sync/mesh.js';
 export type { MeshOptions } from './sync/mesh.js';

@@ -72,7 +72,7 @@ export interface PeerTrainingOptions {
   readonly barrierTimeoutMs?: number;
   /** Barriers (and lockstep rounds) also wait until this many other live peers are there. Default 0. */
   readonly minPeers?: number;
-  /** The bounds remote deltas are judged against (see {@link DeltaGuard}). */
+  /** The bounds remote deltas are judged against (see `DeltaGuard` in `dbn-node/sync`). */
   readonly guard?: DeltaGuardOptions;
   /** Least time between two `'sync'` reports. Default 1000. */
   readonly reportEveryMs?: number;
