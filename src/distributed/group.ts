@@ -418,6 +418,7 @@ export class PeerGroup implements Collective {
       }
       if (known.instance === 0 || !this.members.includes(msg.sender)) known.instance = msg.instance;
       known.lastHeard = Date.now();
+      this.views.heardFrom(msg);
     }
     try {
       this.handle(msg, known);

@@ -6,8 +6,18 @@
  * result from it. So every survivor applies the same rounds with the same sums.
  */
 import { SyncError, WireFormatError } from '../errors.js';
-import { type RoundMessage, type WireMember, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
+import { type RoundKindName, type RoundMessage, type WireMember, encodeRound, intField, membersField } from '../sync/rounds-wire.js';
 import { MAX_PEERS, type PeerGroup, short } from './group.js';
+
+/** Kinds a member sends within a view (not a joiner's or a leaver's). */
+const SPOKEN_IN_A_VIEW: ReadonlySet<RoundKindName> = new Set<RoundKindName>([
+  'heartbeat',
+  'contribution',
+  'chunk',
+  'state',
+  'recover',
+  'resultRequest',
+]);
 
 interface Coordination {
   readonly since: number;
@@ -20,6 +30,8 @@ export class ViewChanges {
   private readonly suspects = new Set<string>();
   private recovery: { coordinator: string; since: number } | undefined;
   private coordination: Coordination | undefined;
+  /** When each dropped peer was last told so (bounded by the peer table). */
+  private readonly told = new Map<string, number>();
   /** When this peer last checked (its first check counts from when the group was made). */
   private lastTick = Date.now();
 
@@ -60,6 +72,39 @@ export class ViewChanges {
     }
     if (this.recovery !== undefined) this.recovery = { ...this.recovery, since: Math.min(now, this.recovery.since + deaf) };
     if (this.coordination !== undefined) this.coordination = { ...this.coordination, since: Math.min(now, this.coordination.since + deaf) };
+  }
+
+  /** Every message from a known peer: one that still speaks in an older view without being a member is told it was dropped. */
+  heardFrom(msg: RoundMessage): void {
+    const g = this.g;
+    if (g.view > 0 && msg.view > 0 && msg.view < g.view && !g.members.includes(msg.sender) && SPOKEN_IN_A_VIEW.has(msg.kind))
+      this.tellDropped(msg.sender);
+  }
+
+  /**
+   * A peer that is not a member yet still speaks in an older view of this run was dropped while
+   * it could not hear (stopped, starved): tell it, at most once per heartbeat, with this view's
+   * members. Its view change sees itself missing and stops with `EEXCLUDED` (restarted, it rejoins
+   * from a snapshot), instead of later dropping everyone else and finishing alone with another model.
+   */
+  tellDropped(id: string): void {
+    const g = this.g;
+    const now = Date.now();
+    const last = this.told.get(id);
+    if ((last !== undefined && now - last < g.heartbeatMs) || (last === undefined && this.told.size >= MAX_PEERS)) return;
+    const p = g.directory.get(id);
+    if (p === undefined) return;
+    this.told.set(id, now);
+    const records = g.members.map((m) => g.memberRecord(m));
+    const header = {
+      kind: 'newView' as const,
+      runId: g.options.runId,
+      sender: g.id,
+      instance: g.instance,
+      view: g.view,
+      round: g.next - 1,
+    };
+    g.mesh.send(p.endpoint, p.publicKey, encodeRound(header, { members: records, holder: g.id }));
   }
 
   /** Whether `id` is suspected now. */

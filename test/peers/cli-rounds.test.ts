@@ -158,6 +158,34 @@ test.serial(
   },
 );
 
+test.serial(
+  'a peer stopped (SIGSTOP) longer than the peer timeout is told it was dropped when it resumes, restarted it rejoins, and the replicas end identical',
+  async (t) => {
+    // A stopped process is what a starved one looks like to the others: they drop it after the peer
+    // timeout (default 5 s) and go on. Resumed, it must not go on alone (it used to drop them in turn
+    // and finish with another model, exit 0): the others tell it, it stops with EEXCLUDED.
+    const dir = tmp();
+    const all = ports(3);
+    const args = (i: number): string[] => peerArgs(all, i, ['--finetune', '8']);
+    const procs = all.map((_, i) => spawnTrain(dir, `p${i}`, args(i)));
+    await procs[0]!.waitLine(/^layer 0 epoch 0:/, EXIT_MS);
+    procs[2]!.child.kill('SIGSTOP');
+    await procs[0]!.waitLine(/^peer view: view 2: 2 member\(s\)/, 30_000);
+    procs[2]!.child.kill('SIGCONT');
+    t.not(await procs[2]!.exited(30_000), 0, procs[2]!.lines.join('\n'));
+    t.truthy(
+      procs[2]!.lines.find((l) => /dropped from the run's rounds/.test(l)),
+      procs[2]!.lines.join('\n'),
+    );
+    const again = spawnTrain(dir, 'p2', args(2));
+    const finals = [procs[0]!, procs[1]!, again];
+    for (const p of finals) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
+    const files = finals.map((p) => path.join(dir, p.name, 'model.dbn'));
+    t.is(modelDiff(files[0]!, files[1]!), 0);
+    t.is(modelDiff(files[0]!, files[2]!), 0);
+  },
+);
+
 test.serial('a peer waits for the others at the start and names the missing one when it gives up', async (t) => {
   const dir = tmp();
   const all = ports(2);
