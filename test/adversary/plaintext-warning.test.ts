@@ -40,8 +40,11 @@ test('a --plaintext peer prints a WARN on stderr before it waits for peers', (t)
   t.not(r.status, 0, 'no peer came: the start times out');
 });
 
-test('--aggregate takes sum, trimmed-mean or median; --trim only with trimmed-mean', (t) => {
+test('--aggregate takes sum, trimmed-mean, median or mean-around-median; --trim only with trimmed-mean or mean-around-median', (t) => {
   const base = ['--bind', `tcp://127.0.0.1:${port}`, '--peers', `tcp://127.0.0.1:${port + 1}`, '--plaintext', '--start-timeout-ms', '300'];
-  t.regex(train([...base, '--aggregate', 'mode']).stderr, /--aggregate must be sum, trimmed-mean or median, got 'mode'/);
-  t.regex(train([...base, '--aggregate', 'median', '--trim', '2']).stderr, /--trim needs --aggregate trimmed-mean/);
+  t.regex(
+    train([...base, '--aggregate', 'mode']).stderr,
+    /--aggregate must be sum, trimmed-mean, median or mean-around-median, got 'mode'/,
+  );
+  t.regex(train([...base, '--aggregate', 'median', '--trim', '2']).stderr, /--trim needs --aggregate trimmed-mean or mean-around-median/);
 });
