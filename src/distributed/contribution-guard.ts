@@ -78,9 +78,12 @@ export class ContributionGuard {
 
   /**
    * Judges a part (or, with `members` > 1, a combined chunk) of `rows` rows against this peer's
-   * own part of the same chunk with `ownRows` rows; returns why it is refused, or `undefined`.
+   * own contribution of `ownRows` rows — given as an array (its norm is taken) or as a norm; the
+   * exchange passes the norm of this peer's WHOLE gradient, not of the same chunk: a chunk's own
+   * part can be near zero where another shard's is not (pixels that are always 0 in this peer's
+   * rows), which refused honest members late in training. Returns why it is refused, or `undefined`.
    */
-  judgeTensor(part: Float32Array, rows: number, own: Float32Array, ownRows: number, members = 1): string | undefined {
+  judgeTensor(part: Float32Array, rows: number, own: Float32Array | number, ownRows: number, members = 1): string | undefined {
     const cap = HARD_ELEMENT_CAP * Math.max(rows, 1) * members;
     for (let i = 0; i < part.length; i++) {
       const v = part[i]!;
@@ -89,7 +92,7 @@ export class ContributionGuard {
           ? `sent an element of ${v.toExponential(2)} (more than ${cap.toExponential(2)} for ${rows} rows)`
           : 'sent non-finite values';
     }
-    const ownNorm = l2Norm(own);
+    const ownNorm = typeof own === 'number' ? own : l2Norm(own);
     if (ownNorm === 0 || ownRows <= 0) return undefined;
     const norm = l2Norm(part);
     const limit = this.maxNormRatio * members * ownNorm * (Math.max(rows, 1) / ownRows);

@@ -41,6 +41,13 @@ export function chunkBounds(total: number, parts: number, k: number): { readonly
   return { start: Math.floor((k * total) / parts), end: Math.floor(((k + 1) * total) / parts) };
 }
 
+/** The L2 norm of all of `tensors` (this peer's whole contribution to a round). */
+function wholeNorm(tensors: readonly Float32Array[]): number {
+  let sum = 0;
+  for (const t of tensors) for (let i = 0; i < t.length; i++) sum += t[i]! * t[i]!;
+  return Math.sqrt(sum);
+}
+
 /** A copy of the flat range `[start, end)` of `tensors` read as one vector. */
 export function readFlat(tensors: readonly Float32Array[], start: number, end: number): Float32Array {
   const out = new Float32Array(end - start);
@@ -170,7 +177,7 @@ export class ShardedExchange {
       const decoded = members.map((id) =>
         id === g.id ? { scalars: r.scalars, chunk: readFlat(r.tensors, start, end) } : this.decodePart(id, current(id)!, r, end - start),
       );
-      const refused = this.judgeParts(members, decoded, r, decoded[mine]!.chunk);
+      const refused = this.judgeParts(members, decoded, r);
       if (refused !== undefined) return this.refuse(this.parts, r.round, refused.id, refused.why);
       for (const part of decoded) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part.scalars[i]!;
       aggregateChunks(
@@ -199,10 +206,11 @@ export class ShardedExchange {
     });
     const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
     const totalRows = this.scalarSum.length === 1 ? this.scalarSum[0]! : 1;
+    const ownNorm = wholeNorm(r.tensors);
     for (const [k, id] of members.entries()) {
       if (id === g.id) continue;
-      const { start, chunk } = chunks[k]!;
-      const why = this.guard.judgeTensor(chunk, totalRows, readFlat(r.tensors, start, start + chunk.length), ownRows);
+      const { chunk } = chunks[k]!;
+      const why = this.guard.judgeTensor(chunk, totalRows, ownNorm, ownRows);
       if (why !== undefined) return this.refuse(this.sums, r.round, id, `${why.replace('sent', 'sent as its chunk result')}`);
     }
     for (const { start, chunk } of chunks) writeFlat(tensors, start, chunk);
@@ -233,15 +241,15 @@ export class ShardedExchange {
     members: readonly string[],
     decoded: readonly { scalars: Float64Array; chunk: Float32Array }[],
     r: OwnRound,
-    ownChunk: Float32Array,
   ): { id: string; why: string } | undefined {
     const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
+    const ownNorm = wholeNorm(r.tensors);
     for (const [k, id] of members.entries()) {
       if (id === this.g.id) continue;
       const part = decoded[k]!;
       const why =
         this.guard.judgeScalars(id, r.position, part.scalars, r.scalars) ??
-        this.guard.judgeTensor(part.chunk, part.scalars.length === 1 ? part.scalars[0]! : 1, ownChunk, ownRows);
+        this.guard.judgeTensor(part.chunk, part.scalars.length === 1 ? part.scalars[0]! : 1, ownNorm, ownRows);
       if (why !== undefined) return { id, why };
     }
     return undefined;
