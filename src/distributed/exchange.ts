@@ -41,11 +41,18 @@ export function chunkBounds(total: number, parts: number, k: number): { readonly
   return { start: Math.floor((k * total) / parts), end: Math.floor(((k + 1) * total) / parts) };
 }
 
-/** The L2 norm of all of `tensors` (this peer's whole contribution to a round). */
-function wholeNorm(tensors: readonly Float32Array[]): number {
+/** Norms already computed, per round object (its tensors do not change until the round completes). */
+const wholeNorms = new WeakMap<OwnRound, number>();
+
+/** The L2 norm of all of `r.tensors` (this peer's whole contribution to round `r`), computed once per round. */
+function wholeNorm(r: OwnRound): number {
+  const known = wholeNorms.get(r);
+  if (known !== undefined) return known;
   let sum = 0;
-  for (const t of tensors) for (let i = 0; i < t.length; i++) sum += t[i]! * t[i]!;
-  return Math.sqrt(sum);
+  for (const t of r.tensors) for (let i = 0; i < t.length; i++) sum += t[i]! * t[i]!;
+  const norm = Math.sqrt(sum);
+  wholeNorms.set(r, norm);
+  return norm;
 }
 
 /** A copy of the flat range `[start, end)` of `tensors` read as one vector. */
@@ -206,7 +213,7 @@ export class ShardedExchange {
     });
     const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
     const totalRows = this.scalarSum.length === 1 ? this.scalarSum[0]! : 1;
-    const ownNorm = wholeNorm(r.tensors);
+    const ownNorm = wholeNorm(r);
     for (const [k, id] of members.entries()) {
       if (id === g.id) continue;
       const { chunk } = chunks[k]!;
@@ -243,7 +250,7 @@ export class ShardedExchange {
     r: OwnRound,
   ): { id: string; why: string } | undefined {
     const ownRows = r.scalars.length === 1 ? r.scalars[0]! : 1;
-    const ownNorm = wholeNorm(r.tensors);
+    const ownNorm = wholeNorm(r);
     for (const [k, id] of members.entries()) {
       if (id === this.g.id) continue;
       const part = decoded[k]!;
