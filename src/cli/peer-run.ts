@@ -10,9 +10,9 @@ import type { MetricsWriter } from './metrics.js';
 import type { Observer } from './observe/session.js';
 import type { PeerConfig } from './peer-options.js';
 
-/** Printed on stderr when a peer run starts with `--plaintext`. */
+/** Printed on stderr when a peer run starts with `--plaintext` (after `WARN: --plaintext: `, or as a JSON line). */
 export const PLAINTEXT_WARNING =
-  'WARN: --plaintext: no encryption and no authentication. Anyone who can reach these ports can read the model and change it (send gradients, claim to be a peer). Use it only on a network you trust; use --keys otherwise.';
+  'no encryption and no authentication. Anyone who can reach these ports can read the model and change it (send gradients, claim to be a peer). Use it only on a network you trust; use --keys otherwise.';
 
 /** A peer's side of a run, as the `train` command holds it. */
 export interface PeerRun {
@@ -43,7 +43,8 @@ export async function startPeerRun(
     else observer.log.groupEvent(e);
   };
   const largest = model.layers.reduce((s, l) => s + 3 * (l.nVisible + 1) * (l.nHidden + 1), 0) * 4;
-  if (config.group.mesh.plaintext === true) process.stderr.write(`${PLAINTEXT_WARNING}\n`);
+  if (config.group.mesh.plaintext === true)
+    process.stderr.write(`${observer?.log.warning('--plaintext', PLAINTEXT_WARNING) ?? `WARN: --plaintext: ${PLAINTEXT_WARNING}`}\n`);
   const agreed = config.group.aggregation === undefined ? schedule : { ...schedule, aggregation: config.group.aggregation };
   const name = observer?.state.name;
   const group = await PeerGroup.open({

@@ -43,6 +43,14 @@ export class RunLog {
     else this.progress.line(this.json(level, { event, detail: named }));
   }
 
+  /**
+   * A warning for stderr, before the run has a peer id: `WARN: <event>: <text>` in text, one
+   * `{ time, level: 'warn', name, id, event, detail }` object in JSON.
+   */
+  warning(event: string, text: string): string {
+    return this.format === 'text' ? `WARN: ${event}: ${text}` : this.json('warn', { event, detail: text });
+  }
+
   /** A group event. */
   groupEvent(e: GroupEvent): void {
     this.event(e.event, e.detail);
