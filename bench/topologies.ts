@@ -106,13 +106,16 @@ function newModel(): Dbn {
   return new Dbn({ nVisible: 784, layers: [{ ...layer, visible: 'bernoulli' as const }, layer], backend, seed: SEED });
 }
 
-/** Every parameter of a model (RBMs, then the classifier), host copies. */
-function allParameters(model: Dbn): Float32Array[] {
-  return Array.from({ length: LAYERS + 1 }, (_, stage) => stageParameters(model, stage).arrays).flat();
+/** The parameters of `stages` of a model (RBMs 0 … LAYERS − 1, the classifier LAYERS), host copies. */
+function parametersOf(model: Dbn, stages: readonly number[]): Float32Array[] {
+  return stages.flatMap((stage) => stageParameters(model, stage).arrays);
 }
 
-function largestDifference(models: readonly Dbn[]): number {
-  const all = models.map(allParameters);
+const EVERY_STAGE = Array.from({ length: LAYERS + 1 }, (_, stage) => stage);
+
+/** The largest absolute difference between replica 0's parameters of `stages` and any other replica's. */
+function largestDifference(models: readonly Dbn[], stages: readonly number[] = EVERY_STAGE): number {
+  const all = models.map((m) => parametersOf(m, stages));
   let largest = 0;
   for (const other of all.slice(1)) {
     for (const [t, tensor] of all[0]!.entries()) {
@@ -149,6 +152,7 @@ interface EpochRecord {
   validationAccuracy: number;
   meanModelValidation?: number;
   worstReplicaValidation?: number;
+  /** Of the classifier (the RBMs are frozen after pretraining). */
   largestDifference?: number;
 }
 
@@ -210,7 +214,7 @@ async function runTopology(n: number, make: ((models: Dbn[]) => Topology) | unde
       averageInto(probe, models);
       record.meanModelValidation = probe.evaluate(unionValid, unionValidY).accuracy;
       record.worstReplicaValidation = Math.min(...models.map((m) => m.evaluate(unionValid, unionValidY).accuracy));
-      record.largestDifference = largestDifference(models);
+      record.largestDifference = largestDifference(models, [LAYERS]);
     }
     records.push(record);
   };
@@ -266,6 +270,7 @@ function summarize(spec: string, n: number, run: Run & { topology: Topology | un
     worstReplicaTestAccuracy: round(Math.min(...tests), 4),
     ...(meanModelTest === undefined ? {} : { meanModelTestAccuracy: round(meanModelTest, 4) }),
     largestReplicaDifference: n > 1 ? largestDifference(run.models) : 0,
+    largestClassifierDifference: n > 1 ? largestDifference(run.models, [LAYERS]) : 0,
     mibSentPerPeerPerEpoch: n > 1 ? round(mibPerEpoch, 2) : null,
     epochsRun,
     validation: run.records.map((r) => ({
