@@ -113,7 +113,7 @@ export function sparseTopology(fraction: number, host: HostKernels, stages: Stag
   let indices = new Uint32Array(0);
   let values = new Float32Array(0);
   return {
-    name: `sparse-all-to-all f=${fraction}`,
+    name: `sparse-all-to-all f=${fraction}${flush ? '' : ' no flush'}`,
     degree: Number.NaN,
     combine(position, parts, sent) {
       const n = parts.length;
