@@ -19,10 +19,11 @@
  * Schedule: bench/scaling.ts's (`dbn-node train --limit 5000 --epochs 1 --finetune 10
  * --patience 1000 --associative 0 --seed 1`: 784-500-500, 4,000 training rows of the bundled
  * digits, 1,000 test rows, minibatch 100 over all replicas), replica i on shard i/N as the CLI
- * cuts it, the same held-out validation rows (10 % of each shard) and target (0.82).
+ * cuts it, the same held-out validation rows (10 % of each shard) and target (0.82). `--seed`
+ * acts as the CLI's (the test split and every model's seed).
  *
  * Usage: tsx bench/topologies.ts [--topologies allreduce,sparse:0.01,sparse:0.1,gossip:ring,gossip:hypercube]
- *        [--peers 2,4,8] [--limit 5000] [--epochs 1] [--finetune 10] [--target 0.82] [--no-single]
+ *        [--peers 2,4,8] [--limit 5000] [--epochs 1] [--finetune 10] [--target 0.82] [--seed 1] [--no-single]
  * Prints one JSON line per run (N = 1: one process, no collective, first), then a summary line.
  */
 import * as fs from 'node:fs';
@@ -56,6 +57,7 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '1' },
     finetune: { type: 'string', default: '10' },
     target: { type: 'string', default: '0.82' },
+    seed: { type: 'string', default: '1' },
     'no-single': { type: 'boolean', default: false },
   },
 });
@@ -63,7 +65,7 @@ const { values } = parseArgs({
 const SIZES = [784, 500, 500];
 const LAYERS = SIZES.length - 1;
 const BATCH = 100;
-const SEED = 1;
+const SEED = Number(values.seed);
 const pretrainEpochs = Number(values.epochs);
 const finetuneEpochs = Number(values.finetune);
 const target = Number(values.target);
