@@ -133,7 +133,12 @@ function averageInto(into: Dbn, models: readonly Dbn[]): void {
   for (let stage = 0; stage <= LAYERS; stage++) {
     const each = models.map((m) => stageParameters(m, stage).arrays);
     const mean = each[0]!.map((a) => new Float32Array(a.length));
-    for (const arrays of each) arrays.forEach((a, t) => mean[t]!.forEach((_, i) => (mean[t]![i] = mean[t]![i]! + a[i]! / models.length)));
+    for (const arrays of each) {
+      for (const [t, a] of arrays.entries()) {
+        const sum = mean[t]!;
+        for (let i = 0; i < a.length; i++) sum[i] = sum[i]! + a[i]! / models.length;
+      }
+    }
     if (stage < LAYERS) {
       const rbm = into.layers[stage]!;
       const p = rbm.getParameters();
@@ -257,7 +262,7 @@ function summarize(spec: string, n: number, run: Run & { topology: Topology | un
     topology: run.topology?.name ?? 'one process',
     spec,
     peers: n,
-    degree: run.topology === undefined ? 0 : Number.isNaN(run.topology.degree) ? n - 1 : run.topology.degree,
+    degree: run.topology?.degree(n) ?? 0,
     trainingRows,
     finetuneEpochsToTarget: epochs,
     minibatchesToTarget: perEpochMinibatches(epochs),

@@ -22,8 +22,8 @@ export interface RoundPart {
 /** What a topology does when every replica has entered a round: combine in place and count bytes into `sent[member]`. */
 export interface Topology {
   readonly name: string;
-  /** Neighbours per replica (gossip), or N − 1 (all-to-all, all-reduce). */
-  readonly degree: number;
+  /** The peers each replica sends to among `members`: its neighbours (gossip), or all N − 1 others. */
+  degree(members: number): number;
   combine(position: RoundPosition, parts: readonly RoundPart[], sent: Float64Array): void;
 }
 
@@ -64,7 +64,7 @@ function sumTensor(vectors: readonly (readonly Float32Array[])[], t: number): Fl
 export function allReduceTopology(): Topology {
   return {
     name: 'allreduce',
-    degree: Number.NaN,
+    degree: (members) => members - 1,
     combine(_position, parts, sent) {
       const n = parts.length;
       scalarBytes(parts, sent);
@@ -114,7 +114,7 @@ export function sparseTopology(fraction: number, host: HostKernels, stages: Stag
   let values = new Float32Array(0);
   return {
     name: `sparse-all-to-all f=${fraction}${flush ? '' : ' no flush'}`,
-    degree: Number.NaN,
+    degree: (members) => members - 1,
     combine(position, parts, sent) {
       const n = parts.length;
       scalarBytes(parts, sent);
@@ -241,7 +241,7 @@ export function gossipTopology(graph: GossipGraph, models: readonly Dbn[]): Topo
   const degree = Math.max(...neighbours.map((list) => list.length));
   return {
     name: `gossip ${graph.name}`,
-    degree,
+    degree: () => degree,
     combine(position, parts, sent) {
       const tensors = parts[0]!.tensors;
       scalarBytes(parts, sent);
