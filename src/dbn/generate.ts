@@ -47,8 +47,8 @@ export interface GenerateRequest extends GenerateOptions {
    * Weight of the clamped label in the top RBM's hidden input (see `AssociativeMemory.clamped`):
    * 1 samples the model's exact conditional `p(v | label)`; larger values sharpen it towards the
    * label's digit at some cost in variety. `'auto'` (default, {@link DEFAULT_LABEL_STRENGTH}):
-   * per class, the smallest strength of {@link AUTO_LABEL_STRENGTH}'s ladder at which the model's
-   * own free-energy classifier recognises 97 % of a pilot's samples (see {@link chooseLabelStrength}).
+   * per class, the smallest strength of `AUTO_LABEL_STRENGTH`'s ladder at which the model's own
+   * free-energy classifier gives 90 % of a pilot's samples p >= 0.9 of the class (see {@link chooseLabelStrength}).
    * Ignored by the joint free chain.
    */
   readonly labelStrength?: number | 'auto';
@@ -159,10 +159,10 @@ export function autoLabelStrength(dbn: GenerativeStack, label: number, random: R
   const mem = dbn.associative;
   if (mem === undefined)
     throw new NotFittedError(`An automatic label strength needs an associative top layer (the Dbn option 'associative').`);
-  const recognise = (features: HostMatrix): Int32Array => {
+  const recognise = (features: HostMatrix): HostMatrix => {
     let x = downPass(dbn.layers, dbn.layers.length - 1, features, sampled, random);
     for (const layer of dbn.layers) x = layer.transform(x);
-    return mem.predict(x);
+    return mem.predictProba(x);
   };
   return chooseLabelStrength(mem, label, recognise, random);
 }

@@ -21,16 +21,24 @@ function tinyMemory(seed: number): AssociativeMemory {
   return new AssociativeMemory(rbm);
 }
 
-const search = { ladder: [1, 2, 3, 4], chains: 10, steps: 5, share: 0.9 };
+const search = { ladder: [1, 2, 3, 4], chains: 10, steps: 5, confidence: 0.8, share: 0.9 };
 
-test('chooseLabelStrength: the first rung whose pilot is recognised, else the last; binary pilot features of the right shape', (t) => {
+/** `rows × CLASSES` probabilities giving row r's probability `pOf(r)` to `label`, the rest spread evenly. */
+function probs(rows: number, label: number, pOf: (r: number) => number): HostMatrix {
+  const data = new Float32Array(rows * CLASSES);
+  for (let r = 0; r < rows; r++)
+    for (let k = 0; k < CLASSES; k++) data[r * CLASSES + k] = k === label ? pOf(r) : (1 - pOf(r)) / (CLASSES - 1);
+  return { rows, cols: CLASSES, data };
+}
+
+test('chooseLabelStrength: the first rung whose pilot is confidently recognised, else the best; binary pilot features of the right shape', (t) => {
   const mem = tinyMemory(3);
   try {
     const seen: HostMatrix[] = [];
     // recognised as the label from the third rung on
-    const fromThird = (f: HostMatrix): Int32Array => {
+    const fromThird = (f: HostMatrix): HostMatrix => {
       seen.push(f);
-      return new Int32Array(f.rows).fill(seen.length >= 3 ? 1 : 0);
+      return probs(f.rows, 1, () => (seen.length >= 3 ? 0.95 : 0.1));
     };
     const third = chooseLabelStrength(mem, 1, fromThird, new Random(1), search);
     t.deepEqual(third, { strength: 3, shares: [0, 0, 1] });
@@ -39,16 +47,22 @@ test('chooseLabelStrength: the first rung whose pilot is recognised, else the la
       t.is(f.cols, NF);
       t.true(f.data.every((v) => v === 0 || v === 1));
     }
-    // 8 of 10 recognised (0.8 < 0.9) at every rung: the last rung, every share reported
-    const never = (f: HostMatrix): Int32Array => Int32Array.from({ length: f.rows }, (_, r) => (r < 8 ? 2 : 0));
-    t.deepEqual(chooseLabelStrength(mem, 2, never, new Random(1), search), { strength: 4, shares: [0.8, 0.8, 0.8, 0.8] });
-    // 9 of 10 passes a share of 0.9 at the first rung
-    const nine = (f: HostMatrix): Int32Array => Int32Array.from({ length: f.rows }, (_, r) => (r < 9 ? 0 : 1));
+    // no rung passes (8, 5, 8, 7 of 10 recognised): the first rung of the highest share, every share reported
+    let call = 0;
+    const never = (f: HostMatrix): HostMatrix => {
+      const n = [8, 5, 8, 7][call++]!;
+      return probs(f.rows, 2, (r) => (r < n ? 0.85 : 0.5));
+    };
+    t.deepEqual(chooseLabelStrength(mem, 2, never, new Random(1), search), { strength: 1, shares: [0.8, 0.5, 0.8, 0.7] });
+    // 9 of 10 at p >= 0.8 pass a share of 0.9 at the first rung; p just under the confidence does not count
+    const nine = (f: HostMatrix): HostMatrix => probs(f.rows, 0, (r) => (r < 9 ? 0.8 : 0.79));
     t.deepEqual(chooseLabelStrength(mem, 0, nine, new Random(1), search), { strength: 1, shares: [0.9] });
+    const unsure = (f: HostMatrix): HostMatrix => probs(f.rows, 0, () => 0.79);
+    t.deepEqual(chooseLabelStrength(mem, 0, unsure, new Random(1), search), { strength: 1, shares: [0, 0, 0, 0] });
     // the pilot draws from the caller's generator: same seed, same pilot
     const pilot = (seed: number): Float32Array => {
       let first: Float32Array | undefined;
-      chooseLabelStrength(mem, 1, (f) => ((first ??= f.data), new Int32Array(f.rows).fill(1)), new Random(seed), search);
+      chooseLabelStrength(mem, 1, (f) => ((first ??= f.data), probs(f.rows, 1, () => 1)), new Random(seed), search);
       return first!;
     };
     t.true(sameBits(pilot(5), pilot(5)));
@@ -74,9 +88,10 @@ test("Dbn.generate labelStrength 'auto' (the default): in-class samples of a sep
       const choice = autoLabelStrength(dbn, k, new Random(10 + k));
       t.true(AUTO_LABEL_STRENGTH.ladder.includes(choice.strength));
       const passed = choice.shares.map((s) => s >= AUTO_LABEL_STRENGTH.share);
-      // the choice is the first rung that passed (or the last rung, none passing)
+      // the choice is the first rung that passed (or, none passing, the first of the highest share)
       t.deepEqual(passed.slice(0, -1), new Array<boolean>(passed.length - 1).fill(false), `class ${k}: ${choice.shares.join(' ')}`);
-      t.true(passed[passed.length - 1]! || choice.strength === AUTO_LABEL_STRENGTH.ladder.at(-1));
+      const best = AUTO_LABEL_STRENGTH.ladder[choice.shares.indexOf(Math.max(...choice.shares))];
+      t.true(passed[passed.length - 1]! || choice.strength === best);
       const samples = dbn.generate({ label: k, count: 20, burnIn: 50, seed: 10 + k });
       t.true(sameBits(samples.data, dbn.generate({ label: k, count: 20, burnIn: 50, seed: 10 + k, labelStrength: 'auto' }).data));
       // every sample nearer its class's prototype rows than any other class's
