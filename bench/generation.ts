@@ -23,7 +23,7 @@
  *        [--seed 1] [--model FILE] (load the trained DBN from FILE if it exists, else save it there)
  *        [--stack FILE] (take the pretrained 784-500-500 stack from FILE's layers; train only the associative layer)
  *        [--png FILE] (also write the per-class grid, one row per class, 10 columns)
- *        [--label-strength S] [--down-pass sampled|mean] (Dbn.generate's options; default its defaults)
+ *        [--label-strength S|auto] [--down-pass sampled|mean] (Dbn.generate's options; default its defaults)
  *        [--mlp-cache FILE] (reuse the judge's weights from FILE when they match; else train and save them)
  * Prints one JSON object with every figure, the settings and the machine.
  */
@@ -32,10 +32,11 @@ import { parseArgs } from 'node:util';
 import { renderGrid } from '../src/cli/images.js';
 import { loadBundledDigits } from '../src/data/bundled-digits.js';
 import { trainTestSplit } from '../src/data/split.js';
-import { associativeLogLikelihood, baseRateBias, Dbn, estimateAssociativeLogPartition } from '../src/dbn/index.js';
+import { associativeLogLikelihood, autoLabelStrength, baseRateBias, Dbn, estimateAssociativeLogPartition } from '../src/dbn/index.js';
 import { DEFAULT_LABEL_STRENGTH } from '../src/dbn/generate.js';
 import { createBackend, defaultBackend } from '../src/kernels/index.js';
 import type { HostMatrix } from '../src/validate.js';
+import { Random } from '../src/random.js';
 import { machine } from './machine.js';
 import { trainedMlp } from './mlp.js';
 
@@ -167,15 +168,28 @@ function rowsOfClass(x: HostMatrix, y: Int32Array, k: number, n: number): HostMa
 }
 
 const sampling = {
-  ...(values['label-strength'] === undefined ? {} : { labelStrength: num('label-strength') }),
+  ...(values['label-strength'] === undefined
+    ? {}
+    : { labelStrength: values['label-strength'] === 'auto' ? ('auto' as const) : num('label-strength') }),
   ...(values['down-pass'] === undefined ? {} : { downPass: values['down-pass'] as 'sampled' | 'mean' }),
 };
 const t2 = performance.now();
-const perClassResults: { class: number; inClass: number; predicted: number[]; distance: number; realDistance: number; ratio: number }[] =
-  [];
+const perClassResults: {
+  class: number;
+  strength: number;
+  pilotShares?: readonly number[];
+  inClass: number;
+  predicted: number[];
+  distance: number;
+  realDistance: number;
+  ratio: number;
+}[] = [];
 const grid = new Float32Array(CLASSES * 10 * 784);
 for (let k = 0; k < CLASSES; k++) {
   const s = dbn.generate({ label: k, count: perClass, burnIn, seed: seed + k, ...sampling });
+  // the pilot generate ran first from the same seed, replayed here to report its choice
+  const auto = (sampling.labelStrength ?? DEFAULT_LABEL_STRENGTH) === 'auto';
+  const choice = auto ? autoLabelStrength(dbn, k, new Random(seed + k), sampling.downPass !== 'mean') : undefined;
   grid.set(s.data.subarray(0, 10 * 784), k * 10 * 784);
   const pred = mlp.predict(s);
   const counts = new Array<number>(CLASSES).fill(0);
@@ -184,13 +198,17 @@ for (let k = 0; k < CLASSES; k++) {
   const realDistance = meanPairwiseDistance(rowsOfClass(test.x, testY, k, perClass));
   perClassResults.push({
     class: k,
+    strength: choice?.strength ?? (sampling.labelStrength as number),
+    ...(choice === undefined ? {} : { pilotShares: choice.shares }),
     inClass: counts[k]! / perClass,
     predicted: counts,
     distance,
     realDistance,
     ratio: distance / realDistance,
   });
-  log(`class ${k}: ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`);
+  log(
+    `class ${k}: strength ${choice?.strength ?? String(sampling.labelStrength)}, ${((100 * counts[k]!) / perClass).toFixed(0)}% in class, distance ratio ${(distance / realDistance).toFixed(3)}`,
+  );
 }
 const freeCounts = (freeLabel: 'uniform' | 'chain'): number[] => {
   const counts = new Array<number>(CLASSES).fill(0);

@@ -1,5 +1,6 @@
 /** The associative top layer in `dbn-node train`: its options from the flags, its training with progress, and the samples picture. */
 import type { Dataset } from '../data/index.js';
+import { ASSOCIATIVE_DEFAULTS } from '../dbn/associative.js';
 import type { AssociativeOptions, CheckpointOptions, Dbn } from '../dbn/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { sampleRows } from './commands/sample.js';
@@ -47,7 +48,7 @@ export function associativeFor(
   let classes = train.classes ?? 0;
   for (const v of train.y) classes = Math.max(classes, v + 1);
   if (classes < 2) return undefined;
-  return { classes, nHidden: a.associative, epochs: a['associative-epochs'] ?? a.epochs, k: k ?? a.k };
+  return { classes, nHidden: a.associative, epochs: a['associative-epochs'] ?? a.epochs, k: k ?? ASSOCIATIVE_DEFAULTS.k };
 }
 
 /** Trains the associative layer of `model` (if any) on the training rows, with a progress bar; reports free-energy test accuracy. */

@@ -20,12 +20,14 @@ export interface AssociativeOptions extends Omit<LayerOptions, 'visible' | 'soft
 }
 
 /**
- * Defaults of the associative layer that differ from a layer's: CD-1 on minibatches of 20 with
+ * Defaults of the associative layer that differ from a layer's: CD-3 on minibatches of 20 with
  * the labels clamped in the negative phase and the discriminative term at β = 1. Chosen by
  * label-clamped samples of the bundled digits (bench/generation.ts, bench/RESULTS.md): PCD and the
- * sampled-label negative phase let most classes' chains fall into a few digits' modes.
+ * sampled-label negative phase let most classes' chains fall into a few digits' modes; CD-1's
+ * samples of some digits (5s, 7s) vary less than real ones at any strength that keeps them in class.
  */
 export const ASSOCIATIVE_DEFAULTS = {
+  k: 3,
   persistent: false,
   batchSize: 20,
   learningRate: 0.1,
@@ -94,7 +96,7 @@ export class AssociativeMemory {
     this.nFeatures = rbm.nVisible - this.classes;
   }
 
-  /** A fresh associative memory over `nFeatures` features (CD-1, minibatches of 20, learning rate 0.1, discriminative weight 1, labels clamped in the negative phase, unless `options` say otherwise). */
+  /** A fresh associative memory over `nFeatures` features (CD-3, minibatches of 20, learning rate 0.1, discriminative weight 1, labels clamped in the negative phase, unless `options` say otherwise). */
   static create(nFeatures: number, options: AssociativeOptions, backend: Backend, seed: number): AssociativeMemory {
     validateOptions('Dbn associative layer', associativeConstraints, options);
     if (options.nHidden === undefined) throw new InvalidOptionError(`The 'nHidden' option of the Dbn associative layer is required.`);

@@ -8,14 +8,15 @@ import type { Random } from '../random.js';
 import type { Rbm } from '../rbm/index.js';
 import { type Constraints, type HostMatrix, validateOptions } from '../validate.js';
 import type { AssociativeMemory, ChainOptions } from './associative.js';
+import { chooseLabelStrength, type StrengthChoice } from './label-strength.js';
 import { generateConstraints, type GenerateOptions } from './options.js';
 
 /**
- * How strongly a clamped label drives the chain by default (see {@link GenerateRequest.labelStrength}).
- * Chosen with bench/generation.ts on the main job's model (bench/RESULTS.md): at 1 (the exact
- * conditional of a CD-trained associative memory) several digits' chains drift into other digits' modes.
+ * The label strength of a clamped chain by default: `'auto'`, chosen per class at sampling time
+ * by a pilot (see {@link chooseLabelStrength}). A fixed strength, the same for every digit, could
+ * not give every digit both its class and the variety of real digits (bench/RESULTS.md).
  */
-export const DEFAULT_LABEL_STRENGTH = 3;
+export const DEFAULT_LABEL_STRENGTH = 'auto';
 
 /**
  * What {@link Dbn.generate} draws. Each of `chains` chains runs `burnIn` Gibbs steps
@@ -45,9 +46,12 @@ export interface GenerateRequest extends GenerateOptions {
   /**
    * Weight of the clamped label in the top RBM's hidden input (see `AssociativeMemory.clamped`):
    * 1 samples the model's exact conditional `p(v | label)`; larger values sharpen it towards the
-   * label's digit at some cost in variety. Default {@link DEFAULT_LABEL_STRENGTH}. Ignored without `label`.
+   * label's digit at some cost in variety. `'auto'` (default, {@link DEFAULT_LABEL_STRENGTH}):
+   * per class, the smallest strength of `AUTO_LABEL_STRENGTH`'s ladder at which the model's own
+   * free-energy classifier gives 90 % of a pilot's samples p >= 0.9 of the class (see {@link chooseLabelStrength}).
+   * Ignored by the joint free chain.
    */
-  readonly labelStrength?: number;
+  readonly labelStrength?: number | 'auto';
   /**
    * The top-down pass (Hinton, Osindero & Teh 2006): `'sampled'` (default) draws binary states of
    * the top RBM's visible layer and of every layer below but the input, whose probabilities
@@ -64,7 +68,11 @@ export const generateRequestConstraints: Constraints = {
   burnIn: { kind: 'integer', min: 0 },
   thin: { kind: 'integer', min: 1 },
   chains: { kind: 'integer', min: 1 },
-  labelStrength: { kind: 'number', min: 0 },
+  labelStrength: {
+    kind: 'custom',
+    expected: "a finite number >= 0 or 'auto'",
+    check: (v) => v === 'auto' || (typeof v === 'number' && Number.isFinite(v) && v >= 0),
+  },
   downPass: { kind: 'enum', values: ['sampled', 'mean'] },
   freeLabel: { kind: 'enum', values: ['uniform', 'chain'] },
 };
@@ -95,11 +103,14 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
   const labelStrength = request.labelStrength ?? DEFAULT_LABEL_STRENGTH;
   if (mem !== undefined) {
     const states = sampled ? 'samples' : 'means';
-    const chain = { count, chains, burnIn, thin, random: rng, labelStrength, states } as const;
-    const top =
-      request.label === undefined && request.freeLabel !== 'chain'
-        ? uniformLabels(mem, chain)
-        : mem.sample({ ...chain, label: request.label }).features;
+    const chain = { count, chains, burnIn, thin, random: rng, states } as const;
+    const strengthOf = (label: number): number =>
+      labelStrength === 'auto' ? autoLabelStrength(dbn, label, rng, sampled).strength : labelStrength;
+    let top: HostMatrix;
+    if (request.label !== undefined)
+      top = mem.sample({ ...chain, label: request.label, labelStrength: strengthOf(request.label) }).features;
+    else if (request.freeLabel === 'chain') top = mem.sample(chain).features;
+    else top = uniformLabels(mem, chain, strengthOf);
     return downPass(dbn.layers, dbn.layers.length - 1, top, sampled, rng);
   }
   // a one-layer stack's top chain is over the input itself: its means are the samples
@@ -115,17 +126,45 @@ export function generateSamples(dbn: GenerativeStack, request: GenerateRequest, 
  * `count` feature samples, each of a class drawn uniformly from `random`, in the order drawn:
  * the clamped chains of each class drawn (at most `chains` side by side per class).
  */
-function uniformLabels(mem: AssociativeMemory, o: Omit<ChainOptions, 'label'>): HostMatrix {
+function uniformLabels(
+  mem: AssociativeMemory,
+  o: Omit<ChainOptions, 'label' | 'labelStrength'>,
+  strengthOf: (label: number) => number,
+): HostMatrix {
   const labels = Array.from({ length: o.count }, () => o.random.int(mem.classes));
   const nf = mem.nFeatures;
   const out = new Float32Array(o.count * nf);
   for (let k = 0; k < mem.classes; k++) {
     const rows = labels.flatMap((l, i) => (l === k ? [i] : []));
     if (rows.length === 0) continue;
-    const s = mem.sample({ ...o, label: k, count: rows.length, chains: Math.min(o.chains, rows.length) }).features;
+    const s = mem.sample({
+      ...o,
+      label: k,
+      labelStrength: strengthOf(k),
+      count: rows.length,
+      chains: Math.min(o.chains, rows.length),
+    }).features;
     rows.forEach((r, i) => out.set(s.data.subarray(i * nf, (i + 1) * nf), r * nf));
   }
   return { rows: o.count, cols: nf, data: out };
+}
+
+/**
+ * `labelStrength: 'auto'` for class `label` of `dbn`'s associative memory: {@link chooseLabelStrength}
+ * with the model's own recognition of a pilot sample — passed down to the input as `generate`
+ * does (`sampled` or mean pass), up again by each layer's `transform`, classified by free energy.
+ * `Dbn.generate({ label, seed })` makes this choice first, from a generator seeded with `seed`.
+ */
+export function autoLabelStrength(dbn: GenerativeStack, label: number, random: Random, sampled = true): StrengthChoice {
+  const mem = dbn.associative;
+  if (mem === undefined)
+    throw new NotFittedError(`An automatic label strength needs an associative top layer (the Dbn option 'associative').`);
+  const recognise = (features: HostMatrix): HostMatrix => {
+    let x = downPass(dbn.layers, dbn.layers.length - 1, features, sampled, random);
+    for (const layer of dbn.layers) x = layer.transform(x);
+    return mem.predictProba(x);
+  };
+  return chooseLabelStrength(mem, label, recognise, random);
 }
 
 /**

@@ -219,7 +219,11 @@ test.serial('bad flags and files: one line on stderr, non-zero exit, nothing ove
     [['sample', '--model', model, '--class', 'x', '--out', path.join(dir, 'c.png')], /--class must be 'all'/],
     [
       ['sample', '--model', model, '--class', '3', '--label-strength', '-1', '--out', path.join(dir, 'c.png')],
-      /--label-strength must be a number >= 0, got -1/,
+      /--label-strength must be 'auto' or a number >= 0, got '-1'/,
+    ],
+    [
+      ['sample', '--model', model, '--class', '3', '--label-strength', 'strong', '--out', path.join(dir, 'c.png')],
+      /--label-strength must be 'auto' or a number >= 0, got 'strong'/,
     ],
     [['sample', '--model', model, '--class', '3', '--down-pass', 'up', '--out', path.join(dir, 'c.png')], /down-pass.*up/],
     [[], /Name a command/],

@@ -22,7 +22,7 @@ export interface SampleArgs extends GlobalArgs, ComputeArgs {
   readonly 'burn-in'?: number | undefined;
   readonly thin?: number | undefined;
   readonly chains?: number | undefined;
-  readonly 'label-strength'?: number | undefined;
+  readonly 'label-strength'?: string | undefined;
   readonly 'down-pass'?: string | undefined;
 }
 
@@ -47,8 +47,8 @@ function builder(y: Argv): Argv<SampleArgs> {
     .option('thin', { type: 'number', describe: 'Gibbs steps between samples of one chain (default 100)' })
     .option('chains', { type: 'number', describe: 'chains run side by side (default: one per sample)' })
     .option('label-strength', {
-      type: 'number',
-      describe: `weight of the clamped label in the top layer (1: the model's exact conditional; default ${DEFAULT_LABEL_STRENGTH})`,
+      type: 'string',
+      describe: `weight of the clamped label in the top layer: a number (1: the model's exact conditional) or 'auto' (per class, the smallest at which the model recognises its own samples; default ${DEFAULT_LABEL_STRENGTH})`,
     })
     .option('down-pass', {
       type: 'string',
@@ -75,6 +75,15 @@ export function parseClass(flag: string | undefined, classes: number | undefined
   return [k];
 }
 
+/** `--label-strength`: 'auto' or a finite number >= 0. */
+export function parseLabelStrength(flag: string): number | 'auto' {
+  if (flag === 'auto') return 'auto';
+  const v = Number(flag);
+  if (flag.trim() === '' || !Number.isFinite(v) || v < 0)
+    throw new InvalidOptionError(`--label-strength must be 'auto' or a number >= 0, got '${flag}'.`);
+  return v;
+}
+
 function positive(flag: string, v: number | undefined, min: number): void {
   if (v !== undefined && (!Number.isSafeInteger(v) || v < min))
     throw new InvalidOptionError(`${flag} must be an integer >= ${min}, got ${v}.`);
@@ -96,7 +105,7 @@ export function sampleRows(
     ...(a['burn-in'] === undefined ? {} : { burnIn: a['burn-in'] }),
     ...(a.thin === undefined ? {} : { thin: a.thin }),
     ...(a.chains === undefined ? {} : { chains: a.chains }),
-    ...(a['label-strength'] === undefined ? {} : { labelStrength: a['label-strength'] }),
+    ...(a['label-strength'] === undefined ? {} : { labelStrength: parseLabelStrength(a['label-strength']) }),
     ...(a['down-pass'] === undefined ? {} : { downPass: a['down-pass'] as 'sampled' | 'mean' }),
   };
   if (classes === undefined) return dbn.generate({ ...base, seed: a.seed });
@@ -112,9 +121,7 @@ async function handler(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
   positive('--burn-in', a['burn-in'], 0);
   positive('--thin', a.thin, 1);
   positive('--chains', a.chains, 1);
-  const strength = a['label-strength'];
-  if (strength !== undefined && !(Number.isFinite(strength) && strength >= 0))
-    throw new InvalidOptionError(`--label-strength must be a number >= 0, got ${strength}.`);
+  if (a['label-strength'] !== undefined) parseLabelStrength(a['label-strength']);
   const out = a.out ?? (a.csv === undefined ? 'samples.png' : undefined);
   if (out !== undefined) checkWritable('--out', out, a.force);
   if (a.csv !== undefined) checkWritable('--csv', a.csv, a.force);

@@ -92,7 +92,7 @@ function builder(y: Argv): Argv<TrainArgs> {
     .option('associative-epochs', { type: 'number', describe: 'epochs of the associative memory (default: --epochs)', group: 'Model:' })
     .option('associative-k', {
       type: 'number',
-      describe: 'Gibbs steps of its CD-k (default: --k; 3 gives more varied samples at twice its training time)',
+      describe: 'Gibbs steps of its CD-k (default 3: more varied samples than CD-1, at about twice its training time)',
       group: 'Model:',
     })
     .option('finetune', {
