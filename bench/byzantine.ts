@@ -125,6 +125,9 @@ function byzantineGroup(aggregation: AggregationOptions, attack: Attack): Collec
     for (const p of parts) p.resolve();
   };
   return Array.from({ length: MEMBERS }, (_, member) => ({
+    roundRefused(): void {
+      if (member === 0) refusedRounds++;
+    },
     allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
       const key = `${position.stage}/${position.epoch}/${position.step}`;
       pending ??= { key, parts: [] };
@@ -155,9 +158,12 @@ const pretrainEpochs = Number(values.pretrain);
 const finetuneEpochs = Number(values.finetune);
 const seed = Number(values.seed);
 const results: Record<string, unknown>[] = [];
+/** Rounds the replicas skipped or rolled back (`Collective.roundRefused`, counted on member 0). */
+let refusedRounds = 0;
 for (const spec of values.runs.split(',')) {
   const [attack, ruleName] = spec.split(':') as [Attack, string];
   const group = byzantineGroup(ruleOf(ruleName), attack);
+  refusedRounds = 0;
   const t0 = performance.now();
   const layer = { nHidden: 500, epochs: pretrainEpochs, batchSize: 100 };
   const models = group.map(() => new Dbn({ nVisible: 784, layers: [layer, layer], backend, seed }));
@@ -169,7 +175,7 @@ for (const spec of values.runs.split(',')) {
     }),
   );
   const accuracy = models[0]!.evaluate(data.test!.x, data.test!.y as Int32Array).accuracy;
-  const row = { attack, rule: ruleName, seed, accuracy, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) };
+  const row = { attack, rule: ruleName, seed, accuracy, refusedRounds, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) };
   results.push(row);
   console.log(JSON.stringify(row));
   for (const m of models) m.dispose();

@@ -1,0 +1,93 @@
+/**
+ * The last check of a replica's combined rounds, made against the model's own weights: every
+ * replica holds the same weights and receives the same combined gradient, so every replica takes
+ * the same decision without talking.
+ *
+ * - **A cap relative to the weights.** Before a round's step, each weight matrix's gradient part
+ *   of the step, `learningRate × ‖Σ gradient‖ / rows`, is compared with the matrix's L2 norm; a
+ *   round whose ratio exceeds `maxStepRatio` (or is not finite) is skipped, like a round whose
+ *   numbers are not finite. Honest steps are far below the default (see `bench/step-ratio.ts`).
+ * - **Rollback.** The parameters and their optimiser state are copied before the step; if any of
+ *   them is not finite after it, the copy is restored and the round counts as skipped, so a replica
+ *   never trains on, or saves, non-finite weights.
+ */
+import type { RoundPosition } from './collective.js';
+
+/**
+ * Default largest ratio of a round's step to a weight matrix's norm: 10 times the largest honest
+ * one measured with `bench/step-ratio.ts` (about 2, in the first pretraining rounds, from small
+ * initial weights; later rounds move a matrix by a few percent of its norm or less).
+ */
+export const DEFAULT_MAX_STEP_RATIO = 20;
+
+/** The trainable state of a model, as host copies: its parameters and their optimiser state. */
+export interface RoundState {
+  /** Host buffers shaped like the state, for {@link readState} and {@link writeState}. */
+  stateBuffers(): Float32Array[];
+  readState(into: readonly Float32Array[]): void;
+  writeState(from: readonly Float32Array[]): void;
+  /**
+   * For each weight matrix: its index in the state buffers and the index of its gradient in the
+   * round's tensors.
+   */
+  readonly weightIndices: readonly { readonly state: number; readonly gradient: number }[];
+}
+
+/** Whether a round was applied, or skipped and why. */
+export type RoundOutcome = { readonly applied: true } | { readonly applied: false; readonly why: string };
+
+/** The L2 norm of `a` (accumulated in float64). */
+function norm(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
+  return Math.sqrt(s);
+}
+
+function allFinite(buffers: readonly Float32Array[]): boolean {
+  for (const b of buffers) for (let i = 0; i < b.length; i++) if (!Number.isFinite(b[i]!)) return false;
+  return true;
+}
+
+/** The checks of one training loop's rounds (one per epoch loop; it keeps the state copies). */
+export class RoundSafety {
+  private readonly saved: Float32Array[];
+  private readonly after: Float32Array[];
+
+  constructor(
+    private readonly state: RoundState,
+    private readonly maxStepRatio: number,
+  ) {
+    this.saved = state.stateBuffers();
+    this.after = state.stateBuffers();
+  }
+
+  /**
+   * Applies a combined round through `apply` when its step is within the cap, and rolls it back
+   * when it leaves any parameter non-finite. `gradients` are the round's combined tensors, `rows`
+   * its combined row count.
+   */
+  applyRound(
+    position: RoundPosition,
+    gradients: readonly Float32Array[],
+    rows: number,
+    learningRate: number,
+    apply: () => void,
+  ): RoundOutcome {
+    this.state.readState(this.saved);
+    const where = `round at epoch ${position.epoch} step ${position.step}`;
+    for (const [k, { state, gradient }] of this.state.weightIndices.entries()) {
+      const weightNorm = norm(this.saved[state]!);
+      const ratio = (learningRate * norm(gradients[gradient]!)) / rows / Math.max(weightNorm, Number.MIN_VALUE);
+      if (!(ratio <= this.maxStepRatio))
+        return {
+          applied: false,
+          why: `the combined ${where} would change weight matrix ${k} by ${ratio.toExponential(2)} times its norm (at most ${this.maxStepRatio}): skipped`,
+        };
+    }
+    apply();
+    this.state.readState(this.after);
+    if (allFinite(this.after)) return { applied: true };
+    this.state.writeState(this.saved);
+    return { applied: false, why: `the combined ${where} left non-finite parameters: rolled back to the state before it` };
+  }
+}
