@@ -36,3 +36,4 @@ export { AGGREGATE_KINDS, SUM, aggregateChunks, checkAggregation, krumSelection 
 export type { AggregateRule, AggregationOptions } from './robust.js';
 export { ContributionGuard, HARD_ELEMENT_CAP } from './contribution-guard.js';
 export type { GuardOptions } from './contribution-guard.js';
+export { reportingRounds } from './round-reports.js';
