@@ -1,15 +1,17 @@
 /**
  * How the owner of a chunk combines the members' parts of it: the plain sum, or a
  * Byzantine-robust rule — coordinate-wise trimmed mean or median over the members (Yin et al.
- * 2018, "Byzantine-robust distributed learning: towards optimal statistical rates"), or the mean
- * of the values closest to the median (Xie, Koyejo & Gupta 2018), or the mean of the whole parts
- * closest to each other (multi-Krum, Blanchard et al. 2017), optionally after clipping each member's part to a multiple of the median part norm. Robust results are
- * scaled by the member count, so they stand in for the sum the training loops expect (they
- * divide by the summed row count).
+ * 2018, "Byzantine-robust distributed learning: towards optimal statistical rates"), the mean of
+ * the values closest to the median (Xie, Koyejo & Gupta 2018), or a selection of whole parts: the
+ * parts closest to each other (multi-Krum, Blanchard et al. 2017) or the parts best aligned with
+ * each other (agreement) — optionally after clipping each member's part to a multiple of the median
+ * part norm. Robust results are scaled by the member count, so they stand in for the sum the
+ * training loops expect (they divide by the summed row count).
  *
  * Deterministic: a coordinate-wise rule sorts each coordinate's values, so the result does not
- * depend on the members' order; multi-Krum breaks ties by member order; the sum adds in member order (the order the caller passes, by id). The
- * chunk owner computes the result once and sends it to everyone, so every replica gets the same bits.
+ * depend on the members' order; a selection breaks ties by member order and adds the kept parts
+ * in member order; the sum adds in member order (the order the caller passes, by id). The chunk
+ * owner computes the result once and sends it to everyone, so every replica gets the same bits.
  */
 import { InvalidOptionError } from '../errors.js';
 
