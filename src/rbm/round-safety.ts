@@ -48,10 +48,15 @@ function allFinite(buffers: readonly Float32Array[]): boolean {
   return true;
 }
 
-/** The checks of one training loop's rounds (one per epoch loop; it keeps the state copies). */
+/**
+ * The checks of one training loop's rounds (one per epoch loop; it keeps the state copies). The
+ * state is read once before the first round and once after each applied round, which is the state
+ * before the next: between rounds of an epoch only the rounds change it.
+ */
 export class RoundSafety {
-  private readonly saved: Float32Array[];
-  private readonly after: Float32Array[];
+  private saved: Float32Array[];
+  private after: Float32Array[];
+  private savedIsCurrent = false;
 
   constructor(
     private readonly state: RoundState,
@@ -73,7 +78,8 @@ export class RoundSafety {
     learningRate: number,
     apply: () => void,
   ): RoundOutcome {
-    this.state.readState(this.saved);
+    if (!this.savedIsCurrent) this.state.readState(this.saved);
+    this.savedIsCurrent = true;
     const where = `round at epoch ${position.epoch} step ${position.step}`;
     for (const [k, { state, gradient }] of this.state.weightIndices.entries()) {
       const weightNorm = norm(this.saved[state]!);
@@ -86,7 +92,10 @@ export class RoundSafety {
     }
     apply();
     this.state.readState(this.after);
-    if (allFinite(this.after)) return { applied: true };
+    if (allFinite(this.after)) {
+      [this.saved, this.after] = [this.after, this.saved];
+      return { applied: true };
+    }
     this.state.writeState(this.saved);
     return { applied: false, why: `the combined ${where} left non-finite parameters: rolled back to the state before it` };
   }
