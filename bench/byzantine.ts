@@ -20,7 +20,7 @@
  * with patience 8, minibatch 100 over all replicas), bundled digits 8,000 train / 2,000 test, each
  * replica on 1/5 of the rows.
  *
- * Rules: sum, trimmed-mean, median, mean-around-median, multi-krum, agreement (trim 1), each optionally with
+ * Rules: sum, trimmed-mean, median, mean-around-median, multi-krum (trim 1), each optionally with
  * `+clipC` (`--clip-norm C`, e.g. `mean-around-median+clip2`). `--seed S` seeds the models (every
  * replica starts from the same weights and shuffles its own shard) and the random attack; seed 1
  * is what the bench always ran.
@@ -58,7 +58,6 @@ function ruleOf(name: string): AggregationOptions {
   if (name === 'trimmed-mean') return { rule: { kind: 'trimmed-mean', trim: 1 } };
   if (name === 'mean-around-median') return { rule: { kind: 'mean-around-median', trim: 1 } };
   if (name === 'multi-krum') return { rule: { kind: 'multi-krum', trim: 1 } };
-  if (name === 'agreement') return { rule: { kind: 'agreement', trim: 1 } };
   const clipped = /^(.+)\+clip([0-9.]+)$/.exec(name);
   if (clipped !== null) return { ...ruleOf(clipped[1]!), clipNorm: Number(clipped[2]) };
   throw new Error(`unknown rule ${name}`);

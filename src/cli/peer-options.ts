@@ -84,13 +84,13 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
     .option('aggregate', {
       type: 'string',
       describe:
-        "how the peers' gradients are combined: sum (default), trimmed-mean, median, mean-around-median, multi-krum or agreement (robust to a lying peer; recommended between organisations, see docs/security.md)",
+        "how the peers' gradients are combined: sum (default), trimmed-mean, median, mean-around-median or multi-krum (robust to a lying peer; recommended between organisations, see docs/security.md)",
       group: GROUP,
     })
     .option('trim', {
       type: 'number',
       describe:
-        'with --aggregate trimmed-mean: values dropped at each end per coordinate; with mean-around-median: values dropped farthest from the median; with multi-krum: whole parts dropped farthest from the others; with agreement: whole parts dropped least aligned with the others (default 1)',
+        'with --aggregate trimmed-mean: values dropped at each end per coordinate; with mean-around-median: values dropped farthest from the median; with multi-krum: whole parts dropped farthest from the others (default 1)',
       group: GROUP,
     })
     .option('clip-norm', {
@@ -273,7 +273,7 @@ function aggregationOf(args: PeerArgs): { aggregation?: AggregationOptions } {
       `--aggregate must be ${AGGREGATE_KINDS.slice(0, -1).join(', ')} or ${AGGREGATE_KINDS.at(-1)}, got '${kind}'.`,
     );
   if (args.trim !== undefined && (kind === 'sum' || kind === 'median'))
-    throw new InvalidOptionError('--trim needs --aggregate trimmed-mean, mean-around-median, multi-krum or agreement.');
+    throw new InvalidOptionError('--trim needs --aggregate trimmed-mean, mean-around-median or multi-krum.');
   if (args.trim !== undefined && (!Number.isSafeInteger(args.trim) || args.trim < 1 || args.trim > 64))
     throw new InvalidOptionError(`--trim must be an integer in [1, 64], got ${args.trim}.`);
   const clip = args['clip-norm'];

@@ -3,9 +3,8 @@
  * Byzantine-robust rule — coordinate-wise trimmed mean or median over the members (Yin et al.
  * 2018, "Byzantine-robust distributed learning: towards optimal statistical rates"), the mean of
  * the values closest to the median (Xie, Koyejo & Gupta 2018), or a selection of whole parts: the
- * parts closest to each other (multi-Krum, Blanchard et al. 2017) or the parts best aligned with
- * each other (agreement) — optionally after clipping each member's part to a multiple of the median
- * part norm. Robust results are scaled by the member count, so they stand in for the sum the
+ * parts closest to each other (multi-Krum, Blanchard et al. 2017) — optionally after clipping each
+ * member's part to a multiple of the median part norm. Robust results are scaled by the member count, so they stand in for the sum the
  * training loops expect (they divide by the summed row count).
  *
  * Deterministic: a coordinate-wise rule sorts each coordinate's values, so the result does not
@@ -36,15 +35,7 @@ export type AggregateRule =
    * averaged is unbiased honest gradients (a coordinate-wise median is biased where the per-member
    * values are skewed, as sparse per-pixel gradients are).
    */
-  | { readonly kind: 'multi-krum'; readonly trim: number }
-  /**
-   * Whole parts by direction: each part is scored by the sum of its cosine similarities to the
-   * other parts, and the mean of the `N − trim` best-scored parts is kept (ties go to the earlier
-   * member). Honest gradients share the mean gradient's direction even where their noise is larger
-   * than it, so a sign-flipped part of typical norm — as near the others as an honest one, so kept
-   * by multi-Krum — has the lowest score; norms are ignored, so use it with `clipNorm`.
-   */
-  | { readonly kind: 'agreement'; readonly trim: number };
+  | { readonly kind: 'multi-krum'; readonly trim: number };
 
 /** The aggregation of a group's rounds. */
 export interface AggregationOptions {
@@ -58,14 +49,7 @@ export interface AggregationOptions {
 }
 
 /** The names of the rules, as `--aggregate` takes them. */
-export const AGGREGATE_KINDS: readonly AggregateRule['kind'][] = [
-  'sum',
-  'trimmed-mean',
-  'median',
-  'mean-around-median',
-  'multi-krum',
-  'agreement',
-];
+export const AGGREGATE_KINDS: readonly AggregateRule['kind'][] = ['sum', 'trimmed-mean', 'median', 'mean-around-median', 'multi-krum'];
 
 /** Plain summation (the default). */
 export const SUM: AggregationOptions = { rule: { kind: 'sum' } };
@@ -103,13 +87,13 @@ export function aggregateChunks(parts: readonly Float32Array[], options: Aggrega
     for (const part of inputs) for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!;
     return;
   }
-  if ((rule.kind === 'multi-krum' || rule.kind === 'agreement') && members <= 2) {
+  if (rule.kind === 'multi-krum' && members <= 2) {
     // Two parts are each other's only neighbour: nothing tells a liar apart, so they are summed.
     for (const part of inputs) for (let i = 0; i < out.length; i++) out[i] = out[i]! + part[i]!;
     return;
   }
-  if (rule.kind === 'multi-krum' || rule.kind === 'agreement') {
-    meanOfParts(inputs, rule.kind === 'multi-krum' ? krumSelection(inputs, rule.trim) : agreementSelection(inputs, rule.trim), out);
+  if (rule.kind === 'multi-krum') {
+    meanOfParts(inputs, krumSelection(inputs, rule.trim), out);
     return;
   }
   const column = new Float64Array(members);
@@ -122,10 +106,7 @@ export function aggregateChunks(parts: readonly Float32Array[], options: Aggrega
 }
 
 /** The per-coordinate estimate of a robust rule, over a sorted column of `members` values. */
-function columnRule(
-  rule: Exclude<AggregateRule, { kind: 'sum' | 'multi-krum' | 'agreement' }>,
-  members: number,
-): (sorted: Float64Array) => number {
+function columnRule(rule: Exclude<AggregateRule, { kind: 'sum' | 'multi-krum' }>, members: number): (sorted: Float64Array) => number {
   if (rule.kind === 'median') return median;
   if (rule.kind === 'trimmed-mean') {
     const trim = Math.min(rule.trim, Math.floor((members - 1) / 2));
@@ -176,31 +157,6 @@ export function krumSelection(parts: readonly Float32Array[], trim: number): num
   });
   const order = scores.map((_, m) => m).sort((a, b) => scores[a]! - scores[b]! || a - b);
   return order.slice(0, Math.max(1, members - trim)).sort((a, b) => a - b);
-}
-
-/**
- * The indices (ascending) of the `max(1, N − trim)` parts whose summed cosine similarity to the
- * other parts is highest (a zero part has similarity 0 to all), the earlier member first on a tie.
- */
-export function agreementSelection(parts: readonly Float32Array[], trim: number): number[] {
-  const members = parts.length;
-  const norms = parts.map(l2Norm);
-  const scores = new Float64Array(members);
-  for (let a = 0; a < members; a++)
-    for (let b = a + 1; b < members; b++) {
-      const denominator = norms[a]! * norms[b]!;
-      const cosine = denominator > 0 ? dot(parts[a]!, parts[b]!) / denominator : 0;
-      scores[a] = scores[a]! + cosine;
-      scores[b] = scores[b]! + cosine;
-    }
-  const order = [...scores.keys()].sort((a, b) => scores[b]! - scores[a]! || a - b);
-  return order.slice(0, Math.max(1, members - trim)).sort((a, b) => a - b);
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }
 
 function squaredDistance(a: Float32Array, b: Float32Array): number {

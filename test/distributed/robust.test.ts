@@ -1,6 +1,6 @@
 /** The aggregation rules and the contribution guard of the rounds, as pure functions. */
 import test from 'ava';
-import { ContributionGuard, aggregateChunks, agreementSelection, checkAggregation, krumSelection } from '../../src/distributed/index.js';
+import { ContributionGuard, aggregateChunks, checkAggregation, krumSelection } from '../../src/distributed/index.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { PLAN_STEP } from '../../src/rbm/collective.js';
 
@@ -76,24 +76,6 @@ test('multi-Krum breaks score ties by member order, and sums two parts', (t) => 
   aggregateChunks([f32(3), f32(1e6)], { rule: { kind: 'multi-krum', trim: 1 } }, out);
   t.is(out[0], 1e6 + 3);
   t.throws(() => checkAggregation({ rule: { kind: 'multi-krum', trim: 0 } }), { instanceOf: InvalidOptionError, message: /trim/ });
-});
-
-test('agreement drops the part least aligned with the others: a sign-flipped part of typical norm that multi-Krum keeps', (t) => {
-  // Honest parts share the direction e0 under noise of their own along other axes (as in many dimensions); member 1 is noisier.
-  // The liar sends member 0's part negated.
-  const parts = [f32(1, 3, 0, 0, 0), f32(1, 0, 5, 0, 0), f32(1, 0, 0, 3, 0), f32(1, 0, 0, 0, 3), f32(-1, -3, 0, 0, 0)];
-  // Squared distances: honest pairs 18 (34 with member 1), the liar 40 from member 0, 38 from member 1, 22 from 2 and 3.
-  // Krum scores (2 nearest): 36, 68, 36, 36, 44: the noisy honest member 1 goes, the liar stays.
-  t.deepEqual(krumSelection(parts, 1), [0, 2, 3, 4]);
-  // Cosine sums: 0.062 + 0.2 - 1 = -0.738, 0.124, 0.162, 0.162 and -1 - 0.062 - 0.2 = -1.262: the liar goes.
-  t.deepEqual(agreementSelection(parts, 1), [0, 1, 2, 3]);
-  const out = new Float32Array(5);
-  aggregateChunks(parts, { rule: { kind: 'agreement', trim: 1 } }, out);
-  // 5 x the mean of the four honest parts: (4, 3, 5, 3, 3) x 5 / 4.
-  t.deepEqual([...out], [5, 3.75, 6.25, 3.75, 3.75]);
-  // A zero part is aligned with nothing: it goes first.
-  t.deepEqual(agreementSelection([f32(1, 1), f32(1, 1), f32(0, 0), f32(1, 1)], 1), [0, 1, 3]);
-  t.throws(() => checkAggregation({ rule: { kind: 'agreement', trim: 0 } }), { instanceOf: InvalidOptionError, message: /trim/ });
 });
 
 test('robust rules give the same bits whatever the order of the members', (t) => {
