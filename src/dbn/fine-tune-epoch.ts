@@ -128,10 +128,10 @@ export async function collectiveFineTuneEpoch(e: FineTuneEpoch, collective: Coll
     scalars[0] = n;
     await collective.allReduce({ stage: 0, epoch: e.epoch, step }, grads, scalars);
     if (scalars[0]! > 0) {
-      const outcome = safety.applyRound({ stage: 0, epoch: e.epoch, step }, grads, scalars[0]!, e.update.learningRate, () => {
-        net.writeGradient(grads);
-        net.applyGradient(e.update, 1 / scalars[0]!);
-      });
+      net.writeGradient(grads);
+      const outcome = safety.applyRound({ stage: 0, epoch: e.epoch, step }, scalars[0]!, e.update.learningRate, () =>
+        net.applyGradient(e.update, 1 / scalars[0]!),
+      );
       if (!outcome.applied) collective.roundRefused?.({ stage: 0, epoch: e.epoch, step }, outcome.why);
     }
     if (e.onBatch) await e.onBatch({ epoch: e.epoch, batch: step, batches: rounds, loss });

@@ -261,8 +261,16 @@ export class FeedForwardNet implements RoundState {
   }
 
   /** The round-safety state ({@link RoundState}): per layer weights then bias, then their velocities in the same order. */
-  get weightIndices(): { state: number; gradient: number }[] {
-    return this.shapes.map((_, i) => ({ state: 2 * i, gradient: 2 * i }));
+  weightSquares(): number[] {
+    return this.W.map((t) => this.backend.sumSquares(t));
+  }
+
+  gradientSquares(): number[] {
+    return this.gW.map((t) => this.backend.sumSquares(t));
+  }
+
+  parametersFinite(): boolean {
+    return [...this.W, ...this.bias].every((t) => Number.isFinite(this.backend.sumSquares(t)));
   }
 
   stateBuffers(): Float32Array[] {

@@ -211,7 +211,19 @@ export class CdTrainer implements RoundState {
   }
 
   /** The round-safety state ({@link RoundState}): `[weights, visibleBias, hiddenBias]` then their velocities. */
-  readonly weightIndices = [{ state: 0, gradient: 0 }] as const;
+  weightSquares(): number[] {
+    return [this.backend.sumSquares(this.units.params.weights)];
+  }
+
+  gradientSquares(): number[] {
+    return [this.backend.sumSquares(this.grad.weights)];
+  }
+
+  parametersFinite(): boolean {
+    return this.stateTensors()
+      .slice(0, 3)
+      .every((t) => Number.isFinite(this.backend.sumSquares(t)));
+  }
 
   stateBuffers(): Float32Array[] {
     return [...this.gradientBuffers(), ...this.gradientBuffers()];

@@ -97,10 +97,10 @@ export async function collectiveEpoch(context: EpochContext, x: HostMatrix, epoc
     scalars[0] = n;
     await collective.allReduce({ stage: 0, epoch, step }, grads, scalars);
     if (scalars[0]! > 0) {
-      const outcome = safety.applyRound({ stage: 0, epoch, step }, grads, scalars[0]!, learningRateAt(options, epoch), () => {
-        trainer.writeGradient(grads);
-        context.apply(epoch, 1 / scalars[0]!);
-      });
+      trainer.writeGradient(grads);
+      const outcome = safety.applyRound({ stage: 0, epoch, step }, scalars[0]!, learningRateAt(options, epoch), () =>
+        context.apply(epoch, 1 / scalars[0]!),
+      );
       if (!outcome.applied) collective.roundRefused?.({ stage: 0, epoch, step }, outcome.why);
     }
     if (context.onBatch) await context.onBatch({ epoch, batch: step, batches: rounds, reconstructionError: err });

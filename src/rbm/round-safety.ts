@@ -20,33 +20,28 @@ import type { RoundPosition } from './collective.js';
  */
 export const DEFAULT_MAX_STEP_RATIO = 20;
 
-/** The trainable state of a model, as host copies: its parameters and their optimiser state. */
+/** The trainable state of a model: its parameters and their optimiser state. */
 export interface RoundState {
-  /** Host buffers shaped like the state, for {@link readState} and {@link writeState}. */
+  /**
+   * Host buffers shaped like the state, for {@link readState} and {@link writeState}: the
+   * parameters, then their velocities in the same order.
+   */
   stateBuffers(): Float32Array[];
   readState(into: readonly Float32Array[]): void;
   writeState(from: readonly Float32Array[]): void;
+  /** The sum of squares of each weight matrix (computed by the backend, where the tensors live). */
+  weightSquares(): number[];
+  /** The sum of squares of each weight matrix's gradient, as last written (same order). */
+  gradientSquares(): number[];
   /**
-   * For each weight matrix: its index in the state buffers and the index of its gradient in the
-   * round's tensors.
+   * Whether every parameter is finite (the backend's sum of squares of each is). A momentum step
+   * adds the new velocity to the parameters, so a non-finite velocity shows there too.
    */
-  readonly weightIndices: readonly { readonly state: number; readonly gradient: number }[];
+  parametersFinite(): boolean;
 }
 
 /** Whether a round was applied, or skipped and why. */
 export type RoundOutcome = { readonly applied: true } | { readonly applied: false; readonly why: string };
-
-/** The L2 norm of `a` (accumulated in float64). */
-function norm(a: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * a[i]!;
-  return Math.sqrt(s);
-}
-
-function allFinite(buffers: readonly Float32Array[]): boolean {
-  for (const b of buffers) for (let i = 0; i < b.length; i++) if (!Number.isFinite(b[i]!)) return false;
-  return true;
-}
 
 /**
  * The checks of one training loop's rounds (one per epoch loop; it keeps the state copies). The
@@ -67,23 +62,18 @@ export class RoundSafety {
   }
 
   /**
-   * Applies a combined round through `apply` when its step is within the cap, and rolls it back
-   * when it leaves any parameter non-finite. `gradients` are the round's combined tensors, `rows`
-   * its combined row count.
+   * Applies a combined round, whose gradient the caller has written to the model, through
+   * `apply` when its step is within the cap, and rolls it back when it leaves any parameter
+   * non-finite. `rows` is the round's combined row count.
    */
-  applyRound(
-    position: RoundPosition,
-    gradients: readonly Float32Array[],
-    rows: number,
-    learningRate: number,
-    apply: () => void,
-  ): RoundOutcome {
+  applyRound(position: RoundPosition, rows: number, learningRate: number, apply: () => void): RoundOutcome {
     if (!this.savedIsCurrent) this.state.readState(this.saved);
     this.savedIsCurrent = true;
     const where = `round at epoch ${position.epoch} step ${position.step}`;
-    for (const [k, { state, gradient }] of this.state.weightIndices.entries()) {
-      const weightNorm = norm(this.saved[state]!);
-      const ratio = (learningRate * norm(gradients[gradient]!)) / rows / Math.max(weightNorm, Number.MIN_VALUE);
+    const weights = this.state.weightSquares();
+    const gradients = this.state.gradientSquares();
+    for (const [k, squares] of weights.entries()) {
+      const ratio = (learningRate * Math.sqrt(gradients[k]!)) / rows / Math.max(Math.sqrt(squares), Number.MIN_VALUE);
       if (!(ratio <= this.maxStepRatio))
         return {
           applied: false,
@@ -91,8 +81,8 @@ export class RoundSafety {
         };
     }
     apply();
-    this.state.readState(this.after);
-    if (allFinite(this.after)) {
+    if (this.state.parametersFinite()) {
+      this.state.readState(this.after);
       [this.saved, this.after] = [this.after, this.saved];
       return { applied: true };
     }
