@@ -20,7 +20,12 @@
  * with patience 8, minibatch 100 over all replicas), bundled digits 8,000 train / 2,000 test, each
  * replica on 1/5 of the rows.
  *
- * Usage: tsx bench/byzantine.ts [--runs clean:sum,flip4:sum,flip4:trimmed-mean,...] [--pretrain 5] [--finetune 30]
+ * Rules: sum, trimmed-mean, median, mean-around-median, multi-krum (trim 1), each optionally with
+ * `+clipC` (`--clip-norm C`, e.g. `mean-around-median+clip2`). `--seed S` seeds the models (every
+ * replica starts from the same weights and shuffles its own shard) and the random attack; seed 1
+ * is what the bench always ran.
+ *
+ * Usage: tsx bench/byzantine.ts [--runs clean:sum,flip4:sum,flip4:trimmed-mean,...] [--pretrain 5] [--finetune 30] [--seed 1]
  * Prints one JSON line per run, then a summary line.
  */
 import { parseArgs } from 'node:util';
@@ -39,6 +44,7 @@ const { values } = parseArgs({
     },
     pretrain: { type: 'string', default: '5' },
     finetune: { type: 'string', default: '30' },
+    seed: { type: 'string', default: '1' },
   },
 });
 const MEMBERS = 5;
@@ -51,6 +57,9 @@ function ruleOf(name: string): AggregationOptions {
   if (name === 'median') return { rule: { kind: 'median' } };
   if (name === 'trimmed-mean') return { rule: { kind: 'trimmed-mean', trim: 1 } };
   if (name === 'mean-around-median') return { rule: { kind: 'mean-around-median', trim: 1 } };
+  if (name === 'multi-krum') return { rule: { kind: 'multi-krum', trim: 1 } };
+  const clipped = /^(.+)\+clip([0-9.]+)$/.exec(name);
+  if (clipped !== null) return { ...ruleOf(clipped[1]!), clipNorm: Number(clipped[2]) };
   throw new Error(`unknown rule ${name}`);
 }
 
@@ -82,7 +91,7 @@ function poison(attack: Attack, own: Float32Array, honest: readonly Float32Array
 
 /** `MEMBERS` collectives over each other: chunked aggregation as the exchange does, member 4 attacking minibatch rounds. */
 function byzantineGroup(aggregation: AggregationOptions, attack: Attack): Collective[] {
-  const rng = new Random(99);
+  const rng = new Random(98 + seed);
   let pending:
     | { key: string; parts: { tensors: readonly Float32Array[]; scalars: Float64Array; resolve: () => void; member: number }[] }
     | undefined;
@@ -116,6 +125,9 @@ function byzantineGroup(aggregation: AggregationOptions, attack: Attack): Collec
     for (const p of parts) p.resolve();
   };
   return Array.from({ length: MEMBERS }, (_, member) => ({
+    roundRefused(): void {
+      if (member === 0) refusedRounds++;
+    },
     allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
       const key = `${position.stage}/${position.epoch}/${position.step}`;
       pending ??= { key, parts: [] };
@@ -144,13 +156,17 @@ const { backend, reason } = defaultBackend();
 const trainY = data.train.y as Int32Array;
 const pretrainEpochs = Number(values.pretrain);
 const finetuneEpochs = Number(values.finetune);
+const seed = Number(values.seed);
 const results: Record<string, unknown>[] = [];
+/** Rounds the replicas skipped or rolled back (`Collective.roundRefused`, counted on member 0). */
+let refusedRounds = 0;
 for (const spec of values.runs.split(',')) {
   const [attack, ruleName] = spec.split(':') as [Attack, string];
   const group = byzantineGroup(ruleOf(ruleName), attack);
+  refusedRounds = 0;
   const t0 = performance.now();
   const layer = { nHidden: 500, epochs: pretrainEpochs, batchSize: 100 };
-  const models = group.map(() => new Dbn({ nVisible: 784, layers: [layer, layer], backend, seed: 1 }));
+  const models = group.map(() => new Dbn({ nVisible: 784, layers: [layer, layer], backend, seed }));
   await Promise.all(
     models.map(async (m, k) => {
       const part = shard(data.train.x, trainY, k);
@@ -159,7 +175,7 @@ for (const spec of values.runs.split(',')) {
     }),
   );
   const accuracy = models[0]!.evaluate(data.test!.x, data.test!.y as Int32Array).accuracy;
-  const row = { attack, rule: ruleName, accuracy, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) };
+  const row = { attack, rule: ruleName, seed, accuracy, refusedRounds, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) };
   results.push(row);
   console.log(JSON.stringify(row));
   for (const m of models) m.dispose();
@@ -171,6 +187,7 @@ console.log(
     attacker: ATTACKER,
     pretrainEpochs,
     finetuneEpochs,
+    seed,
     backend: reason,
     machine: machine(),
     results,

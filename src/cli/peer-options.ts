@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Argv } from 'yargs';
-import type { AggregateRule, AggregationOptions, PeerGroupOptions } from '../distributed/index.js';
+import { AGGREGATE_KINDS, type AggregateRule, type AggregationOptions, type PeerGroupOptions } from '../distributed/index.js';
 import { InvalidOptionError } from '../errors.js';
 import { parseSeed, readAllowlist, readKeyPair } from '../sync/index.js';
 import type { KeyPair } from '../sync/index.js';
@@ -84,13 +84,13 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
     .option('aggregate', {
       type: 'string',
       describe:
-        "how the peers' gradients are combined: sum (default), trimmed-mean, median or mean-around-median (robust to a lying peer; recommended between organisations, see docs/security.md)",
+        "how the peers' gradients are combined: sum (default), trimmed-mean, median, mean-around-median or multi-krum (robust to a lying peer; recommended between organisations, see docs/security.md)",
       group: GROUP,
     })
     .option('trim', {
       type: 'number',
       describe:
-        'with --aggregate trimmed-mean: values dropped at each end per coordinate; with mean-around-median: values dropped farthest from the median (default 1)',
+        'with --aggregate trimmed-mean: values dropped at each end per coordinate; with mean-around-median: values dropped farthest from the median; with multi-krum: whole parts dropped farthest from the others (default 1)',
       group: GROUP,
     })
     .option('clip-norm', {
@@ -267,18 +267,20 @@ function resolveTiming(args: PeerArgs): { heartbeatMs: number; peerTimeoutMs: nu
 
 /** `--aggregate`, `--trim`, `--clip-norm` as the group's aggregation option (absent for the plain sum). */
 function aggregationOf(args: PeerArgs): { aggregation?: AggregationOptions } {
-  const kind = args.aggregate ?? 'sum';
-  if (kind !== 'sum' && kind !== 'trimmed-mean' && kind !== 'median' && kind !== 'mean-around-median')
-    throw new InvalidOptionError(`--aggregate must be sum, trimmed-mean, median or mean-around-median, got '${kind}'.`);
-  const trimmed = kind === 'trimmed-mean' || kind === 'mean-around-median';
-  if (args.trim !== undefined && !trimmed) throw new InvalidOptionError('--trim needs --aggregate trimmed-mean or mean-around-median.');
+  const kind = (args.aggregate ?? 'sum') as AggregateRule['kind'];
+  if (!AGGREGATE_KINDS.includes(kind))
+    throw new InvalidOptionError(
+      `--aggregate must be ${AGGREGATE_KINDS.slice(0, -1).join(', ')} or ${AGGREGATE_KINDS.at(-1)}, got '${kind}'.`,
+    );
+  if (args.trim !== undefined && (kind === 'sum' || kind === 'median'))
+    throw new InvalidOptionError('--trim needs --aggregate trimmed-mean, mean-around-median or multi-krum.');
   if (args.trim !== undefined && (!Number.isSafeInteger(args.trim) || args.trim < 1 || args.trim > 64))
     throw new InvalidOptionError(`--trim must be an integer in [1, 64], got ${args.trim}.`);
   const clip = args['clip-norm'];
   if (clip !== undefined && !(Number.isFinite(clip) && clip > 0))
     throw new InvalidOptionError(`--clip-norm must be a number > 0 (a multiple of the median part norm), got ${clip}.`);
   if (kind === 'sum' && clip === undefined) return {};
-  const rule: AggregateRule = trimmed ? { kind, trim: args.trim ?? 1 } : { kind };
+  const rule: AggregateRule = kind === 'sum' || kind === 'median' ? { kind } : { kind, trim: args.trim ?? 1 };
   return { aggregation: { rule, ...(clip === undefined ? {} : { clipNorm: clip }) } };
 }
 

@@ -4,6 +4,7 @@
  */
 import type { RandomSource } from '../random.js';
 import { type Collective, batchBounds, planEpoch } from '../rbm/collective.js';
+import { DEFAULT_MAX_STEP_RATIO, RoundSafety } from '../rbm/round-safety.js';
 import type { HostMatrix } from '../validate.js';
 import type { DropoutRates, FeedForwardNet, UpdateOptions } from './network.js';
 import type { FineTuneBatchInfo } from './options.js';
@@ -105,6 +106,7 @@ export async function collectiveFineTuneEpoch(e: FineTuneEpoch, collective: Coll
   const order = e.rng.permutation(x.rows);
   const grads = net.gradientBuffers();
   const scalars = new Float64Array(1);
+  const safety = new RoundSafety(net, collective.maxStepRatio ?? DEFAULT_MAX_STEP_RATIO);
   let lossSum = 0;
   let correct = 0;
   let rows = 0;
@@ -127,7 +129,10 @@ export async function collectiveFineTuneEpoch(e: FineTuneEpoch, collective: Coll
     await collective.allReduce({ stage: 0, epoch: e.epoch, step }, grads, scalars);
     if (scalars[0]! > 0) {
       net.writeGradient(grads);
-      net.applyGradient(e.update, 1 / scalars[0]!);
+      const outcome = safety.applyRound({ stage: 0, epoch: e.epoch, step }, scalars[0]!, e.update.learningRate, () =>
+        net.applyGradient(e.update, 1 / scalars[0]!),
+      );
+      if (!outcome.applied) collective.roundRefused?.({ stage: 0, epoch: e.epoch, step }, outcome.why);
     }
     if (e.onBatch) await e.onBatch({ epoch: e.epoch, batch: step, batches: rounds, loss });
     if (e.signal?.aborted) return { lossSum, correct, rows, aborted: true };

@@ -10,6 +10,7 @@
  */
 import type { Backend, Tensor } from '../kernels/backend.js';
 import type { RandomSource } from '../random.js';
+import type { RoundState } from '../rbm/round-safety.js';
 import type { HostMatrix } from '../validate.js';
 
 /** Activation of a hidden layer of the fine-tuned network. */
@@ -124,7 +125,7 @@ const INFERENCE_CHUNK = 1000;
  * A dense network `nIn → hidden… → classes` with a softmax output. Parameters, velocities, a
  * copy of the best parameters (for early stopping) and gradients live on the backend.
  */
-export class FeedForwardNet {
+export class FeedForwardNet implements RoundState {
   /** Layer shapes, the softmax head last. */
   readonly shapes: readonly DenseShape[];
   private readonly W: Tensor[];
@@ -257,6 +258,37 @@ export class FeedForwardNet {
       b.momentumStep(this.W[i]!, this.vW[i]!, this.gW[i]!, { ...upd, gradScale });
       b.momentumStep(this.bias[i]!, this.vb[i]!, this.gb[i]!, { ...upd, weightDecay: 0, gradScale });
     }
+  }
+
+  /** The round-safety state ({@link RoundState}): per layer weights then bias, then their velocities in the same order. */
+  weightSquares(): number[] {
+    return this.W.map((t) => this.backend.sumSquares(t));
+  }
+
+  gradientSquares(): number[] {
+    return this.gW.map((t) => this.backend.sumSquares(t));
+  }
+
+  parametersFinite(): boolean {
+    return [...this.W, ...this.bias].every((t) => Number.isFinite(this.backend.sumSquares(t)));
+  }
+
+  stateBuffers(): Float32Array[] {
+    return [...this.gradientBuffers(), ...this.gradientBuffers()];
+  }
+
+  readState(into: readonly Float32Array[]): void {
+    this.stateTensors().forEach((t, i) => this.backend.read(t, into[i]!));
+  }
+
+  writeState(from: readonly Float32Array[]): void {
+    this.stateTensors().forEach((t, i) => this.backend.write(t, from[i]!));
+  }
+
+  private stateTensors(): Tensor[] {
+    const params = this.shapes.flatMap((_, i) => [this.W[i]!, this.bias[i]!]);
+    const velocities = this.shapes.flatMap((_, i) => [this.vW[i]!, this.vb[i]!]);
+    return [...params, ...velocities];
   }
 
   /** Host buffers shaped like the gradient tensors: per layer, weights then bias. */

@@ -32,7 +32,8 @@ export {
   samplesPerGroup,
 } from './async/peer-fingerprint.js';
 // Byzantine-robust aggregation and the contribution guard of the rounds.
-export { SUM, aggregateChunks, checkAggregation } from './robust.js';
+export { AGGREGATE_KINDS, SUM, aggregateChunks, checkAggregation, krumSelection } from './robust.js';
 export type { AggregateRule, AggregationOptions } from './robust.js';
 export { ContributionGuard, HARD_ELEMENT_CAP } from './contribution-guard.js';
 export type { GuardOptions } from './contribution-guard.js';
+export { reportingRounds } from './round-reports.js';

@@ -11,6 +11,7 @@ import type { HostMatrix } from '../validate.js';
 import type { Conditionals } from './conditionals.js';
 import { DiscriminativeGradient } from './discriminative.js';
 import { learningRateAt, momentumAt, type ResolvedRbmOptions } from './options.js';
+import type { RoundState } from './round-safety.js';
 import type { SoftmaxGroup } from './softmax-group.js';
 import { Workspace } from './workspace.js';
 
@@ -21,7 +22,7 @@ export interface ParameterShaped {
   readonly hiddenBias: Tensor;
 }
 
-export class CdTrainer {
+export class CdTrainer implements RoundState {
   /** Momentum velocities of the parameters. */
   readonly velocity: ParameterShaped;
   /** The gradient of the last minibatch (written by {@link gradient}). */
@@ -207,6 +208,39 @@ export class CdTrainer {
     this.backend.write(this.grad.weights, from[0]!);
     this.backend.write(this.grad.visibleBias, from[1]!);
     this.backend.write(this.grad.hiddenBias, from[2]!);
+  }
+
+  /** The round-safety state ({@link RoundState}): `[weights, visibleBias, hiddenBias]` then their velocities. */
+  weightSquares(): number[] {
+    return [this.backend.sumSquares(this.units.params.weights)];
+  }
+
+  gradientSquares(): number[] {
+    return [this.backend.sumSquares(this.grad.weights)];
+  }
+
+  parametersFinite(): boolean {
+    return this.stateTensors()
+      .slice(0, 3)
+      .every((t) => Number.isFinite(this.backend.sumSquares(t)));
+  }
+
+  stateBuffers(): Float32Array[] {
+    return [...this.gradientBuffers(), ...this.gradientBuffers()];
+  }
+
+  readState(into: readonly Float32Array[]): void {
+    this.stateTensors().forEach((t, i) => this.backend.read(t, into[i]!));
+  }
+
+  writeState(from: readonly Float32Array[]): void {
+    this.stateTensors().forEach((t, i) => this.backend.write(t, from[i]!));
+  }
+
+  private stateTensors(): Tensor[] {
+    const { params } = this.units;
+    const v = this.velocity;
+    return [params.weights, params.visibleBias, params.hiddenBias, v.weights, v.visibleBias, v.hiddenBias];
   }
 
   /** The mean of the sparsity estimate `q`: the mean hidden activation an epoch reports. */

@@ -52,6 +52,14 @@ export interface Collective {
    * where it enters that epoch. `undefined` otherwise (the epoch starts at its plan round).
    */
   resumePoint?(stage: number, epoch: number): ResumePoint | undefined;
+  /**
+   * Largest step a combined round may take, as a multiple of the L2 norm of each weight matrix it
+   * changes (`learningRate × ‖Σ gradient‖ / Σ rows`); a round above it is skipped by every replica
+   * alike (see `round-safety.ts`). Default `DEFAULT_MAX_STEP_RATIO`; `Infinity` turns the cap off.
+   */
+  readonly maxStepRatio?: number;
+  /** Told when a combined round is skipped (step above the cap) or rolled back (non-finite parameters after it), and why. */
+  roundRefused?(position: RoundPosition, why: string): void;
 }
 
 /** A collective for the loop of stage `stage` (positions from the loop carry stage 0). */
@@ -59,6 +67,8 @@ export function forStage(collective: Collective, stage: number): Collective {
   return {
     allReduce: (p, tensors, scalars) => collective.allReduce({ stage, epoch: p.epoch, step: p.step }, tensors, scalars),
     resumePoint: (_stage, epoch) => collective.resumePoint?.(stage, epoch),
+    ...(collective.maxStepRatio === undefined ? {} : { maxStepRatio: collective.maxStepRatio }),
+    roundRefused: (p, why) => collective.roundRefused?.({ stage, epoch: p.epoch, step: p.step }, why),
   };
 }
 

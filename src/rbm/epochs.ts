@@ -7,7 +7,8 @@ import type { RandomSource } from '../random.js';
 import type { HostMatrix } from '../validate.js';
 import type { CdTrainer } from './cd-trainer.js';
 import { type Collective, batchBounds, planEpoch } from './collective.js';
-import type { ResolvedRbmOptions } from './options.js';
+import { learningRateAt, type ResolvedRbmOptions } from './options.js';
+import { DEFAULT_MAX_STEP_RATIO, RoundSafety } from './round-safety.js';
 import { gatherRows } from './workspace.js';
 
 /** Progress passed to {@link FitOptions.onBatch} after every minibatch update. */
@@ -78,6 +79,7 @@ export async function collectiveEpoch(context: EpochContext, x: HostMatrix, epoc
   const order = options.shuffle ? rng.permutation(x.rows) : undefined;
   const grads = trainer.gradientBuffers();
   const scalars = new Float64Array(1);
+  const safety = new RoundSafety(trainer, collective.maxStepRatio ?? DEFAULT_MAX_STEP_RATIO);
   let errorSum = 0;
   let rows = 0;
   for (let step = first; step < rounds; step++) {
@@ -96,7 +98,10 @@ export async function collectiveEpoch(context: EpochContext, x: HostMatrix, epoc
     await collective.allReduce({ stage: 0, epoch, step }, grads, scalars);
     if (scalars[0]! > 0) {
       trainer.writeGradient(grads);
-      context.apply(epoch, 1 / scalars[0]!);
+      const outcome = safety.applyRound({ stage: 0, epoch, step }, scalars[0]!, learningRateAt(options, epoch), () =>
+        context.apply(epoch, 1 / scalars[0]!),
+      );
+      if (!outcome.applied) collective.roundRefused?.({ stage: 0, epoch, step }, outcome.why);
     }
     if (context.onBatch) await context.onBatch({ epoch, batch: step, batches: rounds, reconstructionError: err });
   }

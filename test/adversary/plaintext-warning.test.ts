@@ -40,11 +40,14 @@ test('a --plaintext peer prints a WARN on stderr before it waits for peers', (t)
   t.not(r.status, 0, 'no peer came: the start times out');
 });
 
-test('--aggregate takes sum, trimmed-mean, median or mean-around-median; --trim only with trimmed-mean or mean-around-median', (t) => {
+test('--aggregate takes sum, trimmed-mean, median, mean-around-median or multi-krum; --trim only with the rules that drop values', (t) => {
   const base = ['--bind', `tcp://127.0.0.1:${port}`, '--peers', `tcp://127.0.0.1:${port + 1}`, '--plaintext', '--start-timeout-ms', '300'];
   t.regex(
     train([...base, '--aggregate', 'mode']).stderr,
-    /--aggregate must be sum, trimmed-mean, median or mean-around-median, got 'mode'/,
+    /--aggregate must be sum, trimmed-mean, median, mean-around-median or multi-krum, got 'mode'/,
   );
-  t.regex(train([...base, '--aggregate', 'median', '--trim', '2']).stderr, /--trim needs --aggregate trimmed-mean or mean-around-median/);
+  t.regex(
+    train([...base, '--aggregate', 'median', '--trim', '2']).stderr,
+    /--trim needs --aggregate trimmed-mean, mean-around-median or multi-krum/,
+  );
 });

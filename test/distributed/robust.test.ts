@@ -1,6 +1,6 @@
 /** The aggregation rules and the contribution guard of the rounds, as pure functions. */
 import test from 'ava';
-import { ContributionGuard, aggregateChunks, checkAggregation } from '../../src/distributed/index.js';
+import { ContributionGuard, aggregateChunks, checkAggregation, krumSelection } from '../../src/distributed/index.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { PLAN_STEP } from '../../src/rbm/collective.js';
 
@@ -41,6 +41,41 @@ test('mean around the median drops only the values farthest from the median, so 
   aggregateChunks(six, { rule: { kind: 'mean-around-median', trim: 2 } }, four);
   t.deepEqual([...four], [6 * ((2 + 10 + 1 + 11) / 4)]);
   t.throws(() => checkAggregation({ rule: { kind: 'mean-around-median', trim: 0 } }), { instanceOf: InvalidOptionError, message: /trim/ });
+});
+
+test('multi-Krum drops the one part far from the others whole and gives exactly 5 x the mean of the other four', (t) => {
+  // Squared distances among the four honest parts are 1 or 2; each one's 5 − 1 − 2 = 2 nearest are at 1 and 1: score 2.
+  // The liar at (-40, -40) scores at least 3200 + 3281. Kept: members 0-3, mean (0.5, 0.5), times 5.
+  const parts = [f32(1, 0), f32(0, 1), f32(1, 1), f32(0, 0), f32(-40, -40)];
+  t.deepEqual(krumSelection(parts, 1), [0, 1, 2, 3]);
+  const out = new Float32Array(2);
+  aggregateChunks(parts, { rule: { kind: 'multi-krum', trim: 1 } }, out);
+  t.deepEqual([...out], [2.5, 2.5]);
+  // The liar anywhere in the order: the same four honest parts are kept.
+  const moved = [parts[0]!, parts[4]!, parts[1]!, parts[2]!, parts[3]!];
+  t.deepEqual(krumSelection(moved, 1), [0, 2, 3, 4]);
+  // Unlike the coordinate-wise rules, a sign-flipped x4 copy of an honest gradient is not half-kept in any coordinate.
+  const honest = [f32(4, 0, 1), f32(0, 4, 1), f32(4, 4, 1), f32(0, 0, 1)];
+  const flipped = f32(-16, 0, -4);
+  const combined = new Float32Array(3);
+  aggregateChunks([...honest, flipped], { rule: { kind: 'multi-krum', trim: 1 } }, combined);
+  t.deepEqual([...combined], [10, 10, 5]);
+});
+
+test('multi-Krum breaks score ties by member order, and sums two parts', (t) => {
+  // Four members on a line, trim 1: each one's single nearest neighbour is 1 away, all scores tie at 1; 3 are kept.
+  const line = [0, 1, 2, 3].map((v) => f32(v));
+  t.deepEqual(krumSelection(line, 1), [0, 1, 2]);
+  const out = new Float32Array(1);
+  aggregateChunks(line, { rule: { kind: 'multi-krum', trim: 1 } }, out);
+  t.is(out[0], 4 * 1);
+  aggregateChunks([...line].reverse(), { rule: { kind: 'multi-krum', trim: 1 } }, out);
+  t.is(out[0], 4 * 2);
+  // Three members, trim 1: the two closest keep each other, the third goes.
+  t.deepEqual(krumSelection([f32(0), f32(10), f32(1)], 1), [0, 2]);
+  aggregateChunks([f32(3), f32(1e6)], { rule: { kind: 'multi-krum', trim: 1 } }, out);
+  t.is(out[0], 1e6 + 3);
+  t.throws(() => checkAggregation({ rule: { kind: 'multi-krum', trim: 0 } }), { instanceOf: InvalidOptionError, message: /trim/ });
 });
 
 test('robust rules give the same bits whatever the order of the members', (t) => {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { shard } from '../../data/index.js';
 import { Dbn, type LayerOptions } from '../../dbn/index.js';
-import type { PeerGroup } from '../../distributed/index.js';
+import { type PeerGroup, reportingRounds } from '../../distributed/index.js';
 import { InvalidOptionError, SyncError } from '../../errors.js';
 import type { Backend } from '../../kernels/index.js';
 import {
@@ -367,7 +367,7 @@ function saveCheckpoint(model: Dbn, file: string, progress: Progress, why: strin
 async function train(ctx: RunContext, model: Dbn): Promise<void> {
   const { a, data, progress, metrics, abort } = ctx;
   const checkpoint = a['checkpoint-every'] === undefined ? undefined : { path: ctx.checkpointFile, everyEpochs: a['checkpoint-every'] };
-  const collective = ctx.collective === undefined ? {} : { collective: ctx.collective };
+  const collective = ctx.collective === undefined ? {} : { collective: reportingRounds(ctx.collective) };
   const t0 = performance.now();
   let layerShown = -1;
   let firstEpoch = 0;
@@ -430,7 +430,7 @@ async function fineTune(
     dropout: a.dropout,
     patience: a.patience,
     signal: ctx.abort.signal,
-    ...(ctx.collective === undefined ? {} : { collective: ctx.collective }),
+    ...(ctx.collective === undefined ? {} : { collective: reportingRounds(ctx.collective) }),
     ...(ctx.classes === undefined ? {} : { classes: ctx.classes }),
     ...(checkpoint === undefined ? {} : { checkpoint }),
     onBatch: () => ctx.observer.batchDone('finetune', model.layers.length),
