@@ -166,7 +166,9 @@ test.serial(
     // and finish with another model, exit 0): the others tell it, it stops with EEXCLUDED.
     const dir = tmp();
     const all = ports(3);
-    const args = (i: number): string[] => peerArgs(all, i, ['--finetune', '8']);
+    // 20 fine-tuning epochs: the two others must still be training when the stopped peer has exited
+    // and is restarted (on a loaded machine that took long enough for 8 epochs to end the run first)
+    const args = (i: number): string[] => peerArgs(all, i, ['--finetune', '20']);
     const procs = all.map((_, i) => spawnTrain(dir, `p${i}`, args(i)));
     await procs[0]!.waitLine(/^layer 0 epoch 0:/, EXIT_MS);
     procs[2]!.child.kill('SIGSTOP');
