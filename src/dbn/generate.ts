@@ -48,7 +48,7 @@ export interface GenerateRequest extends GenerateOptions {
    * 1 samples the model's exact conditional `p(v | label)`; larger values sharpen it towards the
    * label's digit at some cost in variety. `'auto'` (default, {@link DEFAULT_LABEL_STRENGTH}):
    * per class, the smallest strength of `AUTO_LABEL_STRENGTH`'s ladder at which the model's own
-   * free-energy classifier gives 90 % of a pilot's samples p >= 0.9 of the class (see {@link chooseLabelStrength}).
+   * free-energy classifier gives 80 % of a pilot's samples p >= 0.9 of the class (see {@link chooseLabelStrength}).
    * Ignored by the joint free chain.
    */
   readonly labelStrength?: number | 'auto';

@@ -72,6 +72,26 @@ test('chooseLabelStrength: the first rung whose pilot is confidently recognised,
   }
 });
 
+test('AUTO_LABEL_STRENGTH, the default search (bench/RESULTS.md generation run 6): the first rung where 80 of 100 pilot samples get p >= 0.9', (t) => {
+  t.deepEqual(AUTO_LABEL_STRENGTH, { ladder: [1.5, 2, 2.5, 3, 3.5, 4, 5], chains: 100, steps: 300, confidence: 0.9, share: 0.8 });
+  const mem = tinyMemory(4);
+  try {
+    // 79 of 100 recognised at the first rung is not enough, 80 at the second is
+    let call = 0;
+    const second = (f: HostMatrix): HostMatrix => {
+      t.is(f.rows, 100);
+      const n = call++ === 0 ? 79 : 80;
+      return probs(f.rows, 1, (r) => (r < n ? 0.95 : 0.5));
+    };
+    t.deepEqual(chooseLabelStrength(mem, 1, second, new Random(2)), { strength: 2, shares: [0.79, 0.8] });
+    // p of 0.89 does not count as recognised
+    const unsure = (f: HostMatrix): HostMatrix => probs(f.rows, 1, () => 0.89);
+    t.deepEqual(chooseLabelStrength(mem, 1, unsure, new Random(2)), { strength: 1.5, shares: [0, 0, 0, 0, 0, 0, 0] });
+  } finally {
+    mem.dispose();
+  }
+});
+
 test("Dbn.generate labelStrength 'auto' (the default): in-class samples of a separable toy set, same seed same bits", async (t) => {
   const { x, y } = prototypes(300, 24, 3, 4, 0.03);
   const dbn = new Dbn({
