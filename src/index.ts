@@ -63,7 +63,7 @@ export {
 } from './dbn/index.js';
 export type { AssociativeOptions, AssociativeTrainOptions, ChainOptions, FeatureSamples, GenerateRequest } from './dbn/index.js';
 export { AUTO_LABEL_STRENGTH, autoLabelStrength, chooseLabelStrength } from './dbn/index.js';
-export type { AutoStrengthOptions, StrengthChoice } from './dbn/index.js';
+export type { AutoStrengthOptions, GenerativeStack, StrengthChoice } from './dbn/index.js';
 export type {
   AisOptions,
   AisResult,

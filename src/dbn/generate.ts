@@ -77,7 +77,7 @@ export const generateRequestConstraints: Constraints = {
   freeLabel: { kind: 'enum', values: ['uniform', 'chain'] },
 };
 
-/** What {@link generateSamples} needs of a `Dbn`. */
+/** What sampling (`Dbn.generate`, {@link autoLabelStrength}) needs of a `Dbn`: its stack and associative memory. */
 export interface GenerativeStack {
   readonly layers: readonly Rbm[];
   readonly associative: AssociativeMemory | undefined;

@@ -22,7 +22,7 @@ export type { AssociativeOptions, ChainOptions, FeatureSamples } from './associa
 export type { AssociativeTrainOptions } from './associative-train.js';
 export { associativeLogLikelihood, estimateAssociativeLogPartition } from './associative-ais.js';
 export type { AssociativeAisResult } from './associative-ais.js';
-export type { GenerateRequest } from './generate.js';
+export type { GenerateRequest, GenerativeStack } from './generate.js';
 export { autoLabelStrength, DEFAULT_LABEL_STRENGTH } from './generate.js';
 export { AUTO_LABEL_STRENGTH, chooseLabelStrength } from './label-strength.js';
 export type { AutoStrengthOptions, StrengthChoice } from './label-strength.js';
