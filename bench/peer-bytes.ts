@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loopbackPeerFlags } from './loopback-peers.js';
 import { machine } from './machine.js';
 
 const { values } = parseArgs({
@@ -64,25 +65,7 @@ function peer(args: readonly string[], out: string): Promise<{ sent: number; rec
 const rows: Record<string, unknown>[] = [];
 for (const n of values.peers.split(',').map(Number)) {
   const ports = Array.from({ length: n }, (_, i) => 7700 + n * 10 + i);
-  const res = await Promise.all(
-    ports.map((p, i) =>
-      peer(
-        [
-          '--bind',
-          `tcp://127.0.0.1:${p}`,
-          '--plaintext',
-          '--shard',
-          `${i + 1}/${n}`,
-          '--peers',
-          ports
-            .filter((q) => q !== p)
-            .map((q) => `tcp://127.0.0.1:${q}`)
-            .join(','),
-        ],
-        path.join(root, `n${n}-${i}`),
-      ),
-    ),
-  );
+  const res = await Promise.all(ports.map((_, i) => peer(loopbackPeerFlags(ports, i), path.join(root, `n${n}-${i}`))));
   const sent = res.map((r) => r.sent / epochs);
   const row = {
     peers: n,

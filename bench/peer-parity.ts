@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readModelFile } from '../src/rbm/model-file.js';
+import { loopbackPeerFlags } from './loopback-peers.js';
 import { machine } from './machine.js';
 
 const { values } = parseArgs({
@@ -72,22 +73,7 @@ const rows: Record<string, unknown>[] = [];
 for (const n of counts) {
   const base = 7600 + n * 10;
   const ports = Array.from({ length: n }, (_, i) => base + i);
-  const runs = await Promise.all(
-    ports.map((p, i) =>
-      train(`n${n}-p${i + 1}`, [
-        '--bind',
-        `tcp://127.0.0.1:${p}`,
-        '--plaintext',
-        '--shard',
-        `${i + 1}/${n}`,
-        '--peers',
-        ports
-          .filter((q) => q !== p)
-          .map((q) => `tcp://127.0.0.1:${q}`)
-          .join(','),
-      ]),
-    ),
-  );
+  const runs = await Promise.all(ports.map((_, i) => train(`n${n}-p${i + 1}`, loopbackPeerFlags(ports, i))));
   const diff = largestDifference(runs.map((r) => path.join(r.out, 'model.dbn')));
   const row = {
     run: `${n} peers`,
