@@ -40,7 +40,7 @@ export type { HostMatrix, MatrixInput } from './validate.js';
 // kernels
 export { backendFactories, createBackend, defaultBackend } from './kernels/index.js';
 export type { Backend, BackendChoice, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from './kernels/index.js';
-export type { DeltaStepArgs, DeltaStepResult, SparseSelectArgs } from './kernels/backend.js';
+export type { CdGradientArgs, DeltaStepArgs, DeltaStepResult, RbmTensors, SparseSelectArgs } from './kernels/backend.js';
 export { createJsBackend } from './kernels/js/index.js';
 export type { JsBackendOptions } from './kernels/js/index.js';
 export type { GemmKernelKind } from './kernels/js/gemm.js';

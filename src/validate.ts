@@ -126,7 +126,13 @@ export function toHostMatrix(
   input: MatrixInput,
   where: string,
   arg: string,
-  opts: { readonly cols?: number; readonly unitInterval?: boolean; readonly minRows?: number } = {},
+  opts: {
+    readonly cols?: number;
+    readonly unitInterval?: boolean;
+    readonly minRows?: number;
+    /** A faster scan with {@link firstInvalid}'s meaning (a backend's `firstInvalid`). */
+    readonly scan?: (data: Float32Array, unitInterval: boolean) => number;
+  } = {},
 ): HostMatrix {
   let m: HostMatrix;
   if (isHostMatrix(input)) {
@@ -148,18 +154,28 @@ export function toHostMatrix(
   if (opts.cols !== undefined && m.cols !== opts.cols) {
     throw new ShapeMismatchError(`Argument '${arg}' passed to '${where}' must have ${opts.cols} columns, got ${m.cols}.`);
   }
-  const d = m.data;
   const unit = opts.unitInterval === true;
-  for (let k = 0; k < d.length; k++) {
-    const v = d[k]!;
-    if (!Number.isFinite(v) || (unit && (v < 0 || v > 1))) {
-      const r = Math.floor(k / m.cols);
-      const c = k % m.cols;
-      const expected = unit ? 'a number in [0, 1] (Bernoulli visible units)' : 'a finite number';
-      throw new InvalidDataError(`Argument '${arg}' passed to '${where}' must hold ${expected}; row ${r}, column ${c} is ${v}.`);
-    }
+  const bad = opts.scan !== undefined ? opts.scan(m.data, unit) : firstInvalid(m.data, unit);
+  if (bad >= 0) {
+    const v = m.data[bad]!;
+    const r = Math.floor(bad / m.cols);
+    const c = bad % m.cols;
+    const expected = unit ? 'a number in [0, 1] (Bernoulli visible units)' : 'a finite number';
+    throw new InvalidDataError(`Argument '${arg}' passed to '${where}' must hold ${expected}; row ${r}, column ${c} is ${v}.`);
   }
   return m;
+}
+
+/** The index of the first element of `d` that is not finite (with `unitInterval`, not in [0, 1]), or −1. */
+export function firstInvalid(d: Float32Array, unitInterval: boolean): number {
+  const lo = unitInterval ? 0 : -3.4028234663852886e38;
+  const hi = unitInterval ? 1 : 3.4028234663852886e38;
+  // one comparison pair per element, false for NaN as for values out of range
+  for (let k = 0; k < d.length; k++) {
+    const v = d[k]!;
+    if (!(v >= lo && v <= hi)) return k;
+  }
+  return -1;
 }
 
 /** True when `x` has the {@link HostMatrix} shape. */

@@ -44,6 +44,38 @@ export interface MomentumStepOptions {
   readonly gradScale: number;
 }
 
+/** The three tensors of an RBM's parameters (or of anything shaped like them). */
+export interface RbmTensors {
+  /** `nVisible × nHidden`. */
+  readonly weights: Tensor;
+  /** `1 × nVisible`. */
+  readonly visibleBias: Tensor;
+  /** `1 × nHidden`. */
+  readonly hiddenBias: Tensor;
+}
+
+/** Arguments of {@link Backend.cdGradient}. */
+export interface CdGradientArgs {
+  /** Receives the gradient. */
+  readonly grad: RbmTensors;
+  /** Positive statistics: visible rows `n × nVisible` and hidden means `n × nHidden` (n ≥ 1). */
+  readonly v0: Tensor;
+  readonly h0: Tensor;
+  /** Negative statistics: `m × nVisible` and `m × nHidden` (m ≥ 1). */
+  readonly vn: Tensor;
+  readonly hn: Tensor;
+  /** Factor of the positive statistics (nonzero). */
+  readonly positiveScale: number;
+  /** Factor of the negative statistics (nonzero). */
+  readonly negativeScale: number;
+  /** Then the momentum step of the parameters from that gradient (weight decay on the weights only). */
+  readonly update?: {
+    readonly params: RbmTensors;
+    readonly velocity: RbmTensors;
+    readonly options: MomentumStepOptions;
+  };
+}
+
 /**
  * Arguments of {@link Backend.deltaStep}: host arrays, all of one length `n` (one parameter
  * tensor of a model trained by several peers).
@@ -139,6 +171,22 @@ export interface Backend {
    * probabilities. Same shapes and aliasing rule as `linearSigmoid`.
    */
   linearSigmoidBernoulli?(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, u: Tensor, transW?: boolean): void;
+
+  /**
+   * OPTIONAL fused kernel, the gradient of a CD step (and its update) in one call: means exactly
+   * `gemm(grad.weights, v0, h0, { transA: true, alpha: positiveScale })`,
+   * `gemm(grad.weights, vn, hn, { transA: true, alpha: negativeScale, beta: 1 })`, the four `colSum`s
+   * of the biases' gradients in the same way (positive with beta 0, then negative with beta 1), and
+   * with `update` then `momentumStep` of the weights (with `options`) and of both biases (weight decay
+   * 0) — the same bits as those calls. Implemented where the update can run on each block of the
+   * weights' gradient while it is in cache (the native backend).
+   */
+  cdGradient?(args: CdGradientArgs): void;
+  /**
+   * OPTIONAL host-array kernel: the index of the first element of `data` that is not finite (with
+   * `unitInterval`, not in [0, 1]), or −1. The data check of training, faster than a JavaScript loop.
+   */
+  firstInvalid?(data: Float32Array, unitInterval: boolean): number;
 
   /** `out = σ(x + bias)`, `bias` a `1 × cols` row broadcast over rows; σ the logistic sigmoid. */
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void;

@@ -5,7 +5,7 @@
  * Owns the velocities, the gradient buffers, the sparsity estimate, the persistent chains and the
  * per-minibatch-size workspaces; the parameters belong to the {@link Conditionals} it is given.
  */
-import type { Backend, Tensor } from '../kernels/backend.js';
+import type { Backend, CdGradientArgs, Tensor } from '../kernels/backend.js';
 import type { RandomSource } from '../random.js';
 import type { HostMatrix } from '../validate.js';
 import type { Conditionals } from './conditionals.js';
@@ -71,6 +71,24 @@ export class CdTrainer implements RoundState {
    * Returns the minibatch's mean squared reconstruction error (before any update).
    */
   gradient(x: HostMatrix, sum: boolean, rng: RandomSource): number {
+    return this.statistics(x, sum, rng, undefined);
+  }
+
+  /**
+   * One training step on the minibatch `x` alone: {@link gradient} (the mean) then
+   * {@link applyGradient}`(epoch, 1)`, the update run on each block of the weights' gradient
+   * while it is in cache where the backend has the fused kernel (the same bits either way).
+   * Returns the minibatch's mean squared reconstruction error (before the update).
+   */
+  step(x: HostMatrix, epoch: number, rng: RandomSource): number {
+    // the update can join the gradient's kernel only when nothing is added to the gradient after it
+    const fused = this.backend.cdGradient !== undefined && this.discriminative === undefined && !(this.options.sparsityCost > 0);
+    const err = this.statistics(x, false, rng, fused ? this.updateAt(epoch, 1) : undefined);
+    if (!fused) this.applyGradient(epoch, 1);
+    return err;
+  }
+
+  private statistics(x: HostMatrix, sum: boolean, rng: RandomSource, update: CdGradientArgs['update']): number {
     const backend = this.backend;
     const options = this.options;
     const n = x.rows;
@@ -97,7 +115,7 @@ export class CdTrainer implements RoundState {
       visibleNegative = this.units.gibbsChain(negative, ws.hs, options.k, false, rng, true);
     }
     if (clamp !== undefined) clamp.clampFrom = undefined;
-    this.accumulate(ws, visibleNegative, negative.hn, sum);
+    this.accumulate(ws, visibleNegative, negative.hn, sum, update);
     return err;
   }
 
@@ -105,19 +123,24 @@ export class CdTrainer implements RoundState {
    * The gradient from the positive statistics in `ws` (n rows) and the negative ones (m chains):
    * each scaled per row, plus the sparsity penalty and the discriminative term.
    */
-  private accumulate(ws: Workspace, visibleNegative: Tensor, hiddenNegative: Tensor, sum: boolean): void {
+  private accumulate(ws: Workspace, visibleNegative: Tensor, hiddenNegative: Tensor, sum: boolean, update: CdGradientArgs['update']): void {
     const backend = this.backend;
     const { grad } = this;
     const n = ws.v0.rows;
     const m = visibleNegative.rows;
     const pos = sum ? 1 : 1 / n;
     const negScale = sum ? -n / m : -1 / m;
-    backend.gemm(grad.weights, ws.v0, ws.h, { transA: true, alpha: pos });
-    backend.gemm(grad.weights, visibleNegative, hiddenNegative, { transA: true, alpha: negScale, beta: 1 });
-    backend.colSum(grad.visibleBias, ws.v0, pos, 0);
-    backend.colSum(grad.visibleBias, visibleNegative, negScale, 1);
-    backend.colSum(grad.hiddenBias, ws.h, pos, 0);
-    backend.colSum(grad.hiddenBias, hiddenNegative, negScale, 1);
+    if (backend.cdGradient !== undefined) {
+      const statistics = { v0: ws.v0, h0: ws.h, vn: visibleNegative, hn: hiddenNegative };
+      backend.cdGradient({ grad, ...statistics, positiveScale: pos, negativeScale: negScale, ...(update === undefined ? {} : { update }) });
+    } else {
+      backend.gemm(grad.weights, ws.v0, ws.h, { transA: true, alpha: pos });
+      backend.gemm(grad.weights, visibleNegative, hiddenNegative, { transA: true, alpha: negScale, beta: 1 });
+      backend.colSum(grad.visibleBias, ws.v0, pos, 0);
+      backend.colSum(grad.visibleBias, visibleNegative, negScale, 1);
+      backend.colSum(grad.hiddenBias, ws.h, pos, 0);
+      backend.colSum(grad.hiddenBias, hiddenNegative, negScale, 1);
+    }
     this.addSparsity(ws, sum);
     const params = this.units.params;
     this.discriminative?.addTo(
@@ -182,14 +205,22 @@ export class CdTrainer implements RoundState {
   /** The momentum update of epoch `epoch` from the gradient in {@link grad}, times `gradScale`. */
   applyGradient(epoch: number, gradScale: number): void {
     const backend = this.backend;
+    const { params, velocity, options: step } = this.updateAt(epoch, gradScale);
+    backend.momentumStep(params.weights, velocity.weights, this.grad.weights, step);
+    backend.momentumStep(params.visibleBias, velocity.visibleBias, this.grad.visibleBias, { ...step, weightDecay: 0 });
+    backend.momentumStep(params.hiddenBias, velocity.hiddenBias, this.grad.hiddenBias, { ...step, weightDecay: 0 });
+  }
+
+  /** The momentum update of epoch `epoch` times `gradScale` (weight decay: the weights'). */
+  private updateAt(epoch: number, gradScale: number): NonNullable<CdGradientArgs['update']> {
     const options = this.options;
-    const params = this.units.params;
     const learningRate = learningRateAt(options, epoch);
     const momentum = momentumAt(options, epoch);
-    const step = { learningRate, momentum, gradScale };
-    backend.momentumStep(params.weights, this.velocity.weights, this.grad.weights, { ...step, weightDecay: options.weightDecay });
-    backend.momentumStep(params.visibleBias, this.velocity.visibleBias, this.grad.visibleBias, { ...step, weightDecay: 0 });
-    backend.momentumStep(params.hiddenBias, this.velocity.hiddenBias, this.grad.hiddenBias, { ...step, weightDecay: 0 });
+    return {
+      params: this.units.params,
+      velocity: this.velocity,
+      options: { learningRate, momentum, gradScale, weightDecay: options.weightDecay },
+    };
   }
 
   /** Host buffers shaped like the gradient, in the order `[weights, visibleBias, hiddenBias]`. */

@@ -36,6 +36,8 @@ export interface EpochContext {
   readonly trainer: CdTrainer;
   /** Applies the trainer's gradient times `gradScale` and counts the update. */
   readonly apply: (epoch: number, gradScale: number) => void;
+  /** One step on a minibatch of this process alone (gradient and update, see `CdTrainer.step`), counted; returns its error. */
+  readonly step: (x: HostMatrix, epoch: number) => number;
   readonly onBatch: ((batch: BatchInfo) => void | Promise<void>) | undefined;
   readonly signal: AbortSignal | undefined;
 }
@@ -57,8 +59,7 @@ export async function localEpoch(context: EpochContext, x: HostMatrix, epoch: nu
   for (let batch = 0; batch < batches; batch++) {
     const start = batch * batchSize;
     const n = Math.min(batchSize, x.rows - start);
-    const err = trainer.gradient(gatherRows(x, order, start, n, host), false, rng);
-    context.apply(epoch, 1);
+    const err = context.step(gatherRows(x, order, start, n, host), epoch);
     errorSum += err * n;
     rows += n;
     if (context.onBatch) await context.onBatch({ epoch, batch, batches, reconstructionError: err });

@@ -189,8 +189,7 @@ export class Rbm {
     let err = 0;
     for (let start = 0; start < x.rows; start += this.options.batchSize) {
       const n = Math.min(this.options.batchSize, x.rows - start);
-      err += this.trainer.gradient(sliceRows(x, start, start + n), false, this.rng) * n;
-      this.applyGradient(this.epochsTrained, 1);
+      err += this.stepOn(sliceRows(x, start, start + n), this.epochsTrained) * n;
     }
     return err / x.rows;
   }
@@ -201,6 +200,7 @@ export class Rbm {
       rng: this.rng,
       trainer: this.trainer,
       apply: (epoch, gradScale) => this.applyGradient(epoch, gradScale),
+      step: (x, epoch) => this.stepOn(x, epoch),
       onBatch: opts.onBatch,
       signal: opts.signal,
     };
@@ -211,6 +211,14 @@ export class Rbm {
     this.trainer.applyGradient(epoch, gradScale);
     this.updates++;
     this.fitted = true;
+  }
+
+  /** One counted training step on the minibatch `x` alone (gradient and update). */
+  private stepOn(x: HostMatrix, epoch: number): number {
+    const err = this.trainer.step(x, epoch, this.rng);
+    this.updates++;
+    this.fitted = true;
+    return err;
   }
 
   // --------------------------------------------------------------- inference
@@ -493,7 +501,9 @@ export class Rbm {
 
   private checkData(data: MatrixInput, where: string, arg = 'data'): HostMatrix {
     this.assertLive();
-    return toHostMatrix(data, where, arg, { cols: this.options.nVisible, unitInterval: this.options.visible === 'bernoulli' });
+    const scan = this.backend.firstInvalid?.bind(this.backend);
+    const unitInterval = this.options.visible === 'bernoulli';
+    return toHostMatrix(data, where, arg, { cols: this.options.nVisible, unitInterval, ...(scan === undefined ? {} : { scan }) });
   }
 
   private checkHidden(data: MatrixInput, where: string): HostMatrix {

@@ -7,6 +7,7 @@
 // the heap. Elementwise kernels may be called with `out` equal to an input.
 #include <napi.h>
 
+#include "cd_kernels.h"
 #include "host_kernels.h"
 #include "napi_args.h"
 #include "parallel.h"
@@ -352,6 +353,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fillUniform", Napi::Function::New(env, FillUniform, "fillUniform"));
   exports.Set("sparseSelect", Napi::Function::New(env, SparseSelect, "sparseSelect"));
   exports.Set("hostFrame", Napi::Function::New(env, HostFrame, "hostFrame"));
+  exports.Set("cdGradient", Napi::Function::New(env, CdGradient, "cdGradient"));
+  exports.Set("firstInvalid", Napi::Function::New(env, FirstInvalid, "firstInvalid"));
   exports.Set("blasInfo", Napi::Function::New(env, BlasInfo, "blasInfo"));
   return exports;
 }

@@ -24,10 +24,12 @@ import { checkDeltaStepArgs, checkFrameBytes, checkSparseSelectArgs } from '../h
 import type {
   Backend,
   BackendInfo,
+  CdGradientArgs,
   DeltaStepArgs,
   DeltaStepResult,
   GemmOptions,
   MomentumStepOptions,
+  RbmTensors,
   SparseSelectArgs,
   Tensor,
 } from '../backend.js';
@@ -95,6 +97,10 @@ interface NativeAddon {
     keep: boolean,
   ): [sumSquares: number, overflow: boolean];
   fillUniform(out: Float32Array, state: Uint32Array): void;
+  cdGradient(
+    ...args: [...arrays: Float32Array[], pos: number, neg: number, update: boolean, lr: number, mu: number, wd: number, gs: number]
+  ): void;
+  firstInvalid(data: Float32Array, unitInterval: boolean): number;
   hostFrame(bytes: number): Buffer | undefined;
   sparseSelect(
     cur: Float32Array,
@@ -409,6 +415,67 @@ class NativeBackend implements Backend {
   sparseSelect(a: SparseSelectArgs): number {
     checkSparseSelectArgs('native.sparseSelect', a);
     return this.#live().sparseSelect(a.cur, a.base, a.share, a.fraction, a.indices, a.values, a.sample);
+  }
+
+  cdGradient(a: CdGradientArgs): void {
+    const addon = this.#live();
+    const { grad, v0, h0, vn, hn, update } = a;
+    const nv = grad.visibleBias.cols;
+    const nh = grad.hiddenBias.cols;
+    const expect = (t: Tensor, rows: number, cols: number, name: string): void => {
+      checkedLength(asNative(t, 'cdGradient', name), 'cdGradient', name);
+      if (t.rows !== rows || t.cols !== cols || rows < 1) {
+        throw new ShapeMismatchError(
+          `Argument '${name}' passed to 'native.cdGradient' is ${t.rows} × ${t.cols}, expected ${rows} × ${cols} (at least one row).`,
+        );
+      }
+    };
+    const parameterShaped = (p: RbmTensors, what: string): void => {
+      expect(p.weights, nv, nh, `${what}.weights`);
+      expect(p.visibleBias, 1, nv, `${what}.visibleBias`);
+      expect(p.hiddenBias, 1, nh, `${what}.hiddenBias`);
+    };
+    parameterShaped(grad, 'grad');
+    expect(v0, v0.rows, nv, 'v0');
+    expect(h0, v0.rows, nh, 'h0');
+    expect(vn, vn.rows, nv, 'vn');
+    expect(hn, vn.rows, nh, 'hn');
+    if (update !== undefined) {
+      parameterShaped(update.params, 'update.params');
+      parameterShaped(update.velocity, 'update.velocity');
+    }
+    const o = update?.options;
+    const p = update?.params;
+    const v = update?.velocity;
+    addon.cdGradient(
+      d(grad.weights),
+      d(grad.visibleBias),
+      d(grad.hiddenBias),
+      d(v0),
+      d(h0),
+      d(vn),
+      d(hn),
+      p === undefined ? EMPTY : d(p.weights),
+      v === undefined ? EMPTY : d(v.weights),
+      p === undefined ? EMPTY : d(p.visibleBias),
+      v === undefined ? EMPTY : d(v.visibleBias),
+      p === undefined ? EMPTY : d(p.hiddenBias),
+      v === undefined ? EMPTY : d(v.hiddenBias),
+      a.positiveScale,
+      a.negativeScale,
+      update !== undefined,
+      o?.learningRate ?? 0,
+      o?.momentum ?? 0,
+      o?.weightDecay ?? 0,
+      o?.gradScale ?? 0,
+    );
+  }
+
+  firstInvalid(data: Float32Array, unitInterval: boolean): number {
+    if (!(data instanceof Float32Array)) {
+      throw new ShapeMismatchError(`Argument 'data' passed to 'native.firstInvalid' must be a Float32Array, got ${describeArray(data)}.`);
+    }
+    return this.#live().firstInvalid(data, unitInterval);
   }
 
   fillUniform(out: Tensor, state: Uint32Array): void {

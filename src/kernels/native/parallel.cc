@@ -140,49 +140,73 @@ constexpr size_t kBlocksPerThread = 2;
 
 int PoolThreads() { return Pool().threads(); }
 
-void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
-                   float beta, float* c, const Epilogue* epilogue) {
-  const auto lda = static_cast<blasint>(transA ? m : k);
-  const auto ldb = static_cast<blasint>(transB ? k : n);
-  const auto ldc = static_cast<blasint>(n);
-  const auto ta = transA ? CblasTrans : CblasNoTrans;
-  const auto tb = transB ? CblasTrans : CblasNoTrans;
-  auto whole = [&] {
-    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha,
-                a, lda, b, ldb, beta, c, ldc);
-    if (epilogue != nullptr) epilogue->apply(epilogue->ctx, c, n, 0, m, 0, n);
-  };
+ProductSplit SplitOf(size_t m, size_t n, size_t k) {
   ForkJoin& pool = Pool();
-  const bool byColumns = n >= m;
-  const size_t extent = byColumns ? n : m;
-  // Blocks of whole 16-wide panels, so no block ends in a partial register tile but the last.
-  const size_t panels = (extent + 15) / 16;
-  const size_t blocks = std::min(panels, kBlocksPerThread * static_cast<size_t>(pool.threads()));
-  if (pool.threads() < 2 || static_cast<double>(m) * n * k < kSplitMacs || blocks < 2) {
-    whole();
+  ProductSplit split{};
+  split.byColumns = n >= m;
+  split.extent = split.byColumns ? n : m;
+  split.panels = (split.extent + 15) / 16;
+  const size_t blocks = std::min(split.panels, kBlocksPerThread * static_cast<size_t>(pool.threads()));
+  const bool whole = pool.threads() < 2 || static_cast<double>(m) * n * k < kSplitMacs || blocks < 2;
+  split.count = whole ? 1 : blocks;
+  return split;
+}
+
+void ProductSplit::Bounds(size_t i, size_t& lo, size_t& hi) const {
+  if (count == 1) {
+    lo = 0;
+    hi = extent;
     return;
   }
+  lo = std::min(extent, 16 * (panels * i / count));
+  hi = std::min(extent, 16 * (panels * (i + 1) / count));
+}
+
+void RunBlocks(const ProductSplit& split, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx) {
   auto block = [&](int i) {
-    const auto part = static_cast<size_t>(i);
-    const size_t lo = std::min(extent, 16 * (panels * part / blocks));
-    const size_t hi = std::min(extent, 16 * (panels * (part + 1) / blocks));
-    if (hi <= lo) return;
+    size_t lo = 0, hi = 0;
+    split.Bounds(static_cast<size_t>(i), lo, hi);
+    if (hi > lo) body(ctx, lo, hi);
+  };
+  if (split.count > 1 && Pool().Run(static_cast<int>(split.count), block)) return;
+  // One block, or the pool held by another thread: the same blocks here, in order (same bits).
+  for (size_t i = 0; i < split.count; ++i) block(static_cast<int>(i));
+}
+
+void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
+                   float beta, float* c, const Epilogue* epilogue) {
+  struct Args {
+    bool transA, transB, byColumns;
+    size_t m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float* c;
+    const Epilogue* epilogue;
+  } args{transA, transB, false, m, n, k, alpha, beta, a, b, c, epilogue};
+  const ProductSplit split = SplitOf(m, n, k);
+  args.byColumns = split.byColumns;
+  RunBlocks(split, [](const void* ctx, size_t lo, size_t hi) {
+    const auto& x = *static_cast<const Args*>(ctx);
+    const auto lda = static_cast<blasint>(x.transA ? x.m : x.k);
+    const auto ldb = static_cast<blasint>(x.transB ? x.k : x.n);
+    const auto ldc = static_cast<blasint>(x.n);
+    const auto ta = x.transA ? CblasTrans : CblasNoTrans;
+    const auto tb = x.transB ? CblasTrans : CblasNoTrans;
     const auto len = static_cast<blasint>(hi - lo);
-    if (byColumns) {
+    if (x.byColumns) {
       // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
-      const float* bp = transB ? b + lo * k : b + lo;
-      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(m), len, static_cast<blasint>(k), alpha, a, lda, bp, ldb,
-                  beta, c + lo, ldc);
-      if (epilogue != nullptr) epilogue->apply(epilogue->ctx, c, n, 0, m, lo, hi - lo);
+      const float* bp = x.transB ? x.b + lo * x.k : x.b + lo;
+      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(x.m), len, static_cast<blasint>(x.k), x.alpha, x.a, lda, bp, ldb,
+                  x.beta, x.c + lo, ldc);
+      if (x.epilogue != nullptr) x.epilogue->apply(x.epilogue->ctx, x.c, x.n, 0, x.m, lo, hi - lo);
     } else {
       // Rows lo…hi of op(a) and c: a's rows (m×k) or columns (k×m, transposed).
-      const float* ap = transA ? a + lo : a + lo * k;
-      cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(n), static_cast<blasint>(k), alpha, ap, lda, b, ldb,
-                  beta, c + lo * n, ldc);
-      if (epilogue != nullptr) epilogue->apply(epilogue->ctx, c, n, lo, hi - lo, 0, n);
+      const float* ap = x.transA ? x.a + lo : x.a + lo * x.k;
+      cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(x.n), static_cast<blasint>(x.k), x.alpha, ap, lda, x.b, ldb,
+                  x.beta, x.c + lo * x.n, ldc);
+      if (x.epilogue != nullptr) x.epilogue->apply(x.epilogue->ctx, x.c, x.n, lo, hi - lo, 0, x.n);
     }
-  };
-  if (!pool.Run(static_cast<int>(blocks), block)) whole();
+  }, &args);
 }
 
 void ParallelFor(size_t n, size_t grain, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx) {

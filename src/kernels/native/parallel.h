@@ -19,6 +19,24 @@ struct Epilogue {
 void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
                    float beta, float* c, const Epilogue* epilogue = nullptr);
 
+// How ParallelSgemm cuts a product with m×n outputs, k deep: `count` blocks of whole 16-wide panels
+// of rows (byColumns false) or columns of c; count 1 means the whole product in one call. Depends
+// only on the sizes and the pool's thread count.
+struct ProductSplit {
+  bool byColumns;
+  size_t extent;
+  size_t panels;
+  size_t count;
+  // Block i's rows (or columns) [lo, hi); empty blocks have hi <= lo.
+  void Bounds(size_t i, size_t& lo, size_t& hi) const;
+};
+ProductSplit SplitOf(size_t m, size_t n, size_t k);
+
+// Runs body(ctx, lo, hi) for every block of `split` (lo, hi: its row or column range), on the
+// pool; on this thread, block after block, when the pool is busy or count is 1. Bits never
+// depend on which thread ran a block.
+void RunBlocks(const ProductSplit& split, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx);
+
 // Runs body(ctx, lo, hi) over [0, n) cut into blocks of at least `grain` elements, on the pool
 // when n is big enough. Each element is in exactly one block; blocks may run in any order.
 void ParallelFor(size_t n, size_t grain, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx);

@@ -82,6 +82,22 @@ DBN_CLONES void ColSumLoop(float* out, const float* x, size_t rows, size_t cols,
   }
 }
 
+DBN_CLONES size_t FirstOutsideLoop(const float* x, size_t n, float lo, float hi) {
+  // Blocks without an early exit inside (so they vectorize); the first bad block is searched again.
+  constexpr size_t kBlock = 1024;
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t end = std::min(n, b + kBlock);
+    int bad = 0;
+    for (size_t i = b; i < end; ++i) bad |= static_cast<int>(!(x[i] >= lo && x[i] <= hi));
+    if (bad != 0) {
+      for (size_t i = b; i < end; ++i) {
+        if (!(x[i] >= lo && x[i] <= hi)) return i;
+      }
+    }
+  }
+  return n;
+}
+
 namespace {
 
 // The binary16 bit pattern nearest to x (ties to even; ±Infinity beyond ±65504; NaN quiet).

@@ -23,6 +23,8 @@ void MomentumLoop(float* param, float* velocity, const float* grad, size_t n, fl
 double SumSquaredDiffLoop(const float* a, const float* b, size_t n);
 // out[j] = alpha·Σ_i x[i, j] (+ beta·out[j] unless beta is 0), sums in double.
 void ColSumLoop(float* out, const float* x, size_t rows, size_t cols, double alpha, double beta);
+// The index of the first x[i] not in [lo, hi] (NaN included), or n.
+size_t FirstOutsideLoop(const float* x, size_t n, float lo, float hi);
 // n floats to binary16 bit patterns (nearest, ties to even) and back; F16C where the CPU has it.
 void ToHalves(const float* x, uint16_t* h, size_t n);
 void FromHalves(const uint16_t* h, float* x, size_t n);

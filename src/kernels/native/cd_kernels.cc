@@ -1,0 +1,140 @@
+// cd_kernels: the gradient of a CD step with its momentum update in one call, and the scan that
+// checks training data. See cd_kernels.h; like dbn_native.cc's, each kernel checks every array's
+// length before touching memory.
+#include "cd_kernels.h"
+
+#include <cblas.h>
+
+#include <cstddef>
+#include <string>
+
+#include "napi_args.h"
+#include "parallel.h"
+#include "simd.h"
+
+namespace dbn {
+
+namespace {
+
+// What a block of the fused gradient needs: the weight gradient gW (nv×nh) = pos·v0ᵀh0 + neg·vnᵀhn,
+// and, with `update`, the momentum step of W and its velocity from it.
+struct GradientArgs {
+  float* gW;
+  const float *v0, *h0, *vn, *hn;
+  size_t nv, nh, n, m;
+  float pos, neg;
+  bool update;
+  float *W, *velW;
+  float lr, mu, wd, gs;
+  bool byColumns;
+};
+
+// Rows (or columns) [lo, hi) of gW: the two products exactly as ParallelSgemm's block for the same
+// range computes them, then the momentum step of that block while it is in cache.
+void GradientBlock(const void* ctx, size_t lo, size_t hi) {
+  const auto& x = *static_cast<const GradientArgs*>(ctx);
+  const auto len = static_cast<blasint>(hi - lo);
+  const auto nv = static_cast<blasint>(x.nv), nh = static_cast<blasint>(x.nh);
+  if (x.byColumns) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, len, static_cast<blasint>(x.n), x.pos, x.v0, nv, x.h0 + lo, nh, 0.0f,
+                x.gW + lo, nh);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, len, static_cast<blasint>(x.m), x.neg, x.vn, nv, x.hn + lo, nh, 1.0f,
+                x.gW + lo, nh);
+    if (x.update) {
+      for (size_t r = 0; r < x.nv; ++r) {
+        const size_t at = r * x.nh + lo;
+        MomentumLoop(x.W + at, x.velW + at, x.gW + at, hi - lo, x.lr, x.mu, x.wd, x.gs);
+      }
+    }
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, nh, static_cast<blasint>(x.n), x.pos, x.v0 + lo, nv, x.h0, nh, 0.0f,
+                x.gW + lo * x.nh, nh);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, nh, static_cast<blasint>(x.m), x.neg, x.vn + lo, nv, x.hn, nh, 1.0f,
+                x.gW + lo * x.nh, nh);
+    if (x.update) {
+      const size_t at = lo * x.nh;
+      MomentumLoop(x.W + at, x.velW + at, x.gW + at, (hi - lo) * x.nh, x.lr, x.mu, x.wd, x.gs);
+    }
+  }
+}
+
+bool Divides(const Napi::CallbackInfo& info, const char* name, const F32& a, size_t cols, size_t& rows) {
+  if (cols > 0 && a.n % cols == 0 && a.n > 0) {
+    rows = a.n / cols;
+    return true;
+  }
+  Napi::RangeError::New(info.Env(), std::string("dbn_native.cdGradient: '") + name + "' has " + std::to_string(a.n) +
+                                        " elements, not a positive whole number of rows of " + std::to_string(cols))
+      .ThrowAsJavaScriptException();
+  return false;
+}
+
+}  // namespace
+
+// cdGradient(gW, gbv, gbh, v0, h0, vn, hn, W, velW, bv, velBv, bh, velBh, pos, neg, update, lr, mu, wd, gs):
+// the values of the calls
+//   gemm(gW, v0, h0, {transA, alpha: pos}); gemm(gW, vn, hn, {transA, alpha: neg, beta: 1});
+//   colSum(gbv, v0, pos, 0); colSum(gbv, vn, neg, 1); colSum(gbh, h0, pos, 0); colSum(gbh, hn, neg, 1);
+// and with `update` then momentumStep(W, velW, gW, lr, mu, wd, gs), momentumStep(bv, velBv, gbv, lr, mu, 0, gs),
+// momentumStep(bh, velBh, gbh, lr, mu, 0, gs) — bit for bit (the products' blocks are ParallelSgemm's, the
+// rest elementwise). v0, h0 have n rows, vn, hn m rows (n, m ≥ 1); nv = gbv's length, nh = gbh's. Without
+// `update` the last six arrays may be empty. Each block's momentum step runs right after its products.
+Napi::Value CdGradient(const Napi::CallbackInfo& info) {
+  F32 gW, gbv, gbh, v0, h0, vn, hn, W, velW, bv, velBv, bh, velBh;
+  if (!GetF32s(info, {&gW, &gbv, &gbh, &v0, &h0, &vn, &hn, &W, &velW, &bv, &velBv, &bh, &velBh})) return info.Env().Undefined();
+  const size_t nv = gbv.n, nh = gbh.n;
+  size_t n = 0, m = 0;
+  if (!ExpectLength(info, "cdGradient", "gW", gW, nv * nh) || !Divides(info, "v0", v0, nv, n) || !Divides(info, "vn", vn, nv, m) ||
+      !ExpectLength(info, "cdGradient", "h0", h0, n * nh) || !ExpectLength(info, "cdGradient", "hn", hn, m * nh)) {
+    return info.Env().Undefined();
+  }
+  const bool update = GetBool(info, 15);
+  const size_t pw = update ? nv * nh : 0, pv = update ? nv : 0, ph = update ? nh : 0;
+  if (!ExpectLength(info, "cdGradient", "W", W, pw) || !ExpectLength(info, "cdGradient", "velW", velW, pw) ||
+      !ExpectLength(info, "cdGradient", "bv", bv, pv) || !ExpectLength(info, "cdGradient", "velBv", velBv, pv) ||
+      !ExpectLength(info, "cdGradient", "bh", bh, ph) || !ExpectLength(info, "cdGradient", "velBh", velBh, ph)) {
+    return info.Env().Undefined();
+  }
+  GradientArgs args{gW.p, v0.p, h0.p, vn.p, hn.p, nv, nh, n, m,
+                    static_cast<float>(GetNumber(info, 13)), static_cast<float>(GetNumber(info, 14)), update, W.p, velW.p,
+                    static_cast<float>(GetNumber(info, 16)), static_cast<float>(GetNumber(info, 17)),
+                    static_cast<float>(GetNumber(info, 18)), static_cast<float>(GetNumber(info, 19)), false};
+  const ProductSplit first = SplitOf(nv, nh, n), second = SplitOf(nv, nh, m);
+  if (first.count == second.count && first.byColumns == second.byColumns && nv > 0 && nh > 0) {
+    args.byColumns = first.byColumns;
+    RunBlocks(first, GradientBlock, &args);
+  } else {
+    // The two products are cut differently (n ≠ m rows on either side of the split threshold): each as gemm cuts it.
+    ParallelSgemm(true, false, nv, nh, n, args.pos, v0.p, h0.p, 0.0f, gW.p);
+    ParallelSgemm(true, false, nv, nh, m, args.neg, vn.p, hn.p, 1.0f, gW.p);
+    if (update) {
+      ParallelFor(nv * nh, kParallelGrain, [](const void* ctx, size_t lo, size_t hi) {
+        const auto& x = *static_cast<const GradientArgs*>(ctx);
+        MomentumLoop(x.W + lo, x.velW + lo, x.gW + lo, hi - lo, x.lr, x.mu, x.wd, x.gs);
+      }, &args);
+    }
+  }
+  // colSum takes its factors as doubles (as the separate kernel receives them from JavaScript)
+  const double pos = GetNumber(info, 13), neg = GetNumber(info, 14);
+  ColSumLoop(gbv.p, v0.p, n, nv, pos, 0);
+  ColSumLoop(gbv.p, vn.p, m, nv, neg, 1);
+  ColSumLoop(gbh.p, h0.p, n, nh, pos, 0);
+  ColSumLoop(gbh.p, hn.p, m, nh, neg, 1);
+  if (update) {
+    MomentumLoop(bv.p, velBv.p, gbv.p, nv, args.lr, args.mu, 0.0f, args.gs);
+    MomentumLoop(bh.p, velBh.p, gbh.p, nh, args.lr, args.mu, 0.0f, args.gs);
+  }
+  return info.Env().Undefined();
+}
+
+// firstInvalid(x, unitInterval): the index of the first element of x that is not finite (or, with
+// unitInterval, not in [0, 1]), or -1.
+Napi::Value FirstInvalid(const Napi::CallbackInfo& info) {
+  F32 x;
+  if (!GetF32(info, 0, x)) return info.Env().Undefined();
+  const bool unit = GetBool(info, 1);
+  const size_t at = FirstOutsideLoop(x.p, x.n, unit ? 0.0f : -3.40282347e38f, unit ? 1.0f : 3.40282347e38f);
+  return Napi::Number::New(info.Env(), at == x.n ? -1.0 : static_cast<double>(at));
+}
+
+}  // namespace dbn
