@@ -261,34 +261,14 @@ export class FeedForwardNet implements RoundState {
   }
 
   /** The round-safety state ({@link RoundState}): per layer weights then bias, then their velocities in the same order. */
-  weightSquares(): number[] {
-    return this.W.map((t) => this.backend.sumSquares(t));
-  }
-
-  gradientSquares(): number[] {
-    return this.gW.map((t) => this.backend.sumSquares(t));
-  }
-
-  parametersFinite(): boolean {
-    return [...this.W, ...this.bias].every((t) => Number.isFinite(this.backend.sumSquares(t)));
-  }
-
-  stateBuffers(): Float32Array[] {
-    return [...this.gradientBuffers(), ...this.gradientBuffers()];
-  }
-
-  readState(into: readonly Float32Array[]): void {
-    this.stateTensors().forEach((t, i) => this.backend.read(t, into[i]!));
-  }
-
-  writeState(from: readonly Float32Array[]): void {
-    this.stateTensors().forEach((t, i) => this.backend.write(t, from[i]!));
-  }
-
-  private stateTensors(): Tensor[] {
+  stateTensors(): Tensor[] {
     const params = this.shapes.flatMap((_, i) => [this.W[i]!, this.bias[i]!]);
     const velocities = this.shapes.flatMap((_, i) => [this.vW[i]!, this.vb[i]!]);
     return [...params, ...velocities];
+  }
+
+  weightTensors(): { weight: Tensor; gradient: Tensor }[] {
+    return this.W.map((weight, i) => ({ weight, gradient: this.gW[i]! }));
   }
 
   /** Host buffers shaped like the gradient tensors: per layer, weights then bias. */

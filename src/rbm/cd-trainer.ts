@@ -43,7 +43,7 @@ export class CdTrainer implements RoundState {
   private lastYield = 0;
 
   constructor(
-    private readonly backend: Backend,
+    readonly backend: Backend,
     private readonly options: ResolvedRbmOptions,
     private readonly units: Conditionals,
     private readonly softmax: SoftmaxGroup | undefined,
@@ -242,36 +242,14 @@ export class CdTrainer implements RoundState {
   }
 
   /** The round-safety state ({@link RoundState}): `[weights, visibleBias, hiddenBias]` then their velocities. */
-  weightSquares(): number[] {
-    return [this.backend.sumSquares(this.units.params.weights)];
-  }
-
-  gradientSquares(): number[] {
-    return [this.backend.sumSquares(this.grad.weights)];
-  }
-
-  parametersFinite(): boolean {
-    return this.stateTensors()
-      .slice(0, 3)
-      .every((t) => Number.isFinite(this.backend.sumSquares(t)));
-  }
-
-  stateBuffers(): Float32Array[] {
-    return [...this.gradientBuffers(), ...this.gradientBuffers()];
-  }
-
-  readState(into: readonly Float32Array[]): void {
-    this.stateTensors().forEach((t, i) => this.backend.read(t, into[i]!));
-  }
-
-  writeState(from: readonly Float32Array[]): void {
-    this.stateTensors().forEach((t, i) => this.backend.write(t, from[i]!));
-  }
-
-  private stateTensors(): Tensor[] {
+  stateTensors(): Tensor[] {
     const { params } = this.units;
     const v = this.velocity;
     return [params.weights, params.visibleBias, params.hiddenBias, v.weights, v.visibleBias, v.hiddenBias];
+  }
+
+  weightTensors(): { weight: Tensor; gradient: Tensor }[] {
+    return [{ weight: this.units.params.weights, gradient: this.grad.weights }];
   }
 
   /** The mean of the sparsity estimate `q`: the mean hidden activation an epoch reports. */

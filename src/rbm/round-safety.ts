@@ -11,6 +11,7 @@
  *   them is not finite after it, the copy is restored and the round counts as skipped, so a replica
  *   never trains on, or saves, non-finite weights.
  */
+import type { Backend, Tensor } from '../kernels/backend.js';
 import type { RoundPosition } from './collective.js';
 
 /**
@@ -20,24 +21,14 @@ import type { RoundPosition } from './collective.js';
  */
 export const DEFAULT_MAX_STEP_RATIO = 20;
 
-/** The trainable state of a model: its parameters and their optimiser state. */
+/** The trainable state of a model: its parameters and their optimiser state, as backend tensors. */
 export interface RoundState {
-  /**
-   * Host buffers shaped like the state, for {@link readState} and {@link writeState}: the
-   * parameters, then their velocities in the same order.
-   */
-  stateBuffers(): Float32Array[];
-  readState(into: readonly Float32Array[]): void;
-  writeState(from: readonly Float32Array[]): void;
-  /** The sum of squares of each weight matrix (computed by the backend, where the tensors live). */
-  weightSquares(): number[];
-  /** The sum of squares of each weight matrix's gradient, as last written (same order). */
-  gradientSquares(): number[];
-  /**
-   * Whether every parameter is finite (the backend's sum of squares of each is). A momentum step
-   * adds the new velocity to the parameters, so a non-finite velocity shows there too.
-   */
-  parametersFinite(): boolean;
+  /** The backend the tensors live on. */
+  readonly backend: Backend;
+  /** The parameters, then their velocities in the same order. */
+  stateTensors(): Tensor[];
+  /** Each weight matrix with its gradient as last written (the cap is judged per matrix). */
+  weightTensors(): { readonly weight: Tensor; readonly gradient: Tensor }[];
 }
 
 /** Whether a round was applied, or skipped and why. */
@@ -57,8 +48,8 @@ export class RoundSafety {
     private readonly state: RoundState,
     private readonly maxStepRatio: number,
   ) {
-    this.saved = state.stateBuffers();
-    this.after = state.stateBuffers();
+    this.saved = this.buffers();
+    this.after = this.buffers();
   }
 
   /**
@@ -67,13 +58,13 @@ export class RoundSafety {
    * non-finite. `rows` is the round's combined row count.
    */
   applyRound(position: RoundPosition, rows: number, learningRate: number, apply: () => void): RoundOutcome {
-    if (!this.savedIsCurrent) this.state.readState(this.saved);
+    if (!this.savedIsCurrent) this.readState(this.saved);
     this.savedIsCurrent = true;
     const where = `round at epoch ${position.epoch} step ${position.step}`;
-    const weights = this.state.weightSquares();
-    const gradients = this.state.gradientSquares();
-    for (const [k, squares] of weights.entries()) {
-      const ratio = (learningRate * Math.sqrt(gradients[k]!)) / rows / Math.max(Math.sqrt(squares), Number.MIN_VALUE);
+    const backend = this.state.backend;
+    for (const [k, { weight, gradient }] of this.state.weightTensors().entries()) {
+      const squares = backend.sumSquares(weight);
+      const ratio = (learningRate * Math.sqrt(backend.sumSquares(gradient))) / rows / Math.max(Math.sqrt(squares), Number.MIN_VALUE);
       if (!(ratio <= this.maxStepRatio))
         return {
           applied: false,
@@ -81,12 +72,34 @@ export class RoundSafety {
         };
     }
     apply();
-    if (this.state.parametersFinite()) {
-      this.state.readState(this.after);
+    if (this.parametersFinite()) {
+      this.readState(this.after);
       [this.saved, this.after] = [this.after, this.saved];
       return { applied: true };
     }
-    this.state.writeState(this.saved);
+    this.writeState(this.saved);
     return { applied: false, why: `the combined ${where} left non-finite parameters: rolled back to the state before it` };
+  }
+
+  private buffers(): Float32Array[] {
+    return this.state.stateTensors().map((t) => new Float32Array(t.rows * t.cols));
+  }
+
+  private readState(into: readonly Float32Array[]): void {
+    this.state.stateTensors().forEach((t, i) => this.state.backend.read(t, into[i]!));
+  }
+
+  private writeState(from: readonly Float32Array[]): void {
+    this.state.stateTensors().forEach((t, i) => this.state.backend.write(t, from[i]!));
+  }
+
+  /**
+   * Whether every parameter (the first half of the state) is finite: the backend's sum of squares
+   * of each is. A momentum step adds the new velocity to the parameters, so a non-finite velocity
+   * shows there too.
+   */
+  private parametersFinite(): boolean {
+    const tensors = this.state.stateTensors();
+    return tensors.slice(0, tensors.length / 2).every((t) => Number.isFinite(this.state.backend.sumSquares(t)));
   }
 }
