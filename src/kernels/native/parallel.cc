@@ -37,7 +37,7 @@ namespace {
 class ForkJoin {
  public:
   explicit ForkJoin(int threads) : threads_(threads) {
-    for (int i = 1; i < threads_; ++i) std::thread([this] { Work(); }).detach();
+    for (int i = 1; i < threads_; ++i) std::thread([this, i] { Work(i); }).detach();
   }
   int threads() const { return threads_; }
 
@@ -45,19 +45,20 @@ class ForkJoin {
   // all are done. False (nothing run) when another thread holds the pool.
   template <typename F>
   bool Run(int count, const F& task) {
+    if (count > kMaxTasks) return false;  // more blocks than flags: the caller runs them itself
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     task_ = [](const void* t, int i) { (*static_cast<const F*>(t))(i); };
     ctx_ = &task;
     count_ = count;
-    next_.store(0, std::memory_order_relaxed);
+    for (int i = 0; i < count_; ++i) claimed_[i].store(0, std::memory_order_relaxed);
     pending_.store(threads_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(sleep_);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    Take();
+    Take(0);
     // Workers still finishing a block: spin a little, then give the CPU away (it may be theirs).
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
       if (spins < 256) Pause();
@@ -77,11 +78,20 @@ class ForkJoin {
 #endif
   }
 
-  void Take() {
-    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < count_;) task_(ctx_, i);
+  // Thread `self` (0: the caller) runs its own share of the tasks first — the same blocks every
+  // time for the same count, so a block of the weights stays in one core's cache from product to
+  // product — then any task no one has claimed yet (a thread that gets no CPU holds up nothing).
+  void Take(int self) {
+    const int lo = count_ * self / threads_, hi = count_ * (self + 1) / threads_;
+    for (int i = lo; i < hi; ++i) Claim(i);
+    for (int i = 0; i < count_; ++i) Claim(i);
   }
 
-  void Work() {
+  void Claim(int i) {
+    if (claimed_[i].load(std::memory_order_relaxed) == 0 && claimed_[i].exchange(1, std::memory_order_acq_rel) == 0) task_(ctx_, i);
+  }
+
+  void Work(int self) {
     uint64_t seen = 0;
     for (;;) {
       const auto start = std::chrono::steady_clock::now();
@@ -102,7 +112,7 @@ class ForkJoin {
         Pause();
       }
       seen = g;
-      Take();
+      Take(self);
       pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
@@ -112,7 +122,8 @@ class ForkJoin {
   std::mutex sleep_;
   std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> next_{0};
+  static constexpr int kMaxTasks = 256;
+  std::atomic<uint8_t> claimed_[kMaxTasks] = {};
   std::atomic<int> pending_{0};
   int count_ = 0;
   void (*task_)(const void*, int) = nullptr;
