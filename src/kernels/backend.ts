@@ -166,6 +166,18 @@ export interface Backend {
    */
   linearSigmoid?(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW?: boolean): void;
   /**
+   * OPTIONAL fused kernel: {@link Backend.linearSigmoid} into `out`, then `sample = u < out ? 1 : 0`
+   * ({@link Backend.bernoulli} against the uniforms `u`, `m × n`) in the same pass, keeping both —
+   * the hidden means and sample of a CD step. The same values as those two calls.
+   */
+  linearSigmoidSample?(out: Tensor, sample: Tensor, u: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW?: boolean): void;
+  /**
+   * OPTIONAL fused kernel: {@link Backend.linearSigmoid} into `out`, returning `Σ (out − target)²`
+   * (`target` `m × n`) as a float64 summed in the pass — the reconstruction error of a CD step. The
+   * same `out` as `linearSigmoid`; the sum equals {@link Backend.sumSquaredDiff}'s up to summation order.
+   */
+  linearSigmoidError?(out: Tensor, target: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW?: boolean): number;
+  /**
    * OPTIONAL fused kernel, `out = u < σ(x · op(w) + bias) ? 1 : 0`: {@link Backend.linearSigmoid}
    * followed by {@link Backend.bernoulli} against the uniforms `u` (`m × n`), without keeping the
    * probabilities. Same shapes and aliasing rule as `linearSigmoid`.

@@ -95,14 +95,12 @@ export class CdTrainer implements RoundState {
     const ws = this.workspace(n);
     backend.write(ws.v0, x.data);
     // positive phase
-    this.units.hiddenMeans(ws.h, ws.pre, ws.v0);
-    this.units.sampleHidden(ws.hs, ws.h, ws.pre, ws, rng);
+    this.units.hiddenMeansAndSample(ws.h, ws.hs, ws.pre, ws.v0, ws, rng);
     const clamp = this.softmax !== undefined && options.labelNegativePhase === 'clamped' ? this.softmax : undefined;
     // CD's first negative step reuses these visible means: clamp them already
     if (clamp !== undefined && !options.persistent) clamp.clampFrom = ws.v0;
     // reconstruction error from one Gibbs step (before the update)
-    this.units.visibleMeans(ws.vn, ws.hs);
-    const err = backend.sumSquaredDiff(ws.vn, ws.v0) / (n * options.nVisible);
+    const err = this.units.visibleMeansError(ws.vn, ws.hs, ws.v0) / (n * options.nVisible);
     // persistent chains keep `batchSize` rows, whatever the size of this (last) minibatch
     const negative = options.persistent ? this.workspace(options.batchSize) : ws;
     let visibleNegative: Tensor;

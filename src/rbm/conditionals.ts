@@ -49,6 +49,22 @@ export class Conditionals {
     }
   }
 
+  /**
+   * {@link hiddenMeans} then {@link sampleHidden} into `hs`: in one pass over the product where the
+   * backend has `linearSigmoidSample` (the uniforms are drawn first, the same numbers either way).
+   */
+  hiddenMeansAndSample(h: Tensor, hs: Tensor, pre: Tensor, v: Tensor, ws: Workspace, rng: RandomSource): void {
+    const backend = this.backend;
+    if (this.options.hidden === 'bernoulli' && backend.linearSigmoidSample !== undefined) {
+      uniformsInto(backend, ws.noiseH, ws.hostH.subarray(0, hs.rows * hs.cols), rng);
+      const { weights, hiddenBias } = this.params;
+      backend.linearSigmoidSample(h, hs, ws.noiseH, v, weights, hiddenBias);
+      return;
+    }
+    this.hiddenMeans(h, pre, v);
+    this.sampleHidden(hs, h, pre, ws, rng);
+  }
+
   /** A hidden sample given the means `h` and pre-activations `pre`. */
   sampleHidden(out: Tensor, h: Tensor, pre: Tensor, ws: Workspace, rng: RandomSource): void {
     const backend = this.backend;
@@ -77,6 +93,20 @@ export class Conditionals {
     backend.gemm(v, h, weights, { transB: true });
     if (this.options.visible === 'bernoulli') backend.addRowSigmoid(v, v, visibleBias);
     else backend.addRow(v, v, visibleBias);
+  }
+
+  /**
+   * {@link visibleMeans} into `v`, returning `Σ (v − target)²` (the reconstruction error's sum): in
+   * one pass over the product where the backend has `linearSigmoidError`.
+   */
+  visibleMeansError(v: Tensor, h: Tensor, target: Tensor): number {
+    const backend = this.backend;
+    if (this.softmax === undefined && this.options.visible === 'bernoulli' && backend.linearSigmoidError !== undefined) {
+      const { weights, visibleBias } = this.params;
+      return backend.linearSigmoidError(v, target, h, weights, visibleBias, true);
+    }
+    this.visibleMeans(v, h);
+    return backend.sumSquaredDiff(v, target);
   }
 
   /** A visible sample given the means `v`. */
@@ -111,10 +141,11 @@ export class Conditionals {
         this.sampleVisible(ws.vs, ws.vn, ws, rng);
         visibleUsed = ws.vs;
       }
-      this.hiddenMeans(ws.hn, ws.preN, visibleUsed);
       if (!last || persistent) {
-        this.sampleHidden(ws.hsn, ws.hn, ws.preN, ws, rng);
+        this.hiddenMeansAndSample(ws.hn, ws.hsn, ws.preN, visibleUsed, ws, rng);
         hidden = ws.hsn;
+      } else {
+        this.hiddenMeans(ws.hn, ws.preN, visibleUsed);
       }
     }
     return visibleUsed;

@@ -138,6 +138,59 @@ for (const [nv, nh, n, m] of CASES) {
   }
 }
 
+// [m, k, n, transW]: cut by columns, by rows, too small to cut, and the visible product (transposed weights)
+const LINEAR = [
+  [100, 784, 500, false],
+  [1000, 500, 100, false],
+  [3, 4, 5, false],
+  [100, 500, 784, true],
+] as const;
+
+for (const [m, k, n, transW] of LINEAR) {
+  test(`linearSigmoidSample and linearSigmoidError ${m}x${k}·${transW ? `(${n}x${k})ᵀ` : `${k}x${n}`}: linearSigmoid's values, with the sample and the error`, (t) => {
+    if (!available) {
+      t.pass('native backend unavailable');
+      return;
+    }
+    const b = backend;
+    const rng = new Random(m + k + n);
+    const x = filled(b, m, k, rng, 0, 1);
+    const w = transW ? filled(b, n, k, rng, -0.2, 0.2) : filled(b, k, n, rng, -0.2, 0.2);
+    const bias = filled(b, 1, n, rng, -1, 1);
+    const u = filled(b, m, n, rng, 0, 1);
+    const target = filled(b, m, n, rng, 0, 1);
+    const means = b.alloc(m, n);
+    b.linearSigmoid!(means, x, w, bias, transW);
+    const wantSample = b.alloc(m, n);
+    b.bernoulli(wantSample, means, u);
+    const out = filled(b, m, n, rng, 5, 6);
+    const sample = filled(b, m, n, rng, 5, 6);
+    b.linearSigmoidSample!(out, sample, u, x, w, bias, transW);
+    t.deepEqual(read(b, out), read(b, means));
+    t.deepEqual(read(b, sample), read(b, wantSample));
+    const out2 = filled(b, m, n, rng, 5, 6);
+    const sum = b.linearSigmoidError!(out2, target, x, w, bias, transW);
+    t.deepEqual(read(b, out2), read(b, means));
+    const want = b.sumSquaredDiff(means, target);
+    t.true(Math.abs(sum - want) <= 1e-12 * want, `${sum} vs ${want}`);
+  });
+}
+
+test('linearSigmoidSample refuses outputs that alias an input', (t) => {
+  if (!available) {
+    t.pass('native backend unavailable');
+    return;
+  }
+  const b = backend;
+  const rng = new Random(2);
+  const [x, w, bias, u] = [filled(b, 4, 3, rng, 0, 1), filled(b, 3, 5, rng, 0, 1), filled(b, 1, 5, rng, 0, 1), filled(b, 4, 5, rng, 0, 1)];
+  const out = b.alloc(4, 5);
+  t.throws(() => b.linearSigmoidSample!(out, u, u, x, w, bias), { message: /must not alias/ });
+  t.throws(() => b.linearSigmoidSample!(out, out, u, x, w, bias), { message: /must not alias/ });
+  t.throws(() => b.linearSigmoidError!(out, out, x, w, bias), { message: /must not alias/ });
+  t.throws(() => b.linearSigmoidSample!(out, b.alloc(4, 4), u, x, w, bias), { message: /'sample'.*4 × 4, expected 4 × 5/ });
+});
+
 test('cdGradient refuses mismatched shapes with a typed error, touching nothing', (t) => {
   if (!available) {
     t.pass('native backend unavailable');
@@ -173,7 +226,10 @@ test('an RBM trained with the fused kernel ends bit-identical to one trained wit
   const data = new Float32Array(600 * nv);
   for (let i = 0; i < data.length; i++) data[i] = rng.uniform() < 0.2 ? 1 : 0;
   const plainBackend = createNativeBackend();
-  (plainBackend as { cdGradient?: unknown }).cdGradient = undefined;
+  const plain = plainBackend as { cdGradient?: unknown; linearSigmoidSample?: unknown; linearSigmoidError?: unknown };
+  plain.cdGradient = undefined;
+  plain.linearSigmoidSample = undefined;
+  plain.linearSigmoidError = undefined;
   const fusedBackend = createNativeBackend();
   let fusedUpdates = 0;
   const fusedKernel = fusedBackend.cdGradient!.bind(fusedBackend);
@@ -182,10 +238,14 @@ test('an RBM trained with the fused kernel ends bit-identical to one trained wit
     fusedKernel(args);
   };
   const models = [fusedBackend, plainBackend].map((b) => new Rbm({ nVisible: nv, nHidden: 300, backend: b, seed: 11, batchSize: 100 }));
+  const errors: number[][] = [];
   for (const model of models) {
-    await model.fit({ rows: 600, cols: nv, data }, { epochs: 3 });
+    const history = await model.fit({ rows: 600, cols: nv, data }, { epochs: 3 });
+    errors.push(history.map((h) => h.reconstructionError));
     model.partialFit({ rows: 150, cols: nv, data: data.subarray(0, 150 * nv) });
   }
+  // the fused error sums in another order: equal to float64 rounding
+  errors[0]!.forEach((e, i) => t.true(Math.abs(e - errors[1]![i]!) <= 1e-12 * e, `epoch ${i}: ${e} vs ${errors[1]![i]}`));
   const [a, b] = models.map((model) => model.getParameters());
   t.deepEqual(a!.weights.data, b!.weights.data);
   t.deepEqual(a!.visibleBias, b!.visibleBias);

@@ -75,13 +75,40 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// linearSigmoid(out, x, w, bias, m, n, k, transW): out[m×n] = σ(x·op(w) + bias), x m×k, op(w)
-// k×n (w n×k when transW). The sigmoid runs on each block of the product as soon as it is
-// computed (in cache, on the thread that computed it); the values are those of gemm followed by
-// addRowSigmoid.
+// What linearSigmoid's epilogue does to each block besides the sigmoid: a Bernoulli sample against
+// uniforms, and the squared distance to a target, summed per block (slot: the block's first row
+// or column over 16, one of which is 0) so the total is summed in block order whoever ran them.
+struct SigmoidEpilogue {
+  const float* bias;
+  float* sample;
+  const float* uniforms;
+  const float* target;
+  double* partials;
+};
+
+void SigmoidBlock(const void* ctx, float* c, size_t ldc, size_t row0, size_t rows, size_t col0, size_t cols) {
+  const auto& e = *static_cast<const SigmoidEpilogue*>(ctx);
+  SigmoidBiasInPlace(c + row0 * ldc + col0, ldc, e.bias + col0, rows, cols);
+  double squares = 0;
+  for (size_t i = row0; i < row0 + rows; ++i) {
+    const size_t at = i * ldc + col0;
+    if (e.sample != nullptr) BernoulliLoop(e.sample + at, c + at, e.uniforms + at, cols);
+    if (e.target != nullptr) squares += SumSquaredDiffLoop(c + at, e.target + at, cols);
+  }
+  if (e.target != nullptr) e.partials[row0 / 16 + col0 / 16] = squares;
+}
+
+// linearSigmoid(out, x, w, bias, m, n, k, transW[, sample, uniforms, target]): out[m×n] = σ(x·op(w) + bias),
+// x m×k, op(w) k×n (w n×k when transW). The sigmoid runs on each block of the product as soon as it
+// is computed (in cache, on the thread that computed it); the values are those of gemm followed by
+// addRowSigmoid. With `sample` and `uniforms` (m×n, else empty) it also writes sample = uniforms < out
+// (bernoulli's values); with `target` (m×n, else empty) it returns Σ (out − target)² in double.
 Napi::Value LinearSigmoid(const Napi::CallbackInfo& info) {
-  F32 out, x, w, bias;
+  F32 out, x, w, bias, sample{nullptr, 0}, uniforms{nullptr, 0}, target{nullptr, 0};
   if (!GetF32s(info, {&out, &x, &w, &bias})) return info.Env().Undefined();
+  if (info.Length() > 8 && (!GetF32(info, 8, sample) || !GetF32(info, 9, uniforms) || !GetF32(info, 10, target))) {
+    return info.Env().Undefined();
+  }
   const double md = GetNumber(info, 4), nd = GetNumber(info, 5), kd = GetNumber(info, 6);
   if (!(md >= 0 && nd >= 0 && kd >= 0 && md <= 2147483647.0 && nd <= 2147483647.0 && kd <= 2147483647.0)) {
     Napi::RangeError::New(info.Env(), "dbn_native.linearSigmoid: sizes must be non-negative 32-bit integers")
@@ -90,23 +117,28 @@ Napi::Value LinearSigmoid(const Napi::CallbackInfo& info) {
   }
   const auto m = static_cast<size_t>(md), n = static_cast<size_t>(nd), k = static_cast<size_t>(kd);
   const bool transW = GetBool(info, 7);
+  const bool sampling = sample.n > 0 || uniforms.n > 0;
   if (!ExpectLength(info, "linearSigmoid", "out", out, m * n) || !ExpectLength(info, "linearSigmoid", "x", x, m * k) ||
-      !ExpectLength(info, "linearSigmoid", "w", w, k * n) || !ExpectLength(info, "linearSigmoid", "bias", bias, n)) {
+      !ExpectLength(info, "linearSigmoid", "w", w, k * n) || !ExpectLength(info, "linearSigmoid", "bias", bias, n) ||
+      (sampling && (!ExpectLength(info, "linearSigmoid", "sample", sample, m * n) ||
+                    !ExpectLength(info, "linearSigmoid", "uniforms", uniforms, m * n))) ||
+      (target.n > 0 && !ExpectLength(info, "linearSigmoid", "target", target, m * n))) {
     return info.Env().Undefined();
   }
-  if (m == 0 || n == 0) return info.Env().Undefined();
-  const float* b = bias.p;
-  Epilogue sigmoid{[](const void* ctx, float* c, size_t ldc, size_t row0, size_t rows, size_t col0, size_t cols) {
-                     SigmoidBiasInPlace(c + row0 * ldc + col0, ldc, static_cast<const float*>(ctx) + col0, rows, cols);
-                   },
-                   b};
+  if (m == 0 || n == 0) return target.n > 0 ? Napi::Number::New(info.Env(), 0.0) : info.Env().Undefined();
+  std::vector<double> partials(target.n > 0 ? (m + 15) / 16 + (n + 15) / 16 + 1 : 0, 0.0);
+  SigmoidEpilogue ctx{bias.p, sampling ? sample.p : nullptr, uniforms.p, target.n > 0 ? target.p : nullptr, partials.data()};
+  Epilogue epilogue{SigmoidBlock, &ctx};
   if (k == 0) {
     std::fill(out.p, out.p + m * n, 0.0f);
-    sigmoid.apply(b, out.p, n, 0, m, 0, n);
-    return info.Env().Undefined();
+    SigmoidBlock(&ctx, out.p, n, 0, m, 0, n);
+  } else {
+    ParallelSgemm(false, transW, m, n, k, 1.0f, x.p, w.p, 0.0f, out.p, &epilogue);
   }
-  ParallelSgemm(false, transW, m, n, k, 1.0f, x.p, w.p, 0.0f, out.p, &sigmoid);
-  return info.Env().Undefined();
+  if (target.n == 0) return info.Env().Undefined();
+  double total = 0;
+  for (const double part : partials) total += part;
+  return Napi::Number::New(info.Env(), total);
 }
 
 // addRowSigmoid(out, x, bias): out = σ(x + bias), bias broadcast over rows.

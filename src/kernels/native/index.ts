@@ -57,7 +57,10 @@ interface NativeAddon {
     n: number,
     k: number,
     transW: boolean,
-  ): void;
+    sample?: Float32Array,
+    uniforms?: Float32Array,
+    target?: Float32Array,
+  ): number | undefined;
   addRowSigmoid(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   addRow(out: Float32Array, x: Float32Array, bias: Float32Array): void;
   bernoulli(out: Float32Array, p: Float32Array, u: Float32Array): void;
@@ -312,6 +315,27 @@ class NativeBackend implements Backend {
   }
 
   linearSigmoid(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW = false): void {
+    this.#linear('linearSigmoid', out, x, w, bias, transW, {});
+  }
+
+  linearSigmoidSample(out: Tensor, sample: Tensor, u: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW = false): void {
+    this.#linear('linearSigmoidSample', out, x, w, bias, transW, { sample, u });
+  }
+
+  linearSigmoidError(out: Tensor, target: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW = false): number {
+    return this.#linear('linearSigmoidError', out, x, w, bias, transW, { target }) ?? 0;
+  }
+
+  /** The fused products: shapes and aliasing checked, then the addon's linearSigmoid with its optional outputs. */
+  #linear(
+    op: string,
+    out: Tensor,
+    x: Tensor,
+    w: Tensor,
+    bias: Tensor,
+    transW: boolean,
+    extra: { readonly sample?: Tensor; readonly u?: Tensor; readonly target?: Tensor },
+  ): number | undefined {
     const addon = this.#live();
     const m = x.rows;
     const k = x.cols;
@@ -319,14 +343,28 @@ class NativeBackend implements Backend {
     const n = transW ? w.rows : w.cols;
     if (k !== kw || out.rows !== m || out.cols !== n || bias.rows !== 1 || bias.cols !== n) {
       throw new ShapeMismatchError(
-        `'native.linearSigmoid' cannot put x ${m} × ${k} times op(w) ${kw} × ${n} plus bias ${bias.rows} × ${bias.cols} into out ${out.rows} × ${out.cols}.`,
+        `'native.${op}' cannot put x ${m} × ${k} times op(w) ${kw} × ${n} plus bias ${bias.rows} × ${bias.cols} into out ${out.rows} × ${out.cols}.`,
       );
     }
     const o = d(out);
-    if (o === d(x) || o === d(w)) {
-      throw new DbnError("'native.linearSigmoid' cannot write into one of its inputs: 'out' must not alias 'x' or 'w'.", 'EALIAS');
+    for (const [name, t] of Object.entries(extra)) {
+      if (t.rows !== m || t.cols !== n) {
+        throw new ShapeMismatchError(`Argument '${name}' passed to 'native.${op}' is ${t.rows} × ${t.cols}, expected ${m} × ${n}.`);
+      }
+      checkedLength(asNative(t, op, name), op, name);
     }
-    addon.linearSigmoid(o, d(x), d(w), d(bias), m, n, k, transW);
+    const { sample, u, target } = extra;
+    const written = sample === undefined ? [o] : [o, d(sample)];
+    const read = [d(x), d(w), ...[u, target].flatMap((t) => (t === undefined ? [] : [d(t)]))];
+    if (written.some((a) => read.includes(a)) || written[0] === written[1]) {
+      throw new DbnError(
+        `'native.${op}' cannot write into one of its inputs: its outputs must not alias each other, 'x', 'w', 'u' or 'target'.`,
+        'EALIAS',
+      );
+    }
+    if (sample === undefined && target === undefined) return addon.linearSigmoid(o, d(x), d(w), d(bias), m, n, k, transW);
+    const opt = (t: Tensor | undefined): Float32Array => (t === undefined ? EMPTY : d(t));
+    return addon.linearSigmoid(o, d(x), d(w), d(bias), m, n, k, transW, opt(sample), opt(u), opt(target));
   }
 
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {
