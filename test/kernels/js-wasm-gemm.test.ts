@@ -52,7 +52,10 @@ test('the emitted module validates, and this Node runs it by default', (t) => {
   t.is(new GemmWorkspace().kernel, 'wasm-simd');
   t.is(createJsBackend().info.description, `js (portable TypeScript, WebAssembly SIMD gemm${threadsSuffix})`);
   t.is(createJsBackend({ gemmKernel: 'wasm-simd', threads: 1 }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
-  t.is(createJsBackend({ gemmKernel: 'wasm-simd', threads: 3 }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm, 3 threads)');
+  t.is(
+    createJsBackend({ gemmKernel: 'wasm-simd', threads: 3 }).info.description,
+    'js (portable TypeScript, WebAssembly SIMD gemm, 3 threads)',
+  );
 });
 
 test('WebAssembly SIMD gemm matches a float64 reference within the float32 bound, and the asm.js kernel (every transpose, alpha, beta, edge tiles, blocks)', (t) => {
