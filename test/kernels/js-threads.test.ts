@@ -105,6 +105,19 @@ test('Rbm CD-1 steps on the js backend give the same weights for 1, 2 and 3 thre
   t.deepEqual(weights(3), one);
 });
 
+test('every worker starts and runs the module (as source text, in the tsx-transformed code too)', async (t) => {
+  const threads = createGemmThreads(3);
+  if (!('gemm' in threads)) return t.fail(threads.reason);
+  const [m, n, k] = [100, 500, 784];
+  const c = new Float32Array(m * n);
+  threads.gemm(m, n, k, 1, new Float32Array(m * k).fill(0.5), false, new Float32Array(k * n).fill(0.25), false, 0, c);
+  t.is(c[0], 98);
+  for (let waited = 0; threads.workersReady < 2 && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(threads.workersReady, 2);
+  t.is(threads.workerError, undefined);
+  threads.release();
+});
+
 test('the thread count: option, DBN_JS_THREADS, default, and one clear error for bad values', (t) => {
   t.is(resolveThreads(3, '5'), 3);
   t.is(resolveThreads(undefined, '5'), 5);

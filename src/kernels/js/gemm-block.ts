@@ -41,8 +41,10 @@ export const Ctl = {
   packedB: 18,
   c: 19,
   bias: 20,
+  /** Workers that have started and instantiated the module. */
+  ready: 21,
   /** Words in use; the control block is 64 words. */
-  words: 21,
+  words: 22,
 } as const;
 
 /** Bytes reserved for the control block at the start of the shared memory. */

@@ -56,6 +56,7 @@ function workerSource(): string {
     'const { module, memory } = workerData;',
     'const macro = new WebAssembly.Instance(module, { env: { memory } }).exports.macro;',
     `const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});`,
+    `Atomics.add(ctl, ${Ctl.ready}, 1);`,
     'for (;;) {',
     `  const seen = Atomics.load(ctl, ${Ctl.generation});`,
     `  if (Atomics.load(ctl, ${Ctl.stop}) !== 0) break;`,
@@ -75,6 +76,8 @@ export class GemmThreads {
   private ctl: Int32Array;
   private readonly macro: MacroKernel;
   private workers: WorkerHandle[] = [];
+  /** The first error a worker raised, if any (its blocks went to the other threads). */
+  workerError: unknown = undefined;
   private generation = 0;
   private released = false;
 
@@ -89,6 +92,11 @@ export class GemmThreads {
     this.macro = new api.Instance(module, { env: { memory: this.memory } }).exports['macro'] as MacroKernel;
     this.f32 = new Float32Array(this.memory.buffer);
     this.ctl = new Int32Array(this.memory.buffer, 0, CONTROL_BYTES / 4);
+  }
+
+  /** Workers that have started so far (up to `threads − 1`). */
+  get workersReady(): number {
+    return Atomics.load(this.ctl, Ctl.ready);
   }
 
   /** Whether {@link gemm} would spread an `m × n × k` product over the threads. */
@@ -171,7 +179,9 @@ export class GemmThreads {
     for (let i = 1; i < this.threads; i++) {
       const worker = new this.Worker(source, { eval: true, workerData: { module: this.module, memory: this.memory } });
       // A worker that fails leaves its blocks to the others; the calling thread alone finishes every job.
-      worker.on('error', () => {});
+      worker.on('error', (error) => {
+        this.workerError ??= error;
+      });
       worker.unref();
       this.workers.push(worker);
     }
