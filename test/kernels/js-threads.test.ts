@@ -86,6 +86,24 @@ test('threaded products give the bits of one thread for 2 and 3 threads (transpo
   b.dispose();
 });
 
+test('hundreds of back-to-back products of changing sizes keep the bits of one thread (no job sees another’s parameters)', (t) => {
+  // Near the threading threshold, so that jobs are short and threads late from one job meet the
+  // next: the counts of A tasks (1–6) and column blocks (12–20) go up and down from job to job.
+  const sizes = [
+    [64, 128, 128],
+    [200, 160, 600],
+    [65, 100, 300],
+    [130, 96, 96],
+    [16, 512, 300],
+  ] as const;
+  const cases = Array.from({ length: 300 }, (_, i) => {
+    const [m, n, k] = sizes[(i * 7) % sizes.length]!;
+    return [m, n, k, i % 3 === 0, i % 2 === 0, i % 4 === 1 ? 0.5 : 1, i % 5 === 2 ? 1 : 0, i % 11 === 4 && i % 3 !== 0] as const;
+  });
+  const one = products(1, cases);
+  t.deepEqual(products(3, cases), one);
+});
+
 test('Rbm CD-1 steps on the js backend give the same weights for 1, 2 and 3 threads', (t) => {
   const rng = new Random(3);
   const data = new Float32Array(200 * 784);

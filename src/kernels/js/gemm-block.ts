@@ -4,9 +4,11 @@
  * (`Function.prototype.toString`), so they use no imports, no closures and no nested functions:
  * only their parameters, `Math` and `Atomics`.
  *
- * The job's parameters sit in the first words of the shared memory ({@link Ctl}); a block is a
- * run of `nr`-wide column panels of `c`. Its thread packs those panels of `op(b)` (from the raw
- * copy of `b` in the shared memory), runs the macro-kernel over every row block for each `k`
+ * The job's parameters sit in the first words of the shared memory ({@link Ctl}). A job has two
+ * phases: first the tasks packing `alpha · op(a)` (one per `k` block and row block, from the raw
+ * copy of `a` in the shared memory), then the column blocks, which start once every A task is
+ * done. A column block is a run of `nr`-wide column panels of `c`: its thread packs those panels
+ * of `op(b)` (from the raw copy of `b`), runs the macro-kernel over every row block for each `k`
  * block in order, and, when asked, replaces its columns of the result by `σ(c + bias)`. Every
  * element of `c` is thus summed in the same order whichever thread computes it and however the
  * columns are cut, so the bits do not depend on the thread count.
@@ -43,14 +45,35 @@ export const Ctl = {
   bias: 20,
   /** Workers that have started and instantiated the module. */
   ready: 21,
-  /** Words in use; the control block is 64 words. */
-  words: 22,
+  /** Raw `a` (offset in float32 elements) and its strides: `op(a)[i, p] = a[i·aRow + p·aCol]`. */
+  rawA: 22,
+  aRow: 23,
+  aCol: 24,
+  /** A-packing tasks of the job, the next to claim (encoded like `next`), and those done. */
+  aTasks: 25,
+  aNext: 26,
+  aDone: 27,
+  /** `alpha` as a float64 in words 28–29 (byte offset 112). */
+  alpha: 28,
 } as const;
 
 /** Bytes reserved for the control block at the start of the shared memory. */
 export const CONTROL_BYTES = 256;
 
-/** The packing routine of `gemm.ts` (`packB`), passed in so that this file stays self-contained. */
+/** The packing routines of `gemm.ts` (`packA`, `packB`), passed in so that this file stays self-contained. */
+export type PackA = (
+  w: Float32Array,
+  offset: number,
+  mr: number,
+  a: Float32Array,
+  aRow: number,
+  aCol: number,
+  alpha: number,
+  i0: number,
+  mc: number,
+  p0: number,
+  kc: number,
+) => void;
 export type PackB = (
   w: Float32Array,
   offset: number,
@@ -63,6 +86,23 @@ export type PackB = (
   j0: number,
   nc: number,
 ) => void;
+
+/** Packs A task `task` of the current job: row block `task mod ⌈m / mcMax⌉` of `k` block `⌊task / ⌈m / mcMax⌉⌋`. */
+export function packATask(ctl: Int32Array, f32: Float32Array, pack: PackA, task: number): void {
+  const m = ctl[6]!;
+  const k = ctl[8]!;
+  const kcMax = ctl[9]!;
+  const mcMax = ctl[10]!;
+  const mr = ctl[12]!;
+  const rowBlocks = Math.ceil(m / mcMax);
+  const kb = Math.floor(task / rowBlocks);
+  const i0 = (task - kb * rowBlocks) * mcMax;
+  const p0 = kb * kcMax;
+  const kc = Math.min(kcMax, k - p0);
+  const at = ctl[17]! + kb * Math.ceil(m / mr) * mr * kcMax + i0 * kc;
+  const alpha = new Float64Array(ctl.buffer, 112, 1)[0]!;
+  pack(f32, at, mr, f32.subarray(ctl[22]!, ctl[22]! + m * k), ctl[23]!, ctl[24]!, alpha, i0, Math.min(mcMax, m - i0), p0, kc);
+}
 
 /**
  * Computes column block `block` of the current job in `f32` (a view of the whole shared memory).
@@ -108,22 +148,37 @@ export function gemmBlock(ctl: Int32Array, f32: Float32Array, macro: MacroKernel
 }
 
 /**
- * Claims blocks of the current job until none is left, computing each with {@link gemmBlock};
- * the thread finishing the last block wakes the main thread. `f32` is refreshed from `memory`
- * when the memory has grown since it was made.
+ * Claims A tasks of the current job until none is left ({@link packATask}), then column blocks
+ * ({@link gemmBlock}), each once the last A task is done; the thread finishing the last block
+ * wakes the main thread. `f32` is refreshed from `memory` when the memory has grown since it
+ * was made. A claim names the job's generation, so a thread late from an earlier job cannot
+ * take part of a later one with stale parameters.
  */
 export function runGemmBlocks(
   ctl: Int32Array,
   memory: { readonly buffer: ArrayBufferLike },
   f32: Float32Array,
   macro: MacroKernel,
+  packA: PackA,
   pack: PackB,
 ): void {
+  for (;;) {
+    const claim = Atomics.load(ctl, 26);
+    const task = claim & 0xffff;
+    if (task >= Atomics.load(ctl, 25)) break;
+    if (Atomics.compareExchange(ctl, 26, claim, claim + 1) !== claim) continue;
+    if (f32.byteLength !== memory.buffer.byteLength) f32 = new Float32Array(memory.buffer);
+    packATask(ctl, f32, packA, task);
+    if (Atomics.add(ctl, 27, 1) + 1 === Atomics.load(ctl, 25)) Atomics.notify(ctl, 27);
+  }
   for (;;) {
     const claim = Atomics.load(ctl, 1);
     const block = claim & 0xffff;
     if (block >= Atomics.load(ctl, 4)) return;
     if (Atomics.compareExchange(ctl, 1, claim, claim + 1) !== claim) continue;
+    // The block's job is the current one (its claim succeeded): wait for its A tasks. A thread
+    // late from an earlier job may come here without having seen this job's A phase at all.
+    for (let done = Atomics.load(ctl, 27); done < Atomics.load(ctl, 25); done = Atomics.load(ctl, 27)) Atomics.wait(ctl, 27, done);
     if (f32.byteLength !== memory.buffer.byteLength) f32 = new Float32Array(memory.buffer);
     gemmBlock(ctl, f32, macro, pack, block);
     if (Atomics.add(ctl, 2, 1) + 1 === Atomics.load(ctl, 4)) Atomics.notify(ctl, 2);

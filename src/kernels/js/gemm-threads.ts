@@ -1,8 +1,8 @@
 /**
  * The js backend's WebAssembly SIMD gemm on several threads: `node:worker_threads` workers that
  * instantiate the same macro-kernel module (`wasm-gemm.ts`) on one shared `WebAssembly.Memory`.
- * The calling thread copies `b` and `beta · c` into that memory and packs A; then it and the
- * workers claim column blocks of `c` (`gemm-block.ts`) until none is left, the calling thread
+ * The calling thread copies `a`, `b` and `beta · c` into that memory; then it and the workers
+ * pack A and compute column blocks of `c` (`gemm-block.ts`) until none is left, the calling thread
  * waiting with `Atomics.wait` for the last one, so the product stays synchronous. Each element is
  * summed in the order of the single-threaded {@link gemmImpl}, which gives the same bits for any
  * thread count and any split.
@@ -13,8 +13,8 @@
  * returns why, and the backend stays on one thread.
  */
 import { Worker } from 'node:worker_threads';
-import { CONTROL_BYTES, Ctl, gemmBlock, runGemmBlocks } from './gemm-block.js';
-import type { PackB } from './gemm-block.js';
+import { CONTROL_BYTES, Ctl, gemmBlock, packATask, runGemmBlocks } from './gemm-block.js';
+import type { PackA, PackB } from './gemm-block.js';
 import { KC, MC, packA, packB, roundUp } from './gemm.js';
 import type { MacroKernel } from './gemm.js';
 import { wasmMacroKernelBytes } from './wasm-gemm.js';
@@ -49,7 +49,9 @@ type WorkerConstructor = new (source: string, options: { eval: true; workerData:
 function workerSource(): string {
   return [
     '"use strict";',
+    packA.toString(),
     packB.toString(),
+    packATask.toString(),
     gemmBlock.toString(),
     runGemmBlocks.toString(),
     "const { workerData } = require('node:worker_threads');",
@@ -60,7 +62,7 @@ function workerSource(): string {
     'for (;;) {',
     `  const seen = Atomics.load(ctl, ${Ctl.generation});`,
     `  if (Atomics.load(ctl, ${Ctl.stop}) !== 0) break;`,
-    `  runGemmBlocks(ctl, memory, new Float32Array(memory.buffer), macro, ${packB.name});`,
+    `  runGemmBlocks(ctl, memory, new Float32Array(memory.buffer), macro, ${packA.name}, ${packB.name});`,
     `  Atomics.wait(ctl, ${Ctl.generation}, seen);`,
     '}',
   ].join('\n');
@@ -124,20 +126,14 @@ export class GemmThreads {
     const plan = layout(m, n, k);
     this.ensure(plan.bytes);
     const { f32, ctl } = this;
+    f32.set(a.subarray(0, m * k), plan.rawA);
     f32.set(b.subarray(0, k * n), plan.rawB);
     fillC(f32, plan.c, plan.ldc, m, n, beta, c);
-    const aRow = transA ? 1 : k;
-    const aCol = transA ? m : 1;
-    for (let p0 = 0, kb = 0; p0 < k; p0 += plan.kcMax, kb++) {
-      const kc = Math.min(plan.kcMax, k - p0);
-      const base = plan.packedA + kb * plan.mPad * plan.kcMax;
-      for (let i0 = 0; i0 < m; i0 += MC) packA(f32, base + i0 * kc, MR, a, aRow, aCol, alpha, i0, Math.min(MC, m - i0), p0, kc);
-    }
+    new Float64Array(f32.buffer, Ctl.alpha * 4, 1)[0] = alpha;
     if (bias !== undefined) f32.set(bias.subarray(0, n), plan.bias);
     const panels = Math.ceil(n / NR);
     const blocks = Math.min(panels, 4096, Math.max(4 * this.threads, Math.ceil(n / 256)));
     const params: [number, number][] = [
-      [Ctl.blocks, blocks],
       [Ctl.panels, panels],
       [Ctl.m, m],
       [Ctl.n, n],
@@ -154,22 +150,36 @@ export class GemmThreads {
       [Ctl.packedB, plan.packedB],
       [Ctl.c, plan.c],
       [Ctl.bias, bias === undefined ? -1 : plan.bias],
+      [Ctl.rawA, plan.rawA],
+      [Ctl.aRow, transA ? 1 : k],
+      [Ctl.aCol, transA ? m : 1],
     ];
     for (const [word, value] of params) ctl[word] = value;
-    this.run(blocks);
+    this.run(Math.ceil(k / plan.kcMax) * Math.ceil(m / MC), blocks);
     for (let i = 0; i < m; i++) c.set(f32.subarray(plan.c + i * plan.ldc, plan.c + i * plan.ldc + n), i * n);
   }
 
-  /** Publishes the job, computes blocks on this thread too, and waits for the last one. */
-  private run(blocks: number): void {
+  /**
+   * Publishes the job (its other parameters written), computes tasks and blocks on this thread
+   * too, and waits for the last one. A thread late from the previous job sees that job's
+   * exhausted claims (index = count) until the counts are zeroed, then nothing to claim until
+   * the new counts are stored — by then the claim words have changed, so its stale claims fail.
+   */
+  private run(aTasks: number, blocks: number): void {
     const { ctl } = this;
     this.startWorkers();
     this.generation = (this.generation + 1) & 0x7fff;
+    Atomics.store(ctl, Ctl.aTasks, 0);
+    Atomics.store(ctl, Ctl.blocks, 0);
     Atomics.store(ctl, Ctl.done, 0);
+    Atomics.store(ctl, Ctl.aDone, 0);
     Atomics.store(ctl, Ctl.next, this.generation << 16);
+    Atomics.store(ctl, Ctl.aNext, this.generation << 16);
+    Atomics.store(ctl, Ctl.aTasks, aTasks);
+    Atomics.store(ctl, Ctl.blocks, blocks);
     Atomics.store(ctl, Ctl.generation, this.generation);
     Atomics.notify(ctl, Ctl.generation);
-    runGemmBlocks(ctl, this.memory, this.f32, this.macro, packB as PackB);
+    runGemmBlocks(ctl, this.memory, this.f32, this.macro, packA as PackA, packB as PackB);
     for (let done = Atomics.load(ctl, Ctl.done); done < blocks; done = Atomics.load(ctl, Ctl.done)) Atomics.wait(ctl, Ctl.done, done);
   }
 
@@ -214,12 +224,13 @@ function layout(m: number, n: number, k: number) {
   const mPad = roundUp(m, MR);
   const ldc = roundUp(n, NR);
   const kBlocks = Math.ceil(k / kcMax);
-  const rawB = CONTROL_BYTES / 4;
+  const rawA = CONTROL_BYTES / 4;
+  const rawB = rawA + roundUp(m * k, 4);
   const packedA = rawB + roundUp(k * n, 4);
   const packedB = packedA + kBlocks * mPad * kcMax;
   const c = packedB + kcMax * ldc;
   const bias = c + mPad * ldc;
-  return { kcMax, mPad, ldc, rawB, packedA, packedB, c, bias, bytes: (bias + ldc) * 4 };
+  return { kcMax, mPad, ldc, rawA, rawB, packedA, packedB, c, bias, bytes: (bias + ldc) * 4 };
 }
 
 /** `beta · c` into the padded copy at `f32[at…]` (rows `ldc` apart, padding rows and columns zero), as `gemmImpl` does. */
