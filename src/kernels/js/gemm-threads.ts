@@ -72,11 +72,17 @@ function workerSource(): string {
  * The threads of one backend: the shared memory, the calling thread's instance of the module, and
  * `threads − 1` workers (started by the first threaded product).
  */
+/** The shared memory, this thread's instance of the module on it, and views of it. */
+interface Shared {
+  readonly memory: SharedMemory;
+  readonly macro: MacroKernel;
+  f32: Float32Array;
+  ctl: Int32Array;
+}
+
 export class GemmThreads {
-  private memory: SharedMemory;
-  private f32: Float32Array;
-  private ctl: Int32Array;
-  private readonly macro: MacroKernel;
+  /** Made by the first threaded product (a shared memory reserves its maximum's address space). */
+  private shared: Shared | undefined;
   private workers: WorkerHandle[] = [];
   /** The first error a worker raised, if any (its blocks went to the other threads). */
   workerError: unknown = undefined;
@@ -86,19 +92,14 @@ export class GemmThreads {
   constructor(
     /** Threads computing a product, the calling one included (≥ 2). */
     readonly threads: number,
-    api: WasmThreadsApi,
+    private readonly api: WasmThreadsApi,
     private readonly module: object,
     private readonly Worker: WorkerConstructor,
-  ) {
-    this.memory = new api.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
-    this.macro = new api.Instance(module, { env: { memory: this.memory } }).exports['macro'] as MacroKernel;
-    this.f32 = new Float32Array(this.memory.buffer);
-    this.ctl = new Int32Array(this.memory.buffer, 0, CONTROL_BYTES / 4);
-  }
+  ) {}
 
   /** Workers that have started so far (up to `threads − 1`). */
   get workersReady(): number {
-    return Atomics.load(this.ctl, Ctl.ready);
+    return this.shared === undefined ? 0 : Atomics.load(this.shared.ctl, Ctl.ready);
   }
 
   /** Whether {@link gemm} would spread an `m × n × k` product over the threads. */
@@ -108,7 +109,8 @@ export class GemmThreads {
 
   /**
    * `c = alpha · op(a) · op(b) + beta · c`, then `c = σ(c + bias)` when `bias` is given; the
-   * arguments of `gemmImpl`, the shape having passed {@link takes} and `alpha ≠ 0`.
+   * arguments of `gemmImpl`, the shape having passed {@link takes} and `alpha ≠ 0`. Returns
+   * `false`, computing nothing, when the shared memory cannot be had (then `takes` says no from now on).
    */
   gemm(
     m: number,
@@ -122,10 +124,11 @@ export class GemmThreads {
     beta: number,
     c: Float32Array,
     bias?: Float32Array,
-  ): void {
+  ): boolean {
     const plan = layout(m, n, k);
-    this.ensure(plan.bytes);
-    const { f32, ctl } = this;
+    const shared = this.ensure(plan.bytes);
+    if (shared === undefined) return false;
+    const { f32, ctl } = shared;
     f32.set(a.subarray(0, m * k), plan.rawA);
     f32.set(b.subarray(0, k * n), plan.rawB);
     fillC(f32, plan.c, plan.ldc, m, n, beta, c);
@@ -155,8 +158,9 @@ export class GemmThreads {
       [Ctl.aCol, transA ? m : 1],
     ];
     for (const [word, value] of params) ctl[word] = value;
-    this.run(Math.ceil(k / plan.kcMax) * Math.ceil(m / MC), blocks);
+    this.run(shared, Math.ceil(k / plan.kcMax) * Math.ceil(m / MC), blocks);
     for (let i = 0; i < m; i++) c.set(f32.subarray(plan.c + i * plan.ldc, plan.c + i * plan.ldc + n), i * n);
+    return true;
   }
 
   /**
@@ -165,9 +169,9 @@ export class GemmThreads {
    * exhausted claims (index = count) until the counts are zeroed, then nothing to claim until
    * the new counts are stored — by then the claim words have changed, so its stale claims fail.
    */
-  private run(aTasks: number, blocks: number): void {
-    const { ctl } = this;
-    this.startWorkers();
+  private run(shared: Shared, aTasks: number, blocks: number): void {
+    const { ctl } = shared;
+    this.startWorkers(shared.memory);
     this.generation = (this.generation + 1) & 0x7fff;
     Atomics.store(ctl, Ctl.aTasks, 0);
     Atomics.store(ctl, Ctl.blocks, 0);
@@ -179,15 +183,15 @@ export class GemmThreads {
     Atomics.store(ctl, Ctl.blocks, blocks);
     Atomics.store(ctl, Ctl.generation, this.generation);
     Atomics.notify(ctl, Ctl.generation);
-    runGemmBlocks(ctl, this.memory, this.f32, this.macro, packA as PackA, packB as PackB);
+    runGemmBlocks(ctl, shared.memory, shared.f32, shared.macro, packA as PackA, packB as PackB);
     for (let done = Atomics.load(ctl, Ctl.done); done < blocks; done = Atomics.load(ctl, Ctl.done)) Atomics.wait(ctl, Ctl.done, done);
   }
 
-  private startWorkers(): void {
+  private startWorkers(memory: SharedMemory): void {
     if (this.workers.length > 0) return;
     const source = workerSource();
     for (let i = 1; i < this.threads; i++) {
-      const worker = new this.Worker(source, { eval: true, workerData: { module: this.module, memory: this.memory } });
+      const worker = new this.Worker(source, { eval: true, workerData: { module: this.module, memory } });
       // A worker that fails leaves its blocks to the others; the calling thread alone finishes every job.
       worker.on('error', (error) => {
         this.workerError ??= error;
@@ -197,12 +201,26 @@ export class GemmThreads {
     }
   }
 
-  private ensure(bytes: number): void {
-    const have = this.memory.buffer.byteLength;
-    if (have < bytes) this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    if (this.f32.byteLength !== this.memory.buffer.byteLength) {
-      this.f32 = new Float32Array(this.memory.buffer);
-      this.ctl = new Int32Array(this.memory.buffer, 0, CONTROL_BYTES / 4);
+  /** The shared memory, of at least `bytes` bytes; `undefined` (and no more threaded products) when it cannot be made or grown. */
+  private ensure(bytes: number): Shared | undefined {
+    try {
+      if (this.shared === undefined) {
+        const memory = new this.api.Memory({ initial: Math.ceil(bytes / PAGE), maximum: MAX_PAGES, shared: true });
+        const macro = new this.api.Instance(this.module, { env: { memory } }).exports['macro'] as MacroKernel;
+        this.shared = { memory, macro, f32: new Float32Array(memory.buffer), ctl: new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4) };
+      }
+      const shared = this.shared;
+      const have = shared.memory.buffer.byteLength;
+      if (have < bytes) shared.memory.grow(Math.ceil((bytes - have) / PAGE));
+      if (shared.f32.byteLength !== shared.memory.buffer.byteLength) {
+        shared.f32 = new Float32Array(shared.memory.buffer);
+        shared.ctl = new Int32Array(shared.memory.buffer, 0, CONTROL_BYTES / 4);
+      }
+      return shared;
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      this.release();
+      return undefined;
     }
   }
 
@@ -210,9 +228,12 @@ export class GemmThreads {
   release(): void {
     if (this.released) return;
     this.released = true;
-    Atomics.store(this.ctl, Ctl.stop, 1);
-    Atomics.store(this.ctl, Ctl.generation, (this.generation + 1) & 0x7fff);
-    Atomics.notify(this.ctl, Ctl.generation);
+    const ctl = this.shared?.ctl;
+    if (ctl !== undefined) {
+      Atomics.store(ctl, Ctl.stop, 1);
+      Atomics.store(ctl, Ctl.generation, (this.generation + 1) & 0x7fff);
+      Atomics.notify(ctl, Ctl.generation);
+    }
     for (const worker of this.workers) void worker.terminate();
     this.workers = [];
   }

@@ -208,8 +208,7 @@ class JsBackend implements Backend {
     if (o === ta || o === tb) throw new ShapeMismatchError(`js.${op}: 'out' must not be the same tensor as '${aName}' or '${bName}'.`);
     const threads = this.gemmThreads;
     if (threads !== undefined && alpha !== 0 && threads.takes(m, n, k)) {
-      threads.gemm(m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data, bias);
-      return;
+      if (threads.gemm(m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data, bias)) return;
     }
     gemmImpl(this.gemmWorkspace, m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data);
     if (bias !== undefined) addRowSigmoidImpl(o.data, o.data, bias, n);
