@@ -135,7 +135,9 @@ export class GemmThreads {
     new Float64Array(f32.buffer, Ctl.alpha * 4, 1)[0] = alpha;
     if (bias !== undefined) f32.set(bias.subarray(0, n), plan.bias);
     const panels = Math.ceil(n / NR);
-    const blocks = Math.min(panels, 4096, Math.max(4 * this.threads, Math.ceil(n / 256)));
+    // Small blocks (down to one 8-column panel): a thread descheduled by other work holds up the
+    // others by one block at most. The macro-kernel streams A per B panel whatever the block width.
+    const blocks = Math.min(panels, 4096, Math.max(16 * this.threads, Math.ceil(n / 256)));
     const params: [number, number][] = [
       [Ctl.panels, panels],
       [Ctl.m, m],
