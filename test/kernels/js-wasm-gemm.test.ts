@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { GemmWorkspace, gemmImpl } from '../../src/kernels/js/gemm.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
@@ -14,6 +15,9 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** `WebAssembly.validate` (Node's types declare `WebAssembly` only with the DOM library). */
 const validate = (bytes: Uint8Array): boolean =>
   (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly.validate(bytes);
+/** How the default description names the thread count (`os.availableParallelism()` unless DBN_JS_THREADS is set). */
+const defaultThreads = Number(process.env['DBN_JS_THREADS'] ?? availableParallelism());
+const threadsSuffix = defaultThreads > 1 ? `, ${defaultThreads} threads` : '';
 /** The float32 unit roundoff. */
 const U = 2 ** -24;
 
@@ -46,8 +50,12 @@ test('the emitted module validates, and this Node runs it by default', (t) => {
   t.throws(() => wasmMacroKernelBytes(4, 6), { instanceOf: RangeError });
   t.true('module' in wasmGemmSupport());
   t.is(new GemmWorkspace().kernel, 'wasm-simd');
-  t.is(createJsBackend().info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
-  t.is(createJsBackend({ gemmKernel: 'wasm-simd' }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
+  t.is(createJsBackend().info.description, `js (portable TypeScript, WebAssembly SIMD gemm${threadsSuffix})`);
+  t.is(createJsBackend({ gemmKernel: 'wasm-simd', threads: 1 }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
+  t.is(
+    createJsBackend({ gemmKernel: 'wasm-simd', threads: 3 }).info.description,
+    'js (portable TypeScript, WebAssembly SIMD gemm, 3 threads)',
+  );
 });
 
 test('WebAssembly SIMD gemm matches a float64 reference within the float32 bound, and the asm.js kernel (every transpose, alpha, beta, edge tiles, blocks)', (t) => {
@@ -169,7 +177,7 @@ test('without WebAssembly (node --jitless) the default is asm.js, and asking for
   // Control: the same child without the flag runs the WebAssembly kernel.
   t.deepEqual(parse(runChild([], lines)), {
     wasm: 'object',
-    description: 'js (portable TypeScript, WebAssembly SIMD gemm)',
+    description: `js (portable TypeScript, WebAssembly SIMD gemm${threadsSuffix})`,
     out,
     refused: null,
   });

@@ -6,7 +6,7 @@ import { runConformance } from './conformance.js';
 runConformance('js', createJsBackend);
 
 test('js: info and ready', async (t) => {
-  const b = createJsBackend();
+  const b = createJsBackend({ threads: 1 });
   t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript, WebAssembly SIMD gemm)' });
   await t.notThrowsAsync(b.ready());
   b.dispose();

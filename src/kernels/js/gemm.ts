@@ -52,9 +52,9 @@ import { createWasmMacroKernel, wasmGemmSupport } from './wasm-gemm.js';
  * runs the micro-kernel at a few iterations per tile. The WebAssembly kernel measured within
  * noise for `KC` 128–512 and `MC` 64–256.
  */
-const KC = 256;
-const MC = 64;
-const NC = 512;
+export const KC = 256;
+export const MC = 64;
+export const NC = 512;
 
 /**
  * A macro-kernel on float32 memory, offsets and `ldc` in bytes: for every `mr × nr` tile of an
@@ -309,7 +309,7 @@ export function gemmImpl(
       packB(w, bOffset, nr, b, bRow, bCol, p0, kc, j0, nc);
       for (let i0 = 0; i0 < m; i0 += MC) {
         const mc = Math.min(MC, m - i0);
-        packA(w, mr, a, aRow, aCol, alpha, i0, mc, p0, kc);
+        packA(w, 0, mr, a, aRow, aCol, alpha, i0, mc, p0, kc);
         macro(roundUp(mc, mr), ncPad, kc, 0, bOffset * ws.memory.panelBytes, (c0 + i0 * ldc + j0) * 4, ldc * 4);
       }
     }
@@ -317,13 +317,14 @@ export function gemmImpl(
   for (let i = 0; i < m; i++) c.set(cw.subarray(c0 + i * ldc, c0 + i * ldc + n), i * n);
 }
 
-function roundUp(x: number, to: number): number {
+export function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;
 }
 
-/** Packs `alpha · op(a)[i0 : i0+mc, p0 : p0+kc]` at `w[0…]` as `mr`-high panels, each `kc × mr` with the row index fastest. */
-function packA(
+/** Packs `alpha · op(a)[i0 : i0+mc, p0 : p0+kc]` at `w[offset…]` as `mr`-high panels, each `kc × mr` with the row index fastest. */
+export function packA(
   w: Float64Array | Float32Array,
+  offset: number,
   mr: number,
   a: Float32Array,
   aRow: number,
@@ -334,7 +335,7 @@ function packA(
   p0: number,
   kc: number,
 ): void {
-  let q = 0;
+  let q = offset;
   const r1 = aRow;
   const r2 = 2 * aRow;
   const r3 = 3 * aRow;
@@ -363,7 +364,7 @@ function packA(
 }
 
 /** Packs `op(b)[p0 : p0+kc, j0 : j0+nc]` at `w[offset…]` as `nr`-wide panels, each `kc × nr` with the column index fastest. */
-function packB(
+export function packB(
   w: Float64Array | Float32Array,
   offset: number,
   nr: number,

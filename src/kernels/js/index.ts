@@ -34,6 +34,8 @@ import {
 } from './elementwise.js';
 import { GemmWorkspace, gemmImpl } from './gemm.js';
 import type { GemmKernelKind } from './gemm.js';
+import { type GemmThreads, createGemmThreads } from './gemm-threads.js';
+import { resolveThreads } from './threads-option.js';
 
 /** A js-backend tensor: a `rows × cols` row-major `Float32Array` on the host. */
 export class JsTensor implements Tensor {
@@ -73,6 +75,14 @@ export interface JsBackendOptions {
    * engine forbids code generation from strings. The one running is named in `info.description`.
    */
   readonly gemmKernel?: GemmKernelKind;
+  /**
+   * Threads computing the large matrix products of the WebAssembly SIMD kernel (worker threads
+   * on a shared WebAssembly memory, the calling thread included): an integer ≥ 1. By default the
+   * `DBN_JS_THREADS` environment variable when set, else `os.availableParallelism()`. The bits
+   * are the same for every count; `1`, the asm.js and TypeScript kernels, and engines without
+   * `SharedArrayBuffer` or workers run on the calling thread. `info.description` says how many run.
+   */
+  readonly threads?: number;
 }
 
 const GEMM_KERNELS: readonly GemmKernelKind[] = ['wasm-simd', 'asm.js', 'typescript'];
@@ -97,16 +107,22 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
       `createJsBackend: 'gemmKernel' is ${JSON.stringify(kernel)}, expected ${GEMM_KERNELS.map((k) => `'${k}'`).join(', ')}.`,
     );
   }
-  return new JsBackend(new GemmWorkspace(kernel));
+  const threads = resolveThreads(options.threads, process.env['DBN_JS_THREADS']);
+  const workspace = new GemmWorkspace(kernel);
+  const pool = workspace.kernel === 'wasm-simd' ? createGemmThreads(threads) : undefined;
+  return new JsBackend(workspace, pool !== undefined && 'gemm' in pool ? pool : undefined);
 }
 
 class JsBackend implements Backend {
   readonly info: BackendInfo;
   private readonly gemmWorkspace: GemmWorkspace;
+  private readonly gemmThreads: GemmThreads | undefined;
 
-  constructor(workspace: GemmWorkspace) {
+  constructor(workspace: GemmWorkspace, threads: GemmThreads | undefined) {
     this.gemmWorkspace = workspace;
-    this.info = { name: 'js', description: `js (portable TypeScript, ${KERNEL_NAMES[workspace.kernel]} gemm)` };
+    this.gemmThreads = threads;
+    const count = threads === undefined ? '' : `, ${threads.threads} threads`;
+    this.info = { name: 'js', description: `js (portable TypeScript, ${KERNEL_NAMES[workspace.kernel]} gemm${count})` };
   }
 
   private colSumScratch = new Float64Array(0);
@@ -156,22 +172,24 @@ class JsBackend implements Backend {
   }
 
   gemm(out: Tensor, a: Tensor, b: Tensor, opts: GemmOptions = {}): void {
-    const transA = opts.transA ?? false;
-    const transB = opts.transB ?? false;
-    const o = own('gemm', 'out', out);
-    const ta = own('gemm', 'a', a);
-    const tb = own('gemm', 'b', b);
-    const m = transA ? ta.cols : ta.rows;
-    const k = transA ? ta.rows : ta.cols;
-    const kb = transB ? tb.cols : tb.rows;
-    const n = transB ? tb.rows : tb.cols;
-    if (k !== kb || o.rows !== m || o.cols !== n) {
-      const opA = `${transA ? 'aᵀ' : 'a'} (${m}x${k})`;
-      const opB = `${transB ? 'bᵀ' : 'b'} (${kb}x${n})`;
-      throw new ShapeMismatchError(`js.gemm: cannot compute ${opA} · ${opB} into a ${o.rows}x${o.cols} 'out'.`);
-    }
-    if (o === ta || o === tb) throw new ShapeMismatchError(`js.gemm: 'out' must not be the same tensor as 'a' or 'b'.`);
-    gemmImpl(this.gemmWorkspace, m, n, k, opts.alpha ?? 1, ta.data, transA, tb.data, transB, opts.beta ?? 0, o.data);
+    product(
+      this.gemmWorkspace,
+      this.gemmThreads,
+      'gemm',
+      out,
+      a,
+      b,
+      opts.transA ?? false,
+      opts.transB ?? false,
+      opts.alpha ?? 1,
+      opts.beta ?? 0,
+      undefined,
+    );
+  }
+
+  linearSigmoid(out: Tensor, x: Tensor, w: Tensor, bias: Tensor, transW = false): void {
+    const o = own('linearSigmoid', 'out', out);
+    product(this.gemmWorkspace, this.gemmThreads, 'linearSigmoid', out, x, w, false, transW, 1, 0, row('linearSigmoid', bias, o.cols));
   }
 
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {
@@ -272,6 +290,7 @@ class JsBackend implements Backend {
 
   dispose(): void {
     this.gemmWorkspace.release();
+    this.gemmThreads?.release();
     this.colSumScratch = new Float64Array(0);
   }
 
@@ -279,6 +298,45 @@ class JsBackend implements Backend {
   [Symbol.dispose](): void {
     this.dispose();
   }
+}
+
+/**
+ * `out = alpha · op(a) · op(b) + beta · out`, then `out = σ(out + bias)` when `bias` is given: the
+ * body of `gemm` and `linearSigmoid` (a function, not a method, so that a wrapper timing the
+ * backend's methods counts each product once).
+ */
+function product(
+  workspace: GemmWorkspace,
+  threads: GemmThreads | undefined,
+  op: string,
+  out: Tensor,
+  a: Tensor,
+  b: Tensor,
+  transA: boolean,
+  transB: boolean,
+  alpha: number,
+  beta: number,
+  bias: Float32Array | undefined,
+): void {
+  const [aName, bName] = op === 'gemm' ? ['a', 'b'] : ['x', 'w'];
+  const o = own(op, 'out', out);
+  const ta = own(op, aName, a);
+  const tb = own(op, bName, b);
+  const m = transA ? ta.cols : ta.rows;
+  const k = transA ? ta.rows : ta.cols;
+  const kb = transB ? tb.cols : tb.rows;
+  const n = transB ? tb.rows : tb.cols;
+  if (k !== kb || o.rows !== m || o.cols !== n) {
+    const opA = `${transA ? `${aName}ᵀ` : aName} (${m}x${k})`;
+    const opB = `${transB ? `${bName}ᵀ` : bName} (${kb}x${n})`;
+    throw new ShapeMismatchError(`js.${op}: cannot compute ${opA} · ${opB} into a ${o.rows}x${o.cols} 'out'.`);
+  }
+  if (o === ta || o === tb) throw new ShapeMismatchError(`js.${op}: 'out' must not be the same tensor as '${aName}' or '${bName}'.`);
+  if (threads !== undefined && alpha !== 0 && threads.takes(m, n, k)) {
+    if (threads.gemm(m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data, bias)) return;
+  }
+  gemmImpl(workspace, m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data);
+  if (bias !== undefined) addRowSigmoidImpl(o.data, o.data, bias, n);
 }
 
 /** `t` as a {@link JsTensor}, or a typed error naming the operation and argument. */

@@ -159,8 +159,10 @@ function section(id: number, body: number[]): number[] {
  * each, row index fastest) and the B panels at `pb` (`kc × nr` each, column index fastest) is
  * added to the float32 block at `pc` (rows `ldc` bytes apart). Each tile is summed in
  * `mr · nr / 4` `f32x4` locals over `p = 0, 1, …, kc − 1`, then added to `c` and stored.
+ * With `sharedMaxPages` the imported memory is a shared one of at most that many 64 KiB pages
+ * (the memory the gemm threads of `gemm-threads.ts` share); the code is the same.
  */
-export function wasmMacroKernelBytes(mr: number, nr: number): Uint8Array {
+export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: number): Uint8Array {
   if (nr % 4 !== 0) throw new RangeError(`wasmMacroKernelBytes: nr = ${nr} is not a multiple of 4`);
   const lanes = nr / 4;
   // Locals: parameters 0–6, then i32 ir, jr, p, a, b, c; then v128 accumulators, B vectors, A splat.
@@ -218,12 +220,14 @@ export function wasmMacroKernelBytes(mr: number, nr: number): Uint8Array {
     op.end,
   ];
   const locals = [2, ...uleb(6), I32, ...uleb(nV128), V128];
+  // Memory limits: no maximum (flag 0), or shared with a maximum (flag 3), as the threads' memory must be.
+  const memoryLimits = sharedMaxPages === undefined ? [0x00, 0] : [0x03, 0, ...uleb(sharedMaxPages)];
   const code = [...locals, ...body];
   // prettier-ignore
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
     ...section(1, [1, 0x60, 7, ...new Array<number>(7).fill(I32), 0]), // one type: (i32 × 7) → ()
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0]), // import env.memory, min 0 pages
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...memoryLimits]), // import env.memory, min 0 pages
     ...section(3, [1, 0]), // one function, of type 0
     ...section(7, [1, ...name('macro'), 0x00, 0]), // export it as "macro"
     ...section(10, [1, ...uleb(code.length), ...code]),
