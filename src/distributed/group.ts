@@ -231,14 +231,15 @@ export class PeerGroup implements Collective {
   // ------------------------------------------------------------------ rounds
 
   async allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
-    if (this.fatal !== undefined) throw this.fatal;
-    if (this.closed || this.view === 0) throw new SyncError('PeerGroup.allReduce: the group is not started or is closed.', 'ECLOSED');
     // A round that completes at once (a group of one) never waits on a socket: let timers and
-    // messages (joiners, heartbeats) in now and then.
+    // messages (joiners, heartbeats) in now and then. The checks come after: a message handled
+    // meanwhile may fail the group (dropped from the view), and no round must wait after that.
     if (performance.now() - this.lastYield > 20) {
       await new Promise<void>((r) => setImmediate(r));
       this.lastYield = performance.now();
     }
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.closed || this.view === 0) throw new SyncError('PeerGroup.allReduce: the group is not started or is closed.', 'ECLOSED');
     const round = this.next;
     if (TRACE)
       process.stderr.write(

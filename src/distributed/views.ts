@@ -34,11 +34,14 @@ export class ViewChanges {
   private readonly told = new Map<string, number>();
   /** When this peer last checked (its first check counts from when the group was made). */
   private lastTick = Date.now();
+  /** Set once this peer was told it was dropped (or the views disagree): it takes part in no view change after that. */
+  private stopped = false;
 
   constructor(private readonly g: PeerGroup) {}
 
   /** Every heartbeat: suspects members not heard for the timeout, and a stalled view change's coordinator. */
   tick(now: number): void {
+    if (this.stopped) return;
     const g = this.g;
     this.creditDeafTime(now);
     for (const id of g.members) {
@@ -114,7 +117,7 @@ export class ViewChanges {
 
   /** Marks a member as suspected (not heard, or restarted); a view change follows. */
   suspect(id: string, why: string): void {
-    if (!this.g.members.includes(id) || id === this.g.id || this.suspects.has(id)) return;
+    if (this.stopped || !this.g.members.includes(id) || id === this.g.id || this.suspects.has(id)) return;
     this.suspects.add(id);
     this.g.emit('peer-lost', `${short(id)} (${this.g.directory.get(id)?.endpoint ?? '?'}): ${why}`);
     if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
@@ -145,13 +148,13 @@ export class ViewChanges {
   }
 
   onRecover(msg: RoundMessage): void {
-    if (msg.view !== this.g.view || !this.g.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
+    if (this.stopped || msg.view !== this.g.view || !this.g.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
     this.recovery = { coordinator: msg.sender, since: Date.now() };
     this.g.sendTo(msg.sender, 'state', { completed: this.g.next - 1, suspects: [...this.suspects] });
   }
 
   onState(msg: RoundMessage): void {
-    if (msg.view !== this.g.view || !this.g.members.includes(msg.sender)) return;
+    if (this.stopped || msg.view !== this.g.view || !this.g.members.includes(msg.sender)) return;
     const completed = intField(msg.meta, 'completed', -1);
     const theirs = suspectList(msg.meta);
     if (this.coordination === undefined) {
@@ -196,8 +199,9 @@ export class ViewChanges {
     this.applyView(view, records, cut, holder);
   }
 
+  /** A newer view from a member (a view change) or from a peer that dropped this one (see {@link tellDropped}). */
   onNewView(msg: RoundMessage): void {
-    if (msg.view <= this.g.view) return;
+    if (this.stopped || msg.view <= this.g.view) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
     const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
     this.applyView(msg.view, members, msg.round, holder);
@@ -205,7 +209,7 @@ export class ViewChanges {
 
   private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
     if (!members.some((m) => m.id === this.g.id)) {
-      this.g.fail(
+      this.stop(
         new SyncError(
           `This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`,
           'EEXCLUDED',
@@ -215,7 +219,7 @@ export class ViewChanges {
     }
     const done = this.g.next - 1;
     if (done !== cut && done !== cut - 1) {
-      this.g.fail(
+      this.stop(
         new SyncError(
           `View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`,
           'EPROTOCOL',
@@ -244,6 +248,19 @@ export class ViewChanges {
       this.g.exchange.resend();
       this.g.checkRound();
     }
+  }
+
+  /**
+   * Leaves the view changes for good and fails the group (its waiting round rejects): a peer
+   * that was dropped must not go on coordinating its own view change, which would keep it
+   * running alone with the others' old members.
+   */
+  private stop(err: SyncError): void {
+    this.stopped = true;
+    this.recovery = undefined;
+    this.coordination = undefined;
+    this.suspects.clear();
+    this.g.fail(err);
   }
 }
 
