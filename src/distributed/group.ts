@@ -232,8 +232,7 @@ export class PeerGroup implements Collective {
 
   async allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
     // A round that completes at once (a group of one) never waits on a socket: let timers and
-    // messages (joiners, heartbeats) in now and then. The checks come after: a message handled
-    // meanwhile may fail the group (dropped from the view), and no round must wait after that.
+    // messages (joiners, heartbeats) in now and then; the checks follow, as one may fail the group.
     if (performance.now() - this.lastYield > 20) {
       await new Promise<void>((r) => setImmediate(r));
       this.lastYield = performance.now();
@@ -531,8 +530,8 @@ export class PeerGroup implements Collective {
   }
 
   /**
-   * Ends this peer's part: tells the members, then serves late joiners the final model and
-   * answers view changes until every member said so too, or `2 × peerTimeoutMs` passed.
+   * Ends this peer's part: tells the members, then serves late joiners the final model and answers view
+   * changes until every member said so too, or `2 × peerTimeoutMs` passed (`EEXCLUDED`: dropped before its last rounds).
    */
   async finish(finalModel: () => Buffer): Promise<void> {
     const bytes = finalModel();
@@ -545,11 +544,13 @@ export class PeerGroup implements Collective {
     const until = Date.now() + 2 * this.peerTimeoutMs;
     while (
       Date.now() < until &&
+      this.views.droppedApart() === undefined &&
       !this.members.every((id) => id === this.id || this.byes.has(id) || this.views.isSuspect(id) || waiting.includes(id))
     ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.mesh.drain(1000);
+    if (this.views.droppedApart() !== undefined) throw this.views.droppedApart();
   }
 
   /**

@@ -32,6 +32,10 @@ export class ViewChanges {
   private coordination: Coordination | undefined;
   /** When each dropped peer was last told so (bounded by the peer table). */
   private readonly told = new Map<string, number>();
+  /** The round after which each peer was dropped, in a view change this peer took part in (bounded like `told`). */
+  private readonly droppedAfter = new Map<string, number>();
+  /** Set when this peer learned it was dropped: after which round, and the error its rounds fail with. */
+  private exclusion: { readonly cut: number; readonly error: SyncError } | undefined;
   /** When this peer last checked (its first check counts from when the group was made). */
   private lastTick = Date.now();
   /** Set once this peer was told it was dropped (or the views disagree): it takes part in no view change after that. */
@@ -87,8 +91,9 @@ export class ViewChanges {
   /**
    * A peer that is not a member yet still speaks in an older view of this run was dropped while
    * it could not hear (stopped, starved): tell it, at most once per heartbeat, with this view's
-   * members. Its view change sees itself missing and stops with `EEXCLUDED` (restarted, it rejoins
-   * from a snapshot), instead of later dropping everyone else and finishing alone with another model.
+   * members and the round after which it was dropped (−1 when this peer does not know). It stops
+   * with `EEXCLUDED` (restarted, it rejoins from a snapshot), instead of later dropping everyone
+   * else and finishing alone with another model.
    */
   tellDropped(id: string): void {
     const g = this.g;
@@ -105,7 +110,7 @@ export class ViewChanges {
       sender: g.id,
       instance: g.instance,
       view: g.view,
-      round: g.next - 1,
+      round: this.droppedAfter.get(id) ?? -1,
     };
     g.mesh.send(p.endpoint, p.publicKey, encodeRound(header, { members: records, holder: g.id }));
   }
@@ -209,12 +214,12 @@ export class ViewChanges {
 
   private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
     if (!members.some((m) => m.id === this.g.id)) {
-      this.stop(
-        new SyncError(
-          `This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`,
-          'EEXCLUDED',
-        ),
+      const error = new SyncError(
+        `This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`,
+        'EEXCLUDED',
       );
+      this.exclusion = { cut, error };
+      this.stop(error);
       return;
     }
     const done = this.g.next - 1;
@@ -229,6 +234,7 @@ export class ViewChanges {
     }
     const now = Date.now();
     const lost = this.g.members.filter((id) => !members.some((m) => m.id === id));
+    for (const id of lost) if (this.droppedAfter.size < MAX_PEERS || this.droppedAfter.has(id)) this.droppedAfter.set(id, cut);
     for (const m of members) if (m.id !== this.g.id) this.g.remember(m, 0, now);
     for (const m of members) {
       const e = this.g.directory.get(m.id);
@@ -248,6 +254,15 @@ export class ViewChanges {
       this.g.exchange.resend();
       this.g.checkRound();
     }
+  }
+
+  /**
+   * The error to finish with when this peer was dropped after round `cut` but completed later
+   * rounds: the others took those rounds without it, so its model is not the run's.
+   */
+  droppedApart(): SyncError | undefined {
+    const e = this.exclusion;
+    return e !== undefined && e.cut < this.g.next - 1 ? e.error : undefined;
   }
 
   /**

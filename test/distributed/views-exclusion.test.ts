@@ -115,16 +115,19 @@ test('a resumed coordinator told it was dropped abandons its own view change: no
   );
 });
 
-test('a member that speaks in an older view is told the current view, at most once per heartbeat', async (t) => {
-  // This peer and A are view 3; B was dropped and still sends heartbeats of view 2.
-  const { group, sent } = await groupIn(t, 3, [A], 40);
+test('a member that speaks in an older view is told the current view and the round it was dropped after, at most once per heartbeat', async (t) => {
+  // View 2 is this peer, A and B; A's view 3 drops B after round 30; ten rounds later B still sends heartbeats of view 2.
+  const { group, sent } = await groupIn(t, 2, [A, B], 31);
+  group.views.onNewView(from(A, 'newView', 3, 30, { members: [record(A), group.self], holder: A }));
+  t.deepEqual(group.members, [group.id, A].sort());
+  group.next = 41;
   group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
   group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
   const told = sent.filter((s) => s.msg.kind === 'newView');
   t.is(told.length, 1);
   t.is(told[0]!.endpoint, record(B).endpoint);
   t.is(told[0]!.msg.view, 3);
-  t.is(told[0]!.msg.round, 39);
+  t.is(told[0]!.msg.round, 30);
   t.deepEqual(
     (told[0]!.msg.meta['members'] as WireMember[]).map((m) => m.id),
     [group.id, A].sort(),
@@ -133,6 +136,21 @@ test('a member that speaks in an older view is told the current view, at most on
   group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
   t.is(sent.filter((s) => s.msg.kind === 'newView').length, 2);
   // A member of the current view, or a message of the current view, is not told anything.
-  group.views.heardFrom(from(A, 'heartbeat', 3, 39, {}));
+  group.views.heardFrom(from(A, 'heartbeat', 3, 40, {}));
   t.is(sent.filter((s) => s.msg.kind === 'newView').length, 2);
+});
+
+test('a finishing peer dropped before its last round does not finish: the others took that round without it', async (t) => {
+  // It completed round 26 (the last) with the old view's parts; A and B went on from round 25 without it.
+  const { group } = await groupIn(t, 1, [A, B], 27);
+  const finished = group.finish(() => Buffer.from('final model'));
+  group.views.onNewView(from(B, 'newView', 2, 25, { members: [record(A), record(B)], holder: A }));
+  await t.throwsAsync(finished, { code: 'EEXCLUDED', message: /dropped from the run's rounds/ });
+});
+
+test('a finishing peer dropped after its last round finishes: every round it took was taken with the others', async (t) => {
+  const { group } = await groupIn(t, 1, [A, B], 27);
+  const finished = group.finish(() => Buffer.from('final model'));
+  group.views.onNewView(from(B, 'newView', 2, 26, { members: [record(A), record(B)], holder: A }));
+  await t.notThrowsAsync(finished);
 });
