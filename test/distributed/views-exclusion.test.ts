@@ -154,3 +154,22 @@ test('a finishing peer dropped after its last round finishes: every round it too
   group.views.onNewView(from(B, 'newView', 2, 26, { members: [record(A), record(B)], holder: A }));
   await t.notThrowsAsync(finished);
 });
+
+test('a restarted peer that hears nobody says when it gives up that the run may be over, and for how long finished peers answer', async (t) => {
+  const group = await PeerGroup.open({
+    runId: RUN,
+    fingerprint: 'ab'.repeat(32),
+    mesh: { bind: 'tcp://127.0.0.1:0', plaintext: true },
+    maxFrameBytes: 1 << 20,
+    // Port 1: nobody listens there (the others finished and exited).
+    peers: [{ endpoint: 'tcp://127.0.0.1:1', publicKey: null }],
+    expectedPeers: 2,
+    heartbeatMs: HEARTBEAT_MS,
+    peerTimeoutMs: 1500,
+    startTimeoutMs: 300,
+  });
+  t.teardown(() => group.close());
+  const err = await t.throwsAsync(group.start(), { code: 'ESTART' });
+  t.regex(err.message, /heard from none; missing: tcp:\/\/127\.0\.0\.1:1\. Start every peer/);
+  t.regex(err.message, /restarted after the others finished the run, the run is over: .* for only 3 s \(2 × --peer-timeout-ms\)/);
+});
