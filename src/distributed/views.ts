@@ -204,9 +204,13 @@ export class ViewChanges {
     this.applyView(view, records, cut, holder);
   }
 
-  /** A newer view from a member (a view change) or from a peer that dropped this one (see {@link tellDropped}). */
+  /**
+   * A newer view from a member (a view change) or from a peer that dropped this one (see
+   * {@link tellDropped}). Ignored before this peer is in a view: a restarted peer on the same
+   * endpoint may receive what was queued for its former instance, and a joiner takes its view from its snapshot.
+   */
   onNewView(msg: RoundMessage): void {
-    if (this.stopped || msg.view <= this.g.view) return;
+    if (this.stopped || this.g.view === 0 || msg.view <= this.g.view) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
     const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
     this.applyView(msg.view, members, msg.round, holder);

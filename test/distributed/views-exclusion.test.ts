@@ -63,7 +63,7 @@ function from(sender: string, kind: 'newView' | 'heartbeat', view: number, round
 }
 
 /** What a pending promise has become after the event loop turned a few times. */
-async function settled(p: Promise<void>): Promise<'resolved' | 'pending' | Error> {
+async function settled(p: Promise<unknown>): Promise<'resolved' | 'pending' | Error> {
   const out = p.then(
     () => 'resolved' as const,
     (err: Error) => err,
@@ -153,6 +153,15 @@ test('a finishing peer dropped after its last round finishes: every round it too
   const finished = group.finish(() => Buffer.from('final model'));
   group.views.onNewView(from(B, 'newView', 2, 26, { members: [record(A), record(B)], holder: A }));
   await t.notThrowsAsync(finished);
+});
+
+test('a restarted peer still joining ignores a "you were dropped" view queued for its former instance on the same endpoint', async (t) => {
+  const { group } = await groupIn(t, 0, [], 0);
+  group.members = [];
+  const started = group.start();
+  group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(A), record(B)], holder: A }));
+  t.is(await settled(started), 'pending');
+  t.is(group.view, 0);
 });
 
 test('a restarted peer that hears nobody says when it gives up that the run may be over, and for how long finished peers answer', async (t) => {
