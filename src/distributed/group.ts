@@ -231,14 +231,14 @@ export class PeerGroup implements Collective {
   // ------------------------------------------------------------------ rounds
 
   async allReduce(position: RoundPosition, tensors: readonly Float32Array[], scalars: Float64Array): Promise<void> {
-    if (this.fatal !== undefined) throw this.fatal;
-    if (this.closed || this.view === 0) throw new SyncError('PeerGroup.allReduce: the group is not started or is closed.', 'ECLOSED');
     // A round that completes at once (a group of one) never waits on a socket: let timers and
-    // messages (joiners, heartbeats) in now and then.
+    // messages (joiners, heartbeats) in now and then; the checks follow, as one may fail the group.
     if (performance.now() - this.lastYield > 20) {
       await new Promise<void>((r) => setImmediate(r));
       this.lastYield = performance.now();
     }
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.closed || this.view === 0) throw new SyncError('PeerGroup.allReduce: the group is not started or is closed.', 'ECLOSED');
     const round = this.next;
     if (TRACE)
       process.stderr.write(
@@ -530,8 +530,8 @@ export class PeerGroup implements Collective {
   }
 
   /**
-   * Ends this peer's part: tells the members, then serves late joiners the final model and
-   * answers view changes until every member said so too, or `2 × peerTimeoutMs` passed.
+   * Ends this peer's part: tells the members, then serves late joiners the final model and answers view
+   * changes until every member said so too, or `2 × peerTimeoutMs` passed (`EEXCLUDED`: dropped before its last rounds).
    */
   async finish(finalModel: () => Buffer): Promise<void> {
     const bytes = finalModel();
@@ -544,11 +544,13 @@ export class PeerGroup implements Collective {
     const until = Date.now() + 2 * this.peerTimeoutMs;
     while (
       Date.now() < until &&
+      this.views.droppedApart() === undefined &&
       !this.members.every((id) => id === this.id || this.byes.has(id) || this.views.isSuspect(id) || waiting.includes(id))
     ) {
       await new Promise((r) => setTimeout(r, 50));
     }
     await this.mesh.drain(1000);
+    if (this.views.droppedApart() !== undefined) throw this.views.droppedApart();
   }
 
   /**

@@ -124,7 +124,11 @@ export class JoinDesk {
       this.mode === 'starting'
         ? `waited ${((now - this.startedAt) / 1000).toFixed(0)} s for ${g.options.expectedPeers} peers (this one included); heard from ${heardEndpoints.length > 0 ? heardEndpoints.join(', ') : 'none'}; missing: ${missing.length > 0 ? missing.join(', ') : `${g.options.expectedPeers - 1 - heardEndpoints.length} peer(s) not named in --peers`}`
         : `asked the running peers (${heardEndpoints.join(', ')}) to join for ${((now - this.startedAt) / 1000).toFixed(0)} s without an answer`;
-    this.fail(new SyncError(`Peer start: ${what}. Start every peer (or raise --start-timeout-ms).`, 'ESTART'));
+    const over =
+      this.mode === 'starting' && heardEndpoints.length === 0
+        ? ` If this peer was restarted after the others finished the run, the run is over: finished peers answer a restarted peer with the final model for only ${(2 * g.peerTimeoutMs) / 1000} s (2 × --peer-timeout-ms); take the model of a peer that finished.`
+        : '';
+    this.fail(new SyncError(`Peer start: ${what}. Start every peer (or raise --start-timeout-ms).${over}`, 'ESTART'));
   }
 
   /** Handles `hello`, `join`, `snapshot` and `finished`. */

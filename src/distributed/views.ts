@@ -32,13 +32,20 @@ export class ViewChanges {
   private coordination: Coordination | undefined;
   /** When each dropped peer was last told so (bounded by the peer table). */
   private readonly told = new Map<string, number>();
+  /** The round after which each peer was dropped, in a view change this peer took part in (bounded like `told`). */
+  private readonly droppedAfter = new Map<string, number>();
+  /** Set when this peer learned it was dropped: after which round, and the error its rounds fail with. */
+  private exclusion: { readonly cut: number; readonly error: SyncError } | undefined;
   /** When this peer last checked (its first check counts from when the group was made). */
   private lastTick = Date.now();
+  /** Set once this peer was told it was dropped (or the views disagree): it takes part in no view change after that. */
+  private stopped = false;
 
   constructor(private readonly g: PeerGroup) {}
 
   /** Every heartbeat: suspects members not heard for the timeout, and a stalled view change's coordinator. */
   tick(now: number): void {
+    if (this.stopped) return;
     const g = this.g;
     this.creditDeafTime(now);
     for (const id of g.members) {
@@ -84,8 +91,9 @@ export class ViewChanges {
   /**
    * A peer that is not a member yet still speaks in an older view of this run was dropped while
    * it could not hear (stopped, starved): tell it, at most once per heartbeat, with this view's
-   * members. Its view change sees itself missing and stops with `EEXCLUDED` (restarted, it rejoins
-   * from a snapshot), instead of later dropping everyone else and finishing alone with another model.
+   * members and the round after which it was dropped (−1 when this peer does not know). It stops
+   * with `EEXCLUDED` (restarted, it rejoins from a snapshot), instead of later dropping everyone
+   * else and finishing alone with another model.
    */
   tellDropped(id: string): void {
     const g = this.g;
@@ -102,7 +110,7 @@ export class ViewChanges {
       sender: g.id,
       instance: g.instance,
       view: g.view,
-      round: g.next - 1,
+      round: this.droppedAfter.get(id) ?? -1,
     };
     g.mesh.send(p.endpoint, p.publicKey, encodeRound(header, { members: records, holder: g.id }));
   }
@@ -114,7 +122,7 @@ export class ViewChanges {
 
   /** Marks a member as suspected (not heard, or restarted); a view change follows. */
   suspect(id: string, why: string): void {
-    if (!this.g.members.includes(id) || id === this.g.id || this.suspects.has(id)) return;
+    if (this.stopped || !this.g.members.includes(id) || id === this.g.id || this.suspects.has(id)) return;
     this.suspects.add(id);
     this.g.emit('peer-lost', `${short(id)} (${this.g.directory.get(id)?.endpoint ?? '?'}): ${why}`);
     if (this.recovery === undefined && this.coordination === undefined) this.beginRecovery();
@@ -145,13 +153,13 @@ export class ViewChanges {
   }
 
   onRecover(msg: RoundMessage): void {
-    if (msg.view !== this.g.view || !this.g.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
+    if (this.stopped || msg.view !== this.g.view || !this.g.members.includes(msg.sender) || this.suspects.has(msg.sender)) return;
     this.recovery = { coordinator: msg.sender, since: Date.now() };
     this.g.sendTo(msg.sender, 'state', { completed: this.g.next - 1, suspects: [...this.suspects] });
   }
 
   onState(msg: RoundMessage): void {
-    if (msg.view !== this.g.view || !this.g.members.includes(msg.sender)) return;
+    if (this.stopped || msg.view !== this.g.view || !this.g.members.includes(msg.sender)) return;
     const completed = intField(msg.meta, 'completed', -1);
     const theirs = suspectList(msg.meta);
     if (this.coordination === undefined) {
@@ -196,8 +204,13 @@ export class ViewChanges {
     this.applyView(view, records, cut, holder);
   }
 
+  /**
+   * A newer view from a member (a view change) or from a peer that dropped this one (see
+   * {@link tellDropped}). Ignored before this peer is in a view: a restarted peer on the same
+   * endpoint may receive what was queued for its former instance, and a joiner takes its view from its snapshot.
+   */
   onNewView(msg: RoundMessage): void {
-    if (msg.view <= this.g.view) return;
+    if (this.stopped || this.g.view === 0 || msg.view <= this.g.view) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
     const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
     this.applyView(msg.view, members, msg.round, holder);
@@ -205,17 +218,17 @@ export class ViewChanges {
 
   private applyView(view: number, members: readonly WireMember[], cut: number, holder: string): void {
     if (!members.some((m) => m.id === this.g.id)) {
-      this.g.fail(
-        new SyncError(
-          `This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`,
-          'EEXCLUDED',
-        ),
+      const error = new SyncError(
+        `This peer was dropped from the run's rounds (view ${view}: it was not heard for ${this.g.peerTimeoutMs} ms). Restart it to rejoin from a snapshot.`,
+        'EEXCLUDED',
       );
+      this.exclusion = { cut, error };
+      this.stop(error);
       return;
     }
     const done = this.g.next - 1;
     if (done !== cut && done !== cut - 1) {
-      this.g.fail(
+      this.stop(
         new SyncError(
           `View ${view} continues after round ${cut}, but this peer completed round ${done}: the peers disagree on the rounds.`,
           'EPROTOCOL',
@@ -225,6 +238,7 @@ export class ViewChanges {
     }
     const now = Date.now();
     const lost = this.g.members.filter((id) => !members.some((m) => m.id === id));
+    for (const id of lost) if (this.droppedAfter.size < MAX_PEERS || this.droppedAfter.has(id)) this.droppedAfter.set(id, cut);
     for (const m of members) if (m.id !== this.g.id) this.g.remember(m, 0, now);
     for (const m of members) {
       const e = this.g.directory.get(m.id);
@@ -244,6 +258,28 @@ export class ViewChanges {
       this.g.exchange.resend();
       this.g.checkRound();
     }
+  }
+
+  /**
+   * The error to finish with when this peer was dropped after round `cut` but completed later
+   * rounds: the others took those rounds without it, so its model is not the run's.
+   */
+  droppedApart(): SyncError | undefined {
+    const e = this.exclusion;
+    return e !== undefined && e.cut < this.g.next - 1 ? e.error : undefined;
+  }
+
+  /**
+   * Leaves the view changes for good and fails the group (its waiting round rejects): a peer
+   * that was dropped must not go on coordinating its own view change, which would keep it
+   * running alone with the others' old members.
+   */
+  private stop(err: SyncError): void {
+    this.stopped = true;
+    this.recovery = undefined;
+    this.coordination = undefined;
+    this.suspects.clear();
+    this.g.fail(err);
   }
 }
 

@@ -1,0 +1,184 @@
+/**
+ * A peer dropped from the view while it could not hear (stopped, starved) and then resumed: it
+ * must stop with `EEXCLUDED` as soon as it is told, never wait on a round, and never go on with a
+ * view change of its own. One real `PeerGroup` (its socket bound on loopback, never dialed)
+ * whose outgoing messages are captured instead of sent (the fake transport); the other members
+ * exist only as ids in its directory, and the view logic's clock is driven by calling `tick`.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { SyncError } from '../../src/errors.js';
+import { PeerGroup, type GroupEvent } from '../../src/distributed/group.js';
+import { type RoundMessage, type WireMember, decodeRound, encodeRound } from '../../src/sync/rounds-wire.js';
+
+const RUN = 'views';
+const HEARTBEAT_MS = 20;
+const TIMEOUT_MS = 100;
+/** Ids above any the group gets (the group's own id is the lowest: the coordinator of a view change). */
+const A = 'f'.repeat(31) + 'a';
+const B = 'f'.repeat(31) + 'b';
+const POSITION = { stage: 0, epoch: 1, step: 3 };
+
+interface Fixture {
+  readonly group: PeerGroup;
+  readonly sent: { readonly endpoint: string; readonly msg: RoundMessage }[];
+  readonly events: GroupEvent[];
+}
+
+/** A group in view `view` with `members` (its own id added) that has completed rounds below `next`; A and B known at dummy endpoints. */
+async function groupIn(t: ExecutionContext, view: number, others: readonly string[], next: number): Promise<Fixture> {
+  const events: GroupEvent[] = [];
+  const group = await PeerGroup.open({
+    runId: RUN,
+    fingerprint: 'ab'.repeat(32),
+    mesh: { bind: 'tcp://127.0.0.1:0', plaintext: true },
+    maxFrameBytes: 1 << 20,
+    peers: [],
+    expectedPeers: 3,
+    heartbeatMs: HEARTBEAT_MS,
+    peerTimeoutMs: TIMEOUT_MS,
+    onEvent: (e) => events.push(e),
+  });
+  t.teardown(() => group.close());
+  const sent: Fixture['sent'] = [];
+  group.mesh.send = (endpoint, _key, frames) => {
+    sent.push({ endpoint, msg: decodeRound(frames) });
+    return true;
+  };
+  const now = Date.now();
+  group.remember(record(A), 1, now);
+  group.remember(record(B), 2, now);
+  group.members = [group.id, ...others].sort();
+  group.view = view;
+  group.next = next;
+  return { group, sent, events };
+}
+
+function record(id: string): WireMember {
+  return { id, endpoint: `tcp://127.0.0.1:${id === A ? 1 : 2}`, publicKey: null };
+}
+
+/** The message another peer sends (decoded as this peer receives it). */
+function from(sender: string, kind: 'newView' | 'heartbeat', view: number, round: number, meta: Record<string, unknown>): RoundMessage {
+  return decodeRound(encodeRound({ kind, runId: RUN, sender, instance: sender === A ? 1 : 2, view, round }, meta));
+}
+
+/** What a pending promise has become after the event loop turned a few times. */
+async function settled(p: Promise<unknown>): Promise<'resolved' | 'pending' | Error> {
+  const out = p.then(
+    () => 'resolved' as const,
+    (err: Error) => err,
+  );
+  const pending = new Promise<'pending'>((r) => setTimeout(() => r('pending'), 200));
+  return Promise.race([out, pending]);
+}
+
+test('a peer told it was dropped while its next round starts stops that round with EEXCLUDED instead of waiting forever', async (t) => {
+  const { group } = await groupIn(t, 1, [A, B], 26);
+  // allReduce lets other events in before it starts a round; the others' view (A and B, after
+  // round 25) arrives in that moment, as when a stopped peer resumes between two rounds.
+  const round = group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10));
+  group.views.onNewView(from(B, 'newView', 2, 25, { members: [record(A), record(B)], holder: A }));
+  const outcome = await settled(round);
+  t.true(outcome instanceof SyncError, `the round is ${String(outcome)}`);
+  t.is((outcome as SyncError).code, 'EEXCLUDED');
+  t.regex((outcome as SyncError).message, /dropped from the run's rounds \(view 2/);
+  await t.throwsAsync(group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10)), { code: 'EEXCLUDED' });
+});
+
+test('a resumed coordinator told it was dropped abandons its own view change: no view of its own, even after the timeout', async (t) => {
+  const { group, sent, events } = await groupIn(t, 1, [A, B], 26);
+  const round = group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10));
+  t.is(await settled(round), 'pending');
+  // It suspects A first: as the lowest id it coordinates, and asks B (the only other live member) for its state.
+  group.views.suspect(A, 'not heard');
+  t.deepEqual(
+    sent.filter((s) => s.msg.kind === 'recover').map((s) => [s.endpoint, s.msg.view, s.msg.meta['suspects']]),
+    [[record(B).endpoint, 1, [A]]],
+  );
+  // B answers with the view it is in: A and B since round 25, without this peer.
+  group.views.onNewView(from(B, 'newView', 2, 25, { members: [record(A), record(B)], holder: A }));
+  const outcome = await settled(round);
+  t.is((outcome as SyncError).code, 'EEXCLUDED', `the round is ${String(outcome)}`);
+  // Three timeouts of heartbeats later nobody answered its coordination: it must not install a view of its own.
+  const before = sent.length;
+  const start = Date.now();
+  for (let now = start; now <= start + 3 * TIMEOUT_MS; now += HEARTBEAT_MS) group.views.tick(now);
+  t.is(group.view, 1);
+  t.deepEqual(group.members, [group.id, A, B].sort());
+  t.deepEqual(
+    events.filter((e) => e.event === 'view' || e.event === 'peer-lost').map((e) => e.event),
+    ['peer-lost'],
+  );
+  t.deepEqual(
+    sent.slice(before).map((s) => s.msg.kind),
+    [],
+  );
+});
+
+test('a member that speaks in an older view is told the current view and the round it was dropped after, at most once per heartbeat', async (t) => {
+  // View 2 is this peer, A and B; A's view 3 drops B after round 30; ten rounds later B still sends heartbeats of view 2.
+  const { group, sent } = await groupIn(t, 2, [A, B], 31);
+  group.views.onNewView(from(A, 'newView', 3, 30, { members: [record(A), group.self], holder: A }));
+  t.deepEqual(group.members, [group.id, A].sort());
+  group.next = 41;
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  const told = sent.filter((s) => s.msg.kind === 'newView');
+  t.is(told.length, 1);
+  t.is(told[0]!.endpoint, record(B).endpoint);
+  t.is(told[0]!.msg.view, 3);
+  t.is(told[0]!.msg.round, 30);
+  t.deepEqual(
+    (told[0]!.msg.meta['members'] as WireMember[]).map((m) => m.id),
+    [group.id, A].sort(),
+  );
+  await new Promise((r) => setTimeout(r, HEARTBEAT_MS + 5));
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  t.is(sent.filter((s) => s.msg.kind === 'newView').length, 2);
+  // A member of the current view, or a message of the current view, is not told anything.
+  group.views.heardFrom(from(A, 'heartbeat', 3, 40, {}));
+  t.is(sent.filter((s) => s.msg.kind === 'newView').length, 2);
+});
+
+test('a finishing peer dropped before its last round does not finish: the others took that round without it', async (t) => {
+  // It completed round 26 (the last) with the old view's parts; A and B went on from round 25 without it.
+  const { group } = await groupIn(t, 1, [A, B], 27);
+  const finished = group.finish(() => Buffer.from('final model'));
+  group.views.onNewView(from(B, 'newView', 2, 25, { members: [record(A), record(B)], holder: A }));
+  await t.throwsAsync(finished, { code: 'EEXCLUDED', message: /dropped from the run's rounds/ });
+});
+
+test('a finishing peer dropped after its last round finishes: every round it took was taken with the others', async (t) => {
+  const { group } = await groupIn(t, 1, [A, B], 27);
+  const finished = group.finish(() => Buffer.from('final model'));
+  group.views.onNewView(from(B, 'newView', 2, 26, { members: [record(A), record(B)], holder: A }));
+  await t.notThrowsAsync(finished);
+});
+
+test('a restarted peer still joining ignores a "you were dropped" view queued for its former instance on the same endpoint', async (t) => {
+  const { group } = await groupIn(t, 0, [], 0);
+  group.members = [];
+  const started = group.start();
+  group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(A), record(B)], holder: A }));
+  t.is(await settled(started), 'pending');
+  t.is(group.view, 0);
+});
+
+test('a restarted peer that hears nobody says when it gives up that the run may be over, and for how long finished peers answer', async (t) => {
+  const group = await PeerGroup.open({
+    runId: RUN,
+    fingerprint: 'ab'.repeat(32),
+    mesh: { bind: 'tcp://127.0.0.1:0', plaintext: true },
+    maxFrameBytes: 1 << 20,
+    // Port 1: nobody listens there (the others finished and exited).
+    peers: [{ endpoint: 'tcp://127.0.0.1:1', publicKey: null }],
+    expectedPeers: 2,
+    heartbeatMs: HEARTBEAT_MS,
+    peerTimeoutMs: 1500,
+    startTimeoutMs: 300,
+  });
+  t.teardown(() => group.close());
+  const err = await t.throwsAsync(group.start(), { code: 'ESTART' });
+  t.regex(err.message, /heard from none; missing: tcp:\/\/127\.0\.0\.1:1\. Start every peer/);
+  t.regex(err.message, /restarted after the others finished the run, the run is over: .* for only 3 s \(2 × --peer-timeout-ms\)/);
+});
