@@ -147,6 +147,13 @@ export interface Backend {
   free(t: Tensor): void;
   /** Copies `src` (length `rows·cols`, row-major) into `dst`. */
   write(dst: Tensor, src: Float32Array): void;
+  /**
+   * OPTIONAL: a `rows × cols` tensor that reads `host` (length `rows·cols`) in place, without a copy —
+   * for an input that kernels only read, valid while `host` is unchanged. It must never be written,
+   * and `free` on it releases nothing of `host`. Backends whose memory is elsewhere leave it out;
+   * callers then `write` into a tensor of their own.
+   */
+  view?(host: Float32Array, rows: number, cols: number): Tensor;
   /** Copies `src` into `dst` (length `rows·cols`). Waits for queued kernels that write `src`. */
   read(src: Tensor, dst: Float32Array): void;
   /** `out = src` (same shape). */

@@ -93,14 +93,16 @@ export class CdTrainer implements RoundState {
     const options = this.options;
     const n = x.rows;
     const ws = this.workspace(n);
-    backend.write(ws.v0, x.data);
+    // the minibatch read in place where the backend can (it is only read), else copied in
+    const v0 = backend.view?.(x.data, n, options.nVisible) ?? ws.v0;
+    if (v0 === ws.v0) backend.write(ws.v0, x.data);
     // positive phase
-    this.units.hiddenMeansAndSample(ws.h, ws.hs, ws.pre, ws.v0, ws, rng);
+    this.units.hiddenMeansAndSample(ws.h, ws.hs, ws.pre, v0, ws, rng);
     const clamp = this.softmax !== undefined && options.labelNegativePhase === 'clamped' ? this.softmax : undefined;
     // CD's first negative step reuses these visible means: clamp them already
-    if (clamp !== undefined && !options.persistent) clamp.clampFrom = ws.v0;
+    if (clamp !== undefined && !options.persistent) clamp.clampFrom = v0;
     // reconstruction error from one Gibbs step (before the update)
-    const err = this.units.visibleMeansError(ws.vn, ws.hs, ws.v0) / (n * options.nVisible);
+    const err = this.units.visibleMeansError(ws.vn, ws.hs, v0) / (n * options.nVisible);
     // persistent chains keep `batchSize` rows, whatever the size of this (last) minibatch
     const negative = options.persistent ? this.workspace(options.batchSize) : ws;
     let visibleNegative: Tensor;
@@ -113,46 +115,53 @@ export class CdTrainer implements RoundState {
       visibleNegative = this.units.gibbsChain(negative, ws.hs, options.k, false, rng, true);
     }
     if (clamp !== undefined) clamp.clampFrom = undefined;
-    this.accumulate(ws, visibleNegative, negative.hn, sum, update);
+    this.accumulate(ws, v0, visibleNegative, negative.hn, sum, update);
     return err;
   }
 
   /**
-   * The gradient from the positive statistics in `ws` (n rows) and the negative ones (m chains):
+   * The gradient from the positive statistics `v0` and `ws.h` (n rows) and the negative ones (m chains):
    * each scaled per row, plus the sparsity penalty and the discriminative term.
    */
-  private accumulate(ws: Workspace, visibleNegative: Tensor, hiddenNegative: Tensor, sum: boolean, update: CdGradientArgs['update']): void {
+  private accumulate(
+    ws: Workspace,
+    v0: Tensor,
+    visibleNegative: Tensor,
+    hiddenNegative: Tensor,
+    sum: boolean,
+    update: CdGradientArgs['update'],
+  ): void {
     const backend = this.backend;
     const { grad } = this;
-    const n = ws.v0.rows;
+    const n = v0.rows;
     const m = visibleNegative.rows;
     const pos = sum ? 1 : 1 / n;
     const negScale = sum ? -n / m : -1 / m;
     if (backend.cdGradient !== undefined) {
-      const statistics = { v0: ws.v0, h0: ws.h, vn: visibleNegative, hn: hiddenNegative };
+      const statistics = { v0, h0: ws.h, vn: visibleNegative, hn: hiddenNegative };
       backend.cdGradient({ grad, ...statistics, positiveScale: pos, negativeScale: negScale, ...(update === undefined ? {} : { update }) });
     } else {
-      backend.gemm(grad.weights, ws.v0, ws.h, { transA: true, alpha: pos });
+      backend.gemm(grad.weights, v0, ws.h, { transA: true, alpha: pos });
       backend.gemm(grad.weights, visibleNegative, hiddenNegative, { transA: true, alpha: negScale, beta: 1 });
-      backend.colSum(grad.visibleBias, ws.v0, pos, 0);
+      backend.colSum(grad.visibleBias, v0, pos, 0);
       backend.colSum(grad.visibleBias, visibleNegative, negScale, 1);
       backend.colSum(grad.hiddenBias, ws.h, pos, 0);
       backend.colSum(grad.hiddenBias, hiddenNegative, negScale, 1);
     }
-    this.addSparsity(ws, sum);
+    this.addSparsity(ws, v0, sum);
     const params = this.units.params;
     this.discriminative?.addTo(
       { W: params.weights, bv: params.visibleBias, bh: params.hiddenBias, gW: grad.weights, gbv: grad.visibleBias, gbh: grad.hiddenBias },
-      ws.v0,
+      v0,
       pos,
     );
   }
 
   /** Updates the estimate `q` from this minibatch's hidden means and adds the sparsity penalty's gradient. */
-  private addSparsity(ws: Workspace, sum: boolean): void {
+  private addSparsity(ws: Workspace, v0: Tensor, sum: boolean): void {
     const backend = this.backend;
     const { sparsityDecay: decay, sparsityCost } = this.options;
-    const n = ws.v0.rows;
+    const n = v0.rows;
     if (this.sparsityInitialized) backend.colSum(this.sparsityEstimate, ws.h, (1 - decay) / n, decay);
     else {
       backend.colSum(this.sparsityEstimate, ws.h, 1 / n, 0);
@@ -163,7 +172,7 @@ export class CdTrainer implements RoundState {
       backend.sub(this.sparsityGrad, this.sparsityTarget, this.sparsityEstimate);
       const cost = sum ? sparsityCost * n : sparsityCost;
       backend.axpy(this.grad.hiddenBias, cost, this.sparsityGrad);
-      backend.colSum(this.visibleMean, ws.v0, 1 / n, 0);
+      backend.colSum(this.visibleMean, v0, 1 / n, 0);
       backend.gemm(this.grad.weights, this.visibleMean, this.sparsityGrad, { transA: true, alpha: cost, beta: 1 });
     }
   }

@@ -294,3 +294,20 @@ test('Rbm.fit reports the first bad value found by the native scan', async (t) =
   t.regex(error!.message, /row 2500, column 2 is 1\.5/);
   model.dispose();
 });
+
+test('view reads host memory in place: kernels see its values and later changes, and a wrong length is refused', (t) => {
+  if (!available) {
+    t.pass('native backend unavailable');
+    return;
+  }
+  const b = backend;
+  const host = Float32Array.of(1, 2, 3, 4, 5, 6);
+  const x = b.view!(host, 2, 3);
+  const out = b.alloc(1, 3);
+  b.colSum(out, x, 1, 0);
+  t.deepEqual(read(b, out), Float32Array.of(5, 7, 9));
+  host[0] = 10;
+  b.colSum(out, x, 1, 0);
+  t.deepEqual(read(b, out), Float32Array.of(14, 7, 9));
+  t.throws(() => b.view!(host, 4, 2), { message: /'host' passed to 'native.view' must be a Float32Array of 4 × 2 elements/ });
+});

@@ -264,6 +264,23 @@ class NativeBackend implements Backend {
     t.data.set(src);
   }
 
+  view(host: Float32Array, rows: number, cols: number): Tensor {
+    this.#live();
+    if (
+      !(host instanceof Float32Array) ||
+      !Number.isSafeInteger(rows) ||
+      !Number.isSafeInteger(cols) ||
+      rows < 0 ||
+      cols < 0 ||
+      host.length !== rows * cols
+    ) {
+      throw new ShapeMismatchError(
+        `Argument 'host' passed to 'native.view' must be a Float32Array of ${rows} × ${cols} elements, got ${describeArray(host)}.`,
+      );
+    }
+    return new NativeTensor(rows, cols, host);
+  }
+
   read(src: Tensor, dst: Float32Array): void {
     this.#live();
     const t = asNative(src, 'read', 'src');
