@@ -13,7 +13,7 @@
  * element of `c` is thus summed in the same order whichever thread computes it and however the
  * columns are cut, so the bits do not depend on the thread count.
  */
-import type { MacroKernel } from './gemm.js';
+import type { MacroKernel, packA, packB } from './gemm.js';
 
 /** Word indices of the control block (an `Int32Array` over the shared memory's first 256 bytes). */
 export const Ctl = {
@@ -61,31 +61,8 @@ export const Ctl = {
 export const CONTROL_BYTES = 256;
 
 /** The packing routines of `gemm.ts` (`packA`, `packB`), passed in so that this file stays self-contained. */
-export type PackA = (
-  w: Float32Array,
-  offset: number,
-  mr: number,
-  a: Float32Array,
-  aRow: number,
-  aCol: number,
-  alpha: number,
-  i0: number,
-  mc: number,
-  p0: number,
-  kc: number,
-) => void;
-export type PackB = (
-  w: Float32Array,
-  offset: number,
-  nr: number,
-  b: Float32Array,
-  bRow: number,
-  bCol: number,
-  p0: number,
-  kc: number,
-  j0: number,
-  nc: number,
-) => void;
+export type PackA = typeof packA;
+export type PackB = typeof packB;
 
 /** Packs A task `task` of the current job: row block `task mod ⌈m / mcMax⌉` of `k` block `⌊task / ⌈m / mcMax⌉⌋`. */
 export function packATask(ctl: Int32Array, f32: Float32Array, pack: PackA, task: number): void {
