@@ -3,28 +3,9 @@
  * read and change the model; the robust-aggregation flags are checked with one clear error.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { shortTrain as train } from '../helpers/short-train.js';
 
-const bin = path.resolve('bin/dbn-node.js');
 const port = 7900 + (process.pid % 100) * 2;
-
-function train(args: readonly string[]): { status: number | null; stderr: string } {
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-adv-'));
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', bin, 'train', ...args, '--limit', '200', '--epochs', '1', '--no-pictures', '--out', out],
-    {
-      env: { ...process.env, DBN_NODE_DEV: '1' },
-      encoding: 'utf8',
-      timeout: 60_000,
-    },
-  );
-  fs.rmSync(out, { recursive: true, force: true });
-  return { status: r.status, stderr: r.stderr };
-}
 
 test('a --plaintext peer prints a WARN on stderr before it waits for peers', (t) => {
   const r = train([
