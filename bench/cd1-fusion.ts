@@ -14,8 +14,8 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createNativeBackend } from '../src/kernels/native/index.js';
-import { Random } from '../src/random.js';
-import { Rbm } from '../src/rbm/index.js';
+import type { Rbm } from '../src/rbm/index.js';
+import { cd1Rbm, cd1Rows } from './cd1-setup.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine, median } from './machine.js';
 
@@ -29,21 +29,18 @@ const { values: a } = parseArgs({
 const nv = 784;
 const nh = 500;
 const rows = Number(a.samples);
-const random = new Random(0);
-const data = new Float32Array(rows * nv);
-for (let i = 0; i < data.length; i++) data[i] = random.uniform() < 0.13 ? 1 : 0;
+const x = cd1Rows(rows, nv);
 
-function model(hidden: readonly string[]): Rbm {
+async function model(hidden: readonly string[]): Promise<Rbm> {
   const backend = createNativeBackend();
   for (const name of hidden) (backend as unknown as Record<string, unknown>)[name] = undefined;
-  return new Rbm({ nVisible: nv, nHidden: nh, backend, seed: 0, batchSize: 100, shuffle: false, monitorSize: 0, learningRate: 0.05 });
+  return cd1Rbm(backend, { nHidden: nh, batchSize: 100 }, x, 1000);
 }
 
 const contenders = [
-  { name: 'fused', rbm: model([]), wall: [] as number[], cpu: [] as number[] },
-  { name: 'separate', rbm: model(a.hide.split(',').filter((s) => s !== '')), wall: [] as number[], cpu: [] as number[] },
+  { name: 'fused', rbm: await model([]), wall: [] as number[], cpu: [] as number[] },
+  { name: 'separate', rbm: await model(a.hide.split(',').filter((s) => s !== '')), wall: [] as number[], cpu: [] as number[] },
 ];
-for (const c of contenders) await c.rbm.fit({ rows: 1000, cols: nv, data: data.subarray(0, 1000 * nv) }, { epochs: 1 });
 const loads: number[] = [];
 for (let round = 0; round < Number(a.rounds); round++) {
   loads.push(loadavg()[0]!);
@@ -51,7 +48,7 @@ for (let round = 0; round < Number(a.rounds); round++) {
   for (const c of round % 2 === 0 ? contenders : [...contenders].reverse()) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await c.rbm.fit({ rows, cols: nv, data }, { epochs: 1 });
+    await c.rbm.fit(x, { epochs: 1 });
     const wallS = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     c.wall.push(rows / wallS);

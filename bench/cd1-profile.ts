@@ -11,8 +11,7 @@
 import { parseArgs } from 'node:util';
 import type { Backend, GemmOptions, Tensor } from '../src/kernels/backend.js';
 import { createBackend } from '../src/kernels/index.js';
-import { Random } from '../src/random.js';
-import { Rbm } from '../src/rbm/index.js';
+import { cd1Rbm, cd1Rows } from './cd1-setup.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine } from './machine.js';
 
@@ -52,23 +51,11 @@ for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(backend))) {
   };
 }
 
-const random = new Random(0);
-const data = new Float32Array(rows * nv);
-for (let i = 0; i < data.length; i++) data[i] = random.uniform() < 0.13 ? 1 : 0;
-const rbm = new Rbm({
-  nVisible: nv,
-  nHidden: nh,
-  backend: backend as Backend,
-  seed: 0,
-  batchSize: 100,
-  shuffle: false,
-  monitorSize: 0,
-  learningRate: 0.05,
-});
-await rbm.fit({ rows: 100, cols: nv, data: data.subarray(0, 100 * nv) }, { epochs: 1 });
+const x = cd1Rows(rows, nv);
+const rbm = await cd1Rbm(backend as Backend, { nHidden: nh, batchSize: 100 }, x, 100);
 spent.clear();
 const t0 = performance.now();
-await rbm.fit({ rows, cols: nv, data }, { epochs: 1 });
+await rbm.fit(x, { epochs: 1 });
 const epochMs = performance.now() - t0;
 const kernels = [...spent].sort((x, y) => y[1].ms - x[1].ms).map(([k, v]) => ({ kernel: k, ms: v.ms, calls: v.calls }));
 const inside = kernels.reduce((s, k) => s + k.ms, 0);

@@ -28,7 +28,8 @@ import type { Backend, Tensor } from '../src/kernels/backend.js';
 import { createBackend } from '../src/kernels/index.js';
 import { createGpuBackend } from '../src/kernels/gpu/index.js';
 import { Random } from '../src/random.js';
-import { Rbm } from '../src/rbm/index.js';
+import type { Rbm } from '../src/rbm/index.js';
+import { CD1_LEARNING_RATE, cd1Rbm, cd1Rows } from './cd1-setup.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine, median } from './machine.js';
 
@@ -49,7 +50,6 @@ const nv = Number(a.visible);
 const nh = Number(a.hidden);
 const batch = Number(a.batch);
 const rounds = Number(a.rounds);
-const LEARNING_RATE = 0.05;
 /** The `Rbm` defaults the same-algorithm yardstick runs: momentum of the first epochs, weight decay. */
 const MOMENTUM = 0.5;
 const WEIGHT_DECAY = 0.0002;
@@ -58,13 +58,6 @@ const flopsPerSample = 5 * 2 * nv * nh;
 function make(name: string): Backend {
   if (name.startsWith('gpu:')) return createGpuBackend({ mode: name.slice(4) as 'auto' });
   return createBackend(name);
-}
-
-function data(rows: number): { rows: number; cols: number; data: Float32Array } {
-  const r = new Random(0);
-  const d = new Float32Array(rows * nv);
-  for (let i = 0; i < d.length; i++) d[i] = r.uniform() < 0.13 ? 1 : 0;
-  return { rows, cols: nv, data: d };
 }
 
 /** A backend with its model, trained one epoch per round; the first epoch is a warm-up. */
@@ -92,19 +85,8 @@ async function start(name: string): Promise<Contender | Unavailable> {
     throw err;
   }
   const samples = Number(name.startsWith('native') ? a.samples : a['slow-samples']);
-  const x = data(samples);
-  // Defaults for everything the comparison is about (momentum, weightDecay, k = 1, Bernoulli units).
-  const rbm = new Rbm({
-    nVisible: nv,
-    nHidden: nh,
-    backend,
-    seed: 0,
-    batchSize: batch,
-    shuffle: false,
-    monitorSize: 0,
-    learningRate: LEARNING_RATE,
-  });
-  await rbm.fit({ rows: batch, cols: nv, data: x.data.subarray(0, batch * nv) }, { epochs: 1 });
+  const x = cd1Rows(samples, nv);
+  const rbm = await cd1Rbm(backend, { nHidden: nh, batchSize: batch }, x, batch);
   return { name, backend, rbm, x, rates: [], err: Number.NaN };
 }
 
@@ -245,7 +227,7 @@ console.log(
         shared: 'other processes may run: rounds interleaved, medians reported',
         load_1min_per_round: loads,
       },
-      rbm: { learningRate: LEARNING_RATE, momentum: MOMENTUM, weightDecay: WEIGHT_DECAY, note: 'Rbm defaults except learningRate' },
+      rbm: { learningRate: CD1_LEARNING_RATE, momentum: MOMENTUM, weightDecay: WEIGHT_DECAY, note: 'Rbm defaults except learningRate' },
       numpy: Object.fromEntries([...refRates].map(([k, v]) => [k, stat(v)])),
       numpy_plain_best: plainBest ?? null,
       numpy_same_algorithm_best: sameBest ?? null,

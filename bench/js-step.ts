@@ -14,8 +14,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createJsBackend } from '../src/kernels/js/index.js';
-import { Random } from '../src/random.js';
-import { Rbm } from '../src/rbm/index.js';
+import { cd1Rbm, cd1Rows } from './cd1-setup.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine, median } from './machine.js';
 
@@ -34,9 +33,7 @@ const nh = 500;
 const batch = 100;
 const flopsPerSample = 5 * 2 * nv * nh;
 
-const random = new Random(0);
-const data = new Float32Array(samples * nv);
-for (let i = 0; i < data.length; i++) data[i] = random.uniform() < 0.13 ? 1 : 0;
+const x = cd1Rows(samples, nv);
 
 interface Run {
   readonly gflops: number;
@@ -50,21 +47,11 @@ for (let r = 0; r < rounds; r++) {
   for (const threads of counts) {
     const backend = createJsBackend({ threads });
     descriptions.set(threads, backend.info.description);
-    const rbm = new Rbm({
-      nVisible: nv,
-      nHidden: nh,
-      backend,
-      seed: 0,
-      batchSize: batch,
-      shuffle: false,
-      monitorSize: 0,
-      learningRate: 0.05,
-    });
-    await rbm.fit({ rows: batch, cols: nv, data: data.subarray(0, batch * nv) }, { epochs: 1 });
+    const rbm = await cd1Rbm(backend, { nHidden: nh, batchSize: batch }, x, batch);
     const load1 = loadavg()[0]!;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await rbm.fit({ rows: samples, cols: nv, data }, { epochs: 1 });
+    await rbm.fit(x, { epochs: 1 });
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
