@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
 import test from 'ava';
-import { GemmWorkspace, gemmImpl } from '../../src/kernels/js/gemm.js';
+import { GemmWorkspace, addRowSigmoid, gemmImpl } from '../../src/kernels/js/gemm.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
 import { wasmGemmSupport, wasmMacroKernelBytes } from '../../src/kernels/js/wasm-gemm.js';
 import { Random } from '../../src/random.js';
@@ -181,4 +181,67 @@ test('without WebAssembly (node --jitless) the default is asm.js, and asking for
     out,
     refused: null,
   });
+});
+
+/** Distance from `got` to the float64 `want`, in units of the float32 spacing at `want` (subnormal spacing below 2⁻¹²⁶). */
+function ulps(got: number, want: number): number {
+  const w = Math.abs(Math.fround(want));
+  const spacing = w < 2 ** -126 ? 2 ** -149 : 2 ** (Math.floor(Math.log2(w)) - 23);
+  return Math.abs(got - want) / spacing;
+}
+
+test('the WebAssembly sigmoid is within 2 float32 ulps of float64 1/(1 + e^−z) from −120 to 30, subnormals included, with NaN, ±∞ and ±0 right', (t) => {
+  const ws = new GemmWorkspace('wasm-simd');
+  const zs: number[] = [];
+  for (let z = -120; z <= 30; z += 1 / 1024) zs.push(z);
+  const cols = 13; // not a multiple of 4: the padded tail lanes must not leak into the next row
+  const rows = Math.ceil(zs.length / cols);
+  const x = new Float32Array(rows * cols);
+  x.set(zs);
+  // A bias of −1 on every column: σ(z − 1) checks that the bias is added (once) before σ.
+  const bias = new Float32Array(cols).fill(-1);
+  const y = x.slice();
+  addRowSigmoid(ws, y, bias, rows, cols);
+  let worst = 0;
+  let where = 0;
+  for (let i = 0; i < x.length; i++) {
+    const z = Math.fround(x[i]! - 1);
+    const e = ulps(y[i]!, 1 / (1 + Math.exp(-z)));
+    if (e > worst) [worst, where] = [e, z];
+  }
+  t.true(worst <= 2, `worst ${worst} ulps at z = ${where}`);
+  t.true(worst > 0, 'not bit-identical to the float64 expression (a different code path ran)');
+  const special = Float32Array.of(Number.NaN, Infinity, -Infinity, 0, -0, -103, -104, -200, 200);
+  addRowSigmoid(ws, special, new Float32Array(special.length), 1, special.length);
+  t.true(Number.isNaN(special[0]!));
+  t.deepEqual(Array.from(special.subarray(1)), [1, 0, 0.5, 0.5, Math.fround(1 / (1 + Math.exp(103))), 0, 0, 1]);
+  // The asm.js workspace keeps the float64 expression: the same inputs give its bits exactly.
+  const asm = new GemmWorkspace('asm.js');
+  const y2 = x.slice();
+  addRowSigmoid(asm, y2, bias, rows, cols);
+  t.true(y2.every((v, i) => v === Math.fround(1 / (1 + Math.exp(-(x[i]! + bias[i % cols]!))))));
+});
+
+test('linearSigmoid, addRowSigmoid and gemm + addRowSigmoid give the same bits on the js backend (1 and 2 threads)', (t) => {
+  const rng = new Random(5);
+  for (const threads of [1, 2]) {
+    const b = createJsBackend({ threads });
+    const [m, k, n] = [37, 300, 203];
+    const x = b.alloc(m, k);
+    const w = b.alloc(n, k);
+    const bias = b.alloc(1, n);
+    b.write(x, data(rng, m * k));
+    b.write(w, data(rng, n * k));
+    b.write(bias, data(rng, n));
+    const fused = b.alloc(m, n);
+    const separate = b.alloc(m, n);
+    b.linearSigmoid!(fused, x, w, bias, true);
+    b.gemm(separate, x, w, { transB: true });
+    b.addRowSigmoid(separate, separate, bias);
+    const [f, s] = [new Float32Array(m * n), new Float32Array(m * n)];
+    b.read(fused, f);
+    b.read(separate, s);
+    t.deepEqual(bits(f), bits(s), `${threads} threads`);
+    b.dispose();
+  }
 });

@@ -13,7 +13,7 @@
  * element of `c` is thus summed in the same order whichever thread computes it and however the
  * columns are cut, so the bits do not depend on the thread count.
  */
-import type { MacroKernel, packA, packB } from './gemm.js';
+import type { MacroKernel, SigmoidKernel, packA, packB } from './gemm.js';
 
 /** Word indices of the control block (an `Int32Array` over the shared memory's first 256 bytes). */
 export const Ctl = {
@@ -85,7 +85,14 @@ export function packATask(ctl: Int32Array, f32: Float32Array, pack: PackA, task:
  * Computes column block `block` of the current job in `f32` (a view of the whole shared memory).
  * The packed A of every `k` block is already in place; `c` holds `beta · c`.
  */
-export function gemmBlock(ctl: Int32Array, f32: Float32Array, macro: MacroKernel, pack: PackB, block: number): void {
+export function gemmBlock(
+  ctl: Int32Array,
+  f32: Float32Array,
+  macro: MacroKernel,
+  sigmoid: SigmoidKernel,
+  pack: PackB,
+  block: number,
+): void {
   const blocks = ctl[4]!;
   const panels = ctl[5]!;
   const m = ctl[6]!;
@@ -117,11 +124,9 @@ export function gemmBlock(ctl: Int32Array, f32: Float32Array, macro: MacroKernel
   }
   const bias = ctl[20]!;
   if (bias < 0) return;
-  // σ(c + bias), the expression of `sigmoid` in elementwise.ts, so the bits are addRowSigmoid's.
-  for (let i = 0; i < m; i++) {
-    const row = c0 + i * ldc;
-    for (let j = j0; j < j0 + nc; j++) f32[row + j] = 1 / (1 + Math.exp(-(f32[row + j]! + f32[bias + j]!)));
-  }
+  // σ(c + bias) on the block's columns, padding included (j0 and ncPad are multiples of nr, itself
+  // of 4), by the module's vectorized sigmoid: the bits of the single-threaded linearSigmoid.
+  sigmoid((c0 + j0) * 4, ldc * 4, m, ncPad / 4, (bias + j0) * 4);
 }
 
 /**
@@ -136,6 +141,7 @@ export function runGemmBlocks(
   memory: { readonly buffer: ArrayBufferLike },
   f32: Float32Array,
   macro: MacroKernel,
+  sigmoid: SigmoidKernel,
   packA: PackA,
   pack: PackB,
 ): void {
@@ -157,7 +163,7 @@ export function runGemmBlocks(
     // late from an earlier job may come here without having seen this job's A phase at all.
     for (let done = Atomics.load(ctl, 27); done < Atomics.load(ctl, 25); done = Atomics.load(ctl, 27)) Atomics.wait(ctl, 27, done);
     if (f32.byteLength !== memory.buffer.byteLength) f32 = new Float32Array(memory.buffer);
-    gemmBlock(ctl, f32, macro, pack, block);
+    gemmBlock(ctl, f32, macro, sigmoid, pack, block);
     if (Atomics.add(ctl, 2, 1) + 1 === Atomics.load(ctl, 4)) Atomics.notify(ctl, 2);
   }
 }

@@ -42,6 +42,7 @@
  * same bits on every call.
  */
 import { BackendUnavailableError } from '../../errors.js';
+import { addRowSigmoidImpl } from './elementwise.js';
 import { createWasmMacroKernel, wasmGemmSupport } from './wasm-gemm.js';
 
 /**
@@ -63,6 +64,12 @@ export const NC = 512;
  */
 export type MacroKernel = (mc: number, nc: number, kc: number, pa: number, pb: number, pc: number, ldc: number) => void;
 
+/**
+ * `c = σ(c + bias)` in place on `rows` rows of `4 · groups` float32 at byte offset `pc` (rows `ldc`
+ * bytes apart), `bias` the `4 · groups` float32 at `pbias`: the WebAssembly module's `sigmoid`.
+ */
+export type SigmoidKernel = (pc: number, ldc: number, rows: number, groups: number, pbias: number) => void;
+
 /** A macro-kernel's memory: the panels' element type, a float32 view of `c`, and the kernel. */
 export interface KernelHeap {
   /** The view packed panels are written through: float64 for the scalar kernels, float32 for SIMD. */
@@ -70,6 +77,8 @@ export interface KernelHeap {
   /** A float32 view of the same memory, for `c`. */
   readonly f32: Float32Array;
   readonly macro: MacroKernel;
+  /** The WebAssembly module's vectorized `σ(c + bias)`; the scalar kernels have none. */
+  readonly sigmoid?: SigmoidKernel;
 }
 
 /** A macro-kernel with its tile and its memory. */
@@ -268,12 +277,14 @@ export function gemmImpl(
   transB: boolean,
   beta: number,
   c: Float32Array,
+  bias?: Float32Array,
 ): void {
   if (m === 0 || n === 0) return;
   if (k === 0 || alpha === 0) {
     const len = m * n;
     if (beta === 0) c.fill(0, 0, len);
     else if (beta !== 1) for (let i = 0; i < len; i++) c[i] = beta * c[i]!;
+    if (bias !== undefined) addRowSigmoid(ws, c, bias, m, n);
     return;
   }
   const { mr, nr } = ws.memory;
@@ -291,7 +302,9 @@ export function gemmImpl(
   const mPad = roundUp(m, mr);
   const bOffset = mcMax * kcMax;
   const cBytes = roundUp((bOffset + kcMax * ncMax) * ws.memory.panelBytes, 16);
-  const { panels: w, f32: cw, macro } = ws.memory.get(cBytes + mPad * ldc * 4);
+  // Then the bias, padded with zeros to `ldc`, when σ is applied here.
+  const heap = ws.memory.get(cBytes + (mPad + 1) * ldc * 4);
+  const { panels: w, f32: cw, macro } = heap;
   const c0 = cBytes / 4; // in floats
   for (let i = 0; i < mPad; i++) {
     const row = c0 + i * ldc;
@@ -314,8 +327,47 @@ export function gemmImpl(
       }
     }
   }
+  const vectorSigmoid = bias !== undefined && heap.sigmoid !== undefined;
+  if (vectorSigmoid) {
+    const b0 = c0 + mPad * ldc;
+    cw.set(bias.subarray(0, n), b0);
+    cw.fill(0, b0 + n, b0 + ldc);
+    heap.sigmoid!(c0 * 4, ldc * 4, m, ldc / 4, b0 * 4);
+  }
   for (let i = 0; i < m; i++) c.set(cw.subarray(c0 + i * ldc, c0 + i * ldc + n), i * n);
+  if (bias !== undefined && !vectorSigmoid) addRowSigmoidImpl(c, c, bias, n);
 }
+
+/**
+ * `x = σ(x + bias)` in place on a `rows × cols` matrix: through the workspace's WebAssembly
+ * `sigmoid` (copied in and out of its memory) where it has one, else {@link addRowSigmoidImpl},
+ * so that every sigmoid of a backend gives the same bits.
+ */
+export function addRowSigmoid(ws: GemmWorkspace, x: Float32Array, bias: Float32Array, rows: number, cols: number): void {
+  if (ws.kernel !== 'wasm-simd') {
+    addRowSigmoidImpl(x, x, bias, cols);
+    return;
+  }
+  const ld = roundUp(cols, 4);
+  // The bias first, then up to SIGMOID_FLOATS floats of rows at a time.
+  const chunk = Math.max(1, Math.min(rows, Math.floor(SIGMOID_FLOATS / ld)));
+  const heap = ws.memory.get((chunk + 1) * ld * 4);
+  const f32 = heap.f32;
+  f32.set(bias.subarray(0, cols), 0);
+  f32.fill(0, cols, ld);
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const count = Math.min(chunk, rows - r0);
+    for (let i = 0; i < count; i++) {
+      f32.set(x.subarray((r0 + i) * cols, (r0 + i + 1) * cols), (i + 1) * ld);
+      f32.fill(0, (i + 1) * ld + cols, (i + 2) * ld);
+    }
+    heap.sigmoid!(ld * 4, ld * 4, count, ld / 4, 0);
+    for (let i = 0; i < count; i++) x.set(f32.subarray((i + 1) * ld, (i + 1) * ld + cols), (r0 + i) * cols);
+  }
+}
+
+/** The most floats {@link addRowSigmoid} copies into the kernel memory at a time (4 MiB). */
+const SIGMOID_FLOATS = 1 << 20;
 
 export function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;

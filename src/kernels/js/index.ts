@@ -14,7 +14,6 @@ import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } f
 import {
   addImpl,
   addRowImpl,
-  addRowSigmoidImpl,
   axpyImpl,
   bernoulliImpl,
   colSumImpl,
@@ -32,7 +31,7 @@ import {
   sumSquaredDiffImpl,
   sumSquaresImpl,
 } from './elementwise.js';
-import { GemmWorkspace, gemmImpl } from './gemm.js';
+import { GemmWorkspace, addRowSigmoid, gemmImpl } from './gemm.js';
 import type { GemmKernelKind } from './gemm.js';
 import { type GemmThreads, createGemmThreads } from './gemm-threads.js';
 import { resolveThreads } from './threads-option.js';
@@ -194,7 +193,9 @@ class JsBackend implements Backend {
 
   addRowSigmoid(out: Tensor, x: Tensor, bias: Tensor): void {
     const [o, xs] = same('addRowSigmoid', out, ['x', x]);
-    addRowSigmoidImpl(o, xs, row('addRowSigmoid', bias, out.cols), out.cols);
+    const b = row('addRowSigmoid', bias, out.cols);
+    if (o !== xs) o.set(xs);
+    addRowSigmoid(this.gemmWorkspace, o, b, out.rows, out.cols);
   }
 
   addRow(out: Tensor, x: Tensor, bias: Tensor): void {
@@ -335,8 +336,7 @@ function product(
   if (threads !== undefined && alpha !== 0 && threads.takes(m, n, k)) {
     if (threads.gemm(m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data, bias)) return;
   }
-  gemmImpl(workspace, m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data);
-  if (bias !== undefined) addRowSigmoidImpl(o.data, o.data, bias, n);
+  gemmImpl(workspace, m, n, k, alpha, ta.data, transA, tb.data, transB, beta, o.data, bias);
 }
 
 /** `t` as a {@link JsTensor}, or a typed error naming the operation and argument. */
