@@ -43,6 +43,7 @@
  */
 import { BackendUnavailableError } from '../../errors.js';
 import { addRowSigmoidImpl } from './elementwise.js';
+import { addRowSigmoid } from './wasm-passes.js';
 import { createWasmMacroKernel, wasmGemmSupport } from './wasm-gemm.js';
 
 /**
@@ -69,6 +70,10 @@ export type MacroKernel = (mc: number, nc: number, kc: number, pa: number, pb: n
  * bytes apart), `bias` the `4 · groups` float32 at `pbias`: the WebAssembly module's `sigmoid`.
  */
 export type SigmoidKernel = (pc: number, ldc: number, rows: number, groups: number, pbias: number) => void;
+/** The WebAssembly module's `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)` (see `wasm-elementwise.ts`). */
+export type MomentumKernel = (pp: number, pv: number, pg: number, pairs: number, lr: number, mu: number, wd: number, gs: number) => void;
+/** The WebAssembly module's `colSum(px, rows, pairs, pacc)` (see `wasm-elementwise.ts`). */
+export type ColSumKernel = (px: number, rows: number, pairs: number, pacc: number) => void;
 
 /** A macro-kernel's memory: the panels' element type, a float32 view of `c`, and the kernel. */
 export interface KernelHeap {
@@ -79,6 +84,9 @@ export interface KernelHeap {
   readonly macro: MacroKernel;
   /** The WebAssembly module's vectorized `σ(c + bias)`; the scalar kernels have none. */
   readonly sigmoid?: SigmoidKernel;
+  /** The module's float64-lane momentum step and column sums (`wasm-passes.ts`); the scalar kernels have none. */
+  readonly momentum?: MomentumKernel;
+  readonly colSum?: ColSumKernel;
 }
 
 /** A macro-kernel with its tile and its memory. */
@@ -337,37 +345,6 @@ export function gemmImpl(
   for (let i = 0; i < m; i++) c.set(cw.subarray(c0 + i * ldc, c0 + i * ldc + n), i * n);
   if (bias !== undefined && !vectorSigmoid) addRowSigmoidImpl(c, c, bias, n);
 }
-
-/**
- * `x = σ(x + bias)` in place on a `rows × cols` matrix: through the workspace's WebAssembly
- * `sigmoid` (copied in and out of its memory) where it has one, else {@link addRowSigmoidImpl},
- * so that every sigmoid of a backend gives the same bits.
- */
-export function addRowSigmoid(ws: GemmWorkspace, x: Float32Array, bias: Float32Array, rows: number, cols: number): void {
-  if (ws.kernel !== 'wasm-simd') {
-    addRowSigmoidImpl(x, x, bias, cols);
-    return;
-  }
-  const ld = roundUp(cols, 4);
-  // The bias first, then up to SIGMOID_FLOATS floats of rows at a time.
-  const chunk = Math.max(1, Math.min(rows, Math.floor(SIGMOID_FLOATS / ld)));
-  const heap = ws.memory.get((chunk + 1) * ld * 4);
-  const f32 = heap.f32;
-  f32.set(bias.subarray(0, cols), 0);
-  f32.fill(0, cols, ld);
-  for (let r0 = 0; r0 < rows; r0 += chunk) {
-    const count = Math.min(chunk, rows - r0);
-    for (let i = 0; i < count; i++) {
-      f32.set(x.subarray((r0 + i) * cols, (r0 + i + 1) * cols), (i + 1) * ld);
-      f32.fill(0, (i + 1) * ld + cols, (i + 2) * ld);
-    }
-    heap.sigmoid!(ld * 4, ld * 4, count, ld / 4, 0);
-    for (let i = 0; i < count; i++) x.set(f32.subarray((i + 1) * ld, (i + 1) * ld + cols), (r0 + i) * cols);
-  }
-}
-
-/** The most floats {@link addRowSigmoid} copies into the kernel memory at a time (4 MiB). */
-const SIGMOID_FLOATS = 1 << 20;
 
 export function roundUp(x: number, to: number): number {
   return Math.ceil(x / to) * to;

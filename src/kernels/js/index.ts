@@ -16,8 +16,6 @@ import {
   addRowImpl,
   axpyImpl,
   bernoulliImpl,
-  colSumImpl,
-  momentumStepImpl,
   mulImpl,
   noisyReluImpl,
   reluBackwardImpl,
@@ -31,7 +29,8 @@ import {
   sumSquaredDiffImpl,
   sumSquaresImpl,
 } from './elementwise.js';
-import { GemmWorkspace, addRowSigmoid, gemmImpl } from './gemm.js';
+import { GemmWorkspace, gemmImpl } from './gemm.js';
+import { addRowSigmoid, colSum, momentumStep } from './wasm-passes.js';
 import type { GemmKernelKind } from './gemm.js';
 import { type GemmThreads, createGemmThreads } from './gemm-threads.js';
 import { resolveThreads } from './threads-option.js';
@@ -247,12 +246,12 @@ class JsBackend implements Backend {
     const xs = own('colSum', 'x', x);
     const o = row('colSum', out, xs.cols, 'out');
     if (this.colSumScratch.length < xs.cols) this.colSumScratch = new Float64Array(xs.cols);
-    colSumImpl(o, xs.data, xs.cols, alpha, beta, this.colSumScratch);
+    colSum(this.gemmWorkspace, o, xs.data, xs.cols, alpha, beta, this.colSumScratch);
   }
 
   momentumStep(param: Tensor, velocity: Tensor, grad: Tensor, opts: MomentumStepOptions): void {
     const [p, v, g] = same('momentumStep', param, ['velocity', velocity], ['grad', grad]);
-    momentumStepImpl(p, v, g, opts.learningRate, opts.momentum, opts.weightDecay, opts.gradScale);
+    momentumStep(this.gemmWorkspace, p, v, g, opts.learningRate, opts.momentum, opts.weightDecay, opts.gradScale);
   }
 
   softplusRowSum(out: Tensor, x: Tensor): void {
