@@ -2,10 +2,10 @@
 // step and the column sums give the bits of the TypeScript loops of elementwise.ts (the same
 // float64 operations in the same order) on every size, chunk edge and special value.
 import test from 'ava';
-import { colSumImpl, momentumStepImpl } from '../../src/kernels/js/elementwise.js';
+import { bernoulliImpl, colSumImpl, momentumStepImpl } from '../../src/kernels/js/elementwise.js';
 import { GemmWorkspace } from '../../src/kernels/js/gemm.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
-import { colSum, momentumStep } from '../../src/kernels/js/wasm-passes.js';
+import { bernoulli, colSum, momentumStep } from '../../src/kernels/js/wasm-passes.js';
 import { Random } from '../../src/random.js';
 
 /** Values spread over six decades, both signs. */
@@ -106,4 +106,34 @@ test('the js backend with and without the WebAssembly module gives the same mome
     return [pv, vv, sv];
   });
   for (let i = 0; i < 3; i++) t.true(sameBits(results[0]![i]!, results[1]![i]!), ['param', 'velocity', 'column sums'][i]);
+});
+
+test('bernoulli in WebAssembly gives the TypeScript comparison’s bits (ties, NaN, ±0, sizes off the lane width, out aliasing p)', (t) => {
+  const ws = new GemmWorkspace('wasm-simd');
+  const rng = new Random(7);
+  for (const n of [1, 63, 64, 65, 67, 50000, 262147]) {
+    const p = new Float32Array(n);
+    const u = new Float32Array(n);
+    for (let i = 0; i < n; i++) [p[i], u[i]] = [rng.uniform(), rng.uniform()];
+    // u = p exactly (no sample), NaN in either, −0 against 0, u = 0 against p = 0.
+    const edges = [
+      [0.5, 0.5],
+      [Number.NaN, 0.1],
+      [0.9, Number.NaN],
+      [0, -0],
+      [0, 0],
+      [1, 0.999],
+    ];
+    edges.forEach(([pe, ue], i) => {
+      if (i < n) [p[i], u[i]] = [pe!, ue!];
+    });
+    const out = new Float32Array(n).fill(7);
+    const want = new Float32Array(n);
+    bernoulli(ws, out, p, u);
+    bernoulliImpl(want, p, u);
+    t.true(sameBits(out, want), `n = ${n}`);
+    if (n >= 6) t.deepEqual(Array.from(out.subarray(0, 6)), [0, 0, 0, 0, 0, 1]);
+    bernoulli(ws, p, p, u);
+    t.true(sameBits(p, want), `out = p, n = ${n}`);
+  }
 });

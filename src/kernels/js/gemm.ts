@@ -74,6 +74,8 @@ export type SigmoidKernel = (pc: number, ldc: number, rows: number, groups: numb
 export type MomentumKernel = (pp: number, pv: number, pg: number, pairs: number, lr: number, mu: number, wd: number, gs: number) => void;
 /** The WebAssembly module's `colSum(px, rows, pairs, pacc)` (see `wasm-elementwise.ts`). */
 export type ColSumKernel = (px: number, rows: number, pairs: number, pacc: number) => void;
+/** The WebAssembly module's `bernoulli(pp, pu, po, groups)` (see `wasm-elementwise.ts`). */
+export type BernoulliKernel = (pp: number, pu: number, po: number, groups: number) => void;
 
 /** A macro-kernel's memory: the panels' element type, a float32 view of `c`, and the kernel. */
 export interface KernelHeap {
@@ -84,9 +86,10 @@ export interface KernelHeap {
   readonly macro: MacroKernel;
   /** The WebAssembly module's vectorized `σ(c + bias)`; the scalar kernels have none. */
   readonly sigmoid?: SigmoidKernel;
-  /** The module's float64-lane momentum step and column sums (`wasm-passes.ts`); the scalar kernels have none. */
+  /** The module's float64-lane momentum step and column sums and its Bernoulli sample (`wasm-passes.ts`); the scalar kernels have none. */
   readonly momentum?: MomentumKernel;
   readonly colSum?: ColSumKernel;
+  readonly bernoulli?: BernoulliKernel;
 }
 
 /** A macro-kernel with its tile and its memory. */

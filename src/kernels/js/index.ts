@@ -15,7 +15,6 @@ import {
   addImpl,
   addRowImpl,
   axpyImpl,
-  bernoulliImpl,
   mulImpl,
   noisyReluImpl,
   reluBackwardImpl,
@@ -30,7 +29,7 @@ import {
   sumSquaresImpl,
 } from './elementwise.js';
 import { GemmWorkspace, gemmImpl } from './gemm.js';
-import { addRowSigmoid, colSum, momentumStep } from './wasm-passes.js';
+import { addRowSigmoid, bernoulli, colSum, momentumStep } from './wasm-passes.js';
 import type { GemmKernelKind } from './gemm.js';
 import { type GemmThreads, createGemmThreads } from './gemm-threads.js';
 import { resolveThreads } from './threads-option.js';
@@ -204,7 +203,7 @@ class JsBackend implements Backend {
 
   bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
     const [o, ps, us] = same('bernoulli', out, ['p', p], ['u', u]);
-    bernoulliImpl(o, ps, us);
+    bernoulli(this.gemmWorkspace, o, ps, us);
   }
 
   relu(out: Tensor, x: Tensor): void {

@@ -1,6 +1,6 @@
 /**
  * The js backend's WebAssembly elementwise functions (their bytes, for the module that
- * `wasm-gemm.ts` assembles): the sigmoid applied after a product, in float32 lanes; the momentum
+ * `wasm-gemm.ts` assembles): the sigmoid applied after a product and the Bernoulli sample, in float32 lanes; the momentum
  * step and the column sums in float64 lanes, with the operations of the TypeScript loops in
  * `elementwise.ts` in the same order, so their bits are those loops' bits.
  */
@@ -140,4 +140,26 @@ export function sigmoidCode(): number[] {
     op.end,
   ];
   return [2, ...uleb(4), I32, ...uleb(6), V128, ...body];
+}
+
+/**
+ * The locals and body of `bernoulli(pp, pu, po, groups)`: `out = u < p ? 1 : 0` on `4 · groups`
+ * float32 (`f32x4.lt`, then the mask and 1.0) — `bernoulliImpl`'s comparison, so its bits (NaN
+ * in either operand gives 0).
+ */
+export function bernoulliCode(): number[] {
+  const [pp, pu, po, groups] = [0, 1, 2, 3];
+  // prettier-ignore
+  const body: number[] = [
+    ...get(groups), op.i32Eqz, op.brIf, 0,
+    op.loop, VOID, // groups times
+    ...get(po), ...get(pu), ...load(0), ...get(pp), ...load(0), ...simd(op.f32x4Lt), ...f32x4(1), ...simd(op.v128And), ...store(0),
+    ...get(pp), ...i32(16), op.i32Add, ...set(pp),
+    ...get(pu), ...i32(16), op.i32Add, ...set(pu),
+    ...get(po), ...i32(16), op.i32Add, ...set(po),
+    ...get(groups), ...i32(1), op.i32Sub, ...tee(groups), op.brIf, 0,
+    op.end,
+    op.end,
+  ];
+  return [0, ...body];
 }

@@ -18,9 +18,9 @@
  * float64-summing asm.js and TypeScript kernels (within the float32 dot-product bound), and are
  * the same on every call.
  */
-import type { ColSumKernel, KernelHeap, KernelMemory, MacroKernel, MomentumKernel, SigmoidKernel } from './gemm.js';
+import type { BernoulliKernel, ColSumKernel, KernelHeap, KernelMemory, MacroKernel, MomentumKernel, SigmoidKernel } from './gemm.js';
 import { F64, I32, V128, VOID, get, i32, load, moduleBytes, op, range, set, simd, store, tee, uleb } from './wasm-encoder.js';
-import { colSumCode, momentumCode, sigmoidCode } from './wasm-elementwise.js';
+import { bernoulliCode, colSumCode, momentumCode, sigmoidCode } from './wasm-elementwise.js';
 
 /** Micro-tile height (rows of A per tile) and width (columns of B per tile; a multiple of 4). */
 const MR = 4;
@@ -81,6 +81,7 @@ export function createWasmMacroKernel(module: object): KernelMemory {
           sigmoid: exports['sigmoid'] as SigmoidKernel,
           momentum: exports['momentum'] as MomentumKernel,
           colSum: exports['colSum'] as ColSumKernel,
+          bernoulli: exports['bernoulli'] as BernoulliKernel,
         };
       } else if (memory.buffer.byteLength < bytes) {
         memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
@@ -107,8 +108,8 @@ export function createWasmMacroKernel(module: object): KernelMemory {
  * - `sigmoid(pc, ldc, rows, groups, pbias)`: `c = σ(c + bias)` in place on `rows` rows of
  *   `4 · groups` float32 at `pc` (rows `ldc` bytes apart), `bias` the `4 · groups` float32 at
  *   `pbias`; see {@link sigmoidCode} for the arithmetic.
- * - `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)` and `colSum(px, rows, pairs, pacc)`: see
- *   {@link momentumCode} and {@link colSumCode}.
+ * - `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)`, `colSum(px, rows, pairs, pacc)` and
+ *   `bernoulli(pp, pu, po, groups)`: see {@link momentumCode}, {@link colSumCode} and {@link bernoulliCode}.
  * With `sharedMaxPages` the imported memory is a shared one of at most that many 64 KiB pages
  * (the memory the gemm threads of `gemm-threads.ts` share); the code is the same.
  */
@@ -120,6 +121,7 @@ export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: nu
       { name: 'sigmoid', params: new Array<number>(5).fill(I32), code: sigmoidCode() },
       { name: 'momentum', params: [I32, I32, I32, I32, F64, F64, F64, F64], code: momentumCode() },
       { name: 'colSum', params: [I32, I32, I32, I32], code: colSumCode() },
+      { name: 'bernoulli', params: [I32, I32, I32, I32], code: bernoulliCode() },
     ],
     sharedMaxPages,
   );

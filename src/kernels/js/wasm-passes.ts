@@ -7,7 +7,7 @@
  * sigmoid is the module's float32 one (within 2 ulps of the float64 expression), so that every
  * sigmoid of a backend — fused into a product or not — gives the same bits.
  */
-import { addRowSigmoidImpl, colSumImpl, momentumStepImpl } from './elementwise.js';
+import { addRowSigmoidImpl, bernoulliImpl, colSumImpl, momentumStepImpl } from './elementwise.js';
 import type { GemmWorkspace } from './gemm.js';
 
 /** The most float32 of operands a pass copies into the workspace memory at a time (4 MiB): bounded, and cache-sized chunks. */
@@ -122,4 +122,28 @@ export function colSum(
   }
   if (beta === 0) for (let j = 0; j < cols; j++) out[j] = alpha * sums[j]!;
   else for (let j = 0; j < cols; j++) out[j] = alpha * sums[j]! + beta * out[j]!;
+}
+
+/** `out = u < p ? 1 : 0`: {@link bernoulliImpl}'s bits; `out` may be `p` or `u`. */
+export function bernoulli(ws: GemmWorkspace, out: Float32Array, p: Float32Array, u: Float32Array): void {
+  const n = out.length;
+  if (ws.kernel !== 'wasm-simd' || n < 64) {
+    bernoulliImpl(out, p, u);
+    return;
+  }
+  const chunk = Math.min(CHUNK_FLOATS / 4, roundUp(n, 4));
+  const heap = ws.memory.get(3 * chunk * 4);
+  const f32 = heap.f32;
+  const [pAt, uAt, oAt] = [0, chunk, 2 * chunk];
+  for (let i0 = 0; i0 < n; i0 += chunk) {
+    const count = Math.min(chunk, n - i0);
+    f32.set(p.subarray(i0, i0 + count), pAt);
+    f32.set(u.subarray(i0, i0 + count), uAt);
+    // The lanes past the last element (up to 3) compare zeros and are never copied back.
+    const whole = roundUp(count, 4);
+    f32.fill(0, pAt + count, pAt + whole);
+    f32.fill(0, uAt + count, uAt + whole);
+    heap.bernoulli!(pAt * 4, uAt * 4, oAt * 4, whole / 4);
+    out.set(f32.subarray(oAt, oAt + count), i0);
+  }
 }
