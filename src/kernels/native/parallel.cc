@@ -11,7 +11,7 @@
 //
 // Workers wait for the next task by spinning for up to kSpinMicros (CD-1 calls products back to
 // back), yielding the CPU between short bursts so that other runnable processes on a shared
-// machine get it, then sleep on a condition variable: an idle Node process burns no core.
+// machine get it, then sleep on a condition variable: a Node process idle for 5 ms burns no core.
 // Tasks from several JavaScript threads at once are serialized on the pool (the one that finds
 // it busy runs single-threaded).
 #include "parallel.h"
@@ -68,7 +68,11 @@ class ForkJoin {
   }
 
  private:
-  static constexpr int64_t kSpinMicros = 200;
+  // 5 ms: longer than the gaps inside a training step (the serial generator, the JavaScript between
+  // calls, a young-generation GC: 0.1–1 ms), so a worker does not sleep between a step's products.
+  // A sleeping worker's vCPU goes idle, and on a shared VM waking it took long enough that 200 µs
+  // here made 2-thread CD-1 epochs swing between 8k and 30k samples/s (bench/RESULTS.md).
+  static constexpr int64_t kSpinMicros = 5000;
 
   static void Pause() {
 #if defined(__x86_64__) || defined(__i386__)
