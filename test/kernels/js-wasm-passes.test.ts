@@ -41,6 +41,20 @@ test('momentumStep in WebAssembly gives the TypeScript loop’s bits (odd sizes,
       t.true(sameBits(v, v2), `velocity, n = ${n}, lr = ${lr}`);
     }
   }
+  // Aliased operands (gradient = velocity, velocity = param) end as the loop leaves them.
+  for (const alias of ['grad is velocity', 'velocity is param'] as const) {
+    const n = 40001;
+    const [p, v] = [spread(rng, n), spread(rng, n)];
+    const [p2, v2] = [p.slice(), v.slice()];
+    if (alias === 'grad is velocity') {
+      momentumStep(ws, p, v, v, 0.05, 0.5, 2e-4, 0.01);
+      momentumStepImpl(p2, v2, v2, 0.05, 0.5, 2e-4, 0.01);
+    } else {
+      momentumStep(ws, p, p, v, 0.05, 0.5, 2e-4, 0.01);
+      momentumStepImpl(p2, p2, v2, 0.05, 0.5, 2e-4, 0.01);
+    }
+    t.true(sameBits(p, p2) && sameBits(v, v2), alias);
+  }
   // A hand-computed element: v = 0.5·0.25 + 0.1·(2·1 − 0.5·3) = 0.175; p = 3 + 0.175.
   const [p, v] = [new Float32Array(100).fill(3), new Float32Array(100).fill(0.25)];
   momentumStep(ws, p, v, new Float32Array(100).fill(1), 0.1, 0.5, 0.5, 2);

@@ -78,8 +78,9 @@ export function momentumStep(
       f32[g + count] = 0;
     }
     heap.momentum!(p * 4, v * 4, g * 4, (count + 1) >> 1, learningRate, momentum, weightDecay, gradScale);
-    param.set(f32.subarray(p, p + count), i0);
+    // The loop's order of stores (velocity, then param), so that aliased operands end alike.
     velocity.set(f32.subarray(v, v + count), i0);
+    param.set(f32.subarray(p, p + count), i0);
   }
 }
 
