@@ -8,7 +8,7 @@
  * sigmoid of a backend — fused into a product or not — gives the same bits.
  */
 import { addRowSigmoidImpl, bernoulliImpl, colSumImpl, momentumStepImpl } from './elementwise.js';
-import type { GemmWorkspace } from './gemm.js';
+import type { GemmWorkspace, KernelHeap } from './gemm.js';
 
 /** The most float32 of operands a pass copies into the workspace memory at a time (4 MiB): bounded, and cache-sized chunks. */
 const CHUNK_FLOATS = 1 << 20;
@@ -62,26 +62,19 @@ export function momentumStep(
     momentumStepImpl(param, velocity, grad, learningRate, momentum, weightDecay, gradScale);
     return;
   }
-  const chunk = Math.min(MOMENTUM_CHUNK, roundUp(n, 2));
-  const heap = ws.memory.get(3 * chunk * 4);
-  const f32 = heap.f32;
-  const [p, v, g] = [0, chunk, 2 * chunk];
-  for (let i0 = 0; i0 < n; i0 += chunk) {
-    const count = Math.min(chunk, n - i0);
-    f32.set(param.subarray(i0, i0 + count), p);
-    f32.set(velocity.subarray(i0, i0 + count), v);
-    f32.set(grad.subarray(i0, i0 + count), g);
-    if (count % 2 === 1) {
-      // The odd element's partner lane: zeros, computed and never copied back.
-      f32[p + count] = 0;
-      f32[v + count] = 0;
-      f32[g + count] = 0;
-    }
-    heap.momentum!(p * 4, v * 4, g * 4, (count + 1) >> 1, learningRate, momentum, weightDecay, gradScale);
-    // The loop's order of stores (velocity, then param), so that aliased operands end alike.
-    velocity.set(f32.subarray(v, v + count), i0);
-    param.set(f32.subarray(p, p + count), i0);
-  }
+  // Slots: param, velocity, gradient. The loop's order of stores (velocity, then param), so that aliased operands end alike.
+  chunked(
+    ws,
+    n,
+    2,
+    MOMENTUM_CHUNK,
+    [param, velocity, grad],
+    [
+      [velocity, 1],
+      [param, 0],
+    ],
+    (heap, [p, v, g], pairs) => heap.momentum!(p!, v!, g!, pairs, learningRate, momentum, weightDecay, gradScale),
+  );
 }
 
 /**
@@ -132,19 +125,42 @@ export function bernoulli(ws: GemmWorkspace, out: Float32Array, p: Float32Array,
     bernoulliImpl(out, p, u);
     return;
   }
-  const chunk = Math.min(CHUNK_FLOATS / 4, roundUp(n, 4));
-  const heap = ws.memory.get(3 * chunk * 4);
+  // Slots: p, u, out.
+  chunked(ws, n, 4, CHUNK_FLOATS / 4, [p, u, undefined], [[out, 2]], (heap, [pAt, uAt, oAt], groups) =>
+    heap.bernoulli!(pAt!, uAt!, oAt!, groups),
+  );
+}
+
+/**
+ * A pass of the module over `n` elements, a chunk of at most `chunkMax` at a time: each array of
+ * `inputs` is copied into its slot of the workspace memory (an `undefined` input: a slot the pass
+ * only writes), the lanes past the last element (up to `lanes − 1`) zeroed — computed, never
+ * copied back; then `run(heap, byte offsets of the slots, groups of lanes)`; then each
+ * `[array, slot]` of `outputs` is copied back, in that order.
+ */
+function chunked(
+  ws: GemmWorkspace,
+  n: number,
+  lanes: number,
+  chunkMax: number,
+  inputs: readonly (Float32Array | undefined)[],
+  outputs: readonly (readonly [Float32Array, number])[],
+  run: (heap: KernelHeap, at: readonly number[], groups: number) => void,
+): void {
+  const chunk = Math.min(chunkMax, roundUp(n, lanes));
+  const heap = ws.memory.get(inputs.length * chunk * 4);
   const f32 = heap.f32;
-  const [pAt, uAt, oAt] = [0, chunk, 2 * chunk];
+  const slots = inputs.map((_, i) => i * chunk);
+  const bytes = slots.map((slot) => slot * 4);
   for (let i0 = 0; i0 < n; i0 += chunk) {
     const count = Math.min(chunk, n - i0);
-    f32.set(p.subarray(i0, i0 + count), pAt);
-    f32.set(u.subarray(i0, i0 + count), uAt);
-    // The lanes past the last element (up to 3) compare zeros and are never copied back.
-    const whole = roundUp(count, 4);
-    f32.fill(0, pAt + count, pAt + whole);
-    f32.fill(0, uAt + count, uAt + whole);
-    heap.bernoulli!(pAt * 4, uAt * 4, oAt * 4, whole / 4);
-    out.set(f32.subarray(oAt, oAt + count), i0);
+    const whole = roundUp(count, lanes);
+    inputs.forEach((input, i) => {
+      if (input === undefined) return;
+      f32.set(input.subarray(i0, i0 + count), slots[i]!);
+      f32.fill(0, slots[i]! + count, slots[i]! + whole);
+    });
+    run(heap, bytes, whole / lanes);
+    for (const [output, slot] of outputs) output.set(f32.subarray(slots[slot]!, slots[slot]! + count), i0);
   }
 }
