@@ -11,6 +11,8 @@
 // Environment:
 //   DBN_NODE_SKIP_NATIVE=1     do not build; record "skipped" as the reason (forces the soft-failure path).
 //   DBN_NODE_BUILD_FROM_SOURCE=1  build from source even where a prebuilt binary loads.
+//   DBN_NODE_SIMD_MAX=avx2     (with a build from source) no AVX-512 clones of the hot loops: an AVX-512 CPU then runs
+//                              the AVX2 ones, to measure those paths there (bench/RESULTS.md, with OPENBLAS_CORETYPE=Haswell).
 //   DBN_NODE_BLAS_INCLUDE=dir  the folder of cblas.h, when not a standard include folder (only it is
 //                              searched, so pointing it at a missing folder simulates a machine without OpenBLAS).
 //   npm_config_node_gyp        node-gyp to run (npm sets it during scripts); else node-gyp on PATH,

@@ -5,6 +5,10 @@
 # loops in simd.cc carry their own AVX2 and AVX-512 clones, chosen at load time by the CPU, so a
 # binary built anywhere runs on any x86-64 CPU. Links libopenblas.so.0 (the system's OpenBLAS).
 {
+  "variables": {
+    # DBN_NODE_SIMD_MAX=avx2 at build time drops the AVX-512 clones (simd.cc), to measure the AVX2 paths on an AVX-512 CPU.
+    "dbn_simd_max%": "<!(node -p \"process.env.DBN_NODE_SIMD_MAX || 'avx512'\")"
+  },
   "targets": [
     {
       "target_name": "dbn_native",
@@ -20,7 +24,8 @@
       "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-ffp-contract=fast"],
       "libraries": ["-lopenblas"],
       "conditions": [
-        ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64", "-mtune=generic"] }]
+        ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64", "-mtune=generic"] }],
+        ["dbn_simd_max=='avx2'", { "defines": ["DBN_SIMD_MAX_AVX2"] }]
       ],
       "xcode_settings": {
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

@@ -9,7 +9,13 @@
 #include "vecmath.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DBN_NO_CLONES)
+#if defined(DBN_SIMD_MAX_AVX2)
+// Built with DBN_NODE_SIMD_MAX=avx2 (binding.gyp): no AVX-512 clone, so an AVX-512 CPU runs the
+// AVX2 loops — for measuring the AVX2 code paths on such a CPU (bench/RESULTS.md).
+#define DBN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
 #define DBN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 #define DBN_X86_DISPATCH 1
 #include <immintrin.h>
 #else
@@ -166,7 +172,9 @@ void FromHalves(const uint16_t* h, float* x, size_t n) {
 const char* SimdLevel() {
 #if defined(DBN_X86_DISPATCH)
   __builtin_cpu_init();
+#if !defined(DBN_SIMD_MAX_AVX2)
   if (__builtin_cpu_supports("x86-64-v4")) return "avx512";
+#endif
   if (__builtin_cpu_supports("x86-64-v3")) return "avx2";
   return "baseline";
 #else
