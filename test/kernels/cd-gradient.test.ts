@@ -5,7 +5,7 @@
  * float32 bound of a float64 reference; an RBM trained with it must end bit-identical to one
  * trained without it. The scan must name the first bad element, like the TypeScript loop.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { Backend, CdGradientArgs, RbmTensors, Tensor } from '../../src/kernels/backend.js';
 import { createNativeBackend } from '../../src/kernels/native/index.js';
 import { Random } from '../../src/random.js';
@@ -24,6 +24,17 @@ test.before(() => {
 test.after.always(() => {
   if (available) backend.dispose();
 });
+
+/** A test that needs the native backend: passes with a note where it does not load. */
+function nativeTest(title: string, body: (t: ExecutionContext) => void | Promise<void>): void {
+  test(title, (t) => {
+    if (!available) {
+      t.pass('native backend unavailable');
+      return;
+    }
+    return body(t);
+  });
+}
 
 function filled(b: Backend, rows: number, cols: number, rng: Random, lo: number, hi: number): Tensor {
   const t = b.alloc(rows, cols);
@@ -85,11 +96,7 @@ const CASES = [
 
 for (const [nv, nh, n, m] of CASES) {
   for (const withUpdate of [false, true]) {
-    test(`cdGradient ${nv}x${nh}, n=${n}, m=${m}${withUpdate ? ', with the update' : ''}: the bits of the separate calls`, (t) => {
-      if (!available) {
-        t.pass('native backend unavailable');
-        return;
-      }
+    nativeTest(`cdGradient ${nv}x${nh}, n=${n}, m=${m}${withUpdate ? ', with the update' : ''}: the bits of the separate calls`, (t) => {
       const b = backend;
       const rng = new Random(nv * 31 + nh + n + m);
       const v0 = filled(b, n, nv, rng, 0, 1);
@@ -147,40 +154,35 @@ const LINEAR = [
 ] as const;
 
 for (const [m, k, n, transW] of LINEAR) {
-  test(`linearSigmoidSample and linearSigmoidError ${m}x${k}·${transW ? `(${n}x${k})ᵀ` : `${k}x${n}`}: linearSigmoid's values, with the sample and the error`, (t) => {
-    if (!available) {
-      t.pass('native backend unavailable');
-      return;
-    }
-    const b = backend;
-    const rng = new Random(m + k + n);
-    const x = filled(b, m, k, rng, 0, 1);
-    const w = transW ? filled(b, n, k, rng, -0.2, 0.2) : filled(b, k, n, rng, -0.2, 0.2);
-    const bias = filled(b, 1, n, rng, -1, 1);
-    const u = filled(b, m, n, rng, 0, 1);
-    const target = filled(b, m, n, rng, 0, 1);
-    const means = b.alloc(m, n);
-    b.linearSigmoid!(means, x, w, bias, transW);
-    const wantSample = b.alloc(m, n);
-    b.bernoulli(wantSample, means, u);
-    const out = filled(b, m, n, rng, 5, 6);
-    const sample = filled(b, m, n, rng, 5, 6);
-    b.linearSigmoidSample!(out, sample, u, x, w, bias, transW);
-    t.deepEqual(read(b, out), read(b, means));
-    t.deepEqual(read(b, sample), read(b, wantSample));
-    const out2 = filled(b, m, n, rng, 5, 6);
-    const sum = b.linearSigmoidError!(out2, target, x, w, bias, transW);
-    t.deepEqual(read(b, out2), read(b, means));
-    const want = b.sumSquaredDiff(means, target);
-    t.true(Math.abs(sum - want) <= 1e-12 * want, `${sum} vs ${want}`);
-  });
+  nativeTest(
+    `linearSigmoidSample and linearSigmoidError ${m}x${k}·${transW ? `(${n}x${k})ᵀ` : `${k}x${n}`}: linearSigmoid's values, with the sample and the error`,
+    (t) => {
+      const b = backend;
+      const rng = new Random(m + k + n);
+      const x = filled(b, m, k, rng, 0, 1);
+      const w = transW ? filled(b, n, k, rng, -0.2, 0.2) : filled(b, k, n, rng, -0.2, 0.2);
+      const bias = filled(b, 1, n, rng, -1, 1);
+      const u = filled(b, m, n, rng, 0, 1);
+      const target = filled(b, m, n, rng, 0, 1);
+      const means = b.alloc(m, n);
+      b.linearSigmoid!(means, x, w, bias, transW);
+      const wantSample = b.alloc(m, n);
+      b.bernoulli(wantSample, means, u);
+      const out = filled(b, m, n, rng, 5, 6);
+      const sample = filled(b, m, n, rng, 5, 6);
+      b.linearSigmoidSample!(out, sample, u, x, w, bias, transW);
+      t.deepEqual(read(b, out), read(b, means));
+      t.deepEqual(read(b, sample), read(b, wantSample));
+      const out2 = filled(b, m, n, rng, 5, 6);
+      const sum = b.linearSigmoidError!(out2, target, x, w, bias, transW);
+      t.deepEqual(read(b, out2), read(b, means));
+      const want = b.sumSquaredDiff(means, target);
+      t.true(Math.abs(sum - want) <= 1e-12 * want, `${sum} vs ${want}`);
+    },
+  );
 }
 
-test('linearSigmoidSample refuses outputs that alias an input', (t) => {
-  if (!available) {
-    t.pass('native backend unavailable');
-    return;
-  }
+nativeTest('linearSigmoidSample refuses outputs that alias an input', (t) => {
   const b = backend;
   const rng = new Random(2);
   const [x, w, bias, u] = [filled(b, 4, 3, rng, 0, 1), filled(b, 3, 5, rng, 0, 1), filled(b, 1, 5, rng, 0, 1), filled(b, 4, 5, rng, 0, 1)];
@@ -191,11 +193,7 @@ test('linearSigmoidSample refuses outputs that alias an input', (t) => {
   t.throws(() => b.linearSigmoidSample!(out, b.alloc(4, 4), u, x, w, bias), { message: /'sample'.*4 × 4, expected 4 × 5/ });
 });
 
-test('cdGradient refuses mismatched shapes with a typed error, touching nothing', (t) => {
-  if (!available) {
-    t.pass('native backend unavailable');
-    return;
-  }
+nativeTest('cdGradient refuses mismatched shapes with a typed error, touching nothing', (t) => {
   const b = backend;
   const rng = new Random(5);
   const grad = shaped(b, 6, 4, undefined);
@@ -215,11 +213,7 @@ test('cdGradient refuses mismatched shapes with a typed error, touching nothing'
   t.deepEqual(read(b, grad.weights), new Float32Array(24));
 });
 
-test('an RBM trained with the fused kernel ends bit-identical to one trained with the separate calls', async (t) => {
-  if (!available) {
-    t.pass('native backend unavailable');
-    return;
-  }
+nativeTest('an RBM trained with the fused kernel ends bit-identical to one trained with the separate calls', async (t) => {
   // 200 × 300 × batch 100: products big enough to be cut over the pool
   const nv = 200;
   const rng = new Random(3);
@@ -257,7 +251,7 @@ test('an RBM trained with the fused kernel ends bit-identical to one trained wit
   fusedBackend.dispose();
 });
 
-test('firstInvalid names the first element out of range, natively and in TypeScript alike', (t) => {
+nativeTest('firstInvalid names the first element out of range, natively and in TypeScript alike', (t) => {
   const rng = new Random(9);
   const cases: [Float32Array, boolean, number][] = [
     [new Float32Array(0), true, -1],
@@ -282,10 +276,6 @@ test('firstInvalid names the first element out of range, natively and in TypeScr
 });
 
 test('Rbm.fit reports the first bad value found by the native scan', async (t) => {
-  if (!available) {
-    t.pass('native backend unavailable');
-    return;
-  }
   const model = new Rbm({ nVisible: 4, nHidden: 3, backend, seed: 1 });
   const data = new Float32Array(4 * 3000).fill(1);
   data[4 * 2500 + 2] = 1.5;
@@ -295,11 +285,7 @@ test('Rbm.fit reports the first bad value found by the native scan', async (t) =
   model.dispose();
 });
 
-test('view reads host memory in place: kernels see its values and later changes, and a wrong length is refused', (t) => {
-  if (!available) {
-    t.pass('native backend unavailable');
-    return;
-  }
+nativeTest('view reads host memory in place: kernels see its values and later changes, and a wrong length is refused', (t) => {
   const b = backend;
   const host = Float32Array.of(1, 2, 3, 4, 5, 6);
   const x = b.view!(host, 2, 3);
