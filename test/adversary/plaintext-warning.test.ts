@@ -3,26 +3,18 @@
  * read and change the model; the robust-aggregation flags are checked with one clear error.
  */
 import test from 'ava';
-import { shortTrain as train } from '../helpers/short-train.js';
+import { lonePlaintextPeer, shortTrain as train } from '../helpers/short-train.js';
 
 const port = 7900 + (process.pid % 100) * 2;
 
 test('a --plaintext peer prints a WARN on stderr before it waits for peers', (t) => {
-  const r = train([
-    '--bind',
-    `tcp://127.0.0.1:${port}`,
-    '--peers',
-    `tcp://127.0.0.1:${port + 1}`,
-    '--plaintext',
-    '--start-timeout-ms',
-    '300',
-  ]);
+  const r = train(lonePlaintextPeer(port));
   t.regex(r.stderr, /WARN: --plaintext: .*Anyone who can reach these ports can read the model and change it/);
   t.not(r.status, 0, 'no peer came: the start times out');
 });
 
 test('--aggregate takes sum, trimmed-mean, median, mean-around-median or multi-krum; --trim only with the rules that drop values', (t) => {
-  const base = ['--bind', `tcp://127.0.0.1:${port}`, '--peers', `tcp://127.0.0.1:${port + 1}`, '--plaintext', '--start-timeout-ms', '300'];
+  const base = lonePlaintextPeer(port);
   t.regex(
     train([...base, '--aggregate', 'mode']).stderr,
     /--aggregate must be sum, trimmed-mean, median, mean-around-median or multi-krum, got 'mode'/,

@@ -19,3 +19,8 @@ export function shortTrain(args: readonly string[]): { status: number | null; st
   fs.rmSync(out, { recursive: true, force: true });
   return { status: r.status, stderr: r.stderr };
 }
+
+/** The arguments of a `--plaintext` peer on `port` whose one peer (`port + 1`) never comes: its start times out after 300 ms. */
+export function lonePlaintextPeer(port: number): string[] {
+  return ['--bind', `tcp://127.0.0.1:${port}`, '--peers', `tcp://127.0.0.1:${port + 1}`, '--plaintext', '--start-timeout-ms', '300'];
+}

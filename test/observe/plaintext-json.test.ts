@@ -3,24 +3,12 @@
  * warnings (`level: 'warn'`, the process's `--name`), not a text line among JSON ones.
  */
 import test from 'ava';
-import { shortTrain } from '../helpers/short-train.js';
+import { lonePlaintextPeer, shortTrain } from '../helpers/short-train.js';
 
 const port = 7700 + (process.pid % 100) * 2;
 
 test('--log-format json: the --plaintext warning is one JSON object on stderr', (t) => {
-  const r = shortTrain([
-    '--bind',
-    `tcp://127.0.0.1:${port}`,
-    '--peers',
-    `tcp://127.0.0.1:${port + 1}`,
-    '--plaintext',
-    '--start-timeout-ms',
-    '300',
-    '--log-format',
-    'json',
-    '--name',
-    'bank-a',
-  ]);
+  const r = shortTrain([...lonePlaintextPeer(port), '--log-format', 'json', '--name', 'bank-a']);
   const lines = r.stderr.split('\n').filter((l) => l.includes('--plaintext'));
   t.is(lines.length, 1, r.stderr);
   const warning = JSON.parse(lines[0]!) as Record<string, unknown>;
