@@ -13,7 +13,7 @@
  * element of `c` is thus summed in the same order whichever thread computes it and however the
  * columns are cut, so the bits do not depend on the thread count.
  */
-import type { MacroKernel, SigmoidKernel, packA, packB } from './gemm.js';
+import type { MacroKernel, PanelKernel, SigmoidKernel, TransposeKernel, packA, packB } from './gemm.js';
 
 /** Word indices of the control block (an `Int32Array` over the shared memory's first 256 bytes). */
 export const Ctl = {
@@ -64,8 +64,70 @@ export const CONTROL_BYTES = 256;
 export type PackA = typeof packA;
 export type PackB = typeof packB;
 
+/** The WebAssembly module's packing functions (`wasm-gemm.ts`). */
+export interface PackKernels {
+  readonly packPanels: PanelKernel;
+  readonly transpose4: TransposeKernel;
+}
+
+/** The functions of the WebAssembly module (its instance's exports) that a block uses. */
+export interface BlockKernels extends PackKernels {
+  readonly macro: MacroKernel;
+  readonly sigmoid: SigmoidKernel;
+}
+
+/**
+ * `pack(f32, at, mr, a, aRow, aCol, alpha, i0, mc, p0, kc)` where `a` is the `len` float32 at
+ * `f32[rawA…]`: whole 4-row tiles of a row-major `a` are transposed by the module when alpha is 1
+ * (alpha · a is then `a` itself); the rest (a last shorter tile, a transposed `a`, a scaled one)
+ * by `pack` — the same values either way.
+ */
+export function packAFrom(
+  kernels: PackKernels,
+  f32: Float32Array,
+  at: number,
+  mr: number,
+  rawA: number,
+  len: number,
+  [aRow, aCol, alpha]: readonly [number, number, number],
+  [i0, mc, p0, kc]: readonly [number, number, number, number],
+  pack: PackA,
+): void {
+  const whole = aCol === 1 && alpha === 1 && mr === 4 ? Math.floor(mc / 4) : 0;
+  for (let t = 0; t < whole; t++) kernels.transpose4((at + t * 4 * kc) * 4, (rawA + (i0 + t * 4) * aRow + p0) * 4, aRow * 4, kc, 16);
+  if (whole * 4 < mc)
+    pack(f32, at + whole * 4 * kc, mr, f32.subarray(rawA, rawA + len), aRow, aCol, alpha, i0 + whole * 4, mc - whole * 4, p0, kc);
+}
+
+/**
+ * `pack(f32, pb, nr, b, bRow, bCol, p0, kc, j0, nc)` where `b` is the `len` float32 at
+ * `f32[rawB…]`: whole 8-wide panels are packed by the module, copied two `v128` per row when
+ * `b`'s columns are adjacent, transposed four columns at a time when its rows are; the rest (a
+ * last narrower panel, other strides) by `pack` — the same values either way.
+ */
+export function packBFrom(
+  kernels: PackKernels,
+  f32: Float32Array,
+  pb: number,
+  nr: number,
+  rawB: number,
+  len: number,
+  [bRow, bCol]: readonly [number, number],
+  [p0, kc, j0, nc]: readonly [number, number, number, number],
+  pack: PackB,
+): void {
+  const whole = (bCol === 1 || bRow === 1) && nr === 8 ? Math.floor(nc / 8) : 0;
+  if (whole > 0 && bCol === 1) kernels.packPanels(pb * 4, (rawB + p0 * bRow + j0) * 4, bRow * 4, kc, whole);
+  else {
+    for (let q = 0; q < 2 * whole; q++)
+      kernels.transpose4((pb + (q >> 1) * 8 * kc + (q & 1) * 4) * 4, (rawB + p0 + (j0 + q * 4) * bCol) * 4, bCol * 4, kc, 32);
+  }
+  if (whole * 8 < nc)
+    pack(f32, pb + whole * 8 * kc, nr, f32.subarray(rawB, rawB + len), bRow, bCol, p0, kc, j0 + whole * 8, nc - whole * 8);
+}
+
 /** Packs A task `task` of the current job: row block `task mod ⌈m / mcMax⌉` of `k` block `⌊task / ⌈m / mcMax⌉⌋`. */
-export function packATask(ctl: Int32Array, f32: Float32Array, pack: PackA, task: number): void {
+export function packATask(ctl: Int32Array, f32: Float32Array, kernels: BlockKernels, pack: PackA, task: number): void {
   const m = ctl[6]!;
   const k = ctl[8]!;
   const kcMax = ctl[9]!;
@@ -78,21 +140,14 @@ export function packATask(ctl: Int32Array, f32: Float32Array, pack: PackA, task:
   const kc = Math.min(kcMax, k - p0);
   const at = ctl[17]! + kb * Math.ceil(m / mr) * mr * kcMax + i0 * kc;
   const alpha = new Float64Array(ctl.buffer, 112, 1)[0]!;
-  pack(f32, at, mr, f32.subarray(ctl[22]!, ctl[22]! + m * k), ctl[23]!, ctl[24]!, alpha, i0, Math.min(mcMax, m - i0), p0, kc);
+  packAFrom(kernels, f32, at, mr, ctl[22]!, m * k, [ctl[23]!, ctl[24]!, alpha], [i0, Math.min(mcMax, m - i0), p0, kc], pack);
 }
 
 /**
  * Computes column block `block` of the current job in `f32` (a view of the whole shared memory).
  * The packed A of every `k` block is already in place; `c` holds `beta · c`.
  */
-export function gemmBlock(
-  ctl: Int32Array,
-  f32: Float32Array,
-  macro: MacroKernel,
-  sigmoid: SigmoidKernel,
-  pack: PackB,
-  block: number,
-): void {
+export function gemmBlock(ctl: Int32Array, f32: Float32Array, kernels: BlockKernels, pack: PackB, block: number): void {
   const blocks = ctl[4]!;
   const panels = ctl[5]!;
   const m = ctl[6]!;
@@ -112,21 +167,20 @@ export function gemmBlock(
   const ncPad = (last - first) * nr;
   const pb = ctl[18]! + first * nr * kcMax;
   const c0 = ctl[19]!;
-  const b = f32.subarray(rawB, rawB + k * n);
   for (let p0 = 0, kb = 0; p0 < k; p0 += kcMax, kb++) {
     const kc = Math.min(kcMax, k - p0);
-    pack(f32, pb, nr, b, ctl[15]!, ctl[16]!, p0, kc, j0, nc);
+    packBFrom(kernels, f32, pb, nr, rawB, k * n, [ctl[15]!, ctl[16]!], [p0, kc, j0, nc], pack);
     const pa = ctl[17]! + kb * mPad * kcMax;
     for (let i0 = 0; i0 < m; i0 += mcMax) {
       const mc = Math.ceil(Math.min(mcMax, m - i0) / mr) * mr;
-      macro(mc, ncPad, kc, (pa + i0 * kc) * 4, pb * 4, (c0 + i0 * ldc + j0) * 4, ldc * 4);
+      kernels.macro(mc, ncPad, kc, (pa + i0 * kc) * 4, pb * 4, (c0 + i0 * ldc + j0) * 4, ldc * 4);
     }
   }
   const bias = ctl[20]!;
   if (bias < 0) return;
   // σ(c + bias) on the block's columns, padding included (j0 and ncPad are multiples of nr, itself
   // of 4), by the module's vectorized sigmoid: the bits of the single-threaded linearSigmoid.
-  sigmoid((c0 + j0) * 4, ldc * 4, m, ncPad / 4, (bias + j0) * 4);
+  kernels.sigmoid((c0 + j0) * 4, ldc * 4, m, ncPad / 4, (bias + j0) * 4);
 }
 
 /**
@@ -140,8 +194,7 @@ export function runGemmBlocks(
   ctl: Int32Array,
   memory: { readonly buffer: ArrayBufferLike },
   f32: Float32Array,
-  macro: MacroKernel,
-  sigmoid: SigmoidKernel,
+  kernels: BlockKernels,
   packA: PackA,
   pack: PackB,
 ): void {
@@ -151,7 +204,7 @@ export function runGemmBlocks(
     if (task >= Atomics.load(ctl, 25)) break;
     if (Atomics.compareExchange(ctl, 26, claim, claim + 1) !== claim) continue;
     if (f32.byteLength !== memory.buffer.byteLength) f32 = new Float32Array(memory.buffer);
-    packATask(ctl, f32, packA, task);
+    packATask(ctl, f32, kernels, packA, task);
     if (Atomics.add(ctl, 27, 1) + 1 === Atomics.load(ctl, 25)) Atomics.notify(ctl, 27);
   }
   for (;;) {
@@ -163,7 +216,7 @@ export function runGemmBlocks(
     // late from an earlier job may come here without having seen this job's A phase at all.
     for (let done = Atomics.load(ctl, 27); done < Atomics.load(ctl, 25); done = Atomics.load(ctl, 27)) Atomics.wait(ctl, 27, done);
     if (f32.byteLength !== memory.buffer.byteLength) f32 = new Float32Array(memory.buffer);
-    gemmBlock(ctl, f32, macro, sigmoid, pack, block);
+    gemmBlock(ctl, f32, kernels, pack, block);
     if (Atomics.add(ctl, 2, 1) + 1 === Atomics.load(ctl, 4)) Atomics.notify(ctl, 2);
   }
 }

@@ -13,10 +13,9 @@
  * returns why, and the backend stays on one thread.
  */
 import { Worker } from 'node:worker_threads';
-import { CONTROL_BYTES, Ctl, gemmBlock, packATask, runGemmBlocks } from './gemm-block.js';
-import type { PackA, PackB } from './gemm-block.js';
+import { CONTROL_BYTES, Ctl, gemmBlock, packAFrom, packATask, packBFrom, runGemmBlocks } from './gemm-block.js';
+import type { BlockKernels, PackA, PackB } from './gemm-block.js';
 import { KC, MC, packA, packB, roundUp } from './gemm.js';
-import type { MacroKernel, SigmoidKernel } from './gemm.js';
 import { wasmMacroKernelBytes } from './wasm-gemm.js';
 
 /** Tile of the WebAssembly macro-kernel (as in `wasm-gemm.ts`). */
@@ -51,18 +50,20 @@ function workerSource(): string {
     '"use strict";',
     packA.toString(),
     packB.toString(),
+    packAFrom.toString(),
+    packBFrom.toString(),
     packATask.toString(),
     gemmBlock.toString(),
     runGemmBlocks.toString(),
     "const { workerData } = require('node:worker_threads');",
     'const { module, memory } = workerData;',
-    'const { macro, sigmoid } = new WebAssembly.Instance(module, { env: { memory } }).exports;',
+    'const kernels = new WebAssembly.Instance(module, { env: { memory } }).exports;',
     `const ctl = new Int32Array(memory.buffer, 0, ${CONTROL_BYTES / 4});`,
     `Atomics.add(ctl, ${Ctl.ready}, 1);`,
     'for (;;) {',
     `  const seen = Atomics.load(ctl, ${Ctl.generation});`,
     `  if (Atomics.load(ctl, ${Ctl.stop}) !== 0) break;`,
-    `  runGemmBlocks(ctl, memory, new Float32Array(memory.buffer), macro, sigmoid, ${packA.name}, ${packB.name});`,
+    `  runGemmBlocks(ctl, memory, new Float32Array(memory.buffer), kernels, ${packA.name}, ${packB.name});`,
     `  Atomics.wait(ctl, ${Ctl.generation}, seen);`,
     '}',
   ].join('\n');
@@ -75,8 +76,7 @@ function workerSource(): string {
 /** The shared memory, this thread's instance of the module on it, and views of it. */
 interface Shared {
   readonly memory: SharedMemory;
-  readonly macro: MacroKernel;
-  readonly sigmoid: SigmoidKernel;
+  readonly kernels: BlockKernels;
   f32: Float32Array;
   ctl: Int32Array;
 }
@@ -186,7 +186,7 @@ export class GemmThreads {
     Atomics.store(ctl, Ctl.blocks, blocks);
     Atomics.store(ctl, Ctl.generation, this.generation);
     Atomics.notify(ctl, Ctl.generation);
-    runGemmBlocks(ctl, shared.memory, shared.f32, shared.macro, shared.sigmoid, packA as PackA, packB as PackB);
+    runGemmBlocks(ctl, shared.memory, shared.f32, shared.kernels, packA as PackA, packB as PackB);
     for (let done = Atomics.load(ctl, Ctl.done); done < blocks; done = Atomics.load(ctl, Ctl.done)) Atomics.wait(ctl, Ctl.done, done);
   }
 
@@ -210,11 +210,9 @@ export class GemmThreads {
       if (this.shared === undefined) {
         const memory = new this.api.Memory({ initial: Math.ceil(bytes / PAGE), maximum: MAX_PAGES, shared: true });
         const exports = new this.api.Instance(this.module, { env: { memory } }).exports;
-        const [macro, sigmoid] = [exports['macro'] as MacroKernel, exports['sigmoid'] as SigmoidKernel];
         this.shared = {
           memory,
-          macro,
-          sigmoid,
+          kernels: exports as unknown as BlockKernels,
           f32: new Float32Array(memory.buffer),
           ctl: new Int32Array(memory.buffer, 0, CONTROL_BYTES / 4),
         };

@@ -45,6 +45,8 @@ import { BackendUnavailableError } from '../../errors.js';
 import { addRowSigmoidImpl } from './elementwise.js';
 import { addRowSigmoid } from './wasm-passes.js';
 import { createWasmMacroKernel, wasmGemmSupport } from './wasm-gemm.js';
+import { packAFrom, packBFrom } from './gemm-block.js';
+import type { PackKernels } from './gemm-block.js';
 
 /**
  * Cache blocks, shared by every kernel: a `KC × nr` B panel stays in L1 while the `MC × KC` A
@@ -74,6 +76,18 @@ export type SigmoidKernel = (pc: number, ldc: number, rows: number, groups: numb
 export type MomentumKernel = (pp: number, pv: number, pg: number, pairs: number, lr: number, mu: number, wd: number, gs: number) => void;
 /** The WebAssembly module's `colSum(px, rows, pairs, pacc)` (see `wasm-elementwise.ts`). */
 export type ColSumKernel = (px: number, rows: number, pairs: number, pacc: number) => void;
+/**
+ * The WebAssembly module's `packPanels(pdst, psrc, rowBytes, kc, panels)` (see `wasm-gemm.ts`):
+ * {@link packB} of `panels` whole 8-wide panels of a `b` whose columns are adjacent (`bCol = 1`),
+ * read from the module's memory.
+ */
+export type PanelKernel = (pdst: number, psrc: number, rowBytes: number, kc: number, panels: number) => void;
+/**
+ * The WebAssembly module's `transpose4(pdst, psrc, rowBytes, kc, dstStride)` (see `wasm-gemm.ts`):
+ * four rows of `kc` float32 (at `psrc`, `rowBytes` apart) written as `kc` groups of four, one per
+ * column, `dstStride` bytes apart — packing of a 4-row tile of A or half an 8-wide panel of Bᵀ.
+ */
+export type TransposeKernel = (pdst: number, psrc: number, rowBytes: number, kc: number, dstStride: number) => void;
 /** The WebAssembly module's `bernoulli(pp, pu, po, groups)` (see `wasm-elementwise.ts`). */
 export type BernoulliKernel = (pp: number, pu: number, po: number, groups: number) => void;
 
@@ -90,6 +104,9 @@ export interface KernelHeap {
   readonly momentum?: MomentumKernel;
   readonly colSum?: ColSumKernel;
   readonly bernoulli?: BernoulliKernel;
+  /** The module's packing of whole tiles and panels (`packAFrom`, `packBFrom`); the scalar kernels have none. */
+  readonly packPanels?: PanelKernel;
+  readonly transpose4?: TransposeKernel;
 }
 
 /** A macro-kernel with its tile and its memory. */
@@ -313,10 +330,19 @@ export function gemmImpl(
   const mPad = roundUp(m, mr);
   const bOffset = mcMax * kcMax;
   const cBytes = roundUp((bOffset + kcMax * ncMax) * ws.memory.panelBytes, 16);
-  // Then the bias, padded with zeros to `ldc`, when σ is applied here.
-  const heap = ws.memory.get(cBytes + (mPad + 1) * ldc * 4);
+  // Then the bias, padded with zeros to `ldc`, when σ is applied here; then, for the WebAssembly
+  // kernel, copies of a and b, which its module packs (packAFrom, packBFrom).
+  const rawA = cBytes / 4 + (mPad + 1) * ldc;
+  const rawB = rawA + roundUp(m * k, 4);
+  const wasm = ws.kernel === 'wasm-simd';
+  const heap = ws.memory.get(wasm ? (rawB + roundUp(k * n, 4)) * 4 : rawA * 4);
   const { panels: w, f32: cw, macro } = heap;
   const c0 = cBytes / 4; // in floats
+  const fast = wasm && heap.packPanels !== undefined && heap.transpose4 !== undefined ? (heap as KernelHeap & PackKernels) : undefined;
+  if (fast !== undefined) {
+    cw.set(a.subarray(0, m * k), rawA);
+    cw.set(b.subarray(0, k * n), rawB);
+  }
   for (let i = 0; i < mPad; i++) {
     const row = c0 + i * ldc;
     if (i >= m || beta === 0) cw.fill(0, row, row + n);
@@ -330,10 +356,12 @@ export function gemmImpl(
     const ncPad = roundUp(nc, nr);
     for (let p0 = 0; p0 < k; p0 += kcMax) {
       const kc = Math.min(kcMax, k - p0);
-      packB(w, bOffset, nr, b, bRow, bCol, p0, kc, j0, nc);
+      if (fast !== undefined) packBFrom(fast, cw, bOffset, nr, rawB, k * n, [bRow, bCol], [p0, kc, j0, nc], packB);
+      else packB(w, bOffset, nr, b, bRow, bCol, p0, kc, j0, nc);
       for (let i0 = 0; i0 < m; i0 += MC) {
         const mc = Math.min(MC, m - i0);
-        packA(w, 0, mr, a, aRow, aCol, alpha, i0, mc, p0, kc);
+        if (fast !== undefined) packAFrom(fast, cw, 0, mr, rawA, m * k, [aRow, aCol, alpha], [i0, mc, p0, kc], packA);
+        else packA(w, 0, mr, a, aRow, aCol, alpha, i0, mc, p0, kc);
         macro(roundUp(mc, mr), ncPad, kc, 0, bOffset * ws.memory.panelBytes, (c0 + i0 * ldc + j0) * 4, ldc * 4);
       }
     }

@@ -18,7 +18,17 @@
  * float64-summing asm.js and TypeScript kernels (within the float32 dot-product bound), and are
  * the same on every call.
  */
-import type { BernoulliKernel, ColSumKernel, KernelHeap, KernelMemory, MacroKernel, MomentumKernel, SigmoidKernel } from './gemm.js';
+import type {
+  BernoulliKernel,
+  ColSumKernel,
+  KernelHeap,
+  KernelMemory,
+  MacroKernel,
+  MomentumKernel,
+  PanelKernel,
+  SigmoidKernel,
+  TransposeKernel,
+} from './gemm.js';
 import { F64, I32, V128, VOID, get, i32, load, moduleBytes, op, range, set, simd, store, tee, uleb } from './wasm-encoder.js';
 import { bernoulliCode, colSumCode, momentumCode, sigmoidCode } from './wasm-elementwise.js';
 
@@ -82,6 +92,8 @@ export function createWasmMacroKernel(module: object): KernelMemory {
           momentum: exports['momentum'] as MomentumKernel,
           colSum: exports['colSum'] as ColSumKernel,
           bernoulli: exports['bernoulli'] as BernoulliKernel,
+          packPanels: exports['packPanels'] as PanelKernel,
+          transpose4: exports['transpose4'] as TransposeKernel,
         };
       } else if (memory.buffer.byteLength < bytes) {
         memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
@@ -108,6 +120,15 @@ export function createWasmMacroKernel(module: object): KernelMemory {
  * - `sigmoid(pc, ldc, rows, groups, pbias)`: `c = σ(c + bias)` in place on `rows` rows of
  *   `4 · groups` float32 at `pc` (rows `ldc` bytes apart), `bias` the `4 · groups` float32 at
  *   `pbias`; see {@link sigmoidCode} for the arithmetic.
+ * - `packPanels(pdst, psrc, rowBytes, kc, panels)`: `panels` panels of 8 float32 columns, each
+ *   `kc` rows read from `psrc` (the panel's first element; rows `rowBytes` apart, panels 32 bytes
+ *   apart) and written one after another from `pdst` — `packB` with `nr = 8` and `bCol = 1`, in
+ *   two `v128` copies per row instead of eight scalar ones (1 ≤ kc, 0 ≤ panels).
+ * - `transpose4(pdst, psrc, rowBytes, kc, dstStride)`: four rows of `kc` float32 (the first at
+ *   `psrc`, `rowBytes` apart) written as `kc` groups of four float32 at `pdst`, `dstStride` bytes
+ *   apart, group `p` holding element `p` of each row — four at a time by `i8x16.shuffle`s (a 4 × 4
+ *   transpose), the last `kc mod 4` one by one. `packA` of a 4-row tile of a row-major A (alpha
+ *   1) with `dstStride` 16; half an 8-wide panel of a B read transposed with 32 (0 ≤ kc).
  * - `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)`, `colSum(px, rows, pairs, pacc)` and
  *   `bernoulli(pp, pu, po, groups)`: see {@link momentumCode}, {@link colSumCode} and {@link bernoulliCode}.
  * With `sharedMaxPages` the imported memory is a shared one of at most that many 64 KiB pages
@@ -122,6 +143,8 @@ export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: nu
       { name: 'momentum', params: [I32, I32, I32, I32, F64, F64, F64, F64], code: momentumCode() },
       { name: 'colSum', params: [I32, I32, I32, I32], code: colSumCode() },
       { name: 'bernoulli', params: [I32, I32, I32, I32], code: bernoulliCode() },
+      { name: 'packPanels', params: [I32, I32, I32, I32, I32], code: packPanelsCode() },
+      { name: 'transpose4', params: [I32, I32, I32, I32, I32], code: transpose4Code() },
     ],
     sharedMaxPages,
   );
@@ -176,4 +199,87 @@ function macroCode(mr: number, nr: number): number[] {
     op.end,
   ];
   return [2, ...uleb(6), I32, ...uleb(nV128), V128, ...body];
+}
+
+/** The locals and body of `packPanels` (see {@link wasmMacroKernelBytes}). */
+function packPanelsCode(): number[] {
+  const [pdst, psrc, rowBytes, kc, panels] = [0, 1, 2, 3, 4];
+  const [src, p] = [5, 6];
+  // prettier-ignore
+  const body: number[] = [
+    ...get(panels), op.i32Eqz, op.brIf, 0,
+    op.loop, VOID, // for each panel
+    ...get(psrc), ...set(src), ...get(kc), ...set(p),
+    op.loop, VOID, // kc rows: 8 float32 from the row, 8 to the panel
+    ...get(pdst), ...get(src), ...load(0), ...store(0),
+    ...get(pdst), ...get(src), ...load(16), ...store(16),
+    ...get(pdst), ...i32(32), op.i32Add, ...set(pdst),
+    ...get(src), ...get(rowBytes), op.i32Add, ...set(src),
+    ...get(p), ...i32(1), op.i32Sub, ...tee(p), op.brIf, 0,
+    op.end,
+    ...get(psrc), ...i32(32), op.i32Add, ...set(psrc),
+    ...get(panels), ...i32(1), op.i32Sub, ...tee(panels), op.brIf, 0,
+    op.end,
+    op.end,
+  ];
+  return [1, 2, I32, ...body];
+}
+
+/** `i8x16.shuffle` of two `f32x4` by float lanes (0–3 the first operand's, 4–7 the second's). */
+const shuffle = (lanes: readonly number[]): number[] =>
+  simd(op.i8x16Shuffle, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+
+/** The locals and body of `transpose4` (see {@link wasmMacroKernelBytes}). */
+function transpose4Code(): number[] {
+  const [pdst, psrc, rowBytes, kc, dstStride] = [0, 1, 2, 3, 4];
+  const [s1, s2, s3, n] = [5, 6, 7, 8];
+  const [r0, r1, r2, r3, t0, t1, t2, t3] = [9, 10, 11, 12, 13, 14, 15, 16];
+  const rows = [psrc, s1, s2, s3];
+  const step = (bytes: number): number[] => rows.flatMap((r) => [...get(r), ...i32(bytes), op.i32Add, ...set(r)]);
+  const put = (a: number, b: number, lanes: number[]): number[] => [
+    ...get(pdst),
+    ...get(a),
+    ...get(b),
+    ...shuffle(lanes),
+    ...store(0),
+    ...get(pdst),
+    ...get(dstStride),
+    op.i32Add,
+    ...set(pdst),
+  ];
+  // prettier-ignore
+  const body: number[] = [
+    ...get(psrc), ...get(rowBytes), op.i32Add, ...set(s1),
+    ...get(s1), ...get(rowBytes), op.i32Add, ...set(s2),
+    ...get(s2), ...get(rowBytes), op.i32Add, ...set(s3),
+    ...get(kc), ...i32(2), op.i32ShrU, ...set(n),
+    op.block, VOID,
+    ...get(n), op.i32Eqz, op.brIf, 0,
+    op.loop, VOID, // ⌊kc / 4⌋ times: a 4 × 4 block
+    ...rows.flatMap((r, i) => [...get(r), ...load(0), ...set([r0, r1, r2, r3][i]!)]),
+    ...get(r0), ...get(r1), ...shuffle([0, 4, 1, 5]), ...set(t0), // r0[0] r1[0] r0[1] r1[1]
+    ...get(r2), ...get(r3), ...shuffle([0, 4, 1, 5]), ...set(t1), // r2[0] r3[0] r2[1] r3[1]
+    ...get(r0), ...get(r1), ...shuffle([2, 6, 3, 7]), ...set(t2), // r0[2] r1[2] r0[3] r1[3]
+    ...get(r2), ...get(r3), ...shuffle([2, 6, 3, 7]), ...set(t3), // r2[2] r3[2] r2[3] r3[3]
+    ...put(t0, t1, [0, 1, 4, 5]), // column 0
+    ...put(t0, t1, [2, 3, 6, 7]), // column 1
+    ...put(t2, t3, [0, 1, 4, 5]), // column 2
+    ...put(t2, t3, [2, 3, 6, 7]), // column 3
+    ...step(16),
+    ...get(n), ...i32(1), op.i32Sub, ...tee(n), op.brIf, 0,
+    op.end,
+    op.end,
+    ...get(kc), ...i32(3), op.i32And, ...set(n),
+    op.block, VOID,
+    ...get(n), op.i32Eqz, op.brIf, 0,
+    op.loop, VOID, // the last kc mod 4 columns, one element at a time
+    ...rows.flatMap((r, i) => [...get(pdst), ...get(r), op.f32Load, 2, 0, op.f32Store, 2, ...uleb(4 * i)]),
+    ...get(pdst), ...get(dstStride), op.i32Add, ...set(pdst),
+    ...step(4),
+    ...get(n), ...i32(1), op.i32Sub, ...tee(n), op.brIf, 0,
+    op.end,
+    op.end,
+    op.end,
+  ];
+  return [2, 4, I32, 8, V128, ...body];
 }
