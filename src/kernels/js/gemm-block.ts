@@ -13,7 +13,7 @@
  * element of `c` is thus summed in the same order whichever thread computes it and however the
  * columns are cut, so the bits do not depend on the thread count.
  */
-import type { MacroKernel, PanelKernel, SigmoidKernel, TransposeKernel, packA, packB } from './gemm.js';
+import type { MacroKernel, PanelKernel, ScaleKernel, SigmoidKernel, TransposeKernel, packA, packB } from './gemm.js';
 
 /** Word indices of the control block (an `Int32Array` over the shared memory's first 256 bytes). */
 export const Ctl = {
@@ -68,6 +68,7 @@ export type PackB = typeof packB;
 export interface PackKernels {
   readonly packPanels: PanelKernel;
   readonly transpose4: TransposeKernel;
+  readonly scale4: ScaleKernel;
 }
 
 /** The functions of the WebAssembly module (its instance's exports) that a block uses. */
@@ -78,9 +79,10 @@ export interface BlockKernels extends PackKernels {
 
 /**
  * `pack(f32, at, mr, a, aRow, aCol, alpha, i0, mc, p0, kc)` where `a` is the `len` float32 at
- * `f32[rawA…]`: whole 4-row tiles of a row-major `a` are transposed by the module when alpha is 1
- * (alpha · a is then `a` itself); the rest (a last shorter tile, a transposed `a`, a scaled one)
- * by `pack` — the same values either way.
+ * `f32[rawA…]`: whole 4-row tiles are packed by the module — of a transposed `a` (rows adjacent)
+ * scaled in float64 lanes as `pack` scales them, of a row-major one transposed when alpha is 1
+ * (alpha · a is then `a` itself); the rest (a last shorter tile, a scaled row-major `a`) by
+ * `pack` — the same values either way.
  */
 export function packAFrom(
   kernels: PackKernels,
@@ -93,8 +95,12 @@ export function packAFrom(
   [i0, mc, p0, kc]: readonly [number, number, number, number],
   pack: PackA,
 ): void {
-  const whole = aCol === 1 && alpha === 1 && mr === 4 ? Math.floor(mc / 4) : 0;
-  for (let t = 0; t < whole; t++) kernels.transpose4((at + t * 4 * kc) * 4, (rawA + (i0 + t * 4) * aRow + p0) * 4, aRow * 4, kc, 16);
+  const whole = (aRow === 1 || (aCol === 1 && alpha === 1)) && mr === 4 ? Math.floor(mc / 4) : 0;
+  for (let t = 0; t < whole; t++) {
+    const to = (at + t * 4 * kc) * 4;
+    if (aRow === 1) kernels.scale4(to, (rawA + i0 + t * 4 + p0 * aCol) * 4, aCol * 4, kc, alpha);
+    else kernels.transpose4(to, (rawA + (i0 + t * 4) * aRow + p0) * 4, aRow * 4, kc, 16);
+  }
   if (whole * 4 < mc)
     pack(f32, at + whole * 4 * kc, mr, f32.subarray(rawA, rawA + len), aRow, aCol, alpha, i0 + whole * 4, mc - whole * 4, p0, kc);
 }

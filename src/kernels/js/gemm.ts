@@ -88,6 +88,11 @@ export type PanelKernel = (pdst: number, psrc: number, rowBytes: number, kc: num
  * column, `dstStride` bytes apart — packing of a 4-row tile of A or half an 8-wide panel of Bᵀ.
  */
 export type TransposeKernel = (pdst: number, psrc: number, rowBytes: number, kc: number, dstStride: number) => void;
+/**
+ * The WebAssembly module's `scale4(pdst, psrc, srcStride, kc, alpha)` (see `wasm-gemm.ts`): `packA`
+ * of a 4-row tile of a transposed A (`kc` groups of four adjacent float32 times `alpha`).
+ */
+export type ScaleKernel = (pdst: number, psrc: number, srcStride: number, kc: number, alpha: number) => void;
 /** The WebAssembly module's `bernoulli(pp, pu, po, groups)` (see `wasm-elementwise.ts`). */
 export type BernoulliKernel = (pp: number, pu: number, po: number, groups: number) => void;
 
@@ -107,6 +112,7 @@ export interface KernelHeap {
   /** The module's packing of whole tiles and panels (`packAFrom`, `packBFrom`); the scalar kernels have none. */
   readonly packPanels?: PanelKernel;
   readonly transpose4?: TransposeKernel;
+  readonly scale4?: ScaleKernel;
 }
 
 /** A macro-kernel with its tile and its memory. */
@@ -338,7 +344,10 @@ export function gemmImpl(
   const heap = ws.memory.get(wasm ? (rawB + roundUp(k * n, 4)) * 4 : rawA * 4);
   const { panels: w, f32: cw, macro } = heap;
   const c0 = cBytes / 4; // in floats
-  const fast = wasm && heap.packPanels !== undefined && heap.transpose4 !== undefined ? (heap as KernelHeap & PackKernels) : undefined;
+  const fast =
+    wasm && heap.packPanels !== undefined && heap.transpose4 !== undefined && heap.scale4 !== undefined
+      ? (heap as KernelHeap & PackKernels)
+      : undefined;
   if (fast !== undefined) {
     cw.set(a.subarray(0, m * k), rawA);
     cw.set(b.subarray(0, k * n), rawB);

@@ -7,9 +7,9 @@
 import { I32, V128, VOID, f32x4, get, i32, i32x4, load, op, set, simd, store, tee, uleb } from './wasm-encoder.js';
 
 /** Two float32 at the address on the stack, widened to an f64x2 (`v128.load64_zero`, `f64x2.promote_low_f32x4`). */
-const loadPair = (offset = 0): number[] => [...simd(op.v128Load64Zero, 3, ...uleb(offset)), ...simd(op.f64x2PromoteLowF32x4)];
+export const loadPair = (offset = 0): number[] => [...simd(op.v128Load64Zero, 3, ...uleb(offset)), ...simd(op.f64x2PromoteLowF32x4)];
 /** The f64x2 on the stack rounded to two float32, stored at the address below it (`f32x4.demote_f64x2_zero`, `v128.store64_lane`). */
-const storePair = (offset = 0): number[] => [...simd(op.f32x4DemoteF64x2Zero), ...simd(op.v128Store64Lane, 3, ...uleb(offset), 0)];
+export const storePair = (offset = 0): number[] => [...simd(op.f32x4DemoteF64x2Zero), ...simd(op.v128Store64Lane, 3, ...uleb(offset), 0)];
 
 /**
  * The locals and body of `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)`: for `2 · pairs` float32

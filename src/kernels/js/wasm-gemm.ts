@@ -26,11 +26,12 @@ import type {
   MacroKernel,
   MomentumKernel,
   PanelKernel,
+  ScaleKernel,
   SigmoidKernel,
   TransposeKernel,
 } from './gemm.js';
 import { F64, I32, V128, VOID, get, i32, load, moduleBytes, op, range, set, simd, store, tee, uleb } from './wasm-encoder.js';
-import { bernoulliCode, colSumCode, momentumCode, sigmoidCode } from './wasm-elementwise.js';
+import { bernoulliCode, colSumCode, loadPair, momentumCode, sigmoidCode, storePair } from './wasm-elementwise.js';
 
 /** Micro-tile height (rows of A per tile) and width (columns of B per tile; a multiple of 4). */
 const MR = 4;
@@ -94,6 +95,7 @@ export function createWasmMacroKernel(module: object): KernelMemory {
           bernoulli: exports['bernoulli'] as BernoulliKernel,
           packPanels: exports['packPanels'] as PanelKernel,
           transpose4: exports['transpose4'] as TransposeKernel,
+          scale4: exports['scale4'] as ScaleKernel,
         };
       } else if (memory.buffer.byteLength < bytes) {
         memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / PAGE));
@@ -129,6 +131,10 @@ export function createWasmMacroKernel(module: object): KernelMemory {
  *   apart, group `p` holding element `p` of each row — four at a time by `i8x16.shuffle`s (a 4 × 4
  *   transpose), the last `kc mod 4` one by one. `packA` of a 4-row tile of a row-major A (alpha
  *   1) with `dstStride` 16; half an 8-wide panel of a B read transposed with 32 (0 ≤ kc).
+ * - `scale4(pdst, psrc, srcStride, kc, alpha)`: `kc` groups of four float32 (at `psrc`, `srcStride`
+ *   bytes apart) times the float64 `alpha`, each product rounded to float32, written one after
+ *   another at `pdst` — `packA` of a 4-row tile of a transposed A, in float64 lanes as `packA`
+ *   computes it (0 ≤ kc).
  * - `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)`, `colSum(px, rows, pairs, pacc)` and
  *   `bernoulli(pp, pu, po, groups)`: see {@link momentumCode}, {@link colSumCode} and {@link bernoulliCode}.
  * With `sharedMaxPages` the imported memory is a shared one of at most that many 64 KiB pages
@@ -145,6 +151,7 @@ export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: nu
       { name: 'bernoulli', params: [I32, I32, I32, I32], code: bernoulliCode() },
       { name: 'packPanels', params: [I32, I32, I32, I32, I32], code: packPanelsCode() },
       { name: 'transpose4', params: [I32, I32, I32, I32, I32], code: transpose4Code() },
+      { name: 'scale4', params: [I32, I32, I32, I32, F64], code: scale4Code() },
     ],
     sharedMaxPages,
   );
@@ -282,4 +289,24 @@ function transpose4Code(): number[] {
     op.end,
   ];
   return [2, 4, I32, 8, V128, ...body];
+}
+
+/** The locals and body of `scale4` (see {@link wasmMacroKernelBytes}). */
+function scale4Code(): number[] {
+  const [pdst, psrc, srcStride, kc, alpha] = [0, 1, 2, 3, 4];
+  const x = 5;
+  // prettier-ignore
+  const body: number[] = [
+    ...get(kc), op.i32Eqz, op.brIf, 0,
+    ...get(alpha), ...simd(op.f64x2Splat), ...set(x),
+    op.loop, VOID, // kc times: four elements, two float64 pairs
+    ...get(pdst), ...get(psrc), ...loadPair(0), ...get(x), ...simd(op.f64x2Mul), ...storePair(0),
+    ...get(pdst), ...get(psrc), ...loadPair(8), ...get(x), ...simd(op.f64x2Mul), ...storePair(8),
+    ...get(pdst), ...i32(16), op.i32Add, ...set(pdst),
+    ...get(psrc), ...get(srcStride), op.i32Add, ...set(psrc),
+    ...get(kc), ...i32(1), op.i32Sub, ...tee(kc), op.brIf, 0,
+    op.end,
+    op.end,
+  ];
+  return [1, 1, V128, ...body];
 }
