@@ -201,7 +201,7 @@ test('a process using the threads exits without dispose() (workers are unref’d
   t.is(run.status, 0, run.stderr);
   // 784 · 0.5 · 0.25 = 98, exactly.
   t.deepEqual(JSON.parse(run.stdout.trim()), {
-    description: 'js (portable TypeScript, WebAssembly SIMD gemm, 3 threads)',
+    description: 'js (portable TypeScript, WebAssembly SIMD FMA gemm, 3 threads)',
     first: 98,
     last: 98,
   });

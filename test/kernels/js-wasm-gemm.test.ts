@@ -1,6 +1,7 @@
 // The js backend's WebAssembly SIMD gemm: against a float64 reference within the float32 bound,
 // against the asm.js kernel, reproducible, and the fallbacks where WebAssembly is missing.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism } from 'node:os';
@@ -10,6 +11,8 @@ import { addRowSigmoid } from '../../src/kernels/js/wasm-passes.js';
 import { createJsBackend } from '../../src/kernels/js/index.js';
 import { wasmGemmSupport, wasmMacroKernelBytes } from '../../src/kernels/js/wasm-gemm.js';
 import { Random } from '../../src/random.js';
+import { InvalidOptionError } from '../../src/errors.js';
+import { resolveFma } from '../../src/kernels/js/threads-option.js';
 import { gemmRef } from './reference.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,6 +31,18 @@ function runChild(flags: string[], lines: string[]): { status: number | null; st
     cwd: repo,
     encoding: 'utf8',
   });
+}
+
+/** Whether /proc/cpuinfo lists FMA (`undefined` where it cannot be read). */
+function cpuHasFma(): boolean | undefined {
+  try {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
+    return flags === undefined ? undefined : flags.split(/\s+/).includes('fma');
+  } catch {
+    return undefined;
+  }
 }
 
 function data(rng: Random, n: number): Float32Array {
@@ -51,12 +66,61 @@ test('the emitted module validates, and this Node runs it by default', (t) => {
   t.throws(() => wasmMacroKernelBytes(4, 6), { instanceOf: RangeError });
   t.true('module' in wasmGemmSupport());
   t.is(new GemmWorkspace().kernel, 'wasm-simd');
-  t.is(createJsBackend().info.description, `js (portable TypeScript, WebAssembly SIMD gemm${threadsSuffix})`);
-  t.is(createJsBackend({ gemmKernel: 'wasm-simd', threads: 1 }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
+  // Node 20 accepts the fused (relaxed SIMD) module once its flag is on: the default
+  t.deepEqual([new GemmWorkspace().fma, new GemmWorkspace(undefined, false).fma, new GemmWorkspace('asm.js').fma], [true, false, false]);
+  t.true(validate(wasmMacroKernelBytes(4, 8, undefined, true)));
+  t.is(createJsBackend().info.description, `js (portable TypeScript, WebAssembly SIMD FMA gemm${threadsSuffix})`);
+  t.is(createJsBackend({ gemmKernel: 'wasm-simd', threads: 1 }).info.description, 'js (portable TypeScript, WebAssembly SIMD FMA gemm)');
+  t.is(createJsBackend({ threads: 1, fma: false }).info.description, 'js (portable TypeScript, WebAssembly SIMD gemm)');
   t.is(
     createJsBackend({ gemmKernel: 'wasm-simd', threads: 3 }).info.description,
-    'js (portable TypeScript, WebAssembly SIMD gemm, 3 threads)',
+    'js (portable TypeScript, WebAssembly SIMD FMA gemm, 3 threads)',
   );
+});
+
+test('the FMA kernel rounds each product-sum once, the other twice: a hand-computed 1×2·2×1 product', (t) => {
+  // a₀b₀ = −(1 + 2⁻¹¹) exactly; a₁b₁ = (1 + 2⁻¹²)² = 1 + 2⁻¹¹ + 2⁻²⁴, which float32 rounds (a tie, to even) to
+  // 1 + 2⁻¹¹. Unfused: −(1 + 2⁻¹¹) + (1 + 2⁻¹¹) = 0. Fused: 2⁻²⁴ exactly.
+  if (cpuHasFma() === false) {
+    t.pass('this CPU has no FMA: V8 compiles relaxed_madd unfused');
+    return;
+  }
+  const x = 1 + 2 ** -12;
+  const got: number[] = [];
+  for (const fma of [true, false]) {
+    using b = createJsBackend({ fma, threads: 1 });
+    const [a, w, c] = [b.alloc(1, 2), b.alloc(2, 1), b.alloc(1, 1)];
+    b.write(a, Float32Array.of(-(1 + 2 ** -11), x));
+    b.write(w, Float32Array.of(1, x));
+    b.gemm(c, a, w);
+    const out = new Float32Array(1);
+    b.read(c, out);
+    got.push(out[0]!);
+  }
+  t.deepEqual(got, [2 ** -24, 0]);
+});
+
+test('fma: the option, else DBN_JS_FMA (0 or 1), else on; anything else is one InvalidOptionError', (t) => {
+  t.deepEqual(
+    [
+      resolveFma(undefined, undefined),
+      resolveFma(false, '1'),
+      resolveFma(true, '0'),
+      resolveFma(undefined, '0'),
+      resolveFma(undefined, ' 1 '),
+      resolveFma(undefined, ''),
+    ],
+    [true, false, true, false, true, true],
+  );
+  for (const bad of ['yes', '2', 'true', '-1']) {
+    t.throws(() => resolveFma(undefined, bad), { instanceOf: InvalidOptionError, message: /DBN_JS_FMA .* must be 0 or 1\. Got "/ });
+  }
+  for (const bad of [1, 'false', null]) {
+    t.throws(() => createJsBackend({ fma: bad as unknown as boolean }), {
+      instanceOf: InvalidOptionError,
+      message: /'fma' option of createJsBackend/,
+    });
+  }
 });
 
 test('WebAssembly SIMD gemm matches a float64 reference within the float32 bound, and the asm.js kernel (every transpose, alpha, beta, edge tiles, blocks)', (t) => {
@@ -178,7 +242,7 @@ test('without WebAssembly (node --jitless) the default is asm.js, and asking for
   // Control: the same child without the flag runs the WebAssembly kernel.
   t.deepEqual(parse(runChild([], lines)), {
     wasm: 'object',
-    description: `js (portable TypeScript, WebAssembly SIMD gemm${threadsSuffix})`,
+    description: `js (portable TypeScript, WebAssembly SIMD FMA gemm${threadsSuffix})`,
     out,
     refused: null,
   });

@@ -4,10 +4,12 @@ import { JsTensor, createJsBackend } from '../../src/kernels/js/index.js';
 import { runConformance } from './conformance.js';
 
 runConformance('js', createJsBackend);
+// the unfused WebAssembly kernel (fma: false) meets the same bounds
+runConformance('js (fma: false)', () => createJsBackend({ fma: false }));
 
 test('js: info and ready', async (t) => {
   const b = createJsBackend({ threads: 1 });
-  t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript, WebAssembly SIMD gemm)' });
+  t.deepEqual(b.info, { name: 'js', description: 'js (portable TypeScript, WebAssembly SIMD FMA gemm)' });
   await t.notThrowsAsync(b.ready());
   b.dispose();
   t.notThrows(() => b.dispose());

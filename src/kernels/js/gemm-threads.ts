@@ -276,15 +276,16 @@ function fillC(f32: Float32Array, at: number, ldc: number, m: number, n: number,
 
 /**
  * The threads for a backend asking for `threads` of them, or why they cannot run here (then the
- * products stay on the calling thread). `threads` below 2 asks for none.
+ * products stay on the calling thread). `threads` below 2 asks for none. `fma`: the fused
+ * multiply-add module (pass the backend's workspace's choice, so the bits are one thread's).
  */
-export function createGemmThreads(threads: number): GemmThreads | { readonly reason: string } {
+export function createGemmThreads(threads: number, fma = false): GemmThreads | { readonly reason: string } {
   if (threads < 2) return { reason: 'one thread was asked for' };
   const api = (globalThis as { WebAssembly?: WasmThreadsApi }).WebAssembly;
   if (api === undefined) return { reason: 'no WebAssembly' };
   if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return { reason: 'no SharedArrayBuffer or Atomics' };
   try {
-    const bytes = wasmMacroKernelBytes(MR, NR, MAX_PAGES);
+    const bytes = wasmMacroKernelBytes(MR, NR, MAX_PAGES, fma);
     if (!api.validate(bytes)) return { reason: 'WebAssembly does not accept the shared-memory SIMD module' };
     return new GemmThreads(threads, api, new api.Module(bytes), Worker as unknown as WorkerConstructor);
   } catch (e) {

@@ -32,8 +32,8 @@
  * the order `p = 0, 1, …`:
  * - asm.js and TypeScript (same bits): in float64, with `alpha · a` kept in float64 — packing to
  *   float64 is exact, and V8 computes in float64, so a float32 load would cost a conversion;
- * - WebAssembly: in float32 (each product and each sum rounded to float32; no fused
- *   multiply-add), with `alpha · a` rounded to float32 when packed. Its error is within Higham's
+ * - WebAssembly: in float32 (each product and each sum rounded to float32, or each product-sum
+ *   once with the fused multiply-add), with `alpha · a` rounded to float32 when packed. Its error is within Higham's
  *   bound for a float32 dot product of length `k`, which the conformance suite checks; it is
  *   larger than the float64 sum's and the bits differ from the scalar kernels'. Computing those
  *   bits in WebAssembly (f64x2 accumulators) or float32 bits in the scalar kernels (`Math.fround`
@@ -147,11 +147,19 @@ export class GemmWorkspace {
    *   generation from strings is forbidden.
    * @throws {@link BackendUnavailableError} when `'wasm-simd'` is asked for and cannot run.
    */
-  constructor(prefer?: GemmKernelKind) {
+  /** Whether the WebAssembly macro-kernel multiplies and adds fused (relaxed SIMD); false for the other kernels. */
+  readonly fma: boolean = false;
+
+  /**
+   * @param fma - for the WebAssembly kernel: its fused multiply-add module where the engine
+   *   accepts it (the default), else the unfused one.
+   */
+  constructor(prefer?: GemmKernelKind, fma = true) {
     if (prefer === 'wasm-simd' || prefer === undefined) {
-      const support = wasmGemmSupport();
+      const support = wasmGemmSupport(fma);
       if ('module' in support) {
         this.kernel = 'wasm-simd';
+        this.fma = support.fma;
         this.memory = createWasmMacroKernel(support.module);
         return;
       }

@@ -32,7 +32,7 @@ import { GemmWorkspace, gemmImpl } from './gemm.js';
 import { addRowSigmoid, bernoulli, colSum, momentumStep } from './wasm-passes.js';
 import type { GemmKernelKind } from './gemm.js';
 import { type GemmThreads, createGemmThreads } from './gemm-threads.js';
-import { resolveThreads } from './threads-option.js';
+import { resolveFma, resolveThreads } from './threads-option.js';
 
 /** A js-backend tensor: a `rows × cols` row-major `Float32Array` on the host. */
 export class JsTensor implements Tensor {
@@ -80,6 +80,16 @@ export interface JsBackendOptions {
    * `SharedArrayBuffer` or workers run on the calling thread. `info.description` says how many run.
    */
   readonly threads?: number;
+  /**
+   * Whether the WebAssembly SIMD kernel multiplies and adds with relaxed SIMD's fused
+   * multiply-add (`f32x4.relaxed_madd`: one rounding per product-sum where the CPU has FMA, about
+   * twice the products per cycle). By default the `DBN_JS_FMA` environment variable (`1` or `0`)
+   * when set, else `true`. On Node 20 this enables V8's `--experimental-wasm-relaxed-simd` flag
+   * for the process (relaxed SIMD is on by default in later V8s); where the engine still refuses
+   * the module, the unfused kernel runs. The bits differ between the two; either gives the same
+   * bits on every call and thread count on a machine. `info.description` says which runs.
+   */
+  readonly fma?: boolean;
 }
 
 const GEMM_KERNELS: readonly GemmKernelKind[] = ['wasm-simd', 'asm.js', 'typescript'];
@@ -105,8 +115,9 @@ export function createJsBackend(options: JsBackendOptions = {}): Backend {
     );
   }
   const threads = resolveThreads(options.threads, process.env['DBN_JS_THREADS']);
-  const workspace = new GemmWorkspace(kernel);
-  const pool = workspace.kernel === 'wasm-simd' ? createGemmThreads(threads) : undefined;
+  const workspace = new GemmWorkspace(kernel, resolveFma(options.fma, process.env['DBN_JS_FMA']));
+  // the threads run the workspace's module (fused or not): the same bits as one thread
+  const pool = workspace.kernel === 'wasm-simd' ? createGemmThreads(threads, workspace.fma) : undefined;
   return new JsBackend(workspace, pool !== undefined && 'gemm' in pool ? pool : undefined);
 }
 
@@ -119,7 +130,8 @@ class JsBackend implements Backend {
     this.gemmWorkspace = workspace;
     this.gemmThreads = threads;
     const count = threads === undefined ? '' : `, ${threads.threads} threads`;
-    this.info = { name: 'js', description: `js (portable TypeScript, ${KERNEL_NAMES[workspace.kernel]} gemm${count})` };
+    const fused = workspace.fma ? ' FMA' : '';
+    this.info = { name: 'js', description: `js (portable TypeScript, ${KERNEL_NAMES[workspace.kernel]}${fused} gemm${count})` };
   }
 
   private colSumScratch = new Float64Array(0);

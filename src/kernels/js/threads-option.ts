@@ -1,6 +1,7 @@
 /**
- * The thread count of the js backend's matrix products (`JsBackendOptions.threads`): the option,
- * else the `DBN_JS_THREADS` environment variable, else `os.availableParallelism()`.
+ * The js backend's options read from the environment too: the thread count of its matrix products
+ * (`JsBackendOptions.threads`: the option, else `DBN_JS_THREADS`, else `os.availableParallelism()`)
+ * and its fused multiply-add (`JsBackendOptions.fma`: the option, else `DBN_JS_FMA`, else on).
  */
 import { availableParallelism } from 'node:os';
 import { InvalidOptionError } from '../../errors.js';
@@ -32,4 +33,25 @@ export function resolveThreads(option: number | undefined, env: string | undefin
     return value;
   }
   return Math.min(MAX_THREADS, availableParallelism());
+}
+
+/**
+ * Whether the js backend's WebAssembly products use the fused multiply-add (`JsBackendOptions.fma`):
+ * the option, else the `DBN_JS_FMA` environment variable (`1` or `0`), else yes.
+ *
+ * @throws {@link InvalidOptionError} when the option is not a boolean or the variable not `0`/`1`.
+ */
+export function resolveFma(option: unknown, env: string | undefined): boolean {
+  if (option !== undefined) {
+    if (typeof option !== 'boolean')
+      throw new InvalidOptionError(`The 'fma' option of createJsBackend must be true or false. Got ${String(option)}.`);
+    return option;
+  }
+  if (env !== undefined && env.trim() !== '') {
+    if (env.trim() !== '0' && env.trim() !== '1') {
+      throw new InvalidOptionError(`The DBN_JS_FMA environment variable must be 0 or 1. Got ${JSON.stringify(env)}.`);
+    }
+    return env.trim() === '1';
+  }
+  return true;
 }

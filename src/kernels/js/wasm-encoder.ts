@@ -34,6 +34,8 @@ export const op = {
   v128Const: 0x0c,
   f32x4Add: 0xe4,
   f32x4Mul: 0xe6,
+  /** Relaxed SIMD: `a · b + c`, fused where the CPU has FMA (then one rounding). */
+  f32x4RelaxedMadd: 0x105,
   f32x4Lt: 0x43,
   f32x4Ge: 0x46,
   v128And: 0x4e,

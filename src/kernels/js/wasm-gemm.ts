@@ -6,18 +6,25 @@
  *
  * The macro-kernel sweeps `MR × NR` = 4 × 8 tiles: eight `f32x4` accumulators, two `f32x4` of B,
  * one splatted A value, 11 of the 16 xmm registers V8's wasm code uses. Each tile is a loop over
- * `k` of `acc += splat(a[i]) · b[j…j+3]` with `f32x4.mul` then `f32x4.add` (Node 20 has SIMD128
- * but not relaxed SIMD, so no fused multiply-add; a fused one would also change the bits). A and
- * B are packed by TypeScript into the module's memory, which the host creates, imports into the
- * module and grows. Tiles measured on the three CD-1 products (GFLOP/s, same run): 4 × 8 36–46,
+ * `k` of `acc += splat(a[i]) · b[j…j+3]`: by default with relaxed SIMD's `f32x4.relaxed_madd`,
+ * which V8 compiles to a fused multiply-add where the CPU has FMA (twice the products per cycle
+ * of a multiply and an add: the CD-1 products ran 2.0–2.3× faster on one thread); without it, or
+ * with `fma: false`, with `f32x4.mul` then `f32x4.add`. Node 20's V8 accepts relaxed SIMD only
+ * behind `--experimental-wasm-relaxed-simd` (V8 turned it on by default from 11.4), so
+ * {@link wasmGemmSupport} sets that one flag (`v8.setFlagsFromString`) when the engine refuses
+ * the fused module and otherwise falls back to the unfused one. A and B are packed into the
+ * module's memory (by the module's packing functions, or TypeScript), which the host creates,
+ * imports into the module and grows. Tiles measured on the three CD-1 products (GFLOP/s, same run): 4 × 8 36–46,
  * 3 × 8 34–45, 2 × 16 29–31, 4 × 4 29–36, 4 × 16 25–29, 6 × 8 22–26, 8 × 8 19–23, 5 × 8 20–24
  * (the larger ones spill).
  *
- * Numerics (see `gemm.ts`): every product and sum is an IEEE float32 operation, each lane summing
- * its element's products in the order `p = 0, 1, …` of the block; so the bits differ from the
- * float64-summing asm.js and TypeScript kernels (within the float32 dot-product bound), and are
- * the same on every call.
+ * Numerics (see `gemm.ts`): every product and sum is an IEEE float32 operation (a fused
+ * multiply-add rounds once), each lane summing its element's products in the order `p = 0, 1, …`
+ * of the block; so the bits differ from the float64-summing asm.js and TypeScript kernels (within
+ * the float32 dot-product bound) and between the fused and unfused modules, and are the same on
+ * every call on a machine.
  */
+import { setFlagsFromString } from 'node:v8';
 import type {
   BernoulliKernel,
   ColSumKernel,
@@ -51,22 +58,51 @@ interface WasmApi {
 
 const PAGE = 65536;
 
-/**
- * Compiles the module once per process: the compiled module, or why it cannot run here
- * (`WebAssembly` missing, as under `node --jitless`, or the module's SIMD not accepted).
- */
-export function wasmGemmSupport(): { readonly module: object } | { readonly reason: string } {
-  if (support === undefined) {
-    const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-    const bytes = wasmMacroKernelBytes(MR, NR);
-    if (api === undefined)
-      support = { reason: 'this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm)' };
-    else if (!api.validate(bytes)) support = { reason: 'WebAssembly does not accept the SIMD128 gemm module on this engine' };
-    else support = { module: new api.Module(bytes) };
-  }
-  return support;
+/** The compiled module and whether its macro-kernel uses relaxed SIMD's fused multiply-add. */
+export interface WasmGemmModule {
+  readonly module: object;
+  readonly fma: boolean;
 }
-let support: { readonly module: object } | { readonly reason: string } | undefined;
+
+/**
+ * Compiles the module once per process and choice: with `fma`, the macro-kernel on
+ * `f32x4.relaxed_madd` when the engine accepts relaxed SIMD (on Node 20 after enabling V8's
+ * `--experimental-wasm-relaxed-simd`), else the unfused one; the compiled module, or why none
+ * can run here (`WebAssembly` missing, as under `node --jitless`, or its SIMD not accepted).
+ */
+export function wasmGemmSupport(fma = true): WasmGemmModule | { readonly reason: string } {
+  const cached = support.get(fma);
+  if (cached !== undefined) return cached;
+  const api = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+  let found: WasmGemmModule | { readonly reason: string };
+  if (api === undefined) found = { reason: 'this JavaScript engine exposes no WebAssembly (as under node --jitless or --no-expose-wasm)' };
+  else if (fma && acceptsRelaxedSimd(api, wasmMacroKernelBytes(MR, NR, undefined, true)))
+    found = { module: new api.Module(wasmMacroKernelBytes(MR, NR, undefined, true)), fma: true };
+  else {
+    const bytes = wasmMacroKernelBytes(MR, NR);
+    found = api.validate(bytes)
+      ? { module: new api.Module(bytes), fma: false }
+      : { reason: 'WebAssembly does not accept the SIMD128 gemm module on this engine' };
+  }
+  support.set(fma, found);
+  return found;
+}
+const support = new Map<boolean, WasmGemmModule | { readonly reason: string }>();
+
+/**
+ * Whether the engine validates `bytes` (a module using relaxed SIMD), enabling V8's relaxed-SIMD
+ * flag first when it does not (Node 20: V8 11.3, where the proposal is complete but not on by
+ * default). The flag only lets WebAssembly validate the proposal's opcodes.
+ */
+export function acceptsRelaxedSimd(api: { validate(bytes: Uint8Array): boolean }, bytes: Uint8Array): boolean {
+  if (api.validate(bytes)) return true;
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return api.validate(bytes);
+}
 
 /**
  * An instance of the module (`module` from {@link wasmGemmSupport}) with its own memory, as the
@@ -138,13 +174,14 @@ export function createWasmMacroKernel(module: object): KernelMemory {
  * - `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)`, `colSum(px, rows, pairs, pacc)` and
  *   `bernoulli(pp, pu, po, groups)`: see {@link momentumCode}, {@link colSumCode} and {@link bernoulliCode}.
  * With `sharedMaxPages` the imported memory is a shared one of at most that many 64 KiB pages
- * (the memory the gemm threads of `gemm-threads.ts` share); the code is the same.
+ * (the memory the gemm threads of `gemm-threads.ts` share); the code is the same. With `fma`,
+ * `macro` multiplies and adds with `f32x4.relaxed_madd` (relaxed SIMD).
  */
-export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: number): Uint8Array {
+export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: number, fma = false): Uint8Array {
   if (nr % 4 !== 0) throw new RangeError(`wasmMacroKernelBytes: nr = ${nr} is not a multiple of 4`);
   return moduleBytes(
     [
-      { name: 'macro', params: new Array<number>(7).fill(I32), code: macroCode(mr, nr) },
+      { name: 'macro', params: new Array<number>(7).fill(I32), code: macroCode(mr, nr, fma) },
       { name: 'sigmoid', params: new Array<number>(5).fill(I32), code: sigmoidCode() },
       { name: 'momentum', params: [I32, I32, I32, I32, F64, F64, F64, F64], code: momentumCode() },
       { name: 'colSum', params: [I32, I32, I32, I32], code: colSumCode() },
@@ -158,7 +195,7 @@ export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: nu
 }
 
 /** The locals and body of `macro` (see {@link wasmMacroKernelBytes}). */
-function macroCode(mr: number, nr: number): number[] {
+function macroCode(mr: number, nr: number, fma: boolean): number[] {
   const lanes = nr / 4;
   // Locals: parameters 0–6, then i32 ir, jr, p, a, b, c; then v128 accumulators, B vectors, A splat.
   const [mc, nc, kc, pa, pb, pc, ldc] = [0, 1, 2, 3, 4, 5, 6];
@@ -169,6 +206,11 @@ function macroCode(mr: number, nr: number): number[] {
   const nV128 = mr * lanes + lanes + 1;
   const splat = (offset: number): number[] => simd(op.v128Load32Splat, 2, ...uleb(offset));
   const zero = simd(op.v128Const, ...new Array<number>(16).fill(0));
+  // acc[i][j] = acc[i][j] + x · b[j], fused (relaxed_madd(x, b, acc)) or multiply then add
+  const update = (i: number, j: number): number[] =>
+    fma
+      ? [...get(x), ...get(bv(j)), ...get(acc(i, j)), ...simd(op.f32x4RelaxedMadd), ...set(acc(i, j))]
+      : [...get(acc(i, j)), ...get(x), ...get(bv(j)), ...simd(op.f32x4Mul), ...simd(op.f32x4Add), ...set(acc(i, j))];
 
   // One instruction group per line, like an assembly listing: Prettier leaves the layout alone.
   // prettier-ignore
@@ -186,8 +228,7 @@ function macroCode(mr: number, nr: number): number[] {
     ...range(lanes).flatMap((j) => [...get(b), ...load(16 * j), ...set(bv(j))]),
     ...range(mr).flatMap((i) => [
       ...get(a), ...splat(4 * i), ...set(x),
-      // acc[i][j] = acc[i][j] + x · b[j]
-      ...range(lanes).flatMap((j) => [...get(acc(i, j)), ...get(x), ...get(bv(j)), ...simd(op.f32x4Mul), ...simd(op.f32x4Add), ...set(acc(i, j))]),
+      ...range(lanes).flatMap((j) => update(i, j)),
     ]),
     ...get(a), ...i32(4 * mr), op.i32Add, ...set(a),
     ...get(b), ...i32(4 * nr), op.i32Add, ...set(b),
