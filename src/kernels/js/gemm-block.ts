@@ -13,7 +13,7 @@
  * element of `c` is thus summed in the same order whichever thread computes it and however the
  * columns are cut, so the bits do not depend on the thread count.
  */
-import type { MacroKernel, PanelKernel, ScaleKernel, SigmoidKernel, TransposeKernel, packA, packB } from './gemm.js';
+import type { MacroKernel, PanelKernel, ScaleKernel, SigmoidKernel, TransposeKernel, ZeroKernel, packA, packB } from './gemm.js';
 
 /** Word indices of the control block (an `Int32Array` over the shared memory's first 256 bytes). */
 export const Ctl = {
@@ -55,6 +55,8 @@ export const Ctl = {
   aDone: 27,
   /** `alpha` as a float64 in words 28–29 (byte offset 112). */
   alpha: 28,
+  /** 1: `beta` is 0, and each block zeroes its columns of `c` (padding included) before adding to them. */
+  zeroC: 30,
 } as const;
 
 /** Bytes reserved for the control block at the start of the shared memory. */
@@ -75,6 +77,7 @@ export interface PackKernels {
 export interface BlockKernels extends PackKernels {
   readonly macro: MacroKernel;
   readonly sigmoid: SigmoidKernel;
+  readonly zero: ZeroKernel;
 }
 
 /**
@@ -151,7 +154,8 @@ export function packATask(ctl: Int32Array, f32: Float32Array, kernels: BlockKern
 
 /**
  * Computes column block `block` of the current job in `f32` (a view of the whole shared memory).
- * The packed A of every `k` block is already in place; `c` holds `beta · c`.
+ * The packed A of every `k` block is already in place; `c` holds `beta · c`, or nothing yet when
+ * `beta` is 0 (the block zeroes its columns first).
  */
 export function gemmBlock(ctl: Int32Array, f32: Float32Array, kernels: BlockKernels, pack: PackB, block: number): void {
   const blocks = ctl[4]!;
@@ -173,6 +177,8 @@ export function gemmBlock(ctl: Int32Array, f32: Float32Array, kernels: BlockKern
   const ncPad = (last - first) * nr;
   const pb = ctl[18]! + first * nr * kcMax;
   const c0 = ctl[19]!;
+  // beta = 0: this block's columns of c start at zero (in parallel, not by the calling thread)
+  if (ctl[30] === 1) kernels.zero((c0 + j0) * 4, ldc * 4, mPad, ncPad / 4);
   for (let p0 = 0, kb = 0; p0 < k; p0 += kcMax, kb++) {
     const kc = Math.min(kcMax, k - p0);
     packBFrom(kernels, f32, pb, nr, rawB, k * n, [ctl[15]!, ctl[16]!], [p0, kc, j0, nc], pack);

@@ -1,7 +1,7 @@
 /**
  * The js backend's WebAssembly SIMD gemm on several threads: `node:worker_threads` workers that
  * instantiate the same macro-kernel module (`wasm-gemm.ts`) on one shared `WebAssembly.Memory`.
- * The calling thread copies `a`, `b` and `beta · c` into that memory; then it and the workers
+ * The calling thread copies `a`, `b` and `beta · c` (unless beta is 0) into that memory; then it and the workers
  * pack A and compute column blocks of `c` (`gemm-block.ts`) until none is left, the calling thread
  * waiting with `Atomics.wait` for the last one, so the product stays synchronous. Each element is
  * summed in the order of the single-threaded {@link gemmImpl}, which gives the same bits for any
@@ -132,7 +132,9 @@ export class GemmThreads {
     const { f32, ctl } = shared;
     f32.set(a.subarray(0, m * k), plan.rawA);
     f32.set(b.subarray(0, k * n), plan.rawB);
-    fillC(f32, plan.c, plan.ldc, m, n, beta, c);
+    // beta = 0: the blocks zero c themselves, in parallel
+    if (beta !== 0) fillC(f32, plan.c, plan.ldc, m, n, beta, c);
+    ctl[Ctl.zeroC] = beta === 0 ? 1 : 0;
     new Float64Array(f32.buffer, Ctl.alpha * 4, 1)[0] = alpha;
     if (bias !== undefined) f32.set(bias.subarray(0, n), plan.bias);
     const panels = Math.ceil(n / NR);

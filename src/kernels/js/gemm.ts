@@ -93,6 +93,8 @@ export type TransposeKernel = (pdst: number, psrc: number, rowBytes: number, kc:
  * of a 4-row tile of a transposed A (`kc` groups of four adjacent float32 times `alpha`).
  */
 export type ScaleKernel = (pdst: number, psrc: number, srcStride: number, kc: number, alpha: number) => void;
+/** The WebAssembly module's `zero(pc, ldc, rows, groups)` (see `wasm-gemm.ts`): `rows` rows of `4 · groups` float32 set to +0. */
+export type ZeroKernel = (pc: number, ldc: number, rows: number, groups: number) => void;
 /** The WebAssembly module's `bernoulli(pp, pu, po, groups)` (see `wasm-elementwise.ts`). */
 export type BernoulliKernel = (pp: number, pu: number, po: number, groups: number) => void;
 

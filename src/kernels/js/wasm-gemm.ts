@@ -171,6 +171,8 @@ export function createWasmMacroKernel(module: object): KernelMemory {
  *   bytes apart) times the float64 `alpha`, each product rounded to float32, written one after
  *   another at `pdst` — `packA` of a 4-row tile of a transposed A, in float64 lanes as `packA`
  *   computes it (0 ≤ kc).
+ * - `zero(pc, ldc, rows, groups)`: `rows` rows of `4 · groups` float32 at `pc` (rows `ldc` bytes
+ *   apart) set to +0, a `v128` at a time (rows, groups ≥ 1).
  * - `momentum(pp, pv, pg, pairs, lr, mu, wd, gs)`, `colSum(px, rows, pairs, pacc)` and
  *   `bernoulli(pp, pu, po, groups)`: see {@link momentumCode}, {@link colSumCode} and {@link bernoulliCode}.
  * With `sharedMaxPages` the imported memory is a shared one of at most that many 64 KiB pages
@@ -189,6 +191,7 @@ export function wasmMacroKernelBytes(mr: number, nr: number, sharedMaxPages?: nu
       { name: 'packPanels', params: [I32, I32, I32, I32, I32], code: packPanelsCode() },
       { name: 'transpose4', params: [I32, I32, I32, I32, I32], code: transpose4Code() },
       { name: 'scale4', params: [I32, I32, I32, I32, F64], code: scale4Code() },
+      { name: 'zero', params: [I32, I32, I32, I32], code: zeroCode() },
     ],
     sharedMaxPages,
   );
@@ -350,4 +353,25 @@ function scale4Code(): number[] {
     op.end,
   ];
   return [1, 1, V128, ...body];
+}
+
+/** The locals and body of `zero` (see {@link wasmMacroKernelBytes}). */
+function zeroCode(): number[] {
+  const [pc, ldc, rows, groups] = [0, 1, 2, 3];
+  const [at, g] = [4, 5];
+  // prettier-ignore
+  const body: number[] = [
+    op.loop, VOID, // rows times
+    ...get(pc), ...set(at), ...get(groups), ...set(g),
+    op.loop, VOID, // groups times: four float32 zeros
+    ...get(at), ...simd(op.v128Const, ...new Array<number>(16).fill(0)), ...store(0),
+    ...get(at), ...i32(16), op.i32Add, ...set(at),
+    ...get(g), ...i32(1), op.i32Sub, ...tee(g), op.brIf, 0,
+    op.end,
+    ...get(pc), ...get(ldc), op.i32Add, ...set(pc),
+    ...get(rows), ...i32(1), op.i32Sub, ...tee(rows), op.brIf, 0,
+    op.end,
+    op.end,
+  ];
+  return [1, 2, I32, ...body];
 }
