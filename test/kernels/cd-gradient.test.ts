@@ -1,5 +1,5 @@
 /**
- * The native backend's fused CD gradient (`cdGradient`) and data scan (`firstInvalid`): the fused
+ * The native and js backends' fused CD gradient (`cdGradient`) and the native data scan (`firstInvalid`): the fused
  * kernel must give the bits of the separate calls it stands for (two products, four column sums,
  * three momentum steps) on shapes cut by rows, by columns and not at all, and values within the
  * float32 bound of a float64 reference; an RBM trained with it must end bit-identical to one
@@ -7,6 +7,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import type { Backend, CdGradientArgs, RbmTensors, Tensor } from '../../src/kernels/backend.js';
+import { createJsBackend } from '../../src/kernels/js/index.js';
 import { createNativeBackend } from '../../src/kernels/native/index.js';
 import { Random } from '../../src/random.js';
 import { Rbm } from '../../src/rbm/index.js';
@@ -94,55 +95,68 @@ const CASES = [
   [300, 200, 3, 100],
 ] as const;
 
+/** The js backend on one thread and on two (where the gradient's two products share one job). */
+const jsBackends: Record<string, Backend> = {};
+test.before(() => {
+  jsBackends['js, 1 thread'] = createJsBackend({ threads: 1 });
+  jsBackends['js, 2 threads'] = createJsBackend({ threads: 2 });
+});
+test.after.always(() => Object.values(jsBackends).forEach((b) => b.dispose()));
+
 for (const [nv, nh, n, m] of CASES) {
   for (const withUpdate of [false, true]) {
-    nativeTest(`cdGradient ${nv}x${nh}, n=${n}, m=${m}${withUpdate ? ', with the update' : ''}: the bits of the separate calls`, (t) => {
-      const b = backend;
-      const rng = new Random(nv * 31 + nh + n + m);
-      const v0 = filled(b, n, nv, rng, 0, 1);
-      const h0 = filled(b, n, nh, rng, 0, 1);
-      const vn = filled(b, m, nv, rng, 0, 1);
-      const hn = filled(b, m, nh, rng, 0, 1);
-      const params = shaped(b, nv, nh, rng);
-      const velocity = shaped(b, nv, nh, rng);
-      const options = { learningRate: 0.05, momentum: 0.5, weightDecay: 0.0002, gradScale: 1 };
-      const run = (fused: boolean): Float32Array[] => {
-        const grad = shaped(b, nv, nh, rng); // garbage in the outputs: both must overwrite it
-        const p = copyOf(b, params);
-        const v = copyOf(b, velocity);
-        const args: CdGradientArgs = {
-          grad,
-          v0,
-          h0,
-          vn,
-          hn,
-          positiveScale: 1 / n,
-          negativeScale: -1 / m,
-          ...(withUpdate ? { update: { params: p, velocity: v, options } } : {}),
-        };
-        if (fused) b.cdGradient!(args);
-        else separate(b, args);
-        return [...all(grad), ...all(p), ...all(v)].map((x) => read(b, x));
-      };
-      const fused = run(true);
-      const plain = run(false);
-      fused.forEach((f, i) => t.deepEqual(f, plain[i]!, `tensor ${i}`));
-      // and the values: the weight gradient against a float64 reference, within float32 rounding
-      const [v0h, h0h, vnh, hnh] = [v0, h0, vn, hn].map((x) => read(b, x));
-      let worst = 0;
-      for (let i = 0; i < nv; i += Math.max(1, Math.floor(nv / 13))) {
-        for (let j = 0; j < nh; j += Math.max(1, Math.floor(nh / 11))) {
-          let pos = 0;
-          let neg = 0;
-          for (let r = 0; r < n; r++) pos += v0h![r * nv + i]! * h0h![r * nh + j]!;
-          for (let r = 0; r < m; r++) neg += vnh![r * nv + i]! * hnh![r * nh + j]!;
-          const want = pos / n - neg / m;
-          worst = Math.max(worst, Math.abs(fused[0]![i * nh + j]! - want) / (pos / n + neg / m + 1e-30));
-        }
-      }
-      t.true(worst < 1e-5, `largest relative error ${worst}`);
-    });
+    const title = `cdGradient ${nv}x${nh}, n=${n}, m=${m}${withUpdate ? ', with the update' : ''}: the bits of the separate calls`;
+    nativeTest(title, (t) => gradientBits(t, backend, nv, nh, n, m, withUpdate));
+    for (const label of ['js, 1 thread', 'js, 2 threads'])
+      test(`${label}: ${title}`, (t) => gradientBits(t, jsBackends[label]!, nv, nh, n, m, withUpdate));
   }
+}
+
+/** cdGradient against {@link separate} on `b`, bit for bit, and the weight gradient against a float64 reference. */
+function gradientBits(t: ExecutionContext, b: Backend, nv: number, nh: number, n: number, m: number, withUpdate: boolean): void {
+  const rng = new Random(nv * 31 + nh + n + m);
+  const v0 = filled(b, n, nv, rng, 0, 1);
+  const h0 = filled(b, n, nh, rng, 0, 1);
+  const vn = filled(b, m, nv, rng, 0, 1);
+  const hn = filled(b, m, nh, rng, 0, 1);
+  const params = shaped(b, nv, nh, rng);
+  const velocity = shaped(b, nv, nh, rng);
+  const options = { learningRate: 0.05, momentum: 0.5, weightDecay: 0.0002, gradScale: 1 };
+  const run = (fused: boolean): Float32Array[] => {
+    const grad = shaped(b, nv, nh, rng); // garbage in the outputs: both must overwrite it
+    const p = copyOf(b, params);
+    const v = copyOf(b, velocity);
+    const args: CdGradientArgs = {
+      grad,
+      v0,
+      h0,
+      vn,
+      hn,
+      positiveScale: 1 / n,
+      negativeScale: -1 / m,
+      ...(withUpdate ? { update: { params: p, velocity: v, options } } : {}),
+    };
+    if (fused) b.cdGradient!(args);
+    else separate(b, args);
+    return [...all(grad), ...all(p), ...all(v)].map((x) => read(b, x));
+  };
+  const fused = run(true);
+  const plain = run(false);
+  fused.forEach((f, i) => t.deepEqual(f, plain[i]!, `tensor ${i}`));
+  // and the values: the weight gradient against a float64 reference, within float32 rounding
+  const [v0h, h0h, vnh, hnh] = [v0, h0, vn, hn].map((x) => read(b, x));
+  let worst = 0;
+  for (let i = 0; i < nv; i += Math.max(1, Math.floor(nv / 13))) {
+    for (let j = 0; j < nh; j += Math.max(1, Math.floor(nh / 11))) {
+      let pos = 0;
+      let neg = 0;
+      for (let r = 0; r < n; r++) pos += v0h![r * nv + i]! * h0h![r * nh + j]!;
+      for (let r = 0; r < m; r++) neg += vnh![r * nv + i]! * hnh![r * nh + j]!;
+      const want = pos / n - neg / m;
+      worst = Math.max(worst, Math.abs(fused[0]![i * nh + j]! - want) / (pos / n + neg / m + 1e-30));
+    }
+  }
+  t.true(worst < 1e-5, `largest relative error ${worst}`);
 }
 
 // [m, k, n, transW]: cut by columns, by rows, too small to cut, and the visible product (transposed weights)

@@ -126,17 +126,46 @@ export class GemmThreads {
     c: Float32Array,
     bias?: Float32Array,
   ): boolean {
+    return this.sum(m, n, k, [{ alpha, a, transA, b, transB }], beta, c, bias);
+  }
+
+  /**
+   * `c = beta · c + Σ alpha · op(a) · op(b)` over `terms` in order, `c` staying in the shared
+   * memory between them — the values of one {@link gemm} per term, the later ones with beta 1
+   * (c's float32 values copied out and back in are the same values), without those copies.
+   * Every term is `m × k` by `k × n` with `alpha ≠ 0`; `bias` as in {@link gemm}, after the last.
+   */
+  sum(m: number, n: number, k: number, terms: readonly ProductTerm[], beta: number, c: Float32Array, bias?: Float32Array): boolean {
     const plan = layout(m, n, k);
     const shared = this.ensure(plan.bytes);
     if (shared === undefined) return false;
     const { f32, ctl } = shared;
-    f32.set(a.subarray(0, m * k), plan.rawA);
-    f32.set(b.subarray(0, k * n), plan.rawB);
-    // beta = 0: the blocks zero c themselves, in parallel
-    if (beta !== 0) fillC(f32, plan.c, plan.ldc, m, n, beta, c);
-    ctl[Ctl.zeroC] = beta === 0 ? 1 : 0;
-    new Float64Array(f32.buffer, Ctl.alpha * 4, 1)[0] = alpha;
-    if (bias !== undefined) f32.set(bias.subarray(0, n), plan.bias);
+    terms.forEach(({ alpha, a, transA, b, transB }, t) => {
+      f32.set(a.subarray(0, m * k), plan.rawA);
+      f32.set(b.subarray(0, k * n), plan.rawB);
+      // the first term: beta · c, or (beta 0) zeroed by the blocks themselves, in parallel
+      if (t === 0 && beta !== 0) fillC(f32, plan.c, plan.ldc, m, n, beta, c);
+      ctl[Ctl.zeroC] = t === 0 && beta === 0 ? 1 : 0;
+      new Float64Array(f32.buffer, Ctl.alpha * 4, 1)[0] = alpha;
+      const last = t === terms.length - 1;
+      if (last && bias !== undefined) f32.set(bias.subarray(0, n), plan.bias);
+      this.product(shared, plan, m, n, k, transA, transB, last ? bias : undefined);
+    });
+    for (let i = 0; i < m; i++) c.set(f32.subarray(plan.c + i * plan.ldc, plan.c + i * plan.ldc + n), i * n);
+    return true;
+  }
+
+  /** Runs the product whose operands are in place: its parameters into the control block, then {@link run}. */
+  private product(
+    shared: Shared,
+    plan: Layout,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    bias?: Float32Array,
+  ): void {
     const panels = Math.ceil(n / NR);
     // Small blocks (down to one 8-column panel): a thread descheduled by other work holds up the
     // others by one block at most. The macro-kernel streams A per B panel whatever the block width.
@@ -162,10 +191,8 @@ export class GemmThreads {
       [Ctl.aRow, transA ? 1 : k],
       [Ctl.aCol, transA ? m : 1],
     ];
-    for (const [word, value] of params) ctl[word] = value;
+    for (const [word, value] of params) shared.ctl[word] = value;
     this.run(shared, Math.ceil(k / plan.kcMax) * Math.ceil(m / MC), blocks);
-    for (let i = 0; i < m; i++) c.set(f32.subarray(plan.c + i * plan.ldc, plan.c + i * plan.ldc + n), i * n);
-    return true;
   }
 
   /**
@@ -248,6 +275,17 @@ export class GemmThreads {
     this.workers = [];
   }
 }
+
+/** One term of {@link GemmThreads.sum}: `alpha · op(a) · op(b)`. */
+export interface ProductTerm {
+  readonly alpha: number;
+  readonly a: Float32Array;
+  readonly transA: boolean;
+  readonly b: Float32Array;
+  readonly transB: boolean;
+}
+
+type Layout = ReturnType<typeof layout>;
 
 /** Offsets (float32 elements, 16-byte aligned) of the regions of a product's shared memory, and its size in bytes. */
 function layout(m: number, n: number, k: number) {

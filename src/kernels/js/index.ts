@@ -10,7 +10,7 @@
  */
 import ndarray from 'ndarray';
 import { DbnError, InvalidOptionError, ShapeMismatchError } from '../../errors.js';
-import type { Backend, BackendInfo, GemmOptions, MomentumStepOptions, Tensor } from '../backend.js';
+import type { Backend, BackendInfo, CdGradientArgs, GemmOptions, MomentumStepOptions, RbmTensors, Tensor } from '../backend.js';
 import {
   addImpl,
   addRowImpl,
@@ -258,6 +258,61 @@ class JsBackend implements Backend {
     const o = row('colSum', out, xs.cols, 'out');
     if (this.colSumScratch.length < xs.cols) this.colSumScratch = new Float64Array(xs.cols);
     colSum(this.gemmWorkspace, o, xs.data, xs.cols, alpha, beta, this.colSumScratch);
+  }
+
+  /**
+   * The separate calls of {@link Backend.cdGradient}, their bits; on the threads, the two products
+   * in one job whose gradient stays in the shared memory between them (when both have as many rows).
+   */
+  cdGradient(args: CdGradientArgs): void {
+    const { grad, v0, h0, vn, hn, update, positiveScale: pos, negativeScale: neg } = args;
+    const nv = grad.visibleBias.cols;
+    const nh = grad.hiddenBias.cols;
+    const data = (t: Tensor, rows: number, cols: number, name: string): Float32Array => {
+      const o = own('cdGradient', name, t);
+      if (o.rows !== rows || o.cols !== cols || rows < 1) {
+        throw new ShapeMismatchError(`js.cdGradient: '${name}' is ${o.rows}x${o.cols}, expected ${rows}x${cols} (at least one row).`);
+      }
+      return o.data;
+    };
+    const parameters = (p: RbmTensors, what: string): [Float32Array, Float32Array, Float32Array] => [
+      data(p.weights, nv, nh, `${what}.weights`),
+      data(p.visibleBias, 1, nv, `${what}.visibleBias`),
+      data(p.hiddenBias, 1, nh, `${what}.hiddenBias`),
+    ];
+    const [gW, gbv, gbh] = parameters(grad, 'grad');
+    const [x0, y0, xn, yn] = [
+      data(v0, v0.rows, nv, 'v0'),
+      data(h0, v0.rows, nh, 'h0'),
+      data(vn, vn.rows, nv, 'vn'),
+      data(hn, vn.rows, nh, 'hn'),
+    ];
+    const params =
+      update === undefined
+        ? undefined
+        : ([parameters(update.params, 'update.params'), parameters(update.velocity, 'update.velocity')] as const);
+    if ([v0, h0, vn, hn].includes(grad.weights))
+      throw new ShapeMismatchError("js.cdGradient: 'grad.weights' must not be one of the statistics.");
+    const [n, m, ws, threads] = [v0.rows, vn.rows, this.gemmWorkspace, this.gemmThreads];
+    const terms = [
+      { alpha: pos, a: x0, transA: true, b: y0, transB: false },
+      { alpha: neg, a: xn, transA: true, b: yn, transB: false },
+    ];
+    if (!(n === m && pos !== 0 && neg !== 0 && threads?.takes(nv, nh, n) === true && threads.sum(nv, nh, n, terms, 0, gW))) {
+      product(ws, threads, 'cdGradient', grad.weights, v0, h0, true, false, pos, 0, undefined);
+      product(ws, threads, 'cdGradient', grad.weights, vn, hn, true, false, neg, 1, undefined);
+    }
+    if (this.colSumScratch.length < Math.max(nv, nh)) this.colSumScratch = new Float64Array(Math.max(nv, nh));
+    colSum(ws, gbv, x0, nv, pos, 0, this.colSumScratch);
+    colSum(ws, gbv, xn, nv, neg, 1, this.colSumScratch);
+    colSum(ws, gbh, y0, nh, pos, 0, this.colSumScratch);
+    colSum(ws, gbh, yn, nh, neg, 1, this.colSumScratch);
+    if (update === undefined || params === undefined) return;
+    const [[W, bv, bh], [velW, velBv, velBh]] = params;
+    const { learningRate: lr, momentum: mu, weightDecay: wd, gradScale: gs } = update.options;
+    momentumStep(ws, W, velW, gW, lr, mu, wd, gs);
+    momentumStep(ws, bv, velBv, gbv, lr, mu, 0, gs);
+    momentumStep(ws, bh, velBh, gbh, lr, mu, 0, gs);
   }
 
   momentumStep(param: Tensor, velocity: Tensor, grad: Tensor, opts: MomentumStepOptions): void {
