@@ -142,19 +142,16 @@ export class GemmWorkspace {
   readonly kernel: GemmKernelKind;
   /** @internal */
   readonly memory: KernelMemory;
+  /** Whether the WebAssembly macro-kernel multiplies and adds fused (relaxed SIMD); false for the other kernels. */
+  readonly fma: boolean = false;
 
   /**
    * @param prefer - the kernel to run; by default the first of `'wasm-simd'`, `'asm.js'`,
    *   `'typescript'` that can run here. `'asm.js'` falls back to `'typescript'` where code
    *   generation from strings is forbidden.
-   * @throws {@link BackendUnavailableError} when `'wasm-simd'` is asked for and cannot run.
-   */
-  /** Whether the WebAssembly macro-kernel multiplies and adds fused (relaxed SIMD); false for the other kernels. */
-  readonly fma: boolean = false;
-
-  /**
    * @param fma - for the WebAssembly kernel: its fused multiply-add module where the engine
    *   accepts it (the default), else the unfused one.
+   * @throws {@link BackendUnavailableError} when `'wasm-simd'` is asked for and cannot run.
    */
   constructor(prefer?: GemmKernelKind, fma = true) {
     if (prefer === 'wasm-simd' || prefer === undefined) {
