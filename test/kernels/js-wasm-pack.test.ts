@@ -1,7 +1,7 @@
 // The js backend's WebAssembly packing (packAFrom, packBFrom: the module's packPanels, transpose4
 // and scale4 for whole tiles and panels, packA/packB for the rest) against the TypeScript packA and
 // packB, bit for bit, over strides, alphas, tile edges and offsets.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { packAFrom, packBFrom } from '../../src/kernels/js/gemm-block.js';
 import type { PackKernels } from '../../src/kernels/js/gemm-block.js';
 import { packA, packB } from '../../src/kernels/js/gemm.js';
@@ -35,6 +35,18 @@ function heap(): { f32: Float32Array; kernels: PackKernels } {
 const RAW = 1 << 18; // float offset of the raw matrix in the heap
 const OUT = 1 << 16; // float offset of the packed output
 
+/**
+ * Runs `pack` (writing `want.length` floats at `OUT`, a sentinel after them) and asserts it wrote
+ * `want`'s bits and nothing past them.
+ */
+function packsAlike(t: ExecutionContext, f32: Float32Array, want: Float32Array, pack: () => void, label: string, what: string): void {
+  f32.fill(7, OUT, OUT + want.length + 8);
+  pack();
+  const at = firstDifference(f32.subarray(OUT, OUT + want.length), want);
+  t.is(at, -1, `${label}: element ${at}`);
+  t.is(f32[OUT + want.length], 7, `nothing written past the packed ${what}`);
+}
+
 test('packAFrom gives the bits of packA: row-major and transposed A, alpha 1 and others, whole and partial tiles', (t) => {
   const { f32, kernels } = heap();
   const rng = new Random(5);
@@ -62,11 +74,8 @@ test('packAFrom gives the bits of packA: row-major and transposed A, alpha 1 and
           const len = Math.ceil(mc / 4) * 4 * kc;
           const want = new Float32Array(len);
           packA(want, 0, 4, a, aRow, aCol, alpha, i0, mc, p0, kc);
-          f32.fill(7, OUT, OUT + len + 8);
-          packAFrom(kernels, f32, OUT, 4, RAW, m * k, [aRow, aCol, alpha], [i0, mc, p0, kc], packA);
-          const at = firstDifference(f32.subarray(OUT, OUT + len), want);
-          t.is(at, -1, `trans ${trans}, alpha ${alpha}, rows ${i0}+${mc}, k ${p0}+${kc}: element ${at}`);
-          t.is(f32[OUT + len], 7, 'nothing written past the packed tiles');
+          const pack = (): void => packAFrom(kernels, f32, OUT, 4, RAW, m * k, [aRow, aCol, alpha], [i0, mc, p0, kc], packA);
+          packsAlike(t, f32, want, pack, `trans ${trans}, alpha ${alpha}, rows ${i0}+${mc}, k ${p0}+${kc}`, 'tiles');
           cases++;
         }
       }
@@ -101,11 +110,8 @@ test('packBFrom gives the bits of packB: columns adjacent (b) and rows adjacent 
         const len = Math.ceil(nc / 8) * 8 * kc;
         const want = new Float32Array(len);
         packB(want, 0, 8, b, bRow, bCol, p0, kc, j0, nc);
-        f32.fill(7, OUT, OUT + len + 8);
-        packBFrom(kernels, f32, OUT, 8, RAW, k * n, [bRow, bCol], [p0, kc, j0, nc], packB);
-        const at = firstDifference(f32.subarray(OUT, OUT + len), want);
-        t.is(at, -1, `trans ${trans}, columns ${j0}+${nc}, k ${p0}+${kc}: element ${at}`);
-        t.is(f32[OUT + len], 7, 'nothing written past the packed panels');
+        const pack = (): void => packBFrom(kernels, f32, OUT, 8, RAW, k * n, [bRow, bCol], [p0, kc, j0, nc], packB);
+        packsAlike(t, f32, want, pack, `trans ${trans}, columns ${j0}+${nc}, k ${p0}+${kc}`, 'panels');
         cases++;
       }
     }
