@@ -1,8 +1,8 @@
 /**
- * Where a CD-1 epoch's time goes: `Rbm.fit` (784→500, batch 100, Rbm's defaults, learning rate
+ * Where a CD-1 epoch's time goes: `Rbm.fit` (784→500 unless told, batch 100, Rbm's defaults, learning rate
  * 0.05) on one backend whose every call is timed, summed by kernel (products by output shape).
  *
- *   npx tsx bench/cd1-profile.ts [--backend native] [--samples 10000]
+ *   npx tsx bench/cd1-profile.ts [--backend native] [--samples 10000] [--visible 784] [--hidden 500]
  *
  * Prints one JSON object: per kernel the milliseconds and calls (a method that calls another
  * counts once, as itself), the epoch's milliseconds, the
@@ -20,10 +20,12 @@ const { values: a } = parseArgs({
   options: {
     backend: { type: 'string', default: 'native' },
     samples: { type: 'string', default: '10000' },
+    visible: { type: 'string', default: '784' },
+    hidden: { type: 'string', default: '500' },
   },
 });
-const nv = 784;
-const nh = 500;
+const nv = Number(a.visible);
+const nh = Number(a.hidden);
 const rows = Number(a.samples);
 const backend = createBackend(a.backend);
 await backend.ready();
