@@ -19,7 +19,7 @@
 import { randomInt } from 'node:crypto';
 import { SyncError, WireFormatError } from '../errors.js';
 import { PLAN_STEP, type Collective, type RoundPosition } from '../rbm/collective.js';
-import { Mesh, type MeshOptions } from '../sync/mesh.js';
+import { Mesh } from '../sync/mesh.js';
 import {
   type RoundKindName,
   type RoundMessage,
@@ -34,63 +34,11 @@ import {
 import { JoinDesk, type StartResult } from './join.js';
 import { ShardedExchange } from './exchange.js';
 import { IdentityGate } from './identity-gate.js';
-import type { GuardOptions } from './contribution-guard.js';
-import type { AggregationOptions } from './robust.js';
+import type { GroupEvent, GroupStats, PeerEntry, PeerGroupOptions } from './group-types.js';
 import { ViewChanges } from './views.js';
 import { RunStats, UNIDENTIFIED, countEvent } from './stats.js';
 
-/** Options of {@link PeerGroup.open}. */
-export interface PeerGroupOptions {
-  /** Name of the run, 1–16 of `[A-Za-z0-9._-]`; messages of other runs are ignored. */
-  readonly runId: string;
-  /** 64 hex: the model and training schedule; peers with another are refused. */
-  readonly fingerprint: string;
-  readonly mesh: Omit<MeshOptions, 'maxFrameBytes'>;
-  /** Largest message part: the largest parameter tensor or snapshot, in bytes. */
-  readonly maxFrameBytes: number;
-  /** Endpoints (and CURVE public keys) of the other peers. */
-  readonly peers: readonly { readonly endpoint: string; readonly publicKey: string | null }[];
-  /** How many peers (this one included) start the run together. */
-  readonly expectedPeers: number;
-  /** Heartbeat period. Default 500 ms. */
-  readonly heartbeatMs?: number;
-  /** A member not heard for this long is dropped from the rounds. Default 5000 ms. */
-  readonly peerTimeoutMs?: number;
-  /** Longest wait for the expected peers at the start. Default 120000 ms. */
-  readonly startTimeoutMs?: number;
-  /** How the members' contributions are combined. Default: the sum. Every peer must use the same. */
-  readonly aggregation?: AggregationOptions;
-  /** Limits on what another member may contribute, judged against this peer's own part. */
-  readonly guard?: GuardOptions;
-  /** Notable events (peers joined and lost, view changes) as one line each. */
-  readonly onEvent?: (event: GroupEvent) => void;
-  /** This peer's name in other peers' reports (see {@link RunStats}); default the first 8 hex of its id. */
-  readonly name?: string;
-}
-
-/** A notable event of the group. */
-export interface GroupEvent {
-  readonly event: 'started' | 'joined' | 'peer-admitted' | 'peer-lost' | 'view' | 'snapshot-served' | 'warning' | 'refused';
-  readonly detail: string;
-}
-
-/** Counters of a group, for reports and tests. */
-export interface GroupStats {
-  readonly rounds: number;
-  readonly view: number;
-  readonly members: number;
-  readonly bytesSent: number;
-  readonly bytesReceived: number;
-  readonly waitMs: number;
-  readonly recoveries: number;
-  readonly snapshotsServed: number;
-}
-
-/** A known peer. */
-export interface PeerEntry extends WireMember {
-  instance: number;
-  lastHeard: number;
-}
+export type { GroupEvent, GroupStats, PeerEntry, PeerGroupOptions } from './group-types.js';
 
 interface Waiting {
   readonly round: number;
@@ -532,6 +480,7 @@ export class PeerGroup implements Collective {
   /**
    * Ends this peer's part: tells the members, then serves late joiners the final model and answers view
    * changes until every member said so too, or `2 × peerTimeoutMs` passed (`EEXCLUDED`: dropped before its last rounds).
+   * A failure after this peer's last round is reported as a `warning` event: the model is complete.
    */
   async finish(finalModel: () => Buffer): Promise<void> {
     const bytes = finalModel();
@@ -551,6 +500,12 @@ export class PeerGroup implements Collective {
     }
     await this.mesh.drain(1000);
     if (this.views.droppedApart() !== undefined) throw this.views.droppedApart();
+    // Every round of this peer was taken with the others, so its model is the run's; what went
+    // wrong after its last round (a view change that failed, a peer's malformed message) is said.
+    // Being dropped after it is not (the others stopped hearing a peer that was done).
+    const late = this.fatal;
+    if (late !== undefined && late.code !== 'EABORTED' && late.code !== 'EEXCLUDED')
+      this.emit('warning', `after this peer's last round (${this.next - 1}): ${late.message} [${late.code}]; its model is complete`);
   }
 
   /**

@@ -155,6 +155,29 @@ test('a finishing peer dropped after its last round finishes: every round it too
   await t.notThrowsAsync(finished);
 });
 
+test("a failure after a finishing peer's last round is reported as a warning naming it, and the peer finishes", async (t) => {
+  const { group, events } = await groupIn(t, 1, [A, B], 27);
+  const finished = group.finish(() => Buffer.from('final model'));
+  group.fail(new SyncError('Peer ab12 sent a malformed chunk', 'EPROTOCOL'));
+  group.views.onNewView(from(B, 'newView', 2, 26, { members: [record(A), record(B)], holder: A }));
+  await t.notThrowsAsync(finished);
+  t.deepEqual(
+    events.filter((e) => e.event === 'warning').map((e) => e.detail),
+    ["after this peer's last round (26): Peer ab12 sent a malformed chunk [EPROTOCOL]; its model is complete"],
+  );
+});
+
+test('a finishing peer dropped after its last round reports no warning (being dropped then is no failure)', async (t) => {
+  const { group, events } = await groupIn(t, 1, [A, B], 27);
+  const finished = group.finish(() => Buffer.from('final model'));
+  group.views.onNewView(from(B, 'newView', 2, 26, { members: [record(A), record(B)], holder: A }));
+  await t.notThrowsAsync(finished);
+  t.deepEqual(
+    events.filter((e) => e.event === 'warning'),
+    [],
+  );
+});
+
 test('a restarted peer still joining ignores a "you were dropped" view queued for its former instance on the same endpoint', async (t) => {
   const { group } = await groupIn(t, 0, [], 0);
   group.members = [];
