@@ -451,6 +451,7 @@ export class PeerGroup implements Collective {
     }
     const report = this.runStats.report(this.next - 1);
     for (const id of this.members) if (id !== this.id) this.sendTo(id, 'heartbeat', { ...report });
+    for (const id of this.views.toProbe(now)) this.sendTo(id, 'heartbeat', { ...report });
     this.desk.tick(now);
     this.views.tick(now);
   }

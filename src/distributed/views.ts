@@ -40,6 +40,10 @@ export class ViewChanges {
   private lastTick = Date.now();
   /** Set once this peer was told it was dropped (or the views disagree): it takes part in no view change after that. */
   private stopped = false;
+  /** When each dropped peer was last probed (keys: those of `droppedAfter`). */
+  private readonly probed = new Map<string, number>();
+  /** The other groups of a split already reported (at most 16). */
+  private readonly splitsSaid = new Set<string>();
 
   constructor(private readonly g: PeerGroup) {}
 
@@ -81,11 +85,31 @@ export class ViewChanges {
     if (this.coordination !== undefined) this.coordination = { ...this.coordination, since: Math.min(now, this.coordination.since + deaf) };
   }
 
-  /** Every message from a known peer: one that still speaks in an older view without being a member is told it was dropped. */
+  /**
+   * Every message from a known peer that is not a member but speaks in a view: one in an older
+   * view is told it was dropped; one in a view of the same number is in another group that went
+   * on apart (a partition that healed), and is told this view so that the two compare (see {@link onSplit}).
+   */
   heardFrom(msg: RoundMessage): void {
     const g = this.g;
-    if (g.view > 0 && msg.view > 0 && msg.view < g.view && !g.members.includes(msg.sender) && SPOKEN_IN_A_VIEW.has(msg.kind))
+    if (g.view > 0 && msg.view > 0 && msg.view <= g.view && !g.members.includes(msg.sender) && SPOKEN_IN_A_VIEW.has(msg.kind))
       this.tellDropped(msg.sender);
+  }
+
+  /**
+   * Peers this peer dropped in a view change and has not heard since: once per `peerTimeoutMs`
+   * each is sent a heartbeat, so that after a partition heals the two sides hear of each other
+   * (each side's heartbeats otherwise go to its own members only). A peer that died gets a few
+   * bytes it never reads.
+   */
+  toProbe(now: number): string[] {
+    const out: string[] = [];
+    for (const id of this.droppedAfter.keys()) {
+      if (this.g.members.includes(id) || now - (this.probed.get(id) ?? 0) < this.g.peerTimeoutMs) continue;
+      this.probed.set(id, now);
+      out.push(id);
+    }
+    return out;
   }
 
   /**
@@ -210,8 +234,13 @@ export class ViewChanges {
    * endpoint may receive what was queued for its former instance, and a joiner takes its view from its snapshot.
    */
   onNewView(msg: RoundMessage): void {
-    if (this.stopped || this.g.view === 0 || msg.view <= this.g.view) return;
+    if (this.stopped || this.g.view === 0 || msg.view < this.g.view) return;
+    if (msg.view === this.g.view && this.g.members.includes(msg.sender)) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
+    if (msg.view === this.g.view) {
+      this.onSplit(msg.view, members);
+      return;
+    }
     const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
     this.applyView(msg.view, members, msg.round, holder);
   }
@@ -258,6 +287,38 @@ export class ViewChanges {
       this.g.exchange.resend();
       this.g.checkRound();
     }
+  }
+
+  /**
+   * Another group has a view of this number without this peer's members: the run split into two
+   * groups that each went on alone (a partition, now healed), and their models differ. The larger
+   * group wins — of two as large, the one holding the lowest id — so both sides decide alike: a
+   * peer of the other stops with `EEXCLUDED` (restarted, it rejoins from a snapshot); the
+   * winners say so once.
+   */
+  private onSplit(view: number, members: readonly WireMember[]): void {
+    const ours = this.g.members;
+    const theirs = members.map((m) => m.id).sort();
+    if (theirs.length === 0 || theirs.some((id) => ours.includes(id))) return;
+    const theyWin = theirs.length > ours.length || (theirs.length === ours.length && theirs[0]! < ours[0]!);
+    const group = (ids: readonly string[]): string => `${ids.length} member(s): ${ids.map(short).join(', ')}`;
+    const what = `the run split into two groups that trained apart (a network partition that healed): in view ${view}`;
+    if (theyWin) {
+      const error = new SyncError(
+        `${what[0]!.toUpperCase()}${what.slice(1)} this peer's group (${group(ours)}) and a larger one, or one as large holding the lowest id (${group(theirs)}). This group's rounds are not the run's: this peer stops. Restart it to rejoin the run from a snapshot.`,
+        'EEXCLUDED',
+      );
+      this.exclusion = { cut: -1, error };
+      this.stop(error);
+      return;
+    }
+    const key = theirs.join(',');
+    if (this.splitsSaid.has(key) || this.splitsSaid.size >= 16) return;
+    this.splitsSaid.add(key);
+    this.g.emit(
+      'warning',
+      `${what} this group (${group(ours)}) and another (${group(theirs)}); this group is larger, or as large and holds the lowest id: the other's peers stop, and rejoin from a snapshot when restarted`,
+    );
   }
 
   /**

@@ -205,3 +205,94 @@ test('a restarted peer that hears nobody says when it gives up that the run may 
   t.regex(err.message, /heard from none; missing: tcp:\/\/127\.0\.0\.1:1\. Start every peer/);
   t.regex(err.message, /restarted after the others finished the run, the run is over: .* for only 3 s \(2 × --peer-timeout-ms\)/);
 });
+
+// ------------------------------------------------------------- split groups (a partition that healed)
+
+/** An id below any the group gets (its own id is random hex). */
+const Z = '0'.repeat(31) + '1';
+
+test('a member of another group in the same view number is told this view (members and number), at most once per heartbeat', async (t) => {
+  // This peer and A went on in view 2 without B; B, alone, also made a view 2.
+  const { group, sent } = await groupIn(t, 2, [A], 30);
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  const told = sent.filter((s) => s.msg.kind === 'newView');
+  t.is(told.length, 1);
+  t.is(told[0]!.endpoint, record(B).endpoint);
+  t.is(told[0]!.msg.view, 2);
+  t.deepEqual(
+    (told[0]!.msg.meta['members'] as WireMember[]).map((m) => m.id),
+    [group.id, A].sort(),
+  );
+  // a newer view from a non-member says nothing (that peer's group tells this one when it hears it)
+  group.views.heardFrom(from(B, 'heartbeat', 3, 30, {}));
+  t.is(sent.filter((s) => s.msg.kind === 'newView').length, 1);
+});
+
+test('a split where the other group of the same view number is larger: this peer stops with EEXCLUDED, its rounds and its finish refused', async (t) => {
+  const { group, events } = await groupIn(t, 2, [], 30);
+  const round = group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10));
+  group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(A), record(B)], holder: B }));
+  const outcome = await settled(round);
+  t.true(outcome instanceof SyncError, `the round is ${String(outcome)}`);
+  t.is((outcome as SyncError).code, 'EEXCLUDED');
+  t.regex(
+    (outcome as SyncError).message,
+    /^The run split into two groups that trained apart \(a network partition that healed\): in view 2 this peer's group \(1 member\(s\): [0-9a-f]{8}\) and a larger one.*\(2 member\(s\): ffffffff, ffffffff\)\. This group's rounds are not the run's: this peer stops\. Restart it to rejoin/,
+  );
+  await t.throwsAsync(
+    group.finish(() => Buffer.from('model')),
+    { code: 'EEXCLUDED' },
+  );
+  t.deepEqual(
+    events.filter((e) => e.event === 'warning'),
+    [],
+  );
+});
+
+test('a split where this group is larger: it goes on, says so once, and keeps its view', async (t) => {
+  const { group, events } = await groupIn(t, 2, [A], 30);
+  for (let i = 0; i < 3; i++) group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(B)], holder: B }));
+  const warnings = events.filter((e) => e.event === 'warning').map((e) => e.detail);
+  t.is(warnings.length, 1);
+  t.regex(warnings[0]!, /in view 2 this group \(2 member\(s\).*\) and another \(1 member\(s\): ffffffff\); this group is larger/);
+  t.is(group.view, 2);
+  t.deepEqual(group.members, [group.id, A].sort());
+  const round = group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10));
+  t.is(await settled(round), 'pending');
+});
+
+test('a split between groups of one size: the group holding the lowest id wins, on both sides', async (t) => {
+  // This group (this peer and A) against {Z, B}: Z is the lowest id, so this group stops.
+  const lose = await groupIn(t, 2, [A], 30);
+  lose.group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(Z), record(B)], holder: B }));
+  await t.throwsAsync(lose.group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10)), { code: 'EEXCLUDED' });
+  // This group (this peer and A) against {B} and a made-up higher id: this peer's id is lower, so this group wins.
+  const win = await groupIn(t, 2, [A], 30);
+  const high = 'f'.repeat(32);
+  win.group.views.onNewView(
+    from(B, 'newView', 2, -1, { members: [record(B), { id: high, endpoint: 'tcp://127.0.0.1:3', publicKey: null }], holder: B }),
+  );
+  t.is(win.events.filter((e) => e.event === 'warning').length, 1);
+  t.is(await settled(win.group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10))), 'pending');
+});
+
+test('a view of the same number from a member, or naming a member of this view, is no split', async (t) => {
+  const { group, events } = await groupIn(t, 2, [A], 30);
+  group.views.onNewView(from(A, 'newView', 2, -1, { members: [record(B)], holder: B }));
+  group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(A), record(B)], holder: B }));
+  t.deepEqual(events, []);
+  t.is(await settled(group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10))), 'pending');
+});
+
+test('peers dropped in a view change are probed with a heartbeat once per peer timeout; members are not probed', async (t) => {
+  const { group } = await groupIn(t, 1, [A, B], 30);
+  group.views.onNewView(from(A, 'newView', 2, 29, { members: [record(A), group.self], holder: A }));
+  const start = Date.now();
+  t.deepEqual(group.views.toProbe(start), [B]);
+  t.deepEqual(group.views.toProbe(start + TIMEOUT_MS - 1), []);
+  t.deepEqual(group.views.toProbe(start + TIMEOUT_MS), [B]);
+  // B is admitted again: no more probes
+  group.members = [group.id, A, B].sort();
+  t.deepEqual(group.views.toProbe(start + 3 * TIMEOUT_MS), []);
+});
