@@ -24,6 +24,7 @@ export interface PeerArgs {
   readonly 'heartbeat-ms'?: number | undefined;
   readonly 'peer-timeout-ms'?: number | undefined;
   readonly 'start-timeout-ms'?: number | undefined;
+  readonly 'min-peers'?: number | undefined;
   readonly aggregate?: string | undefined;
   readonly trim?: number | undefined;
   readonly 'clip-norm'?: number | undefined;
@@ -81,6 +82,12 @@ export function peerOptions<T0>(y: Argv<T0>): Argv<T0 & PeerArgs> {
       group: GROUP,
     })
     .option('start-timeout-ms', { type: 'number', describe: 'longest wait for every peer at the start (default 120000)', group: GROUP })
+    .option('min-peers', {
+      type: 'number',
+      describe:
+        'fewest peers the run goes on with: a peer left with fewer (lost peers, its side of a partition) stops with EQUORUM; above half of the peers, two sides of a partition cannot both go on (default 1)',
+      group: GROUP,
+    })
     .option('aggregate', {
       type: 'string',
       describe:
@@ -111,6 +118,7 @@ const PEER_ONLY: readonly (keyof PeerArgs)[] = [
   'heartbeat-ms',
   'peer-timeout-ms',
   'start-timeout-ms',
+  'min-peers',
   'aggregate',
   'trim',
   'clip-norm',
@@ -156,6 +164,9 @@ export async function resolvePeerArgs(args: PeerArgs): Promise<PeerConfig | unde
   }
   if (expectedPeers > 1 && seeds.length === 0)
     throw new InvalidOptionError(`--shard ${args.shard} runs ${expectedPeers} peers: name at least one other with --peers.`);
+  const minPeers = args['min-peers'];
+  if (minPeers !== undefined && (!Number.isSafeInteger(minPeers) || minPeers < 1 || minPeers > expectedPeers))
+    throw new InvalidOptionError(`--min-peers must be an integer in [1, ${expectedPeers}] (the peers of this run), got ${minPeers}.`);
   return {
     group: {
       runId,
@@ -165,6 +176,7 @@ export async function resolvePeerArgs(args: PeerArgs): Promise<PeerConfig | unde
         return { endpoint: parsed.pub, publicKey: parsed.publicKey };
       }),
       expectedPeers,
+      ...(minPeers === undefined ? {} : { minPeers }),
       ...timing,
       ...aggregationOf(args),
     },

@@ -24,6 +24,13 @@ export interface PeerGroupOptions {
   readonly heartbeatMs?: number;
   /** A member not heard for this long is dropped from the rounds. Default 5000 ms. */
   readonly peerTimeoutMs?: number;
+  /**
+   * Fewest members a view may keep: a view change that leaves fewer (lost peers, or this peer's
+   * side of a network partition) stops this peer with `EQUORUM` instead of training on without
+   * the others. Above half of `expectedPeers`, two sides of a partition cannot both go on.
+   * Default 1 (any survivor goes on).
+   */
+  readonly minPeers?: number;
   /** Longest wait for the expected peers at the start. Default 120000 ms. */
   readonly startTimeoutMs?: number;
   /** How the members' contributions are combined. Default: the sum. Every peer must use the same. */

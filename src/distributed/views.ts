@@ -265,6 +265,16 @@ export class ViewChanges {
       );
       return;
     }
+    const least = this.g.options.minPeers ?? 1;
+    if (members.length < least) {
+      this.stop(
+        new SyncError(
+          `View ${view} keeps ${members.length} member(s) (${members.map((m) => short(m.id)).join(', ')}) after round ${cut}, fewer than --min-peers ${least}: this peer stops instead of training on without the others (lost peers, or its side of a network partition). Restart it when the others can be reached: it rejoins from a snapshot.`,
+          'EQUORUM',
+        ),
+      );
+      return;
+    }
     const now = Date.now();
     const lost = this.g.members.filter((id) => !members.some((m) => m.id === id));
     for (const id of lost) if (this.droppedAfter.size < MAX_PEERS || this.droppedAfter.has(id)) this.droppedAfter.set(id, cut);

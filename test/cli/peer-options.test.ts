@@ -39,6 +39,18 @@ test('bad endpoints, seeds, keys and timings are each refused naming the flag', 
   await refused(t, { bind, plaintext: true, 'heartbeat-ms': 100, 'peer-timeout-ms': 150 }, /at least twice --heartbeat-ms \(100\)/);
   await refused(t, { bind, plaintext: true, shard: '2/3' }, /^--shard 2\/3 runs 3 peers: name at least one other with --peers/);
   await refused(t, { bind, plaintext: true, shard: '1/2', peers: 'tcp://a:1,tcp://b:2' }, /more than --shard 1\/2 leaves \(1\)/);
+  const two = { bind, plaintext: true, peers: 'tcp://a:1' };
+  await refused(t, { ...two, 'min-peers': 3 }, /^--min-peers must be an integer in \[1, 2\] \(the peers of this run\), got 3\.$/);
+  await refused(t, { ...two, 'min-peers': 0 }, /^--min-peers must be an integer in \[1, 2\]/);
+  await refused(t, { ...two, 'min-peers': 1.5 }, /^--min-peers must be an integer in \[1, 2\]/);
+  await refused(t, { 'min-peers': 2 }, /^--min-peers needs --bind/);
+});
+
+test('--min-peers resolves to the group option minPeers (absent without the flag)', async (t) => {
+  const three = { bind: 'tcp://127.0.0.1:5000', plaintext: true, peers: 'tcp://127.0.0.1:5001,tcp://127.0.0.1:5002' };
+  t.is((await resolvePeerArgs({ ...three, 'min-peers': 2 }))!.group.minPeers, 2);
+  t.is((await resolvePeerArgs({ ...three, 'min-peers': 3 }))!.group.minPeers, 3);
+  t.false('minPeers' in (await resolvePeerArgs(three))!.group);
 });
 
 test('plaintext flags resolve to the group options with the default timings', async (t) => {

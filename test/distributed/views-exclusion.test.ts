@@ -25,9 +25,16 @@ interface Fixture {
 }
 
 /** A group in view `view` with `members` (its own id added) that has completed rounds below `next`; A and B known at dummy endpoints. */
-async function groupIn(t: ExecutionContext, view: number, others: readonly string[], next: number): Promise<Fixture> {
+async function groupIn(
+  t: ExecutionContext,
+  view: number,
+  others: readonly string[],
+  next: number,
+  extra: { readonly minPeers?: number } = {},
+): Promise<Fixture> {
   const events: GroupEvent[] = [];
   const group = await PeerGroup.open({
+    ...extra,
     runId: RUN,
     fingerprint: 'ab'.repeat(32),
     mesh: { bind: 'tcp://127.0.0.1:0', plaintext: true },
@@ -295,4 +302,38 @@ test('peers dropped in a view change are probed with a heartbeat once per peer t
   // B is admitted again: no more probes
   group.members = [group.id, A, B].sort();
   t.deepEqual(group.views.toProbe(start + 3 * TIMEOUT_MS), []);
+});
+
+// ------------------------------------------------------------- fewest members (--min-peers)
+
+test('with minPeers 2, a view change that keeps 2 members goes on, and one that leaves this peer alone stops it with EQUORUM', async (t) => {
+  const { group, events } = await groupIn(t, 1, [A, B], 30, { minPeers: 2 });
+  // B is lost: A and this peer go on in view 2.
+  group.views.onNewView(from(A, 'newView', 2, 29, { members: [record(A), group.self], holder: A }));
+  t.is(group.view, 2);
+  const round = group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10));
+  t.is(await settled(round), 'pending');
+  // A is not heard either: as the only live member this peer coordinates a view of itself alone, and stops instead.
+  group.views.suspect(A, 'not heard');
+  const outcome = await settled(round);
+  t.true(outcome instanceof SyncError, `the round is ${String(outcome)}`);
+  t.is((outcome as SyncError).code, 'EQUORUM');
+  t.regex(
+    (outcome as SyncError).message,
+    /^View 3 keeps 1 member\(s\) \([0-9a-f]{8}\) after round 29, fewer than --min-peers 2: this peer stops instead of training on without the others/,
+  );
+  t.is(group.view, 2, 'the view of one was not applied');
+  t.deepEqual(
+    events.filter((e) => e.event === 'view').map((e) => e.detail),
+    ['view 2: 2 member(s) after round 29; dropped ffffffff'],
+  );
+});
+
+test('without minPeers a peer left alone goes on in a view of one (the default)', async (t) => {
+  const { group } = await groupIn(t, 1, [A, B], 30);
+  group.views.onNewView(from(A, 'newView', 2, 29, { members: [record(A), group.self], holder: A }));
+  group.views.suspect(A, 'not heard');
+  t.is(group.view, 3);
+  t.deepEqual(group.members, [group.id]);
+  t.is(await settled(group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10))), 'resolved');
 });
