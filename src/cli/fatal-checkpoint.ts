@@ -30,9 +30,25 @@ export function saveCheckpointOnFatal(model: Checkpointable, file: string): Fata
   }
 }
 
-/** One line for the user saying where the checkpoint went (or why there is none), `why` naming what happened. */
-export function describeFatalCheckpoint(r: FatalCheckpoint, why: string): string {
+/**
+ * One line for the user saying where the checkpoint went (or why there is none), `why` naming what
+ * happened; `next` replaces the advice to continue with `--resume` (a peer dropped from a run that
+ * goes on should rejoin it instead).
+ */
+export function describeFatalCheckpoint(r: FatalCheckpoint, why: string, next?: string): string {
   return r.saved
-    ? `${why}: checkpoint saved to ${escapeText(r.path)} (continue with --resume ${escapeText(r.path)})`
+    ? `${why}: checkpoint saved to ${escapeText(r.path)} (${next ?? `continue with --resume ${escapeText(r.path)}`})`
     : `${why}: could not save a checkpoint to ${escapeText(r.path)}: ${escapeText(r.error.message)}`;
+}
+
+/**
+ * What a peer stopped with `code` should do next, when it is not `--resume`: a peer dropped from
+ * a run that goes on (`EEXCLUDED`), or cut off from it (`EQUORUM`), rejoins it with the same
+ * command and takes the running peers' model from a snapshot; its own checkpoint is for a run
+ * that is gone.
+ */
+export function rejoinAdvice(code: string): string | undefined {
+  return code === 'EEXCLUDED' || code === 'EQUORUM'
+    ? "restart the same command to rejoin the run: it takes the running peers' model from a snapshot; --resume this checkpoint only if the whole run is gone"
+    : undefined;
 }

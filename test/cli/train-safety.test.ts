@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Dbn } from '../../src/dbn/index.js';
 import { createBackend } from '../../src/kernels/index.js';
-import { saveCheckpointOnFatal } from '../../src/cli/fatal-checkpoint.js';
+import { describeFatalCheckpoint, rejoinAdvice, saveCheckpointOnFatal } from '../../src/cli/fatal-checkpoint.js';
 
 const bin = path.resolve('bin/dbn-node.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-train-safety-'));
@@ -104,4 +104,17 @@ test('saveCheckpointOnFatal never throws: a failed save is returned', (t) => {
   const ok = saveCheckpointOnFatal({ save: (f, o): void => void calls.push([f, o]) }, 'c.dbn');
   t.true(ok.saved);
   t.deepEqual(calls, [['c.dbn', { overwrite: true, trainingState: true }]]);
+});
+
+test('a peer dropped from a run that goes on, or cut off from it, is told to rejoin with the same command, not to --resume', (t) => {
+  const saved = { saved: true as const, path: '/r/p2/checkpoint.dbn' };
+  for (const code of ['EEXCLUDED', 'EQUORUM'])
+    t.is(
+      describeFatalCheckpoint(saved, `peer training failed (${code})`, rejoinAdvice(code)),
+      `peer training failed (${code}): checkpoint saved to /r/p2/checkpoint.dbn (restart the same command to rejoin the run: it takes the running peers' model from a snapshot; --resume this checkpoint only if the whole run is gone)`,
+    );
+  t.is(
+    describeFatalCheckpoint(saved, 'peer training failed (EPROTOCOL)', rejoinAdvice('EPROTOCOL')),
+    'peer training failed (EPROTOCOL): checkpoint saved to /r/p2/checkpoint.dbn (continue with --resume /r/p2/checkpoint.dbn)',
+  );
 });

@@ -106,6 +106,10 @@ test.serial(
       procs[2]!.lines.find((l) => /split into two groups that trained apart.*this peer's group \(1 member\(s\)/.test(l)),
       procs[2]!.lines.join('\n'),
     );
+    t.regex(
+      procs[2]!.lines.join('\n'),
+      /peer training failed \(EEXCLUDED\): checkpoint saved to .* \(restart the same command to rejoin the run/,
+    );
     const said = await Promise.any([0, 1].map((i) => procs[i]!.waitLine(/^WARN: peer warning: the run split into two groups/, 30_000)));
     t.regex(said.input ?? '', /this group \(2 member\(s\)/);
     const again = net.spawn(2);
@@ -129,7 +133,7 @@ test.serial('with --min-peers 2 the peer cut off alone stops with EQUORUM and th
   net.cut(true);
   t.not(await procs[2]!.exited(60_000), 0, procs[2]!.lines.join('\n'));
   const said = procs[2]!.lines.join('\n');
-  t.regex(said, /peer training failed \(EQUORUM\)/);
+  t.regex(said, /peer training failed \(EQUORUM\): checkpoint saved to .* \(restart the same command to rejoin the run/);
   t.regex(said, /View 2 keeps 1 member\(s\) \([0-9a-f]{8}\) after round \d+, fewer than --min-peers 2: this peer stops/);
   t.falsy(
     procs[2]!.lines.find((l) => /^peer view: view 2: 1 member/.test(l)),

@@ -18,7 +18,7 @@ import {
   squareSide,
 } from '../common.js';
 import { type DataArgs, type LoadedData, dataOptions, loadData } from '../data-options.js';
-import { describeFatalCheckpoint, saveCheckpointOnFatal } from '../fatal-checkpoint.js';
+import { describeFatalCheckpoint, rejoinAdvice, saveCheckpointOnFatal } from '../fatal-checkpoint.js';
 import { renderGrid, writeFileAtomic } from '../images.js';
 import { associativeFor, samplesPicture, trainAssociativeLayer } from '../associative.js';
 import { MetricsWriter } from '../metrics.js';
@@ -316,7 +316,9 @@ async function handler(a: ArgumentsCamelCase<TrainArgs>): Promise<void> {
       return;
     }
     if (peers !== undefined && model !== undefined && err instanceof SyncError)
-      progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), `peer training failed (${err.code})`));
+      progress.line(
+        describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), `peer training failed (${err.code})`, rejoinAdvice(err.code)),
+      );
     if (singleProcessTraining && model !== undefined) {
       progress.stop();
       progress.line(describeFatalCheckpoint(saveCheckpointOnFatal(model, checkpointFile), 'training failed'));
