@@ -8,9 +8,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readModelFile } from '../../src/rbm/model-file.js';
-import { generateKeyPair, writeKeyPair } from '../../src/sync/keys.js';
-import { killAll, spawnTrain } from './harness.js';
+import { curveKeys, killAll, modelDiff, spawnTrain } from './harness.js';
 import type { Proc } from './harness.js';
 
 const EXIT_MS = 240_000;
@@ -44,32 +42,6 @@ function peerArgs(all: readonly number[], i: number, extra: readonly string[] = 
     ...RUN,
     ...extra,
   ];
-}
-
-/** CURVE keys for `n` peers under `dir`: keys<i>/curve.key, curve.pub and peers/*.pub of the others (as a user sets them up). */
-async function curveKeys(dir: string, n: number): Promise<{ dirs: string[]; pubs: string[] }> {
-  const pairs = Array.from({ length: n }, () => generateKeyPair());
-  const dirs = pairs.map((_, i) => path.join(dir, `keys${i}`));
-  for (const [i, pair] of pairs.entries()) {
-    await writeKeyPair(dirs[i]!, pair);
-    fs.mkdirSync(path.join(dirs[i]!, 'peers'), { mode: 0o700 });
-    for (const [j, other] of pairs.entries())
-      if (j !== i) fs.writeFileSync(path.join(dirs[i]!, 'peers', `peer${j}.pub`), `${other.publicKey}\n`, { mode: 0o644 });
-  }
-  return { dirs, pubs: pairs.map((p) => p.publicKey) };
-}
-
-/** Largest absolute difference between the tensors of two model files (same names and sizes required). */
-function modelDiff(a: string, b: string): number {
-  const ma = readModelFile(a);
-  const mb = readModelFile(b);
-  let max = 0;
-  for (const [name, t] of ma.tensors) {
-    const u = mb.tensors.get(name);
-    if (u === undefined || u.data.length !== t.data.length) return Number.POSITIVE_INFINITY;
-    for (let i = 0; i < t.data.length; i++) max = Math.max(max, Math.abs(t.data[i]! - u.data[i]!));
-  }
-  return ma.tensors.size === mb.tensors.size ? max : Number.POSITIVE_INFINITY;
 }
 
 function accuracyOf(p: Proc): number {

@@ -1,6 +1,6 @@
 /**
- * Network partitions, as users meet them: three `dbn-node train` peers with the defaults (only the
- * data and the epochs cut), each in its own network namespace on a bridge; one peer's link is
+ * Network partitions, as users meet them: three `dbn-node train` peers with CURVE keys and the
+ * defaults (only the data and the epochs cut), each in its own network namespace on a bridge; one peer's link is
  * moved to a second bridge (a partition: it and the two others each lose the other side), and
  * back (the partition heals). Without `--min-peers` both sides go on in views of the same number:
  * once healed, the lone peer's group, the smaller, must stop with `EEXCLUDED` naming the split,
@@ -15,8 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRateLimitedNet, removeAllNamespaces } from '../../bench/scaling/netns.js';
-import { readModelFile } from '../../src/rbm/model-file.js';
-import { type Proc, killAll, spawnTrain } from './harness.js';
+import { type Proc, curveKeys, killAll, modelDiff, spawnTrain } from './harness.js';
 
 const EXIT_MS = 240_000;
 const PORT = 7000;
@@ -25,19 +24,6 @@ test.afterEach.always(() => {
   killAll();
   removeAllNamespaces();
 });
-
-/** Largest absolute difference between the tensors of two model files. */
-function modelDiff(a: string, b: string): number {
-  const ma = readModelFile(a);
-  const mb = readModelFile(b);
-  let max = 0;
-  for (const [name, x] of ma.tensors) {
-    const y = mb.tensors.get(name);
-    if (y === undefined || y.data.length !== x.data.length) return Number.POSITIVE_INFINITY;
-    for (let i = 0; i < x.data.length; i++) max = Math.max(max, Math.abs(x.data[i]! - y.data[i]!));
-  }
-  return ma.tensors.size === mb.tensors.size ? max : Number.POSITIVE_INFINITY;
-}
 
 interface Partitionable {
   /** Starts peer `i` (0–2) with the shared flags and `extra`. */
@@ -48,7 +34,7 @@ interface Partitionable {
 }
 
 /** Three peer namespaces and a second bridge, or `undefined` (the test passes, saying why) where they cannot be made. */
-function network(t: ExecutionContext, tag: string, extra: readonly string[]): Partitionable | undefined {
+async function network(t: ExecutionContext, tag: string, extra: readonly string[]): Promise<Partitionable | undefined> {
   let hub = '';
   const ip = (...args: string[]): void => void execFileSync('ip', ['-n', hub, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let net: ReturnType<typeof createRateLimitedNet>;
@@ -67,12 +53,15 @@ function network(t: ExecutionContext, tag: string, extra: readonly string[]): Pa
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbn-partition-'));
   const endpoints = net.peers.map((p) => `tcp://${p.address}:${PORT}`);
+  // CURVE keys, as peers between organisations run: each peer's pair and the others' public keys
+  const keys = await curveKeys(dir, 3);
   const flags = (i: number): string[] => [
     '--bind',
     endpoints[i]!,
+    '--keys',
+    keys.dirs[i]!,
     '--peers',
-    endpoints.filter((_, j) => j !== i).join(','),
-    '--plaintext',
+    endpoints.flatMap((e, j) => (j === i ? [] : [`${e}#${keys.pubs[j]}`])).join(','),
     '--shard',
     `${i + 1}/3`,
     '--limit',
@@ -93,7 +82,7 @@ test.serial(
   'a partition that heals: the smaller group stops with EEXCLUDED naming the split, restarted it rejoins, the replicas end identical',
   async (t) => {
     // 40 fine-tuning epochs: the two others must still be training when the lone peer has stopped and is restarted
-    const net = network(t, 'dsplit', ['--finetune', '40']);
+    const net = await network(t, 'dsplit', ['--finetune', '40']);
     if (net === undefined) return;
     const procs = [0, 1, 2].map((i) => net.spawn(i));
     await procs[0]!.waitLine(/^layer 0 epoch 0:/, EXIT_MS);
@@ -126,7 +115,7 @@ test.serial(
 );
 
 test.serial('with --min-peers 2 the peer cut off alone stops with EQUORUM and the two others finish with one model', async (t) => {
-  const net = network(t, 'dquorum', ['--finetune', '3', '--min-peers', '2']);
+  const net = await network(t, 'dquorum', ['--finetune', '3', '--min-peers', '2']);
   if (net === undefined) return;
   const procs = [0, 1, 2].map((i) => net.spawn(i));
   await procs[0]!.waitLine(/^layer 0 epoch 0:/, EXIT_MS);
