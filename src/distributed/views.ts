@@ -86,14 +86,15 @@ export class ViewChanges {
   }
 
   /**
-   * Every message from a known peer that is not a member but speaks in a view: one in an older
-   * view is told it was dropped; one in a view of the same number is in another group that went
-   * on apart (a partition that healed), and is told this view so that the two compare (see {@link onSplit}).
+   * Every message from a known peer that is not a member but speaks in a view is told this view:
+   * one in an older view was dropped while it could not hear; one in a view of the same number,
+   * or a peer this one dropped speaking in a newer view, is in another group that went on apart
+   * (a partition that healed), and the two compare (see {@link onSplit}).
    */
   heardFrom(msg: RoundMessage): void {
     const g = this.g;
-    if (g.view > 0 && msg.view > 0 && msg.view <= g.view && !g.members.includes(msg.sender) && SPOKEN_IN_A_VIEW.has(msg.kind))
-      this.tellDropped(msg.sender);
+    if (g.view === 0 || msg.view <= 0 || g.members.includes(msg.sender) || !SPOKEN_IN_A_VIEW.has(msg.kind)) return;
+    if (msg.view <= g.view || this.droppedAfter.has(msg.sender)) this.tellDropped(msg.sender);
   }
 
   /**
@@ -234,13 +235,17 @@ export class ViewChanges {
    * endpoint may receive what was queued for its former instance, and a joiner takes its view from its snapshot.
    */
   onNewView(msg: RoundMessage): void {
-    if (this.stopped || this.g.view === 0 || msg.view < this.g.view) return;
-    if (msg.view === this.g.view && this.g.members.includes(msg.sender)) return;
+    const g = this.g;
+    if (this.stopped || g.view === 0) return;
+    const fromMember = g.members.includes(msg.sender);
+    if (fromMember && msg.view <= g.view) return;
     const members = membersField(msg.meta, 'members', MAX_PEERS);
-    if (msg.view === this.g.view) {
+    // A view from outside this one, sharing no member with it: another group, whatever its number.
+    if (!fromMember && !members.some((m) => m.id === g.id || g.members.includes(m.id))) {
       this.onSplit(msg.view, members);
       return;
     }
+    if (msg.view <= g.view) return;
     const holder = typeof msg.meta['holder'] === 'string' ? msg.meta['holder'] : '';
     this.applyView(msg.view, members, msg.round, holder);
   }
@@ -300,22 +305,22 @@ export class ViewChanges {
   }
 
   /**
-   * Another group has a view of this number without this peer's members: the run split into two
-   * groups that each went on alone (a partition, now healed), and their models differ. The larger
-   * group wins — of two as large, the one holding the lowest id — so both sides decide alike: a
-   * peer of the other stops with `EEXCLUDED` (restarted, it rejoins from a snapshot); the
-   * winners say so once.
+   * Another group's view shares no member with this one: the run split into two groups that each
+   * went on alone (a partition, now healed), and their models differ. The larger group wins — of
+   * two as large, the one holding the lowest id; the view numbers do not count (a peer alone
+   * that lost its group twice has the higher one) — so both sides decide alike: a peer of the
+   * other stops with `EEXCLUDED` (restarted, it rejoins from a snapshot); the winners say so once.
    */
   private onSplit(view: number, members: readonly WireMember[]): void {
     const ours = this.g.members;
     const theirs = members.map((m) => m.id).sort();
-    if (theirs.length === 0 || theirs.some((id) => ours.includes(id))) return;
+    if (theirs.length === 0) return;
     const theyWin = theirs.length > ours.length || (theirs.length === ours.length && theirs[0]! < ours[0]!);
-    const group = (ids: readonly string[]): string => `${ids.length} member(s): ${ids.map(short).join(', ')}`;
-    const what = `the run split into two groups that trained apart (a network partition that healed): in view ${view}`;
+    const group = (v: number, ids: readonly string[]): string => `view ${v}, ${ids.length} member(s): ${ids.map(short).join(', ')}`;
+    const what = 'the run split into two groups that trained apart (a network partition that healed):';
     if (theyWin) {
       const error = new SyncError(
-        `${what[0]!.toUpperCase()}${what.slice(1)} this peer's group (${group(ours)}) and a larger one, or one as large holding the lowest id (${group(theirs)}). This group's rounds are not the run's: this peer stops. Restart it to rejoin the run from a snapshot.`,
+        `${what[0]!.toUpperCase()}${what.slice(1)} this peer's group (${group(this.g.view, ours)}) and a larger one, or one as large holding the lowest id (${group(view, theirs)}). This group's rounds are not the run's: this peer stops. Restart it to rejoin the run from a snapshot.`,
         'EEXCLUDED',
       );
       this.exclusion = { cut: -1, error };
@@ -327,7 +332,7 @@ export class ViewChanges {
     this.splitsSaid.add(key);
     this.g.emit(
       'warning',
-      `${what} this group (${group(ours)}) and another (${group(theirs)}); this group is larger, or as large and holds the lowest id: the other's peers stop, and rejoin from a snapshot when restarted`,
+      `${what} this group (${group(this.g.view, ours)}) and another (${group(view, theirs)}); this group is larger, or as large and holds the lowest id: the other's peers stop, and rejoin from a snapshot when restarted`,
     );
   }
 

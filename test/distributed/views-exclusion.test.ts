@@ -245,7 +245,7 @@ test('a split where the other group of the same view number is larger: this peer
   t.is((outcome as SyncError).code, 'EEXCLUDED');
   t.regex(
     (outcome as SyncError).message,
-    /^The run split into two groups that trained apart \(a network partition that healed\): in view 2 this peer's group \(1 member\(s\): [0-9a-f]{8}\) and a larger one.*\(2 member\(s\): ffffffff, ffffffff\)\. This group's rounds are not the run's: this peer stops\. Restart it to rejoin/,
+    /^The run split into two groups that trained apart \(a network partition that healed\): this peer's group \(view 2, 1 member\(s\): [0-9a-f]{8}\) and a larger one.*\(view 2, 2 member\(s\): ffffffff, ffffffff\)\. This group's rounds are not the run's: this peer stops\. Restart it to rejoin/,
   );
   await t.throwsAsync(
     group.finish(() => Buffer.from('model')),
@@ -262,7 +262,7 @@ test('a split where this group is larger: it goes on, says so once, and keeps it
   for (let i = 0; i < 3; i++) group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(B)], holder: B }));
   const warnings = events.filter((e) => e.event === 'warning').map((e) => e.detail);
   t.is(warnings.length, 1);
-  t.regex(warnings[0]!, /in view 2 this group \(2 member\(s\).*\) and another \(1 member\(s\): ffffffff\); this group is larger/);
+  t.regex(warnings[0]!, /: this group \(view 2, 2 member\(s\).*\) and another \(view 2, 1 member\(s\): ffffffff\); this group is larger/);
   t.is(group.view, 2);
   t.deepEqual(group.members, [group.id, A].sort());
   const round = group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10));
@@ -282,6 +282,41 @@ test('a split between groups of one size: the group holding the lowest id wins, 
   );
   t.is(win.events.filter((e) => e.event === 'warning').length, 1);
   t.is(await settled(win.group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10))), 'pending');
+});
+
+test('the larger group wins whatever the view numbers: a lone peer that lost its group twice (a newer view) stops, the larger group goes on', async (t) => {
+  // This group: this peer and A in view 2. B (dropped by it after round 25) went on alone and is in view 4.
+  const big = await groupIn(t, 1, [A, B], 26);
+  big.group.views.onNewView(from(A, 'newView', 2, 25, { members: [record(A), big.group.self], holder: A }));
+  // B speaks in its newer view: a peer this group dropped is told this view (it compares and stops) ...
+  big.group.views.heardFrom(from(B, 'heartbeat', 4, 40, {}));
+  const told = big.sent.filter((s) => s.msg.kind === 'newView' && s.endpoint === record(B).endpoint);
+  t.is(told.length, 1);
+  t.is(told[0]!.msg.view, 2);
+  // ... and B's newer view of one does not exclude this group: it says so and goes on.
+  big.group.views.onNewView(from(B, 'newView', 4, 40, { members: [record(B)], holder: B }));
+  t.is(big.group.view, 2);
+  t.regex(
+    big.events.find((e) => e.event === 'warning')?.detail ?? '',
+    /this group \(view 2, 2 member\(s\).*\) and another \(view 4, 1 member\(s\)/,
+  );
+  t.is(await settled(big.group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10))), 'pending');
+  // The lone peer's side: in view 4 alone, told the older view of a larger group, it stops.
+  const lone = await groupIn(t, 4, [], 41);
+  lone.group.views.onNewView(from(A, 'newView', 2, -1, { members: [record(A), record(B)], holder: A }));
+  await t.throwsAsync(lone.group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10)), {
+    code: 'EEXCLUDED',
+    message: /this peer's group \(view 4, 1 member\(s\).*\) and a larger one.*\(view 2, 2 member\(s\)/,
+  });
+});
+
+test('a peer not dropped by this one that speaks in a newer view (a joiner admitted elsewhere first) is not told anything', async (t) => {
+  const { group, sent } = await groupIn(t, 2, [A], 30);
+  group.views.heardFrom(from(B, 'heartbeat', 3, 30, {}));
+  t.deepEqual(
+    sent.filter((s) => s.msg.kind === 'newView'),
+    [],
+  );
 });
 
 test('a view of the same number from a member, or naming a member of this view, is no split', async (t) => {

@@ -92,7 +92,7 @@ test.serial(
     net.cut(false);
     t.not(await procs[2]!.exited(90_000), 0, procs[2]!.lines.join('\n'));
     t.truthy(
-      procs[2]!.lines.find((l) => /split into two groups that trained apart.*this peer's group \(1 member\(s\)/.test(l)),
+      procs[2]!.lines.find((l) => /split into two groups that trained apart.*this peer's group \(view 2, 1 member\(s\)/.test(l)),
       procs[2]!.lines.join('\n'),
     );
     t.regex(
@@ -100,7 +100,7 @@ test.serial(
       /peer training failed \(EEXCLUDED\): checkpoint saved to .* \(restart the same command to rejoin the run/,
     );
     const said = await Promise.any([0, 1].map((i) => procs[i]!.waitLine(/^WARN: peer warning: the run split into two groups/, 30_000)));
-    t.regex(said.input ?? '', /this group \(2 member\(s\)/);
+    t.regex(said.input ?? '', /this group \(view 2, 2 member\(s\)/);
     const again = net.spawn(2);
     const finals = [procs[0]!, procs[1]!, again];
     for (const p of finals) t.is(await p.exited(EXIT_MS), 0, p.lines.join('\n'));
