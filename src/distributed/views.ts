@@ -313,7 +313,11 @@ export class ViewChanges {
    */
   private onSplit(view: number, members: readonly WireMember[]): void {
     const ours = this.g.members;
-    const theirs = members.map((m) => m.id).sort();
+    // Only peers this one knows count (a forged view cannot win with made-up members).
+    const theirs = members
+      .map((m) => m.id)
+      .filter((id) => this.g.directory.has(id))
+      .sort();
     if (theirs.length === 0) return;
     const theyWin = theirs.length > ours.length || (theirs.length === ours.length && theirs[0]! < ours[0]!);
     const group = (v: number, ids: readonly string[]): string => `view ${v}, ${ids.length} member(s): ${ids.map(short).join(', ')}`;

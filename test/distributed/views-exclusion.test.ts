@@ -272,11 +272,13 @@ test('a split where this group is larger: it goes on, says so once, and keeps it
 test('a split between groups of one size: the group holding the lowest id wins, on both sides', async (t) => {
   // This group (this peer and A) against {Z, B}: Z is the lowest id, so this group stops.
   const lose = await groupIn(t, 2, [A], 30);
+  lose.group.remember({ id: Z, endpoint: 'tcp://127.0.0.1:3', publicKey: null }, 3, Date.now());
   lose.group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(Z), record(B)], holder: B }));
   await t.throwsAsync(lose.group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10)), { code: 'EEXCLUDED' });
-  // This group (this peer and A) against {B} and a made-up higher id: this peer's id is lower, so this group wins.
+  // This group (this peer and A) against {B} and a higher id: this peer's id is lower, so this group wins.
   const win = await groupIn(t, 2, [A], 30);
   const high = 'f'.repeat(32);
+  win.group.remember({ id: high, endpoint: 'tcp://127.0.0.1:3', publicKey: null }, 3, Date.now());
   win.group.views.onNewView(
     from(B, 'newView', 2, -1, { members: [record(B), { id: high, endpoint: 'tcp://127.0.0.1:3', publicKey: null }], holder: B }),
   );
@@ -317,6 +319,14 @@ test('a peer not dropped by this one that speaks in a newer view (a joiner admit
     sent.filter((s) => s.msg.kind === 'newView'),
     [],
   );
+});
+
+test('a forged split view counts only peers this one knows: made-up members cannot make it win', async (t) => {
+  const { group, events } = await groupIn(t, 2, [A], 30);
+  const made = ['1', '2', '3', '4'].map((d) => ({ id: d.repeat(32), endpoint: `tcp://127.0.0.1:${d}`, publicKey: null }));
+  group.views.onNewView(from(B, 'newView', 2, -1, { members: [record(B), ...made], holder: B }));
+  t.is(await settled(group.allReduce(POSITION, [new Float32Array(6)], Float64Array.of(10))), 'pending');
+  t.regex(events.find((e) => e.event === 'warning')?.detail ?? '', /and another \(view 2, 1 member\(s\): ffffffff\)/);
 });
 
 test('a view of the same number from a member, or naming a member of this view, is no split', async (t) => {
