@@ -69,6 +69,30 @@ function from(sender: string, kind: 'newView' | 'heartbeat', view: number, round
   return decodeRound(encodeRound({ kind, runId: RUN, sender, instance: sender === A ? 1 : 2, view, round }, meta));
 }
 
+/**
+ * B sends two heartbeats of view 2 in a row: exactly one newView goes out, to B, naming `view` and
+ * `members` (the second heartbeat comes within the same heartbeat period). Returns that message.
+ */
+function bTwiceToldOnce(
+  t: ExecutionContext,
+  group: PeerGroup,
+  sent: Fixture['sent'],
+  view: number,
+  members: readonly string[],
+): Fixture['sent'][number] {
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
+  const told = sent.filter((s) => s.msg.kind === 'newView');
+  t.is(told.length, 1);
+  t.is(told[0]!.endpoint, record(B).endpoint);
+  t.is(told[0]!.msg.view, view);
+  t.deepEqual(
+    (told[0]!.msg.meta['members'] as WireMember[]).map((m) => m.id),
+    members,
+  );
+  return told[0]!;
+}
+
 /** What a pending promise has become after the event loop turned a few times. */
 async function settled(p: Promise<unknown>): Promise<'resolved' | 'pending' | Error> {
   const out = p.then(
@@ -128,17 +152,8 @@ test('a member that speaks in an older view is told the current view and the rou
   group.views.onNewView(from(A, 'newView', 3, 30, { members: [record(A), group.self], holder: A }));
   t.deepEqual(group.members, [group.id, A].sort());
   group.next = 41;
-  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
-  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
-  const told = sent.filter((s) => s.msg.kind === 'newView');
-  t.is(told.length, 1);
-  t.is(told[0]!.endpoint, record(B).endpoint);
-  t.is(told[0]!.msg.view, 3);
-  t.is(told[0]!.msg.round, 30);
-  t.deepEqual(
-    (told[0]!.msg.meta['members'] as WireMember[]).map((m) => m.id),
-    [group.id, A].sort(),
-  );
+  const told = bTwiceToldOnce(t, group, sent, 3, [group.id, A].sort());
+  t.is(told.msg.round, 30);
   await new Promise((r) => setTimeout(r, HEARTBEAT_MS + 5));
   group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
   t.is(sent.filter((s) => s.msg.kind === 'newView').length, 2);
@@ -221,16 +236,7 @@ const Z = '0'.repeat(31) + '1';
 test('a member of another group in the same view number is told this view (members and number), at most once per heartbeat', async (t) => {
   // This peer and A went on in view 2 without B; B, alone, also made a view 2.
   const { group, sent } = await groupIn(t, 2, [A], 30);
-  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
-  group.views.heardFrom(from(B, 'heartbeat', 2, 30, {}));
-  const told = sent.filter((s) => s.msg.kind === 'newView');
-  t.is(told.length, 1);
-  t.is(told[0]!.endpoint, record(B).endpoint);
-  t.is(told[0]!.msg.view, 2);
-  t.deepEqual(
-    (told[0]!.msg.meta['members'] as WireMember[]).map((m) => m.id),
-    [group.id, A].sort(),
-  );
+  bTwiceToldOnce(t, group, sent, 2, [group.id, A].sort());
   // a newer view from a non-member says nothing (that peer's group tells this one when it hears it)
   group.views.heardFrom(from(B, 'heartbeat', 3, 30, {}));
   t.is(sent.filter((s) => s.msg.kind === 'newView').length, 1);
