@@ -166,6 +166,13 @@ export function toHostMatrix(
   return m;
 }
 
+/** `{ scan }` for {@link toHostMatrix}'s options: a backend's own `firstInvalid` scan where it has one, else nothing. */
+export function backendScan(backend: { firstInvalid?(data: Float32Array, unitInterval: boolean): number }): {
+  scan?: (data: Float32Array, unitInterval: boolean) => number;
+} {
+  return backend.firstInvalid === undefined ? {} : { scan: backend.firstInvalid.bind(backend) };
+}
+
 /** The index of the first element of `d` that is not finite (with `unitInterval`, not in [0, 1]), or −1. */
 export function firstInvalid(d: Float32Array, unitInterval: boolean): number {
   const lo = unitInterval ? 0 : -3.4028234663852886e38;

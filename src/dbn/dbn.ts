@@ -10,7 +10,7 @@ import { InvalidDataError, InvalidOptionError, ModelFileError, NotFittedError } 
 import { Random } from '../random.js';
 import { Rbm, readModelFile, writeModelFile, type EpochMetrics, type ModelFile, type WriteOptions } from '../rbm/index.js';
 import type { LabelsLike } from '../data/matrix.js';
-import { type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../validate.js';
+import { backendScan, type HostMatrix, type MatrixInput, toHostMatrix, validateOptions } from '../validate.js';
 import { argmax, type DenseParameters, FeedForwardNet } from './network.js';
 import {
   dbnConstraints,
@@ -546,7 +546,8 @@ export class Dbn {
   }
 
   private checkInput(data: MatrixInput, where: string, arg = 'data'): HostMatrix {
-    return toHostMatrix(data, where, arg, { cols: this.nVisible, unitInterval: this.layers[0]!.options.visible === 'bernoulli' });
+    const unitInterval = this.layers[0]!.options.visible === 'bernoulli';
+    return toHostMatrix(data, where, arg, { cols: this.nVisible, unitInterval, ...backendScan(this.backend) });
   }
 
   private assertLive(): void {

@@ -8,7 +8,7 @@ import type { Backend } from '../kernels/backend.js';
 import { defaultBackend } from '../kernels/index.js';
 import { DbnError, InvalidDataError, InvalidOptionError, NotFittedError, ShapeMismatchError } from '../errors.js';
 import { Random, type RandomSource } from '../random.js';
-import { type HostMatrix, type MatrixInput, sliceRows, toHostMatrix, validateOptions } from '../validate.js';
+import { backendScan, type HostMatrix, type MatrixInput, sliceRows, toHostMatrix, validateOptions } from '../validate.js';
 import { CdTrainer } from './cd-trainer.js';
 import { eachChunk, mapChunks, mapHidden } from './chunks.js';
 import type { Collective } from './collective.js';
@@ -501,14 +501,14 @@ export class Rbm {
 
   private checkData(data: MatrixInput, where: string, arg = 'data'): HostMatrix {
     this.assertLive();
-    const scan = this.backend.firstInvalid?.bind(this.backend);
     const unitInterval = this.options.visible === 'bernoulli';
-    return toHostMatrix(data, where, arg, { cols: this.options.nVisible, unitInterval, ...(scan === undefined ? {} : { scan }) });
+    return toHostMatrix(data, where, arg, { cols: this.options.nVisible, unitInterval, ...backendScan(this.backend) });
   }
 
   private checkHidden(data: MatrixInput, where: string): HostMatrix {
     this.assertLive();
-    return toHostMatrix(data, where, 'hidden', { cols: this.options.nHidden, unitInterval: this.options.hidden === 'bernoulli' });
+    const unitInterval = this.options.hidden === 'bernoulli';
+    return toHostMatrix(data, where, 'hidden', { cols: this.options.nHidden, unitInterval, ...backendScan(this.backend) });
   }
 
   private samplingSource(opts: SampleOptions, where: string): RandomSource {
