@@ -4,6 +4,7 @@
 
 #include "napi_args.h"
 #include "simd.h"
+#include "xoshiro.h"
 
 #include <algorithm>
 #include <cmath>
@@ -259,7 +260,7 @@ Napi::Value HostFrame(const Napi::CallbackInfo& info) {
 
 // fillUniform(out, state): out[i] = the next xoshiro128** output's top 24 bits · 2^-24, the
 // four-word state (Uint32Array) advanced in place: the numbers of src/random.ts's
-// Random.fillUniform, in the same order (its loop, in C++).
+// Random.fillUniform, in the same order (xoshiro.cc: long fills on eight jump-ahead streams).
 Napi::Value FillUniform(const Napi::CallbackInfo& info) {
   F32 out;
   uint32_t* st = nullptr;
@@ -270,23 +271,7 @@ Napi::Value FillUniform(const Napi::CallbackInfo& info) {
         .ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
-  uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
-  for (size_t i = 0; i < out.n; ++i) {
-    const uint32_t x = s1 * 5u;
-    const uint32_t r = ((x << 7) | (x >> 25)) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = (s3 << 11) | (s3 >> 21);
-    out.p[i] = static_cast<float>(r >> 8) * 5.9604644775390625e-8f;
-  }
-  st[0] = s0;
-  st[1] = s1;
-  st[2] = s2;
-  st[3] = s3;
+  FillUniformXoshiro(out.p, out.n, st);
   return info.Env().Undefined();
 }
 

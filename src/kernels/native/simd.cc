@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "vecmath.h"
 
@@ -20,6 +21,13 @@
 #include <immintrin.h>
 #else
 #define DBN_CLONES
+#endif
+
+// Two 8-lane vectors shuffled into one (indices ≥ 8 pick from the second): GCC's and Clang's builtins.
+#if defined(__clang__)
+#define DBN_SHUFFLE8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define DBN_SHUFFLE8(a, b, ...) __builtin_shuffle(a, b, (U8){__VA_ARGS__})
 #endif
 
 namespace dbn {
@@ -57,6 +65,71 @@ DBN_CLONES void MomentumLoop(float* param, float* velocity, const float* grad, s
     velocity[i] = v;
     param[i] += v;
   }
+}
+
+DBN_CLONES void XoshiroLanes(uint32_t s[4][kXoshiroLanes], float* out, size_t len) {
+  // GCC/Clang vector types: one 8-lane vector per state word (two SSE registers in the baseline
+  // clone, one AVX register in the others)
+  typedef uint32_t U8 __attribute__((vector_size(4 * kXoshiroLanes)));
+  typedef int32_t I8 __attribute__((vector_size(4 * kXoshiroLanes)));
+  typedef float F8 __attribute__((vector_size(4 * kXoshiroLanes)));
+  constexpr size_t L = kXoshiroLanes, kBlock = 16;
+  U8 s0, s1, s2, s3;
+  std::memcpy(&s0, s[0], sizeof s0);
+  std::memcpy(&s1, s[1], sizeof s1);
+  std::memcpy(&s2, s[2], sizeof s2);
+  std::memcpy(&s3, s[3], sizeof s3);
+  F8 block[kBlock];
+  for (size_t k0 = 0; k0 < len; k0 += kBlock) {
+    const size_t m = std::min(kBlock, len - k0);
+    for (size_t k = 0; k < m; ++k) {
+      const U8 x = (s1 << 2) + s1;  // ·5 and ·9 (mod 2^32) by shifts: no 32-bit vector multiply before SSE4.1
+      const U8 y = (x << 7) | (x >> 25);
+      const U8 r = (y << 3) + y;
+      const U8 t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >> 21);
+      // r >> 8 < 2^24: the signed conversion is exact (and one instruction, unlike the unsigned one)
+      block[k] = __builtin_convertvector(reinterpret_cast<I8>(r >> 8), F8) * 5.9604644775390625e-8f;
+    }
+    if (m == kBlock) {
+      // an 8×8 transpose per half block (swap the off-diagonal d×d blocks for d = 4, 2, 1): lane l's
+      // eight consecutive outputs in one vector, stored at once
+      for (size_t h = 0; h < kBlock; h += L) {
+        F8* b = block + h;
+        for (size_t d : {size_t{4}, size_t{2}, size_t{1}}) {
+          for (size_t i = 0; i < L; ++i) {
+            if ((i & d) != 0) continue;
+            const F8 lo = b[i], hi = b[i + d];
+            if (d == 4) {
+              b[i] = DBN_SHUFFLE8(lo, hi, 0, 1, 2, 3, 8, 9, 10, 11);
+              b[i + d] = DBN_SHUFFLE8(lo, hi, 4, 5, 6, 7, 12, 13, 14, 15);
+            } else if (d == 2) {
+              b[i] = DBN_SHUFFLE8(lo, hi, 0, 1, 8, 9, 4, 5, 12, 13);
+              b[i + d] = DBN_SHUFFLE8(lo, hi, 2, 3, 10, 11, 6, 7, 14, 15);
+            } else {
+              b[i] = DBN_SHUFFLE8(lo, hi, 0, 8, 2, 10, 4, 12, 6, 14);
+              b[i + d] = DBN_SHUFFLE8(lo, hi, 1, 9, 3, 11, 5, 13, 7, 15);
+            }
+          }
+        }
+        for (size_t l = 0; l < L; ++l) std::memcpy(out + l * len + k0 + h, &b[l], sizeof(F8));
+      }
+    } else {
+      for (size_t l = 0; l < L; ++l) {
+        float* o = out + l * len + k0;
+        for (size_t k = 0; k < m; ++k) o[k] = block[k][l];
+      }
+    }
+  }
+  std::memcpy(s[0], &s0, sizeof s0);
+  std::memcpy(s[1], &s1, sizeof s1);
+  std::memcpy(s[2], &s2, sizeof s2);
+  std::memcpy(s[3], &s3, sizeof s3);
 }
 
 DBN_CLONES double SumSquaredDiffLoop(const float* a, const float* b, size_t n) {

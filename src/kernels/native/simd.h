@@ -29,6 +29,11 @@ size_t FirstOutsideLoop(const float* x, size_t n, float lo, float hi);
 void ToHalves(const float* x, uint16_t* h, size_t n);
 void FromHalves(const uint16_t* h, float* x, size_t n);
 
+// Eight xoshiro128** streams side by side (xoshiro.cc): lane l's state is s[0..3][l]; lane l writes
+// its next `len` outputs (top 24 bits · 2^-24) to out[l·len, (l+1)·len) and ends advanced by len.
+constexpr size_t kXoshiroLanes = 8;
+void XoshiroLanes(uint32_t s[4][kXoshiroLanes], float* out, size_t len);
+
 // The widest clone the loops run here: "avx512" (x86-64-v4), "avx2" (x86-64-v3) or "baseline".
 const char* SimdLevel();
 

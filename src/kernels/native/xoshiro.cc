@@ -1,0 +1,131 @@
+// xoshiro128** fills with jump-ahead; see xoshiro.h. The generator's step is linear over GF(2) on
+// its 128 state bits, so n steps are one 128×128 bit matrix, T^n: eight streams start from
+// s, T^L·s, …, T^{7L}·s and each runs L steps, which is the serial sequence cut into eight parts.
+#include "xoshiro.h"
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "simd.h"
+
+namespace dbn {
+
+namespace {
+
+using Bits = std::array<uint32_t, 4>;
+
+// A 128×128 matrix over GF(2) by columns: col[j] = M·e_j (bit j of a state: word j / 32, bit j % 32).
+struct Matrix {
+  std::array<Bits, 128> col;
+};
+
+inline void Step(uint32_t& s0, uint32_t& s1, uint32_t& s2, uint32_t& s3) {
+  const uint32_t t = s1 << 9;
+  s2 ^= s0;
+  s3 ^= s1;
+  s1 ^= s2;
+  s0 ^= s3;
+  s2 ^= t;
+  s3 = (s3 << 11) | (s3 >> 21);
+}
+
+void Serial(float* out, size_t n, uint32_t st[4]) {
+  uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t x = s1 * 5u;
+    const uint32_t r = ((x << 7) | (x >> 25)) * 9u;
+    Step(s0, s1, s2, s3);
+    out[i] = static_cast<float>(r >> 8) * 5.9604644775390625e-8f;
+  }
+  st[0] = s0;
+  st[1] = s1;
+  st[2] = s2;
+  st[3] = s3;
+}
+
+Bits Apply(const Matrix& m, const Bits& x) {
+  Bits y{0, 0, 0, 0};
+  for (size_t j = 0; j < 128; ++j) {
+    if ((x[j >> 5] >> (j & 31)) & 1u) {
+      for (size_t w = 0; w < 4; ++w) y[w] ^= m.col[j][w];
+    }
+  }
+  return y;
+}
+
+Matrix Multiply(const Matrix& a, const Matrix& b) {
+  Matrix c;
+  for (size_t j = 0; j < 128; ++j) c.col[j] = Apply(a, b.col[j]);
+  return c;
+}
+
+Matrix OneStep() {
+  Matrix m;
+  for (size_t j = 0; j < 128; ++j) {
+    Bits e{0, 0, 0, 0};
+    e[j >> 5] = 1u << (j & 31);
+    Step(e[0], e[1], e[2], e[3]);
+    m.col[j] = e;
+  }
+  return m;
+}
+
+// T^L, built from T^(2^i) (kept per thread) and remembered for the last few L (the sizes a run
+// fills repeat: one per layer and minibatch shape).
+const Matrix& Jump(uint64_t len) {
+  thread_local std::vector<Matrix> powers;
+  struct Entry {
+    uint64_t len = 0;
+    Matrix m;
+  };
+  thread_local std::array<Entry, 4> cache;
+  thread_local size_t next = 0;
+  for (const auto& e : cache) {
+    if (e.len == len) return e.m;
+  }
+  if (powers.empty()) powers.push_back(OneStep());
+  Matrix result;
+  bool any = false;
+  for (size_t i = 0; (len >> i) != 0; ++i) {
+    while (powers.size() <= i) powers.push_back(Multiply(powers.back(), powers.back()));
+    if (((len >> i) & 1u) == 0) continue;
+    result = any ? Multiply(result, powers[i]) : powers[i];
+    any = true;
+  }
+  Entry& slot = cache[next];
+  next = (next + 1) % cache.size();
+  slot.len = len;
+  slot.m = result;
+  return slot.m;
+}
+
+}  // namespace
+
+void FillUniformXoshiro(float* out, size_t n, uint32_t state[4]) {
+  // Below this the serial loop is as fast as setting up eight streams.
+  constexpr size_t kMinParallel = 8192;
+  // Only the AVX2 and AVX-512 clones run the eight lanes in one register; elsewhere (the baseline
+  // x86-64 clone, other compilers and architectures) they are emulated, slower than the serial loop.
+  const char* level = SimdLevel();
+  if (n < kMinParallel || (std::strcmp(level, "avx2") != 0 && std::strcmp(level, "avx512") != 0)) {
+    Serial(out, n, state);
+    return;
+  }
+  const size_t len = n / kXoshiroLanes;
+  const Matrix& jump = Jump(len);
+  uint32_t lanes[4][kXoshiroLanes];
+  Bits s{state[0], state[1], state[2], state[3]};
+  for (size_t l = 0; l < kXoshiroLanes; ++l) {
+    if (l > 0) s = Apply(jump, s);
+    for (size_t w = 0; w < 4; ++w) lanes[w][l] = s[w];
+  }
+  XoshiroLanes(lanes, out, len);
+  // the last lane ends where the serial loop would be after kXoshiroLanes·len steps
+  uint32_t rest[4];
+  for (size_t w = 0; w < 4; ++w) rest[w] = lanes[w][kXoshiroLanes - 1];
+  Serial(out + kXoshiroLanes * len, n - kXoshiroLanes * len, rest);
+  for (size_t w = 0; w < 4; ++w) state[w] = rest[w];
+}
+
+}  // namespace dbn
