@@ -12,7 +12,8 @@
  *                                 [--ref-threads default,1] [--no-ref] [--dir /usr/share/datasets/fashion-mnist]
  *
  * Prints one JSON object: the machine, per contender the load and pretrain seconds and peak RSS,
- * the ratio numpy / library (pretrain seconds), and whether peak RSS stays under 1.5 GiB.
+ * the ratio numpy / library (pretrain seconds; of the medians, and within each round with its median),
+ * and whether peak RSS stays under 1.5 GiB.
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -94,12 +95,18 @@ async function main(): Promise<void> {
   const runs = new Map<string, RunResult[]>();
   const problems: string[] = [];
   const loads: number[] = [];
+  // per round, each contender's pretrain seconds (for ratios paired within a round)
+  const perRound: Map<string, number>[] = [];
   const add = (key: string, r: RunResult | string): void => {
     if (typeof r === 'string') problems.push(`${key}: ${r}`);
-    else runs.set(key, [...(runs.get(key) ?? []), r]);
+    else {
+      runs.set(key, [...(runs.get(key) ?? []), r]);
+      perRound[perRound.length - 1]!.set(key, r.pretrain_s);
+    }
   };
   for (let round = 0; round < Number(a.rounds); round++) {
     loads.push(loadavg()[0]!);
+    perRound.push(new Map());
     // The library first in odd rounds, so neither side always meets the load the other left.
     const library = (): void =>
       add(
@@ -126,6 +133,11 @@ async function main(): Promise<void> {
     recon_mse: rs[0]!.recon_mse,
     runs_pretrain_s: rs.map((r) => r.pretrain_s),
   }));
+  const pairedSpeedups = perRound.flatMap((r) => {
+    const libS = [...r].find(([k]) => k.startsWith('dbn-node'))?.[1];
+    const refS = [...r].filter(([k]) => k.startsWith('numpy')).map(([, v]) => v);
+    return libS === undefined || refS.length === 0 ? [] : [Math.min(...refS) / libS];
+  });
   const lib = summary.find((s) => s.name.startsWith('dbn-node'));
   const refs = summary.filter((s) => s.name.startsWith('numpy'));
   const bestRef = refs.length === 0 ? undefined : refs.reduce((x, y) => (y.pretrain_s < x.pretrain_s ? y : x));
@@ -146,6 +158,10 @@ async function main(): Promise<void> {
         ...(problems.length > 0 ? { problems } : {}),
         numpy_best: bestRef?.name ?? null,
         speedup_over_numpy_best: lib !== undefined && bestRef !== undefined ? bestRef.pretrain_s / lib.pretrain_s : null,
+        // the same within each round (the faster numpy of that round ÷ the library that round): the
+        // machine's speed drifts between rounds, and a pair run minutes apart shares more of it
+        speedup_over_numpy_best_per_round: pairedSpeedups,
+        speedup_over_numpy_best_per_round_median: pairedSpeedups.length > 0 ? median(pairedSpeedups) : null,
         peak_rss_under_1_5_gib: lib === undefined ? null : lib.peak_rss_mib < RSS_LIMIT_MIB,
       },
       null,
