@@ -119,6 +119,7 @@ export class PeerGroup implements Collective {
     this.views = new ViewChanges(this);
     this.exchange = new ShardedExchange(this);
     this.runStats = new RunStats(options.name ?? short(this.id));
+    this.runStats.isMember = (id) => this.members.includes(id);
     this.gate = new IdentityGate(this);
   }
 

@@ -116,6 +116,12 @@ export class RunStats {
   onDivergence: DivergenceListener | undefined;
   /** Divergence above which {@link onDivergence} is called. */
   divergenceBound = 0;
+  /**
+   * Whether peer `id` is in this peer's current view: {@link onDivergence} is called for members only
+   * (a peer outside the view — one that trained apart in a partition, or one not yet joined — is
+   * expected to differ; its divergence is still recorded). Unset: every peer counts.
+   */
+  isMember: ((id: string) => boolean) | undefined;
   /** Called when one round's barrier wait is over {@link longWaitSeconds}. */
   onLongWait: ((seconds: number, round: number) => void) | undefined;
   longWaitSeconds = 10;
@@ -226,7 +232,7 @@ export class RunStats {
     if (mine === undefined || (p.divergenceAt?.stage === mine.stage && p.divergenceAt.epoch === mine.epoch)) return;
     p.divergence = fingerprintDivergence(mine, theirs);
     p.divergenceAt = { stage: mine.stage, epoch: mine.epoch };
-    if (this.onDivergence !== undefined && p.divergence > this.divergenceBound)
+    if (this.onDivergence !== undefined && p.divergence > this.divergenceBound && (this.isMember?.(p.id) ?? true))
       this.onDivergence(p.id, p.name, p.divergence, p.divergenceAt);
   }
 

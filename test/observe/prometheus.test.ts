@@ -137,6 +137,16 @@ test('divergence: 0 for the same bits, the largest sampled difference otherwise,
   stats.onReport(B, { fingerprint: fingerprintOf(0, 2, [moved]) });
   t.true(stats.peers.get(B)!.divergence! > 0.24);
   t.is(warned.length, 1);
+
+  // a peer outside this one's view (trained apart in a partition, or not joined yet): recorded, not warned about
+  const apart = new RunStats('me');
+  const warnedApart: string[] = [];
+  apart.onDivergence = (id) => warnedApart.push(id);
+  apart.isMember = (id) => id !== B;
+  apart.setFingerprint(same);
+  apart.onReport(B, { fingerprint: fingerprintOf(0, 2, [moved]) });
+  t.true(apart.peers.get(B)!.divergence! > 0.24, 'the divergence is recorded');
+  t.deepEqual(warnedApart, [], 'no warning about a non-member');
 });
 
 const DOC = {
