@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "vecmath.h"
+#include "xoshiro.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(DBN_NO_CLONES)
 #if defined(DBN_SIMD_MAX_AVX2)
@@ -83,16 +84,8 @@ DBN_CLONES void XoshiroLanes(uint32_t s[4][kXoshiroLanes], float* out, size_t le
   for (size_t k0 = 0; k0 < len; k0 += kBlock) {
     const size_t m = std::min(kBlock, len - k0);
     for (size_t k = 0; k < m; ++k) {
-      const U8 x = (s1 << 2) + s1;  // ·5 and ·9 (mod 2^32) by shifts: no 32-bit vector multiply before SSE4.1
-      const U8 y = (x << 7) | (x >> 25);
-      const U8 r = (y << 3) + y;
-      const U8 t = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= t;
-      s3 = (s3 << 11) | (s3 >> 21);
+      U8 r;
+      XoshiroNext(s0, s1, s2, s3, r);
       // r >> 8 < 2^24: the signed conversion is exact (and one instruction, unlike the unsigned one)
       block[k] = __builtin_convertvector(reinterpret_cast<I8>(r >> 8), F8) * 5.9604644775390625e-8f;
     }

@@ -20,22 +20,11 @@ struct Matrix {
   std::array<Bits, 128> col;
 };
 
-inline void Step(uint32_t& s0, uint32_t& s1, uint32_t& s2, uint32_t& s3) {
-  const uint32_t t = s1 << 9;
-  s2 ^= s0;
-  s3 ^= s1;
-  s1 ^= s2;
-  s0 ^= s3;
-  s2 ^= t;
-  s3 = (s3 << 11) | (s3 >> 21);
-}
-
 void Serial(float* out, size_t n, uint32_t st[4]) {
   uint32_t s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3];
+  uint32_t r = 0;
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t x = s1 * 5u;
-    const uint32_t r = ((x << 7) | (x >> 25)) * 9u;
-    Step(s0, s1, s2, s3);
+    XoshiroNext(s0, s1, s2, s3, r);
     out[i] = static_cast<float>(r >> 8) * 5.9604644775390625e-8f;
   }
   st[0] = s0;
@@ -65,7 +54,8 @@ Matrix OneStep() {
   for (size_t j = 0; j < 128; ++j) {
     Bits e{0, 0, 0, 0};
     e[j >> 5] = 1u << (j & 31);
-    Step(e[0], e[1], e[2], e[3]);
+    uint32_t unused = 0;
+    XoshiroNext(e[0], e[1], e[2], e[3], unused);
     m.col[j] = e;
   }
   return m;
