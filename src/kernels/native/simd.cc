@@ -87,7 +87,7 @@ DBN_CLONES void XoshiroLanes(uint32_t s[4][kXoshiroLanes], float* out, size_t le
       U8 r;
       XoshiroNext(s0, s1, s2, s3, r);
       // r >> 8 < 2^24: the signed conversion is exact (and one instruction, unlike the unsigned one)
-      block[k] = __builtin_convertvector(reinterpret_cast<I8>(r >> 8), F8) * 5.9604644775390625e-8f;
+      block[k] = __builtin_convertvector((I8)(r >> 8), F8) * 5.9604644775390625e-8f;
     }
     if (m == kBlock) {
       // an 8×8 transpose per half block (swap the off-diagonal d×d blocks for d = 4, 2, 1): lane l's
