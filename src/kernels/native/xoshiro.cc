@@ -97,8 +97,8 @@ void FillUniformXoshiro(float* out, size_t n, uint32_t state[4]) {
   constexpr size_t kMinParallel = 8192;
   // Only the AVX2 and AVX-512 clones run the eight lanes in one register; elsewhere (the baseline
   // x86-64 clone, other compilers and architectures) they are emulated, slower than the serial loop.
-  const char* level = SimdLevel();
-  if (n < kMinParallel || (std::strcmp(level, "avx2") != 0 && std::strcmp(level, "avx512") != 0)) {
+  static const bool lanes_in_registers = std::strcmp(SimdLevel(), "avx2") == 0 || std::strcmp(SimdLevel(), "avx512") == 0;
+  if (n < kMinParallel || !lanes_in_registers) {
     Serial(out, n, state);
     return;
   }
