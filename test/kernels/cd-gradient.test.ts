@@ -107,15 +107,31 @@ for (const [nv, nh, n, m] of CASES) {
   for (const withUpdate of [false, true]) {
     const title = `cdGradient ${nv}x${nh}, n=${n}, m=${m}${withUpdate ? ', with the update' : ''}: the bits of the separate calls`;
     nativeTest(title, (t) => gradientBits(t, backend, nv, nh, n, m, withUpdate));
+    // binary data with few ones: the positive product runs as sums of rows (binary_rows.cc)
+    nativeTest(`${title} (v0 0/1, 15 % ones)`, (t) => gradientBits(t, backend, nv, nh, n, m, withUpdate, true));
     for (const label of ['js, 1 thread', 'js, 2 threads'])
       test(`${label}: ${title}`, (t) => gradientBits(t, jsBackends[label]!, nv, nh, n, m, withUpdate));
   }
 }
 
 /** cdGradient against {@link separate} on `b`, bit for bit, and the weight gradient against a float64 reference. */
-function gradientBits(t: ExecutionContext, b: Backend, nv: number, nh: number, n: number, m: number, withUpdate: boolean): void {
+function gradientBits(
+  t: ExecutionContext,
+  b: Backend,
+  nv: number,
+  nh: number,
+  n: number,
+  m: number,
+  withUpdate: boolean,
+  binary = false,
+): void {
   const rng = new Random(nv * 31 + nh + n + m);
   const v0 = filled(b, n, nv, rng, 0, 1);
+  if (binary)
+    b.write(
+      v0,
+      read(b, v0).map((x) => (x < 0.15 ? 1 : 0)),
+    );
   const h0 = filled(b, n, nh, rng, 0, 1);
   const vn = filled(b, m, nv, rng, 0, 1);
   const hn = filled(b, m, nh, rng, 0, 1);

@@ -37,7 +37,7 @@ function functionsWithAvx(file: string): Set<string> {
 
 /** A clone chosen at load time by the CPU (target_clones), or a helper called only after a CPU check. */
 const guarded = (name: string): boolean =>
-  /\[clone \.arch_x86_64_v[34]\]$/.test(name) || /^dbn::\(anonymous namespace\)::(To|From)HalvesF16c\(/.test(name);
+  /\[clone \.arch_x86_64_v[34]\]$/.test(name) || /^dbn::\(anonymous namespace\)::((To|From)HalvesF16c|ScanRowAvx2)\(/.test(name);
 
 for (const [label, file] of [
   ['prebuilt', prebuilt],
@@ -180,7 +180,18 @@ emulated('on emulated older CPUs the prebuilt addon runs the clone each supports
     '  let z = bias[j]; for (let p = 0; p < k; p++) z += x[i * k + p] * w[j * k + p];' +
     '  maxErr = Math.max(maxErr, Math.abs(out[i * n + j] - 1 / (1 + Math.exp(-z))));' +
     '}' +
-    'console.log(JSON.stringify({ simd: a.blasInfo().simd, maxErr }));';
+    // a 0/1 factor with few ones (sums of rows: the scan's AVX2 or serial path), against exact whole-number sums
+    'const xb = Float32Array.from({ length: m * k }, (_, i) => ((i * 7) % 11 === 0 ? 1 : 0));' +
+    'const wb = Float32Array.from({ length: k * n }, (_, i) => (i % 13) - 6);' +
+    'let binaryErr = 0;' +
+    'for (const transA of [false, true]) {' +
+    '  const ob = new Float32Array(m * n); a.gemm(ob, xb, wb, m, n, k, transA, false, 1, 0);' +
+    '  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {' +
+    '    let z = 0; for (let p = 0; p < k; p++) z += (transA ? xb[p * m + i] : xb[i * k + p]) * wb[p * n + j];' +
+    '    binaryErr = Math.max(binaryErr, Math.abs(ob[i * n + j] - z));' +
+    '  }' +
+    '}' +
+    'console.log(JSON.stringify({ simd: a.blasInfo().simd, maxErr, binaryErr }));';
   for (const [cpu, level] of [
     ['Nehalem', 'baseline'],
     ['Haswell', 'avx2'],
@@ -194,8 +205,9 @@ emulated('on emulated older CPUs the prebuilt addon runs the clone each supports
         .filter((l) => !l.includes("TCG doesn't support"))
         .join('\n')}`,
     );
-    const got = JSON.parse(run.stdout.trim()) as { simd: string; maxErr: number };
+    const got = JSON.parse(run.stdout.trim()) as { simd: string; maxErr: number; binaryErr: number };
     t.is(got.simd, level, cpu);
     t.true(got.maxErr < 1e-6, `${cpu}: max error ${got.maxErr}`);
+    t.is(got.binaryErr, 0, `${cpu}: 0/1 factor`);
   }
 });

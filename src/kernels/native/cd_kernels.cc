@@ -16,13 +16,11 @@ namespace dbn {
 
 namespace {
 
-// What a block of the fused gradient needs: the weight gradient gW (nv×nh) = pos·v0ᵀh0 + neg·vnᵀhn,
-// and, with `update`, the momentum step of W and its velocity from it.
+// What a block of the fused gradient needs: the weight gradient gW (nv×nh) = pos·v0ᵀh0 + neg·vnᵀhn as
+// two products, and, with `update`, the momentum step of W and its velocity from it.
 struct GradientArgs {
-  float* gW;
-  const float *v0, *h0, *vn, *hn;
-  size_t nv, nh, n, m;
-  float pos, neg;
+  Product positive, negative;
+  size_t nv, nh;
   bool update;
   float *W, *velW;
   float lr, mu, wd, gs;
@@ -33,28 +31,18 @@ struct GradientArgs {
 // range computes them, then the momentum step of that block while it is in cache.
 void GradientBlock(const void* ctx, size_t lo, size_t hi) {
   const auto& x = *static_cast<const GradientArgs*>(ctx);
-  const auto len = static_cast<blasint>(hi - lo);
-  const auto nv = static_cast<blasint>(x.nv), nh = static_cast<blasint>(x.nh);
+  ProductBlock(x.positive, x.byColumns, lo, hi);
+  ProductBlock(x.negative, x.byColumns, lo, hi);
+  if (!x.update) return;
+  float* gW = x.negative.c;
   if (x.byColumns) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, len, static_cast<blasint>(x.n), x.pos, x.v0, nv, x.h0 + lo, nh, 0.0f,
-                x.gW + lo, nh);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nv, len, static_cast<blasint>(x.m), x.neg, x.vn, nv, x.hn + lo, nh, 1.0f,
-                x.gW + lo, nh);
-    if (x.update) {
-      for (size_t r = 0; r < x.nv; ++r) {
-        const size_t at = r * x.nh + lo;
-        MomentumLoop(x.W + at, x.velW + at, x.gW + at, hi - lo, x.lr, x.mu, x.wd, x.gs);
-      }
+    for (size_t r = 0; r < x.nv; ++r) {
+      const size_t at = r * x.nh + lo;
+      MomentumLoop(x.W + at, x.velW + at, gW + at, hi - lo, x.lr, x.mu, x.wd, x.gs);
     }
   } else {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, nh, static_cast<blasint>(x.n), x.pos, x.v0 + lo, nv, x.h0, nh, 0.0f,
-                x.gW + lo * x.nh, nh);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, nh, static_cast<blasint>(x.m), x.neg, x.vn + lo, nv, x.hn, nh, 1.0f,
-                x.gW + lo * x.nh, nh);
-    if (x.update) {
-      const size_t at = lo * x.nh;
-      MomentumLoop(x.W + at, x.velW + at, x.gW + at, (hi - lo) * x.nh, x.lr, x.mu, x.wd, x.gs);
-    }
+    const size_t at = lo * x.nh;
+    MomentumLoop(x.W + at, x.velW + at, gW + at, (hi - lo) * x.nh, x.lr, x.mu, x.wd, x.gs);
   }
 }
 
@@ -95,31 +83,38 @@ Napi::Value CdGradient(const Napi::CallbackInfo& info) {
       !ExpectLength(info, "cdGradient", "bh", bh, ph) || !ExpectLength(info, "cdGradient", "velBh", velBh, ph)) {
     return info.Env().Undefined();
   }
-  GradientArgs args{gW.p, v0.p, h0.p, vn.p, hn.p, nv, nh, n, m,
-                    static_cast<float>(GetNumber(info, 13)), static_cast<float>(GetNumber(info, 14)), update, W.p, velW.p,
+  const auto pos = static_cast<float>(GetNumber(info, 13)), neg = static_cast<float>(GetNumber(info, 14));
+  GradientArgs args{{true, false, nv, nh, n, pos, 0.0f, v0.p, h0.p, gW.p, nullptr},
+                    {true, false, nv, nh, m, neg, 1.0f, vn.p, hn.p, gW.p, nullptr},
+                    nv, nh, update, W.p, velW.p,
                     static_cast<float>(GetNumber(info, 16)), static_cast<float>(GetNumber(info, 17)),
                     static_cast<float>(GetNumber(info, 18)), static_cast<float>(GetNumber(info, 19)), false};
   const ProductSplit first = SplitOf(nv, nh, n), second = SplitOf(nv, nh, m);
   if (first.count == second.count && first.byColumns == second.byColumns && nv > 0 && nh > 0) {
+    // each product's 0/1 pattern, as ParallelSgemm would find it
+    thread_local BinaryRowsBuffer positiveBuffer, negativeBuffer;
+    BinaryRows positiveRows, negativeRows;
+    args.positive.binary = BinaryPattern(args.positive, positiveBuffer, positiveRows);
+    args.negative.binary = BinaryPattern(args.negative, negativeBuffer, negativeRows);
     args.byColumns = first.byColumns;
     RunBlocks(first, GradientBlock, &args);
   } else {
     // The two products are cut differently (n ≠ m rows on either side of the split threshold): each as gemm cuts it.
-    ParallelSgemm(true, false, nv, nh, n, args.pos, v0.p, h0.p, 0.0f, gW.p);
-    ParallelSgemm(true, false, nv, nh, m, args.neg, vn.p, hn.p, 1.0f, gW.p);
+    ParallelSgemm(true, false, nv, nh, n, pos, v0.p, h0.p, 0.0f, gW.p);
+    ParallelSgemm(true, false, nv, nh, m, neg, vn.p, hn.p, 1.0f, gW.p);
     if (update) {
       ParallelFor(nv * nh, kParallelGrain, [](const void* ctx, size_t lo, size_t hi) {
         const auto& x = *static_cast<const GradientArgs*>(ctx);
-        MomentumLoop(x.W + lo, x.velW + lo, x.gW + lo, hi - lo, x.lr, x.mu, x.wd, x.gs);
+        MomentumLoop(x.W + lo, x.velW + lo, x.negative.c + lo, hi - lo, x.lr, x.mu, x.wd, x.gs);
       }, &args);
     }
   }
   // colSum takes its factors as doubles (as the separate kernel receives them from JavaScript)
-  const double pos = GetNumber(info, 13), neg = GetNumber(info, 14);
-  ColSumLoop(gbv.p, v0.p, n, nv, pos, 0);
-  ColSumLoop(gbv.p, vn.p, m, nv, neg, 1);
-  ColSumLoop(gbh.p, h0.p, n, nh, pos, 0);
-  ColSumLoop(gbh.p, hn.p, m, nh, neg, 1);
+  const double posD = GetNumber(info, 13), negD = GetNumber(info, 14);
+  ColSumLoop(gbv.p, v0.p, n, nv, posD, 0);
+  ColSumLoop(gbv.p, vn.p, m, nv, negD, 1);
+  ColSumLoop(gbh.p, h0.p, n, nh, posD, 0);
+  ColSumLoop(gbh.p, hn.p, m, nh, negD, 1);
   if (update) {
     MomentumLoop(bv.p, velBv.p, gbv.p, nv, args.lr, args.mu, 0.0f, args.gs);
     MomentumLoop(bh.p, velBh.p, gbh.p, nh, args.lr, args.mu, 0.0f, args.gs);

@@ -16,6 +16,8 @@
 // it busy runs single-threaded).
 #include "parallel.h"
 
+#include "binary_rows.h"
+
 #include <cblas.h>
 
 #include <algorithm>
@@ -188,39 +190,53 @@ void RunBlocks(const ProductSplit& split, void (*body)(const void* ctx, size_t l
   for (size_t i = 0; i < split.count; ++i) block(static_cast<int>(i));
 }
 
+void ProductBlock(const Product& x, bool byColumns, size_t lo, size_t hi) {
+  const auto lda = static_cast<blasint>(x.transA ? x.m : x.k);
+  const auto ldb = static_cast<blasint>(x.transB ? x.k : x.n);
+  const auto ldc = static_cast<blasint>(x.n);
+  const auto ta = x.transA ? CblasTrans : CblasNoTrans;
+  const auto tb = x.transB ? CblasTrans : CblasNoTrans;
+  const auto len = static_cast<blasint>(hi - lo);
+  if (x.binary != nullptr) {
+    // op(a) is a sparse 0/1 matrix: sums of b's rows (b is k×n here: FindBinaryRows is only asked then)
+    if (byColumns) BinaryRowsProduct(*x.binary, x.b, x.n, x.alpha, x.beta, x.c, x.n, 0, x.m, lo, hi);
+    else BinaryRowsProduct(*x.binary, x.b, x.n, x.alpha, x.beta, x.c, x.n, lo, hi, 0, x.n);
+  } else if (byColumns) {
+    // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
+    const float* bp = x.transB ? x.b + lo * x.k : x.b + lo;
+    cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(x.m), len, static_cast<blasint>(x.k), x.alpha, x.a, lda, bp, ldb, x.beta,
+                x.c + lo, ldc);
+  } else {
+    // Rows lo…hi of op(a) and c: a's rows (m×k) or columns (k×m, transposed).
+    const float* ap = x.transA ? x.a + lo : x.a + lo * x.k;
+    cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(x.n), static_cast<blasint>(x.k), x.alpha, ap, lda, x.b, ldb, x.beta,
+                x.c + lo * x.n, ldc);
+  }
+}
+
+const BinaryRows* BinaryPattern(const Product& x, BinaryRowsBuffer& buffer, BinaryRows& rows) {
+  if (x.transB || x.alpha == 0.0f) return nullptr;
+  return FindBinaryRows(x.transA, x.m, x.k, x.a, buffer, rows) ? &rows : nullptr;
+}
+
 void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
                    float beta, float* c, const Epilogue* epilogue) {
   struct Args {
-    bool transA, transB, byColumns;
-    size_t m, n, k;
-    float alpha, beta;
-    const float *a, *b;
-    float* c;
+    Product product;
+    bool byColumns;
     const Epilogue* epilogue;
-  } args{transA, transB, false, m, n, k, alpha, beta, a, b, c, epilogue};
+  } args{{transA, transB, m, n, k, alpha, beta, a, b, c, nullptr}, false, epilogue};
+  thread_local BinaryRowsBuffer buffer;
+  BinaryRows rows;
+  args.product.binary = BinaryPattern(args.product, buffer, rows);
   const ProductSplit split = SplitOf(m, n, k);
   args.byColumns = split.byColumns;
   RunBlocks(split, [](const void* ctx, size_t lo, size_t hi) {
     const auto& x = *static_cast<const Args*>(ctx);
-    const auto lda = static_cast<blasint>(x.transA ? x.m : x.k);
-    const auto ldb = static_cast<blasint>(x.transB ? x.k : x.n);
-    const auto ldc = static_cast<blasint>(x.n);
-    const auto ta = x.transA ? CblasTrans : CblasNoTrans;
-    const auto tb = x.transB ? CblasTrans : CblasNoTrans;
-    const auto len = static_cast<blasint>(hi - lo);
-    if (x.byColumns) {
-      // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
-      const float* bp = x.transB ? x.b + lo * x.k : x.b + lo;
-      cblas_sgemm(CblasRowMajor, ta, tb, static_cast<blasint>(x.m), len, static_cast<blasint>(x.k), x.alpha, x.a, lda, bp, ldb,
-                  x.beta, x.c + lo, ldc);
-      if (x.epilogue != nullptr) x.epilogue->apply(x.epilogue->ctx, x.c, x.n, 0, x.m, lo, hi - lo);
-    } else {
-      // Rows lo…hi of op(a) and c: a's rows (m×k) or columns (k×m, transposed).
-      const float* ap = x.transA ? x.a + lo : x.a + lo * x.k;
-      cblas_sgemm(CblasRowMajor, ta, tb, len, static_cast<blasint>(x.n), static_cast<blasint>(x.k), x.alpha, ap, lda, x.b, ldb,
-                  x.beta, x.c + lo * x.n, ldc);
-      if (x.epilogue != nullptr) x.epilogue->apply(x.epilogue->ctx, x.c, x.n, lo, hi - lo, 0, x.n);
-    }
+    ProductBlock(x.product, x.byColumns, lo, hi);
+    if (x.epilogue == nullptr) return;
+    if (x.byColumns) x.epilogue->apply(x.epilogue->ctx, x.product.c, x.product.n, 0, x.product.m, lo, hi - lo);
+    else x.epilogue->apply(x.epilogue->ctx, x.product.c, x.product.n, lo, hi - lo, 0, x.product.n);
   }, &args);
 }
 

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 
+#include "binary_rows.h"
+
 namespace dbn {
 
 // Called on each block of a product right after the block is computed, while it is in cache:
@@ -18,6 +20,26 @@ struct Epilogue {
 // blocks depend only on the sizes and the thread count, so the bits do too.
 void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
                    float beta, float* c, const Epilogue* epilogue = nullptr);
+
+// One product c = alpha·op(a)·op(b) + beta·c (row-major; op(a) m×k, op(b) k×n); `binary`, when set,
+// is op(a)'s 0/1 pattern (BinaryPattern), and the product is computed as sums of b's rows.
+struct Product {
+  bool transA, transB;
+  size_t m, n, k;
+  float alpha, beta;
+  const float* a;
+  const float* b;
+  float* c;
+  const BinaryRows* binary;
+};
+
+// op(a)'s pattern when the product can use it (op(b) = b, alpha ≠ 0, op(a) a sparse 0/1 matrix: see
+// FindBinaryRows), stored in `buffer` and `rows`; else nullptr. ParallelSgemm asks this of every product.
+const BinaryRows* BinaryPattern(const Product& x, BinaryRowsBuffer& buffer, BinaryRows& rows);
+
+// Rows (byColumns false) or columns [lo, hi) of the product: ParallelSgemm's block, the same bits
+// wherever it is called.
+void ProductBlock(const Product& x, bool byColumns, size_t lo, size_t hi);
 
 // How ParallelSgemm cuts a product with m×n outputs, k deep: `count` blocks of whole 16-wide panels
 // of rows (byColumns false) or columns of c; count 1 means the whole product in one call. Depends
