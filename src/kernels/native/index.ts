@@ -4,6 +4,9 @@
  * Products big enough are cut into column (or row) blocks over the addon's own threads, one
  * single-threaded sgemm each (OpenBLAS 0.3.21's threading is slower on 2 threads than on 1 for
  * CD-1's products); the thread count is OpenBLAS's (`OPENBLAS_NUM_THREADS`, else the CPUs).
+ * A product whose left factor is a 0/1 matrix with at most a quarter ones (binary data: CD's `v·W`
+ * and `vᵀ·h`) is instead the sum of the rows of the right factor that the ones pick
+ * (`binary_rows.cc`); its zeros contribute nothing, even against an infinite or NaN entry.
  *
  * The addon is compiled for a baseline x86-64 with AVX2 and AVX-512 clones of its hot loops chosen
  * at load time, and links the system's `libopenblas.so.0`. It comes from one of two places,
