@@ -146,36 +146,72 @@ bool FindBinaryRows(bool transA, size_t m, size_t k, const float* a, BinaryRowsB
   return true;
 }
 
-DBN_CLONES void BinaryRowsProduct(const BinaryRows& rows, const float* b, size_t ldb, float alpha, float beta, float* c,
-                                  size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
-  constexpr size_t kVectors = 8, kWidth = 8 * kVectors;
-  size_t j0 = c0;
-  // 64 columns at a time: eight accumulators, each b row's slice loaded once per 1
-  for (; j0 + kWidth <= c1; j0 += kWidth) {
-    for (size_t i = r0; i < r1; ++i) {
-      V8 acc[kVectors] = {};
-      for (size_t q = rows.start[i]; q < rows.start[i + 1]; ++q) {
-        const float* br = b + rows.index[q] * ldb + j0;
-        for (size_t v = 0; v < kVectors; ++v) acc[v] += Load8(br + 8 * v);
+// acc[v] += b's row r, columns [j0 + 8v, j0 + 8v + 8), for each r of row i's ones in [from, to).
+template <size_t V>
+__attribute__((always_inline)) inline void AddRows(V8* acc, const BinaryRows& rows, size_t from, size_t to, const float* b, size_t ldb,
+                                                   size_t j0) {
+  for (size_t q = from; q < to; ++q) {
+    const float* br = b + rows.index[q] * ldb + j0;
+    for (size_t v = 0; v < V; ++v) acc[v] += Load8(br + 8 * v);
+  }
+}
+
+// c's row i, columns [j0, j0 + 8·V), from its sums.
+template <size_t V>
+__attribute__((always_inline)) inline void Write(const V8* acc, float alpha, float beta, float* cr) {
+  for (size_t v = 0; v < V; ++v) {
+    V8 out = acc[v] * alpha;
+    if (beta != 0.0f) out += Load8(cr + 8 * v) * beta;
+    Store8(cr + 8 * v, out);
+  }
+}
+
+// Columns [j0, j0 + 8·V) of rows [r0, r1), G rows side by side (their additions independent, in flight
+// together) up to the shortest row's count of ones, then each on its own; V accumulators per row.
+template <size_t V, size_t G>
+__attribute__((always_inline)) inline void SumColumns(const BinaryRows& rows, const float* b, size_t ldb, float alpha, float beta,
+                                                      float* c, size_t ldc, size_t r0, size_t r1, size_t j0) {
+  size_t i = r0;
+  for (; i + G <= r1; i += G) {
+    V8 acc[G][V] = {};
+    size_t common = rows.start[i + 1] - rows.start[i];
+    for (size_t g = 1; g < G; ++g) common = std::min(common, rows.start[i + g + 1] - rows.start[i + g]);
+    for (size_t t = 0; t < common; ++t) {
+      for (size_t g = 0; g < G; ++g) {
+        const float* br = b + rows.index[rows.start[i + g] + t] * ldb + j0;
+        for (size_t v = 0; v < V; ++v) acc[g][v] += Load8(br + 8 * v);
       }
-      float* cr = c + i * ldc + j0;
-      for (size_t v = 0; v < kVectors; ++v) {
-        V8 out = acc[v] * alpha;
-        if (beta != 0.0f) out += Load8(cr + 8 * v) * beta;
-        Store8(cr + 8 * v, out);
-      }
+    }
+    for (size_t g = 0; g < G; ++g) {
+      AddRows<V>(acc[g], rows, rows.start[i + g] + common, rows.start[i + g + 1], b, ldb, j0);
+      Write<V>(acc[g], alpha, beta, c + (i + g) * ldc + j0);
     }
   }
-  // the rest: 8 columns at a time, the same sums in the same order
-  for (; j0 + 8 <= c1; j0 += 8) {
-    for (size_t i = r0; i < r1; ++i) {
-      V8 acc = {};
-      for (size_t q = rows.start[i]; q < rows.start[i + 1]; ++q) acc += Load8(b + rows.index[q] * ldb + j0);
-      float* cr = c + i * ldc + j0;
-      V8 out = acc * alpha;
-      if (beta != 0.0f) out += Load8(cr) * beta;
-      Store8(cr, out);
-    }
+  for (; i < r1; ++i) {
+    V8 acc[V] = {};
+    AddRows<V>(acc, rows, rows.start[i], rows.start[i + 1], b, ldb, j0);
+    Write<V>(acc, alpha, beta, c + i * ldc + j0);
+  }
+}
+
+DBN_CLONES void BinaryRowsProduct(const BinaryRows& rows, const float* b, size_t ldb, float alpha, float beta, float* c,
+                                  size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1) {
+  size_t j0 = c0;
+  // 64 columns at a time (eight accumulators in registers), then 32, 16 and 8: the same sums in the
+  // same order (each element's value does not depend on the path). (Two or four rows side by side on
+  // narrower slices, to keep the slice in L1 while c's rows stream past, measured slower.)
+  for (; j0 + 64 <= c1; j0 += 64) SumColumns<8, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+  if (j0 + 32 <= c1) {
+    SumColumns<4, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+    j0 += 32;
+  }
+  if (j0 + 16 <= c1) {
+    SumColumns<2, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+    j0 += 16;
+  }
+  if (j0 + 8 <= c1) {
+    SumColumns<1, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+    j0 += 8;
   }
   if (j0 == c1) return;
   if (c1 >= 8) {
