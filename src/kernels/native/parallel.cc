@@ -16,8 +16,6 @@
 // it busy runs single-threaded).
 #include "parallel.h"
 
-#include "binary_rows.h"
-
 #include <cblas.h>
 
 #include <algorithm>

@@ -17,7 +17,8 @@ struct Epilogue {
 
 // c = alpha·op(a)·op(b) + beta·c (row-major; op(a) m×k, op(b) k×n), then `epilogue` (if given)
 // on every element of c. Big products are cut into column (or row) blocks over the pool; the
-// blocks depend only on the sizes and the thread count, so the bits do too.
+// blocks depend only on the sizes and the thread count, so the bits do too. A sparse 0/1 op(a)
+// (BinaryPattern) makes each block sums of b's rows instead of an sgemm call.
 void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
                    float beta, float* c, const Epilogue* epilogue = nullptr);
 
