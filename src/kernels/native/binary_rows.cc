@@ -122,7 +122,7 @@ inline void Finish(float* c, float sum, float alpha, float beta) {
 
 bool FindBinaryRows(bool transA, size_t m, size_t k, const float* a, BinaryRowsBuffer& buffer, BinaryRows& rows) {
   const size_t entries = m * k;
-  if (entries == 0 || entries > kBinaryMaxEntries || k > UINT32_MAX || m > UINT32_MAX) return false;
+  if (entries == 0 || entries > kBinaryMaxEntries) return false;  // (so m and k fit the 32-bit indices)
   const auto limit = static_cast<size_t>(kBinaryDensity * static_cast<double>(entries));
   if (!transA) {
     if (!ScanRows(a, m, k, limit, buffer.start, buffer.index)) return false;
@@ -166,28 +166,11 @@ __attribute__((always_inline)) inline void Write(const V8* acc, float alpha, flo
   }
 }
 
-// Columns [j0, j0 + 8·V) of rows [r0, r1), G rows side by side (their additions independent, in flight
-// together) up to the shortest row's count of ones, then each on its own; V accumulators per row.
-template <size_t V, size_t G>
+// Columns [j0, j0 + 8·V) of rows [r0, r1), V accumulators per row.
+template <size_t V>
 __attribute__((always_inline)) inline void SumColumns(const BinaryRows& rows, const float* b, size_t ldb, float alpha, float beta,
                                                       float* c, size_t ldc, size_t r0, size_t r1, size_t j0) {
-  size_t i = r0;
-  for (; i + G <= r1; i += G) {
-    V8 acc[G][V] = {};
-    size_t common = rows.start[i + 1] - rows.start[i];
-    for (size_t g = 1; g < G; ++g) common = std::min(common, rows.start[i + g + 1] - rows.start[i + g]);
-    for (size_t t = 0; t < common; ++t) {
-      for (size_t g = 0; g < G; ++g) {
-        const float* br = b + rows.index[rows.start[i + g] + t] * ldb + j0;
-        for (size_t v = 0; v < V; ++v) acc[g][v] += Load8(br + 8 * v);
-      }
-    }
-    for (size_t g = 0; g < G; ++g) {
-      AddRows<V>(acc[g], rows, rows.start[i + g] + common, rows.start[i + g + 1], b, ldb, j0);
-      Write<V>(acc[g], alpha, beta, c + (i + g) * ldc + j0);
-    }
-  }
-  for (; i < r1; ++i) {
+  for (size_t i = r0; i < r1; ++i) {
     V8 acc[V] = {};
     AddRows<V>(acc, rows, rows.start[i], rows.start[i + 1], b, ldb, j0);
     Write<V>(acc, alpha, beta, c + i * ldc + j0);
@@ -200,17 +183,17 @@ DBN_CLONES void BinaryRowsProduct(const BinaryRows& rows, const float* b, size_t
   // 64 columns at a time (eight accumulators in registers), then 32, 16 and 8: the same sums in the
   // same order (each element's value does not depend on the path). (Two or four rows side by side on
   // narrower slices, to keep the slice in L1 while c's rows stream past, measured slower.)
-  for (; j0 + 64 <= c1; j0 += 64) SumColumns<8, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+  for (; j0 + 64 <= c1; j0 += 64) SumColumns<8>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
   if (j0 + 32 <= c1) {
-    SumColumns<4, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+    SumColumns<4>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
     j0 += 32;
   }
   if (j0 + 16 <= c1) {
-    SumColumns<2, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+    SumColumns<2>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
     j0 += 16;
   }
   if (j0 + 8 <= c1) {
-    SumColumns<1, 1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
+    SumColumns<1>(rows, b, ldb, alpha, beta, c, ldc, r0, r1, j0);
     j0 += 8;
   }
   if (j0 == c1) return;
@@ -220,7 +203,7 @@ DBN_CLONES void BinaryRowsProduct(const BinaryRows& rows, const float* b, size_t
     const size_t from = c1 - 8;
     for (size_t i = r0; i < r1; ++i) {
       V8 acc = {};
-      for (size_t q = rows.start[i]; q < rows.start[i + 1]; ++q) acc += Load8(b + rows.index[q] * ldb + from);
+      AddRows<1>(&acc, rows, rows.start[i], rows.start[i + 1], b, ldb, from);
       float sums[8];
       Store8(sums, acc);
       for (size_t j = j0; j < c1; ++j) Finish(c + i * ldc + j, sums[j - from], alpha, beta);
