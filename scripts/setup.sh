@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # chromium: the headless browser of test/observe/dashboard.test.ts (driven by playwright-core; nothing downloaded)
-packages=(libopenblas-dev dataset-fashion-mnist chromium)
+# qemu-user: test/kernels/native-prebuild.test.ts runs the prebuilt addon on emulated older CPUs (Nehalem, Haswell)
+packages=(libopenblas-dev dataset-fashion-mnist chromium qemu-user)
 if [ -f scripts/ci-gpu-deps.sh ]; then packages+=($(bash scripts/ci-gpu-deps.sh --list)); fi
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
