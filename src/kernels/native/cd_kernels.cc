@@ -89,7 +89,7 @@ Napi::Value CdGradient(const Napi::CallbackInfo& info) {
                     nv, nh, update, W.p, velW.p,
                     static_cast<float>(GetNumber(info, 16)), static_cast<float>(GetNumber(info, 17)),
                     static_cast<float>(GetNumber(info, 18)), static_cast<float>(GetNumber(info, 19)), false};
-  const ProductSplit first = SplitOf(nv, nh, n), second = SplitOf(nv, nh, m);
+  const ProductSplit first = SplitOf(nv, nh, n, true), second = SplitOf(nv, nh, m, true);
   if (first.count == second.count && first.byColumns == second.byColumns && nv > 0 && nh > 0) {
     // each product's 0/1 pattern, as ParallelSgemm would find it
     thread_local BinaryRowsBuffer positiveBuffer, negativeBuffer;

@@ -42,9 +42,9 @@ const BinaryRows* BinaryPattern(const Product& x, BinaryRowsBuffer& buffer, Bina
 // wherever it is called.
 void ProductBlock(const Product& x, bool byColumns, size_t lo, size_t hi);
 
-// How ParallelSgemm cuts a product with m×n outputs, k deep: `count` blocks of whole 16-wide panels
-// of rows (byColumns false) or columns of c; count 1 means the whole product in one call. Depends
-// only on the sizes and the pool's thread count.
+// How ParallelSgemm cuts a product with m×n outputs, k deep (transA: op(a) = aᵀ): `count` blocks of
+// whole 16-wide panels of rows (byColumns false) or columns of c; count 1 means the whole product in
+// one call. Depends only on the sizes, transA and the pool's thread count.
 struct ProductSplit {
   bool byColumns;
   size_t extent;
@@ -53,7 +53,7 @@ struct ProductSplit {
   // Block i's rows (or columns) [lo, hi); empty blocks have hi <= lo.
   void Bounds(size_t i, size_t& lo, size_t& hi) const;
 };
-ProductSplit SplitOf(size_t m, size_t n, size_t k);
+ProductSplit SplitOf(size_t m, size_t n, size_t k, bool transA);
 
 // Runs body(ctx, lo, hi) for every block of `split` (lo, hi: its row or column range), on the
 // pool; on this thread, block after block, when the pool is busy or count is 1. Bits never
