@@ -188,9 +188,10 @@ nativeTest('fillUniform draws the numbers of Random.fillUniform from the same st
   const dev = new Random(42);
   // A pending normal deviate must survive a draw through the kernel.
   t.is(host.normal(), dev.normal());
-  // from 8192 on the kernel runs eight streams started by jump-ahead, the rest serially: sizes on
-  // both sides, with a remainder, and one twice (its jump is remembered)
-  for (const n of [1, 7, 5000, 8191, 8192, 8199, 65543, 200000, 200000]) {
+  // from 8192 on the kernel runs eight streams started by jump-ahead, the rest serially, and from
+  // 32768 on eight per thread of the pool: sizes on both sides of each, with a remainder, and one
+  // twice (its jump is remembered)
+  for (const n of [1, 7, 5000, 8191, 8192, 8199, 32767, 32768, 32785, 65543, 200000, 200000]) {
     const want = host.fillUniform(new Float32Array(n));
     const out = be.alloc(1, n);
     dev.drawWith((state) => be.fillUniform!(out, state));

@@ -260,4 +260,10 @@ void ParallelFor(size_t n, size_t grain, void (*body)(const void* ctx, size_t lo
   if (!pool.Run(static_cast<int>(blocks), block)) body(ctx, 0, n);
 }
 
+void ParallelTasks(int count, void (*body)(const void* ctx, int i), const void* ctx) {
+  auto task = [&](int i) { body(ctx, i); };
+  if (count > 1 && Pool().threads() > 1 && Pool().Run(count, task)) return;
+  for (int i = 0; i < count; ++i) body(ctx, i);
+}
+
 }  // namespace dbn

@@ -64,6 +64,10 @@ void RunBlocks(const ProductSplit& split, void (*body)(const void* ctx, size_t l
 // when n is big enough. Each element is in exactly one block; blocks may run in any order.
 void ParallelFor(size_t n, size_t grain, void (*body)(const void* ctx, size_t lo, size_t hi), const void* ctx);
 
+// Runs body(ctx, i) for every i in [0, count) on the pool, one task per thread at most at a time;
+// on this thread, in order, when the pool is busy or has one thread.
+void ParallelTasks(int count, void (*body)(const void* ctx, int i), const void* ctx);
+
 // The threads products run on (OpenBLAS's count at first use: OPENBLAS_NUM_THREADS or the CPUs).
 int PoolThreads();
 

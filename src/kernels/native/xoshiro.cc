@@ -3,10 +3,12 @@
 // s, T^L·s, …, T^{7L}·s and each runs L steps, which is the serial sequence cut into eight parts.
 #include "xoshiro.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <vector>
 
+#include "parallel.h"
 #include "simd.h"
 
 namespace dbn {
@@ -95,6 +97,10 @@ const Matrix& Jump(uint64_t len) {
 void FillUniformXoshiro(float* out, size_t n, uint32_t state[4]) {
   // Below this the serial loop is as fast as setting up eight streams.
   constexpr size_t kMinParallel = 8192;
+  // From this on the eight streams become eight per thread of the pool, each thread's eight in one
+  // call (the hand-off costs about what this many numbers take on one thread).
+  constexpr size_t kMinThreads = 32768;
+  constexpr size_t kMaxGroups = 8;
   // Only the AVX2 and AVX-512 clones run the eight lanes in one register; elsewhere (the baseline
   // x86-64 clone, other compilers and architectures) they are emulated, slower than the serial loop.
   static const bool lanes_in_registers = std::strcmp(SimdLevel(), "avx2") == 0 || std::strcmp(SimdLevel(), "avx512") == 0;
@@ -102,19 +108,30 @@ void FillUniformXoshiro(float* out, size_t n, uint32_t state[4]) {
     Serial(out, n, state);
     return;
   }
-  const size_t len = n / kXoshiroLanes;
+  const size_t groups = n >= kMinThreads ? std::min(kMaxGroups, static_cast<size_t>(PoolThreads())) : 1;
+  const size_t lanes = kXoshiroLanes * groups;
+  const size_t len = n / lanes;
   const Matrix& jump = Jump(len);
-  uint32_t lanes[4][kXoshiroLanes];
+  uint32_t streams[kMaxGroups][4][kXoshiroLanes];
+  struct Groups {
+    uint32_t (*lanes)[4][kXoshiroLanes];
+    float* out;
+    size_t len;
+  } x{streams, out, len};
   Bits s{state[0], state[1], state[2], state[3]};
-  for (size_t l = 0; l < kXoshiroLanes; ++l) {
+  for (size_t l = 0; l < lanes; ++l) {
     if (l > 0) s = Apply(jump, s);
-    for (size_t w = 0; w < 4; ++w) lanes[w][l] = s[w];
+    for (size_t w = 0; w < 4; ++w) streams[l / kXoshiroLanes][w][l % kXoshiroLanes] = s[w];
   }
-  XoshiroLanes(lanes, out, len);
-  // the last lane ends where the serial loop would be after kXoshiroLanes·len steps
+  // stream l fills out[l·len, (l+1)·len): group g's eight streams start at g·8·len
+  ParallelTasks(static_cast<int>(groups), [](const void* ctx, int g) {
+    const auto& y = *static_cast<const Groups*>(ctx);
+    XoshiroLanes(y.lanes[g], y.out + static_cast<size_t>(g) * kXoshiroLanes * y.len, y.len);
+  }, &x);
+  // the last stream ends where the serial loop would be after lanes·len steps
   uint32_t rest[4];
-  for (size_t w = 0; w < 4; ++w) rest[w] = lanes[w][kXoshiroLanes - 1];
-  Serial(out + kXoshiroLanes * len, n - kXoshiroLanes * len, rest);
+  for (size_t w = 0; w < 4; ++w) rest[w] = streams[groups - 1][w][kXoshiroLanes - 1];
+  Serial(out + lanes * len, n - lanes * len, rest);
   for (size_t w = 0; w < 4; ++w) state[w] = rest[w];
 }
 

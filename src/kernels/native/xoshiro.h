@@ -27,8 +27,9 @@ inline void XoshiroNext(T& s0, T& s1, T& s2, T& s3, T& out) {
 
 // out[i] = the top 24 bits of the (i+1)-th next xoshiro128** output · 2^-24 for i < n, and `state`
 // (four words) advanced by n steps: exactly src/random.ts's Random.fillUniform. A long fill is cut
-// into eight equal parts, each started from the state it would have reached (jump-ahead over
-// GF(2)), generated side by side in vector lanes; the rest runs serially.
+// into eight equal parts (eight per thread of the pool for the longest), each started from the state
+// it would have reached (jump-ahead over GF(2)), generated side by side in vector lanes, each thread's
+// eight in one call; the rest runs serially.
 void FillUniformXoshiro(float* out, size_t n, uint32_t state[4]);
 
 }  // namespace dbn
