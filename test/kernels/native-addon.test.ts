@@ -182,6 +182,42 @@ nativeTest(
   },
 );
 
+nativeTest('colSum over the pool (wide matrices) gives each column its float64 sum in row order, as one thread would', (t) => {
+  const be = createNativeBackend();
+  const rng = new Random(7);
+  // 100×2000 and 3×40000: cut into column blocks on the pool; 100×300: one block
+  for (const [rows, cols] of [
+    [100, 2000],
+    [3, 40000],
+    [100, 300],
+  ] as const) {
+    const host = new Float32Array(rows * cols);
+    for (let i = 0; i < host.length; i++) host[i] = rng.uniform() - 0.25;
+    const x = be.alloc(rows, cols);
+    be.write(x, host);
+    const start = new Float32Array(cols);
+    for (let j = 0; j < cols; j++) start[j] = rng.uniform();
+    for (const [alpha, beta] of [
+      [0.01, 0],
+      [-0.37, 1],
+    ] as const) {
+      const out = be.alloc(1, cols);
+      be.write(out, start);
+      be.colSum(out, x, alpha, beta);
+      const got = values(be, out);
+      let bad = -1;
+      for (let j = 0; j < cols && bad < 0; j++) {
+        let acc = 0;
+        for (let i = 0; i < rows; i++) acc += host[i * cols + j]!;
+        const want = Math.fround(beta === 0 ? alpha * acc : alpha * acc + beta * start[j]!);
+        if (got[j] !== want) bad = j;
+      }
+      t.is(bad, -1, `${rows}x${cols}, alpha ${alpha}, beta ${beta}: column ${bad} differs`);
+    }
+  }
+  be.dispose();
+});
+
 nativeTest('fillUniform draws the numbers of Random.fillUniform from the same state, and leaves the same state', (t) => {
   const be = createNativeBackend();
   const host = new Random(42);

@@ -17,7 +17,8 @@ namespace dbn {
 namespace {
 
 // What a block of the fused gradient needs: the weight gradient gW (nv×nh) = pos·v0ᵀh0 + neg·vnᵀhn as
-// two products, and, with `update`, the momentum step of W and its velocity from it.
+// two products, and, with `update`, the momentum step of W and its velocity from it; with `biases`,
+// the biases' gradients (column sums of v0, vn and h0, hn) and their momentum steps too.
 struct GradientArgs {
   Product positive, negative;
   size_t nv, nh;
@@ -25,7 +26,20 @@ struct GradientArgs {
   float *W, *velW;
   float lr, mu, wd, gs;
   bool byColumns;
+  bool biases;
+  float *gbv, *gbh, *bv, *velBv, *bh, *velBh;
+  double posD, negD;
 };
+
+// The bias gradient gb[lo, hi) = pos·Σ rows of a (n rows) + neg·Σ rows of b (m rows) over those columns
+// (width: the rows' length), then with `update` its momentum step.
+void BiasColumns(const GradientArgs& x, float* gb, const float* a, const float* b, size_t width, float* bias, float* vel, size_t lo,
+                 size_t hi) {
+  if (hi <= lo) return;
+  ColSumLoop(gb + lo, a + lo, x.positive.k, hi - lo, width, x.posD, 0);
+  ColSumLoop(gb + lo, b + lo, x.negative.k, hi - lo, width, x.negD, 1);
+  if (x.update) MomentumLoop(bias + lo, vel + lo, gb + lo, hi - lo, x.lr, x.mu, 0.0f, x.gs);
+}
 
 // Rows (or columns) [lo, hi) of gW: the two products exactly as ParallelSgemm's block for the same
 // range computes them, then the momentum step of that block while it is in cache.
@@ -33,6 +47,16 @@ void GradientBlock(const void* ctx, size_t lo, size_t hi) {
   const auto& x = *static_cast<const GradientArgs*>(ctx);
   ProductBlock(x.positive, x.byColumns, lo, hi);
   ProductBlock(x.negative, x.byColumns, lo, hi);
+  if (x.biases) {
+    // this block's share of both biases: its own range on the side it is cut along, the same
+    // fraction of the other (consecutive blocks' shares meet, the first starts at 0, the last ends at the end)
+    const size_t extent = x.byColumns ? x.nh : x.nv, other = x.byColumns ? x.nv : x.nh;
+    const size_t olo = other * lo / extent, ohi = other * hi / extent;
+    const size_t vlo = x.byColumns ? olo : lo, vhi = x.byColumns ? ohi : hi;
+    const size_t hlo = x.byColumns ? lo : olo, hhi = x.byColumns ? hi : ohi;
+    BiasColumns(x, x.gbv, x.positive.a, x.negative.a, x.nv, x.bv, x.velBv, vlo, vhi);
+    BiasColumns(x, x.gbh, x.positive.b, x.negative.b, x.nh, x.bh, x.velBh, hlo, hhi);
+  }
   if (!x.update) return;
   float* gW = x.negative.c;
   if (x.byColumns) {
@@ -66,7 +90,8 @@ bool Divides(const Napi::CallbackInfo& info, const char* name, const F32& a, siz
 // and with `update` then momentumStep(W, velW, gW, lr, mu, wd, gs), momentumStep(bv, velBv, gbv, lr, mu, 0, gs),
 // momentumStep(bh, velBh, gbh, lr, mu, 0, gs) — bit for bit (the products' blocks are ParallelSgemm's, the
 // rest elementwise). v0, h0 have n rows, vn, hn m rows (n, m ≥ 1); nv = gbv's length, nh = gbh's. Without
-// `update` the last six arrays may be empty. Each block's momentum step runs right after its products.
+// `update` the last six arrays may be empty. Each block's momentum step runs right after its products; the
+// biases' column sums and steps are shared out among the same blocks (each column is summed on its own).
 Napi::Value CdGradient(const Napi::CallbackInfo& info) {
   F32 gW, gbv, gbh, v0, h0, vn, hn, W, velW, bv, velBv, bh, velBh;
   if (!GetF32s(info, {&gW, &gbv, &gbh, &v0, &h0, &vn, &hn, &W, &velW, &bv, &velBv, &bh, &velBh})) return info.Env().Undefined();
@@ -88,7 +113,10 @@ Napi::Value CdGradient(const Napi::CallbackInfo& info) {
                     {true, false, nv, nh, m, neg, 1.0f, vn.p, hn.p, gW.p, nullptr},
                     nv, nh, update, W.p, velW.p,
                     static_cast<float>(GetNumber(info, 16)), static_cast<float>(GetNumber(info, 17)),
-                    static_cast<float>(GetNumber(info, 18)), static_cast<float>(GetNumber(info, 19)), false};
+                    static_cast<float>(GetNumber(info, 18)), static_cast<float>(GetNumber(info, 19)), false,
+                    false, gbv.p, gbh.p, bv.p, velBv.p, bh.p, velBh.p,
+                    // colSum takes its factors as doubles (as the separate kernel receives them from JavaScript)
+                    GetNumber(info, 13), GetNumber(info, 14)};
   const ProductSplit first = SplitOf(nv, nh, n, true), second = SplitOf(nv, nh, m, true);
   if (first.count == second.count && first.byColumns == second.byColumns && nv > 0 && nh > 0) {
     // each product's 0/1 pattern, as ParallelSgemm would find it
@@ -97,28 +125,21 @@ Napi::Value CdGradient(const Napi::CallbackInfo& info) {
     args.positive.binary = BinaryPattern(args.positive, positiveBuffer, positiveRows);
     args.negative.binary = BinaryPattern(args.negative, negativeBuffer, negativeRows);
     args.byColumns = first.byColumns;
+    args.biases = true;
     RunBlocks(first, GradientBlock, &args);
-  } else {
-    // The two products are cut differently (n ≠ m rows on either side of the split threshold): each as gemm cuts it.
-    ParallelSgemm(true, false, nv, nh, n, pos, v0.p, h0.p, 0.0f, gW.p);
-    ParallelSgemm(true, false, nv, nh, m, neg, vn.p, hn.p, 1.0f, gW.p);
-    if (update) {
-      ParallelFor(nv * nh, kParallelGrain, [](const void* ctx, size_t lo, size_t hi) {
-        const auto& x = *static_cast<const GradientArgs*>(ctx);
-        MomentumLoop(x.W + lo, x.velW + lo, x.negative.c + lo, hi - lo, x.lr, x.mu, x.wd, x.gs);
-      }, &args);
-    }
+    return info.Env().Undefined();
   }
-  // colSum takes its factors as doubles (as the separate kernel receives them from JavaScript)
-  const double posD = GetNumber(info, 13), negD = GetNumber(info, 14);
-  ColSumLoop(gbv.p, v0.p, n, nv, posD, 0);
-  ColSumLoop(gbv.p, vn.p, m, nv, negD, 1);
-  ColSumLoop(gbh.p, h0.p, n, nh, posD, 0);
-  ColSumLoop(gbh.p, hn.p, m, nh, negD, 1);
+  // The two products are cut differently (n ≠ m rows on either side of the split threshold): each as gemm cuts it.
+  ParallelSgemm(true, false, nv, nh, n, pos, v0.p, h0.p, 0.0f, gW.p);
+  ParallelSgemm(true, false, nv, nh, m, neg, vn.p, hn.p, 1.0f, gW.p);
   if (update) {
-    MomentumLoop(bv.p, velBv.p, gbv.p, nv, args.lr, args.mu, 0.0f, args.gs);
-    MomentumLoop(bh.p, velBh.p, gbh.p, nh, args.lr, args.mu, 0.0f, args.gs);
+    ParallelFor(nv * nh, kParallelGrain, [](const void* ctx, size_t lo, size_t hi) {
+      const auto& x = *static_cast<const GradientArgs*>(ctx);
+      MomentumLoop(x.W + lo, x.velW + lo, x.negative.c + lo, hi - lo, x.lr, x.mu, x.wd, x.gs);
+    }, &args);
   }
+  BiasColumns(args, gbv.p, v0.p, vn.p, nv, bv.p, velBv.p, 0, nv);
+  BiasColumns(args, gbh.p, h0.p, hn.p, nh, bh.p, velBh.p, 0, nh);
   return info.Env().Undefined();
 }
 

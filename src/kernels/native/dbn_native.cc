@@ -237,7 +237,17 @@ Napi::Value ColSum(const Napi::CallbackInfo& info) {
   F32 out, x;
   size_t rows = 0;
   if (!GetF32s(info, {&out, &x}) || !RowsOf(info, "colSum", x.n, out.n, rows)) return info.Env().Undefined();
-  ColSumLoop(out.p, x.p, rows, out.n, GetNumber(info, 2), GetNumber(info, 3));
+  // each column on its own: the bits do not depend on how the pool cuts the columns
+  struct Args {
+    float* out;
+    const float* x;
+    size_t rows, cols;
+    double alpha, beta;
+  } args{out.p, x.p, rows, out.n, GetNumber(info, 2), GetNumber(info, 3)};
+  ParallelFor(out.n, kParallelGrain / std::max<size_t>(rows, 1), [](const void* ctx, size_t lo, size_t hi) {
+    const auto& a = *static_cast<const Args*>(ctx);
+    ColSumLoop(a.out + lo, a.x + lo, a.rows, hi - lo, a.cols, a.alpha, a.beta);
+  }, &args);
   return info.Env().Undefined();
 }
 

@@ -122,14 +122,14 @@ DBN_CLONES double SumSquaredDiffLoop(const float* a, const float* b, size_t n) {
   return s;
 }
 
-DBN_CLONES void ColSumLoop(float* out, const float* x, size_t rows, size_t cols, double alpha, double beta) {
+DBN_CLONES void ColSumLoop(float* out, const float* x, size_t rows, size_t cols, size_t stride, double alpha, double beta) {
   constexpr size_t kBlock = 512;
   double acc[kBlock];
   for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
     const size_t w = std::min(kBlock, cols - j0);
     std::fill(acc, acc + w, 0.0);
     for (size_t i = 0; i < rows; ++i) {
-      const float* xi = x + i * cols + j0;
+      const float* xi = x + i * stride + j0;
       for (size_t j = 0; j < w; ++j) acc[j] += xi[j];
     }
     float* o = out + j0;

@@ -21,8 +21,9 @@ void BernoulliLoop(float* out, const float* p, const float* u, size_t n);
 void MomentumLoop(float* param, float* velocity, const float* grad, size_t n, float lr, float mu, float wd, float gs);
 // Σ (a − b)² in double.
 double SumSquaredDiffLoop(const float* a, const float* b, size_t n);
-// out[j] = alpha·Σ_i x[i, j] (+ beta·out[j] unless beta is 0), sums in double.
-void ColSumLoop(float* out, const float* x, size_t rows, size_t cols, double alpha, double beta);
+// out[j] = alpha·Σ_i x[i, j] (+ beta·out[j] unless beta is 0) for j < cols, x's rows `stride` apart;
+// sums in double, each column on its own (the same bits for any range of columns).
+void ColSumLoop(float* out, const float* x, size_t rows, size_t cols, size_t stride, double alpha, double beta);
 // The index of the first x[i] not in [lo, hi] (NaN included), or n.
 size_t FirstOutsideLoop(const float* x, size_t n, float lo, float hi);
 // n floats to binary16 bit patterns (nearest, ties to even) and back; F16C where the CPU has it.
