@@ -15,6 +15,7 @@ import { createBackend } from '../src/kernels/index.js';
 import { cd1Rbm, cd1Rows } from './cd1-setup.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine } from './machine.js';
+import { timeBackendCalls } from './timed-backend.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -30,7 +31,6 @@ const rows = Number(a.samples);
 const backend = createBackend(a.backend);
 await backend.ready();
 
-const spent = new Map<string, { ms: number; calls: number }>();
 /** Kernel name, with the output shape for the products. */
 function key(name: string, args: unknown[]): string {
   const out = args[0] as Tensor;
@@ -38,30 +38,7 @@ function key(name: string, args: unknown[]): string {
   if (name === 'linearSigmoid') return `linearSigmoid ${out.rows}x${out.cols}`;
   return name;
 }
-const timed = backend as unknown as Record<string, unknown>;
-/** Backend calls under way: a method that calls another is timed once, as itself. */
-let depth = 0;
-for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(backend))) {
-  const f = timed[name];
-  if (name === 'constructor' || typeof f !== 'function') continue;
-  timed[name] = (...args: unknown[]): unknown => {
-    if (depth > 0) return (f as (...x: unknown[]) => unknown).apply(backend, args);
-    const t0 = performance.now();
-    depth++;
-    let r: unknown;
-    try {
-      r = (f as (...x: unknown[]) => unknown).apply(backend, args);
-    } finally {
-      depth--;
-    }
-    const k = key(name, args);
-    const s = spent.get(k) ?? { ms: 0, calls: 0 };
-    s.ms += performance.now() - t0;
-    s.calls++;
-    spent.set(k, s);
-    return r;
-  };
-}
+const spent = timeBackendCalls(backend, key);
 
 const x = cd1Rows(rows, nv);
 const rbm = await cd1Rbm(backend as Backend, { nHidden: nh, batchSize: 100 }, x, 100);

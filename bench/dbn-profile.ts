@@ -18,6 +18,7 @@ import type { CdGradientArgs, Tensor } from '../src/kernels/backend.js';
 import { createBackend } from '../src/kernels/index.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine } from './machine.js';
+import { timeBackendCalls } from './timed-backend.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -33,7 +34,6 @@ const hidden = a.layers.split(',').map(Number);
 const backend = createBackend(a.backend);
 await backend.ready();
 
-const spent = new Map<string, { ms: number; calls: number }>();
 /** Kernel name with the output's shape (the fused gradient: its weights' shape). */
 function key(name: string, args: unknown[]): string {
   if (name === 'cdGradient') {
@@ -47,30 +47,7 @@ function key(name: string, args: unknown[]): string {
   }
   return name;
 }
-const timed = backend as unknown as Record<string, unknown>;
-/** Backend calls under way: a method that calls another is timed once, as itself. */
-let depth = 0;
-for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(backend))) {
-  const f = timed[name];
-  if (name === 'constructor' || typeof f !== 'function') continue;
-  timed[name] = (...args: unknown[]): unknown => {
-    if (depth > 0) return (f as (...x: unknown[]) => unknown).apply(backend, args);
-    const t0 = performance.now();
-    depth++;
-    let r: unknown;
-    try {
-      r = (f as (...x: unknown[]) => unknown).apply(backend, args);
-    } finally {
-      depth--;
-    }
-    const k = key(name, args);
-    const s = spent.get(k) ?? { ms: 0, calls: 0 };
-    s.ms += performance.now() - t0;
-    s.calls++;
-    spent.set(k, s);
-    return r;
-  };
-}
+const spent = timeBackendCalls(backend, key);
 
 const { train } = loadFashionMnist(a.dir, limit > 0 ? { limit } : {});
 const dbn = new Dbn({
