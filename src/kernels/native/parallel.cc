@@ -160,8 +160,8 @@ ProductSplit SplitOf(size_t m, size_t n, size_t k, bool transA) {
   const size_t most = kBlocksPerThread * static_cast<size_t>(pool.threads());
   ProductSplit split{};
   // aᵀ·b (a weight gradient, k the minibatch): by rows whenever there are enough of them, so that
-  // each block's rows of c are contiguous; OpenBLAS ran CD's gradients faster so than by columns,
-  // the square ones most (bench/RESULTS.md). Other products: along the longer side of c.
+  // each block's rows of c are contiguous; OpenBLAS ran CD's gradients faster cut that way than by
+  // columns, the square ones most (bench/RESULTS.md). Other products: along the longer side of c.
   split.byColumns = transA && (m + 15) / 16 >= most ? false : n >= m;
   split.extent = split.byColumns ? n : m;
   split.panels = (split.extent + 15) / 16;
