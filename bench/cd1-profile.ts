@@ -15,7 +15,7 @@ import { createBackend } from '../src/kernels/index.js';
 import { cd1Rbm, cd1Rows } from './cd1-setup.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine } from './machine.js';
-import { timeBackendCalls } from './timed-backend.js';
+import { kernelTable, timeBackendCalls } from './timed-backend.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -46,8 +46,7 @@ spent.clear();
 const t0 = performance.now();
 await rbm.fit(x, { epochs: 1 });
 const epochMs = performance.now() - t0;
-const kernels = [...spent].sort((x, y) => y[1].ms - x[1].ms).map(([k, v]) => ({ kernel: k, ms: v.ms, calls: v.calls }));
-const inside = kernels.reduce((s, k) => s + k.ms, 0);
+const { kernels, insideMs: inside } = kernelTable(spent);
 console.log(
   JSON.stringify(
     {

@@ -35,3 +35,9 @@ export function timeBackendCalls(backend: Backend, key: (name: string, args: unk
   }
   return spent;
 }
+
+/** The kernels by time spent, largest first, and the milliseconds inside backend calls in all. */
+export function kernelTable(spent: KernelTimes): { kernels: { kernel: string; ms: number; calls: number }[]; insideMs: number } {
+  const kernels = [...spent].sort((x, y) => y[1].ms - x[1].ms).map(([k, v]) => ({ kernel: k, ms: v.ms, calls: v.calls }));
+  return { kernels, insideMs: kernels.reduce((s, k) => s + k.ms, 0) };
+}
