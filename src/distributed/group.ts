@@ -233,10 +233,10 @@ export class PeerGroup implements Collective {
     this.exchange.dropBelow(round);
   }
 
-  /** Completes the waiting round when every chunk's sum is in. */
+  /** Completes the waiting round when every chunk's sum is in (never while the view changes: see {@link ViewChanges.changing}). */
   checkRound(): void {
     const w = this.waiting;
-    if (w === undefined || w.round !== this.next) return;
+    if (w === undefined || w.round !== this.next || this.views.changing) return;
     let admit: WireMember[] | undefined;
     try {
       admit = this.exchange.progress(w.tensors, w.scalars);
@@ -430,7 +430,7 @@ export class PeerGroup implements Collective {
 
   private onResult(msg: RoundMessage): void {
     const w = this.waiting;
-    if (w === undefined || w.round !== msg.round) return;
+    if (w === undefined || w.round !== msg.round || this.views.changing) return;
     const { scalars, tensors } = decodeArrays(
       msg.payload,
       w.scalars.length,

@@ -140,6 +140,17 @@ export class ViewChanges {
     g.mesh.send(p.endpoint, p.publicKey, encodeRound(header, { members: records, holder: g.id }));
   }
 
+  /**
+   * Whether a view change is under way: this peer told a coordinator its last completed round, or
+   * coordinates with its own. Until the new view is in place it completes no round (the group
+   * checks this): a chunk sum or result still on its way — the lost peer's, sent before it
+   * stopped — would otherwise complete a round after this peer reported it had not, and the new
+   * view, which continues after the reported rounds, would find it a round ahead.
+   */
+  get changing(): boolean {
+    return this.recovery !== undefined || this.coordination !== undefined;
+  }
+
   /** Whether `id` is suspected now. */
   isSuspect(id: string): boolean {
     return this.suspects.has(id);

@@ -1,73 +1,13 @@
 /**
  * A peer dropped from the view while it could not hear (stopped, starved) and then resumed: it
  * must stop with `EEXCLUDED` as soon as it is told, never wait on a round, and never go on with a
- * view change of its own. One real `PeerGroup` (its socket bound on loopback, never dialed)
- * whose outgoing messages are captured instead of sent (the fake transport); the other members
- * exist only as ids in its directory, and the view logic's clock is driven by calling `tick`.
+ * view change of its own. One real `PeerGroup` with a fake transport (`test/helpers/view-fixture.ts`).
  */
 import test, { type ExecutionContext } from 'ava';
 import { SyncError } from '../../src/errors.js';
-import { PeerGroup, type GroupEvent } from '../../src/distributed/group.js';
-import { type RoundMessage, type WireMember, decodeRound, encodeRound } from '../../src/sync/rounds-wire.js';
-
-const RUN = 'views';
-const HEARTBEAT_MS = 20;
-const TIMEOUT_MS = 100;
-/** Ids above any the group gets (the group's own id is the lowest: the coordinator of a view change). */
-const A = 'f'.repeat(31) + 'a';
-const B = 'f'.repeat(31) + 'b';
-const POSITION = { stage: 0, epoch: 1, step: 3 };
-
-interface Fixture {
-  readonly group: PeerGroup;
-  readonly sent: { readonly endpoint: string; readonly msg: RoundMessage }[];
-  readonly events: GroupEvent[];
-}
-
-/** A group in view `view` with `members` (its own id added) that has completed rounds below `next`; A and B known at dummy endpoints. */
-async function groupIn(
-  t: ExecutionContext,
-  view: number,
-  others: readonly string[],
-  next: number,
-  extra: { readonly minPeers?: number } = {},
-): Promise<Fixture> {
-  const events: GroupEvent[] = [];
-  const group = await PeerGroup.open({
-    ...extra,
-    runId: RUN,
-    fingerprint: 'ab'.repeat(32),
-    mesh: { bind: 'tcp://127.0.0.1:0', plaintext: true },
-    maxFrameBytes: 1 << 20,
-    peers: [],
-    expectedPeers: 3,
-    heartbeatMs: HEARTBEAT_MS,
-    peerTimeoutMs: TIMEOUT_MS,
-    onEvent: (e) => events.push(e),
-  });
-  t.teardown(() => group.close());
-  const sent: Fixture['sent'] = [];
-  group.mesh.send = (endpoint, _key, frames) => {
-    sent.push({ endpoint, msg: decodeRound(frames) });
-    return true;
-  };
-  const now = Date.now();
-  group.remember(record(A), 1, now);
-  group.remember(record(B), 2, now);
-  group.members = [group.id, ...others].sort();
-  group.view = view;
-  group.next = next;
-  return { group, sent, events };
-}
-
-function record(id: string): WireMember {
-  return { id, endpoint: `tcp://127.0.0.1:${id === A ? 1 : 2}`, publicKey: null };
-}
-
-/** The message another peer sends (decoded as this peer receives it). */
-function from(sender: string, kind: 'newView' | 'heartbeat', view: number, round: number, meta: Record<string, unknown>): RoundMessage {
-  return decodeRound(encodeRound({ kind, runId: RUN, sender, instance: sender === A ? 1 : 2, view, round }, meta));
-}
+import { PeerGroup } from '../../src/distributed/group.js';
+import { type WireMember } from '../../src/sync/rounds-wire.js';
+import { A, B, type Fixture, HEARTBEAT_MS, POSITION, RUN, TIMEOUT_MS, from, groupIn, record, settled } from '../helpers/view-fixture.js';
 
 /**
  * B sends two heartbeats of view 2 in a row: exactly one newView goes out, to B, naming `view` and
@@ -91,16 +31,6 @@ function bTwiceToldOnce(
     members,
   );
   return told[0]!;
-}
-
-/** What a pending promise has become after the event loop turned a few times. */
-async function settled(p: Promise<unknown>): Promise<'resolved' | 'pending' | Error> {
-  const out = p.then(
-    () => 'resolved' as const,
-    (err: Error) => err,
-  );
-  const pending = new Promise<'pending'>((r) => setTimeout(() => r('pending'), 200));
-  return Promise.race([out, pending]);
 }
 
 test('a peer told it was dropped while its next round starts stops that round with EEXCLUDED instead of waiting forever', async (t) => {
