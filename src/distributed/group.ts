@@ -233,7 +233,7 @@ export class PeerGroup implements Collective {
     this.exchange.dropBelow(round);
   }
 
-  /** Completes the waiting round when every chunk's sum is in (never while the view changes: see {@link ViewChanges.changing}). */
+  /** Completes the waiting round when every chunk's sum is in (never while the view changes: see `ViewChanges.changing`). */
   checkRound(): void {
     const w = this.waiting;
     if (w === undefined || w.round !== this.next || this.views.changing) return;
