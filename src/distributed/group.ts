@@ -15,6 +15,8 @@
  * - **Joins.** A peer that starts while the others train asks to join; the leader admits it in
  *   its contribution to an epoch's summary round, so every member learns of it with that round,
  *   and sends it a snapshot (a checkpoint) at the next round, the plan round of the next epoch.
+ *   An admission changes the members, not the view's number (that counts view changes); a view
+ *   change that straddles the admitting round cancels the admission.
  */
 import { randomInt } from 'node:crypto';
 import { SyncError, WireFormatError } from '../errors.js';
@@ -262,6 +264,13 @@ export class PeerGroup implements Collective {
     w.resolve();
   }
 
+  /**
+   * Adds the joiners admitted in round `round` to the members, from the next round on. The view's
+   * number stays: it counts view changes only, so a view change that straddles the admission round
+   * (some members completed it, others not) is agreed in one view number — and the coordinator's
+   * member list then stands for everyone, cancelling the admission (see `onResult`); the
+   * joiner keeps asking and is admitted at a later summary round.
+   */
   private admit(admit: readonly WireMember[], round: number): void {
     const wasLeader = this.leader === this.id;
     const now = Date.now();
@@ -270,7 +279,6 @@ export class PeerGroup implements Collective {
       this.remember(p, 0, now);
     }
     this.members = [...new Set([...this.members, ...admit.map((p) => p.id)])].sort();
-    this.view++;
     this.emit(
       'peer-admitted',
       `${admit.map((p) => `${short(p.id)} (${p.endpoint})`).join(', ')} from round ${round + 1}; ${this.members.length} members`,
@@ -428,6 +436,12 @@ export class PeerGroup implements Collective {
     this.sendTo(msg.sender, 'result', { admit: l.admit }, encodeArrays(l.scalars, l.tensors), l.round);
   }
 
+  /**
+   * The result of the round a view change continues after, fetched from its holder. Its
+   * admissions are not applied: the new view's members (decided by the coordinator from the
+   * members' states) stand for every member, the holder included, which leaves out a joiner
+   * admitted in that round; it asks again.
+   */
   private onResult(msg: RoundMessage): void {
     const w = this.waiting;
     if (w === undefined || w.round !== msg.round || this.views.changing) return;
@@ -438,7 +452,7 @@ export class PeerGroup implements Collective {
     );
     w.scalars.set(scalars);
     w.tensors.forEach((t, i) => t.set(tensors[i]!));
-    this.completeRound(w, membersField(msg.meta, 'admit', 8));
+    this.completeRound(w, []);
   }
 
   // ------------------------------------------------------------------ timers and end

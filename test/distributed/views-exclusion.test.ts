@@ -248,7 +248,7 @@ test('the larger group wins whatever the view numbers: a lone peer that lost its
   });
 });
 
-test('a peer not dropped by this one that speaks in a newer view (a joiner admitted elsewhere first) is not told anything', async (t) => {
+test('a peer not dropped by this one that speaks in a newer view is not told anything', async (t) => {
   const { group, sent } = await groupIn(t, 2, [A], 30);
   group.views.heardFrom(from(B, 'heartbeat', 3, 30, {}));
   t.deepEqual(

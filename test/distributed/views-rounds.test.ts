@@ -5,7 +5,10 @@
  * stopped, or a result fetched in the previous view change — completes a round the others
  * never completed, and the new view (which continues after the reported round) finds this peer
  * one round ahead: `EPROTOCOL`, "the peers disagree on the rounds" (seen in the CLI test with a
- * SIGSTOPped peer). One real `PeerGroup` with a fake transport (`test/helpers/view-fixture.ts`).
+ * SIGSTOPped peer). And a view change that straddles a round admitting a joiner (some members
+ * completed it, some not) is agreed in one view number, with the coordinator's members for
+ * everyone: the admission is cancelled. One real `PeerGroup` with a fake transport
+ * (`test/helpers/view-fixture.ts`).
  */
 import test from 'ava';
 import { encodeArrays } from '../../src/sync/rounds-wire.js';
@@ -96,4 +99,71 @@ test('a result fetched in one view change that arrives during the next one is no
   deliver(group, chunkSum(B, 3, 26, [0, 0, 0]));
   t.is(await settled(round), 'resolved');
   t.deepEqual([...tensors[0]!], [11, 22, 33, 0, 0, 0]);
+});
+
+/** A leader below every other id (the fixture's own id is a hash), and its record. */
+const L = '0'.repeat(32);
+const leader = { id: L, endpoint: 'tcp://127.0.0.1:3', publicKey: null };
+/** An epoch's summary round (scalars only). */
+const SUMMARY = { ...STEP };
+
+/** This peer, the leader L and A in view 1; in round 26 (a summary round) L admits B, a joiner. */
+async function admissionRound(t: Parameters<typeof groupIn>[0]) {
+  const fixture = await groupIn(t, 1, [A], 26);
+  const { group } = fixture;
+  group.remember(leader, 2, Date.now());
+  group.members = [L, group.id, A].sort();
+  const round = group.allReduce(POSITION, [], Float64Array.of(5));
+  t.is(await settled(round), 'pending');
+  const admitB = from(
+    L,
+    'contribution',
+    1,
+    26,
+    { ...SUMMARY, admit: [record(B)] },
+    encodeArrays(Float64Array.of(5), [new Float32Array(0)]),
+  );
+  deliver(group, admitB);
+  deliver(group, part(A, 1, 26, 5, []));
+  deliver(group, chunkSum(L, 1, 26, []));
+  return { ...fixture, round };
+}
+
+test('a view change after an admission round that this peer completed and the coordinator did not: the same view number, its state counts, the admission is cancelled', async (t) => {
+  const { group, sent, round } = await admissionRound(t);
+  deliver(group, chunkSum(A, 1, 26, []));
+  t.is(await settled(round), 'resolved');
+  // B is a member from round 27; an admission changes the members, not the view's number.
+  t.deepEqual(group.members, [L, group.id, A, B].sort());
+  t.is(group.view, 1);
+  // A dies; L, which never had A's chunk sum for round 26, coordinates in view 1 and asks this peer.
+  deliver(group, from(L, 'recover', 1, 27, { suspects: [A] }));
+  t.deepEqual(
+    sent.filter((s) => s.msg.kind === 'state').map((s) => [s.endpoint, s.msg.view, s.msg.meta['completed']]),
+    [[leader.endpoint, 1, 26]],
+  );
+  // L continues after round 26 (this peer holds it) with the two of them: B's admission, which L never completed, is off.
+  deliver(group, from(L, 'newView', 2, 26, { members: [leader, group.self], holder: group.id }));
+  t.is(group.view, 2);
+  t.deepEqual(group.members, [L, group.id].sort());
+});
+
+test('a result fetched after a view change carries no admission: the new view’s members stand (the joiner asks again)', async (t) => {
+  const { group, sent, round } = await admissionRound(t);
+  // A dies before its chunk sum reaches this peer; L completed round 26 (with B's admission) and coordinates.
+  deliver(group, from(L, 'recover', 1, 26, { suspects: [A] }));
+  t.deepEqual(
+    sent.filter((s) => s.msg.kind === 'state').map((s) => s.msg.meta['completed']),
+    [25],
+  );
+  deliver(group, from(L, 'newView', 2, 26, { members: [leader, group.self], holder: L }));
+  t.deepEqual(
+    sent.filter((s) => s.msg.kind === 'resultRequest').map((s) => [s.endpoint, s.msg.round]),
+    [[leader.endpoint, 26]],
+  );
+  deliver(group, from(L, 'result', 2, 26, { admit: [record(B)] }, encodeArrays(Float64Array.of(15), [])));
+  t.is(await settled(round), 'resolved');
+  t.is(group.next, 27);
+  t.is(group.view, 2);
+  t.deepEqual(group.members, [L, group.id].sort());
 });
