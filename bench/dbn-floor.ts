@@ -1,0 +1,136 @@
+/**
+ * The products' floor of `bench/dbn-pretrain.ts`: the time its dense products alone take when
+ * each runs at the speed it has in a tight loop. Every CD-1 minibatch of a V×H layer makes five
+ * products of `batch·V·H` multiply-adds (two forward, one reconstruction, two for the weight
+ * gradient), and the transform between layers one per 1,000-row chunk; this bench times each
+ * shape with the backend's `gemm` (the shapes interleaved, `--rounds` rounds of `--calls` calls,
+ * median per call), multiplies by the calls a pretraining makes, and sums.
+ *
+ *   npx tsx bench/dbn-floor.ts [--backend native] [--rows 60000] [--layers 784,500,500,2000] [--rounds 5] [--calls 40]
+ *
+ * No implementation that computes these products with this BLAS at its loop speed can pretrain
+ * faster than `floor_s`; `bench/dbn-pretrain.ts`'s numpy time divided by it bounds the speedup
+ * that bench can report. Prints one JSON object with the machine.
+ */
+import { parseArgs } from 'node:util';
+import type { Backend, GemmOptions, Tensor } from '../src/kernels/backend.js';
+import { createBackend } from '../src/kernels/index.js';
+import { cpuVectorFlags } from './cpu-flags.js';
+import { machine, median } from './machine.js';
+
+const { values: a } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'native' },
+    rows: { type: 'string', default: '60000' },
+    layers: { type: 'string', default: '784,500,500,2000' },
+    batch: { type: 'string', default: '100' },
+    chunk: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '5' },
+    calls: { type: 'string', default: '40' },
+  },
+});
+const rows = Number(a.rows);
+const layers = a.layers.split(',').map(Number);
+const batch = Number(a.batch);
+const chunk = Number(a.chunk);
+const rounds = Number(a.rounds);
+const calls = Number(a.calls);
+for (const [name, v] of Object.entries({ rows, batch, chunk, rounds, calls }))
+  if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
+if (layers.length < 2 || !layers.every((n) => Number.isSafeInteger(n) && n >= 1))
+  throw new Error(`--layers must be two or more positive integers, got ${a.layers}`);
+
+/** One product shape of the pretraining: `out (m×n) = op(a) · op(b)`, made `count` times. */
+interface Product {
+  readonly what: string;
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly opts: GemmOptions;
+  readonly count: number;
+}
+
+const batches = Math.ceil(rows / batch);
+const products: Product[] = [];
+for (let l = 0; l + 1 < layers.length; l++) {
+  const v = layers[l]!;
+  const h = layers[l + 1]!;
+  products.push(
+    { what: `layer ${l} forward (2 per minibatch)`, m: batch, k: v, n: h, opts: {}, count: 2 * batches },
+    { what: `layer ${l} reconstruction`, m: batch, k: h, n: v, opts: { transB: true }, count: batches },
+    { what: `layer ${l} weight gradient (2 per minibatch)`, m: v, k: batch, n: h, opts: { transA: true }, count: 2 * batches },
+  );
+  if (l + 2 < layers.length)
+    products.push({ what: `transform through layer ${l}`, m: chunk, k: v, n: h, opts: {}, count: Math.ceil(rows / chunk) });
+}
+
+const backend: Backend = createBackend(a.backend);
+await backend.ready();
+
+function randomTensor(r: number, c: number, seed: number): Tensor {
+  const t = backend.alloc(r, c);
+  const host = new Float32Array(r * c);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < host.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    host[i] = (x >>> 0) / 2 ** 32;
+  }
+  backend.write(t, host);
+  return t;
+}
+
+const operands = products.map((p, i) => ({
+  out: backend.alloc(p.m, p.n),
+  a: p.opts.transA === true ? randomTensor(p.k, p.m, 2 * i + 1) : randomTensor(p.m, p.k, 2 * i + 1),
+  b: p.opts.transB === true ? randomTensor(p.n, p.k, 2 * i + 2) : randomTensor(p.k, p.n, 2 * i + 2),
+}));
+
+const perCall: number[][] = products.map(() => []);
+for (let r = -1; r < rounds; r++) {
+  products.forEach((p, i) => {
+    const o = operands[i]!;
+    for (let c = 0; c < calls; c++) {
+      const t0 = performance.now();
+      backend.gemm(o.out, o.a, o.b, p.opts);
+      // Round -1 warms up (OpenBLAS's buffers, the pool's threads, the caches).
+      if (r >= 0) perCall[i]!.push(performance.now() - t0);
+    }
+  });
+}
+
+const shapes = products.map((p, i) => {
+  const ms = median(perCall[i]!);
+  const gflop = (2 * p.m * p.k * p.n) / 1e9;
+  return {
+    what: p.what,
+    shape: `${p.opts.transA === true ? `(${p.k}x${p.m})ᵀ` : `${p.m}x${p.k}`}·${p.opts.transB === true ? `(${p.n}x${p.k})ᵀ` : `${p.k}x${p.n}`}`,
+    calls: p.count,
+    median_us: Math.round(ms * 1000),
+    gflops: Number((gflop / (ms / 1000)).toFixed(1)),
+    total_s: Number(((ms * p.count) / 1000).toFixed(3)),
+  };
+});
+const floorS = shapes.reduce((s, x) => s + x.total_s, 0);
+const gflop = products.reduce((s, p) => s + (2 * p.m * p.k * p.n * p.count) / 1e9, 0);
+console.log(
+  JSON.stringify(
+    {
+      bench: 'dbn-floor',
+      backend: backend.info.description,
+      layers,
+      rows,
+      batch,
+      rounds,
+      calls_per_round: calls,
+      gflop: Number(gflop.toFixed(1)),
+      floor_s: Number(floorS.toFixed(3)),
+      floor_gflops: Number((gflop / floorS).toFixed(1)),
+      shapes,
+      machine: { ...machine(), vector: cpuVectorFlags() },
+    },
+    null,
+    2,
+  ),
+);
