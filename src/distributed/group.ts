@@ -77,7 +77,7 @@ export class PeerGroup implements Collective {
   finalModel: (() => Buffer) | undefined;
   /** Called by the leader to snapshot the model (a checkpoint's bytes) for an admitted peer. */
   snapshotProvider: (() => Buffer) | undefined;
-  private last: { round: number; scalars: Float64Array; tensors: Float32Array[]; admit: WireMember[] } | undefined;
+  private last: { round: number; scalars: Float64Array; tensors: Float32Array[] } | undefined;
   private waiting: Waiting | undefined;
   private readonly pendingJoins = new Map<string, WireMember>();
   private admitted: { round: number; peers: WireMember[] } | undefined;
@@ -254,7 +254,6 @@ export class PeerGroup implements Collective {
       round: w.round,
       scalars: Float64Array.from(w.scalars),
       tensors: w.tensors.map((t) => Float32Array.from(t)),
-      admit: [...admit],
     };
     this.exchange.completed(w.round);
     this.next = w.round + 1;
@@ -433,7 +432,8 @@ export class PeerGroup implements Collective {
   private onResultRequest(msg: RoundMessage): void {
     const l = this.last;
     if (l === undefined || l.round !== msg.round) return;
-    this.sendTo(msg.sender, 'result', { admit: l.admit }, encodeArrays(l.scalars, l.tensors), l.round);
+    // A result fetched in a view change carries no admission (see onResult); the field stays for the wire format.
+    this.sendTo(msg.sender, 'result', { admit: [] }, encodeArrays(l.scalars, l.tensors), l.round);
   }
 
   /**
