@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import type { Backend, GemmOptions, Tensor } from '../src/kernels/backend.js';
 import { createBackend } from '../src/kernels/index.js';
+import { Random } from '../src/random.js';
 import { cpuVectorFlags } from './cpu-flags.js';
 import { machine, median } from './machine.js';
 
@@ -67,24 +68,18 @@ for (let l = 0; l + 1 < layers.length; l++) {
 const backend: Backend = createBackend(a.backend);
 await backend.ready();
 
-function randomTensor(r: number, c: number, seed: number): Tensor {
+const random = new Random(1);
+
+function randomTensor(r: number, c: number): Tensor {
   const t = backend.alloc(r, c);
-  const host = new Float32Array(r * c);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < host.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    host[i] = (x >>> 0) / 2 ** 32;
-  }
-  backend.write(t, host);
+  backend.write(t, random.fillUniform(new Float32Array(r * c)));
   return t;
 }
 
-const operands = products.map((p, i) => ({
+const operands = products.map((p) => ({
   out: backend.alloc(p.m, p.n),
-  a: p.opts.transA === true ? randomTensor(p.k, p.m, 2 * i + 1) : randomTensor(p.m, p.k, 2 * i + 1),
-  b: p.opts.transB === true ? randomTensor(p.n, p.k, 2 * i + 2) : randomTensor(p.k, p.n, 2 * i + 2),
+  a: p.opts.transA === true ? randomTensor(p.k, p.m) : randomTensor(p.m, p.k),
+  b: p.opts.transB === true ? randomTensor(p.n, p.k) : randomTensor(p.k, p.n),
 }));
 
 const perCall: number[][] = products.map(() => []);

@@ -104,8 +104,6 @@ test('a result fetched in one view change that arrives during the next one is no
 /** A leader below every other id (the fixture's own id is a hash), and its record. */
 const L = '0'.repeat(32);
 const leader = { id: L, endpoint: 'tcp://127.0.0.1:3', publicKey: null };
-/** An epoch's summary round (scalars only). */
-const SUMMARY = { ...STEP };
 
 /** This peer, the leader L and A in view 1; in round 26 (a summary round) L admits B, a joiner. */
 async function admissionRound(t: Parameters<typeof groupIn>[0]) {
@@ -115,14 +113,7 @@ async function admissionRound(t: Parameters<typeof groupIn>[0]) {
   group.members = [L, group.id, A].sort();
   const round = group.allReduce(POSITION, [], Float64Array.of(5));
   t.is(await settled(round), 'pending');
-  const admitB = from(
-    L,
-    'contribution',
-    1,
-    26,
-    { ...SUMMARY, admit: [record(B)] },
-    encodeArrays(Float64Array.of(5), [new Float32Array(0)]),
-  );
+  const admitB = from(L, 'contribution', 1, 26, { ...STEP, admit: [record(B)] }, encodeArrays(Float64Array.of(5), [new Float32Array(0)]));
   deliver(group, admitB);
   deliver(group, part(A, 1, 26, 5, []));
   deliver(group, chunkSum(L, 1, 26, []));
