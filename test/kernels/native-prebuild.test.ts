@@ -37,7 +37,8 @@ function functionsWithAvx(file: string): Set<string> {
 
 /** A clone chosen at load time by the CPU (target_clones), or a helper called only after a CPU check. */
 const guarded = (name: string): boolean =>
-  /\[clone \.arch_x86_64_v[34]\]$/.test(name) || /^dbn::\(anonymous namespace\)::((To|From)HalvesF16c|ScanRowAvx2)\(/.test(name);
+  /\[clone \.arch_x86_64_v[34]\]$/.test(name) ||
+  /^dbn::\(anonymous namespace\)::((To|From)HalvesF16c|ScanRowAvx2|NibbleRowAvx2)\(/.test(name);
 
 for (const [label, file] of [
   ['prebuilt', prebuilt],
@@ -191,7 +192,16 @@ emulated('on emulated older CPUs the prebuilt addon runs the clone each supports
     '    binaryErr = Math.max(binaryErr, Math.abs(ob[i * n + j] - z));' +
     '  }' +
     '}' +
-    'console.log(JSON.stringify({ simd: a.blasInfo().simd, maxErr, binaryErr }));';
+    // a 0/1 factor at half density times wᵀ (the tables: the scan's AVX2 or serial path, each clone's sums)
+    'const xt = Float32Array.from({ length: m * k }, (_, i) => ((i * 5) % 7 < 3 ? 1 : 0));' +
+    'const wt = Float32Array.from({ length: n * k }, (_, i) => (i % 13) - 6);' +
+    'const ot = new Float32Array(m * n); a.gemm(ot, xt, wt, m, n, k, false, true, 1, 0);' +
+    'let tableErr = 0;' +
+    'for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {' +
+    '  let z = 0; for (let p = 0; p < k; p++) z += xt[i * k + p] * wt[j * k + p];' +
+    '  tableErr = Math.max(tableErr, Math.abs(ot[i * n + j] - z));' +
+    '}' +
+    'console.log(JSON.stringify({ simd: a.blasInfo().simd, maxErr, binaryErr, tableErr }));';
   for (const [cpu, level] of [
     ['Nehalem', 'baseline'],
     ['Haswell', 'avx2'],
@@ -205,9 +215,10 @@ emulated('on emulated older CPUs the prebuilt addon runs the clone each supports
         .filter((l) => !l.includes("TCG doesn't support"))
         .join('\n')}`,
     );
-    const got = JSON.parse(run.stdout.trim()) as { simd: string; maxErr: number; binaryErr: number };
+    const got = JSON.parse(run.stdout.trim()) as { simd: string; maxErr: number; binaryErr: number; tableErr: number };
     t.is(got.simd, level, cpu);
     t.true(got.maxErr < 1e-6, `${cpu}: max error ${got.maxErr}`);
     t.is(got.binaryErr, 0, `${cpu}: 0/1 factor`);
+    t.is(got.tableErr, 0, `${cpu}: 0/1 factor times wᵀ`);
   }
 });

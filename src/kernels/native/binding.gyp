@@ -12,7 +12,7 @@
   "targets": [
     {
       "target_name": "dbn_native",
-      "sources": ["dbn_native.cc", "cd_kernels.cc", "host_kernels.cc", "parallel.cc", "simd.cc", "xoshiro.cc", "binary_rows.cc"],
+      "sources": ["dbn_native.cc", "cd_kernels.cc", "host_kernels.cc", "parallel.cc", "simd.cc", "xoshiro.cc", "binary_rows.cc", "binary_tables.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "/usr/include/openblas",

@@ -109,8 +109,8 @@ Napi::Value CdGradient(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   const auto pos = static_cast<float>(GetNumber(info, 13)), neg = static_cast<float>(GetNumber(info, 14));
-  GradientArgs args{{true, false, nv, nh, n, pos, 0.0f, v0.p, h0.p, gW.p, nullptr},
-                    {true, false, nv, nh, m, neg, 1.0f, vn.p, hn.p, gW.p, nullptr},
+  GradientArgs args{{true, false, nv, nh, n, pos, 0.0f, v0.p, h0.p, gW.p, nullptr, nullptr},
+                    {true, false, nv, nh, m, neg, 1.0f, vn.p, hn.p, gW.p, nullptr, nullptr},
                     nv, nh, update, W.p, velW.p,
                     static_cast<float>(GetNumber(info, 16)), static_cast<float>(GetNumber(info, 17)),
                     static_cast<float>(GetNumber(info, 18)), static_cast<float>(GetNumber(info, 19)), false,

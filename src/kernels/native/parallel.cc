@@ -203,6 +203,10 @@ void ProductBlock(const Product& x, bool byColumns, size_t lo, size_t hi) {
     // op(a) is a sparse 0/1 matrix: sums of b's rows (b is k×n here: FindBinaryRows is only asked then)
     if (byColumns) BinaryRowsProduct(*x.binary, x.b, x.n, x.alpha, x.beta, x.c, x.n, 0, x.m, lo, hi);
     else BinaryRowsProduct(*x.binary, x.b, x.n, x.alpha, x.beta, x.c, x.n, lo, hi, 0, x.n);
+  } else if (x.nibbles != nullptr) {
+    // a is 0/1 and op(b) = bᵀ (b n×k): tables of b's rows (FindNibbleRows is only asked then)
+    if (byColumns) BinaryTablesProduct(*x.nibbles, x.b, x.k, x.k, x.alpha, x.beta, x.c, x.n, 0, x.m, lo, hi);
+    else BinaryTablesProduct(*x.nibbles, x.b, x.k, x.k, x.alpha, x.beta, x.c, x.n, lo, hi, 0, x.n);
   } else if (byColumns) {
     // Columns lo…hi of op(b) and c: b's columns (k×n) or rows (n×k, transposed).
     const float* bp = x.transB ? x.b + lo * x.k : x.b + lo;
@@ -221,16 +225,24 @@ const BinaryRows* BinaryPattern(const Product& x, BinaryRowsBuffer& buffer, Bina
   return FindBinaryRows(x.transA, x.m, x.k, x.a, buffer, rows) ? &rows : nullptr;
 }
 
+const NibbleRows* NibblePattern(const Product& x, NibbleBuffer& buffer, NibbleRows& rows) {
+  if (x.transA || !x.transB || x.alpha == 0.0f || x.m < kTableMinRows || x.n == 0) return nullptr;
+  return FindNibbleRows(x.m, x.k, x.a, buffer, rows) ? &rows : nullptr;
+}
+
 void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
                    float beta, float* c, const Epilogue* epilogue) {
   struct Args {
     Product product;
     bool byColumns;
     const Epilogue* epilogue;
-  } args{{transA, transB, m, n, k, alpha, beta, a, b, c, nullptr}, false, epilogue};
+  } args{{transA, transB, m, n, k, alpha, beta, a, b, c, nullptr, nullptr}, false, epilogue};
   thread_local BinaryRowsBuffer buffer;
   BinaryRows rows;
   args.product.binary = BinaryPattern(args.product, buffer, rows);
+  thread_local NibbleBuffer nibbleBuffer;
+  NibbleRows nibbles;
+  if (args.product.binary == nullptr) args.product.nibbles = NibblePattern(args.product, nibbleBuffer, nibbles);
   const ProductSplit split = SplitOf(m, n, k, transA);
   args.byColumns = split.byColumns;
   RunBlocks(split, [](const void* ctx, size_t lo, size_t hi) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "binary_rows.h"
+#include "binary_tables.h"
 
 namespace dbn {
 
@@ -18,12 +19,14 @@ struct Epilogue {
 // c = alpha·op(a)·op(b) + beta·c (row-major; op(a) m×k, op(b) k×n), then `epilogue` (if given)
 // on every element of c. Big products are cut into column (or row) blocks over the pool; the
 // blocks depend only on the sizes and the thread count, so the bits do too. A sparse 0/1 op(a)
-// (BinaryPattern) makes each block sums of b's rows instead of an sgemm call.
+// (BinaryPattern) makes each block sums of b's rows instead of an sgemm call; a 0/1 a times bᵀ at
+// any density (NibblePattern), table lookups (BinaryTablesProduct).
 void ParallelSgemm(bool transA, bool transB, size_t m, size_t n, size_t k, float alpha, const float* a, const float* b,
                    float beta, float* c, const Epilogue* epilogue = nullptr);
 
 // One product c = alpha·op(a)·op(b) + beta·c (row-major; op(a) m×k, op(b) k×n); `binary`, when set,
-// is op(a)'s 0/1 pattern (BinaryPattern), and the product is computed as sums of b's rows.
+// is op(a)'s 0/1 pattern (BinaryPattern), and the product is computed as sums of b's rows; else
+// `nibbles`, when set, is a's (NibblePattern), and the product is computed from tables of bᵀ.
 struct Product {
   bool transA, transB;
   size_t m, n, k;
@@ -32,11 +35,17 @@ struct Product {
   const float* b;
   float* c;
   const BinaryRows* binary;
+  const NibbleRows* nibbles;
 };
 
 // op(a)'s pattern when the product can use it (op(b) = b, alpha ≠ 0, op(a) a sparse 0/1 matrix: see
 // FindBinaryRows), stored in `buffer` and `rows`; else nullptr. ParallelSgemm asks this of every product.
 const BinaryRows* BinaryPattern(const Product& x, BinaryRowsBuffer& buffer, BinaryRows& rows);
+
+// a's 0/1 pattern when the product can use it (a·bᵀ, alpha ≠ 0, at least kTableMinRows rows, a all 0
+// and 1: see FindNibbleRows), stored in `buffer` and `rows`; else nullptr. ParallelSgemm asks this of
+// every product BinaryPattern declines.
+const NibbleRows* NibblePattern(const Product& x, NibbleBuffer& buffer, NibbleRows& rows);
 
 // Rows (byColumns false) or columns [lo, hi) of the product: ParallelSgemm's block, the same bits
 // wherever it is called.
