@@ -16,7 +16,8 @@
  * Prints one JSON object: the machine (CPU, AVX-512 or not, load), per backend the median
  * samples/s and GFLOP/s (5 products of batch·visible·hidden per CD-1 step, 2 flops each — the
  * yardstick's count), the numpy medians, both ratios, the products' GFLOP/s (dense factors) and the step's share
- * of it — which passes 1 on the native backend, whose products over the 0/1 data are sums of rows.
+ * of it — which passes 1 on the native backend, whose products over the 0/1 data are sums of rows and
+ * whose reconstruction from the 0/1 hidden samples is table lookups (src/kernels/native/binary_tables.cc).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -248,7 +249,7 @@ console.log(
       native_share_of_product_throughput: native?.['share_of_product_throughput'] ?? null,
       share_note:
         'GFLOP/s and the share count five dense products per step; the native backend computes the two whose left factor is ' +
-        'the 0/1 data (13 % ones) as sums of rows, so its share can pass 1',
+        'the 0/1 data (13 % ones) as sums of rows and the reconstruction from the 0/1 hidden samples from tables, so its share can pass 1',
     },
     null,
     2,
