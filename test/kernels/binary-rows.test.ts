@@ -6,45 +6,10 @@
  * not 0 or 1 (NaN, 0.5, 2, 1 + 2⁻²³) sent to the dense product wherever they sit; the fused
  * `linearSigmoid` the bits of `gemm` then `addRowSigmoid`.
  */
-import test from 'ava';
-import type { Backend, Tensor } from '../../src/kernels/backend.js';
-import { createNativeBackend } from '../../src/kernels/native/index.js';
 import { Random } from '../../src/random.js';
+import { binary, integers, nativeFixture, nativeTest, ODD_ENTRIES } from '../helpers/binary-products.js';
 
-const skipNative = process.env.DBN_NODE_SKIP_NATIVE === '1';
-const nativeTest = skipNative ? test.skip : test;
-
-let be: Backend;
-test.before(() => {
-  if (!skipNative) be = createNativeBackend();
-});
-test.after.always(() => be?.dispose());
-
-function tensor(rows: number, cols: number, host: Float32Array): Tensor {
-  const t = be.alloc(rows, cols);
-  be.write(t, host);
-  return t;
-}
-
-function read(t: Tensor): Float32Array {
-  const out = new Float32Array(t.rows * t.cols);
-  be.read(t, out);
-  return out;
-}
-
-/** op(a) (m×k) as a host array of `a`'s layout: 1 with probability `density`, else 0. */
-function binary(rows: number, cols: number, density: number, rng: Random): Float32Array {
-  const a = new Float32Array(rows * cols);
-  for (let i = 0; i < a.length; i++) a[i] = rng.uniform() < density ? 1 : 0;
-  return a;
-}
-
-/** Whole numbers in [-8, 8]: every sum of them is exact in float32, whatever the order. */
-function integers(rows: number, cols: number, rng: Random): Float32Array {
-  const b = new Float32Array(rows * cols);
-  for (let i = 0; i < b.length; i++) b[i] = Math.floor(rng.uniform() * 17) - 8;
-  return b;
-}
+const { be, tensor, read } = nativeFixture();
 
 /** alpha·op(a)·b + beta·c in float64 (exact for the whole numbers used here), op(a)[i, r] read from `a`'s layout. */
 function expected(
@@ -94,7 +59,7 @@ for (const [m, n, k, transA] of SHAPES) {
       const b = integers(k, n, rng);
       const c0 = beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : integers(m, n, rng);
       const c = tensor(m, n, c0);
-      be.gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA, alpha, beta });
+      be().gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA, alpha, beta });
       t.deepEqual(read(c), expected(a, transA, b, c0, m, n, k, alpha, beta));
     });
   }
@@ -109,8 +74,8 @@ nativeTest('gemm with a sparse 0/1 factor: each element is the float32 running s
   ] as const) {
     const a = binary(transA ? k : m, transA ? m : k, 0.2, rng);
     const b = rng.fillUniform(new Float32Array(k * n));
-    const c = be.alloc(m, n);
-    be.gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA, alpha: 0.75 });
+    const c = be().alloc(m, n);
+    be().gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA, alpha: 0.75 });
     const want = new Float32Array(m * n);
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -125,14 +90,7 @@ nativeTest('gemm with a sparse 0/1 factor: each element is the float32 running s
 
 // Entries the scan must not read as 0 or 1, at an index inside its groups of eight and among a row's
 // last entries past them (rows of 203 or 30 entries: 25 or 3 groups and 3 or 6 more).
-const ODD: ReadonlyArray<readonly [string, number]> = [
-  ['NaN', Number.NaN],
-  ['0.5', 0.5],
-  ['2', 2],
-  ['1 + 2⁻²³', 1 + 2 ** -23],
-  ['−1', -1],
-];
-for (const [label, value] of ODD) {
+for (const [label, value] of ODD_ENTRIES) {
   for (const transA of [false, true]) {
     nativeTest(`gemm: one ${label} among 0/1 entries (transA ${transA}) is multiplied, not taken for 0 or 1`, (t) => {
       const [m, n, k] = [30, 70, 203];
@@ -146,8 +104,8 @@ for (const [label, value] of ODD) {
         // op(a)'s row at[0] holds only the odd value (at column at[1]): its products are exact
         for (let r = 0; r < k; r++) a[transA ? r * m + at[0] : at[0] * k + r] = r === at[1] ? value : 0;
         const b = integers(k, n, rng);
-        const c = be.alloc(m, n);
-        be.gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA });
+        const c = be().alloc(m, n);
+        be().gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA });
         const got = read(c);
         const want = expected(a, transA, b, new Float32Array(m * n), m, n, k, 1, 0);
         if (Number.isNaN(value)) {
@@ -169,8 +127,8 @@ nativeTest('gemm with −0 among 0/1 entries: the same values as with +0', (t) =
   const a = binary(m, k, 0.1, rng);
   const negative = a.map((x, i) => (x === 0 && i % 3 === 0 ? -0 : x));
   const b = integers(k, n, rng);
-  const c = be.alloc(m, n);
-  be.gemm(c, tensor(m, k, negative), tensor(k, n, b));
+  const c = be().alloc(m, n);
+  be().gemm(c, tensor(m, k, negative), tensor(k, n, b));
   t.deepEqual(read(c), expected(a, false, b, new Float32Array(m * n), m, n, k, 1, 0));
 });
 
@@ -188,11 +146,11 @@ nativeTest('linearSigmoid with 0/1 rows: the bits of gemm then addRowSigmoid', (
       rng.fillUniform(new Float32Array(k * n)).map((v) => v - 0.5),
     );
     const bias = tensor(1, n, rng.fillUniform(new Float32Array(n)));
-    const fused = be.alloc(m, n);
-    be.linearSigmoid!(fused, x, w, bias);
-    const plain = be.alloc(m, n);
-    be.gemm(plain, x, w);
-    be.addRowSigmoid(plain, plain, bias);
+    const fused = be().alloc(m, n);
+    be().linearSigmoid!(fused, x, w, bias);
+    const plain = be().alloc(m, n);
+    be().gemm(plain, x, w);
+    be().addRowSigmoid(plain, plain, bias);
     t.deepEqual(read(fused), read(plain), `${m}x${k}·${k}x${n}`);
   }
 });

@@ -8,45 +8,10 @@
  * sent to the dense product; products with fewer rows than the tables pay for left dense; the
  * fused `linearSigmoid` the bits of `gemm` then `addRowSigmoid`.
  */
-import test from 'ava';
-import type { Backend, Tensor } from '../../src/kernels/backend.js';
-import { createNativeBackend } from '../../src/kernels/native/index.js';
 import { Random } from '../../src/random.js';
+import { binary, integers, nativeFixture, nativeTest, ODD_ENTRIES } from '../helpers/binary-products.js';
 
-const skipNative = process.env.DBN_NODE_SKIP_NATIVE === '1';
-const nativeTest = skipNative ? test.skip : test;
-
-let be: Backend;
-test.before(() => {
-  if (!skipNative) be = createNativeBackend();
-});
-test.after.always(() => be?.dispose());
-
-function tensor(rows: number, cols: number, host: Float32Array): Tensor {
-  const t = be.alloc(rows, cols);
-  be.write(t, host);
-  return t;
-}
-
-function read(t: Tensor): Float32Array {
-  const out = new Float32Array(t.rows * t.cols);
-  be.read(t, out);
-  return out;
-}
-
-/** m×k of 1 with probability `density`, else 0. */
-function binary(m: number, k: number, density: number, rng: Random): Float32Array {
-  const a = new Float32Array(m * k);
-  for (let i = 0; i < a.length; i++) a[i] = rng.uniform() < density ? 1 : 0;
-  return a;
-}
-
-/** Whole numbers in [-8, 8]: every sum of them is exact in float32, whatever the order. */
-function integers(rows: number, cols: number, rng: Random): Float32Array {
-  const b = new Float32Array(rows * cols);
-  for (let i = 0; i < b.length; i++) b[i] = Math.floor(rng.uniform() * 17) - 8;
-  return b;
-}
+const { be, tensor, read } = nativeFixture();
 
 /** alpha·a·wᵀ + beta·c in float64 (exact for the whole numbers used here); a m×k, w n×k. */
 function expected(
@@ -95,7 +60,7 @@ for (const [m, n, k] of SHAPES) {
         const w = integers(n, k, rng);
         const c0 = beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : integers(m, n, rng);
         const c = tensor(m, n, c0);
-        be.gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true, alpha, beta });
+        be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true, alpha, beta });
         t.deepEqual(read(c), expected(a, w, c0, m, n, k, alpha, beta));
       });
     }
@@ -110,8 +75,8 @@ nativeTest('gemm a·wᵀ with a 0/1 factor: each element sums its groups in orde
   ] as const) {
     const a = binary(m, k, 0.5, rng);
     const w = rng.fillUniform(new Float32Array(n * k));
-    const c = be.alloc(m, n);
-    be.gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true, alpha: 0.75 });
+    const c = be().alloc(m, n);
+    be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true, alpha: 0.75 });
     const want = new Float32Array(m * n);
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -134,14 +99,7 @@ nativeTest('gemm a·wᵀ with a 0/1 factor: each element sums its groups in orde
 
 // Entries the scan must not read as 0 or 1, inside its groups of eight and among a row's last
 // entries past them (rows of 203 entries: 25 groups of eight and 3 more).
-const ODD: ReadonlyArray<readonly [string, number]> = [
-  ['NaN', Number.NaN],
-  ['0.5', 0.5],
-  ['2', 2],
-  ['1 + 2⁻²³', 1 + 2 ** -23],
-  ['−1', -1],
-];
-for (const [label, value] of ODD) {
+for (const [label, value] of ODD_ENTRIES) {
   nativeTest(`gemm a·wᵀ: one ${label} among 0/1 entries is multiplied, not taken for 0 or 1`, (t) => {
     const [m, n, k] = [30, 70, 203];
     const rng = new Random(5);
@@ -154,8 +112,8 @@ for (const [label, value] of ODD) {
       // row at[0] holds only the odd value (at column at[1]): its products are exact
       for (let r = 0; r < k; r++) a[at[0] * k + r] = r === at[1] ? value : 0;
       const w = integers(n, k, rng);
-      const c = be.alloc(m, n);
-      be.gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
+      const c = be().alloc(m, n);
+      be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
       const got = read(c);
       const want = expected(a, w, new Float32Array(m * n), m, n, k, 1, 0);
       if (Number.isNaN(value)) {
@@ -176,8 +134,8 @@ nativeTest('gemm a·wᵀ with a 0/1 factor: an infinite entry of w reaches only 
   for (let i = 0; i < m; i++) a[i * k + (i % k)] = 1; // row i picks column i mod 12 only
   const w = new Float32Array(n * k).fill(1);
   w[2 * k + 5] = Number.POSITIVE_INFINITY; // w's row 2 (c's column 2), entry 5
-  const c = be.alloc(m, n);
-  be.gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
+  const c = be().alloc(m, n);
+  be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
   const got = read(c);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) t.is(got[i * n + j], j === 2 && i % k === 5 ? Number.POSITIVE_INFINITY : 1, `(${i}, ${j})`);
@@ -190,8 +148,8 @@ nativeTest('gemm a·wᵀ with −0 among 0/1 entries: the same values as with +0
   const a = binary(m, k, 0.5, rng);
   const negative = a.map((x, i) => (x === 0 && i % 3 === 0 ? -0 : x));
   const w = integers(n, k, rng);
-  const c = be.alloc(m, n);
-  be.gemm(c, tensor(m, k, negative), tensor(n, k, w), { transB: true });
+  const c = be().alloc(m, n);
+  be().gemm(c, tensor(m, k, negative), tensor(n, k, w), { transB: true });
   t.deepEqual(read(c), expected(a, w, new Float32Array(m * n), m, n, k, 1, 0));
 });
 
@@ -202,8 +160,8 @@ nativeTest('gemm a·wᵀ with a 0/1 factor of 15 rows: the dense product (0·∞
   for (let i = 0; i < m; i++) a[i * k + (i % k)] = 1;
   const w = new Float32Array(n * k).fill(1);
   w[2 * k + 5] = Number.POSITIVE_INFINITY;
-  const c = be.alloc(m, n);
-  be.gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
+  const c = be().alloc(m, n);
+  be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
   const got = read(c);
   for (let i = 0; i < m; i++) t.is(got[i * n + 2], i % k === 5 ? Number.POSITIVE_INFINITY : Number.NaN, `(${i}, 2)`);
 });
@@ -222,11 +180,11 @@ nativeTest('linearSigmoid with 0/1 rows and transposed weights: the bits of gemm
       rng.fillUniform(new Float32Array(n * k)).map((v) => v - 0.5),
     );
     const bias = tensor(1, n, rng.fillUniform(new Float32Array(n)));
-    const fused = be.alloc(m, n);
-    be.linearSigmoid!(fused, x, w, bias, true);
-    const plain = be.alloc(m, n);
-    be.gemm(plain, x, w, { transB: true });
-    be.addRowSigmoid(plain, plain, bias);
+    const fused = be().alloc(m, n);
+    be().linearSigmoid!(fused, x, w, bias, true);
+    const plain = be().alloc(m, n);
+    be().gemm(plain, x, w, { transB: true });
+    be().addRowSigmoid(plain, plain, bias);
     t.deepEqual(read(fused), read(plain), `${m}x${k}·(${n}x${k})ᵀ`);
   }
 });

@@ -68,14 +68,6 @@ __attribute__((target("avx2,popcnt"))) size_t ScanRowAvx2(const float* row, size
   done = j;
   return count;
 }
-
-bool HasAvx2() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
-  }();
-  return has;
-}
 #endif
 
 // Rows r < rows of a (rows×cols, row-major): their ones' columns into `index`, offsets into `start`

@@ -68,14 +68,6 @@ __attribute__((target("avx2"))) size_t NibbleRowAvx2(const float* row, size_t k,
   bad |= nonBinary;
   return j;
 }
-
-bool HasAvx2() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-  }();
-  return has;
-}
 #endif
 
 // The 8×8 block w[q·ldw + t] (q rows from `row0`, t entries from `h0`) transposed: x[t][q]. Rows at or

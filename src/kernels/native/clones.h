@@ -12,6 +12,18 @@
 #endif
 #define DBN_X86_DISPATCH 1
 #include <immintrin.h>
+
+namespace dbn {
+// True when this CPU has AVX2 and POPCNT (asked once): the hand-written AVX2 helpers outside the
+// clones (binary_rows.cc, binary_tables.cc) run only then.
+inline bool HasAvx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+  }();
+  return has;
+}
+}  // namespace dbn
 #else
 #define DBN_CLONES
 #endif
