@@ -2,7 +2,7 @@
  * What the tests of the native backend's 0/1-factor products share (binary-rows, binary-tables):
  * the backend for the file, tensors from host arrays and back, and inputs whose sums are checkable.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { Backend, Tensor } from '../../src/kernels/backend.js';
 import { createNativeBackend } from '../../src/kernels/native/index.js';
 import type { Random } from '../../src/random.js';
@@ -62,3 +62,56 @@ export const ODD_ENTRIES: ReadonlyArray<readonly [string, number]> = [
   ['1 + 2⁻²³', 1 + 2 ** -23],
   ['−1', -1],
 ];
+
+/**
+ * A product whose op(a) row `row` holds one odd `value` (its other entries 0) against the float64
+ * expectation `want` (m×n, n columns): NaN·b fills that row with NaN and leaves the others equal;
+ * any other value gives every element equal.
+ */
+export function assertOddRow(
+  t: ExecutionContext,
+  got: Float32Array,
+  want: Float32Array,
+  row: number,
+  n: number,
+  value: number,
+  label: string,
+): void {
+  if (Number.isNaN(value)) {
+    for (let j = 0; j < n; j++) t.true(Number.isNaN(got[row * n + j]!), `row ${row}, column ${j}`);
+    const others = (x: Float32Array): Float32Array => x.filter((_, i) => Math.floor(i / n) !== row);
+    t.deepEqual(others(got), others(want));
+  } else {
+    t.deepEqual(got, want, label);
+  }
+}
+
+/**
+ * The fused `linearSigmoid` on 0/1 rows (m×k, `density` of ones) and weights in [−0.5, 0.5) (k×n, or
+ * n×k with `transW`): the bits of `gemm` then `addRowSigmoid`, for each [m, n, k] of `shapes`.
+ */
+export function assertFusedSigmoid(
+  t: ExecutionContext,
+  fx: ReturnType<typeof nativeFixture>,
+  shapes: ReadonlyArray<readonly [number, number, number]>,
+  density: number,
+  transW: boolean,
+  rng: Random,
+): void {
+  const be = fx.be();
+  for (const [m, n, k] of shapes) {
+    const x = fx.tensor(m, k, binary(m, k, density, rng));
+    const w = fx.tensor(
+      transW ? n : k,
+      transW ? k : n,
+      rng.fillUniform(new Float32Array(k * n)).map((v) => v - 0.5),
+    );
+    const bias = fx.tensor(1, n, rng.fillUniform(new Float32Array(n)));
+    const fused = be.alloc(m, n);
+    be.linearSigmoid!(fused, x, w, bias, transW);
+    const plain = be.alloc(m, n);
+    be.gemm(plain, x, w, { transB: transW });
+    be.addRowSigmoid(plain, plain, bias);
+    t.deepEqual(fx.read(fused), fx.read(plain), transW ? `${m}x${k}·(${n}x${k})ᵀ` : `${m}x${k}·${k}x${n}`);
+  }
+}

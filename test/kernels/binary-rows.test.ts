@@ -7,9 +7,10 @@
  * `linearSigmoid` the bits of `gemm` then `addRowSigmoid`.
  */
 import { Random } from '../../src/random.js';
-import { binary, integers, nativeFixture, nativeTest, ODD_ENTRIES } from '../helpers/binary-products.js';
+import { assertFusedSigmoid, assertOddRow, binary, integers, nativeFixture, nativeTest, ODD_ENTRIES } from '../helpers/binary-products.js';
 
-const { be, tensor, read } = nativeFixture();
+const fx = nativeFixture();
+const { be, tensor, read } = fx;
 
 /** alpha·op(a)·b + beta·c in float64 (exact for the whole numbers used here), op(a)[i, r] read from `a`'s layout. */
 function expected(
@@ -108,14 +109,7 @@ for (const [label, value] of ODD_ENTRIES) {
         be().gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA });
         const got = read(c);
         const want = expected(a, transA, b, new Float32Array(m * n), m, n, k, 1, 0);
-        if (Number.isNaN(value)) {
-          // NaN·b: every element of the row that holds it
-          for (let j = 0; j < n; j++) t.true(Number.isNaN(got[at[0] * n + j]!), `row ${at[0]}, column ${j}`);
-          const others = (x: Float32Array): Float32Array => x.filter((_, i) => Math.floor(i / n) !== at[0]);
-          t.deepEqual(others(got), others(want));
-        } else {
-          t.deepEqual(got, want, `entry ${at.join(',')}`);
-        }
+        assertOddRow(t, got, want, at[0], n, value, `entry ${at.join(',')}`);
       }
     });
   }
@@ -133,24 +127,16 @@ nativeTest('gemm with −0 among 0/1 entries: the same values as with +0', (t) =
 });
 
 nativeTest('linearSigmoid with 0/1 rows: the bits of gemm then addRowSigmoid', (t) => {
-  const rng = new Random(3);
-  for (const [m, n, k] of [
-    [100, 500, 784],
-    [100, 2000, 500],
-    [17, 45, 61],
-  ] as const) {
-    const x = tensor(m, k, binary(m, k, 0.13, rng));
-    const w = tensor(
-      k,
-      n,
-      rng.fillUniform(new Float32Array(k * n)).map((v) => v - 0.5),
-    );
-    const bias = tensor(1, n, rng.fillUniform(new Float32Array(n)));
-    const fused = be().alloc(m, n);
-    be().linearSigmoid!(fused, x, w, bias);
-    const plain = be().alloc(m, n);
-    be().gemm(plain, x, w);
-    be().addRowSigmoid(plain, plain, bias);
-    t.deepEqual(read(fused), read(plain), `${m}x${k}·${k}x${n}`);
-  }
+  assertFusedSigmoid(
+    t,
+    fx,
+    [
+      [100, 500, 784],
+      [100, 2000, 500],
+      [17, 45, 61],
+    ],
+    0.13,
+    false,
+    new Random(3),
+  );
 });
