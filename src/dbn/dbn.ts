@@ -215,8 +215,10 @@ export class Dbn {
       if (i > 0) {
         if (this.layers.slice(i).every((l) => l.epochsTrained >= l.options.epochs)) break;
         const below = this.layers[i - 1]!;
-        x = below.transform(x);
-        if (valid !== undefined) valid = below.transform(valid);
+        // from the second layer up, x (and valid) are features this loop made: overwritten in place
+        // where the widths allow (one array of rows × width less)
+        x = i > 1 ? below.transformInPlace(x) : below.transform(x);
+        if (valid !== undefined) valid = i > 1 ? below.transformInPlace(valid) : below.transform(valid);
       }
       const target = rbm.options.epochs;
       if (rbm.epochsTrained >= target) continue;

@@ -45,15 +45,21 @@ export function eachChunk(backend: Backend, x: HostMatrix, sizes: LayerSizes, fn
   forEachChunk(backend, x, sizes, 'visible', fn);
 }
 
-/** Maps visible rows (in `ws.v0`) to `cols` output columns per row; `fn` fills one chunk's slice. */
+/**
+ * Maps visible rows (in `ws.v0`) to `cols` output columns per row; `fn` fills one chunk's slice.
+ * With `overwrite` (only when `cols` is `x.cols`) the output goes over `x.data` itself: each chunk is
+ * uploaded before its rows are written, and no later chunk reads them.
+ */
 export function mapChunks(
   backend: Backend,
   x: HostMatrix,
   sizes: LayerSizes,
   cols: number,
   fn: (ws: Workspace, out: Float32Array) => void,
+  overwrite = false,
 ): HostMatrix {
-  const data = new Float32Array(x.rows * cols);
+  if (overwrite && cols !== x.cols) throw new RangeError(`mapChunks: cannot overwrite ${x.cols} columns with ${cols}`);
+  const data = overwrite ? x.data.subarray(0, x.rows * cols) : new Float32Array(x.rows * cols);
   forEachChunk(backend, x, sizes, 'visible', (ws, start, n) => fn(ws, data.subarray(start * cols, (start + n) * cols)));
   return { rows: x.rows, cols, data };
 }

@@ -26,6 +26,7 @@ import {
   rbmConstraints,
   resolveRbmOptions,
 } from './options.js';
+import type { Workspace } from './workspace.js';
 
 export type { BatchInfo } from './epochs.js';
 export type { RbmParameters } from './serialization.js';
@@ -236,13 +237,24 @@ export class Rbm {
     return this.hiddenMeansOf(data, 'Rbm.meanHiddens');
   }
 
-  private hiddenMeansOf(data: MatrixInput, where: string): HostMatrix {
+  /**
+   * {@link transform} written over `data`'s own array (for a layer with as many hidden as visible
+   * units): no new `rows × nHidden` array. `Dbn.pretrain` passes the features of the layer below
+   * through its layers this way; the caller must own `data` and read it no more.
+   * @internal
+   */
+  transformInPlace(data: HostMatrix): HostMatrix {
+    return this.hiddenMeansOf(data, 'Rbm.transform', this.options.nHidden === this.options.nVisible);
+  }
+
+  private hiddenMeansOf(data: MatrixInput, where: string, overwrite = false): HostMatrix {
     const x = this.checkData(data, where);
     this.requireFitted(where);
-    return mapChunks(this.backend, x, this.options, this.options.nHidden, (ws, out) => {
+    const fn = (ws: Workspace, out: Float32Array): void => {
       this.units.hiddenMeans(ws.h, ws.pre, ws.v0);
       this.backend.read(ws.h, out);
-    });
+    };
+    return mapChunks(this.backend, x, this.options, this.options.nHidden, fn, overwrite);
   }
 
   /** A sample of `h ~ p(h | v)` for every row of `data` (`rows × nHidden`), from the model's generator or `opts.random`. */

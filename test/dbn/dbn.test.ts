@@ -139,6 +139,50 @@ for (const { name, make } of cpuBackends) {
   });
 }
 
+for (const { name, make } of cpuBackends) {
+  test(`${name}: equal-width layers pass features up in place, with the bits of a fresh transform, the caller's data untouched`, async (t) => {
+    const backend = make();
+    // 2,500 rows: three chunks of the transform (1,000 rows each), so the in-place pass crosses chunk edges
+    const { x } = prototypes(2500, 8, 3, 5);
+    const { x: valid } = prototypes(1100, 8, 3, 6);
+    const xCopy = x.data.slice();
+    const validCopy = valid.data.slice();
+    const layers = [
+      // a monitor, so each layer's free-energy gap reads its validation features
+      { nHidden: 8, epochs: 1, batchSize: 50, monitorSize: 200 },
+      { nHidden: 8, epochs: 1, batchSize: 50, monitorSize: 200 },
+      { nHidden: 8, epochs: 1, batchSize: 50, monitorSize: 200 },
+      { nHidden: 5, epochs: 1, batchSize: 50, monitorSize: 200 },
+    ];
+    // every layer but the top as wide as its input: only the caller's arrays stop an in-place pass
+    const dbn = new Dbn({ nVisible: 8, layers, seed: 9, backend });
+    const history = await dbn.pretrain(x, { validation: valid });
+    t.true(sameBits(x.data, xCopy), "the caller's data");
+    t.true(sameBits(valid.data, validCopy), "the caller's validation data");
+
+    // the same stack trained by hand, each layer on a new array from transform
+    let h = x;
+    let hv = valid;
+    for (const [i, spec] of layers.entries()) {
+      const r = new Rbm({ ...spec, nVisible: h.cols, seed: dbn.layers[i]!.seed, backend });
+      const metrics = await r.fit(h, { validation: hv });
+      const a = dbn.layers[i]!.getParameters();
+      const b = r.getParameters();
+      t.true(sameBits(a.weights.data, b.weights.data), `layer ${i} weights`);
+      t.true(sameBits(a.hiddenBias, b.hiddenBias), `layer ${i} hidden bias`);
+      t.is(history[i]![0]!.freeEnergyGap, metrics[0]!.freeEnergyGap, `layer ${i} free-energy gap`);
+      t.is(typeof metrics[0]!.freeEnergyGap, 'number');
+      h = r.transform(h);
+      hv = r.transform(hv);
+      r.dispose();
+    }
+    // and the DBN's own transform (new arrays all the way up) gives the hand-made stack's features
+    t.true(sameBits(dbn.transform(x).data, h.data), 'top features');
+    dbn.dispose();
+    backend.dispose();
+  });
+}
+
 test('noisy-ReLU layers put Gaussian visible units above them and train', async (t) => {
   const { make } = cpuBackends[0]!;
   const backend = make();
