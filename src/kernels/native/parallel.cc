@@ -198,8 +198,8 @@ namespace {
 // The beta to pass to sgemm for a block of c (rows × cols, row stride ldc): with beta = 0 the
 // block is set to +0 here and sgemm gets beta = 1. The same bits: OpenBLAS with beta = 0 first
 // writes +0 over c (sgemm_beta) and then adds alpha·op(a)·op(b) to it, as it adds to any c with
-// beta = 1 — but its zeroing loop here stores one float at a time (4.5 % of a DBN pretraining's
-// samples by `perf`), and memset stores whole vectors.
+// beta = 1 — but its zeroing loop (sgemm_beta) stores one float at a time, and memset stores whole
+// vectors (bench/RESULTS.md).
 float ZeroForBeta(float beta, float* c, size_t rows, size_t cols, size_t ldc) {
   if (beta != 0.0f) return beta;
   if (cols == ldc) {
