@@ -6,6 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { Backend, Tensor } from '../../src/kernels/backend.js';
 import { createNativeBackend } from '../../src/kernels/native/index.js';
 import type { Random } from '../../src/random.js';
+import { gemmRef } from '../kernels/reference.js';
 
 /** `test`, or `test.skip` when DBN_NODE_SKIP_NATIVE=1 (a machine without the native backend). */
 export const nativeTest = process.env.DBN_NODE_SKIP_NATIVE === '1' ? test.skip : test;
@@ -114,4 +115,26 @@ export function assertFusedSigmoid(
     be.addRowSigmoid(plain, plain, bias);
     t.deepEqual(fx.read(fused), fx.read(plain), transW ? `${m}x${k}·(${n}x${k})ᵀ` : `${m}x${k}·${k}x${n}`);
   }
+}
+
+/**
+ * `alpha·op(a)·op(b) + beta·c` (op(a) m×k, op(b) k×n, row-major) in float64 by the conformance
+ * suite's reference ({@link gemmRef}), rounded once to float32: exact for the whole numbers these
+ * tests multiply.
+ */
+export function exactProduct(
+  a: Float32Array,
+  transA: boolean,
+  b: Float32Array,
+  transB: boolean,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  beta: number,
+): Float32Array {
+  const am = transA ? { rows: k, cols: m, data: a } : { rows: m, cols: k, data: a };
+  const bm = transB ? { rows: n, cols: k, data: b } : { rows: k, cols: n, data: b };
+  return Float32Array.from(gemmRef(am, bm, { rows: m, cols: n, data: c }, transA, transB, alpha, beta).value);
 }

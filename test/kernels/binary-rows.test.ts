@@ -7,33 +7,19 @@
  * `linearSigmoid` the bits of `gemm` then `addRowSigmoid`.
  */
 import { Random } from '../../src/random.js';
-import { assertFusedSigmoid, assertOddRow, binary, integers, nativeFixture, nativeTest, ODD_ENTRIES } from '../helpers/binary-products.js';
+import {
+  assertFusedSigmoid,
+  assertOddRow,
+  binary,
+  exactProduct,
+  integers,
+  nativeFixture,
+  nativeTest,
+  ODD_ENTRIES,
+} from '../helpers/binary-products.js';
 
 const fx = nativeFixture();
 const { be, tensor, read } = fx;
-
-/** alpha·op(a)·b + beta·c in float64 (exact for the whole numbers used here), op(a)[i, r] read from `a`'s layout. */
-function expected(
-  a: Float32Array,
-  transA: boolean,
-  b: Float32Array,
-  c: Float32Array,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  beta: number,
-): Float32Array {
-  const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let sum = 0;
-      for (let r = 0; r < k; r++) sum += (transA ? a[r * m + i]! : a[i * k + r]!) * b[r * n + j]!;
-      out[i * n + j] = alpha * sum + (beta === 0 ? 0 : beta * c[i * n + j]!);
-    }
-  }
-  return out;
-}
 
 // [m, n, k, transA]: CD-1's v·W and vᵀ·h, a 2000-wide layer, columns that are not a multiple of 8,
 // fewer than 8 columns, one row, and a product too small to cut over the threads.
@@ -61,7 +47,7 @@ for (const [m, n, k, transA] of SHAPES) {
       const c0 = beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : integers(m, n, rng);
       const c = tensor(m, n, c0);
       be().gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA, alpha, beta });
-      t.deepEqual(read(c), expected(a, transA, b, c0, m, n, k, alpha, beta));
+      t.deepEqual(read(c), exactProduct(a, transA, b, false, c0, m, n, k, alpha, beta));
     });
   }
 }
@@ -108,7 +94,7 @@ for (const [label, value] of ODD_ENTRIES) {
         const c = be().alloc(m, n);
         be().gemm(c, tensor(transA ? k : m, transA ? m : k, a), tensor(k, n, b), { transA });
         const got = read(c);
-        const want = expected(a, transA, b, new Float32Array(m * n), m, n, k, 1, 0);
+        const want = exactProduct(a, transA, b, false, new Float32Array(m * n), m, n, k, 1, 0);
         assertOddRow(t, got, want, at[0], n, value, `entry ${at.join(',')}`);
       }
     });
@@ -123,7 +109,7 @@ nativeTest('gemm with −0 among 0/1 entries: the same values as with +0', (t) =
   const b = integers(k, n, rng);
   const c = be().alloc(m, n);
   be().gemm(c, tensor(m, k, negative), tensor(k, n, b));
-  t.deepEqual(read(c), expected(a, false, b, new Float32Array(m * n), m, n, k, 1, 0));
+  t.deepEqual(read(c), exactProduct(a, false, b, false, new Float32Array(m * n), m, n, k, 1, 0));
 });
 
 nativeTest('linearSigmoid with 0/1 rows: the bits of gemm then addRowSigmoid', (t) => {

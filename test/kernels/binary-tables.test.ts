@@ -9,32 +9,19 @@
  * fused `linearSigmoid` the bits of `gemm` then `addRowSigmoid`.
  */
 import { Random } from '../../src/random.js';
-import { assertFusedSigmoid, assertOddRow, binary, integers, nativeFixture, nativeTest, ODD_ENTRIES } from '../helpers/binary-products.js';
+import {
+  assertFusedSigmoid,
+  assertOddRow,
+  binary,
+  exactProduct,
+  integers,
+  nativeFixture,
+  nativeTest,
+  ODD_ENTRIES,
+} from '../helpers/binary-products.js';
 
 const fx = nativeFixture();
 const { be, tensor, read } = fx;
-
-/** alpha·a·wᵀ + beta·c in float64 (exact for the whole numbers used here); a m×k, w n×k. */
-function expected(
-  a: Float32Array,
-  w: Float32Array,
-  c: Float32Array,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  beta: number,
-): Float32Array {
-  const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let sum = 0;
-      for (let r = 0; r < k; r++) sum += a[i * k + r]! * w[j * k + r]!;
-      out[i * n + j] = alpha * sum + (beta === 0 ? 0 : beta * c[i * n + j]!);
-    }
-  }
-  return out;
-}
 
 // [m, n, k]: CD-1's reconstructions of a 784→500 and a 500→2000 layer, columns that are not a
 // multiple of 8 and a last group of 1 or 3 columns, an odd number of rows, the fewest rows that use
@@ -62,7 +49,7 @@ for (const [m, n, k] of SHAPES) {
         const c0 = beta === 0 ? new Float32Array(m * n).fill(Number.NaN) : integers(m, n, rng);
         const c = tensor(m, n, c0);
         be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true, alpha, beta });
-        t.deepEqual(read(c), expected(a, w, c0, m, n, k, alpha, beta));
+        t.deepEqual(read(c), exactProduct(a, false, w, true, c0, m, n, k, alpha, beta));
       });
     }
   }
@@ -116,7 +103,7 @@ for (const [label, value] of ODD_ENTRIES) {
       const c = be().alloc(m, n);
       be().gemm(c, tensor(m, k, a), tensor(n, k, w), { transB: true });
       const got = read(c);
-      const want = expected(a, w, new Float32Array(m * n), m, n, k, 1, 0);
+      const want = exactProduct(a, false, w, true, new Float32Array(m * n), m, n, k, 1, 0);
       assertOddRow(t, got, want, at[0], n, value, `entry ${at.join(',')}`);
     }
   });
@@ -145,7 +132,7 @@ nativeTest('gemm a·wᵀ with −0 among 0/1 entries: the same values as with +0
   const w = integers(n, k, rng);
   const c = be().alloc(m, n);
   be().gemm(c, tensor(m, k, negative), tensor(n, k, w), { transB: true });
-  t.deepEqual(read(c), expected(a, w, new Float32Array(m * n), m, n, k, 1, 0));
+  t.deepEqual(read(c), exactProduct(a, false, w, true, new Float32Array(m * n), m, n, k, 1, 0));
 });
 
 nativeTest('gemm a·wᵀ with a 0/1 factor of 15 rows: the dense product (0·∞ is NaN there)', (t) => {
